@@ -1,0 +1,387 @@
+//! [`CanoError`] and [`CanoResult`]: one error type for tasks, workflows and the scheduler.
+//!
+//! The variants keep the names and meanings of cano 0.12, so its users feel at home, with two
+//! fixes: causes are kept as real [`core::error::Error::source`] chains instead of being
+//! flattened into strings ([`CanoError::RetryExhausted`], [`CanoError::External`],
+//! [`CanoError::CompensationFailed`]), and messages are `Cow<'static, str>` so the common,
+//! static messages allocate nothing (useful on a microcontroller).
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::error::Error;
+use core::fmt;
+
+use crate::runtime::SpawnError;
+
+/// A message carried by an error variant.
+pub type Message = Cow<'static, str>;
+
+/// `Result<T, CanoError>`.
+pub type CanoResult<T> = Result<T, CanoError>;
+
+/// Everything that can go wrong in cano.
+///
+/// ```
+/// use cano_core::CanoError;
+/// use core::error::Error;
+///
+/// let cause = CanoError::task_execution("connection refused");
+/// let err = CanoError::retry_exhausted(3, cause.clone());
+/// assert_eq!(err.category(), "retry_exhausted");
+/// assert_eq!(err.to_string(), "Retry exhausted: task failed after 3 attempt(s): Task execution error: connection refused");
+/// // The cause is a real source, not a flattened string.
+/// assert_eq!(err.source().unwrap().to_string(), cause.to_string());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CanoError {
+    /// A task's own work failed.
+    TaskExecution(Message),
+    /// A store (such as `MemoryStore`) operation failed.
+    Store(Message),
+    /// The workflow could not proceed (no task for a state, a join not satisfied, …).
+    Workflow(Message),
+    /// Invalid configuration, detected at registration, validation or start.
+    Configuration(Message),
+    /// Every attempt of a retried task failed; `source` is the last attempt's error.
+    RetryExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The error of the last attempt.
+        source: Box<CanoError>,
+    },
+    /// Something took longer than its limit.
+    Timeout(Message),
+    /// A circuit breaker rejected the call without running it.
+    CircuitOpen(Message),
+    /// A checkpoint store operation failed.
+    CheckpointStore(Message),
+    /// A rollback failed; `errors[0]` is the original failure, the rest are compensation
+    /// failures in the order they happened.
+    CompensationFailed {
+        /// The original error followed by each compensation error.
+        errors: Vec<CanoError>,
+    },
+    /// An error with no better category.
+    Generic(Message),
+    /// An error from outside cano, kept whole as the source.
+    External {
+        /// What cano was doing when it happened.
+        context: Message,
+        /// The foreign error.
+        source: Arc<dyn Error + Send + Sync>,
+    },
+    /// No resource under the requested key.
+    ResourceNotFound(Message),
+    /// A resource exists under the key but has another type.
+    ResourceTypeMismatch(Message),
+    /// A resource key was inserted twice.
+    ResourceDuplicateKey(Message),
+    /// The run was cancelled cooperatively (a cancellation token, or a scheduler stop).
+    Cancelled(Message),
+    /// A run could not be spawned on the runtime.
+    Spawn(SpawnError),
+}
+
+macro_rules! constructors {
+    ($($(#[$doc:meta])* $fn:ident => $variant:ident),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $fn(message: impl Into<Message>) -> Self {
+                CanoError::$variant(message.into())
+            }
+        )*
+    };
+}
+
+impl CanoError {
+    constructors! {
+        /// A [`CanoError::TaskExecution`].
+        task_execution => TaskExecution,
+        /// A [`CanoError::Store`].
+        store => Store,
+        /// A [`CanoError::Workflow`].
+        workflow => Workflow,
+        /// A [`CanoError::Configuration`].
+        configuration => Configuration,
+        /// A [`CanoError::Timeout`].
+        timeout => Timeout,
+        /// A [`CanoError::CircuitOpen`].
+        circuit_open => CircuitOpen,
+        /// A [`CanoError::CheckpointStore`].
+        checkpoint_store => CheckpointStore,
+        /// A [`CanoError::Generic`].
+        generic => Generic,
+        /// A [`CanoError::ResourceNotFound`].
+        resource_not_found => ResourceNotFound,
+        /// A [`CanoError::ResourceTypeMismatch`].
+        resource_type_mismatch => ResourceTypeMismatch,
+        /// A [`CanoError::ResourceDuplicateKey`].
+        resource_duplicate_key => ResourceDuplicateKey,
+        /// A [`CanoError::Cancelled`].
+        cancelled => Cancelled,
+    }
+
+    /// A [`CanoError::RetryExhausted`] after `attempts` attempts, the last failing with `last`.
+    pub fn retry_exhausted(attempts: u32, last: CanoError) -> Self {
+        CanoError::RetryExhausted {
+            attempts,
+            source: Box::new(last),
+        }
+    }
+
+    /// A [`CanoError::CompensationFailed`].
+    pub fn compensation_failed(errors: Vec<CanoError>) -> Self {
+        CanoError::CompensationFailed { errors }
+    }
+
+    /// A [`CanoError::External`] wrapping a foreign error with context.
+    ///
+    /// ```
+    /// use cano_core::CanoError;
+    /// use core::error::Error;
+    ///
+    /// #[derive(Debug)]
+    /// struct Refused;
+    /// impl core::fmt::Display for Refused {
+    ///     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result { f.write_str("refused") }
+    /// }
+    /// impl Error for Refused {}
+    ///
+    /// let err = CanoError::external("connecting to db", Refused);
+    /// assert_eq!(err.to_string(), "connecting to db: refused");
+    /// assert!(err.source().unwrap().is::<Refused>());
+    /// ```
+    pub fn external(
+        context: impl Into<Message>,
+        source: impl Error + Send + Sync + 'static,
+    ) -> Self {
+        CanoError::External {
+            context: context.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// The error's message without its category prefix. For
+    /// [`CanoError::CompensationFailed`] this is the original error's message; for
+    /// [`CanoError::RetryExhausted`] the last attempt's.
+    pub fn message(&self) -> Cow<'_, str> {
+        match self {
+            CanoError::TaskExecution(m)
+            | CanoError::Store(m)
+            | CanoError::Workflow(m)
+            | CanoError::Configuration(m)
+            | CanoError::Timeout(m)
+            | CanoError::CircuitOpen(m)
+            | CanoError::CheckpointStore(m)
+            | CanoError::Generic(m)
+            | CanoError::ResourceNotFound(m)
+            | CanoError::ResourceTypeMismatch(m)
+            | CanoError::ResourceDuplicateKey(m)
+            | CanoError::Cancelled(m) => Cow::Borrowed(m.as_ref()),
+            CanoError::RetryExhausted { source, .. } => source.message(),
+            CanoError::CompensationFailed { errors } => match errors.first() {
+                Some(first) => first.message(),
+                None => Cow::Borrowed("compensation failed"),
+            },
+            CanoError::External { context, source } => {
+                Cow::Owned(alloc::format!("{context}: {source}"))
+            }
+            CanoError::Spawn(e) => Cow::Owned(e.to_string()),
+        }
+    }
+
+    /// A stable, machine-readable category name (the reference's names, plus `external`,
+    /// `cancelled` and `spawn`).
+    pub fn category(&self) -> &'static str {
+        match self {
+            CanoError::TaskExecution(_) => "task_execution",
+            CanoError::Store(_) => "store",
+            CanoError::Workflow(_) => "workflow",
+            CanoError::Configuration(_) => "configuration",
+            CanoError::RetryExhausted { .. } => "retry_exhausted",
+            CanoError::Timeout(_) => "timeout",
+            CanoError::CircuitOpen(_) => "circuit_open",
+            CanoError::CheckpointStore(_) => "checkpoint_store",
+            CanoError::CompensationFailed { .. } => "compensation_failed",
+            CanoError::Generic(_) => "generic",
+            CanoError::External { .. } => "external",
+            CanoError::ResourceNotFound(_) => "resource_not_found",
+            CanoError::ResourceTypeMismatch(_) => "resource_type_mismatch",
+            CanoError::ResourceDuplicateKey(_) => "resource_duplicate_key",
+            CanoError::Cancelled(_) => "cancelled",
+            CanoError::Spawn(_) => "spawn",
+        }
+    }
+}
+
+impl fmt::Display for CanoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CanoError::TaskExecution(m) => write!(f, "Task execution error: {m}"),
+            CanoError::Store(m) => write!(f, "Store error: {m}"),
+            CanoError::Workflow(m) => write!(f, "Workflow error: {m}"),
+            CanoError::Configuration(m) => write!(f, "Configuration error: {m}"),
+            CanoError::RetryExhausted { attempts, source } => {
+                write!(
+                    f,
+                    "Retry exhausted: task failed after {attempts} attempt(s): {source}"
+                )
+            }
+            CanoError::Timeout(m) => write!(f, "Timeout error: {m}"),
+            CanoError::CircuitOpen(m) => write!(f, "Circuit open: {m}"),
+            CanoError::CheckpointStore(m) => write!(f, "Checkpoint store error: {m}"),
+            CanoError::CompensationFailed { errors } => {
+                write!(
+                    f,
+                    "Compensation failed ({} error(s))",
+                    errors.len().saturating_sub(1)
+                )?;
+                let mut rest = errors.iter();
+                if let Some(original) = rest.next() {
+                    write!(f, "; original: {original}")?;
+                }
+                for (i, e) in rest.enumerate() {
+                    write!(f, "; compensation #{}: {e}", i + 1)?;
+                }
+                Ok(())
+            }
+            CanoError::Generic(m) => write!(f, "Error: {m}"),
+            CanoError::External { context, source } => write!(f, "{context}: {source}"),
+            CanoError::ResourceNotFound(m) => write!(f, "Resource not found: {m}"),
+            CanoError::ResourceTypeMismatch(m) => write!(f, "Resource type mismatch: {m}"),
+            CanoError::ResourceDuplicateKey(m) => write!(f, "Resource duplicate key: {m}"),
+            CanoError::Cancelled(m) => write!(f, "Cancelled: {m}"),
+            CanoError::Spawn(e) => write!(f, "Spawn error: {e}"),
+        }
+    }
+}
+
+impl Error for CanoError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            CanoError::RetryExhausted { source, .. } => Some(source.as_ref()),
+            CanoError::External { source, .. } => Some(source.as_ref()),
+            CanoError::CompensationFailed { errors } => errors.first().map(|e| e as &dyn Error),
+            CanoError::Spawn(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Equality by category and message; sources compare by their own equality where cano owns
+/// them, and by message where they are foreign.
+impl PartialEq for CanoError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                CanoError::RetryExhausted {
+                    attempts: a,
+                    source: s,
+                },
+                CanoError::RetryExhausted {
+                    attempts: b,
+                    source: t,
+                },
+            ) => a == b && s == t,
+            (
+                CanoError::CompensationFailed { errors: a },
+                CanoError::CompensationFailed { errors: b },
+            ) => a == b,
+            (CanoError::Spawn(a), CanoError::Spawn(b)) => a == b,
+            _ => self.category() == other.category() && self.message() == other.message(),
+        }
+    }
+}
+
+impl Eq for CanoError {}
+
+impl From<SpawnError> for CanoError {
+    fn from(e: SpawnError) -> Self {
+        CanoError::Spawn(e)
+    }
+}
+
+impl From<&'static str> for CanoError {
+    fn from(m: &'static str) -> Self {
+        CanoError::Generic(Cow::Borrowed(m))
+    }
+}
+
+impl From<String> for CanoError {
+    fn from(m: String) -> Self {
+        CanoError::Generic(Cow::Owned(m))
+    }
+}
+
+impl From<Box<dyn Error + Send + Sync>> for CanoError {
+    fn from(e: Box<dyn Error + Send + Sync>) -> Self {
+        CanoError::External {
+            context: Cow::Borrowed("error"),
+            source: Arc::from(e),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<std::io::Error> for CanoError {
+    fn from(e: std::io::Error) -> Self {
+        CanoError::external("IO error", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn display_uses_the_reference_prefixes() {
+        assert_eq!(CanoError::workflow("x").to_string(), "Workflow error: x");
+        assert_eq!(
+            CanoError::configuration("x").to_string(),
+            "Configuration error: x"
+        );
+        assert_eq!(CanoError::generic("x").to_string(), "Error: x");
+        assert_eq!(CanoError::Spawn(SpawnError::PoolFull).category(), "spawn");
+    }
+
+    #[test]
+    fn compensation_failed_chains_to_the_original_error() {
+        let original = CanoError::task_execution("boom");
+        let err = CanoError::compensation_failed(vec![
+            original.clone(),
+            CanoError::timeout("undo took too long"),
+        ]);
+        assert_eq!(err.message(), "boom");
+        assert_eq!(err.source().unwrap().to_string(), original.to_string());
+        assert_eq!(
+            err.to_string(),
+            "Compensation failed (1 error(s)); original: Task execution error: boom; \
+             compensation #1: Timeout error: undo took too long"
+        );
+    }
+
+    #[test]
+    fn equality_is_by_category_and_message() {
+        assert_eq!(
+            CanoError::timeout("a"),
+            CanoError::timeout(String::from("a"))
+        );
+        assert_ne!(CanoError::timeout("a"), CanoError::workflow("a"));
+        assert_ne!(
+            CanoError::retry_exhausted(2, CanoError::timeout("a")),
+            CanoError::retry_exhausted(3, CanoError::timeout("a"))
+        );
+    }
+
+    #[test]
+    fn boxed_foreign_errors_stay_sources() {
+        let boxed: Box<dyn Error + Send + Sync> = Box::new(SpawnError::Shutdown);
+        let err = CanoError::from(boxed);
+        assert!(err.source().unwrap().is::<SpawnError>());
+    }
+}

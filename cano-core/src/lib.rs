@@ -1,0 +1,63 @@
+//! # cano-core
+//!
+//! The runtime-agnostic heart of cano: every decision cano makes (which flow is due, what a
+//! failure does to a flow, how long a backoff lasts, when a cron expression fires next) is
+//! plain synchronous code that takes the current time as an argument. Async code is a thin
+//! driver written once against two traits, [`Clock`] and [`Spawner`], which each runtime
+//! adapter (`cano-tokio`, `cano-smol`, `cano-embassy`) implements.
+//!
+//! This crate is `#![no_std]` and needs only `alloc`.
+//!
+//! ## Two clocks
+//!
+//! * [`Instant`] is monotonic: it drives intervals, backoff and timeouts. It never jumps
+//!   backwards and does not move while a machine is suspended.
+//! * Wall time is a [`jiff::Timestamp`]; it drives cron only. It may jump (NTP steps,
+//!   suspend, a user setting the clock), so cano re-reads it after every wake-up.
+//!
+//! ## The `Send` story
+//!
+//! One core serves tokio's multi-threaded runtime, which needs `Send` futures, and embassy,
+//! which would happily run `!Send` ones. cano does not keep two copies of its code behind a
+//! feature flag (features are additive, and a workspace that enables "send" for one crate
+//! would silently change another). Instead, **everything cano stores or spawns is `Send`**:
+//!
+//! * tasks, jobs, resources and observers are `Send + Sync`;
+//! * the futures they return are `Send`;
+//! * [`Spawner::spawn`] takes a [`BoxFuture`], which is `Send`.
+//!
+//! What each user gives up:
+//!
+//! * **tokio / smol users** give up nothing: multi-threaded executors need exactly this.
+//! * **embassy users** cannot hold `Rc`, `RefCell` or other `!Send` values *across an
+//!   `.await` inside a task*. Shared state goes into `embassy_sync` mutexes with a
+//!   `CriticalSectionRawMutex` (which are `Sync`), atomics, or `static` cells, which is how
+//!   embassy code shares state between tasks anyway. Values that live entirely between two
+//!   awaits are unaffected. In exchange the same task type runs unchanged on a server.
+//!
+//! ## Features
+//!
+//! * `std`: panic isolation (a panicking task is an error of its state, not a crash) and
+//!   IANA time zone names from the system database.
+//! * `testing`: [`testing::FakeClock`] and [`testing::Simulation`], a virtual-time executor
+//!   that jumps time to the next timer so a test simulates a day in milliseconds.
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod error;
+pub mod runtime;
+pub mod time;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{CanoError, CanoResult};
+pub use runtime::{BoxFuture, Clock, SpawnError, Spawner};
+pub use time::Instant;
+
+/// Re-exported so users name the same `jiff` version cano uses.
+pub use jiff;

@@ -1,0 +1,186 @@
+//! Monotonic time: [`Instant`], a tick count with one fixed unit (the microsecond).
+//!
+//! Arithmetic with [`core::time::Duration`] saturates instead of panicking: a deadline "a
+//! thousand years from now" becomes [`Instant::MAX`], which a clock treats as "never".
+
+use core::fmt;
+use core::ops::{Add, AddAssign, Sub};
+use core::time::Duration;
+
+/// A point on a monotonic clock, in microseconds since the clock's own origin.
+///
+/// Each [`Clock`](crate::Clock) chooses its origin (usually the moment it was created), so
+/// instants from two different clocks are not comparable. The unit is fixed so that decision
+/// code can do exact integer arithmetic on every runtime: `u64` microseconds cover about
+/// 584 000 years.
+///
+/// ```
+/// use cano_core::Instant;
+/// use core::time::Duration;
+///
+/// let t = Instant::from_secs(10);
+/// assert_eq!(t + Duration::from_millis(1500), Instant::from_micros(11_500_000));
+/// // Saturating: never panics, never wraps.
+/// assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
+/// assert_eq!(t - Duration::from_secs(60), Instant::ZERO);
+/// assert_eq!(Instant::from_secs(12).saturating_duration_since(t), Duration::from_secs(2));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The clock's origin.
+    pub const ZERO: Instant = Instant(0);
+    /// The far future: a deadline that never arrives.
+    pub const MAX: Instant = Instant(u64::MAX);
+
+    /// An instant `micros` microseconds after the origin.
+    pub const fn from_micros(micros: u64) -> Self {
+        Instant(micros)
+    }
+
+    /// An instant `millis` milliseconds after the origin (saturating).
+    pub const fn from_millis(millis: u64) -> Self {
+        Instant(millis.saturating_mul(1_000))
+    }
+
+    /// An instant `secs` seconds after the origin (saturating).
+    pub const fn from_secs(secs: u64) -> Self {
+        Instant(secs.saturating_mul(1_000_000))
+    }
+
+    /// Microseconds since the origin.
+    pub const fn as_micros(self) -> u64 {
+        self.0
+    }
+
+    /// Whole milliseconds since the origin.
+    pub const fn as_millis(self) -> u64 {
+        self.0 / 1_000
+    }
+
+    /// The time since the origin as a [`Duration`].
+    pub const fn elapsed_since_origin(self) -> Duration {
+        Duration::from_micros(self.0)
+    }
+
+    /// `self + d`, or `None` if that overflows.
+    pub fn checked_add(self, d: Duration) -> Option<Instant> {
+        let micros = u64::try_from(d.as_micros()).ok()?;
+        self.0.checked_add(micros).map(Instant)
+    }
+
+    /// `self + d`, saturating at [`Instant::MAX`].
+    pub fn saturating_add(self, d: Duration) -> Instant {
+        self.checked_add(d).unwrap_or(Instant::MAX)
+    }
+
+    /// `self - d`, saturating at [`Instant::ZERO`].
+    pub fn saturating_sub(self, d: Duration) -> Instant {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        Instant(self.0.saturating_sub(micros))
+    }
+
+    /// The time from `earlier` to `self`, or zero if `earlier` is later.
+    pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_micros(self.0.saturating_sub(earlier.0))
+    }
+
+    /// The time from `earlier` to `self`, or `None` if `earlier` is later.
+    pub const fn checked_duration_since(self, earlier: Instant) -> Option<Duration> {
+        match self.0.checked_sub(earlier.0) {
+            Some(micros) => Some(Duration::from_micros(micros)),
+            None => None,
+        }
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, rhs: Duration) -> Instant {
+        self.saturating_add(rhs)
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, rhs: Duration) {
+        *self = self.saturating_add(rhs);
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, rhs: Duration) -> Instant {
+        self.saturating_sub(rhs)
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    /// Saturating: an `earlier` that is actually later gives zero.
+    fn sub(self, earlier: Instant) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == Instant::MAX {
+            return f.write_str("Instant(MAX)");
+        }
+        write!(
+            f,
+            "Instant({}.{:06}s)",
+            self.0 / 1_000_000,
+            self.0 % 1_000_000
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_saturates_instead_of_panicking() {
+        assert_eq!(Instant::MAX + Duration::MAX, Instant::MAX);
+        assert_eq!(Instant::from_secs(1) + Duration::MAX, Instant::MAX);
+        assert_eq!(Instant::ZERO - Duration::from_secs(1), Instant::ZERO);
+        assert_eq!(Instant::ZERO - Duration::MAX, Instant::ZERO);
+        assert_eq!(Instant::ZERO - Instant::from_secs(5), Duration::ZERO);
+        assert_eq!(Instant::from_secs(1).checked_add(Duration::MAX), None);
+        assert_eq!(Instant::from_secs(u64::MAX), Instant::MAX);
+    }
+
+    #[test]
+    fn units_convert_exactly() {
+        let t = Instant::from_millis(1_234);
+        assert_eq!(t.as_micros(), 1_234_000);
+        assert_eq!(t.as_millis(), 1_234);
+        assert_eq!(t.elapsed_since_origin(), Duration::from_millis(1_234));
+        assert_eq!(
+            Instant::from_secs(3).checked_duration_since(Instant::from_secs(1)),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            Instant::from_secs(1).checked_duration_since(Instant::from_secs(3)),
+            None
+        );
+        // Sub-microsecond parts of a duration are dropped, never rounded up.
+        assert_eq!(
+            Instant::ZERO + Duration::from_nanos(1_999),
+            Instant::from_micros(1)
+        );
+    }
+
+    #[test]
+    fn debug_is_readable() {
+        extern crate alloc;
+        use alloc::format;
+        assert_eq!(
+            format!("{:?}", Instant::from_micros(1_500_000)),
+            "Instant(1.500000s)"
+        );
+        assert_eq!(format!("{:?}", Instant::MAX), "Instant(MAX)");
+    }
+}

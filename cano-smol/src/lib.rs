@@ -1,0 +1,117 @@
+//! # cano-smol
+//!
+//! cano on smol's building blocks: [`SmolClock`] sleeps on `async-io`'s [`Timer`], and
+//! [`SmolSpawner`] spawns onto an `async-executor` [`Executor`]. The whole of `cano-core` is
+//! re-exported, so this is the only cano dependency a smol application needs.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use cano_smol::{Clock, Spawner, SmolClock, SmolSpawner};
+//! use async_executor::Executor;
+//! use core::time::Duration;
+//!
+//! let ex = Arc::new(Executor::new());
+//! let clock = SmolClock::new();
+//! let spawner = SmolSpawner::new(ex.clone());
+//! let (tx, rx) = async_channel_like();
+//! # fn async_channel_like() -> (futures::channel::oneshot::Sender<()>, futures::channel::oneshot::Receiver<()>) { futures::channel::oneshot::channel() }
+//! let c = clock.clone();
+//! spawner.spawn(Box::pin(async move {
+//!     c.sleep_until(c.now() + Duration::from_millis(5)).await;
+//!     tx.send(()).unwrap();
+//! })).unwrap();
+//! futures_lite::future::block_on(ex.run(rx)).unwrap();
+//! assert!(clock.now().as_millis() >= 5);
+//! ```
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::sync::Arc;
+use std::time::Instant as StdInstant;
+
+pub use cano_core::*;
+
+use async_executor::Executor;
+use async_io::Timer;
+use cano_core::jiff::Timestamp;
+
+/// [`Clock`] on `async-io`'s reactor timers and the system wall clock. Cheap to clone.
+#[derive(Debug, Clone, Copy)]
+pub struct SmolClock {
+    origin: StdInstant,
+}
+
+impl SmolClock {
+    /// A clock whose monotonic origin is now.
+    pub fn new() -> Self {
+        SmolClock {
+            origin: StdInstant::now(),
+        }
+    }
+}
+
+impl Default for SmolClock {
+    fn default() -> Self {
+        SmolClock::new()
+    }
+}
+
+impl Clock for SmolClock {
+    type Sleep = SmolSleep;
+
+    fn now(&self) -> Instant {
+        Instant::ZERO + self.origin.elapsed()
+    }
+
+    fn wall_now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> SmolSleep {
+        let timer = match self.origin.checked_add(deadline.elapsed_since_origin()) {
+            Some(at) if deadline != Instant::MAX => Timer::at(at),
+            _ => Timer::never(),
+        };
+        SmolSleep { timer }
+    }
+}
+
+/// The future returned by [`SmolClock::sleep_until`].
+#[derive(Debug)]
+pub struct SmolSleep {
+    timer: Timer,
+}
+
+impl Future for SmolSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.timer).poll(cx).map(drop)
+    }
+}
+
+/// [`Spawner`] onto an `async-executor` [`Executor`]. Spawned tasks are detached and run
+/// while the application drives the executor (`executor.run(..)`).
+#[derive(Debug, Clone)]
+pub struct SmolSpawner {
+    executor: Arc<Executor<'static>>,
+}
+
+impl SmolSpawner {
+    /// A spawner onto `executor`.
+    pub fn new(executor: Arc<Executor<'static>>) -> Self {
+        SmolSpawner { executor }
+    }
+
+    /// The executor this spawner spawns onto.
+    pub fn executor(&self) -> &Arc<Executor<'static>> {
+        &self.executor
+    }
+}
+
+impl Spawner for SmolSpawner {
+    fn spawn(&self, future: BoxFuture) -> Result<(), SpawnError> {
+        self.executor.spawn(future).detach();
+        Ok(())
+    }
+}

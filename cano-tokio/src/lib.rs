@@ -1,0 +1,175 @@
+//! # cano-tokio
+//!
+//! cano on [tokio]: [`TokioClock`] and [`TokioSpawner`] implement cano's runtime contract, and
+//! the whole of `cano-core` is re-exported, so this is the only cano dependency a tokio
+//! application needs.
+//!
+//! The clock uses `tokio::time`, so `#[tokio::test(start_paused = true)]` controls it. Its
+//! wall clock is the system's by default; [`TokioClock::with_wall_anchor`] derives wall time
+//! from tokio's clock instead, so cron schedules follow paused time too.
+//!
+//! ```
+//! use cano_tokio::{Clock, Spawner, TokioClock, TokioSpawner};
+//! use core::time::Duration;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let clock = TokioClock::new();
+//! let start = clock.now();
+//! clock.sleep_until(start + Duration::from_secs(3600)).await; // instant under paused time
+//! assert!(clock.now() >= start + Duration::from_secs(3600));
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+pub use cano_core::*;
+
+use cano_core::jiff::{SignedDuration, Timestamp};
+
+/// The longest sleep handed to tokio; a later deadline sleeps this long and is re-armed by
+/// the caller's own logic. Tokio's timer wheel covers about two years.
+const LONGEST_SLEEP: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// [`Clock`] on `tokio::time`. Cheap to clone.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    origin: tokio::time::Instant,
+    wall_anchor: Option<Timestamp>,
+}
+
+impl TokioClock {
+    /// A clock whose monotonic origin is now and whose wall clock is the system clock.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime with the time driver enabled, like `tokio::time` itself.
+    pub fn new() -> Self {
+        TokioClock {
+            origin: tokio::time::Instant::now(),
+            wall_anchor: None,
+        }
+    }
+
+    /// A clock whose wall time is `wall_at_origin` plus the tokio time elapsed since now.
+    ///
+    /// Under `start_paused` this makes cron schedules as deterministic as intervals. It does
+    /// not see NTP steps or suspend, so production code should use [`TokioClock::new`].
+    pub fn with_wall_anchor(wall_at_origin: Timestamp) -> Self {
+        TokioClock {
+            origin: tokio::time::Instant::now(),
+            wall_anchor: Some(wall_at_origin),
+        }
+    }
+
+    fn to_tokio(self, deadline: Instant) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let latest = now + LONGEST_SLEEP;
+        self.origin
+            .checked_add(deadline.elapsed_since_origin())
+            .map_or(latest, |d| d.min(latest))
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        TokioClock::new()
+    }
+}
+
+impl Clock for TokioClock {
+    type Sleep = TokioSleep;
+
+    fn now(&self) -> Instant {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        Instant::ZERO + elapsed
+    }
+
+    fn wall_now(&self) -> Timestamp {
+        match self.wall_anchor {
+            None => Timestamp::now(),
+            Some(anchor) => {
+                let elapsed = SignedDuration::try_from(self.now().elapsed_since_origin())
+                    .unwrap_or(SignedDuration::MAX);
+                anchor.checked_add(elapsed).unwrap_or(Timestamp::MAX)
+            }
+        }
+    }
+
+    fn sleep_until(&self, deadline: Instant) -> TokioSleep {
+        TokioSleep {
+            sleep: Box::pin(tokio::time::sleep_until(self.to_tokio(deadline))),
+            clock: *self,
+            deadline,
+        }
+    }
+}
+
+/// The future returned by [`TokioClock::sleep_until`].
+#[derive(Debug)]
+pub struct TokioSleep {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    clock: TokioClock,
+    deadline: Instant,
+}
+
+impl Future for TokioSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Deadlines beyond LONGEST_SLEEP are reached in several legs.
+            if self.clock.now() >= self.deadline {
+                return Poll::Ready(());
+            }
+            let next = self.clock.to_tokio(self.deadline);
+            self.sleep.as_mut().reset(next);
+        }
+    }
+}
+
+/// [`Spawner`] onto a tokio runtime.
+#[derive(Debug, Clone)]
+pub struct TokioSpawner {
+    handle: tokio::runtime::Handle,
+}
+
+impl TokioSpawner {
+    /// A spawner onto the current runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime. Use [`TokioSpawner::try_current`] to get an error instead.
+    pub fn current() -> Self {
+        TokioSpawner {
+            handle: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// A spawner onto the current runtime, or [`SpawnError::Shutdown`] outside one.
+    pub fn try_current() -> Result<Self, SpawnError> {
+        tokio::runtime::Handle::try_current()
+            .map(|handle| TokioSpawner { handle })
+            .map_err(|_| SpawnError::Shutdown)
+    }
+
+    /// A spawner onto the runtime behind `handle`.
+    pub fn from_handle(handle: tokio::runtime::Handle) -> Self {
+        TokioSpawner { handle }
+    }
+}
+
+impl Spawner for TokioSpawner {
+    fn spawn(&self, future: BoxFuture) -> Result<(), SpawnError> {
+        // `Handle::spawn` on a runtime that has shut down returns a handle whose task is
+        // cancelled; it does not panic. Detached: cano tracks completion itself.
+        drop(self.handle.spawn(future));
+        Ok(())
+    }
+}

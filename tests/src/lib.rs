@@ -1,0 +1,1 @@
+//! Shared helpers for cano's conformance suite, differential tests and benchmarks.
