@@ -48,8 +48,12 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod backoff;
 pub mod error;
+pub mod flow;
 pub mod runtime;
+pub mod schedule;
+pub mod scheduler;
 pub mod time;
 
 #[cfg(feature = "testing")]
@@ -58,6 +62,11 @@ pub mod testing;
 pub use error::{CanoError, CanoResult};
 pub use runtime::{BoxFuture, Clock, SpawnError, Spawner};
 pub use time::Instant;
+
+pub use backoff::BackoffPolicy;
+pub use flow::Status;
+pub use schedule::Schedule;
+pub use scheduler::{FlowInfo, RunningScheduler, Scheduler};
 
 /// Re-exported so users name the same `jiff` version cano uses.
 pub use jiff;
