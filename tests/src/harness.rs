@@ -148,12 +148,14 @@ impl Harness for TokioMultiThreadHarness {
             .enable_time()
             .build()
             .expect("tokio runtime");
-        let fut = rt.block_on(async {
+        let fut = {
+            // The clock and spawner bind to the runtime they are created in.
+            let _entered = rt.enter();
             scenario(
                 cano_tokio::TokioClock::new(),
                 cano_tokio::TokioSpawner::current(),
             )
-        });
+        };
         // Run the scenario on a worker, as application code would.
         rt.block_on(async move { tokio::spawn(fut).await.expect("scenario panicked") })
     }
