@@ -33,8 +33,7 @@ fn sleepers_wake_in_deadline_order<H: Harness>() {
         for rx in done {
             rx.await.unwrap();
         }
-        let log = log.lock().unwrap().clone();
-        log
+        log.lock().unwrap().clone()
     });
     let order: Vec<u32> = woke.iter().map(|w| w.0).collect();
     assert_eq!(order, [1, 3, 5], "{}", H::NAME);
