@@ -568,14 +568,6 @@ impl SchedulerCore {
         }
     }
 
-    fn base_of(slot: &FlowSlot, t: Instant, now: Instant, wall: Timestamp) -> i64 {
-        if slot.timeline.is_wall() {
-            to_wall(t, now, wall).as_microsecond()
-        } else {
-            mono(t)
-        }
-    }
-
     /// Queues flow `i` for its pending fire.
     fn arm(&mut self, i: usize, now: Instant, wall: Timestamp) {
         let slot = &mut self.flows[i];
@@ -687,11 +679,11 @@ impl SchedulerCore {
             let at = Self::fire_wall(slot, scheduled, now, wall);
             return Some(self.start_run(i, at, wall));
         }
-        if let Some(until) = slot.state.backoff_until(now) {
+        if slot.state.backoff_until(now).is_some() {
+            // Suppressed one by one (as the reference's loops do), so the count is exact.
             let passed = slot.timeline.passed(fire, base_now, 1);
             slot.skipped_fires = slot.skipped_fires.saturating_add(passed.count);
-            let until = Self::base_of(slot, until, now, wall);
-            slot.next_fire = slot.timeline.next_at_or_after(until).unwrap_or(NO_FIRE);
+            slot.next_fire = slot.timeline.next_after(passed.latest).unwrap_or(NO_FIRE);
             if slot.next_fire != NO_FIRE {
                 self.arm(i, now, wall);
             }
