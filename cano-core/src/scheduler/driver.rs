@@ -248,7 +248,6 @@ where
     /// The loop: dispatch what is due, sleep until the next deadline or an event; on stop,
     /// wait for runs until the deadline, cancel the rest, tear down, publish the report.
     async fn drive(self: Arc<Self>) {
-        let publish_guard = PublishOnDrop(Some(self.clone() as Arc<dyn Control>));
         let mut batch: Vec<PendingRun> = Vec::new();
         let mut sleep = None;
         loop {
@@ -318,7 +317,6 @@ where
             cancelled,
             teardown_errors,
         }));
-        publish_guard.disarm();
     }
 }
 
@@ -650,7 +648,16 @@ where
         stop: StopSignal::new(),
         handles: AtomicUsize::new(1),
     });
-    if let Err(e) = shared.spawner.spawn(Box::pin(shared.clone().drive())) {
+    // The guard lives outside the loop's body, so it fires even if the loop is dropped
+    // before its first poll.
+    let guard = PublishOnDrop(Some(shared.clone() as Arc<dyn Control>));
+    let driver = shared.clone();
+    let run_loop = async move {
+        let guard = guard;
+        driver.drive().await;
+        guard.disarm();
+    };
+    if let Err(e) = shared.spawner.spawn(Box::pin(run_loop)) {
         for (job, _) in shared.jobs.iter().rev() {
             // The spawn error is what the caller needs to see.
             let _ = job.teardown().await;

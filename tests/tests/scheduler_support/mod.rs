@@ -138,7 +138,10 @@ impl Recorder {
                 let stopped = fire.stop_signal().stopped();
                 match select(Box::pin(sleep), Box::pin(stopped)).await {
                     Either::Left(_) => {}
-                    Either::Right(_) => return Err(CanoError::cancelled("stopping")),
+                    Either::Right(_) => {
+                        self.records.lock().unwrap().runs[index].ended = Some(self.clock.now());
+                        return Err(CanoError::cancelled("stopping"));
+                    }
                 }
             } else {
                 sleep.await;
