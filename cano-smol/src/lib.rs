@@ -32,6 +32,9 @@ use std::time::Instant as StdInstant;
 
 pub use cano_core::*;
 
+mod scheduler_ext;
+pub use scheduler_ext::start_scheduler;
+
 use async_executor::Executor;
 use async_io::Timer;
 use cano_core::jiff::Timestamp;

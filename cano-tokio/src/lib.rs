@@ -29,6 +29,9 @@ use core::time::Duration;
 
 pub use cano_core::*;
 
+mod scheduler_ext;
+pub use scheduler_ext::start_scheduler;
+
 use cano_core::jiff::{SignedDuration, Timestamp};
 
 /// The longest sleep handed to tokio; a later deadline sleeps this long and is re-armed by
