@@ -203,8 +203,9 @@ fn report_memory() {
         rt.block_on(async { running.stop().await.unwrap() });
     }
 
-    let rt = multi_thread();
+    drop(rt);
     {
+        let rt = multi_thread();
         let before = live();
         let running = rt.block_on(async {
             let mut s = cano012::Scheduler::new();
@@ -226,6 +227,7 @@ fn report_memory() {
         rt.block_on(async { running.stop().await.unwrap() });
     }
     {
+        let rt = multi_thread();
         let before = live();
         let sched = rt.block_on(async {
             let sched = tokio_cron_scheduler::JobScheduler::new().await.unwrap();
@@ -340,11 +342,11 @@ fn report_idle() {
 }
 
 fn report_dispatch_cpu() {
-    println!("\n== process CPU per run, 1 000 flows, tokio mt(2), real time ==");
+    println!("\n== process CPU per run, 1 000 flows, real time ==");
     let window = Duration::from_secs(2);
-    let rt = multi_thread();
     let counter = Arc::new(AtomicU64::new(0));
-    let measure = |counter: Arc<AtomicU64>, window: Duration| async move {
+    let ct = current_thread(false);
+    let measure_ct = |counter: Arc<AtomicU64>, window: Duration| async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (r0, c0) = (counter.load(Ordering::SeqCst), cpu_seconds());
         tokio::time::sleep(window).await;
@@ -352,6 +354,35 @@ fn report_dispatch_cpu() {
         let runs = r1 - r0;
         (runs, (c1 - c0) * 1e6 / runs.max(1) as f64)
     };
+    let (runs, us) = ct.block_on(async {
+        let running =
+            ours_on_tokio(ours(1000, Duration::from_millis(10), FirstRun::AtStart, &counter)).await;
+        let out = measure_ct(counter.clone(), window).await;
+        running.stop().await.unwrap();
+        out
+    });
+    println!("tokio ct: cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    counter.store(0, Ordering::SeqCst);
+    let (runs, us) = ct.block_on(async {
+        let mut s = cano012::Scheduler::new();
+        for i in 0..1000 {
+            s.every(
+                &format!("flow-{i}"),
+                cano012_workflow(&counter, None),
+                St::Run,
+                Duration::from_millis(10),
+            )
+            .unwrap();
+        }
+        let running = s.start().await.unwrap();
+        let out = measure_ct(counter.clone(), window).await;
+        running.stop().await.unwrap();
+        out
+    });
+    println!("tokio ct: cano 0.12 every(10ms): {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    counter.store(0, Ordering::SeqCst);
+    let rt = multi_thread();
+    let measure = measure_ct;
     let (runs, us) = rt.block_on(async {
         let running =
             ours_on_tokio(ours(1000, Duration::from_millis(10), FirstRun::AtStart, &counter)).await;
@@ -359,7 +390,7 @@ fn report_dispatch_cpu() {
         running.stop().await.unwrap();
         out
     });
-    println!("cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    println!("tokio mt(2): cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run");
     counter.store(0, Ordering::SeqCst);
     let (runs, us) = rt.block_on(async {
         let mut s = ours(1000, Duration::from_millis(10), FirstRun::AtStart, &counter);
@@ -372,7 +403,7 @@ fn report_dispatch_cpu() {
         running.stop().await.unwrap();
         out
     });
-    println!("cano every(10ms) fixed rate: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    println!("tokio mt(2): cano every(10ms) fixed rate: {runs} runs in {window:?}, {us:.2} µs CPU per run");
     counter.store(0, Ordering::SeqCst);
     let (runs, us) = rt.block_on(async {
         let mut s = cano012::Scheduler::new();
@@ -390,7 +421,7 @@ fn report_dispatch_cpu() {
         running.stop().await.unwrap();
         out
     });
-    println!("cano 0.12 every(10ms): {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    println!("tokio mt(2): cano 0.12 every(10ms): {runs} runs in {window:?}, {us:.2} µs CPU per run");
     counter.store(0, Ordering::SeqCst);
     let window = Duration::from_secs(3);
     let (runs, us) = rt.block_on(async {
@@ -408,7 +439,7 @@ fn report_dispatch_cpu() {
         out
     });
     println!(
-        "tokio-cron-scheduler repeated(1s) (its floor): {runs} runs in {window:?}, {us:.2} µs CPU per run"
+        "tokio mt(2): tokio-cron-scheduler repeated(1s) (its floor): {runs} runs in {window:?}, {us:.2} µs CPU per run"
     );
 }
 
@@ -509,18 +540,14 @@ fn dispatch(c: &mut Criterion) {
             let mut done = 0u64;
             while done < iters {
                 let wall = wall0 + Duration::from_micros(now.as_micros());
-                let next = loop {
-                    match core.poll(now, wall) {
-                        Action::Start(d) => batch.push(d.flow),
-                        Action::WakeAt(t) => break t,
-                        Action::Idle => unreachable!(),
-                    }
-                };
+                while let Action::Start(d) = core.poll(now, wall) {
+                    batch.push(d.flow);
+                }
                 for flow in batch.drain(..) {
                     core.finish(flow, now, wall, Ok(())).unwrap();
                     done += 1;
                 }
-                now = next;
+                now = core.next_wake().expect("interval flows always have a next fire");
             }
             started.elapsed()
         })
@@ -577,12 +604,16 @@ fn trigger_round_trip(c: &mut Criterion) {
             s.manual("m", our_notifier(tx), ()).unwrap();
             ours_on_tokio(s).await
         });
-        b.iter(|| {
+        b.iter_custom(|iters| {
             rt.block_on(async {
-                while running.trigger("m").is_err() {
-                    tokio::task::yield_now().await;
+                let started = StdInstant::now();
+                for _ in 0..iters {
+                    while running.trigger("m").is_err() {
+                        tokio::task::yield_now().await;
+                    }
+                    black_box(rx.next().await);
                 }
-                black_box(rx.next().await);
+                started.elapsed()
             })
         });
     });
@@ -595,12 +626,16 @@ fn trigger_round_trip(c: &mut Criterion) {
                 .unwrap();
             s.start().await.unwrap()
         });
-        b.iter(|| {
+        b.iter_custom(|iters| {
             rt.block_on(async {
-                while running.trigger("m").await.is_err() {
-                    tokio::task::yield_now().await;
+                let started = StdInstant::now();
+                for _ in 0..iters {
+                    while running.trigger("m").await.is_err() {
+                        tokio::task::yield_now().await;
+                    }
+                    black_box(rx.next().await);
                 }
-                black_box(rx.next().await);
+                started.elapsed()
             })
         });
     });

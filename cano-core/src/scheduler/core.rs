@@ -103,11 +103,10 @@ struct FlowSlot {
     state: FlowState,
     /// The pending fire, in the timeline's base (for fixed delay: the nominal next fire).
     next_fire: i64,
-    last_end: Instant,
     /// The last fire id's time (µs): fire ids strictly increase.
     last_fire_id: i64,
-    missed_fires: u64,
-    skipped_fires: u64,
+    missed_fires: u32,
+    skipped_fires: u32,
     generation: u32,
     armed: bool,
     /// Was due while at its overlap limit (the run's end re-plans it).
@@ -174,6 +173,10 @@ fn timestamp(micros: i64) -> Timestamp {
     } else {
         Timestamp::MIN
     })
+}
+
+fn saturating_add(counter: u32, n: u64) -> u32 {
+    u32::try_from(u64::from(counter).saturating_add(n)).unwrap_or(u32::MAX)
 }
 
 fn not_found(id: &str) -> CanoError {
@@ -312,7 +315,6 @@ impl SchedulerCore {
             backoff: 0,
             state: FlowState::new(),
             next_fire: NO_FIRE,
-            last_end: Instant::ZERO,
             last_fire_id: i64::MIN,
             missed_fires: 0,
             skipped_fires: 0,
@@ -682,7 +684,7 @@ impl SchedulerCore {
         if slot.state.backoff_until(now).is_some() {
             // Suppressed one by one (as the reference's loops do), so the count is exact.
             let passed = slot.timeline.passed(fire, base_now, 1);
-            slot.skipped_fires = slot.skipped_fires.saturating_add(passed.count);
+            slot.skipped_fires = saturating_add(slot.skipped_fires, passed.count);
             slot.next_fire = slot.timeline.next_after(passed.latest).unwrap_or(NO_FIRE);
             if slot.next_fire != NO_FIRE {
                 self.arm(i, now, wall);
@@ -699,7 +701,7 @@ impl SchedulerCore {
             coalesce,
         );
         slot.blocked = false;
-        slot.missed_fires = slot.missed_fires.saturating_add(choice.dropped);
+        slot.missed_fires = saturating_add(slot.missed_fires, choice.dropped);
         let after = choice.run.unwrap_or(passed.latest);
         slot.next_fire = slot.timeline.next_after(after).unwrap_or(NO_FIRE);
         let dispatch = choice.run.map(|run| {
@@ -738,7 +740,7 @@ impl SchedulerCore {
                     return;
                 }
                 if slot.next_fire == NO_FIRE {
-                    slot.next_fire = mono(slot.last_end).saturating_add(interval);
+                    slot.next_fire = mono(now).saturating_add(interval);
                 }
                 if fresh {
                     slot.next_fire = slot.next_fire.max(mono(now));
@@ -794,9 +796,9 @@ impl SchedulerCore {
             .ok_or_else(|| CanoError::workflow("finish() for a flow with no run in flight"))?;
         let policy = &self.backoffs[slot.backoff as usize];
         let transition = slot.state.finish(now, outcome, policy, &mut self.rng);
-        slot.last_end = now;
-        if let Timeline::FixedDelay { .. } = slot.timeline {
-            slot.next_fire = NO_FIRE;
+        if let Timeline::FixedDelay { interval } = slot.timeline {
+            // Fixed delay: measured from the end of this run.
+            slot.next_fire = mono(now).saturating_add(interval);
         }
         if transition == Transition::Tripped {
             slot.blocked = false;
@@ -951,8 +953,8 @@ impl SchedulerCore {
                 .backoff_until(now)
                 .map(|until| to_wall(until, now, wall)),
             next_fire,
-            missed_fires: slot.missed_fires,
-            skipped_fires: slot.skipped_fires,
+            missed_fires: u64::from(slot.missed_fires),
+            skipped_fires: u64::from(slot.skipped_fires),
         }
     }
 

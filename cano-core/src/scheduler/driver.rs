@@ -58,6 +58,9 @@ enum Phase {
     Draining,
 }
 
+/// Run-table and batch capacity kept across bursts.
+const RUN_TABLE_KEPT: usize = 64;
+
 struct RunTable {
     slots: Vec<Option<(FireId, AbortHandle)>>,
     free: Vec<u32>,
@@ -85,6 +88,11 @@ impl RunTable {
         {
             self.live -= 1;
             self.free.push(slot);
+            if self.live == 0 && self.slots.len() > RUN_TABLE_KEPT {
+                // A burst (every flow firing at start) must not pin its peak forever.
+                self.slots = Vec::new();
+                self.free = Vec::new();
+            }
         }
     }
 }
@@ -269,6 +277,7 @@ where
             for run in batch.drain(..) {
                 self.spawn_run(run);
             }
+            batch.shrink_to(RUN_TABLE_KEPT);
             match next {
                 Some(deadline) => self.sleep_or_notified(deadline, &mut sleep).await,
                 None => break,
