@@ -225,7 +225,10 @@ mod tests {
         let p = no_jitter(100, 500);
         let mut rng = SplitMix64::new(1);
         assert_eq!(p.compute_delay(10, &mut rng), Duration::from_millis(500));
-        assert_eq!(p.compute_delay(u32::MAX, &mut rng), Duration::from_millis(500));
+        assert_eq!(
+            p.compute_delay(u32::MAX, &mut rng),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]

@@ -278,8 +278,11 @@ impl FlowState {
 pub(crate) fn to_wall(t: Instant, now: Instant, wall: Timestamp) -> Timestamp {
     let ahead = signed(t.saturating_duration_since(now));
     let behind = signed(now.saturating_duration_since(t));
-    wall.checked_add(ahead - behind)
-        .unwrap_or(if t > now { Timestamp::MAX } else { Timestamp::MIN })
+    wall.checked_add(ahead - behind).unwrap_or(if t > now {
+        Timestamp::MAX
+    } else {
+        Timestamp::MIN
+    })
 }
 
 fn signed(d: Duration) -> SignedDuration {

@@ -515,7 +515,10 @@ pub(crate) mod tests {
                 dropped: 1
             }
         );
-        assert_eq!(choose(MissedFirePolicy::Skip, &p, 500, 5, true).run, Some(140));
+        assert_eq!(
+            choose(MissedFirePolicy::Skip, &p, 500, 5, true).run,
+            Some(140)
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         // SAFETY: forwarded unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -67,7 +70,12 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -156,12 +164,10 @@ fn ours(n: usize, every: Duration, first: FirstRun, counter: &Arc<AtomicU64>) ->
     s
 }
 
-fn ours_on_tokio(s: Scheduler) -> impl std::future::Future<Output = RunningScheduler> {
-    async move {
-        s.start(TokioClock::new(), TokioSpawner::current())
-            .await
-            .unwrap()
-    }
+async fn ours_on_tokio(s: Scheduler) -> RunningScheduler {
+    s.start(TokioClock::new(), TokioSpawner::current())
+        .await
+        .unwrap()
 }
 
 // ---- printed reports ----
@@ -178,7 +184,10 @@ fn report_memory() {
     let rt = current_thread(false);
     for (label, first) in [
         ("cano every(1h), first run at start", FirstRun::AtStart),
-        ("cano every(1h), first run after 1h", FirstRun::AfterInterval),
+        (
+            "cano every(1h), first run after 1h",
+            FirstRun::AfterInterval,
+        ),
     ] {
         let before = live();
         let running = rt.block_on(async {
@@ -199,7 +208,11 @@ fn report_memory() {
         }
         let running = rt.block_on(ours_on_tokio(s));
         let after = live();
-        println!("{:<45} {:>8.0} B", "cano manual", per_flow(before, after, N));
+        println!(
+            "{:<45} {:>8.0} B",
+            "cano manual",
+            per_flow(before, after, N)
+        );
         rt.block_on(async { running.stop().await.unwrap() });
     }
 
@@ -223,7 +236,11 @@ fn report_memory() {
             running
         });
         let after = live();
-        println!("{:<45} {:>8.0} B", "cano 0.12 every(1h)", per_flow(before, after, N));
+        println!(
+            "{:<45} {:>8.0} B",
+            "cano 0.12 every(1h)",
+            per_flow(before, after, N)
+        );
         rt.block_on(async { running.stop().await.unwrap() });
     }
     {
@@ -355,13 +372,20 @@ fn report_dispatch_cpu() {
         (runs, (c1 - c0) * 1e6 / runs.max(1) as f64)
     };
     let (runs, us) = ct.block_on(async {
-        let running =
-            ours_on_tokio(ours(1000, Duration::from_millis(10), FirstRun::AtStart, &counter)).await;
+        let running = ours_on_tokio(ours(
+            1000,
+            Duration::from_millis(10),
+            FirstRun::AtStart,
+            &counter,
+        ))
+        .await;
         let out = measure_ct(counter.clone(), window).await;
         running.stop().await.unwrap();
         out
     });
-    println!("tokio ct: cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    println!(
+        "tokio ct: cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run"
+    );
     counter.store(0, Ordering::SeqCst);
     let (runs, us) = ct.block_on(async {
         let mut s = cano012::Scheduler::new();
@@ -384,13 +408,20 @@ fn report_dispatch_cpu() {
     let rt = multi_thread();
     let measure = measure_ct;
     let (runs, us) = rt.block_on(async {
-        let running =
-            ours_on_tokio(ours(1000, Duration::from_millis(10), FirstRun::AtStart, &counter)).await;
+        let running = ours_on_tokio(ours(
+            1000,
+            Duration::from_millis(10),
+            FirstRun::AtStart,
+            &counter,
+        ))
+        .await;
         let out = measure(counter.clone(), window).await;
         running.stop().await.unwrap();
         out
     });
-    println!("tokio mt(2): cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    println!(
+        "tokio mt(2): cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run"
+    );
     counter.store(0, Ordering::SeqCst);
     let (runs, us) = rt.block_on(async {
         let mut s = ours(1000, Duration::from_millis(10), FirstRun::AtStart, &counter);
@@ -403,7 +434,9 @@ fn report_dispatch_cpu() {
         running.stop().await.unwrap();
         out
     });
-    println!("tokio mt(2): cano every(10ms) fixed rate: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    println!(
+        "tokio mt(2): cano every(10ms) fixed rate: {runs} runs in {window:?}, {us:.2} µs CPU per run"
+    );
     counter.store(0, Ordering::SeqCst);
     let (runs, us) = rt.block_on(async {
         let mut s = cano012::Scheduler::new();
@@ -421,7 +454,9 @@ fn report_dispatch_cpu() {
         running.stop().await.unwrap();
         out
     });
-    println!("tokio mt(2): cano 0.12 every(10ms): {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    println!(
+        "tokio mt(2): cano 0.12 every(10ms): {runs} runs in {window:?}, {us:.2} µs CPU per run"
+    );
     counter.store(0, Ordering::SeqCst);
     let window = Duration::from_secs(3);
     let (runs, us) = rt.block_on(async {
@@ -547,18 +582,28 @@ fn dispatch(c: &mut Criterion) {
                     core.finish(flow, now, wall, Ok(())).unwrap();
                     done += 1;
                 }
-                now = core.next_wake().expect("interval flows always have a next fire");
+                now = core
+                    .next_wake()
+                    .expect("interval flows always have a next fire");
             }
             started.elapsed()
         })
     });
-    for (name, ours_or_012) in [("cano/driver on paused tokio", true), ("cano012 on paused tokio", false)] {
+    for (name, ours_or_012) in [
+        ("cano/driver on paused tokio", true),
+        ("cano012 on paused tokio", false),
+    ] {
         group.bench_function(name, |b| {
             let rt = current_thread(true);
             let counter = Arc::new(AtomicU64::new(0));
             let keep = rt.block_on(async {
                 if ours_or_012 {
-                    let mut s = ours(FLOWS, Duration::from_millis(10), FirstRun::AtStart, &counter);
+                    let mut s = ours(
+                        FLOWS,
+                        Duration::from_millis(10),
+                        FirstRun::AtStart,
+                        &counter,
+                    );
                     for i in 0..FLOWS {
                         s.set_interval_mode(&format!("flow-{i}"), IntervalMode::FixedRate)
                             .unwrap();

@@ -8,7 +8,9 @@ mod scheduler_support;
 use std::time::Duration;
 
 use cano_core::jiff::{SignedDuration, Timestamp};
-use cano_core::schedule::{FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, SchedulePolicy};
+use cano_core::schedule::{
+    FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, SchedulePolicy,
+};
 use cano_core::scheduler::Scheduler;
 use cano_core::testing::Simulation;
 use cano_core::{Clock, Status};
@@ -72,25 +74,24 @@ fn skip_skip_drops_the_fires_that_passed_during_a_run() {
 
 #[test]
 fn run_once_coalesces_into_the_most_recent_fire_within_the_window() {
-    let once = MissedFirePolicy::RunOnce {
-        window: secs(10),
-    };
+    let once = MissedFirePolicy::RunOnce { window: secs(10) };
     let o = long_runs(rate(OverlapPolicy::Skip, once));
     // At 50 the fire of 50 itself is on time and is the most recent.
     assert_eq!(o.starts, [0.0, 25.0, 50.0, 75.0]);
     assert_eq!(o.fires, [0, 20, 50, 70]);
     assert_eq!(o.missed, 4);
     // A window shorter than the lateness drops them all.
-    let tight = MissedFirePolicy::RunOnce {
-        window: secs(2),
-    };
+    let tight = MissedFirePolicy::RunOnce { window: secs(2) };
     let o = long_runs(rate(OverlapPolicy::Skip, tight));
     assert_eq!(o.fires, [0, 30, 60, 90]);
 }
 
 #[test]
 fn run_all_replays_the_most_recent_max_oldest_first() {
-    let o = long_runs(rate(OverlapPolicy::Skip, MissedFirePolicy::RunAll { max: 2 }));
+    let o = long_runs(rate(
+        OverlapPolicy::Skip,
+        MissedFirePolicy::RunAll { max: 2 },
+    ));
     assert_eq!(o.starts, [0.0, 25.0, 50.0, 75.0]);
     assert_eq!(o.fires, [0, 10, 40, 60]);
     assert_eq!(o.missed, 3);
@@ -108,7 +109,10 @@ fn buffer_one_starts_one_coalesced_run_as_soon_as_the_run_ends() {
 
 #[test]
 fn allow_concurrent_runs_up_to_n_at_once() {
-    let o = long_runs(rate(OverlapPolicy::AllowConcurrent(3), MissedFirePolicy::Skip));
+    let o = long_runs(rate(
+        OverlapPolicy::AllowConcurrent(3),
+        MissedFirePolicy::Skip,
+    ));
     assert_eq!(
         o.starts,
         [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0]
@@ -116,7 +120,10 @@ fn allow_concurrent_runs_up_to_n_at_once() {
     assert_eq!(o.missed, 0);
     assert_eq!(o.max_in_flight, 3);
 
-    let o = long_runs(rate(OverlapPolicy::AllowConcurrent(2), MissedFirePolicy::Skip));
+    let o = long_runs(rate(
+        OverlapPolicy::AllowConcurrent(2),
+        MissedFirePolicy::Skip,
+    ));
     assert_eq!(o.starts, [0.0, 10.0, 30.0, 40.0, 60.0, 70.0, 90.0]);
     assert_eq!(o.missed, 3);
     assert_eq!(o.max_in_flight, 2);
@@ -127,7 +134,8 @@ fn buffer_one_holds_one_trigger() {
     let sim = Simulation::new();
     let rec = Recorder::new(sim.clock());
     let mut s = Scheduler::new();
-    s.manual("m", rec.job(Behaviour::taking(secs(5))), ()).unwrap();
+    s.manual("m", rec.job(Behaviour::taking(secs(5))), ())
+        .unwrap();
     s.set_overlap("m", OverlapPolicy::BufferOne).unwrap();
     let running = start(&sim, s);
     running.trigger("m").unwrap();
@@ -194,7 +202,10 @@ fn schedule_jitter_is_positive_bounded_by_the_next_fire_and_stable_per_seed() {
     assert_eq!(a, jittered_starts(1), "same seed, same offsets");
     let offset = a[0];
     assert!(offset > 0.0 && offset < 10.0, "{offset}");
-    assert_eq!(offset, 9.999999, "capped one microsecond before the next fire");
+    assert_eq!(
+        offset, 9.999999,
+        "capped one microsecond before the next fire"
+    );
     for (k, t) in a.iter().enumerate() {
         assert!((t - (10.0 * k as f64 + offset)).abs() < 1e-9);
     }
@@ -281,9 +292,13 @@ fn fire_ids_strictly_increase_even_when_triggers_collide() {
         sim.run_until_stalled();
     }
     // Three triggers at the same wall instant: ids one microsecond apart.
-    let ids: Vec<Timestamp> = rec.runs_of("m").iter().map(|r| r.fire.scheduled()).collect();
+    let ids: Vec<Timestamp> = rec
+        .runs_of("m")
+        .iter()
+        .map(|r| r.fire.scheduled())
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-    assert_eq!(ids[2] - ids[0], SignedDuration::from_micros(2).into());
+    assert_eq!(ids[2] - ids[0], SignedDuration::from_micros(2));
 }
 
 #[test]

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use cano_core::backoff::BackoffPolicy;
 use cano_core::jiff::Timestamp;
-use cano_core::schedule::{IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy};
+use cano_core::schedule::{
+    IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
+};
 use cano_core::scheduler::{Action, FlowIndex, SchedulerCore};
 use cano_core::{CanoError, Instant, Status};
 use proptest::prelude::*;
@@ -204,7 +206,7 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
             }
             let n = runs.entry(i).or_default();
             let run_ms = spec.run_ms[*n % spec.run_ms.len()];
-            let fail = spec.fail_every > 0 && *n % usize::from(spec.fail_every) == 0;
+            let fail = spec.fail_every > 0 && (*n).is_multiple_of(usize::from(spec.fail_every));
             *n += 1;
             in_flight.push(InFlight {
                 end: now + Duration::from_millis(run_ms),
@@ -251,18 +253,21 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
                 Command::Trigger(i) => {
                     if let Ok(Some(d)) = core.trigger(&ids[*i], now, w) {
                         if tripped.get(i).copied().unwrap_or(false) {
-                            out.violations.push(format!("trigger ran tripped {}", ids[*i]));
+                            out.violations
+                                .push(format!("trigger ran tripped {}", ids[*i]));
                         }
                         let spec = &specs[*i];
                         let r = running.entry(*i).or_default();
                         *r += 1;
                         if *r > limit(spec.overlap) {
-                            out.violations.push(format!("trigger overlapped {}", ids[*i]));
+                            out.violations
+                                .push(format!("trigger overlapped {}", ids[*i]));
                         }
                         if let Some(prev) = last_fire.insert(*i, d.fire.scheduled())
                             && prev >= d.fire.scheduled()
                         {
-                            out.violations.push(format!("trigger fire id not increasing {}", ids[*i]));
+                            out.violations
+                                .push(format!("trigger fire id not increasing {}", ids[*i]));
                         }
                         in_flight.push(InFlight {
                             end: now + Duration::from_millis(spec.run_ms[0]),

@@ -58,7 +58,9 @@ fn duplicate_id_and_zero_interval_are_configuration_errors() {
     let rec = Recorder::new(sim.clock());
     let mut s = Scheduler::new();
     s.manual("a", rec.job(Behaviour::INSTANT_OK), ()).unwrap();
-    let dup = s.manual("a", rec.job(Behaviour::INSTANT_OK), ()).unwrap_err();
+    let dup = s
+        .manual("a", rec.job(Behaviour::INSTANT_OK), ())
+        .unwrap_err();
     assert_eq!(dup.category(), "configuration");
     assert_eq!(message(dup), "Configuration error: Flow 'a' already exists");
     let zero = s
@@ -82,7 +84,10 @@ impl Job<()> for FailingSetup {
         Box::pin(async { Ok(()) })
     }
     fn setup(&self) -> BoxFuture<'_, cano_core::CanoResult<()>> {
-        self.log.lock().unwrap().push(format!("setup {}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup {}", self.name));
         let fail = self.fail;
         Box::pin(async move {
             if fail {
@@ -277,7 +282,10 @@ fn trigger_during_the_graceful_stop_window_reports_not_running() {
     let report = stop.unwrap();
     assert!(report.cancelled.is_empty(), "the run finished in time");
     assert_eq!(sim.clock().now(), Instant::from_millis(400));
-    assert_eq!(rec.runs_of("slow")[0].ended, Some(Instant::from_millis(400)));
+    assert_eq!(
+        rec.runs_of("slow")[0].ended,
+        Some(Instant::from_millis(400))
+    );
 }
 
 #[test]
@@ -396,7 +404,13 @@ fn trigger_is_blocked_when_tripped_and_accepted_after_reset() {
     let running = start(&sim, s);
     running.trigger("m").unwrap();
     sim.run_until_stalled();
-    assert!(running.trigger("m").unwrap_err().to_string().contains("tripped"));
+    assert!(
+        running
+            .trigger("m")
+            .unwrap_err()
+            .to_string()
+            .contains("tripped")
+    );
     running.reset_flow("m").unwrap();
     running.trigger("m").unwrap();
     sim.run_until_stalled();
@@ -406,7 +420,9 @@ fn trigger_is_blocked_when_tripped_and_accepted_after_reset() {
 #[test]
 fn set_backoff_unknown_id_is_a_configuration_error() {
     let mut s: Scheduler = Scheduler::new();
-    let err = s.set_backoff("ghost", BackoffPolicy::default()).unwrap_err();
+    let err = s
+        .set_backoff("ghost", BackoffPolicy::default())
+        .unwrap_err();
     assert_eq!(
         message(err),
         "Configuration error: Flow 'ghost' not found — cannot set backoff"
@@ -517,8 +533,13 @@ fn dropping_the_last_handle_without_stop_ends_every_task() {
     let sim = Simulation::new();
     let rec = Recorder::new(sim.clock());
     let mut s = Scheduler::new();
-    s.every("tick", rec.job(Behaviour::taking(millis(5))), (), millis(10))
-        .unwrap();
+    s.every(
+        "tick",
+        rec.job(Behaviour::taking(millis(5))),
+        (),
+        millis(10),
+    )
+    .unwrap();
     let running = start(&sim, s);
     let clone = running.clone();
     sim.run_for(millis(100));
@@ -552,9 +573,7 @@ fn closures_with_input_are_jobs() {
         7,
     )
     .unwrap();
-    let running = sim
-        .block_on(s.start(sim.clock(), sim.spawner()))
-        .unwrap();
+    let running = sim.block_on(s.start(sim.clock(), sim.spawner())).unwrap();
     running.trigger("sum").unwrap();
     sim.run_until_stalled();
     assert_eq!(*seen.lock().unwrap(), [(7, "sum".to_string())]);

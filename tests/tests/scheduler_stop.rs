@@ -32,7 +32,11 @@ fn stop_cancels_a_run_that_ignores_cancellation_at_the_deadline_and_reports_it()
     assert_eq!(report.cancelled.len(), 1);
     assert_eq!(report.cancelled[0].flow(), "stubborn");
     assert_eq!(report.cancelled[0], rec.runs_of("stubborn")[0].fire);
-    assert_eq!(rec.in_flight("stubborn"), 0, "the cancelled run was dropped");
+    assert_eq!(
+        rec.in_flight("stubborn"),
+        0,
+        "the cancelled run was dropped"
+    );
     assert_eq!(rec.runs_of("stubborn")[0].ended, None);
     assert_eq!(rec.runs_of("polite")[0].ended, Some(Instant::from_secs(10)));
     assert!(!running.has_running_flows());
@@ -53,7 +57,10 @@ impl Job<()> for Tracked {
         Box::pin(async { Ok(()) })
     }
     fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
-        self.log.lock().unwrap().push(format!("setup {}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup {}", self.name));
         Box::pin(async { Ok(()) })
     }
     fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
@@ -93,7 +100,14 @@ fn setup_is_fifo_teardown_is_lifo_and_teardown_errors_are_reported() {
     let report = sim.block_on(running.stop()).unwrap();
     assert_eq!(
         *log.lock().unwrap(),
-        ["setup a", "setup b", "setup c", "teardown c", "teardown b", "teardown a"]
+        [
+            "setup a",
+            "setup b",
+            "setup c",
+            "teardown c",
+            "teardown b",
+            "teardown a"
+        ]
     );
     assert_eq!(
         report.teardown_errors,
@@ -114,8 +128,7 @@ fn wait_returns_when_another_handle_stops() {
     let running = start(&sim, s);
     let stopper = running.clone();
     let clock = sim.clock();
-    sim.spawner()
-        .spawn_boxed_later(clock, secs(600), stopper);
+    sim.spawner().spawn_boxed_later(clock, secs(600), stopper);
     let report = sim.block_on(running.wait()).unwrap();
     assert!(report.cancelled.is_empty());
     assert_eq!(sim.clock().now(), Instant::from_secs(600));
@@ -157,7 +170,8 @@ fn a_panicking_run_is_a_failure_of_its_flow_only() {
         panic: true,
         ..Behaviour::failing_until(1)
     };
-    s.every_seconds("panicky", rec.job(panicky), (), 10).unwrap();
+    s.every_seconds("panicky", rec.job(panicky), (), 10)
+        .unwrap();
     s.every_seconds("steady", rec.job(Behaviour::INSTANT_OK), (), 10)
         .unwrap();
     let running = start(&sim, s);
@@ -200,8 +214,11 @@ fn one_timer_for_ten_thousand_flows_and_no_work_while_idle() {
             secs(3600 + i),
         )
         .unwrap();
-        s.set_first_run(&format!("f{i}"), cano_core::schedule::FirstRun::AfterInterval)
-            .unwrap();
+        s.set_first_run(
+            &format!("f{i}"),
+            cano_core::schedule::FirstRun::AfterInterval,
+        )
+        .unwrap();
     }
     let running = start(&sim, s);
     sim.run_until_stalled();

@@ -326,9 +326,8 @@ impl SchedulerCore {
         });
         let hash = self.hasher.hash_one(id);
         let (flows, hasher) = (&self.flows, &self.hasher);
-        self.by_id.insert_unique(hash, index, |&i| {
-            hasher.hash_one(&*flows[i as usize].id)
-        });
+        self.by_id
+            .insert_unique(hash, index, |&i| hasher.hash_one(&*flows[i as usize].id));
         Ok(FlowIndex(index))
     }
 
@@ -435,10 +434,20 @@ impl SchedulerCore {
             ));
             let first = match &mut slot.timeline {
                 Timeline::FixedDelay { interval } => {
-                    now_base + if slot.first_after_interval { *interval } else { 0 }
+                    now_base
+                        + if slot.first_after_interval {
+                            *interval
+                        } else {
+                            0
+                        }
                 }
                 Timeline::FixedRate { interval, anchor } => {
-                    *anchor = now_base + if slot.first_after_interval { *interval } else { 0 };
+                    *anchor = now_base
+                        + if slot.first_after_interval {
+                            *interval
+                        } else {
+                            0
+                        };
                     *anchor
                 }
                 Timeline::Wall(schedule) => schedule.next_after(wall_base).unwrap_or(NO_FIRE),
@@ -617,12 +626,7 @@ impl SchedulerCore {
         }
     }
 
-    fn start_run(
-        &mut self,
-        i: usize,
-        scheduled_wall: i64,
-        wall: Timestamp,
-    ) -> Dispatch {
+    fn start_run(&mut self, i: usize, scheduled_wall: i64, wall: Timestamp) -> Dispatch {
         let slot = &mut self.flows[i];
         let scheduled = scheduled_wall.max(slot.last_fire_id.saturating_add(1));
         slot.last_fire_id = scheduled;
@@ -853,7 +857,9 @@ impl SchedulerCore {
                     slot.buffered_trigger = true;
                     Ok(None)
                 } else {
-                    Err(CanoError::workflow(format!("Flow '{id}' is already running")))
+                    Err(CanoError::workflow(format!(
+                        "Flow '{id}' is already running"
+                    )))
                 }
             }
             Ok(()) => {
@@ -1044,7 +1050,7 @@ mod tests {
         fn advance_to(&mut self, t: Instant) {
             let d = t - self.now;
             self.now = t;
-            self.wall = self.wall + d;
+            self.wall += d;
         }
 
         fn poll_all(&mut self) -> Vec<Dispatch> {
@@ -1105,11 +1111,12 @@ mod tests {
     #[test]
     fn wall_schedule_sleeps_on_the_monotonic_clock_and_survives_steps() {
         let mut core = SchedulerCore::new();
-        core.add_wall_flow("c", Box::new(Aligned(60_000_000))).unwrap();
+        core.add_wall_flow("c", Box::new(Aligned(60_000_000)))
+            .unwrap();
         let mut h = Harness::new(core);
         assert_eq!(h.core.poll(h.now, h.wall), Action::WakeAt(secs(60)));
         // The wall clock steps back 30 s; the monotonic deadline comes first.
-        h.wall = h.wall - jiff::SignedDuration::from_secs(30);
+        h.wall -= jiff::SignedDuration::from_secs(30);
         h.advance_to(secs(60));
         assert!(h.poll_all().is_empty());
         assert_eq!(h.core.poll(h.now, h.wall), Action::WakeAt(secs(90)));

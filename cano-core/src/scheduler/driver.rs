@@ -53,7 +53,9 @@ pub(crate) type FlowJob<S> = (Box<dyn Job<S>>, S);
 enum Phase {
     Running,
     /// Stopping: runs in flight may finish until `deadline`.
-    Stopping { deadline: Instant },
+    Stopping {
+        deadline: Instant,
+    },
     /// The stop deadline passed: remaining runs were cancelled.
     Draining,
 }
@@ -190,9 +192,7 @@ where
             st.runs.remove(slot);
             // An error here means the core already forgot the run: nothing to record.
             let _ = match &outcome {
-                Ok(result) => st
-                    .core
-                    .finish(flow, now, wall, result.as_ref().map(|_| ())),
+                Ok(result) => st.core.finish(flow, now, wall, result.as_ref().map(|_| ())),
                 Err(Aborted) => st.core.cancelled(flow, now, wall),
             };
             st.loop_must_wake()
@@ -229,7 +229,11 @@ where
     }
 
     /// Sleeps until `deadline` (kept across iterations in `sleep`) or a notification.
-    async fn sleep_or_notified(&self, deadline: Instant, sleep: &mut Option<(Instant, Pin<Box<C::Sleep>>)>) {
+    async fn sleep_or_notified(
+        &self,
+        deadline: Instant,
+        sleep: &mut Option<(Instant, Pin<Box<C::Sleep>>)>,
+    ) {
         if deadline == Instant::MAX {
             *sleep = None;
             poll_fn(|cx| self.poll_notified(cx)).await;

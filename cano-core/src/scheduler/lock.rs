@@ -27,7 +27,9 @@ pub(crate) struct Lock<T>(critical_section::Mutex<core::cell::RefCell<T>>);
 #[cfg(not(feature = "std"))]
 impl<T> Lock<T> {
     pub(crate) const fn new(value: T) -> Self {
-        Lock(critical_section::Mutex::new(core::cell::RefCell::new(value)))
+        Lock(critical_section::Mutex::new(core::cell::RefCell::new(
+            value,
+        )))
     }
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {

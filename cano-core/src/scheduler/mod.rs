@@ -45,9 +45,9 @@ mod info;
 mod job;
 mod lock;
 
+use ::core::time::Duration;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use ::core::time::Duration;
 
 pub use self::core::{
     Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, SchedulerCore,

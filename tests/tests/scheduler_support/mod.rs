@@ -133,7 +133,9 @@ impl Recorder {
             flow,
         };
         if !behaviour.duration.is_zero() {
-            let sleep = self.clock.sleep_until(self.clock.now() + behaviour.duration);
+            let sleep = self
+                .clock
+                .sleep_until(self.clock.now() + behaviour.duration);
             if behaviour.honour_stop {
                 let stopped = fire.stop_signal().stopped();
                 match select(Box::pin(sleep), Box::pin(stopped)).await {
@@ -216,6 +218,9 @@ pub fn millis(ms: u64) -> Duration {
 }
 
 /// Polls `future` once from inside an async context.
-pub async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> std::task::Poll<F::Output> {
-    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx))).await
+pub async fn poll_once<F: std::future::Future + Unpin>(
+    future: &mut F,
+) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx)))
+        .await
 }
