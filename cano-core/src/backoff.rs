@@ -9,7 +9,7 @@ use crate::error::{CanoError, CanoResult};
 
 /// A source of uniformly distributed random bits for jitter.
 ///
-/// The scheduler owns one, seeded from [`Scheduler::seed`](crate::scheduler::Scheduler::seed),
+/// The scheduler owns one, seeded from [`Scheduler::set_seed`](crate::scheduler::Scheduler::set_seed),
 /// so the same seed gives the same backoff delays on every run.
 pub trait JitterSource {
     /// The next 64 uniformly distributed random bits.

@@ -115,7 +115,8 @@ struct FlowSlot {
     first_after_interval: bool,
 }
 
-/// The pure scheduler state machine. See the [module docs](self).
+/// The pure scheduler state machine: every flow and one deadline queue. See the
+/// [scheduler module docs](crate::scheduler).
 ///
 /// ```
 /// use cano_core::scheduler::{Action, SchedulerCore};
