@@ -48,9 +48,10 @@
 //!
 //! A full pool is not a panic: [`Spawner::spawn`] returns [`SpawnError::PoolFull`], and cano
 //! reports it as the error of the run that could not start. Slots cost static RAM whether
-//! used or not (an embassy task header plus a pointer each; `size_of::<Pool<N>>()` tells the
-//! exact figure for a target), and the futures themselves live on the heap. Size `N` for
-//! the worst case you accept and watch for `PoolFull` in testing.
+//! used or not: an embassy task header plus a boxed future's pointer, 48 bytes per slot on
+//! `thumbv7m`/`thumbv7em` (`size_of::<Pool<N>>()` gives the figure for any target). The
+//! futures themselves live on the heap. Size `N` for the worst case you accept and watch
+//! for `PoolFull` in testing.
 //!
 //! ## What embassy users give up for the `Send` story
 //!
@@ -81,6 +82,13 @@
 //! `FuturesUnordered`) needs the generic queue instead: enable one of `embassy-time`'s
 //! `generic-queue-N` features in the firmware. Otherwise embassy panics with "Found waker not
 //! created by the Embassy executor".
+//!
+//! ## Flash
+//!
+//! This crate's own code is well under 1 KiB of flash. Mind what the application pulls in
+//! from `jiff`: parsing or printing a `Timestamp`, or its panicking operators (`+`, `-`,
+//! which format the error on overflow) took the QEMU smoke firmware from 36 KB to 170 KB
+//! of flash; `Timestamp::from_second`, `checked_add` and the integer accessors cost little.
 //!
 //! ## Testing on the host
 //!
