@@ -8,7 +8,7 @@ use core::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use cano_embassy::{Clock, EmbassyClock, EmbassySpawner, Instant, Pool, SpawnError, Spawner};
-use cano_embassy_testkit::run_virtual;
+use cano_embassy_testkit::{block_on_virtual, run_virtual};
 
 const fn assert_runtime_contract<T: Clone + Send + Sync + 'static>() {}
 const _: () = assert_runtime_contract::<EmbassySpawner<4>>();
@@ -62,50 +62,39 @@ impl Future for Probe {
     }
 }
 
-static CONTROL_POOL: Pool<1> = Pool::new();
 static WORKER_POOL: Pool<2> = Pool::new();
 
 #[test]
 fn a_full_pool_is_an_error_until_a_slot_frees() {
-    let outcome = Arc::new(Mutex::new(None));
-    let (outcome_in, outcome_done) = (outcome.clone(), outcome.clone());
-    run_virtual(
-        move |spawner| {
-            let clock = EmbassyClock::new();
-            let workers = EmbassySpawner::new(spawner, &WORKER_POOL);
-            EmbassySpawner::new(spawner, &CONTROL_POOL)
-                .spawn(Box::pin(async move {
-                    let t0 = clock.now();
-                    for minutes in [1, 2] {
-                        let work = clock.sleep_until(t0 + Duration::from_secs(60 * minutes));
-                        workers.spawn(Box::pin(work)).unwrap();
-                    }
-                    let rejected_polled = Arc::new(AtomicBool::new(false));
-                    let when_full = workers.spawn(Box::pin(Probe(rejected_polled.clone())));
+    let rejected_polled = Arc::new(AtomicBool::new(false));
+    let reused_polled = Arc::new(AtomicBool::new(false));
+    let (rejected, reused) = (rejected_polled.clone(), reused_polled.clone());
+    let (when_full, after_free) = block_on_virtual(|spawner| async move {
+        let clock = EmbassyClock::new();
+        let workers = EmbassySpawner::new(spawner, &WORKER_POOL);
+        let t0 = clock.now();
+        for minutes in [1, 2] {
+            let work = clock.sleep_until(t0 + Duration::from_secs(60 * minutes));
+            workers.spawn(Box::pin(work)).unwrap();
+        }
+        let when_full = workers.spawn(Box::pin(Probe(rejected)));
 
-                    // The one-minute worker finishes and frees its slot.
-                    clock.sleep_until(t0 + Duration::from_secs(61)).await;
-                    let reused_polled = Arc::new(AtomicBool::new(false));
-                    let after_free = workers.spawn(Box::pin(Probe(reused_polled.clone())));
-                    clock.sleep_until(t0 + Duration::from_secs(62)).await;
-
-                    *outcome_in.lock().unwrap() = Some((
-                        when_full,
-                        rejected_polled.load(Ordering::SeqCst),
-                        after_free,
-                        reused_polled.load(Ordering::SeqCst),
-                    ));
-                }))
-                .unwrap();
-        },
-        || outcome_done.lock().unwrap().is_some(),
-    );
-    let (when_full, rejected_polled, after_free, reused_polled) =
-        outcome.lock().unwrap().take().unwrap();
+        // The one-minute worker finishes and frees its slot.
+        clock.sleep_until(t0 + Duration::from_secs(61)).await;
+        let after_free = workers.spawn(Box::pin(Probe(reused)));
+        clock.sleep_until(t0 + Duration::from_secs(62)).await;
+        (when_full, after_free)
+    });
     assert_eq!(when_full, Err(SpawnError::PoolFull));
-    assert!(!rejected_polled, "a rejected future must not run");
+    assert!(
+        !rejected_polled.load(Ordering::SeqCst),
+        "a rejected future must not run"
+    );
     assert_eq!(after_free, Ok(()));
-    assert!(reused_polled, "the freed slot runs the next future");
+    assert!(
+        reused_polled.load(Ordering::SeqCst),
+        "the freed slot runs the next future"
+    );
 }
 
 static EMPTY_POOL: Pool<0> = Pool::new();

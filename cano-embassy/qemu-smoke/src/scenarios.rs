@@ -35,27 +35,37 @@ pub struct Scenario {
     pub run: fn(Env) -> BoxFuture<'static, Outcome>,
 }
 
+/// `Scenario { name, run: |env| Box::pin(function(env)) }`.
+macro_rules! scenario {
+    ($name:literal, $function:path) => {
+        Scenario {
+            name: $name,
+            run: |env| Box::pin($function(env)),
+        }
+    };
+}
+
 pub const ALL: &[Scenario] = &[
-    Scenario {
-        name: "clock sleeps to deadlines, waking in order",
-        run: |env| Box::pin(sleeps_to_deadlines(env)),
-    },
-    Scenario {
-        name: "spawner runs two futures concurrently",
-        run: |env| Box::pin(two_futures_run_concurrently(env)),
-    },
-    Scenario {
-        name: "a full pool is an error, not a panic",
-        run: |env| Box::pin(full_pool_is_an_error(env)),
-    },
-    Scenario {
-        name: "wall clock follows its epoch and set_wall_now",
-        run: |env| Box::pin(wall_clock_follows_its_epoch(env)),
-    },
-    Scenario {
-        name: "embassy time agrees with the host clock",
-        run: |env| Box::pin(time_agrees_with_the_host(env)),
-    },
+    scenario!(
+        "clock sleeps to deadlines, waking in order",
+        sleeps_to_deadlines
+    ),
+    scenario!(
+        "spawner runs two futures concurrently",
+        two_futures_run_concurrently
+    ),
+    scenario!(
+        "a full pool is an error, not a panic",
+        full_pool_is_an_error
+    ),
+    scenario!(
+        "wall clock follows its epoch and set_wall_now",
+        wall_clock_follows_its_epoch
+    ),
+    scenario!(
+        "embassy time agrees with the host clock",
+        time_agrees_with_the_host
+    ),
 ];
 
 /// How late after its deadline a sleeper may observe the clock: the wake-up happens on the

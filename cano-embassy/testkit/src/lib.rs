@@ -3,7 +3,8 @@
 //! Virtual time for embassy code in host tests: [`run_virtual`] drives an embassy executor and,
 //! whenever no task is ready, jumps the clock straight to the next timer deadline. A day of
 //! timers runs in milliseconds of real time, and every timer fires exactly at its tick, much
-//! like tokio's paused clock.
+//! like tokio's paused clock. [`block_on_virtual`] runs one future to completion that way and
+//! returns its output.
 //!
 //! Linking this crate *is* the test binary's embassy platform. It defines:
 //!
@@ -40,8 +41,10 @@
 //! ```
 
 use core::cell::{Cell, RefCell};
+use core::future::Future;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Waker;
+use std::rc::Rc;
 use std::sync::Mutex as StdMutex;
 
 use critical_section::Mutex;
@@ -168,4 +171,56 @@ pub fn run_virtual(init: impl FnOnce(Spawner), mut done: impl FnMut() -> bool) -
             );
         }
     }
+}
+
+/// Runs the future `make` returns as a task on virtual time until it completes, and returns
+/// its output; see [`run_virtual`] for how time moves.
+///
+/// `make` receives the executor's spawner, so the future may spawn other tasks; those that
+/// are still alive when it completes are never polled again. The future need not be `Send`:
+/// it runs on this thread, in a task storage of its own (leaked, like the executor).
+///
+/// ```
+/// let ticks_slept = cano_embassy_testkit::block_on_virtual(|_spawner| async {
+///     let start = embassy_time::Instant::now();
+///     embassy_time::Timer::after_secs(86_400).await; // a virtual day
+///     start.elapsed().as_ticks()
+/// });
+/// assert_eq!(ticks_slept, embassy_time::Duration::from_secs(86_400).as_ticks());
+/// ```
+///
+/// # Panics
+///
+/// As [`run_virtual`]: on deadlock (for instance the future waits for something that never
+/// happens), livelock, or a panic in a task.
+pub fn block_on_virtual<F>(make: impl FnOnce(Spawner) -> F) -> F::Output
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let output = Rc::new(RefCell::new(None));
+    let output_in = output.clone();
+    run_virtual(
+        move |spawner| {
+            let future = make(spawner);
+            spawn_in_own_storage(spawner, async move {
+                let value = future.await;
+                *output_in.borrow_mut() = Some(value);
+            });
+        },
+        || output.borrow().is_some(),
+    );
+    output
+        .borrow_mut()
+        .take()
+        .expect("run_virtual returns once the output is set")
+}
+
+/// Spawns `future` as an embassy task without a `#[task]` function or a shared pool.
+fn spawn_in_own_storage<F: Future<Output = ()> + 'static>(spawner: Spawner, future: F) {
+    let storage: &'static raw::TaskStorage<F> = Box::leak(Box::new(raw::TaskStorage::new()));
+    let token = storage
+        .spawn(move || future)
+        .expect("a new task storage is free");
+    spawner.spawn(token);
 }

@@ -5,7 +5,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::sync::Mutex;
 
-use cano_embassy_testkit::run_virtual;
+use cano_embassy_testkit::{block_on_virtual, run_virtual};
 use embassy_time::{Duration, Instant, Timer};
 
 /// (task, tick it woke at), in wake order.
@@ -40,18 +40,20 @@ fn time_jumps_exactly_to_each_deadline() {
     assert_eq!(ticks, tick(86_400));
 }
 
-#[embassy_executor::task]
-async fn waits_for_nothing() {
-    core::future::pending::<()>().await;
-}
-
 #[test]
 #[should_panic(expected = "deadlock")]
 fn nothing_ready_and_no_timer_is_a_deadlock() {
-    run_virtual(
-        |spawner| spawner.spawn(waits_for_nothing().unwrap()),
-        || false,
-    );
+    block_on_virtual(|_| core::future::pending::<()>());
+}
+
+#[test]
+fn block_on_virtual_returns_the_output_once_the_future_completes() {
+    let (slept, output) = block_on_virtual(|_| async {
+        let start = Instant::now();
+        Timer::after_secs(90).await;
+        (start.elapsed(), "done")
+    });
+    assert_eq!((slept, output), (Duration::from_secs(90), "done"));
 }
 
 /// Wakes itself on every poll and never finishes.
