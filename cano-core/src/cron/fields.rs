@@ -1,0 +1,225 @@
+//! The compiled form of an expression: one bitset per field, plus the day-of-month and
+//! day-of-week modifiers (`L`, `W`, `#`), and the per-month day mask built from them.
+
+use super::calendar::{days_in_month, weekday};
+
+/// The first year a year field may name.
+pub(crate) const FIRST_YEAR: i32 = 1970;
+/// The last year a year field may name.
+pub(crate) const LAST_YEAR: i32 = 2099;
+
+/// How a day is chosen, decided once at parse time from which day fields are restricted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum DayRule {
+    /// Neither day-of-month nor day-of-week is restricted: every day.
+    Every,
+    /// Only day-of-month is restricted.
+    MonthDays,
+    /// Only day-of-week is restricted.
+    Weekdays,
+    /// Both are restricted; a day matching either fires (Vixie/POSIX).
+    Either,
+    /// Both are restricted; a day must match both (Quartz, `cron`).
+    Both,
+}
+
+/// Bitsets for every field. Bit `n` stands for value `n` (years: bit `y - 1970`; weekdays:
+/// bit 0 is Sunday whatever numbering the expression used).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Fields {
+    pub(crate) seconds: u64,
+    pub(crate) minutes: u64,
+    pub(crate) hours: u32,
+    /// Plain days of the month, bits 1–31.
+    pub(crate) days: u32,
+    /// `L-n`: bit `n` for "n days before the last day" (`L` is bit 0).
+    pub(crate) days_before_last: u32,
+    /// `nW`: bit `n` for "the weekday nearest to day n".
+    pub(crate) nearest_weekdays: u32,
+    /// `LW`: the last weekday (Monday–Friday) of the month.
+    pub(crate) last_weekday_of_month: bool,
+    /// Months, bits 1–12.
+    pub(crate) months: u16,
+    /// Plain weekdays, bits 0–6.
+    pub(crate) weekdays: u8,
+    /// `d#n`: bit `7 * (n - 1) + d`.
+    pub(crate) nth_weekdays: u64,
+    /// `dL`: bit `d` for "the last weekday d of the month".
+    pub(crate) last_weekdays: u8,
+    /// Years 1970–2099, bit `y - 1970`; `None` means every year.
+    pub(crate) years: Option<u128>,
+    pub(crate) day_rule: DayRule,
+}
+
+/// Bits 1..=`days` set.
+fn month_days(days: u32) -> u32 {
+    (((1u64 << (days + 1)) - 1) as u32) & !1
+}
+
+impl Fields {
+    pub(crate) fn has_day_of_month_modifiers(&self) -> bool {
+        self.days_before_last != 0 || self.nearest_weekdays != 0 || self.last_weekday_of_month
+    }
+
+    pub(crate) fn has_weekday_modifiers(&self) -> bool {
+        self.nth_weekdays != 0 || self.last_weekdays != 0
+    }
+
+    pub(crate) fn year_allowed(&self, year: i32) -> bool {
+        match self.years {
+            None => true,
+            Some(bits) => {
+                (FIRST_YEAR..=LAST_YEAR).contains(&year) && bits >> (year - FIRST_YEAR) & 1 == 1
+            }
+        }
+    }
+
+    /// The first allowed year at or after `year`, if any.
+    pub(crate) fn next_year(&self, year: i32) -> Option<i32> {
+        match self.years {
+            None => Some(year),
+            Some(bits) => {
+                let from = year.max(FIRST_YEAR) - FIRST_YEAR;
+                let rest = bits.checked_shr(from as u32).unwrap_or(0);
+                (rest != 0).then(|| FIRST_YEAR + from + rest.trailing_zeros() as i32)
+            }
+        }
+    }
+
+    /// The last allowed year at or before `year`, if any.
+    pub(crate) fn prev_year(&self, year: i32) -> Option<i32> {
+        match self.years {
+            None => Some(year),
+            Some(bits) => {
+                if year < FIRST_YEAR {
+                    return None;
+                }
+                let upto = (year.min(LAST_YEAR) - FIRST_YEAR) as u32;
+                let rest = bits << (127 - upto);
+                (rest != 0).then(|| FIRST_YEAR + upto as i32 - rest.leading_zeros() as i32)
+            }
+        }
+    }
+
+    /// The days of `month` in `year` on which the expression fires, bits 1–31.
+    #[inline]
+    pub(crate) fn day_mask(&self, year: i32, month: u32) -> u32 {
+        let length = days_in_month(year, month);
+        let valid = month_days(length);
+        match self.day_rule {
+            DayRule::Every => valid,
+            DayRule::MonthDays => self.month_day_mask(year, month, length) & valid,
+            DayRule::Weekdays => self.weekday_mask(year, month, length) & valid,
+            DayRule::Either => {
+                (self.month_day_mask(year, month, length) | self.weekday_mask(year, month, length))
+                    & valid
+            }
+            DayRule::Both => {
+                self.month_day_mask(year, month, length)
+                    & self.weekday_mask(year, month, length)
+                    & valid
+            }
+        }
+    }
+
+    fn month_day_mask(&self, year: i32, month: u32, length: u32) -> u32 {
+        let mut mask = self.days;
+        if !self.has_day_of_month_modifiers() {
+            return mask;
+        }
+        let mut before_last = self.days_before_last;
+        while before_last != 0 {
+            let n = before_last.trailing_zeros();
+            before_last &= before_last - 1;
+            if n < length {
+                mask |= 1 << (length - n);
+            }
+        }
+        let mut nearest = self.nearest_weekdays;
+        if nearest != 0 || self.last_weekday_of_month {
+            let first = weekday(year, month, 1);
+            let weekday_of = |day: u32| (first + day - 1) % 7;
+            while nearest != 0 {
+                let day = nearest.trailing_zeros();
+                nearest &= nearest - 1;
+                if day > length {
+                    continue;
+                }
+                // The nearest Monday–Friday, never leaving the month (Quartz).
+                let target = match weekday_of(day) {
+                    6 if day > 1 => day - 1,
+                    6 => day + 2,
+                    0 if day < length => day + 1,
+                    0 => day - 2,
+                    _ => day,
+                };
+                mask |= 1 << target;
+            }
+            if self.last_weekday_of_month {
+                let last = match weekday_of(length) {
+                    6 => length - 1,
+                    0 => length - 2,
+                    _ => length,
+                };
+                mask |= 1 << last;
+            }
+        }
+        mask
+    }
+
+    fn weekday_mask(&self, year: i32, month: u32, length: u32) -> u32 {
+        let first = weekday(year, month, 1);
+        // Rotate so that bit k says whether day k + 1 matches, then repeat the week.
+        let week = u32::from(self.weekdays);
+        let rotated = ((week >> first) | (week << (7 - first))) & 0x7f;
+        let repeated = u64::from(rotated) * 0b1_0000001_0000001_0000001_0000001;
+        let mut mask = (repeated << 1) as u32;
+        if !self.has_weekday_modifiers() {
+            return mask;
+        }
+        let mut nth = self.nth_weekdays;
+        while nth != 0 {
+            let bit = nth.trailing_zeros();
+            nth &= nth - 1;
+            let (n, wanted) = (bit / 7 + 1, bit % 7);
+            let day = 1 + (wanted + 7 - first) % 7 + 7 * (n - 1);
+            if day <= length {
+                mask |= 1 << day;
+            }
+        }
+        let mut last = self.last_weekdays;
+        if last != 0 {
+            let last_weekday = (first + length - 1) % 7;
+            while last != 0 {
+                let wanted = last.trailing_zeros();
+                last &= last - 1;
+                mask |= 1 << (length - (last_weekday + 7 - wanted) % 7);
+            }
+        }
+        mask
+    }
+}
+
+/// The first set bit at or after `from`.
+#[inline]
+pub(crate) fn next_bit(mask: u64, from: u32) -> Option<u32> {
+    let rest = mask.checked_shr(from).unwrap_or(0);
+    (rest != 0).then(|| from + rest.trailing_zeros())
+}
+
+/// The last set bit at or before `upto` (`upto` < 64).
+#[inline]
+pub(crate) fn prev_bit(mask: u64, upto: u32) -> Option<u32> {
+    let rest = mask << (63 - upto);
+    (rest != 0).then(|| upto - rest.leading_zeros())
+}
+
+#[inline]
+pub(crate) fn first_bit(mask: u64) -> u32 {
+    mask.trailing_zeros()
+}
+
+#[inline]
+pub(crate) fn last_bit(mask: u64) -> u32 {
+    63 - mask.leading_zeros()
+}
