@@ -76,16 +76,19 @@ pub(crate) fn civil_from_days(days: i64) -> (i32, u32, u32) {
     (year as i32, month, day)
 }
 
+#[inline]
 pub(crate) fn is_leap_year(year: i32) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    // `year % 100 != 0` is `year % 25 != 0` once `year % 4 == 0`, and `% 400` is then `% 16`.
+    year & 3 == 0 && (year % 25 != 0 || year & 15 == 0)
 }
 
+#[inline]
 pub(crate) fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+    if month == 2 {
+        28 + u32::from(is_leap_year(year))
+    } else {
+        // 30 for April, June, September and November; 31 otherwise.
+        30 | (month ^ (month >> 3))
     }
 }
 
@@ -120,6 +123,25 @@ mod tests {
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    #[test]
+    fn month_lengths_and_leap_years_agree_with_jiff() {
+        for year in [1900, 1970, 2000, 2023, 2024, 2100, 2400, -4, -100, -400] {
+            assert_eq!(
+                is_leap_year(year),
+                jiff::civil::date(year as i16, 1, 1).in_leap_year()
+            );
+            for month in 1..=12 {
+                let jiff_length = jiff::civil::date(year as i16, month as i8, 1).days_in_month();
+                assert_eq!(
+                    days_in_month(year, month),
+                    jiff_length as u32,
+                    "{year}-{month}"
+                );
+                assert!(days_in_month(year, month) <= max_days_in_month(month));
+            }
+        }
     }
 
     #[test]

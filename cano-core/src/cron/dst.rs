@@ -36,13 +36,16 @@ pub(crate) enum Zone<'a> {
 impl<'a> Zone<'a> {
     /// Classifies `tz`, cheaply for the common cases (UTC and named zones).
     pub(crate) fn of(tz: &'a TimeZone) -> Zone<'a> {
-        match tz.iana_name() {
-            Some("UTC") if *tz == TimeZone::UTC => Zone::Fixed(0),
-            Some(_) => Zone::Rules(tz),
-            None => match tz.to_fixed_offset() {
-                Ok(offset) => Zone::Fixed(i64::from(offset.seconds())),
-                Err(_) => Zone::Rules(tz),
-            },
+        if *tz == TimeZone::UTC {
+            return Zone::Fixed(0);
+        }
+        // Named zones have rules; asking jiff for a fixed offset of one would build an error.
+        if tz.iana_name().is_some() {
+            return Zone::Rules(tz);
+        }
+        match tz.to_fixed_offset() {
+            Ok(offset) => Zone::Fixed(i64::from(offset.seconds())),
+            Err(_) => Zone::Rules(tz),
         }
     }
 

@@ -112,6 +112,12 @@ pub enum CronErrorKind {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CronError {
+    // Boxed so that `Result<_, CronError>` stays one pointer wide on the parser's hot path.
+    inner: Box<Inner>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Inner {
     kind: CronErrorKind,
     field: Option<CronField>,
     token: Box<str>,
@@ -129,53 +135,56 @@ impl CronError {
     ) -> CronError {
         let token = input.get(span.clone()).unwrap_or_default().into();
         CronError {
-            kind,
-            field,
-            token,
-            span,
-            allowed,
+            inner: Box::new(Inner {
+                kind,
+                field,
+                token,
+                span,
+                allowed,
+            }),
         }
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &CronErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The field the problem is in; `None` for problems with the whole expression (field
     /// count, an unknown `@` alias, the time zone prefix).
     pub fn field(&self) -> Option<CronField> {
-        self.field
+        self.inner.field
     }
 
     /// The offending text, exactly as written.
     pub fn token(&self) -> &str {
-        &self.token
+        &self.inner.token
     }
 
     /// The byte range of [`token`](CronError::token) in the input.
     pub fn span(&self) -> Range<usize> {
-        self.span.clone()
+        self.inner.span.clone()
     }
 
     /// What the position accepts, e.g. `"0-59, *, lists (,), ranges (-) and steps (/)"`.
     pub fn allowed(&self) -> &'static str {
-        self.allowed
+        self.inner.allowed
     }
 }
 
 impl fmt::Display for CronError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("invalid cron expression: ")?;
-        if let Some(field) = self.field {
+        let inner = &*self.inner;
+        if let Some(field) = inner.field {
             write!(f, "{field} ")?;
         }
         write!(
             f,
             "`{}` (bytes {}..{}): ",
-            self.token, self.span.start, self.span.end
+            inner.token, inner.span.start, inner.span.end
         )?;
-        match &self.kind {
+        match &inner.kind {
             CronErrorKind::Empty => f.write_str("the expression is empty")?,
             CronErrorKind::FieldCount { found } => {
                 write!(f, "expected 5, 6 or 7 fields, found {found}")?
@@ -196,7 +205,7 @@ impl fmt::Display for CronError {
             }
             CronErrorKind::TimeZone { reason } => write!(f, "{reason}")?,
         }
-        write!(f, "; allowed here: {}", self.allowed)
+        write!(f, "; allowed here: {}", inner.allowed)
     }
 }
 

@@ -49,6 +49,10 @@ pub(crate) struct Fields {
     /// Years 1970–2099, bit `y - 1970`; `None` means every year.
     pub(crate) years: Option<u128>,
     pub(crate) day_rule: DayRule,
+    /// When whether a day fires depends on its weekday alone (every month, every year, no
+    /// day-of-month, no `#`/`L`): those weekdays, bit 0 = Sunday. The search then never
+    /// needs the calendar. Zero otherwise.
+    pub(crate) weekly: u8,
 }
 
 /// Bits 1..=`days` set.
@@ -56,7 +60,22 @@ fn month_days(days: u32) -> u32 {
     (((1u64 << (days + 1)) - 1) as u32) & !1
 }
 
+/// Every month, bits 1–12.
+pub(crate) const ALL_MONTHS: u16 = 0x1ffe;
+
 impl Fields {
+    /// The weekdays for [`Fields::weekly`], or zero when the calendar matters.
+    pub(crate) fn weekly_days(&self) -> u8 {
+        if self.months != ALL_MONTHS || self.years.is_some() || self.has_weekday_modifiers() {
+            return 0;
+        }
+        match self.day_rule {
+            DayRule::Every => 0x7f,
+            DayRule::Weekdays => self.weekdays,
+            _ => 0,
+        }
+    }
+
     pub(crate) fn has_day_of_month_modifiers(&self) -> bool {
         self.days_before_last != 0 || self.nearest_weekdays != 0 || self.last_weekday_of_month
     }
@@ -122,11 +141,17 @@ impl Fields {
         }
     }
 
+    #[inline]
     fn month_day_mask(&self, year: i32, month: u32, length: u32) -> u32 {
-        let mut mask = self.days;
+        let mask = self.days;
         if !self.has_day_of_month_modifiers() {
             return mask;
         }
+        self.add_day_of_month_modifiers(year, month, length, mask)
+    }
+
+    #[cold]
+    fn add_day_of_month_modifiers(&self, year: i32, month: u32, length: u32, mut mask: u32) -> u32 {
         let mut before_last = self.days_before_last;
         while before_last != 0 {
             let n = before_last.trailing_zeros();
@@ -167,16 +192,22 @@ impl Fields {
         mask
     }
 
+    #[inline]
     fn weekday_mask(&self, year: i32, month: u32, length: u32) -> u32 {
         let first = weekday(year, month, 1);
         // Rotate so that bit k says whether day k + 1 matches, then repeat the week.
         let week = u32::from(self.weekdays);
         let rotated = ((week >> first) | (week << (7 - first))) & 0x7f;
         let repeated = u64::from(rotated) * 0b1_0000001_0000001_0000001_0000001;
-        let mut mask = (repeated << 1) as u32;
+        let mask = (repeated << 1) as u32;
         if !self.has_weekday_modifiers() {
             return mask;
         }
+        self.add_weekday_modifiers(first, length, mask)
+    }
+
+    #[cold]
+    fn add_weekday_modifiers(&self, first: u32, length: u32, mut mask: u32) -> u32 {
         let mut nth = self.nth_weekdays;
         while nth != 0 {
             let bit = nth.trailing_zeros();

@@ -305,25 +305,19 @@ impl<'a> Parser<'a> {
         weekdays: &FieldBits,
         years: Option<u128>,
     ) -> Fields {
-        let canonical = |weekday: u32| match self.options.weekday_numbering() {
-            WeekdayNumbering::Posix => weekday % 7,
-            WeekdayNumbering::Quartz => weekday - 1,
+        // Weekday bits as written (bit `v` for value `v`) to bit 0 = Sunday.
+        let canonical = |written: u32| -> u8 {
+            match self.options.weekday_numbering() {
+                WeekdayNumbering::Posix => ((written & 0x7f) | (written >> 7 & 1)) as u8,
+                WeekdayNumbering::Quartz => (written >> 1) as u8,
+            }
         };
-        let mut plain_weekdays = 0u8;
-        let mut last_weekdays = 0u8;
+        let plain_weekdays = canonical(weekdays.values as u32);
+        let last_weekdays = canonical(u32::from(weekdays.last_weekdays));
         let mut nth_weekdays = 0u64;
-        for weekday in 0..8 {
-            if weekdays.values >> weekday & 1 == 1 {
-                plain_weekdays |= 1 << canonical(weekday);
-            }
-            if weekdays.last_weekdays >> weekday & 1 == 1 {
-                last_weekdays |= 1 << canonical(weekday);
-            }
-            for n in 0..5 {
-                if weekdays.nth_weekdays >> (8 * n + weekday) & 1 == 1 {
-                    nth_weekdays |= 1 << (7 * n + canonical(weekday));
-                }
-            }
+        for n in 0..5 {
+            let written = (weekdays.nth_weekdays >> (8 * n) & 0xff) as u32;
+            nth_weekdays |= u64::from(canonical(written)) << (7 * n);
         }
         let day_rule = match (days.unrestricted, weekdays.unrestricted) {
             (true, true) => DayRule::Every,
@@ -334,7 +328,7 @@ impl<'a> Parser<'a> {
                 DayMatching::Both => DayRule::Both,
             },
         };
-        Fields {
+        let mut fields = Fields {
             seconds: seconds.values as u64,
             minutes: minutes.values as u64,
             hours: hours.values as u32,
@@ -348,7 +342,10 @@ impl<'a> Parser<'a> {
             last_weekdays,
             years,
             day_rule,
-        }
+            weekly: 0,
+        };
+        fields.weekly = fields.weekly_days();
+        fields
     }
 
     /// Rejects a day-of-month that no selected month has (`0 0 30 2 *`), when day-of-month
@@ -401,10 +398,10 @@ impl<'a> Parser<'a> {
     }
 
     fn field(&self, span: Range<usize>, spec: &Spec) -> Result<FieldBits, CronError> {
-        let text = self.text(&span);
+        let text = &self.input.as_bytes()[span.clone()];
         let mut bits = FieldBits::default();
-        if text == "*" || text == "?" {
-            if text == "?" && !matches!(spec.field, CronField::DayOfMonth | CronField::DayOfWeek) {
+        if text == b"*" || text == b"?" {
+            if text == b"?" && !matches!(spec.field, CronField::DayOfMonth | CronField::DayOfWeek) {
                 return Err(self.error(CronErrorKind::NotAllowedHere, Some(spec), span));
             }
             bits.unrestricted = true;
@@ -413,198 +410,233 @@ impl<'a> Parser<'a> {
             return Ok(bits);
         }
         let mut start = span.start;
-        for item in text.split(',') {
-            let item_span = start..start + item.len();
-            start = item_span.end + 1;
-            self.item(item_span, spec, &mut bits)?;
+        loop {
+            let end = text[start - span.start..]
+                .iter()
+                .position(|&b| b == b',')
+                .map_or(span.end, |at| start + at);
+            self.item(start..end, spec, &mut bits)?;
+            if end == span.end {
+                return Ok(bits);
+            }
+            start = end + 1;
         }
-        Ok(bits)
     }
 
     fn item(&self, span: Range<usize>, spec: &Spec, bits: &mut FieldBits) -> Result<(), CronError> {
-        let item = self.text(&span);
+        let bytes = self.input.as_bytes();
         let error = |kind| self.error(kind, Some(spec), span.clone());
-        if item.is_empty() {
+        let Some(&first) = bytes.get(span.start).filter(|_| !span.is_empty()) else {
             return Err(error(CronErrorKind::Syntax));
-        }
-        if item == "?" {
-            // `?` must be the whole field.
-            return Err(error(CronErrorKind::NotAllowedHere));
-        }
-        if spec.field == CronField::DayOfMonth && self.day_of_month_modifier(&span, bits)? {
-            return Ok(());
-        }
-        if spec.field == CronField::DayOfWeek && self.weekday_modifier(&span, spec, bits)? {
-            return Ok(());
-        }
-        let (base_text, step_text) = match item.split_once('/') {
-            Some((base_text, step_text)) => (base_text, Some(step_text)),
-            None => (item, None),
         };
-        let base_span = span.start..span.start + base_text.len();
-        let (low, high) = if base_text == "*" {
+        let mut at = span.start;
+        let peek = |at: usize| if at < span.end { bytes[at] } else { 0 };
+        if spec.field == CronField::DayOfMonth && first.eq_ignore_ascii_case(&b'L') {
+            return self.last_day_of_month(span, bits);
+        }
+        let (low, high) = if first == b'*' {
+            at += 1;
             bits.wild = true;
             (spec.min, spec.max)
-        } else if let Some((first, _)) = base_text.split_once('-') {
-            let first_span = base_span.start..base_span.start + first.len();
-            let last_span = first_span.end + 1..base_span.end;
-            let low = self.value(first_span, spec)?;
-            let high = self.value(last_span, spec)?;
-            if low > high {
-                return Err(self.error(CronErrorKind::ReversedRange, Some(spec), base_span));
-            }
-            (low, high)
         } else {
-            let value = self.value(base_span.clone(), spec)?;
-            (value, if step_text.is_some() { spec.max } else { value })
-        };
-        let step = match step_text {
-            None => 1,
-            Some(step_text) => {
-                bits.wild = true;
-                let step_span = base_span.end + 1..span.end;
-                let max = spec.max - spec.min + 1;
-                match self.number(step_span.clone(), step_text, spec)? {
-                    step @ 1.. if step <= max => step,
-                    _ => {
-                        return Err(self.error(
-                            CronErrorKind::InvalidStep { max },
-                            Some(spec),
-                            step_span,
-                        ));
-                    }
+            let low_start = at;
+            let low = match self.atom(&mut at, span.end, spec)? {
+                Atom::Value(value) => value,
+                Atom::LastWeekday(weekday) => {
+                    return self.finish(at, &span, spec, || {
+                        bits.last_weekdays |= 1 << weekday;
+                    });
                 }
+            };
+            match (spec.field, peek(at).to_ascii_uppercase()) {
+                (CronField::DayOfMonth, b'W') => {
+                    return self.finish(at + 1, &span, spec, || bits.nearest_weekdays |= 1 << low);
+                }
+                (CronField::DayOfWeek, b'L') => {
+                    return self.finish(at + 1, &span, spec, || bits.last_weekdays |= 1 << low);
+                }
+                (CronField::DayOfWeek, b'#') => {
+                    let n_start = at + 1;
+                    at = n_start;
+                    let n = self.digits(&mut at, span.end, spec)?;
+                    if !(1..=5).contains(&n) {
+                        return Err(self.out_of_range(n, 1, 5, spec, n_start..at));
+                    }
+                    let bit = 8 * (n - 1) + low;
+                    return self.finish(at, &span, spec, || bits.nth_weekdays |= 1 << bit);
+                }
+                _ => {}
+            }
+            if peek(at) == b'-' {
+                at += 1;
+                let high = match self.atom(&mut at, span.end, spec)? {
+                    Atom::Value(value) => value,
+                    Atom::LastWeekday(_) => return Err(error(CronErrorKind::Syntax)),
+                };
+                if low > high {
+                    return Err(self.error(
+                        CronErrorKind::ReversedRange,
+                        Some(spec),
+                        low_start..at,
+                    ));
+                }
+                (low, high)
+            } else if peek(at) == b'/' {
+                (low, spec.max)
+            } else {
+                (low, low)
             }
         };
-        bits.values |= range_bits(low, high, step, base(spec));
+        let mut step = 1;
+        if peek(at) == b'/' {
+            bits.wild = true;
+            at += 1;
+            let step_start = at;
+            let max = spec.max - spec.min + 1;
+            step = self.digits(&mut at, span.end, spec)?;
+            if step == 0 || step > max {
+                return Err(self.error(
+                    CronErrorKind::InvalidStep { max },
+                    Some(spec),
+                    step_start..at,
+                ));
+            }
+        }
+        self.finish(at, &span, spec, || {
+            bits.values |= range_bits(low, high, step, base(spec));
+        })
+    }
+
+    /// Applies `set` if the item ends at `at`; anything left over is a syntax error.
+    fn finish(
+        &self,
+        at: usize,
+        span: &Range<usize>,
+        spec: &Spec,
+        set: impl FnOnce(),
+    ) -> Result<(), CronError> {
+        if at != span.end {
+            return Err(self.error(CronErrorKind::Syntax, Some(spec), span.clone()));
+        }
+        set();
         Ok(())
     }
 
-    /// `L`, `L-n`, `LW` and `nW`. Returns whether `span` was one of them.
-    fn day_of_month_modifier(
-        &self,
-        span: &Range<usize>,
-        bits: &mut FieldBits,
-    ) -> Result<bool, CronError> {
-        let item = self.text(span);
+    /// `L`, `L-n` and `LW` in day-of-month.
+    fn last_day_of_month(&self, span: Range<usize>, bits: &mut FieldBits) -> Result<(), CronError> {
         let spec = &DAY_OF_MONTH;
-        if item.eq_ignore_ascii_case("L") {
-            bits.days_before_last |= 1;
-        } else if item.eq_ignore_ascii_case("LW") {
-            bits.last_weekday_of_month = true;
-        } else if starts_with_ignore_case(item, "L-") {
-            let number_span = span.start + 2..span.end;
-            let n = self.number(number_span.clone(), &item[2..], spec)?;
-            if n > 30 {
-                return Err(self.out_of_range(n, 0, 30, spec, number_span));
+        let rest = &self.input.as_bytes()[span.start + 1..span.end];
+        match rest {
+            [] => bits.days_before_last |= 1,
+            [w] if w.eq_ignore_ascii_case(&b'W') => bits.last_weekday_of_month = true,
+            [b'-', ..] => {
+                let mut at = span.start + 2;
+                let n = self.digits(&mut at, span.end, spec)?;
+                if n > 30 {
+                    return Err(self.out_of_range(n, 0, 30, spec, span.start + 2..at));
+                }
+                return self.finish(at, &span, spec, || bits.days_before_last |= 1 << n);
             }
-            bits.days_before_last |= 1 << n;
-        } else if item.len() > 1 && item.as_bytes()[item.len() - 1].eq_ignore_ascii_case(&b'W') {
-            let number_span = span.start..span.end - 1;
-            let day = self.number(number_span.clone(), &item[..item.len() - 1], spec)?;
-            if !(1..=31).contains(&day) {
-                return Err(self.out_of_range(day, 1, 31, spec, number_span));
-            }
-            bits.nearest_weekdays |= 1 << day;
-        } else {
-            return Ok(false);
+            _ => return Err(self.error(CronErrorKind::Syntax, Some(spec), span)),
         }
-        Ok(true)
+        Ok(())
     }
 
-    /// `dL` and `d#n`. Returns whether `span` was one of them.
-    fn weekday_modifier(
-        &self,
-        span: &Range<usize>,
-        spec: &Spec,
-        bits: &mut FieldBits,
-    ) -> Result<bool, CronError> {
-        let item = self.text(span);
-        if item.eq_ignore_ascii_case("L") {
-            // Quartz reads a lone `L` as Saturday; that is too easy to misread.
-            return Err(self.error(CronErrorKind::NotAllowedHere, Some(spec), span.clone()));
-        }
-        if let Some((day, n)) = item.split_once('#') {
-            let day_span = span.start..span.start + day.len();
-            let n_span = day_span.end + 1..span.end;
-            let weekday = self.value(day_span, spec)?;
-            let n_value = self.number(n_span.clone(), n, spec)?;
-            if !(1..=5).contains(&n_value) {
-                return Err(self.out_of_range(n_value, 1, 5, spec, n_span));
-            }
-            bits.nth_weekdays |= 1 << (8 * (n_value - 1) + weekday);
-            return Ok(true);
-        }
-        let last = item
-            .as_bytes()
-            .last()
-            .is_some_and(|b| b.eq_ignore_ascii_case(&b'L'));
-        if last && !item.contains(['-', '/', '*']) {
-            let weekday = self.value(span.start..span.end - 1, spec)?;
-            bits.last_weekdays |= 1 << weekday;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// A number or a name, checked against the field's range.
-    fn value(&self, span: Range<usize>, spec: &Spec) -> Result<u32, CronError> {
-        let text = self.text(&span);
-        let starts_alphabetic = text.as_bytes().first().is_some_and(u8::is_ascii_alphabetic);
-        if !starts_alphabetic {
-            let value = self.number(span.clone(), text, spec)?;
+    /// A number or a name at `at`, checked against the field's range.
+    fn atom(&self, at: &mut usize, end: usize, spec: &Spec) -> Result<Atom, CronError> {
+        let bytes = self.input.as_bytes();
+        let start = *at;
+        if bytes.get(start).is_some_and(u8::is_ascii_digit) && start < end {
+            let value = self.digits(at, end, spec)?;
             if value < spec.min || value > spec.max {
-                return Err(self.out_of_range(value, spec.min, spec.max, spec, span));
+                return Err(self.out_of_range(value, spec.min, spec.max, spec, start..*at));
             }
-            return Ok(value);
+            return Ok(Atom::Value(value));
         }
-        let position = |short: &[&str], long: &[&str]| {
-            short
-                .iter()
-                .position(|name| name.eq_ignore_ascii_case(text))
-                .or_else(|| long.iter().position(|name| name.eq_ignore_ascii_case(text)))
-                .map(|index| index as u32)
+        while *at < end && bytes[*at].is_ascii_alphabetic() {
+            *at += 1;
+        }
+        let word = start..*at;
+        if word.is_empty() {
+            return Err(self.error(
+                CronErrorKind::Syntax,
+                Some(spec),
+                rest_or_previous(start, end),
+            ));
+        }
+        if let Some(value) = self.name(&self.input[word.clone()], spec) {
+            return Ok(Atom::Value(value));
+        }
+        // `FRIL`: the last Friday of the month.
+        let text = &self.input[word.clone()];
+        if spec.names == Names::Weekdays
+            && text.len() > 3
+            && text.as_bytes()[text.len() - 1].eq_ignore_ascii_case(&b'L')
+            && let Some(value) = self.name(&text[..text.len() - 1], spec)
+        {
+            return Ok(Atom::LastWeekday(value));
+        }
+        let special = ["L", "W", "LW"]
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(text));
+        let kind = if special {
+            CronErrorKind::NotAllowedHere
+        } else {
+            CronErrorKind::UnknownName
         };
-        let found =
-            match spec.names {
-                Names::Months => position(&MONTH_NAMES, &MONTH_FULL_NAMES).map(|index| index + 1),
-                Names::Weekdays => position(&WEEKDAY_NAMES, &WEEKDAY_FULL_NAMES).map(|index| {
+        Err(self.error(kind, Some(spec), word))
+    }
+
+    /// The value of a month or weekday name in this field, if it is one.
+    fn name(&self, text: &str, spec: &Spec) -> Option<u32> {
+        let position = |short: &[&str], long: &[&str]| {
+            // Compare the first three letters as one word, then the rest only if needed.
+            let key =
+                |name: &[u8]| u32::from_le_bytes([name[0], name[1], name[2], 0]) & 0x00df_dfdf;
+            let bytes = text.as_bytes();
+            if bytes.len() < 3 {
+                return None;
+            }
+            let wanted = key(bytes);
+            let index = short
+                .iter()
+                .position(|name| key(name.as_bytes()) == wanted)?;
+            let matches = bytes.len() == 3 || long[index].eq_ignore_ascii_case(text);
+            matches.then_some(index as u32)
+        };
+        match spec.names {
+            Names::Months => position(&MONTH_NAMES, &MONTH_FULL_NAMES).map(|index| index + 1),
+            Names::Weekdays => {
+                position(&WEEKDAY_NAMES, &WEEKDAY_FULL_NAMES).map(|index| {
                     match self.options.weekday_numbering() {
                         WeekdayNumbering::Posix => index,
                         WeekdayNumbering::Quartz => index + 1,
                     }
-                }),
-                Names::None => None,
-            };
-        found.ok_or_else(|| {
-            let special = ["L", "W", "LW"]
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(text))
-                || text.contains('#');
-            let kind = if special && spec.names != Names::Weekdays {
-                CronErrorKind::NotAllowedHere
-            } else {
-                CronErrorKind::UnknownName
-            };
-            self.error(kind, Some(spec), span)
-        })
+                })
+            }
+            Names::None => None,
+        }
     }
 
-    /// A plain decimal number (saturating at `u32::MAX`).
-    fn number(&self, span: Range<usize>, text: &str, spec: &Spec) -> Result<u32, CronError> {
-        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            let kind = if text.bytes().any(|b| b.is_ascii_alphabetic())
-                && text.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
-                CronErrorKind::UnknownName
-            } else {
-                CronErrorKind::Syntax
-            };
-            return Err(self.error(kind, Some(spec), span));
+    /// A plain decimal number at `at` (saturating at `u32::MAX`).
+    fn digits(&self, at: &mut usize, end: usize, spec: &Spec) -> Result<u32, CronError> {
+        let bytes = self.input.as_bytes();
+        let start = *at;
+        let mut value = 0u32;
+        while *at < end && bytes[*at].is_ascii_digit() {
+            value = value
+                .saturating_mul(10)
+                .saturating_add(u32::from(bytes[*at] - b'0'));
+            *at += 1;
         }
-        Ok(text.bytes().fold(0u32, |n, b| {
-            n.saturating_mul(10).saturating_add(u32::from(b - b'0'))
-        }))
+        if *at == start {
+            return Err(self.error(
+                CronErrorKind::Syntax,
+                Some(spec),
+                rest_or_previous(start, end),
+            ));
+        }
+        Ok(value)
     }
 
     fn out_of_range(
@@ -623,6 +655,24 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// The span from `start` to the item's `end`, or the byte before `start` when nothing is
+/// left (so `1-` points at the dangling `-`).
+fn rest_or_previous(start: usize, end: usize) -> Range<usize> {
+    if start < end {
+        start..end
+    } else {
+        start.saturating_sub(1)..start
+    }
+}
+
+/// A value read from an item.
+enum Atom {
+    /// A number or a name.
+    Value(u32),
+    /// `FRIL`: a weekday name with the `L` suffix.
+    LastWeekday(u32),
+}
+
 /// The bit offset of a field's values: years start at 1970, everything else at 0.
 fn base(spec: &Spec) -> u32 {
     if spec.field == CronField::Year {
@@ -634,10 +684,15 @@ fn base(spec: &Spec) -> u32 {
 
 /// Bits `low, low + step, …` up to `high`, bit `v - base` standing for value `v`.
 fn range_bits(low: u32, high: u32, step: u32, base: u32) -> u128 {
+    let (low, high) = (low - base, high - base);
+    if step == 1 {
+        let through_high = u128::MAX >> (127 - high);
+        return through_high & (u128::MAX << low);
+    }
     let mut bits = 0u128;
     let mut value = low;
     while value <= high {
-        bits |= 1 << (value - base);
+        bits |= 1 << value;
         value += step;
     }
     bits

@@ -7,7 +7,7 @@
 //! calendar repeats every 400 years, so a pattern with no match in that window has none at
 //! all, and an impossible pattern costs at most one pass over that window.
 
-use super::calendar::{Civil, MAX_YEAR, MIN_YEAR};
+use super::calendar::{Civil, MAX_YEAR, MIN_YEAR, SECONDS_PER_DAY};
 use super::fields::{Fields, first_bit, last_bit, next_bit, prev_bit};
 
 /// How far a search looks: one full Gregorian cycle.
@@ -72,6 +72,9 @@ impl Fields {
     /// The first matching civil second at or after `from` (local seconds), looking at most
     /// [`SEARCH_YEARS`] years ahead.
     pub(crate) fn next_at_or_after(&self, from: i64) -> Option<i64> {
+        if self.weekly != 0 {
+            return Some(self.next_weekly(from));
+        }
         let start = Civil::from_local_seconds(from);
         let last_year = start.year.saturating_add(SEARCH_YEARS).min(MAX_YEAR);
         let (mut year, mut month, mut day) = (start.year, start.month, start.day);
@@ -113,6 +116,9 @@ impl Fields {
     /// The last matching civil second at or before `from` (local seconds), looking at most
     /// [`SEARCH_YEARS`] years back.
     pub(crate) fn prev_at_or_before(&self, from: i64) -> Option<i64> {
+        if self.weekly != 0 {
+            return Some(self.prev_weekly(from));
+        }
         let start = Civil::from_local_seconds(from);
         let first_year = start.year.saturating_sub(SEARCH_YEARS).max(MIN_YEAR);
         let (mut year, mut month, mut day) = (start.year, start.month, start.day);
@@ -154,6 +160,52 @@ impl Fields {
             }
         }
     }
+}
+
+impl Fields {
+    /// [`Fields::next_at_or_after`] when only the weekday matters: no calendar at all.
+    #[inline]
+    fn next_weekly(&self, from: i64) -> i64 {
+        let day = from.div_euclid(SECONDS_PER_DAY);
+        let (h, m, s) = split_day(from.rem_euclid(SECONDS_PER_DAY));
+        let weekday = (day + 4).rem_euclid(7) as u32;
+        if self.weekly >> weekday & 1 == 1
+            && let Some(time) = self.next_time(h, m, s)
+        {
+            return day * SECONDS_PER_DAY + seconds_of_day(time);
+        }
+        // The next matching weekday, 1 to 7 days on.
+        let fortnight = u32::from(self.weekly) | u32::from(self.weekly) << 7;
+        let ahead = (fortnight >> (weekday + 1)).trailing_zeros() + 1;
+        (day + i64::from(ahead)) * SECONDS_PER_DAY + seconds_of_day(self.first_time())
+    }
+
+    /// [`Fields::prev_at_or_before`] when only the weekday matters.
+    #[inline]
+    fn prev_weekly(&self, from: i64) -> i64 {
+        let day = from.div_euclid(SECONDS_PER_DAY);
+        let (h, m, s) = split_day(from.rem_euclid(SECONDS_PER_DAY));
+        let weekday = (day + 4).rem_euclid(7) as u32;
+        if self.weekly >> weekday & 1 == 1
+            && let Some(time) = self.prev_time(h, m, s)
+        {
+            return day * SECONDS_PER_DAY + seconds_of_day(time);
+        }
+        // The previous matching weekday, 1 to 7 days back.
+        let fortnight = u32::from(self.weekly) | u32::from(self.weekly) << 7;
+        let before_today = fortnight & ((1 << (weekday + 7)) - 1);
+        let back = weekday + 7 - (31 - before_today.leading_zeros());
+        (day - i64::from(back)) * SECONDS_PER_DAY + seconds_of_day(self.last_time())
+    }
+}
+
+fn split_day(seconds: i64) -> (u32, u32, u32) {
+    let seconds = seconds as u32;
+    (seconds / 3600, seconds / 60 % 60, seconds % 60)
+}
+
+fn seconds_of_day((h, m, s): (u32, u32, u32)) -> i64 {
+    i64::from(h * 3600 + m * 60 + s)
 }
 
 fn civil(year: i32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> i64 {
