@@ -37,7 +37,7 @@ pub(crate) fn describe(fields: &Fields, arity: u8, zone: Option<&str>) -> String
     if let Some(days) = days(fields) {
         parts.push(days);
     }
-    let months = values(u128::from(fields.months), 1, 12);
+    let months = values(u64::from(fields.months), 1, 12);
     if months.len() < 12 {
         parts.push(format!(
             "in {}",
@@ -45,7 +45,7 @@ pub(crate) fn describe(fields: &Fields, arity: u8, zone: Option<&str>) -> String
         ));
     }
     if let Some(years) = fields.years {
-        let years = values(years, 0, 129);
+        let years: Vec<u32> = (0..130).filter(|&v| years.contains(v)).collect();
         parts.push(format!(
             "in {}",
             list(&years, |y| format!("{}", y + FIRST_YEAR as u32))
@@ -58,7 +58,7 @@ pub(crate) fn describe(fields: &Fields, arity: u8, zone: Option<&str>) -> String
     text
 }
 
-fn values(bits: u128, min: u32, max: u32) -> Vec<u32> {
+fn values(bits: u64, min: u32, max: u32) -> Vec<u32> {
     (min..=max).filter(|v| bits >> v & 1 == 1).collect()
 }
 
@@ -100,9 +100,9 @@ fn plural(n: u32, unit: &str) -> String {
 }
 
 fn time(fields: &Fields, arity: u8) -> String {
-    let seconds = values(u128::from(fields.seconds), 0, 59);
-    let minutes = values(u128::from(fields.minutes), 0, 59);
-    let hours = values(u128::from(fields.hours), 0, 23);
+    let seconds = values(u64::from(fields.seconds), 0, 59);
+    let minutes = values(u64::from(fields.minutes), 0, 59);
+    let hours = values(u64::from(fields.hours), 0, 23);
     let seconds_matter = arity > 5 || seconds != [0];
     let clock = |h: u32, m: u32, s: u32| {
         if seconds_matter && s != 0 {
@@ -165,7 +165,7 @@ fn time(fields: &Fields, arity: u8) -> String {
 fn days(fields: &Fields) -> Option<String> {
     let month_days = || {
         let mut parts = Vec::new();
-        let days = values(u128::from(fields.days), 1, 31);
+        let days = values(u64::from(fields.days), 1, 31);
         if !days.is_empty() {
             let word = if days.len() == 1 { "day" } else { "days" };
             parts.push(format!(
@@ -190,7 +190,7 @@ fn days(fields: &Fields) -> Option<String> {
     };
     let weekdays = || {
         let mut parts = Vec::new();
-        let plain = values(u128::from(fields.weekdays), 0, 6);
+        let plain = values(u64::from(fields.weekdays), 0, 6);
         if !plain.is_empty() {
             parts.push(list(&plain, |d| String::from(WEEKDAYS[d as usize])));
         }

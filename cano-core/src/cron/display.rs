@@ -44,7 +44,7 @@ pub(crate) fn write(
     if arity >= 6 {
         write_set(
             f,
-            &set(u128::from(fields.seconds), 0, 59),
+            &set(u64::from(fields.seconds), 0, 59),
             style(wild.second),
             number,
         )?;
@@ -52,26 +52,21 @@ pub(crate) fn write(
     }
     write_set(
         f,
-        &set(u128::from(fields.minutes), 0, 59),
+        &set(u64::from(fields.minutes), 0, 59),
         style(wild.minute),
         number,
     )?;
     f.write_char(' ')?;
     write_set(
         f,
-        &set(u128::from(fields.hours), 0, 23),
+        &set(u64::from(fields.hours), 0, 23),
         style(wild.hour),
         number,
     )?;
     f.write_char(' ')?;
     write_days_of_month(f, fields)?;
     f.write_char(' ')?;
-    write_set(
-        f,
-        &set(u128::from(fields.months), 1, 12),
-        Style::Any,
-        number,
-    )?;
+    write_set(f, &set(u64::from(fields.months), 1, 12), Style::Any, number)?;
     f.write_char(' ')?;
     write_days_of_week(f, fields)?;
     if arity == 7 {
@@ -79,7 +74,7 @@ pub(crate) fn write(
         match fields.years {
             None => f.write_char('*')?,
             Some(years) => {
-                let years = set(years, 0, (LAST_YEAR - FIRST_YEAR) as u32);
+                let years = set_of(|v| years.contains(v), 0, (LAST_YEAR - FIRST_YEAR) as u32);
                 write_set(f, &years, Style::Any, |f, v| {
                     write!(f, "{}", v + FIRST_YEAR as u32)
                 })?;
@@ -93,9 +88,13 @@ fn style(wild: bool) -> Style {
     if wild { Style::Wild } else { Style::Plain }
 }
 
-fn set(bits: u128, min: u32, max: u32) -> Set {
+fn set(bits: u64, min: u32, max: u32) -> Set {
+    set_of(|v| bits >> v & 1 == 1, min, max)
+}
+
+fn set_of(contains: impl Fn(u32) -> bool, min: u32, max: u32) -> Set {
     Set {
-        values: (min..=max).filter(|v| bits >> v & 1 == 1).collect(),
+        values: (min..=max).filter(|&v| contains(v)).collect(),
         min,
         max,
     }
@@ -206,7 +205,7 @@ fn write_days_of_month(f: &mut fmt::Formatter<'_>, fields: &Fields) -> fmt::Resu
         separator(f)?;
         write_set(
             f,
-            &set(u128::from(fields.days), 1, 31),
+            &set(u64::from(fields.days), 1, 31),
             Style::Listed,
             number,
         )?;
@@ -245,7 +244,7 @@ fn write_days_of_week(f: &mut fmt::Formatter<'_>, fields: &Fields) -> fmt::Resul
         separator(f)?;
         write_set(
             f,
-            &set(u128::from(fields.weekdays), 0, 6),
+            &set(u64::from(fields.weekdays), 0, 6),
             Style::Listed,
             weekday,
         )?;

@@ -8,6 +8,64 @@ pub(crate) const FIRST_YEAR: i32 = 1970;
 /// The last year a year field may name.
 pub(crate) const LAST_YEAR: i32 = 2099;
 
+/// A 192-bit set: wide enough for the 130 years 1970–2099 (bit `y - 1970`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub(crate) struct WideBits(pub(crate) [u64; 3]);
+
+impl WideBits {
+    /// Bits `low, low + step, …` up to `high` (all below 192).
+    pub(crate) fn range(low: u32, high: u32, step: u32) -> WideBits {
+        let mut bits = WideBits::default();
+        if step == 1 {
+            for (index, word) in bits.0.iter_mut().enumerate() {
+                let first = index as u32 * 64;
+                if high < first || low >= first + 64 {
+                    continue;
+                }
+                let from = low.saturating_sub(first);
+                let to = (high - first).min(63);
+                *word = (u64::MAX >> (63 - to)) & (u64::MAX << from);
+            }
+            return bits;
+        }
+        let mut value = low;
+        while value <= high {
+            bits.0[value as usize / 64] |= 1 << (value % 64);
+            value += step;
+        }
+        bits
+    }
+
+    pub(crate) fn union(self, other: WideBits) -> WideBits {
+        WideBits([
+            self.0[0] | other.0[0],
+            self.0[1] | other.0[1],
+            self.0[2] | other.0[2],
+        ])
+    }
+
+    pub(crate) fn contains(&self, bit: u32) -> bool {
+        bit < 192 && self.0[bit as usize / 64] >> (bit % 64) & 1 == 1
+    }
+
+    /// The first set bit at or after `from`.
+    pub(crate) fn next_set(&self, from: u32) -> Option<u32> {
+        (from / 64..3).find_map(|index| {
+            let start = if index == from / 64 { from % 64 } else { 0 };
+            next_bit(self.0[index as usize], start).map(|bit| index * 64 + bit)
+        })
+    }
+
+    /// The last set bit at or before `upto`.
+    pub(crate) fn prev_set(&self, upto: u32) -> Option<u32> {
+        let upto = upto.min(191);
+        (0..=upto / 64).rev().find_map(|index| {
+            let end = if index == upto / 64 { upto % 64 } else { 63 };
+            prev_bit(self.0[index as usize], end).map(|bit| index * 64 + bit)
+        })
+    }
+}
+
 /// How a day is chosen, decided once at parse time from which day fields are restricted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum DayRule {
@@ -47,7 +105,7 @@ pub(crate) struct Fields {
     /// `dL`: bit `d` for "the last weekday d of the month".
     pub(crate) last_weekdays: u8,
     /// Years 1970–2099, bit `y - 1970`; `None` means every year.
-    pub(crate) years: Option<u128>,
+    pub(crate) years: Option<WideBits>,
     pub(crate) day_rule: DayRule,
     /// When whether a day fires depends on its weekday alone (every month, every year, no
     /// day-of-month, no `#`/`L`): those weekdays, bit 0 = Sunday. The search then never
@@ -88,7 +146,8 @@ impl Fields {
         match self.years {
             None => true,
             Some(bits) => {
-                (FIRST_YEAR..=LAST_YEAR).contains(&year) && bits >> (year - FIRST_YEAR) & 1 == 1
+                (FIRST_YEAR..=LAST_YEAR).contains(&year)
+                    && bits.contains((year - FIRST_YEAR) as u32)
             }
         }
     }
@@ -98,9 +157,8 @@ impl Fields {
         match self.years {
             None => Some(year),
             Some(bits) => {
-                let from = year.max(FIRST_YEAR) - FIRST_YEAR;
-                let rest = bits.checked_shr(from as u32).unwrap_or(0);
-                (rest != 0).then(|| FIRST_YEAR + from + rest.trailing_zeros() as i32)
+                let from = (year.max(FIRST_YEAR) - FIRST_YEAR) as u32;
+                bits.next_set(from).map(|bit| FIRST_YEAR + bit as i32)
             }
         }
     }
@@ -114,8 +172,7 @@ impl Fields {
                     return None;
                 }
                 let upto = (year.min(LAST_YEAR) - FIRST_YEAR) as u32;
-                let rest = bits << (127 - upto);
-                (rest != 0).then(|| FIRST_YEAR + upto as i32 - rest.leading_zeros() as i32)
+                bits.prev_set(upto).map(|bit| FIRST_YEAR + bit as i32)
             }
         }
     }

@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 
 use super::calendar::max_days_in_month;
 use super::error::{CronError, CronErrorKind, CronField};
-use super::fields::{DayRule, FIRST_YEAR, Fields, LAST_YEAR};
+use super::fields::{DayRule, FIRST_YEAR, Fields, LAST_YEAR, WideBits};
 use super::options::{CronOptions, DayMatching, WeekdayNumbering};
 use super::zone;
 
@@ -143,7 +143,7 @@ const WEEKDAY_FULL_NAMES: [&str; 7] = [
 /// in the expression's numbering).
 #[derive(Default)]
 struct FieldBits {
-    values: u128,
+    values: WideBits,
     /// The field is exactly `*` or `?`.
     unrestricted: bool,
     /// Some item used `*` or a step.
@@ -263,7 +263,7 @@ impl<'a> Parser<'a> {
         let seconds = match &second {
             Some(span) => self.field(span.clone(), &SECOND)?,
             None => FieldBits {
-                values: 1,
+                values: WideBits([1, 0, 0]),
                 ..FieldBits::default()
             },
         };
@@ -303,7 +303,7 @@ impl<'a> Parser<'a> {
         days: &FieldBits,
         months: &FieldBits,
         weekdays: &FieldBits,
-        years: Option<u128>,
+        years: Option<WideBits>,
     ) -> Fields {
         // Weekday bits as written (bit `v` for value `v`) to bit 0 = Sunday.
         let canonical = |written: u32| -> u8 {
@@ -312,7 +312,7 @@ impl<'a> Parser<'a> {
                 WeekdayNumbering::Quartz => (written >> 1) as u8,
             }
         };
-        let plain_weekdays = canonical(weekdays.values as u32);
+        let plain_weekdays = canonical(weekdays.values.0[0] as u32);
         let last_weekdays = canonical(u32::from(weekdays.last_weekdays));
         let mut nth_weekdays = 0u64;
         for n in 0..5 {
@@ -329,14 +329,14 @@ impl<'a> Parser<'a> {
             },
         };
         let mut fields = Fields {
-            seconds: seconds.values as u64,
-            minutes: minutes.values as u64,
-            hours: hours.values as u32,
-            days: days.values as u32,
+            seconds: seconds.values.0[0],
+            minutes: minutes.values.0[0],
+            hours: hours.values.0[0] as u32,
+            days: days.values.0[0] as u32,
             days_before_last: days.days_before_last,
             nearest_weekdays: days.nearest_weekdays,
             last_weekday_of_month: days.last_weekday_of_month,
-            months: months.values as u16,
+            months: months.values.0[0] as u16,
             weekdays: plain_weekdays,
             nth_weekdays,
             last_weekdays,
@@ -469,10 +469,22 @@ impl<'a> Parser<'a> {
             }
             if peek(at) == b'-' {
                 at += 1;
-                let high = match self.atom(&mut at, span.end, spec)? {
+                let high_start = at;
+                let mut high = match self.atom(&mut at, span.end, spec)? {
                     Atom::Value(value) => value,
                     Atom::LastWeekday(_) => return Err(error(CronErrorKind::Syntax)),
                 };
+                // POSIX numbering: `SUN` ending a range is day 7, so `FRI-SUN` is Friday to
+                // Sunday (as in croner); `SUN-SUN` stays Sunday alone.
+                let named = bytes[high_start].is_ascii_alphabetic();
+                if spec.field == CronField::DayOfWeek
+                    && self.options.weekday_numbering() == WeekdayNumbering::Posix
+                    && named
+                    && high == 0
+                    && low > 0
+                {
+                    high = 7;
+                }
                 if low > high {
                     return Err(self.error(
                         CronErrorKind::ReversedRange,
@@ -482,7 +494,14 @@ impl<'a> Parser<'a> {
                 }
                 (low, high)
             } else if peek(at) == b'/' {
-                (low, spec.max)
+                // `a/s` runs to the end of the week, Saturday: 7 is only another name for
+                // Sunday (cron-parser does the same; Quartz's 7 is Saturday anyway).
+                let last = if spec.field == CronField::DayOfWeek {
+                    6 + spec.min
+                } else {
+                    spec.max
+                };
+                (low, last)
             } else {
                 (low, low)
             }
@@ -503,7 +522,7 @@ impl<'a> Parser<'a> {
             }
         }
         self.finish(at, &span, spec, || {
-            bits.values |= range_bits(low, high, step, base(spec));
+            bits.values = bits.values.union(range_bits(low, high, step, base(spec)));
         })
     }
 
@@ -683,17 +702,6 @@ fn base(spec: &Spec) -> u32 {
 }
 
 /// Bits `low, low + step, …` up to `high`, bit `v - base` standing for value `v`.
-fn range_bits(low: u32, high: u32, step: u32, base: u32) -> u128 {
-    let (low, high) = (low - base, high - base);
-    if step == 1 {
-        let through_high = u128::MAX >> (127 - high);
-        return through_high & (u128::MAX << low);
-    }
-    let mut bits = 0u128;
-    let mut value = low;
-    while value <= high {
-        bits |= 1 << value;
-        value += step;
-    }
-    bits
+fn range_bits(low: u32, high: u32, step: u32, base: u32) -> WideBits {
+    WideBits::range(low - base, high - base, step)
 }
