@@ -35,9 +35,11 @@
 //! | year | 1970–2099 | |
 //!
 //! Every field takes `*`, lists (`1,15`), ranges (`MON-FRI`), and steps over `*`, a range or
-//! a start (`*/5`, `10-50/7`, `5/15` = 5, 20, 35, 50). Names are case-insensitive, three
-//! letters or in full (`mon`, `Monday`). `?` means `*` in the two day fields. Ranges go from
-//! low to high: `FRI-MON` is rejected (write `FRI-SAT,SUN-MON`). The aliases `@yearly`
+//! a start (`*/5`, `10-50/7`, `5/15` = 5, 20, 35, 50; a weekday start runs to Saturday, so
+//! `4/3` is Thursday alone). Names are case-insensitive, three letters or in full (`mon`,
+//! `Monday`). `?` means `*` in the two day fields. Ranges go from low to high: `FRI-MON` is
+//! rejected (write `FRI-SAT,SUN-MON`); with POSIX numbering `SUN` ending a range is day 7, so
+//! `FRI-SUN` works. The aliases `@yearly`
 //! (= `@annually`), `@monthly`, `@weekly` (Sunday), `@daily` (= `@midnight`) and `@hourly`
 //! stand for the obvious 5-field expressions. An expression may start with `CRON_TZ=<zone>`
 //! or `TZ=<zone>` (see [Time zones](#time-zones)).
@@ -177,13 +179,17 @@
 //!   is Sunday–Thursday and `0` is rejected), has no `L`/`W`/`#`, allows years up to 2100
 //!   and stops iterating there. In a DST gap it silently skips a fixed-time job that day,
 //!   and since its #145 a fixed-time job in a fold fires twice; PR #150
-//!   (<https://github.com/zslayton/cron/pull/150>) proposes an opt-in fix. Use
-//!   [`CronOptions::quartz`] for its meaning.
+//!   (<https://github.com/zslayton/cron/pull/150>) proposes an opt-in fix. Its reverse
+//!   search is wrong when a year field sends it to an earlier year: `0 0 0 * 1,10 * 2020`
+//!   searched back from 2027-01-15 gives 2020-01-15 instead of 2020-10-31 (found by cano's
+//!   differential tests; no upstream issue known). Use [`CronOptions::quartz`] for its
+//!   meaning.
 //! * **croner 4**: the same defaults as cano (OR, 0/7 = Sunday) and the same DST rules, but
 //!   it counts a job as fixed-time only when each of second, minute and hour is a *single*
 //!   value (cano, like Vixie, also counts lists and ranges such as `0 9,17 * * *`). It
 //!   rejects a single-number step such as `5/15`, which cano (like Quartz and `cron`)
-//!   accepts. It has open DST bugs
+//!   accepts, and reads `SUN-SUN` (or `0-SUN`) as the whole week where cano reads Sunday.
+//!   It has open DST bugs
 //!   (<https://github.com/Hexagon/croner-rust/issues/16>,
 //!   <https://github.com/Hexagon/croner-rust/issues/51>), searches up to year 5000, and
 //!   needs `std`.

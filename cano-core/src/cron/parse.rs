@@ -277,7 +277,12 @@ impl<'a> Parser<'a> {
         };
         let weekdays = self.field(rest[4].clone(), weekday_spec)?;
         let years = match rest.get(5) {
-            Some(span) => Some(self.field(span.clone(), &YEAR)?.values),
+            Some(span) => {
+                // Every year is no year restriction, however it was written.
+                let years = self.field(span.clone(), &YEAR)?.values;
+                let every_year = range_bits(YEAR.min, YEAR.max, 1, YEAR.min);
+                (years != every_year).then_some(years)
+            }
             None => None,
         };
         let fields = self.assemble(&seconds, &minutes, &hours, &days, &months, &weekdays, years);
@@ -497,7 +502,7 @@ impl<'a> Parser<'a> {
                 // `a/s` runs to the end of the week, Saturday: 7 is only another name for
                 // Sunday (cron-parser does the same; Quartz's 7 is Saturday anyway).
                 let last = if spec.field == CronField::DayOfWeek {
-                    6 + spec.min
+                    (6 + spec.min).max(low)
                 } else {
                     spec.max
                 };
