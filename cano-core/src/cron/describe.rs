@@ -100,8 +100,8 @@ fn plural(n: u32, unit: &str) -> String {
 }
 
 fn time(fields: &Fields, arity: u8) -> String {
-    let seconds = values(u64::from(fields.seconds), 0, 59);
-    let minutes = values(u64::from(fields.minutes), 0, 59);
+    let seconds = values(fields.seconds, 0, 59);
+    let minutes = values(fields.minutes, 0, 59);
     let hours = values(u64::from(fields.hours), 0, 23);
     let seconds_matter = arity > 5 || seconds != [0];
     let clock = |h: u32, m: u32, s: u32| {

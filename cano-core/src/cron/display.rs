@@ -42,20 +42,10 @@ pub(crate) fn write(
         write!(f, "CRON_TZ={zone} ")?;
     }
     if arity >= 6 {
-        write_set(
-            f,
-            &set(u64::from(fields.seconds), 0, 59),
-            style(wild.second),
-            number,
-        )?;
+        write_set(f, &set(fields.seconds, 0, 59), style(wild.second), number)?;
         f.write_char(' ')?;
     }
-    write_set(
-        f,
-        &set(u64::from(fields.minutes), 0, 59),
-        style(wild.minute),
-        number,
-    )?;
+    write_set(f, &set(fields.minutes, 0, 59), style(wild.minute), number)?;
     f.write_char(' ')?;
     write_set(
         f,

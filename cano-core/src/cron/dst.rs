@@ -191,12 +191,12 @@ impl Job<'_> {
             let segment_start = start_transition
                 .as_ref()
                 .map(|tr| tr.timestamp().as_second());
-            if segment_start.is_none_or(|start| instant >= start) {
-                if self.fold_end_if_repeat(tz, civil, offset).is_none() {
-                    return timestamp(instant);
-                }
-                // A repeated civil time of a fixed-time job: its first pass lies before this
-                // segment, and so do all other first passes.
+            // A repeated civil time of a fixed-time job is skipped: its first pass lies before
+            // this segment, and so do all other first passes.
+            if segment_start.is_none_or(|start| instant >= start)
+                && self.fold_end_if_repeat(tz, civil, offset).is_none()
+            {
+                return timestamp(instant);
             }
             let start = segment_start?;
             let previous_offset = offset_at(tz, start - 1)?;
