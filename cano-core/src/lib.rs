@@ -48,6 +48,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod cron;
 pub mod error;
 pub mod runtime;
 pub mod time;
@@ -55,6 +56,7 @@ pub mod time;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use cron::{Cron, CronError, CronOptions};
 pub use error::{CanoError, CanoResult};
 pub use runtime::{BoxFuture, Clock, SpawnError, Spawner};
 pub use time::Instant;
