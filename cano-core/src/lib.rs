@@ -52,12 +52,35 @@ pub mod error;
 pub mod runtime;
 pub mod time;
 
+pub mod cancel;
+pub mod circuit;
+pub mod join;
+pub mod observer;
+pub mod random;
+pub mod resource;
+pub mod retry;
+mod split;
+pub mod store;
+mod sync;
+pub mod task;
+pub mod workflow;
+
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::{CanoError, CanoResult};
 pub use runtime::{BoxFuture, Clock, SpawnError, Spawner};
 pub use time::Instant;
+
+pub use cancel::CancellationToken;
+pub use circuit::{CircuitBreaker, CircuitPolicy, CircuitState, Permit as CircuitPermit};
+pub use join::{JoinConfig, JoinDecision, JoinStrategy, JoinTask, JoinTracker, SplitResult};
+pub use observer::{TaskId, WorkflowObserver};
+pub use resource::{DefaultKey, HealthStatus, Resource, Resources};
+pub use retry::{RetryMode, TaskConfig, run_with_retries};
+pub use store::{MemoryStore, StoreError, StoreResult};
+pub use task::{DynTask, Task, TaskResult};
+pub use workflow::{NoSpawner, RunContext, Workflow};
 
 /// Re-exported so users name the same `jiff` version cano uses.
 pub use jiff;
