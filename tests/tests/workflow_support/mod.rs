@@ -14,7 +14,7 @@ use cano_core::{
     WorkflowObserver,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum St {
     Start,
     A,
