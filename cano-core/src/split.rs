@@ -143,7 +143,11 @@ where
         slots,
         next_start: 0,
         running: 0,
-        results: SplitResult::default(),
+        results: SplitResult {
+            successes: Vec::with_capacity(total),
+            errors: Vec::new(),
+            cancelled: Vec::new(),
+        },
         deadline,
         split_waker: Arc::new(AtomicWaker::new()),
         env,

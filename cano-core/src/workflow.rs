@@ -27,6 +27,7 @@
 //! its resources torn down underneath it.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -105,29 +106,29 @@ impl Spawner for NoSpawner {
 }
 
 /// What one run of a workflow runs on: a clock, optionally a spawner, and a cancellation
-/// token.
+/// token. It owns clones of the clock and spawner (both are cheap handles).
 ///
 /// ```
 /// use cano_core::{CancellationToken, RunContext};
 /// use cano_core::testing::Simulation;
 ///
 /// let sim = Simulation::new();
-/// let clock = sim.clock();
-/// let spawner = sim.spawner();
 /// let token = CancellationToken::new();
-/// let ctx = RunContext::new(&clock).with_spawner(&spawner).with_cancellation(token.clone());
-/// # let _ = ctx;
+/// let ctx = RunContext::new(sim.clock())
+///     .with_spawner(sim.spawner())
+///     .with_cancellation(token.clone());
+/// assert!(!ctx.cancellation().is_cancelled());
 /// ```
-#[derive(Debug)]
-pub struct RunContext<'a, C, Sp = NoSpawner> {
-    clock: &'a C,
-    spawner: Option<&'a Sp>,
+#[derive(Debug, Clone)]
+pub struct RunContext<C, Sp = NoSpawner> {
+    clock: C,
+    spawner: Option<Sp>,
     cancel: CancellationToken,
 }
 
-impl<'a, C: Clock> RunContext<'a, C, NoSpawner> {
+impl<C: Clock> RunContext<C, NoSpawner> {
     /// A context on `clock`, with no spawner and a token that is never cancelled.
-    pub fn new(clock: &'a C) -> Self {
+    pub fn new(clock: C) -> Self {
         RunContext {
             clock,
             spawner: None,
@@ -136,13 +137,18 @@ impl<'a, C: Clock> RunContext<'a, C, NoSpawner> {
     }
 }
 
-impl<'a, C: Clock, Sp: Spawner> RunContext<'a, C, Sp> {
+impl<C: Clock, Sp: Spawner> RunContext<C, Sp> {
     /// Uses `spawner` for splits configured with
     /// [`with_spawned_branches`](JoinConfig::with_spawned_branches).
-    pub fn with_spawner<Sp2: Spawner>(self, spawner: &'a Sp2) -> RunContext<'a, C, Sp2> {
+    pub fn with_spawner<Sp2: Spawner>(self, spawner: Sp2) -> RunContext<C, Sp2> {
+        self.with_optional_spawner(Some(spawner))
+    }
+
+    /// [`with_spawner`](Self::with_spawner) when `spawner` is `Some`; no spawner otherwise.
+    pub fn with_optional_spawner<Sp2: Spawner>(self, spawner: Option<Sp2>) -> RunContext<C, Sp2> {
         RunContext {
             clock: self.clock,
-            spawner: Some(spawner),
+            spawner,
             cancel: self.cancel,
         }
     }
@@ -154,8 +160,8 @@ impl<'a, C: Clock, Sp: Spawner> RunContext<'a, C, Sp> {
     }
 
     /// The clock.
-    pub fn clock(&self) -> &'a C {
-        self.clock
+    pub fn clock(&self) -> &C {
+        &self.clock
     }
 
     /// The cancellation token.
@@ -250,12 +256,16 @@ where
         &mut self.states[at]
     }
 
-    fn slot(&self, state: &S) -> Option<&StateSlot<S, K>> {
+    fn position(&self, state: &S) -> Option<usize> {
         if self.states.len() <= LINEAR_LOOKUP_MAX {
-            self.states.iter().find(|slot| slot.state == *state)
+            self.states.iter().position(|slot| slot.state == *state)
         } else {
-            self.index.get(state).map(|&at| &self.states[at])
+            self.index.get(state).copied()
         }
+    }
+
+    fn slot(&self, state: &S) -> Option<&StateSlot<S, K>> {
+        self.position(state).map(|at| &self.states[at])
     }
 
     /// Runs `task` when `state` is entered; the state it returns comes next. Registering a
@@ -323,6 +333,14 @@ where
     pub fn with_random_source(mut self, random: Arc<dyn RandomSource>) -> Self {
         self.random = random;
         self
+    }
+
+    /// Whether some split asks for spawned branches, so a run benefits from a
+    /// [`RunContext::with_spawner`] (adapters skip looking a spawner up otherwise).
+    pub fn uses_spawner(&self) -> bool {
+        self.states.iter().any(
+            |slot| matches!(&slot.handler, Some(Handler::Split(spec)) if spec.join.spawn_branches),
+        )
     }
 
     /// The shared resources.
@@ -438,9 +456,12 @@ where
 
     /// Runs from `initial` to an exit state on `clock`: sets resources up, runs, tears them
     /// down. See [`orchestrate_with`](Self::orchestrate_with).
-    pub async fn orchestrate_on<C: Clock>(&self, clock: &C, initial: S) -> Result<S, CanoError> {
-        self.orchestrate_with(&RunContext::new(clock), initial)
-            .await
+    pub fn orchestrate_on<'a, C: Clock>(
+        &'a self,
+        clock: &C,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C> {
+        self.orchestrate_with(RunContext::new(clock.clone()), initial)
     }
 
     /// Runs from `initial` to an exit state in `ctx`, returning the exit state.
@@ -453,17 +474,20 @@ where
     /// teardown and the resources stay up for the next run.
     pub async fn orchestrate_with<C: Clock, Sp: Spawner>(
         &self,
-        ctx: &RunContext<'_, C, Sp>,
+        ctx: RunContext<C, Sp>,
         initial: S,
     ) -> Result<S, CanoError> {
         self.ensure_valid()?;
         self.validate_initial_state(&initial)?;
+        if self.resources.is_empty() {
+            return self.run_validated(&ctx, initial).await;
+        }
         self.resources.setup_all().await?;
         let mut hold = Hold {
             resources: &self.resources,
             armed: true,
         };
-        let result = self.run_fsm(ctx, initial).await;
+        let result = self.run_validated(&ctx, initial).await;
         hold.armed = false;
         let errors = self.resources.teardown_all().await;
         for error in &errors {
@@ -484,18 +508,27 @@ where
     /// running task's future is dropped at its current `.await`).
     pub async fn run_fsm<C: Clock, Sp: Spawner>(
         &self,
-        ctx: &RunContext<'_, C, Sp>,
+        ctx: RunContext<C, Sp>,
         initial: S,
     ) -> Result<S, CanoError> {
         self.ensure_valid()?;
         self.validate_initial_state(&initial)?;
+        self.run_validated(&ctx, initial).await
+    }
+
+    /// [`run_fsm`](Self::run_fsm) after validation.
+    async fn run_validated<C: Clock, Sp: Spawner>(
+        &self,
+        ctx: &RunContext<C, Sp>,
+        initial: S,
+    ) -> Result<S, CanoError> {
         if ctx.cancel.is_cancelled() {
             return Err(cancelled());
         }
-        let run = self.drive(ctx, initial);
         if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return run.await;
+            return self.drive(ctx, initial).await;
         }
+        let run = self.drive(ctx, initial);
         let deadline = self.total_timeout.map(|limit| ctx.clock.now() + limit);
         let stop = async {
             let timeout = async {
@@ -520,16 +553,17 @@ where
 
     async fn drive<C: Clock, Sp: Spawner>(
         &self,
-        ctx: &RunContext<'_, C, Sp>,
+        ctx: &RunContext<C, Sp>,
         initial: S,
     ) -> Result<S, CanoError> {
         let mut state = initial;
         let mut previous: Option<usize> = None;
         let mut split_results: Option<SplitResult<S>> = None;
         loop {
-            let Some(slot) = self.slot(&state) else {
+            let Some(at) = self.position(&state) else {
                 return Err(self.unknown_target(previous, &state));
             };
+            let slot = &self.states[at];
             self.observers.iter().for_each(|o| o.on_state_enter(&state));
             if slot.exit {
                 return Ok(state);
@@ -545,25 +579,41 @@ where
                 }
                 Some(Handler::Single(task)) => {
                     split_results = None;
-                    self.run_single(task, ctx).await?
+                    let events = TaskEvents {
+                        observers: self.observers.as_slice(),
+                        id: TaskId {
+                            name: &task.name,
+                            branch: None,
+                        },
+                    };
+                    events.start();
+                    let run = RunTask {
+                        task: &*task.task,
+                        resources: &self.resources,
+                    };
+                    let outcome =
+                        Attempts::new(&task.config, &ctx.clock, &*self.random, run, events).await;
+                    events.finish(&outcome);
+                    outcome?.into_state()
                 }
                 Some(Handler::Split(spec)) => {
                     let env = SplitEnv {
                         resources: &self.resources,
-                        clock: ctx.clock,
-                        spawner: ctx.spawner,
+                        clock: &ctx.clock,
+                        spawner: ctx.spawner.as_ref(),
                         random: &self.random,
                         observers: &self.observers,
                     };
-                    split_results = Some(run_split(spec, env).await?);
+                    // Boxed: keeps the rarer split path out of every run's future.
+                    split_results = Some(Box::pin(run_split(spec, env)).await?);
                     spec.join.join_state.clone()
                 }
                 Some(Handler::Join(join)) => {
                     let results = split_results.take().unwrap_or_default();
-                    self.run_join(join, &results, ctx).await?
+                    Box::pin(self.run_join(join, &results, &ctx.clock)).await?
                 }
             };
-            previous = self.index.get(&state).copied();
+            previous = Some(at);
             state = next;
         }
     }
@@ -583,33 +633,11 @@ where
         ))
     }
 
-    async fn run_single<C: Clock, Sp: Spawner>(
-        &self,
-        task: &RegisteredTask<S, K>,
-        ctx: &RunContext<'_, C, Sp>,
-    ) -> Result<S, CanoError> {
-        let events = TaskEvents {
-            observers: self.observers.as_slice(),
-            id: TaskId {
-                name: &task.name,
-                branch: None,
-            },
-        };
-        events.start();
-        let run = RunTask {
-            task: &*task.task,
-            resources: &self.resources,
-        };
-        let outcome = Attempts::new(&task.config, ctx.clock, &*self.random, run, events).await;
-        events.finish(&outcome);
-        outcome.map(TaskResult::into_state)
-    }
-
-    async fn run_join<C: Clock, Sp: Spawner>(
+    async fn run_join<C: Clock>(
         &self,
         join: &RegisteredJoin<S, K>,
         results: &SplitResult<S>,
-        ctx: &RunContext<'_, C, Sp>,
+        clock: &C,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
             observers: self.observers.as_slice(),
@@ -624,7 +652,7 @@ where
             resources: &self.resources,
             results,
         };
-        let outcome = Attempts::new(&join.config, ctx.clock, &*self.random, run, events).await;
+        let outcome = Attempts::new(&join.config, clock, &*self.random, run, events).await;
         events.finish(&outcome);
         outcome.map(TaskResult::into_state)
     }
@@ -682,19 +710,4 @@ impl<S: fmt::Debug, K> fmt::Debug for Workflow<S, K> {
             .field("resources", &self.resources)
             .finish()
     }
-}
-
-/// Keeps futures of [`Workflow`] methods `Send` (checked at compile time).
-#[allow(dead_code)]
-fn orchestrate_is_send<'a, S, K, C>(
-    w: &'a Workflow<S, K>,
-    c: &'a C,
-    s: S,
-) -> impl Future<Output = Result<S, CanoError>> + Send + 'a
-where
-    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
-    K: Send + Sync + 'static,
-    C: Clock,
-{
-    async move { w.orchestrate_with(&RunContext::new(c), s).await }
 }

@@ -52,6 +52,6 @@ where
     K: Send + Sync + 'static,
 {
     fn orchestrate(&self, initial: S) -> impl Future<Output = Result<S, CanoError>> + Send {
-        async move { self.orchestrate_on(&shared_clock(), initial).await }
+        self.orchestrate_on(&shared_clock(), initial)
     }
 }

@@ -53,15 +53,12 @@ where
     K: Send + Sync + 'static,
 {
     fn orchestrate(&self, initial: S) -> impl Future<Output = Result<S, CanoError>> + Send {
-        async move {
-            let clock = shared_clock();
-            match TokioSpawner::try_current() {
-                Ok(spawner) => {
-                    let ctx = RunContext::new(&clock).with_spawner(&spawner);
-                    self.orchestrate_with(&ctx, initial).await
-                }
-                Err(_) => self.orchestrate_on(&clock, initial).await,
-            }
-        }
+        let spawner = if self.uses_spawner() {
+            TokioSpawner::try_current().ok()
+        } else {
+            None
+        };
+        let ctx = RunContext::new(shared_clock()).with_optional_spawner(spawner);
+        self.orchestrate_with(ctx, initial)
     }
 }

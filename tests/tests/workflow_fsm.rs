@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use cano_core::testing::Simulation;
 use cano_core::{
-    CancellationToken, CanoError, Clock, DynTask, JoinConfig, JoinStrategy, MemoryStore,
-    Resource, Resources, RunContext, Task, TaskResult, Workflow,
+    CancellationToken, CanoError, Clock, DynTask, JoinConfig, JoinStrategy, MemoryStore, Resource,
+    Resources, RunContext, Task, TaskResult, Workflow,
 };
 use workflow_support::{Job, Outcome, Recorder, St, run, run_in};
 
@@ -69,7 +69,10 @@ fn a_task_without_run_or_run_bare_is_a_configuration_error_not_a_panic() {
     };
     assert_eq!(*attempts, 4);
     assert_eq!(source.category(), "configuration");
-    assert!(err.message().contains("neither `run` nor `run_bare`"), "{err}");
+    assert!(
+        err.message().contains("neither `run` nor `run_bare`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -80,7 +83,9 @@ fn a_bare_task_may_implement_run_bare_only() {
             Ok(TaskResult::Single(St::Done))
         }
     }
-    let wf = Workflow::bare().register(St::A, Bare).add_exit_state(St::Done);
+    let wf = Workflow::bare()
+        .register(St::A, Bare)
+        .add_exit_state(St::Done);
     assert_eq!(run(&wf, St::A).0, Ok(St::Done));
 }
 
@@ -102,7 +107,9 @@ fn an_initial_exit_state_returns_immediately_even_if_registered() {
 fn an_unregistered_initial_state_is_rejected_before_anything_runs() {
     let job = Job::ok(St::Done);
     let calls = job.calls();
-    let wf = Workflow::bare().register(St::A, job).add_exit_state(St::Done);
+    let wf = Workflow::bare()
+        .register(St::A, job)
+        .add_exit_state(St::Done);
     let err = run(&wf, St::B).0.unwrap_err();
     assert_eq!(err.category(), "configuration");
     assert!(err.message().contains("B"), "{err}");
@@ -126,10 +133,22 @@ fn a_returned_state_that_is_neither_registered_nor_exit_names_the_task_and_both_
 #[test]
 fn validation_reports_the_reference_errors() {
     let empty: Workflow<St> = Workflow::bare();
-    assert!(empty.validate().unwrap_err().message().contains("no registered state"));
+    assert!(
+        empty
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("no registered state")
+    );
 
     let no_exit = Workflow::bare().register(St::A, Job::ok(St::B));
-    assert!(no_exit.validate().unwrap_err().message().contains("no exit states"));
+    assert!(
+        no_exit
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("no exit states")
+    );
 
     let valid = Workflow::bare()
         .register(St::A, Job::ok(St::Done))
@@ -144,11 +163,24 @@ fn validation_reports_the_reference_errors() {
     let unregistered_join = split(JoinConfig::new(JoinStrategy::All, St::Join), 2);
     let err = unregistered_join.validate().unwrap_err();
     assert_eq!(err.category(), "configuration");
-    assert!(err.message().contains("neither registered nor an exit state"), "{err}");
-    assert_eq!(split(JoinConfig::new(JoinStrategy::All, St::Done), 2).validate(), Ok(()));
+    assert!(
+        err.message()
+            .contains("neither registered nor an exit state"),
+        "{err}"
+    );
+    assert_eq!(
+        split(JoinConfig::new(JoinStrategy::All, St::Done), 2).validate(),
+        Ok(())
+    );
 
     let partial_no_timeout = split(JoinConfig::new(JoinStrategy::PartialTimeout, St::Done), 2);
-    assert!(partial_no_timeout.validate().unwrap_err().message().contains("requires a timeout"));
+    assert!(
+        partial_no_timeout
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("requires a timeout")
+    );
 
     for p in [0.0, 1.5, f64::NAN, -0.5] {
         let err = split(JoinConfig::new(JoinStrategy::Percentage(p), St::Done), 2)
@@ -157,24 +189,41 @@ fn validation_reports_the_reference_errors() {
         assert!(err.message().contains("Percentage"), "{err}");
     }
 
-    let zero_bulkhead = split(JoinConfig::new(JoinStrategy::All, St::Done).with_bulkhead(0), 2);
-    assert!(zero_bulkhead.validate().unwrap_err().message().contains("bulkhead"));
+    let zero_bulkhead = split(
+        JoinConfig::new(JoinStrategy::All, St::Done).with_bulkhead(0),
+        2,
+    );
+    assert!(
+        zero_bulkhead
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("bulkhead")
+    );
 }
 
 #[test]
 fn validation_rejects_joins_that_can_never_be_satisfied() {
-    for strategy in [
-        JoinStrategy::Quorum(3),
-        JoinStrategy::PartialResults(3),
-    ] {
+    for strategy in [JoinStrategy::Quorum(3), JoinStrategy::PartialResults(3)] {
         let wf = Workflow::bare()
-            .register_split(St::Fan, [Job::ok(St::Done), Job::ok(St::Done)], JoinConfig::new(strategy, St::Done))
+            .register_split(
+                St::Fan,
+                [Job::ok(St::Done), Job::ok(St::Done)],
+                JoinConfig::new(strategy, St::Done),
+            )
             .add_exit_state(St::Done);
         let err = wf.validate().unwrap_err();
-        assert!(err.message().contains("can never be satisfied"), "{strategy:?}: {err}");
+        assert!(
+            err.message().contains("can never be satisfied"),
+            "{strategy:?}: {err}"
+        );
     }
     let empty_any = Workflow::bare()
-        .register_split(St::Fan, Vec::<Job>::new(), JoinConfig::new(JoinStrategy::Any, St::Done))
+        .register_split(
+            St::Fan,
+            Vec::<Job>::new(),
+            JoinConfig::new(JoinStrategy::Any, St::Done),
+        )
         .add_exit_state(St::Done);
     assert!(empty_any.validate().is_err());
 }
@@ -223,7 +272,11 @@ fn tasks_of_different_types_mix_through_dyn_task() {
     let branches: Vec<Box<dyn DynTask<St>>> = vec![Box::new(Job::ok(St::Done)), Box::new(Other)];
     let wf = Workflow::bare()
         .register(St::A, Arc::new(Job::ok(St::Fan)))
-        .register_split(St::Fan, branches, JoinConfig::new(JoinStrategy::All, St::Done))
+        .register_split(
+            St::Fan,
+            branches,
+            JoinConfig::new(JoinStrategy::All, St::Done),
+        )
         .add_exit_state(St::Done);
     assert_eq!(run(&wf, St::A).0, Ok(St::Done));
 }
@@ -251,8 +304,14 @@ fn a_loop_without_exit_is_bounded_by_the_total_timeout() {
     let sim = Simulation::new();
     let clock = sim.clock();
     let wf = Workflow::bare()
-        .register(St::A, Job::ok(St::B).sleeping(&clock, Duration::from_millis(10)))
-        .register(St::B, Job::ok(St::A).sleeping(&clock, Duration::from_millis(10)))
+        .register(
+            St::A,
+            Job::ok(St::B).sleeping(&clock, Duration::from_millis(10)),
+        )
+        .register(
+            St::B,
+            Job::ok(St::A).sleeping(&clock, Duration::from_millis(10)),
+        )
         .add_exit_state(St::Done)
         .with_timeout(Duration::from_secs(1));
     let (result, took) = run_in(&sim, &wf, St::A);
@@ -281,8 +340,8 @@ fn cancelling_a_run_drops_the_running_task_and_reports_cancelled() {
             canceller.cancel();
         }))
         .unwrap();
-    let ctx = RunContext::new(&clock).with_cancellation(token);
-    let result = sim.block_on(wf.orchestrate_with(&ctx, St::A));
+    let ctx = RunContext::new(clock.clone()).with_cancellation(token);
+    let result = sim.block_on(wf.orchestrate_with(ctx, St::A));
     assert_eq!(result.unwrap_err().category(), "cancelled");
     assert_eq!(clock.now().as_millis(), 3_000);
     assert_eq!(next_calls.load(Ordering::SeqCst), 0);
@@ -292,13 +351,18 @@ fn cancelling_a_run_drops_the_running_task_and_reports_cancelled() {
 fn a_token_cancelled_before_the_run_runs_nothing() {
     let job = Job::ok(St::Done);
     let calls = job.calls();
-    let wf = Workflow::bare().register(St::A, job).add_exit_state(St::Done);
+    let wf = Workflow::bare()
+        .register(St::A, job)
+        .add_exit_state(St::Done);
     let sim = Simulation::new();
     let clock = sim.clock();
     let token = CancellationToken::new();
     token.cancel();
-    let ctx = RunContext::new(&clock).with_cancellation(token);
-    assert_eq!(sim.block_on(wf.run_fsm(&ctx, St::A)).unwrap_err().category(), "cancelled");
+    let ctx = RunContext::new(clock.clone()).with_cancellation(token);
+    assert_eq!(
+        sim.block_on(wf.run_fsm(ctx, St::A)).unwrap_err().category(),
+        "cancelled"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
@@ -320,8 +384,11 @@ fn cancellation_is_seen_between_states_even_when_no_task_ever_waits() {
         .add_exit_state(St::Done);
     let sim = Simulation::new();
     let clock = sim.clock();
-    let ctx = RunContext::new(&clock).with_cancellation(token);
-    assert_eq!(sim.block_on(wf.run_fsm(&ctx, St::A)).unwrap_err().category(), "cancelled");
+    let ctx = RunContext::new(clock.clone()).with_cancellation(token);
+    assert_eq!(
+        sim.block_on(wf.run_fsm(ctx, St::A)).unwrap_err().category(),
+        "cancelled"
+    );
     assert_eq!(after_calls.load(Ordering::SeqCst), 0);
 }
 
@@ -335,14 +402,20 @@ struct Logged {
 
 impl Resource for Logged {
     async fn setup(&self) -> Result<(), CanoError> {
-        self.log.lock().unwrap().push(format!("setup {}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup {}", self.name));
         if self.fail_setup {
             return Err(CanoError::generic("setup refused"));
         }
         Ok(())
     }
     async fn teardown(&self) -> Result<(), CanoError> {
-        self.log.lock().unwrap().push(format!("teardown {}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("teardown {}", self.name));
         if self.fail_teardown {
             return Err(CanoError::generic("teardown refused"));
         }
@@ -371,7 +444,10 @@ fn orchestrate_sets_resources_up_fifo_and_tears_them_down_lifo() {
         .register(St::A, Job::ok(St::Done))
         .add_exit_state(St::Done);
     assert_eq!(run(&wf, St::A).0, Ok(St::Done));
-    assert_eq!(*log.lock().unwrap(), ["setup a", "setup b", "teardown b", "teardown a"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["setup a", "setup b", "teardown b", "teardown a"]
+    );
     assert_eq!(wf.resources().holders(), 0);
 }
 
@@ -383,7 +459,10 @@ fn concurrent_runs_share_one_setup_and_one_teardown() {
     let clock = sim.clock();
     let wf = Arc::new(
         Workflow::new(resources)
-            .register(St::A, Job::ok(St::Done).sleeping(&clock, Duration::from_secs(10)))
+            .register(
+                St::A,
+                Job::ok(St::Done).sleeping(&clock, Duration::from_secs(10)),
+            )
             .add_exit_state(St::Done),
     );
     let done = Arc::new(AtomicUsize::new(0));
@@ -392,7 +471,9 @@ fn concurrent_runs_share_one_setup_and_one_teardown() {
         let (wf, clock, done) = (wf.clone(), clock.clone(), done.clone());
         sim.spawner()
             .spawn(Box::pin(async move {
-                clock.sleep_until(clock.now() + Duration::from_secs(start_after)).await;
+                clock
+                    .sleep_until(clock.now() + Duration::from_secs(start_after))
+                    .await;
                 assert_eq!(wf.orchestrate_on(&clock, St::A).await, Ok(St::Done));
                 done.fetch_add(1, Ordering::SeqCst);
             }))
@@ -418,7 +499,9 @@ fn a_failed_setup_rolls_back_and_runs_nothing() {
         .unwrap();
     let job = Job::ok(St::Done);
     let calls = job.calls();
-    let wf = Workflow::new(resources).register(St::A, job).add_exit_state(St::Done);
+    let wf = Workflow::new(resources)
+        .register(St::A, job)
+        .add_exit_state(St::Done);
     let err = run(&wf, St::A).0.unwrap_err();
     assert_eq!(err.message(), "setup refused");
     assert_eq!(*log.lock().unwrap(), ["setup a", "setup b", "teardown a"]);
@@ -445,7 +528,11 @@ fn teardown_errors_go_to_observers_and_never_replace_the_result() {
         *log.lock().unwrap(),
         ["setup a", "setup b", "teardown b", "teardown a"]
     );
-    assert!(recorder.events().contains(&"resource-error teardown refused".to_string()));
+    assert!(
+        recorder
+            .events()
+            .contains(&"resource-error teardown refused".to_string())
+    );
 }
 
 #[test]
@@ -459,8 +546,8 @@ fn run_fsm_leaves_the_resource_lifecycle_to_its_caller() {
     let clock = sim.clock();
     sim.block_on(wf.resources().setup_all()).unwrap();
     for _ in 0..3 {
-        let ctx = RunContext::new(&clock);
-        assert_eq!(sim.block_on(wf.run_fsm(&ctx, St::A)), Ok(St::Done));
+        let ctx = RunContext::new(clock.clone());
+        assert_eq!(sim.block_on(wf.run_fsm(ctx, St::A)), Ok(St::Done));
     }
     // An orchestrate in between joins the scheduler's hold instead of re-running setup.
     assert_eq!(sim.block_on(wf.orchestrate_on(&clock, St::A)), Ok(St::Done));
@@ -476,11 +563,18 @@ fn a_dropped_run_releases_its_hold_without_teardown() {
     let sim = Simulation::new();
     let clock = sim.clock();
     let wf = Workflow::new(resources)
-        .register(St::A, Job::ok(St::Done).sleeping(&clock, Duration::from_secs(10)))
+        .register(
+            St::A,
+            Job::ok(St::Done).sleeping(&clock, Duration::from_secs(10)),
+        )
         .add_exit_state(St::Done);
     let mut run = Box::pin(wf.orchestrate_on(&clock, St::A));
     let waker = std::task::Waker::noop();
-    assert!(run.as_mut().poll(&mut std::task::Context::from_waker(waker)).is_pending());
+    assert!(
+        run.as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+            .is_pending()
+    );
     assert_eq!(wf.resources().holders(), 1);
     drop(run);
     assert_eq!(wf.resources().holders(), 0);
@@ -493,7 +587,9 @@ fn a_dropped_run_releases_its_hold_without_teardown() {
 fn a_workflow_clone_shares_tasks_and_resources() {
     let job = Job::ok(St::Done);
     let calls = job.calls();
-    let wf = Workflow::bare().register(St::A, job).add_exit_state(St::Done);
+    let wf = Workflow::bare()
+        .register(St::A, job)
+        .add_exit_state(St::Done);
     let copy = wf.clone();
     assert_eq!(run(&copy, St::A).0, Ok(St::Done));
     assert_eq!(run(&wf, St::A).0, Ok(St::Done));
@@ -521,9 +617,17 @@ fn many_states_use_the_hashed_lookup_and_still_find_every_state() {
             Ok(TaskResult::Single(N(self.0 + 1)))
         }
     }
-    let wf = (0..40).fold(Workflow::bare(), |wf, i| wf.register(N(i), Next(i))).add_exit_state(N(40));
+    let wf = (0..40)
+        .fold(Workflow::bare(), |wf, i| wf.register(N(i), Next(i)))
+        .add_exit_state(N(40));
     let sim = Simulation::new();
-    assert_eq!(sim.block_on(wf.orchestrate_on(&sim.clock(), N(0))), Ok(N(40)));
-    assert_eq!(sim.block_on(wf.orchestrate_on(&sim.clock(), N(39))), Ok(N(40)));
+    assert_eq!(
+        sim.block_on(wf.orchestrate_on(&sim.clock(), N(0))),
+        Ok(N(40))
+    );
+    assert_eq!(
+        sim.block_on(wf.orchestrate_on(&sim.clock(), N(39))),
+        Ok(N(40))
+    );
     let _ = sim.clock().now();
 }

@@ -34,7 +34,10 @@ impl Probe {
 
 impl Resource for Probe {
     async fn setup(&self) -> Result<(), CanoError> {
-        self.log.lock().unwrap().push(format!("setup {}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup {}", self.name));
         if self.setup_fails {
             Err(CanoError::generic(format!("{} setup failed", self.name)))
         } else {
@@ -42,7 +45,10 @@ impl Resource for Probe {
         }
     }
     async fn teardown(&self) -> Result<(), CanoError> {
-        self.log.lock().unwrap().push(format!("teardown {}", self.name));
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("teardown {}", self.name));
         if self.teardown_fails {
             Err(CanoError::generic(format!("{} teardown failed", self.name)))
         } else {
@@ -63,13 +69,22 @@ fn setup_is_fifo_and_teardown_lifo() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let res: Resources<&str> = ["a", "b", "c"]
         .into_iter()
-        .try_fold(Resources::new(), |r, name| r.insert(name, Probe::new(name, &log)))
+        .try_fold(Resources::new(), |r, name| {
+            r.insert(name, Probe::new(name, &log))
+        })
         .unwrap();
     block_on(res.setup_all()).unwrap();
     assert!(block_on(res.teardown_all()).is_empty());
     assert_eq!(
         *log.lock().unwrap(),
-        ["setup a", "setup b", "setup c", "teardown c", "teardown b", "teardown a"]
+        [
+            "setup a",
+            "setup b",
+            "setup c",
+            "teardown c",
+            "teardown b",
+            "teardown a"
+        ]
     );
 }
 
@@ -79,10 +94,14 @@ fn a_failed_setup_tears_down_what_was_set_up_in_reverse() {
     let mut c = Probe::new("c", &log);
     c.setup_fails = true;
     let res: Resources<&str> = Resources::new()
-        .insert("a", Probe::new("a", &log)).unwrap()
-        .insert("b", Probe::new("b", &log)).unwrap()
-        .insert("c", c).unwrap()
-        .insert("d", Probe::new("d", &log)).unwrap();
+        .insert("a", Probe::new("a", &log))
+        .unwrap()
+        .insert("b", Probe::new("b", &log))
+        .unwrap()
+        .insert("c", c)
+        .unwrap()
+        .insert("d", Probe::new("d", &log))
+        .unwrap();
     let err = block_on(res.setup_all()).unwrap_err();
     assert_eq!(err.message(), "c setup failed");
     assert_eq!(
@@ -99,9 +118,15 @@ fn a_rollback_that_fails_too_reports_both_errors() {
     a.teardown_fails = true;
     let mut b = Probe::new("b", &log);
     b.setup_fails = true;
-    let res: Resources<&str> = Resources::new().insert("a", a).unwrap().insert("b", b).unwrap();
+    let res: Resources<&str> = Resources::new()
+        .insert("a", a)
+        .unwrap()
+        .insert("b", b)
+        .unwrap();
     let err = block_on(res.setup_all()).unwrap_err();
-    let CanoError::CompensationFailed { errors } = &err else { panic!("{err}") };
+    let CanoError::CompensationFailed { errors } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[0].message(), "b setup failed");
     assert_eq!(errors[1].message(), "a teardown failed");
@@ -115,9 +140,12 @@ fn teardown_continues_past_failures_and_reports_each() {
     let mut c = Probe::new("c", &log);
     c.teardown_fails = true;
     let res: Resources<&str> = Resources::new()
-        .insert("a", a).unwrap()
-        .insert("b", Probe::new("b", &log)).unwrap()
-        .insert("c", c).unwrap();
+        .insert("a", a)
+        .unwrap()
+        .insert("b", Probe::new("b", &log))
+        .unwrap()
+        .insert("c", c)
+        .unwrap();
     block_on(res.setup_all()).unwrap();
     let errors = block_on(res.teardown_all());
     let messages: Vec<_> = errors.iter().map(|e| e.message().into_owned()).collect();
@@ -160,11 +188,18 @@ fn duplicate_keys_are_an_error_not_a_panic() {
 
 #[test]
 fn get_checks_keys_and_types() {
-    let res: Resources = Resources::new().insert("store", MemoryStore::new()).unwrap();
+    let res: Resources = Resources::new()
+        .insert("store", MemoryStore::new())
+        .unwrap();
     assert!(res.get::<MemoryStore, _>("store").is_ok());
     assert!(res.get_ref::<MemoryStore, _>("store").is_ok());
-    assert_eq!(res.get::<MemoryStore, _>("nope").unwrap_err().category(), "resource_not_found");
-    let err = res.get::<cano_core::CircuitBreaker, _>("store").unwrap_err();
+    assert_eq!(
+        res.get::<MemoryStore, _>("nope").unwrap_err().category(),
+        "resource_not_found"
+    );
+    let err = res
+        .get::<cano_core::CircuitBreaker, _>("store")
+        .unwrap_err();
     assert_eq!(err.category(), "resource_type_mismatch");
     assert!(err.message().contains("MemoryStore"), "{err}");
     assert_eq!(res.len(), 1);
@@ -176,7 +211,9 @@ fn enum_keys_work_too() {
     enum Key {
         Store,
     }
-    let res: Resources<Key> = Resources::new().insert(Key::Store, MemoryStore::new()).unwrap();
+    let res: Resources<Key> = Resources::new()
+        .insert(Key::Store, MemoryStore::new())
+        .unwrap();
     assert!(res.get::<MemoryStore, _>(&Key::Store).is_ok());
 }
 
@@ -188,14 +225,26 @@ fn health_is_reported_per_resource_and_aggregated_as_the_worst() {
     let mut down = Probe::new("down", &log);
     down.health = HealthStatus::Unhealthy(Cow::Borrowed("refused"));
     let res: Resources<&str> = Resources::new()
-        .insert("ok", Probe::new("ok", &log)).unwrap()
-        .insert("slow", slow).unwrap()
-        .insert("down", down).unwrap();
+        .insert("ok", Probe::new("ok", &log))
+        .unwrap()
+        .insert("slow", slow)
+        .unwrap()
+        .insert("down", down)
+        .unwrap();
     let each = block_on(res.check_all_health());
-    assert_eq!(each.iter().map(|(k, _)| *k).collect::<Vec<_>>(), ["ok", "slow", "down"]);
+    assert_eq!(
+        each.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        ["ok", "slow", "down"]
+    );
     assert!(each[0].1.is_healthy());
-    assert_eq!(block_on(res.aggregate_health()), HealthStatus::Unhealthy(Cow::Borrowed("refused")));
-    assert_eq!(block_on(Resources::<&str>::new().aggregate_health()), HealthStatus::Healthy);
+    assert_eq!(
+        block_on(res.aggregate_health()),
+        HealthStatus::Unhealthy(Cow::Borrowed("refused"))
+    );
+    assert_eq!(
+        block_on(Resources::<&str>::new().aggregate_health()),
+        HealthStatus::Healthy
+    );
 }
 
 #[test]
@@ -206,11 +255,27 @@ fn memory_store_operations() {
     store.put("a", 2u8).unwrap();
     assert_eq!(store.get::<u8>("a"), Ok(2));
     assert_eq!(*store.get_shared::<u8>("a").unwrap(), 2);
-    assert!(matches!(store.get::<u8>("b"), Err(StoreError::KeyNotFound(_))));
-    assert!(matches!(store.get::<u16>("a"), Err(StoreError::TypeMismatch(_))));
-    assert_eq!(store.get::<u8>("b").unwrap_err().to_string(), "Key 'b' not found in store");
-    assert!(matches!(store.append("a", 3u8), Err(StoreError::AppendTypeMismatch(_))));
-    assert_eq!(store.get::<u8>("a"), Ok(2), "a failed append leaves the value alone");
+    assert!(matches!(
+        store.get::<u8>("b"),
+        Err(StoreError::KeyNotFound(_))
+    ));
+    assert!(matches!(
+        store.get::<u16>("a"),
+        Err(StoreError::TypeMismatch(_))
+    ));
+    assert_eq!(
+        store.get::<u8>("b").unwrap_err().to_string(),
+        "Key 'b' not found in store"
+    );
+    assert!(matches!(
+        store.append("a", 3u8),
+        Err(StoreError::AppendTypeMismatch(_))
+    ));
+    assert_eq!(
+        store.get::<u8>("a"),
+        Ok(2),
+        "a failed append leaves the value alone"
+    );
     store.append("list", 1u32).unwrap();
     store.append("list", 2u32).unwrap();
     assert_eq!(store.get::<Vec<u32>>("list"), Ok(vec![1, 2]));
@@ -257,8 +322,12 @@ fn observers_see_the_success_path_in_order() {
     assert_eq!(
         recorder.events(),
         [
-            "enter A", "start first", "success first",
-            "enter B", "start second", "success second",
+            "enter A",
+            "start first",
+            "success first",
+            "enter B",
+            "start second",
+            "success second",
             "enter Done",
         ]
     );
@@ -267,7 +336,8 @@ fn observers_see_the_success_path_in_order() {
 #[test]
 fn observers_see_retries_and_the_final_failure() {
     let recorder = Arc::new(Recorder::default());
-    let job = Job::fail("down").with_config(TaskConfig::new().with_fixed_retry(2, std::time::Duration::ZERO));
+    let job = Job::fail("down")
+        .with_config(TaskConfig::new().with_fixed_retry(2, std::time::Duration::ZERO));
     let wf = Workflow::bare()
         .register(St::A, job)
         .add_exit_state(St::Done)
@@ -276,13 +346,22 @@ fn observers_see_retries_and_the_final_failure() {
     assert!(run(&wf, St::A).0.is_err());
     let events = recorder.events();
     // Two observers, notified in order: every event twice in a row.
-    let once: Vec<_> = events.chunks(2).map(|pair| {
-        assert_eq!(pair[0], pair[1]);
-        pair[0].clone()
-    }).collect();
+    let once: Vec<_> = events
+        .chunks(2)
+        .map(|pair| {
+            assert_eq!(pair[0], pair[1]);
+            pair[0].clone()
+        })
+        .collect();
     assert_eq!(
         once,
-        ["enter A", "start job", "retry job #1", "retry job #2", "failure job: retry_exhausted"]
+        [
+            "enter A",
+            "start job",
+            "retry job #1",
+            "retry job #2",
+            "failure job: retry_exhausted"
+        ]
     );
 }
 

@@ -10,13 +10,15 @@ use std::time::Duration;
 use cano_core::random::{RandomSource, SplitMix64};
 use cano_core::testing::Simulation;
 use cano_core::{
-    CanoError, CircuitBreaker, CircuitPolicy, CircuitState, Clock, Instant, RetryMode,
-    TaskConfig, Workflow, run_with_retries,
+    CanoError, CircuitBreaker, CircuitPolicy, CircuitState, Clock, Instant, RetryMode, TaskConfig,
+    Workflow, run_with_retries,
 };
 use workflow_support::{Job, Outcome, Recorder, St, run, run_in};
 
 fn single(job: Job) -> Workflow<St> {
-    Workflow::bare().register(St::A, job).add_exit_state(St::Done)
+    Workflow::bare()
+        .register(St::A, job)
+        .add_exit_state(St::Done)
 }
 
 #[test]
@@ -30,11 +32,19 @@ fn the_default_config_retries_three_times_exponentially_with_ten_percent_jitter(
     let started = job.started_at.clone();
     let wf = single(job);
     assert_eq!(run_in(&sim, &wf, St::A).0, Ok(St::Done));
-    let at: Vec<u64> = started.lock().unwrap().iter().map(|i| i.as_millis()).collect();
+    let at: Vec<u64> = started
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_millis())
+        .collect();
     let gaps: Vec<u64> = at.windows(2).map(|w| w[1] - w[0]).collect();
     for (gap, base) in gaps.iter().zip([100u64, 200, 400]) {
         let (low, high) = (base * 9 / 10, base * 11 / 10);
-        assert!((low..=high).contains(gap), "gap {gap} ms outside ±10 % of {base} ms");
+        assert!(
+            (low..=high).contains(gap),
+            "gap {gap} ms outside ±10 % of {base} ms"
+        );
     }
     assert_eq!(gaps.len(), 3);
 }
@@ -44,16 +54,22 @@ fn retry_exhausted_only_when_more_than_one_attempt_and_keeps_its_cause() {
     let wf = single(Job::fail("nope").with_config(TaskConfig::minimal()));
     assert_eq!(run(&wf, St::A).0, Err(CanoError::task_execution("nope")));
 
-    let wf = single(Job::fail("nope").with_config(TaskConfig::new().with_fixed_retry(2, Duration::ZERO)));
+    let wf = single(
+        Job::fail("nope").with_config(TaskConfig::new().with_fixed_retry(2, Duration::ZERO)),
+    );
     let err = run(&wf, St::A).0.unwrap_err();
-    assert_eq!(err, CanoError::retry_exhausted(3, CanoError::task_execution("nope")));
+    assert_eq!(
+        err,
+        CanoError::retry_exhausted(3, CanoError::task_execution("nope"))
+    );
     let source = std::error::Error::source(&err).expect("the cause is a source");
     assert_eq!(source.to_string(), "Task execution error: nope");
 }
 
 #[test]
 fn fixed_retries_wait_exactly_their_delay() {
-    let job = Job::flaky(2, St::Done).with_config(TaskConfig::new().with_fixed_retry(2, Duration::from_millis(250)));
+    let job = Job::flaky(2, St::Done)
+        .with_config(TaskConfig::new().with_fixed_retry(2, Duration::from_millis(250)));
     let calls = job.calls();
     let (result, took) = run(&single(job), St::A);
     assert_eq!(result, Ok(St::Done));
@@ -63,12 +79,34 @@ fn fixed_retries_wait_exactly_their_delay() {
 
 #[test]
 fn exponential_delays_double_and_cap() {
-    let mode = RetryMode::exponential_custom(6, Duration::from_millis(100), 2.0, Duration::from_millis(500), 0.0);
+    let mode = RetryMode::exponential_custom(
+        6,
+        Duration::from_millis(100),
+        2.0,
+        Duration::from_millis(500),
+        0.0,
+    );
     let rng = SplitMix64::new(9);
-    let delays: Vec<Option<u128>> = (0..7).map(|i| mode.delay_for_attempt(i, &rng).map(|d| d.as_millis())).collect();
-    assert_eq!(delays, [Some(100), Some(200), Some(400), Some(500), Some(500), Some(500), None]);
+    let delays: Vec<Option<u128>> = (0..7)
+        .map(|i| mode.delay_for_attempt(i, &rng).map(|d| d.as_millis()))
+        .collect();
+    assert_eq!(
+        delays,
+        [
+            Some(100),
+            Some(200),
+            Some(400),
+            Some(500),
+            Some(500),
+            Some(500),
+            None
+        ]
+    );
     assert_eq!(RetryMode::None.delay_for_attempt(0, &rng), None);
-    assert_eq!(RetryMode::fixed(1, Duration::from_secs(1)).delay_for_attempt(1, &rng), None);
+    assert_eq!(
+        RetryMode::fixed(1, Duration::from_secs(1)).delay_for_attempt(1, &rng),
+        None
+    );
 }
 
 #[test]
@@ -86,7 +124,13 @@ fn jitter_is_clamped_even_when_the_enum_is_built_directly() {
         assert!(d <= 2_000, "{d}");
     }
     assert_eq!(
-        RetryMode::exponential_custom(1, Duration::from_secs(1), 2.0, Duration::from_secs(1), f64::NAN),
+        RetryMode::exponential_custom(
+            1,
+            Duration::from_secs(1),
+            2.0,
+            Duration::from_secs(1),
+            f64::NAN
+        ),
         RetryMode::exponential_custom(1, Duration::from_secs(1), 2.0, Duration::from_secs(1), 0.0)
     );
     // Absurd parameters saturate instead of panicking.
@@ -131,7 +175,13 @@ fn each_attempt_gets_a_fresh_timeout_and_timeouts_are_retried() {
     let calls = job.calls();
     let (result, took) = run_in(&sim, &single(job), St::A);
     let err = result.unwrap_err();
-    let CanoError::RetryExhausted { attempts: 3, source } = &err else { panic!("{err}") };
+    let CanoError::RetryExhausted {
+        attempts: 3,
+        source,
+    } = &err
+    else {
+        panic!("{err}")
+    };
     assert_eq!(source.category(), "timeout");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     // 3 attempts of 2 s plus 2 pauses of 1 s.
@@ -140,7 +190,8 @@ fn each_attempt_gets_a_fresh_timeout_and_timeouts_are_retried() {
 
 #[test]
 fn a_panic_is_an_error_of_its_state_and_is_never_retried() {
-    let job = Job::new([Outcome::Panic]).with_config(TaskConfig::new().with_fixed_retry(5, Duration::ZERO));
+    let job = Job::new([Outcome::Panic])
+        .with_config(TaskConfig::new().with_fixed_retry(5, Duration::ZERO));
     let calls = job.calls();
     let err = run(&single(job), St::A).0.unwrap_err();
     assert_eq!(err.category(), "task_execution");
@@ -162,7 +213,9 @@ fn breaker(threshold: u32, reset: Duration, half_open: u32) -> Arc<CircuitBreake
 #[test]
 fn an_open_breaker_short_circuits_without_running_or_consuming_retries() {
     let b = breaker(1, Duration::from_secs(30), 1);
-    b.try_acquire(Instant::ZERO).unwrap().record_failure(Instant::ZERO);
+    b.try_acquire(Instant::ZERO)
+        .unwrap()
+        .record_failure(Instant::ZERO);
     let job = Job::ok(St::Done).with_config(
         TaskConfig::new()
             .with_fixed_retry(3, Duration::from_secs(1))
@@ -178,7 +231,12 @@ fn an_open_breaker_short_circuits_without_running_or_consuming_retries() {
     assert_eq!(took, Duration::ZERO);
     assert_eq!(
         recorder.events(),
-        ["enter A", "start job", "circuit-open job", "failure job: circuit_open"]
+        [
+            "enter A",
+            "start job",
+            "circuit-open job",
+            "failure job: circuit_open"
+        ]
     );
 }
 
@@ -208,8 +266,16 @@ fn attempt_timeouts_count_as_breaker_failures() {
                 .with_attempt_timeout(Duration::from_secs(1))
                 .with_circuit_breaker(b.clone()),
         );
-    assert_eq!(run_in(&sim, &single(job), St::A).0.unwrap_err().category(), "timeout");
-    assert_eq!(b.state(clock.now()), CircuitState::Open { until: Instant::from_secs(31) });
+    assert_eq!(
+        run_in(&sim, &single(job), St::A).0.unwrap_err().category(),
+        "timeout"
+    );
+    assert_eq!(
+        b.state(clock.now()),
+        CircuitState::Open {
+            until: Instant::from_secs(31)
+        }
+    );
 }
 
 #[test]
@@ -217,10 +283,17 @@ fn a_half_open_breaker_recovers_after_its_reset_timeout_on_the_fake_clock() {
     let sim = Simulation::new();
     let clock = sim.clock();
     let b = breaker(1, Duration::from_secs(30), 1);
-    b.try_acquire(clock.now()).unwrap().record_failure(clock.now());
+    b.try_acquire(clock.now())
+        .unwrap()
+        .record_failure(clock.now());
     let job = Job::ok(St::Done).with_config(TaskConfig::minimal().with_circuit_breaker(b.clone()));
     let wf = single(job);
-    assert_eq!(sim.block_on(wf.orchestrate_on(&clock, St::A)).unwrap_err().category(), "circuit_open");
+    assert_eq!(
+        sim.block_on(wf.orchestrate_on(&clock, St::A))
+            .unwrap_err()
+            .category(),
+        "circuit_open"
+    );
     sim.run_for(Duration::from_secs(30));
     assert_eq!(b.state(clock.now()), CircuitState::HalfOpen);
     assert_eq!(sim.block_on(wf.orchestrate_on(&clock, St::A)), Ok(St::Done));
@@ -233,10 +306,21 @@ fn run_with_retries_is_usable_on_its_own() {
     let clock = sim.clock();
     let config = TaskConfig::new().with_fixed_retry(1, Duration::from_secs(2));
     let tries = AtomicU32::new(0);
-    let result: Result<u32, CanoError> = sim.block_on(run_with_retries(&config, &clock, &SplitMix64::new(1), || {
-        let n = tries.fetch_add(1, Ordering::SeqCst);
-        async move { if n == 0 { Err(CanoError::generic("first")) } else { Ok(n) } }
-    }));
+    let result: Result<u32, CanoError> = sim.block_on(run_with_retries(
+        &config,
+        &clock,
+        &SplitMix64::new(1),
+        || {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err(CanoError::generic("first"))
+                } else {
+                    Ok(n)
+                }
+            }
+        },
+    ));
     assert_eq!(result, Ok(1));
     assert_eq!(clock.now(), Instant::from_secs(2));
 }
@@ -244,9 +328,18 @@ fn run_with_retries_is_usable_on_its_own() {
 #[test]
 fn circuit_policy_errors_instead_of_panicking() {
     let bad = [
-        CircuitPolicy { failure_threshold: 0, ..CircuitPolicy::default() },
-        CircuitPolicy { half_open_max_calls: 0, ..CircuitPolicy::default() },
-        CircuitPolicy { half_open_max_calls: u32::MAX / 2 + 1, ..CircuitPolicy::default() },
+        CircuitPolicy {
+            failure_threshold: 0,
+            ..CircuitPolicy::default()
+        },
+        CircuitPolicy {
+            half_open_max_calls: 0,
+            ..CircuitPolicy::default()
+        },
+        CircuitPolicy {
+            half_open_max_calls: u32::MAX / 2 + 1,
+            ..CircuitPolicy::default()
+        },
     ];
     for policy in bad {
         let err = CircuitBreaker::new(policy.clone()).unwrap_err();
@@ -272,7 +365,12 @@ fn circuit_transitions_follow_the_reference() {
     // Half-open: two trial slots, a third caller is rejected.
     let p1 = b.try_acquire(t(11)).unwrap();
     let p2 = b.try_acquire(t(11)).unwrap();
-    assert!(b.try_acquire(t(11)).unwrap_err().message().contains("trial slot"));
+    assert!(
+        b.try_acquire(t(11))
+            .unwrap_err()
+            .message()
+            .contains("trial slot")
+    );
     p1.record_success(t(12));
     assert_eq!(b.state(t(12)), CircuitState::HalfOpen);
     p2.record_success(t(12));
@@ -317,8 +415,15 @@ fn the_seeded_source_is_shared_safely() {
             std::thread::spawn(move || (0..1000).map(|_| rng.next_u64()).collect::<Vec<_>>())
         })
         .collect();
-    let mut all: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     all.sort_unstable();
     all.dedup();
-    assert_eq!(all.len(), 4000, "every draw is distinct: no value handed out twice");
+    assert_eq!(
+        all.len(),
+        4000,
+        "every draw is distinct: no value handed out twice"
+    );
 }

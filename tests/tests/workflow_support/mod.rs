@@ -111,7 +111,8 @@ impl Task<St> for Job {
     async fn run(&self, _res: &Resources) -> Result<TaskResult<St>, CanoError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.max_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
+        self.max_in_flight
+            .fetch_max(now_in_flight, Ordering::SeqCst);
         if let Some(clock) = &self.clock {
             self.started_at.lock().unwrap().push(clock.now());
             if !self.delay.is_zero() {
@@ -182,7 +183,10 @@ impl WorkflowObserver<St> for Recorder {
 
 /// Runs `workflow` from `initial` on a fresh simulation; returns the result and the virtual
 /// time it took.
-pub fn run<K: Send + Sync + 'static>(workflow: &Workflow<St, K>, initial: St) -> (Result<St, CanoError>, Duration) {
+pub fn run<K: Send + Sync + 'static>(
+    workflow: &Workflow<St, K>,
+    initial: St,
+) -> (Result<St, CanoError>, Duration) {
     let sim = Simulation::new();
     run_in(&sim, workflow, initial)
 }
