@@ -390,7 +390,7 @@ where
         let this = self.get_mut();
         let config: &'a TaskConfig = this.config;
         loop {
-            match &mut this.phase {
+            let (outcome, permit) = match &mut this.phase {
                 Phase::Ready => {
                     let permit = match config.circuit_breaker.as_deref() {
                         None => None,
@@ -402,18 +402,33 @@ where
                             }
                         },
                     };
-                    let attempt = match isolate_panic(|| this.make_attempt.make()) {
+                    let mut attempt = match isolate_panic(|| this.make_attempt.make()) {
                         Ok(attempt) => attempt,
                         Err(panicked) => return this.finish(Err(panicked)),
                     };
-                    let deadline = config
-                        .attempt_timeout
-                        .map(|limit| Box::pin(this.clock.sleep_until(this.clock.now() + limit)));
-                    this.phase = Phase::Running {
-                        attempt,
-                        deadline,
-                        permit,
-                    };
+                    // Most attempts finish on their first poll; only a waiting one is stored.
+                    match isolate_panic(|| attempt.as_mut().poll(cx)) {
+                        Err(panicked) => return this.finish(Err(panicked)),
+                        Ok(Poll::Ready(outcome)) => (outcome, permit),
+                        Ok(Poll::Pending) => {
+                            let mut deadline = config.attempt_timeout.map(|limit| {
+                                Box::pin(this.clock.sleep_until(this.clock.now() + limit))
+                            });
+                            let expired = deadline
+                                .as_mut()
+                                .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+                            if expired {
+                                (Err(attempt_timed_out()), permit)
+                            } else {
+                                this.phase = Phase::Running {
+                                    attempt,
+                                    deadline,
+                                    permit,
+                                };
+                                return Poll::Pending;
+                            }
+                        }
+                    }
                 }
                 Phase::Running {
                     attempt,
@@ -432,58 +447,80 @@ where
                             if !expired {
                                 return Poll::Pending;
                             }
-                            Err(CanoError::timeout("task attempt exceeded attempt_timeout"))
+                            Err(attempt_timed_out())
                         }
                     };
-                    let permit = permit.take();
-                    match outcome {
-                        Ok(value) => {
-                            if let Some(permit) = permit {
-                                permit.record_success(this.clock.now());
-                            }
-                            return this.finish(Ok(value));
-                        }
-                        Err(error) => {
-                            if let Some(permit) = permit {
-                                permit.record_failure(this.clock.now());
-                            }
-                            this.failed = this.failed.saturating_add(1);
-                            let max = config.retry_mode.max_attempts();
-                            if usize::try_from(this.failed).unwrap_or(usize::MAX) >= max {
-                                let error = if max <= 1 {
-                                    error
-                                } else {
-                                    CanoError::retry_exhausted(this.failed, error)
-                                };
-                                return this.finish(Err(error));
-                            }
-                            this.events.retry(this.failed);
-                            this.phase = match config
-                                .retry_mode
-                                .delay_for_attempt(this.failed - 1, this.random)
-                            {
-                                Some(pause) if !pause.is_zero() => Phase::Pausing(Box::pin(
-                                    this.clock.sleep_until(this.clock.now() + pause),
-                                )),
-                                _ => Phase::Ready,
-                            };
-                        }
-                    }
+                    (outcome, permit.take())
                 }
                 Phase::Pausing(sleep) => {
                     if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
                     this.phase = Phase::Ready;
+                    continue;
                 }
                 Phase::Finished => {
                     return Poll::Ready(Err(CanoError::workflow(
                         "retry loop polled after it completed",
                     )));
                 }
+            };
+            if let Some(done) = this.settle(outcome, permit) {
+                return done;
             }
         }
     }
+}
+
+impl<'a, T, C, F, E> Attempts<'a, T, C, F, E>
+where
+    C: Clock,
+    F: MakeAttempt<'a, T>,
+    E: AttemptEvents,
+{
+    /// Records an attempt's outcome; returns the final result, or `None` after arranging
+    /// the next attempt.
+    fn settle(
+        &mut self,
+        outcome: Result<T, CanoError>,
+        permit: Option<Permit<'a>>,
+    ) -> Option<Poll<Result<T, CanoError>>> {
+        let error = match outcome {
+            Ok(value) => {
+                if let Some(permit) = permit {
+                    permit.record_success(self.clock.now());
+                }
+                return Some(self.finish(Ok(value)));
+            }
+            Err(error) => error,
+        };
+        if let Some(permit) = permit {
+            permit.record_failure(self.clock.now());
+        }
+        self.failed = self.failed.saturating_add(1);
+        let mode = &self.config.retry_mode;
+        let max = mode.max_attempts();
+        if usize::try_from(self.failed).unwrap_or(usize::MAX) >= max {
+            let error = if max <= 1 {
+                error
+            } else {
+                CanoError::retry_exhausted(self.failed, error)
+            };
+            return Some(self.finish(Err(error)));
+        }
+        self.events.retry(self.failed);
+        self.phase = match mode.delay_for_attempt(self.failed - 1, self.random) {
+            Some(pause) if !pause.is_zero() => {
+                Phase::Pausing(Box::pin(self.clock.sleep_until(self.clock.now() + pause)))
+            }
+            _ => Phase::Ready,
+        };
+        None
+    }
+}
+
+fn attempt_timed_out() -> CanoError {
+    CanoError::timeout("task attempt exceeded attempt_timeout")
 }
 
 /// Runs `f`, turning a panic into a [`CanoError::TaskExecution`] (feature `std`; without it
