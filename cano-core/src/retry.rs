@@ -248,6 +248,13 @@ impl TaskConfig {
         self
     }
 
+    /// Whether the first attempt may run as the bare task future, before the retry loop
+    /// exists: no breaker permit and no attempt deadline have to be armed first. The common
+    /// case, and the cheap one: the loop is only built if that attempt fails.
+    pub(crate) fn first_attempt_is_bare(&self) -> bool {
+        self.circuit_breaker.is_none() && self.attempt_timeout.is_none()
+    }
+
     /// Sets the circuit breaker (shared: clones of the `Arc` share one breaker).
     pub fn with_circuit_breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
         self.circuit_breaker = Some(breaker);
@@ -367,6 +374,29 @@ where
             failed: 0,
             phase: Phase::Ready,
         }
+    }
+
+    /// Continues after a first attempt, run outside the loop, failed with `error`: `Err`
+    /// is the final error (no retry left), `Ok` the loop that makes the next attempt.
+    pub(crate) fn after_failed_first(mut self, error: CanoError) -> Result<Self, CanoError> {
+        match self.settle(Err(error), None) {
+            None => Ok(self),
+            Some(Poll::Ready(Err(error))) => Err(error),
+            Some(_) => Err(CanoError::workflow("a failed attempt settled as a success")),
+        }
+    }
+
+    /// Continues with a first attempt, run outside the loop, that is still pending.
+    pub(crate) fn with_pending_first(
+        mut self,
+        attempt: BoxFuture<'a, Result<T, CanoError>>,
+    ) -> Self {
+        self.phase = Phase::Running {
+            attempt,
+            deadline: None,
+            permit: None,
+        };
+        self
     }
 
     fn finish(&mut self, outcome: Result<T, CanoError>) -> Poll<Result<T, CanoError>> {
@@ -516,6 +546,22 @@ where
             _ => Phase::Ready,
         };
         None
+    }
+}
+
+/// A task future with panics isolated: the outer `Err` is a panic (never retried), the
+/// inner result the task's own.
+pub(crate) struct Isolated<'a, T>(pub(crate) BoxFuture<'a, Result<T, CanoError>>);
+
+impl<T> Future for Isolated<'_, T> {
+    type Output = Result<Result<T, CanoError>, CanoError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match isolate_panic(|| self.0.as_mut().poll(cx)) {
+            Err(panicked) => Poll::Ready(Err(panicked)),
+            Ok(Poll::Ready(outcome)) => Poll::Ready(Ok(outcome)),
+            Ok(Poll::Pending) => Poll::Pending,
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use crate::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResu
 use crate::observer::{Observers, TaskEvents, TaskId};
 use crate::random::RandomSource;
 use crate::resource::Resources;
-use crate::retry::Attempts;
+use crate::retry::{Attempts, MakeAttempt, isolate_panic};
 use crate::runtime::{Clock, Spawner};
 use crate::task::{RegisteredTask, RunTask, TaskResult};
 
@@ -63,6 +63,8 @@ enum Slot<'a, S, K, C: Clock> {
 /// its own.
 enum Wakeup {
     FirstPoll,
+    /// Polled with the split's waker while being started, in this very pass.
+    StartedPending,
     Untracked,
     Tracked(Arc<BranchWaker>, Waker),
 }
@@ -94,6 +96,11 @@ impl Wakeup {
             Wakeup::FirstPoll => {
                 *self = Wakeup::Untracked;
                 poll(split_cx)
+            }
+            Wakeup::StartedPending => {
+                // Its wake-up, if any, goes to the split's waker; poll it next time.
+                *self = Wakeup::Untracked;
+                Poll::Pending
             }
             Wakeup::Untracked => {
                 let own = Arc::new(BranchWaker {
@@ -187,29 +194,52 @@ where
         }
     }
 
-    fn start(&mut self, index: usize) {
+    /// Starts branch `index`. A branch with no breaker and no attempt timeout runs its first
+    /// attempt's first poll right here, and if that finishes it, the outcome is returned
+    /// without a retry loop ever being built.
+    fn start(&mut self, index: usize, cx: &mut Context<'_>) -> Option<Outcome<S>> {
         let events = self.events(index);
         events.start();
         let spec: &'a SplitSpec<S, K> = self.spec;
         let branch = &spec.branches[index];
-        if self.spec.join.spawn_branches
+        if spec.join.spawn_branches
             && let Some(slot) = self.spawn(index, branch)
         {
             self.slots[index] = slot;
-            return;
+            return None;
         }
+        let clock: &'a C = self.env.clock;
+        let random: &'a Arc<dyn RandomSource> = self.env.random;
         let resources: &'a Resources<K> = self.env.resources;
-        let attempts = Attempts::new(
-            &branch.config,
-            self.env.clock,
-            &**self.env.random,
-            RunTask {
-                task: &*branch.task,
-                resources,
+        let mut run = RunTask {
+            task: &*branch.task,
+            resources,
+        };
+        let retry_loop = |run| Attempts::new(&branch.config, clock, &**random, run, events);
+        if !branch.config.first_attempt_is_bare() {
+            self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll);
+            return None;
+        }
+        let mut first = match isolate_panic(|| run.make()) {
+            Ok(first) => first,
+            Err(panicked) => return Some(Err(panicked)),
+        };
+        match isolate_panic(|| first.as_mut().poll(cx)) {
+            Err(panicked) => Some(Err(panicked)),
+            Ok(Poll::Ready(Ok(result))) => Some(Ok(result)),
+            Ok(Poll::Ready(Err(error))) => match retry_loop(run).after_failed_first(error) {
+                Err(last) => Some(Err(last)),
+                Ok(rest) => {
+                    self.slots[index] = Slot::Local(rest, Wakeup::FirstPoll);
+                    None
+                }
             },
-            events,
-        );
-        self.slots[index] = Slot::Local(attempts, Wakeup::FirstPoll);
+            Ok(Poll::Pending) => {
+                let rest = retry_loop(run).with_pending_first(first);
+                self.slots[index] = Slot::Local(rest, Wakeup::StartedPending);
+                None
+            }
+        }
     }
 
     /// Hands a branch to the spawner; `None` when there is none or it refuses (the branch
@@ -338,13 +368,19 @@ where
         }
         this.split_waker.register(cx.waker());
         loop {
+            let mut finished_any = false;
             while this.running < this.limit && this.next_start < this.slots.len() {
                 let index = this.next_start;
                 this.next_start += 1;
                 this.running += 1;
-                this.start(index);
+                if let Some(outcome) = this.start(index, cx) {
+                    finished_any = true;
+                    let decision = this.record(index, outcome);
+                    if decision != JoinDecision::Pending {
+                        return Poll::Ready(this.conclude(decision, false));
+                    }
+                }
             }
-            let mut finished_any = false;
             for index in 0..this.slots.len() {
                 let split_waker = &this.split_waker;
                 let polled = match &mut this.slots[index] {

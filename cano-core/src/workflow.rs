@@ -37,7 +37,7 @@ use core::pin::pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
-use futures::future::{Either, select};
+use futures::future::{Either, ready, select};
 use hashbrown::HashMap;
 
 use crate::cancel::CancellationToken;
@@ -46,10 +46,13 @@ use crate::join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask, RunJoin, Spli
 use crate::observer::{Observers, TaskEvents, TaskId, WorkflowObserver};
 use crate::random::{RandomSource, SplitMix64, next_default_seed};
 use crate::resource::{DefaultKey, Resources};
-use crate::retry::{Attempts, TaskConfig};
+use crate::retry::{Attempts, Isolated, MakeAttempt, TaskConfig, isolate_panic};
 use crate::runtime::{BoxFuture, Clock, SpawnError, Spawner};
 use crate::split::{SplitEnv, SplitSpec, run_split};
 use crate::task::{RegisteredTask, RunTask, Task, TaskResult};
+
+/// A boxed run of the state machine.
+type BoxedRun<'a, S> = core::pin::Pin<Box<dyn Future<Output = Result<S, CanoError>> + Send + 'a>>;
 
 /// Up to this many states, a lookup scans the state table instead of hashing: for a few
 /// fieldless enums a scan is faster than a hash.
@@ -472,30 +475,36 @@ where
     /// teardown errors go to [`WorkflowObserver::on_resource_error`] and never replace the
     /// run's result). If this future is dropped mid-run, the hold is released without a
     /// teardown and the resources stay up for the next run.
-    pub async fn orchestrate_with<C: Clock, Sp: Spawner>(
-        &self,
+    pub fn orchestrate_with<'a, C: Clock, Sp: Spawner>(
+        &'a self,
         ctx: RunContext<C, Sp>,
         initial: S,
-    ) -> Result<S, CanoError> {
-        self.ensure_valid()?;
-        self.validate_initial_state(&initial)?;
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        // Plain function, not `async fn`: a run without resources is the state machine's
+        // own future, with no wrapper to build and move.
+        if let Err(error) = self.check(&initial) {
+            return Either::Left(ready(Err(error)));
+        }
         if self.resources.is_empty() {
-            return self.run_validated(&ctx, initial).await;
+            return Either::Right(Either::Left(self.run_checked(ctx, initial)));
         }
-        self.resources.setup_all().await?;
-        let mut hold = Hold {
-            resources: &self.resources,
-            armed: true,
-        };
-        let result = self.run_validated(&ctx, initial).await;
-        hold.armed = false;
-        let errors = self.resources.teardown_all().await;
-        for error in &errors {
-            self.observers
-                .iter()
-                .for_each(|o| o.on_resource_error(error));
-        }
-        result
+        let with_lifecycle: BoxedRun<'a, S> = Box::pin(async move {
+            self.resources.setup_all().await?;
+            let mut hold = Hold {
+                resources: &self.resources,
+                armed: true,
+            };
+            let result = self.run_checked(ctx, initial).await;
+            hold.armed = false;
+            let errors = self.resources.teardown_all().await;
+            for error in &errors {
+                self.observers
+                    .iter()
+                    .for_each(|o| o.on_resource_error(error));
+            }
+            result
+        });
+        Either::Right(Either::Right(with_lifecycle))
     }
 
     /// Runs the state machine from `initial` without touching the resource lifecycle
@@ -506,38 +515,52 @@ where
     /// with no handler or an unsatisfied join; [`CanoError::Timeout`] when the total
     /// timeout passes; [`CanoError::Cancelled`] when the context's token is cancelled (the
     /// running task's future is dropped at its current `.await`).
-    pub async fn run_fsm<C: Clock, Sp: Spawner>(
+    pub fn run_fsm<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        match self.check(&initial) {
+            Err(error) => Either::Left(ready(Err(error))),
+            Ok(()) => Either::Right(self.run_checked(ctx, initial)),
+        }
+    }
+
+    fn check(&self, initial: &S) -> Result<(), CanoError> {
+        self.ensure_valid()?;
+        self.validate_initial_state(initial)
+    }
+
+    /// The state machine after validation: bare, or raced against the total timeout and
+    /// the cancellation token when either is in play.
+    fn run_checked<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+            return Either::Left(self.drive(ctx, initial));
+        }
+        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
+        Either::Right(guarded)
+    }
+
+    async fn run_guarded<C: Clock, Sp: Spawner>(
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
     ) -> Result<S, CanoError> {
-        self.ensure_valid()?;
-        self.validate_initial_state(&initial)?;
-        self.run_validated(&ctx, initial).await
-    }
-
-    /// [`run_fsm`](Self::run_fsm) after validation.
-    async fn run_validated<C: Clock, Sp: Spawner>(
-        &self,
-        ctx: &RunContext<C, Sp>,
-        initial: S,
-    ) -> Result<S, CanoError> {
-        if ctx.cancel.is_cancelled() {
-            return Err(cancelled());
-        }
-        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return self.drive(ctx, initial).await;
-        }
+        let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
+        let deadline = self.total_timeout.map(|limit| clock.now() + limit);
         let run = self.drive(ctx, initial);
-        let deadline = self.total_timeout.map(|limit| ctx.clock.now() + limit);
         let stop = async {
             let timeout = async {
                 match deadline {
-                    Some(at) => ctx.clock.sleep_until(at).await,
+                    Some(at) => clock.sleep_until(at).await,
                     None => core::future::pending().await,
                 }
             };
-            match select(pin!(timeout), ctx.cancel.cancelled()).await {
+            match select(pin!(timeout), cancel.cancelled()).await {
                 Either::Left(_) => CanoError::timeout(alloc::format!(
                     "Workflow timeout exceeded: the run took longer than {:?}",
                     self.total_timeout.unwrap_or_default()
@@ -553,7 +576,7 @@ where
 
     async fn drive<C: Clock, Sp: Spawner>(
         &self,
-        ctx: &RunContext<C, Sp>,
+        ctx: RunContext<C, Sp>,
         initial: S,
     ) -> Result<S, CanoError> {
         let mut state = initial;
@@ -587,12 +610,35 @@ where
                         },
                     };
                     events.start();
-                    let run = RunTask {
+                    let mut run = RunTask {
                         task: &*task.task,
                         resources: &self.resources,
                     };
-                    let outcome =
-                        Attempts::new(&task.config, &ctx.clock, &*self.random, run, events).await;
+                    let config = &task.config;
+                    let outcome = if config.first_attempt_is_bare() {
+                        match isolate_panic(|| run.make()) {
+                            Err(panicked) => Err(panicked),
+                            Ok(first) => match Isolated(first).await {
+                                Err(panicked) => Err(panicked),
+                                Ok(Ok(result)) => Ok(result),
+                                Ok(Err(error)) => {
+                                    let retries = Attempts::new(
+                                        config,
+                                        &ctx.clock,
+                                        &*self.random,
+                                        run,
+                                        events,
+                                    );
+                                    match retries.after_failed_first(error) {
+                                        Err(last) => Err(last),
+                                        Ok(retries) => retries.await,
+                                    }
+                                }
+                            },
+                        }
+                    } else {
+                        Attempts::new(config, &ctx.clock, &*self.random, run, events).await
+                    };
                     events.finish(&outcome);
                     outcome?.into_state()
                 }
