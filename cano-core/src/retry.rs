@@ -271,7 +271,7 @@ impl TaskConfig {
 /// panicking attempt becomes [`CanoError::TaskExecution`] and is not retried.
 ///
 /// ```
-/// use cano_core::{run_with_retries, CanoError, TaskConfig};
+/// use cano_core::{run_with_retries, CanoError, Clock, TaskConfig};
 /// use cano_core::random::SplitMix64;
 /// use cano_core::testing::Simulation;
 /// use core::time::Duration;

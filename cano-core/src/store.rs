@@ -2,7 +2,8 @@
 //!
 //! Values live behind `Arc<dyn Any + Send + Sync>`; a read clones the `Arc` inside the lock
 //! and clones or downcasts the value outside it, so no user code ever runs while the lock
-//! is held (see [the lock](crate::sync) cano-core uses instead of `std::sync::Mutex`).
+//! is held. The lock is a `critical-section` mutex rather than `std::sync::Mutex`, which
+//! `no_std` does not have; see the crate docs.
 
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -96,7 +96,7 @@ impl FakeClock {
     pub fn advance_monotonic(&self, d: Duration) {
         let due = {
             let mut s = self.lock();
-            s.now = s.now + d;
+            s.now += d;
             s.take_due()
         };
         due.into_iter().for_each(Waker::wake);
