@@ -42,6 +42,34 @@ const CHAIN: [S; 11] = [
     S::Done,
 ];
 
+/// The same two workflow shapes, built with whichever crate's API is in scope.
+macro_rules! workflow_builders {
+    () => {
+        pub(crate) fn linear(states: usize) -> Workflow<S> {
+            (0..states)
+                .fold(Workflow::bare(), |wf, i| {
+                    let next = if i + 1 == states {
+                        S::Done
+                    } else {
+                        super::CHAIN[i + 1]
+                    };
+                    wf.register(super::CHAIN[i], Step(next))
+                })
+                .add_exit_state(S::Done)
+        }
+
+        pub(crate) fn split(branches: usize) -> Workflow<S> {
+            Workflow::bare()
+                .register_split(
+                    S::Fan,
+                    (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>(),
+                    JoinConfig::new(JoinStrategy::All, S::Done),
+                )
+                .add_exit_state(S::Done)
+        }
+    };
+}
+
 /// cano (this workspace).
 mod ours {
     use super::S;
@@ -55,28 +83,7 @@ mod ours {
         }
     }
 
-    pub(crate) fn linear(states: usize) -> Workflow<S> {
-        (0..states)
-            .fold(Workflow::bare(), |wf, i| {
-                let next = if i + 1 == states {
-                    S::Done
-                } else {
-                    super::CHAIN[i + 1]
-                };
-                wf.register(super::CHAIN[i], Step(next))
-            })
-            .add_exit_state(S::Done)
-    }
-
-    pub(crate) fn split(branches: usize) -> Workflow<S> {
-        Workflow::bare()
-            .register_split(
-                S::Fan,
-                (0..branches).map(|_| Step(S::Done)),
-                JoinConfig::new(JoinStrategy::All, S::Done),
-            )
-            .add_exit_state(S::Done)
-    }
+    workflow_builders!();
 }
 
 /// cano 0.12.0 from crates.io.
@@ -94,28 +101,7 @@ mod reference {
         }
     }
 
-    pub(crate) fn linear(states: usize) -> Workflow<S> {
-        (0..states)
-            .fold(Workflow::bare(), |wf, i| {
-                let next = if i + 1 == states {
-                    S::Done
-                } else {
-                    super::CHAIN[i + 1]
-                };
-                wf.register(super::CHAIN[i], Step(next))
-            })
-            .add_exit_state(S::Done)
-    }
-
-    pub(crate) fn split(branches: usize) -> Workflow<S> {
-        Workflow::bare()
-            .register_split(
-                S::Fan,
-                (0..branches).map(|_| Step(S::Done)).collect(),
-                JoinConfig::new(JoinStrategy::All, S::Done),
-            )
-            .add_exit_state(S::Done)
-    }
+    workflow_builders!();
 }
 
 fn runtime() -> tokio::runtime::Runtime {

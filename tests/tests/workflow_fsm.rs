@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use cano_core::testing::Simulation;
 use cano_core::{
-    CancellationToken, CanoError, Clock, DynTask, JoinConfig, JoinStrategy, MemoryStore, Resource,
-    Resources, RunContext, Task, TaskResult, Workflow,
+    CancellationToken, CanoError, Clock, DynTask, JoinConfig, JoinStrategy, MemoryStore, Resources,
+    RunContext, Task, TaskResult, Workflow,
 };
-use workflow_support::{Job, Outcome, Recorder, St, run, run_in};
+use workflow_support::{Job, Outcome, Probe, Recorder, St, run, run_in, single};
 
 #[test]
 fn a_linear_workflow_runs_each_state_once_and_returns_the_exit_state() {
@@ -105,11 +105,7 @@ fn an_initial_exit_state_returns_immediately_even_if_registered() {
 
 #[test]
 fn an_unregistered_initial_state_is_rejected_before_anything_runs() {
-    let job = Job::ok(St::Done);
-    let calls = job.calls();
-    let wf = Workflow::bare()
-        .register(St::A, job)
-        .add_exit_state(St::Done);
+    let (wf, calls) = single(Job::ok(St::Done));
     let err = run(&wf, St::B).0.unwrap_err();
     assert_eq!(err.category(), "configuration");
     assert!(err.message().contains("B"), "{err}");
@@ -347,20 +343,20 @@ fn cancelling_a_run_drops_the_running_task_and_reports_cancelled() {
     assert_eq!(next_calls.load(Ordering::SeqCst), 0);
 }
 
+/// Runs the state machine from `A` with `token`, on a fresh simulation.
+fn run_fsm_with(wf: &Workflow<St>, token: CancellationToken) -> Result<St, CanoError> {
+    let sim = Simulation::new();
+    let ctx = RunContext::new(sim.clock()).with_cancellation(token);
+    sim.block_on(wf.run_fsm(ctx, St::A))
+}
+
 #[test]
 fn a_token_cancelled_before_the_run_runs_nothing() {
-    let job = Job::ok(St::Done);
-    let calls = job.calls();
-    let wf = Workflow::bare()
-        .register(St::A, job)
-        .add_exit_state(St::Done);
-    let sim = Simulation::new();
-    let clock = sim.clock();
+    let (wf, calls) = single(Job::ok(St::Done));
     let token = CancellationToken::new();
     token.cancel();
-    let ctx = RunContext::new(clock.clone()).with_cancellation(token);
     assert_eq!(
-        sim.block_on(wf.run_fsm(ctx, St::A)).unwrap_err().category(),
+        run_fsm_with(&wf, token).unwrap_err().category(),
         "cancelled"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
@@ -382,63 +378,20 @@ fn cancellation_is_seen_between_states_even_when_no_task_ever_waits() {
         .register(St::A, CancelThenGo(token.clone()))
         .register(St::B, after)
         .add_exit_state(St::Done);
-    let sim = Simulation::new();
-    let clock = sim.clock();
-    let ctx = RunContext::new(clock.clone()).with_cancellation(token);
     assert_eq!(
-        sim.block_on(wf.run_fsm(ctx, St::A)).unwrap_err().category(),
+        run_fsm_with(&wf, token).unwrap_err().category(),
         "cancelled"
     );
     assert_eq!(after_calls.load(Ordering::SeqCst), 0);
-}
-
-/// A resource that logs its lifecycle, and can be told to fail setup or teardown.
-struct Logged {
-    name: &'static str,
-    log: Arc<Mutex<Vec<String>>>,
-    fail_setup: bool,
-    fail_teardown: bool,
-}
-
-impl Resource for Logged {
-    async fn setup(&self) -> Result<(), CanoError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("setup {}", self.name));
-        if self.fail_setup {
-            return Err(CanoError::generic("setup refused"));
-        }
-        Ok(())
-    }
-    async fn teardown(&self) -> Result<(), CanoError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("teardown {}", self.name));
-        if self.fail_teardown {
-            return Err(CanoError::generic("teardown refused"));
-        }
-        Ok(())
-    }
-}
-
-fn logged(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> Logged {
-    Logged {
-        name,
-        log: log.clone(),
-        fail_setup: false,
-        fail_teardown: false,
-    }
 }
 
 #[test]
 fn orchestrate_sets_resources_up_fifo_and_tears_them_down_lifo() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let resources = Resources::new()
-        .insert("a", logged("a", &log))
+        .insert("a", Probe::new("a", &log))
         .unwrap()
-        .insert("b", logged("b", &log))
+        .insert("b", Probe::new("b", &log))
         .unwrap();
     let wf = Workflow::new(resources)
         .register(St::A, Job::ok(St::Done))
@@ -454,7 +407,9 @@ fn orchestrate_sets_resources_up_fifo_and_tears_them_down_lifo() {
 #[test]
 fn concurrent_runs_share_one_setup_and_one_teardown() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let resources = Resources::new().insert("db", logged("db", &log)).unwrap();
+    let resources = Resources::new()
+        .insert("db", Probe::new("db", &log))
+        .unwrap();
     let sim = Simulation::new();
     let clock = sim.clock();
     let wf = Arc::new(
@@ -488,14 +443,14 @@ fn concurrent_runs_share_one_setup_and_one_teardown() {
 #[test]
 fn a_failed_setup_rolls_back_and_runs_nothing() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut broken = logged("b", &log);
-    broken.fail_setup = true;
+    let mut broken = Probe::new("b", &log);
+    broken.setup_fails = true;
     let resources = Resources::new()
-        .insert("a", logged("a", &log))
+        .insert("a", Probe::new("a", &log))
         .unwrap()
         .insert("b", broken)
         .unwrap()
-        .insert("c", logged("c", &log))
+        .insert("c", Probe::new("c", &log))
         .unwrap();
     let job = Job::ok(St::Done);
     let calls = job.calls();
@@ -503,7 +458,7 @@ fn a_failed_setup_rolls_back_and_runs_nothing() {
         .register(St::A, job)
         .add_exit_state(St::Done);
     let err = run(&wf, St::A).0.unwrap_err();
-    assert_eq!(err.message(), "setup refused");
+    assert_eq!(err.message(), "b setup failed");
     assert_eq!(*log.lock().unwrap(), ["setup a", "setup b", "teardown a"]);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
@@ -511,12 +466,12 @@ fn a_failed_setup_rolls_back_and_runs_nothing() {
 #[test]
 fn teardown_errors_go_to_observers_and_never_replace_the_result() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let mut broken = logged("a", &log);
-    broken.fail_teardown = true;
+    let mut broken = Probe::new("a", &log);
+    broken.teardown_fails = true;
     let resources = Resources::new()
         .insert("a", broken)
         .unwrap()
-        .insert("b", logged("b", &log))
+        .insert("b", Probe::new("b", &log))
         .unwrap();
     let recorder = Arc::new(Recorder::default());
     let wf = Workflow::new(resources)
@@ -531,14 +486,16 @@ fn teardown_errors_go_to_observers_and_never_replace_the_result() {
     assert!(
         recorder
             .events()
-            .contains(&"resource-error teardown refused".to_string())
+            .contains(&"resource-error a teardown failed".to_string())
     );
 }
 
 #[test]
 fn run_fsm_leaves_the_resource_lifecycle_to_its_caller() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let resources = Resources::new().insert("db", logged("db", &log)).unwrap();
+    let resources = Resources::new()
+        .insert("db", Probe::new("db", &log))
+        .unwrap();
     let wf = Workflow::new(resources)
         .register(St::A, Job::ok(St::Done))
         .add_exit_state(St::Done);
@@ -559,7 +516,9 @@ fn run_fsm_leaves_the_resource_lifecycle_to_its_caller() {
 #[test]
 fn a_dropped_run_releases_its_hold_without_teardown() {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let resources = Resources::new().insert("db", logged("db", &log)).unwrap();
+    let resources = Resources::new()
+        .insert("db", Probe::new("db", &log))
+        .unwrap();
     let sim = Simulation::new();
     let clock = sim.clock();
     let wf = Workflow::new(resources)
@@ -585,11 +544,7 @@ fn a_dropped_run_releases_its_hold_without_teardown() {
 
 #[test]
 fn a_workflow_clone_shares_tasks_and_resources() {
-    let job = Job::ok(St::Done);
-    let calls = job.calls();
-    let wf = Workflow::bare()
-        .register(St::A, job)
-        .add_exit_state(St::Done);
+    let (wf, calls) = single(Job::ok(St::Done));
     let copy = wf.clone();
     assert_eq!(run(&copy, St::A).0, Ok(St::Done));
     assert_eq!(run(&wf, St::A).0, Ok(St::Done));

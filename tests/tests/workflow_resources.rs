@@ -7,58 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use cano_core::testing::Simulation;
 use cano_core::{
-    CanoError, HealthStatus, MemoryStore, Resource, Resources, StoreError, Task, TaskConfig,
-    TaskResult, Workflow,
+    CanoError, HealthStatus, MemoryStore, Resources, StoreError, Task, TaskConfig, TaskResult,
+    Workflow,
 };
-use workflow_support::{Job, Recorder, St, run};
-
-struct Probe {
-    name: &'static str,
-    log: Arc<Mutex<Vec<String>>>,
-    setup_fails: bool,
-    teardown_fails: bool,
-    health: HealthStatus,
-}
-
-impl Probe {
-    fn new(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> Self {
-        Probe {
-            name,
-            log: log.clone(),
-            setup_fails: false,
-            teardown_fails: false,
-            health: HealthStatus::Healthy,
-        }
-    }
-}
-
-impl Resource for Probe {
-    async fn setup(&self) -> Result<(), CanoError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("setup {}", self.name));
-        if self.setup_fails {
-            Err(CanoError::generic(format!("{} setup failed", self.name)))
-        } else {
-            Ok(())
-        }
-    }
-    async fn teardown(&self) -> Result<(), CanoError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("teardown {}", self.name));
-        if self.teardown_fails {
-            Err(CanoError::generic(format!("{} teardown failed", self.name)))
-        } else {
-            Ok(())
-        }
-    }
-    async fn health(&self) -> HealthStatus {
-        self.health.clone()
-    }
-}
+use workflow_support::{Job, Probe, Recorder, St, run};
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     Simulation::new().block_on(f)

@@ -13,12 +13,10 @@ use cano_core::{
     CanoError, CircuitBreaker, CircuitPolicy, CircuitState, Clock, Instant, RetryMode, TaskConfig,
     Workflow, run_with_retries,
 };
-use workflow_support::{Job, Outcome, Recorder, St, run, run_in};
+use workflow_support::{Job, Outcome, Recorder, St, run, run_in, single as single_with_calls};
 
-fn single(job: Job) -> Workflow<St> {
-    Workflow::bare()
-        .register(St::A, job)
-        .add_exit_state(St::Done)
+fn single_wf(job: Job) -> Workflow<St> {
+    single_with_calls(job).0
 }
 
 #[test]
@@ -30,7 +28,7 @@ fn the_default_config_retries_three_times_exponentially_with_ten_percent_jitter(
     let job = Job::flaky(3, St::Done).sleeping(&clock, Duration::ZERO);
     let job = Job { config, ..job };
     let started = job.started_at.clone();
-    let wf = single(job);
+    let wf = single_wf(job);
     assert_eq!(run_in(&sim, &wf, St::A).0, Ok(St::Done));
     let at: Vec<u64> = started
         .lock()
@@ -51,10 +49,10 @@ fn the_default_config_retries_three_times_exponentially_with_ten_percent_jitter(
 
 #[test]
 fn retry_exhausted_only_when_more_than_one_attempt_and_keeps_its_cause() {
-    let wf = single(Job::fail("nope").with_config(TaskConfig::minimal()));
+    let wf = single_wf(Job::fail("nope").with_config(TaskConfig::minimal()));
     assert_eq!(run(&wf, St::A).0, Err(CanoError::task_execution("nope")));
 
-    let wf = single(
+    let wf = single_wf(
         Job::fail("nope").with_config(TaskConfig::new().with_fixed_retry(2, Duration::ZERO)),
     );
     let err = run(&wf, St::A).0.unwrap_err();
@@ -71,7 +69,7 @@ fn fixed_retries_wait_exactly_their_delay() {
     let job = Job::flaky(2, St::Done)
         .with_config(TaskConfig::new().with_fixed_retry(2, Duration::from_millis(250)));
     let calls = job.calls();
-    let (result, took) = run(&single(job), St::A);
+    let (result, took) = run(&single_wf(job), St::A);
     assert_eq!(result, Ok(St::Done));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(took, Duration::from_millis(500));
@@ -153,7 +151,7 @@ fn jitter_is_reproducible_with_a_seeded_source() {
                 0.5,
             )));
         let started = job.started_at.clone();
-        let wf = single(job).with_random_source(Arc::new(SplitMix64::new(seed)));
+        let wf = single_wf(job).with_random_source(Arc::new(SplitMix64::new(seed)));
         run_in(&sim, &wf, St::A).0.unwrap();
         started.lock().unwrap().clone()
     };
@@ -173,7 +171,7 @@ fn each_attempt_gets_a_fresh_timeout_and_timeouts_are_retried() {
                 .with_attempt_timeout(Duration::from_secs(2)),
         );
     let calls = job.calls();
-    let (result, took) = run_in(&sim, &single(job), St::A);
+    let (result, took) = run_in(&sim, &single_wf(job), St::A);
     let err = result.unwrap_err();
     let CanoError::RetryExhausted {
         attempts: 3,
@@ -193,7 +191,7 @@ fn a_panic_is_an_error_of_its_state_and_is_never_retried() {
     let job = Job::new([Outcome::Panic])
         .with_config(TaskConfig::new().with_fixed_retry(5, Duration::ZERO));
     let calls = job.calls();
-    let err = run(&single(job), St::A).0.unwrap_err();
+    let err = run(&single_wf(job), St::A).0.unwrap_err();
     assert_eq!(err.category(), "task_execution");
     assert!(err.message().contains("panic: job job exploded"), "{err}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -223,7 +221,7 @@ fn an_open_breaker_short_circuits_without_running_or_consuming_retries() {
     );
     let calls = job.calls();
     let recorder = Arc::new(Recorder::default());
-    let wf = single(job).with_observer(recorder.clone());
+    let wf = single_wf(job).with_observer(recorder.clone());
     let (result, took) = run(&wf, St::A);
     let err = result.unwrap_err();
     assert_eq!(err.category(), "circuit_open"); // never wrapped in RetryExhausted
@@ -249,7 +247,7 @@ fn a_breaker_that_trips_mid_loop_ends_the_retries() {
             .with_circuit_breaker(b.clone()),
     );
     let calls = job.calls();
-    let err = run(&single(job), St::A).0.unwrap_err();
+    let err = run(&single_wf(job), St::A).0.unwrap_err();
     assert_eq!(err.category(), "circuit_open");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
@@ -267,7 +265,10 @@ fn attempt_timeouts_count_as_breaker_failures() {
                 .with_circuit_breaker(b.clone()),
         );
     assert_eq!(
-        run_in(&sim, &single(job), St::A).0.unwrap_err().category(),
+        run_in(&sim, &single_wf(job), St::A)
+            .0
+            .unwrap_err()
+            .category(),
         "timeout"
     );
     assert_eq!(
@@ -287,7 +288,7 @@ fn a_half_open_breaker_recovers_after_its_reset_timeout_on_the_fake_clock() {
         .unwrap()
         .record_failure(clock.now());
     let job = Job::ok(St::Done).with_config(TaskConfig::minimal().with_circuit_breaker(b.clone()));
-    let wf = single(job);
+    let wf = single_wf(job);
     assert_eq!(
         sim.block_on(wf.orchestrate_on(&clock, St::A))
             .unwrap_err()

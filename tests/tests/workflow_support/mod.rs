@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use cano_core::testing::{FakeClock, Simulation};
 use cano_core::{
-    CanoError, Clock, Instant, Resources, Task, TaskConfig, TaskId, TaskResult, Workflow,
-    WorkflowObserver,
+    CanoError, Clock, HealthStatus, Instant, Resource, Resources, Task, TaskConfig, TaskId,
+    TaskResult, Workflow, WorkflowObserver,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,6 +144,16 @@ impl Task<St> for Job {
     }
 }
 
+/// A workflow whose state `A` runs `job` and whose exit state is `Done`, with the job's
+/// call counter.
+pub fn single(job: Job) -> (Workflow<St>, Arc<AtomicUsize>) {
+    let calls = job.calls();
+    let workflow = Workflow::bare()
+        .register(St::A, job)
+        .add_exit_state(St::Done);
+    (workflow, calls)
+}
+
 /// Records every observer event as a line of text.
 #[derive(Default)]
 pub struct Recorder(pub Mutex<Vec<String>>);
@@ -200,4 +210,53 @@ pub fn run_in<K: Send + Sync + 'static>(
     let start = clock.now();
     let result = sim.block_on(workflow.orchestrate_on(&clock, initial));
     (result, clock.now() - start)
+}
+
+/// A resource that logs its lifecycle and can be told to fail setup or teardown.
+pub struct Probe {
+    pub name: &'static str,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub setup_fails: bool,
+    pub teardown_fails: bool,
+    pub health: HealthStatus,
+}
+
+impl Probe {
+    pub fn new(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> Self {
+        Probe {
+            name,
+            log: log.clone(),
+            setup_fails: false,
+            teardown_fails: false,
+            health: HealthStatus::Healthy,
+        }
+    }
+}
+
+impl Resource for Probe {
+    async fn setup(&self) -> Result<(), CanoError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup {}", self.name));
+        if self.setup_fails {
+            Err(CanoError::generic(format!("{} setup failed", self.name)))
+        } else {
+            Ok(())
+        }
+    }
+    async fn teardown(&self) -> Result<(), CanoError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("teardown {}", self.name));
+        if self.teardown_fails {
+            Err(CanoError::generic(format!("{} teardown failed", self.name)))
+        } else {
+            Ok(())
+        }
+    }
+    async fn health(&self) -> HealthStatus {
+        self.health.clone()
+    }
 }
