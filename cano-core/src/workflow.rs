@@ -46,7 +46,7 @@ use crate::join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask, RunJoin, Spli
 use crate::observer::{Observers, TaskEvents, TaskId, WorkflowObserver};
 use crate::random::{RandomSource, SplitMix64, next_default_seed};
 use crate::resource::{DefaultKey, Resources};
-use crate::retry::{Attempts, Isolated, MakeAttempt, TaskConfig, isolate_panic};
+use crate::retry::{Attempts, Isolated, TaskConfig, isolate_panic};
 use crate::runtime::{BoxFuture, Clock, SpawnError, Spawner};
 use crate::split::{SplitEnv, SplitSpec, run_split};
 use crate::task::{RegisteredTask, RunTask, Task, TaskResult};
@@ -581,7 +581,7 @@ where
     ) -> Result<S, CanoError> {
         let mut state = initial;
         let mut previous: Option<usize> = None;
-        let mut split_results: Option<SplitResult<S>> = None;
+        let mut split_results: Option<Box<SplitResult<S>>> = None;
         loop {
             let Some(at) = self.position(&state) else {
                 return Err(self.unknown_target(previous, &state));
@@ -602,44 +602,24 @@ where
                 }
                 Some(Handler::Single(task)) => {
                     split_results = None;
-                    let events = TaskEvents {
-                        observers: self.observers.as_slice(),
-                        id: TaskId {
-                            name: &task.name,
-                            branch: None,
-                        },
-                    };
-                    events.start();
-                    let mut run = RunTask {
-                        task: &*task.task,
-                        resources: &self.resources,
-                    };
-                    let config = &task.config;
-                    let outcome = if config.first_attempt_is_bare() {
-                        match isolate_panic(|| run.make()) {
+                    self.events(task).start();
+                    let outcome = if task.config.first_attempt_is_bare() {
+                        // Only the task's own future lives across this await: the run's
+                        // future stays small, and small futures are cheap to move.
+                        match isolate_panic(|| task.task.run_dyn(&self.resources)) {
                             Err(panicked) => Err(panicked),
                             Ok(first) => match Isolated(first).await {
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
-                                    let retries = Attempts::new(
-                                        config,
-                                        &ctx.clock,
-                                        &*self.random,
-                                        run,
-                                        events,
-                                    );
-                                    match retries.after_failed_first(error) {
-                                        Err(last) => Err(last),
-                                        Ok(retries) => retries.await,
-                                    }
+                                    Box::pin(self.retry_loop(task, &ctx.clock, Some(error))).await
                                 }
                             },
                         }
                     } else {
-                        Attempts::new(config, &ctx.clock, &*self.random, run, events).await
+                        Box::pin(self.retry_loop(task, &ctx.clock, None)).await
                     };
-                    events.finish(&outcome);
+                    self.events(task).finish(&outcome);
                     outcome?.into_state()
                 }
                 Some(Handler::Split(spec)) => {
@@ -651,16 +631,45 @@ where
                         observers: &self.observers,
                     };
                     // Boxed: keeps the rarer split path out of every run's future.
-                    split_results = Some(Box::pin(run_split(spec, env)).await?);
+                    split_results = Some(Box::new(Box::pin(run_split(spec, env)).await?));
                     spec.join.join_state.clone()
                 }
                 Some(Handler::Join(join)) => {
                     let results = split_results.take().unwrap_or_default();
-                    Box::pin(self.run_join(join, &results, &ctx.clock)).await?
+                    Box::pin(self.run_join(join, results, &ctx.clock)).await?
                 }
             };
             previous = Some(at);
             state = next;
+        }
+    }
+
+    fn events<'a>(&'a self, task: &'a RegisteredTask<S, K>) -> TaskEvents<'a, S> {
+        TaskEvents {
+            observers: self.observers.as_slice(),
+            id: TaskId {
+                name: &task.name,
+                branch: None,
+            },
+        }
+    }
+
+    /// The retry loop of a single task, from the start (breaker or attempt timeout to arm
+    /// first) or after a first attempt that failed with `first_error`.
+    async fn retry_loop<C: Clock>(
+        &self,
+        task: &RegisteredTask<S, K>,
+        clock: &C,
+        first_error: Option<CanoError>,
+    ) -> Result<TaskResult<S>, CanoError> {
+        let run = RunTask {
+            task: &*task.task,
+            resources: &self.resources,
+        };
+        let attempts = Attempts::new(&task.config, clock, &*self.random, run, self.events(task));
+        match first_error {
+            None => attempts.await,
+            Some(error) => attempts.after_failed_first(error)?.await,
         }
     }
 
@@ -682,7 +691,7 @@ where
     async fn run_join<C: Clock>(
         &self,
         join: &RegisteredJoin<S, K>,
-        results: &SplitResult<S>,
+        results: Box<SplitResult<S>>,
         clock: &C,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
@@ -696,7 +705,7 @@ where
         let run = RunJoin {
             task: &*join.task,
             resources: &self.resources,
-            results,
+            results: &results,
         };
         let outcome = Attempts::new(&join.config, clock, &*self.random, run, events).await;
         events.finish(&outcome);
