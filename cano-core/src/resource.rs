@@ -16,7 +16,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::fmt;
-use core::future::{Future, poll_fn};
+use core::future::Future;
 use core::hash::Hash;
 use core::task::Poll;
 
@@ -126,7 +126,17 @@ enum Phase {
 struct LifecycleState {
     holders: usize,
     phase: Phase,
+    /// Bumped at every phase change, so a caller waiting on a setup knows whether the
+    /// change it sees is the end of that setup.
+    epoch: u64,
     waiters: Waiters,
+}
+
+impl LifecycleState {
+    fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.epoch = self.epoch.wrapping_add(1);
+    }
 }
 
 /// A typed, keyed registry of [`Resource`]s. Share it through an `Arc` (a
@@ -157,6 +167,7 @@ impl<K> Default for Resources<K> {
             lifecycle: Lock::new(LifecycleState {
                 holders: 0,
                 phase: Phase::Down,
+                epoch: 0,
                 waiters: Waiters::default(),
             }),
         }
@@ -289,8 +300,10 @@ impl<K> Resources<K> {
     /// The first holder runs every `setup` in insertion order. If one fails, the ones
     /// already set up are torn down in reverse order and the error is returned (as
     /// [`CanoError::CompensationFailed`] with the setup error first if a rollback teardown
-    /// failed too); nobody holds the resources then. Callers arriving during a setup or a
-    /// teardown wait for it. Pair every `Ok` with one [`teardown_all`](Self::teardown_all).
+    /// failed too); nobody holds the resources then. A caller arriving during a setup joins
+    /// it (and holds the resources as soon as it succeeds); one arriving during a teardown
+    /// waits for it and then sets up again. Pair every `Ok` with one
+    /// [`teardown_all`](Self::teardown_all).
     ///
     /// If this future is dropped during setup, the resources are marked down without a
     /// teardown (a setup cannot be rolled back from `Drop`), and waiting callers retry.
@@ -298,23 +311,12 @@ impl<K> Resources<K> {
         if self.items.is_empty() {
             return Ok(());
         }
-        let mut waiter = None;
-        let lead = poll_fn(|cx| {
-            self.lifecycle.with(|l| match l.phase {
-                Phase::Up => {
-                    l.holders += 1;
-                    Poll::Ready(false)
-                }
-                Phase::Down => {
-                    l.phase = Phase::SettingUp;
-                    Poll::Ready(true)
-                }
-                Phase::SettingUp | Phase::TearingDown => {
-                    l.waiters.park(&mut waiter, cx.waker());
-                    Poll::Pending
-                }
-            })
-        })
+        let lead = JoinLifecycle {
+            resources: self,
+            joined: None,
+            waiter: None,
+            settled: false,
+        }
         .await;
         if !lead {
             return Ok(());
@@ -360,7 +362,7 @@ impl<K> Resources<K> {
             }
             l.holders -= 1;
             if l.holders == 0 {
-                l.phase = Phase::TearingDown;
+                l.enter(Phase::TearingDown);
                 Ok(true)
             } else {
                 Ok(false)
@@ -405,6 +407,78 @@ impl<K> Resources<K> {
     }
 }
 
+/// Waits for a turn at the lifecycle: `true` when this caller must run the setup, `false`
+/// when it now holds resources that are up.
+struct JoinLifecycle<'a, K> {
+    resources: &'a Resources<K>,
+    /// The epoch of the setup this caller joined (and is counted as a holder of).
+    joined: Option<u64>,
+    waiter: Option<u64>,
+    settled: bool,
+}
+
+impl<K> Future for JoinLifecycle<'_, K> {
+    type Output = bool;
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> Poll<bool> {
+        let this = self.get_mut();
+        let (joined, waiter) = (&mut this.joined, &mut this.waiter);
+        let outcome = this.resources.lifecycle.with(|l| {
+            if let Some(epoch) = *joined {
+                if l.epoch == epoch {
+                    l.waiters.park(waiter, cx.waker());
+                    return Poll::Pending;
+                }
+                // The setup it joined ended. Success keeps the resources up while this
+                // caller holds them, so the very next epoch being Up means success.
+                if l.epoch == epoch.wrapping_add(1) && l.phase == Phase::Up {
+                    return Poll::Ready(false);
+                }
+                *joined = None; // it failed: not a holder; start over
+            }
+            match l.phase {
+                Phase::Up => {
+                    l.holders += 1;
+                    Poll::Ready(false)
+                }
+                Phase::Down => {
+                    l.enter(Phase::SettingUp);
+                    l.holders = 1;
+                    Poll::Ready(true)
+                }
+                Phase::SettingUp => {
+                    l.holders += 1;
+                    *joined = Some(l.epoch);
+                    l.waiters.park(waiter, cx.waker());
+                    Poll::Pending
+                }
+                Phase::TearingDown => {
+                    l.waiters.park(waiter, cx.waker());
+                    Poll::Pending
+                }
+            }
+        });
+        this.settled = outcome.is_ready();
+        outcome
+    }
+}
+
+impl<K> Drop for JoinLifecycle<'_, K> {
+    fn drop(&mut self) {
+        let (Some(epoch), false) = (self.joined, self.settled) else {
+            return;
+        };
+        // Dropped while counted as a holder of a setup that is running or just succeeded.
+        self.resources.lifecycle.with(|l| {
+            let still_counted =
+                l.epoch == epoch || (l.epoch == epoch.wrapping_add(1) && l.phase == Phase::Up);
+            if still_counted {
+                l.holders = l.holders.saturating_sub(1);
+            }
+        });
+    }
+}
+
 /// Ends a setup or teardown: sets the final phase and wakes waiting callers, also when the
 /// future running it is dropped.
 struct PhaseGuard<'a, K> {
@@ -416,8 +490,10 @@ impl<K> Drop for PhaseGuard<'_, K> {
     fn drop(&mut self) {
         let phase = self.on_drop;
         let wakers = self.resources.lifecycle.with(|l| {
-            l.phase = phase;
-            l.holders = usize::from(phase == Phase::Up);
+            l.enter(phase);
+            if phase == Phase::Down {
+                l.holders = 0;
+            }
             l.waiters.take_all()
         });
         wake_all(wakers);

@@ -586,3 +586,170 @@ fn many_states_use_the_hashed_lookup_and_still_find_every_state() {
     );
     let _ = sim.clock().now();
 }
+
+/// A resource whose setup and teardown take time on the fake clock.
+struct Slow {
+    clock: cano_core::testing::FakeClock,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl cano_core::Resource for Slow {
+    async fn setup(&self) -> Result<(), CanoError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup start {}", self.clock.now().as_millis()));
+        self.clock
+            .sleep_until(self.clock.now() + Duration::from_secs(5))
+            .await;
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup end {}", self.clock.now().as_millis()));
+        Ok(())
+    }
+    async fn teardown(&self) -> Result<(), CanoError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("teardown start {}", self.clock.now().as_millis()));
+        self.clock
+            .sleep_until(self.clock.now() + Duration::from_secs(5))
+            .await;
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("teardown end {}", self.clock.now().as_millis()));
+        Ok(())
+    }
+}
+
+#[test]
+fn runs_arriving_during_a_setup_or_teardown_wait_for_it() {
+    let sim = Simulation::new();
+    let clock = sim.clock();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let resources = Resources::new()
+        .insert(
+            "slow",
+            Slow {
+                clock: clock.clone(),
+                log: log.clone(),
+            },
+        )
+        .unwrap();
+    let task_log = log.clone();
+    struct Note(Arc<Mutex<Vec<String>>>, cano_core::testing::FakeClock);
+    impl Task<St> for Note {
+        async fn run_bare(&self) -> Result<TaskResult<St>, CanoError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("task {}", self.1.now().as_millis()));
+            Ok(TaskResult::Single(St::Done))
+        }
+    }
+    let wf = Arc::new(
+        Workflow::new(resources)
+            .register(St::A, Note(task_log, clock.clone()))
+            .add_exit_state(St::Done),
+    );
+    use cano_core::Spawner;
+    // One run at 0 s (setup 0–5 s), one at 1 s (waits for that setup), one at 7 s (arrives
+    // during the teardown 5–10 s, waits, and sets up again 10–15 s).
+    for start_at in [0u64, 1, 7] {
+        let (wf, clock) = (wf.clone(), clock.clone());
+        sim.spawner()
+            .spawn(Box::pin(async move {
+                clock
+                    .sleep_until(cano_core::Instant::from_secs(start_at))
+                    .await;
+                assert_eq!(wf.orchestrate_on(&clock, St::A).await, Ok(St::Done));
+            }))
+            .unwrap();
+    }
+    sim.run_until_idle();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "setup start 0",
+            "setup end 5000",
+            "task 5000",
+            "task 5000",
+            "teardown start 5000",
+            "teardown end 10000",
+            "setup start 10000",
+            "setup end 15000",
+            "task 15000",
+            "teardown start 15000",
+            "teardown end 20000",
+        ]
+    );
+    assert_eq!(wf.resources().holders(), 0);
+}
+
+/// Fails its first (slow) setup, succeeds afterwards.
+struct FailsOnce {
+    clock: cano_core::testing::FakeClock,
+    setups: AtomicUsize,
+}
+
+impl cano_core::Resource for FailsOnce {
+    async fn setup(&self) -> Result<(), CanoError> {
+        self.clock
+            .sleep_until(self.clock.now() + Duration::from_secs(5))
+            .await;
+        if self.setups.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(CanoError::generic("first setup fails"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_caller_that_joined_a_failed_setup_tries_its_own() {
+    let sim = Simulation::new();
+    let clock = sim.clock();
+    let resources = Resources::new()
+        .insert(
+            "flaky",
+            FailsOnce {
+                clock: clock.clone(),
+                setups: AtomicUsize::new(0),
+            },
+        )
+        .unwrap();
+    let wf = Arc::new(
+        Workflow::new(resources)
+            .register(St::A, Job::ok(St::Done))
+            .add_exit_state(St::Done),
+    );
+    let results = Arc::new(Mutex::new(Vec::new()));
+    use cano_core::Spawner;
+    for start_at in [0u64, 1] {
+        let (wf, clock, results) = (wf.clone(), clock.clone(), results.clone());
+        sim.spawner()
+            .spawn(Box::pin(async move {
+                clock
+                    .sleep_until(cano_core::Instant::from_secs(start_at))
+                    .await;
+                let result = wf.orchestrate_on(&clock, St::A).await;
+                results
+                    .lock()
+                    .unwrap()
+                    .push((start_at, result, clock.now().as_millis()));
+            }))
+            .unwrap();
+    }
+    sim.run_until_idle();
+    let results = results.lock().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0].0, 0);
+    assert_eq!(
+        results[0].1.as_ref().unwrap_err().message(),
+        "first setup fails"
+    );
+    assert_eq!(results[0].2, 5_000);
+    assert_eq!(results[1], (1, Ok(St::Done), 10_000));
+    assert_eq!(wf.resources().holders(), 0);
+}
