@@ -593,34 +593,28 @@ struct Slow {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-impl cano_core::Resource for Slow {
-    async fn setup(&self) -> Result<(), CanoError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("setup start {}", self.clock.now().as_millis()));
+impl Slow {
+    /// Logs `what` starting, takes five seconds, logs it ending.
+    async fn take_five(&self, what: &str) -> Result<(), CanoError> {
+        let note = |edge: &str| {
+            let at = self.clock.now().as_millis();
+            self.log.lock().unwrap().push(format!("{what} {edge} {at}"));
+        };
+        note("start");
         self.clock
             .sleep_until(self.clock.now() + Duration::from_secs(5))
             .await;
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("setup end {}", self.clock.now().as_millis()));
+        note("end");
         Ok(())
     }
+}
+
+impl cano_core::Resource for Slow {
+    async fn setup(&self) -> Result<(), CanoError> {
+        self.take_five("setup").await
+    }
     async fn teardown(&self) -> Result<(), CanoError> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("teardown start {}", self.clock.now().as_millis()));
-        self.clock
-            .sleep_until(self.clock.now() + Duration::from_secs(5))
-            .await;
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("teardown end {}", self.clock.now().as_millis()));
-        Ok(())
+        self.take_five("teardown").await
     }
 }
 
