@@ -32,6 +32,9 @@ use std::time::Instant as StdInstant;
 
 pub use cano_core::*;
 
+mod workflow_ext;
+pub use workflow_ext::WorkflowExt;
+
 use async_executor::Executor;
 use async_io::Timer;
 use cano_core::jiff::Timestamp;

@@ -29,6 +29,9 @@ use core::time::Duration;
 
 pub use cano_core::*;
 
+mod workflow_ext;
+pub use workflow_ext::WorkflowExt;
+
 use cano_core::jiff::{SignedDuration, Timestamp};
 
 /// The longest sleep handed to tokio; a later deadline sleeps this long and is re-armed by
