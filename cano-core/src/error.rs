@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use core::error::Error;
 use core::fmt;
 
+use crate::cron::CronError;
 use crate::runtime::SpawnError;
 
 /// A message carried by an error variant.
@@ -84,6 +85,10 @@ pub enum CanoError {
     Cancelled(Message),
     /// A run could not be spawned on the runtime.
     Spawn(SpawnError),
+    /// A cron expression could not be parsed. Its [`category`](CanoError::category) is
+    /// `"configuration"`; the [`CronError`] (field, token, span, what is allowed) is kept
+    /// whole as the source.
+    InvalidCron(CronError),
 }
 
 macro_rules! constructors {
@@ -191,6 +196,7 @@ impl CanoError {
                 Cow::Owned(alloc::format!("{context}: {source}"))
             }
             CanoError::Spawn(e) => Cow::Owned(e.to_string()),
+            CanoError::InvalidCron(e) => Cow::Owned(e.to_string()),
         }
     }
 
@@ -214,6 +220,7 @@ impl CanoError {
             CanoError::ResourceDuplicateKey(_) => "resource_duplicate_key",
             CanoError::Cancelled(_) => "cancelled",
             CanoError::Spawn(_) => "spawn",
+            CanoError::InvalidCron(_) => "configuration",
         }
     }
 }
@@ -256,6 +263,7 @@ impl fmt::Display for CanoError {
             CanoError::ResourceDuplicateKey(m) => write!(f, "Resource duplicate key: {m}"),
             CanoError::Cancelled(m) => write!(f, "Cancelled: {m}"),
             CanoError::Spawn(e) => write!(f, "Spawn error: {e}"),
+            CanoError::InvalidCron(e) => write!(f, "Configuration error: {e}"),
         }
     }
 }
@@ -267,6 +275,7 @@ impl Error for CanoError {
             CanoError::External { source, .. } => Some(source.as_ref()),
             CanoError::CompensationFailed { errors } => errors.first().map(|e| e as &dyn Error),
             CanoError::Spawn(e) => Some(e),
+            CanoError::InvalidCron(e) => Some(e),
             _ => None,
         }
     }
@@ -292,6 +301,7 @@ impl PartialEq for CanoError {
                 CanoError::CompensationFailed { errors: b },
             ) => a == b,
             (CanoError::Spawn(a), CanoError::Spawn(b)) => a == b,
+            (CanoError::InvalidCron(a), CanoError::InvalidCron(b)) => a == b,
             _ => self.category() == other.category() && self.message() == other.message(),
         }
     }
@@ -302,6 +312,23 @@ impl Eq for CanoError {}
 impl From<SpawnError> for CanoError {
     fn from(e: SpawnError) -> Self {
         CanoError::Spawn(e)
+    }
+}
+
+/// A [`CanoError::InvalidCron`]: a configuration error with the [`CronError`] as its source.
+///
+/// ```
+/// use cano_core::{CanoError, cron::{Cron, CronError}};
+/// use core::error::Error;
+///
+/// let err: CanoError = Cron::parse("61 * * * *").unwrap_err().into();
+/// assert_eq!(err.category(), "configuration");
+/// assert!(err.to_string().starts_with("Configuration error: invalid cron expression: minute `61`"));
+/// assert!(err.source().unwrap().is::<CronError>());
+/// ```
+impl From<CronError> for CanoError {
+    fn from(e: CronError) -> Self {
+        CanoError::InvalidCron(e)
     }
 }
 

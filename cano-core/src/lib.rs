@@ -35,6 +35,22 @@
 //!   embassy code shares state between tasks anyway. Values that live entirely between two
 //!   awaits are unaffected. In exchange the same task type runs unchanged on a server.
 //!
+//! ## Workflows
+//!
+//! A [`Workflow`] is a finite state machine of [`Task`]s: each state runs a task (or a
+//! split of tasks joined by a [`JoinStrategy`]) and the task names the next state, until an
+//! exit state. Retries ([`RetryMode`], [`TaskConfig`]), per-attempt timeouts and
+//! [`CircuitBreaker`]s run on the run's [`Clock`]; retry jitter comes from an injectable
+//! [`random::RandomSource`]. Splits poll their branches inside the workflow's own future,
+//! so they need no spawning and run the same on every runtime.
+//!
+//! Shared state ([`MemoryStore`], [`CircuitBreaker`], [`Resources`]' lifecycle,
+//! [`CancellationToken`]) sits behind a `critical-section` mutex: `std::sync::Mutex` is not
+//! available in `no_std`, a critical section is the lock embassy itself uses (and, unlike a
+//! spin lock, cannot deadlock against an interrupt-mode executor), and no cano lock is ever
+//! held across an `.await` or while user code runs. With feature `std` the host
+//! implementation of `critical-section` is enabled.
+//!
 //! ## Features
 //!
 //! * `std`: panic isolation (a panicking task is an error of its state, not a crash) and
@@ -49,6 +65,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod backoff;
+pub mod cron;
 pub mod error;
 pub mod flow;
 pub mod runtime;
@@ -56,12 +73,36 @@ pub mod schedule;
 pub mod scheduler;
 pub mod time;
 
+pub mod cancel;
+pub mod circuit;
+pub mod join;
+pub mod observer;
+pub mod random;
+pub mod resource;
+pub mod retry;
+mod split;
+pub mod store;
+mod sync;
+pub mod task;
+pub mod workflow;
+
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use cron::{Cron, CronError, CronOptions};
 pub use error::{CanoError, CanoResult};
 pub use runtime::{BoxFuture, Clock, SpawnError, Spawner};
 pub use time::Instant;
+
+pub use cancel::CancellationToken;
+pub use circuit::{CircuitBreaker, CircuitPolicy, CircuitState, Permit as CircuitPermit};
+pub use join::{JoinConfig, JoinDecision, JoinStrategy, JoinTask, JoinTracker, SplitResult};
+pub use observer::{TaskId, WorkflowObserver};
+pub use resource::{DefaultKey, HealthStatus, Resource, Resources};
+pub use retry::{RetryMode, TaskConfig, run_with_retries};
+pub use store::{MemoryStore, StoreError, StoreResult};
+pub use task::{DynTask, Task, TaskResult};
+pub use workflow::{NoSpawner, RunContext, Workflow};
 
 pub use backoff::BackoffPolicy;
 pub use flow::Status;

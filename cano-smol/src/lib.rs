@@ -32,6 +32,8 @@ use std::time::Instant as StdInstant;
 
 pub use cano_core::*;
 
+mod workflow_ext;
+pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
 

@@ -29,6 +29,8 @@ use core::time::Duration;
 
 pub use cano_core::*;
 
+mod workflow_ext;
+pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
 

@@ -187,6 +187,40 @@ impl Harness for SmolHarness {
     }
 }
 
+/// embassy's executor on a virtual-time driver (`cano-embassy-testkit`): exact and instant.
+///
+/// The driver is process-global, so embassy runs take turns; each run gets its own task pool
+/// (leaked: tasks a scenario leaves behind must not starve the next scenario).
+#[derive(Debug)]
+pub struct EmbassyHarness;
+
+/// Task slots for one embassy scenario run: the scheduler's driver plus its in-flight runs.
+pub const EMBASSY_POOL_SIZE: usize = 32;
+
+impl Harness for EmbassyHarness {
+    type Clock = cano_embassy::EmbassyClock;
+    type Spawner = cano_embassy::EmbassySpawner<EMBASSY_POOL_SIZE>;
+    const NAME: &'static str = "embassy, virtual time";
+    const VIRTUAL_TIME: bool = true;
+    const UNIT: Duration = Duration::from_secs(1);
+
+    fn run<F, Fut, T>(scenario: F) -> T
+    where
+        F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        cano_embassy_testkit::block_on_virtual(|spawner| {
+            let pool: &'static cano_embassy::Pool<EMBASSY_POOL_SIZE> =
+                Box::leak(Box::new(cano_embassy::Pool::new()));
+            let clock = cano_embassy::EmbassyClock::new();
+            // Virtual time never resets between runs; pin the wall clock per run instead.
+            clock.set_wall_now(jiff::Timestamp::constant(1_767_225_600, 0));
+            scenario(clock, cano_embassy::EmbassySpawner::new(spawner, pool))
+        })
+    }
+}
+
 /// Declares one `#[test]` per harness for a scenario function generic over [`Harness`].
 ///
 /// ```text
@@ -211,6 +245,10 @@ macro_rules! conformance {
             #[test]
             fn smol() {
                 super::$scenario::<$crate::harness::SmolHarness>();
+            }
+            #[test]
+            fn embassy() {
+                super::$scenario::<$crate::harness::EmbassyHarness>();
             }
         }
     };

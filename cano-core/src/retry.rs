@@ -1,0 +1,593 @@
+//! Retries: [`RetryMode`] (how many attempts, how long between them), [`TaskConfig`] (retry
+//! mode, per-attempt timeout, circuit breaker) and the retry loop that applies them.
+//!
+//! The delay math is pure ([`RetryMode::delay_for_attempt`]); the loop is a small
+//! hand-written future that sleeps on the run's [`Clock`] and draws jitter from an injected
+//! [`RandomSource`], so retries are deterministic under a fake clock and a seeded source.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::circuit::{CircuitBreaker, Permit};
+use crate::error::CanoError;
+use crate::random::RandomSource;
+use crate::runtime::Clock;
+
+/// How a failed task is retried.
+///
+/// ```
+/// use cano_core::RetryMode;
+/// use cano_core::random::SplitMix64;
+/// use core::time::Duration;
+///
+/// let rng = SplitMix64::new(1);
+/// let mode = RetryMode::exponential_custom(4, Duration::from_millis(100), 2.0, Duration::from_millis(500), 0.0);
+/// assert_eq!(mode.max_attempts(), 5);
+/// let delays: Vec<_> = (0..5).map(|i| mode.delay_for_attempt(i, &rng)).collect();
+/// assert_eq!(delays, [
+///     Some(Duration::from_millis(100)),
+///     Some(Duration::from_millis(200)),
+///     Some(Duration::from_millis(400)),
+///     Some(Duration::from_millis(500)), // capped
+///     None,                             // no fifth retry
+/// ]);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryMode {
+    /// One attempt, no retry.
+    None,
+    /// `retries` more attempts, `delay` apart.
+    Fixed {
+        /// Retries after the first attempt.
+        retries: usize,
+        /// The pause before each retry.
+        delay: Duration,
+    },
+    /// `max_retries` more attempts; the pause before retry `i` (0-based) is
+    /// `min(base_delay · multiplier^i, max_delay) · (1 + jitter · U[-1, 1))`, in whole
+    /// milliseconds, never negative.
+    ExponentialBackoff {
+        /// Retries after the first attempt.
+        max_retries: usize,
+        /// The pause before the first retry (before jitter).
+        base_delay: Duration,
+        /// Growth factor per retry.
+        multiplier: f64,
+        /// Upper bound before jitter.
+        max_delay: Duration,
+        /// Relative jitter, clamped to `[0, 1]` when used (also when the enum is built
+        /// directly, unlike cano 0.12).
+        jitter: f64,
+    },
+}
+
+impl Default for RetryMode {
+    /// Exponential backoff: 3 retries, 100 ms × 2, capped at 30 s, ±10 % jitter.
+    fn default() -> Self {
+        RetryMode::exponential(3)
+    }
+}
+
+impl RetryMode {
+    /// [`RetryMode::Fixed`].
+    pub fn fixed(retries: usize, delay: Duration) -> Self {
+        RetryMode::Fixed { retries, delay }
+    }
+
+    /// Exponential backoff with cano's defaults: base 100 ms, ×2, cap 30 s, jitter 0.1.
+    pub fn exponential(max_retries: usize) -> Self {
+        RetryMode::ExponentialBackoff {
+            max_retries,
+            base_delay: Duration::from_millis(100),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(30),
+            jitter: 0.1,
+        }
+    }
+
+    /// Exponential backoff with every parameter given; `jitter` is clamped to `[0, 1]`
+    /// (NaN becomes 0).
+    pub fn exponential_custom(
+        max_retries: usize,
+        base_delay: Duration,
+        multiplier: f64,
+        max_delay: Duration,
+        jitter: f64,
+    ) -> Self {
+        RetryMode::ExponentialBackoff {
+            max_retries,
+            base_delay,
+            multiplier,
+            max_delay,
+            jitter: clamp_jitter(jitter),
+        }
+    }
+
+    /// Total attempts: retries + 1 (saturating).
+    pub fn max_attempts(&self) -> usize {
+        match self {
+            RetryMode::None => 1,
+            RetryMode::Fixed { retries, .. } => retries.saturating_add(1),
+            RetryMode::ExponentialBackoff { max_retries, .. } => max_retries.saturating_add(1),
+        }
+    }
+
+    /// The pause before retry number `retry` (0-based: `0` is the pause after the first
+    /// failed attempt), or `None` when no such retry exists. Draws one value from `random`
+    /// only when jitter is non-zero.
+    pub fn delay_for_attempt(&self, retry: u32, random: &dyn RandomSource) -> Option<Duration> {
+        let index = usize::try_from(retry).unwrap_or(usize::MAX);
+        match self {
+            RetryMode::None => None,
+            RetryMode::Fixed { retries, delay } => (index < *retries).then_some(*delay),
+            RetryMode::ExponentialBackoff {
+                max_retries,
+                base_delay,
+                multiplier,
+                max_delay,
+                jitter,
+            } => {
+                if index >= *max_retries {
+                    return None;
+                }
+                let base_ms = base_delay.as_millis() as f64;
+                let max_ms = max_delay.as_millis() as f64;
+                let capped = if base_ms == 0.0 {
+                    0.0
+                } else {
+                    let grown = base_ms * powi(*multiplier, retry);
+                    if grown.is_nan() {
+                        max_ms
+                    } else {
+                        grown.min(max_ms)
+                    }
+                };
+                let jitter = clamp_jitter(*jitter);
+                let factor = if jitter > 0.0 {
+                    1.0 + jitter * random.next_symmetric()
+                } else {
+                    1.0
+                };
+                // `as u64` saturates (and maps NaN to 0): never a panic, never a wrap.
+                let millis = (capped * factor).max(0.0) as u64;
+                Some(Duration::from_millis(millis))
+            }
+        }
+    }
+}
+
+fn clamp_jitter(jitter: f64) -> f64 {
+    if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    }
+}
+
+/// `x^n` by squaring (`f64::powi` lives in `std`).
+fn powi(x: f64, mut n: u32) -> f64 {
+    let (mut base, mut acc) = (x, 1.0);
+    while n > 0 {
+        if n & 1 == 1 {
+            acc *= base;
+        }
+        base *= base;
+        n >>= 1;
+    }
+    acc
+}
+
+/// How a task is retried, bounded and protected. Read once, when the task is registered.
+///
+/// ```
+/// use cano_core::{CircuitBreaker, CircuitPolicy, RetryMode, TaskConfig};
+/// use std::sync::Arc;
+/// use core::time::Duration;
+///
+/// let breaker = Arc::new(CircuitBreaker::new(CircuitPolicy::default()).unwrap());
+/// let config = TaskConfig::new()
+///     .with_fixed_retry(2, Duration::from_millis(50))
+///     .with_attempt_timeout(Duration::from_secs(1))
+///     .with_circuit_breaker(breaker);
+/// assert_eq!(config.retry_mode.max_attempts(), 3);
+/// assert_eq!(TaskConfig::minimal().retry_mode, RetryMode::None);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct TaskConfig {
+    /// Retries. Default: [`RetryMode::default`] (3 retries, exponential).
+    pub retry_mode: RetryMode,
+    /// A deadline for each attempt, fresh per attempt. An attempt that exceeds it fails
+    /// with [`CanoError::Timeout`] (which is retried like any failure).
+    pub attempt_timeout: Option<Duration>,
+    /// A breaker consulted before every attempt. When it rejects, the task fails at once
+    /// with [`CanoError::CircuitOpen`], which is never retried nor wrapped.
+    pub circuit_breaker: Option<Arc<CircuitBreaker>>,
+}
+
+impl TaskConfig {
+    /// [`TaskConfig::default`].
+    pub fn new() -> Self {
+        TaskConfig::default()
+    }
+
+    /// One attempt, no timeout, no breaker.
+    pub fn minimal() -> Self {
+        TaskConfig {
+            retry_mode: RetryMode::None,
+            attempt_timeout: None,
+            circuit_breaker: None,
+        }
+    }
+
+    /// Sets the retry mode.
+    pub fn with_retry(mut self, mode: RetryMode) -> Self {
+        self.retry_mode = mode;
+        self
+    }
+
+    /// [`RetryMode::Fixed`].
+    pub fn with_fixed_retry(self, retries: usize, delay: Duration) -> Self {
+        self.with_retry(RetryMode::fixed(retries, delay))
+    }
+
+    /// [`RetryMode::exponential`].
+    pub fn with_exponential_retry(self, max_retries: usize) -> Self {
+        self.with_retry(RetryMode::exponential(max_retries))
+    }
+
+    /// Sets the per-attempt timeout.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the first attempt may run as the bare task future, before the retry loop
+    /// exists: no breaker permit and no attempt deadline have to be armed first. The common
+    /// case, and the cheap one: the loop is only built if that attempt fails.
+    pub(crate) fn first_attempt_is_bare(&self) -> bool {
+        self.circuit_breaker.is_none() && self.attempt_timeout.is_none()
+    }
+
+    /// Sets the circuit breaker (shared: clones of the `Arc` share one breaker).
+    pub fn with_circuit_breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
+        self.circuit_breaker = Some(breaker);
+        self
+    }
+}
+
+/// Runs `attempt` under `config`: consults the breaker, bounds each attempt by the
+/// per-attempt timeout, and retries failures with the configured pauses on `clock`.
+///
+/// Errors: [`CanoError::CircuitOpen`] at once when the breaker rejects (no attempt consumed);
+/// the attempt's own error when only one attempt is allowed; otherwise
+/// [`CanoError::RetryExhausted`] with the last error as its source. With feature `std` a
+/// panicking attempt becomes [`CanoError::TaskExecution`] and is not retried.
+///
+/// ```
+/// use cano_core::{run_with_retries, CanoError, Clock, TaskConfig};
+/// use cano_core::random::SplitMix64;
+/// use cano_core::testing::Simulation;
+/// use core::time::Duration;
+///
+/// let sim = Simulation::new();
+/// let clock = sim.clock();
+/// let config = TaskConfig::new().with_fixed_retry(2, Duration::from_secs(1));
+/// let mut calls = 0;
+/// let result = sim.block_on(run_with_retries(&config, &clock, &SplitMix64::new(0), || {
+///     calls += 1;
+///     let ok = calls == 3;
+///     async move { if ok { Ok(calls) } else { Err(CanoError::task_execution("flaky")) } }
+/// }));
+/// assert_eq!(result, Ok(3));
+/// assert_eq!(sim.clock().now().as_millis(), 2_000); // two pauses of 1 s
+/// ```
+pub async fn run_with_retries<'a, C, T, F, Fut>(
+    config: &'a TaskConfig,
+    clock: &'a C,
+    random: &'a dyn RandomSource,
+    attempt: F,
+) -> Result<T, CanoError>
+where
+    C: Clock,
+    T: 'a,
+    F: FnMut() -> Fut + 'a,
+    Fut: Future<Output = Result<T, CanoError>> + Send + 'a,
+{
+    let mut attempt = Box::new(attempt);
+    let make = move || -> BoxFuture<'a, Result<T, CanoError>> { Box::pin(attempt()) };
+    Attempts::new(config, clock, random, make, NoEvents).await
+}
+
+/// Makes the future of one attempt. Implemented for closures and for the engine's own
+/// named makers (which, unlike closures, can be stored in a struct field).
+pub(crate) trait MakeAttempt<'a, T> {
+    fn make(&mut self) -> BoxFuture<'a, Result<T, CanoError>>;
+}
+
+impl<'a, T, F: FnMut() -> BoxFuture<'a, Result<T, CanoError>>> MakeAttempt<'a, T> for F {
+    fn make(&mut self) -> BoxFuture<'a, Result<T, CanoError>> {
+        self()
+    }
+}
+
+/// What the retry loop reports while it runs (observers, in a workflow).
+pub(crate) trait AttemptEvents {
+    fn retry(&self, attempt: u32) {
+        let _ = attempt;
+    }
+    fn circuit_open(&self) {}
+}
+
+/// Reports nothing.
+pub(crate) struct NoEvents;
+impl AttemptEvents for NoEvents {}
+
+/// The retry loop as a future: one boxed future per attempt and nothing else allocated on
+/// the success path, so a workflow can poll many of them in place.
+pub(crate) struct Attempts<'a, T, C: Clock, F, E> {
+    config: &'a TaskConfig,
+    clock: &'a C,
+    random: &'a dyn RandomSource,
+    make_attempt: F,
+    events: E,
+    failed: u32,
+    phase: Phase<'a, T, C>,
+}
+
+enum Phase<'a, T, C: Clock> {
+    Ready,
+    Running {
+        attempt: BoxFuture<'a, Result<T, CanoError>>,
+        deadline: Option<Pin<Box<C::Sleep>>>,
+        permit: Option<Permit<'a>>,
+    },
+    Pausing(Pin<Box<C::Sleep>>),
+    Finished,
+}
+
+impl<'a, T, C, F, E> Attempts<'a, T, C, F, E>
+where
+    C: Clock,
+    F: MakeAttempt<'a, T>,
+    E: AttemptEvents,
+{
+    pub(crate) fn new(
+        config: &'a TaskConfig,
+        clock: &'a C,
+        random: &'a dyn RandomSource,
+        make_attempt: F,
+        events: E,
+    ) -> Self {
+        Attempts {
+            config,
+            clock,
+            random,
+            make_attempt,
+            events,
+            failed: 0,
+            phase: Phase::Ready,
+        }
+    }
+
+    /// Continues after a first attempt, run outside the loop, failed with `error`: `Err`
+    /// is the final error (no retry left), `Ok` the loop that makes the next attempt.
+    pub(crate) fn after_failed_first(mut self, error: CanoError) -> Result<Self, CanoError> {
+        match self.settle(Err(error), None) {
+            None => Ok(self),
+            Some(Poll::Ready(Err(error))) => Err(error),
+            Some(_) => Err(CanoError::workflow("a failed attempt settled as a success")),
+        }
+    }
+
+    /// Continues with a first attempt, run outside the loop, that is still pending.
+    pub(crate) fn with_pending_first(
+        mut self,
+        attempt: BoxFuture<'a, Result<T, CanoError>>,
+    ) -> Self {
+        self.phase = Phase::Running {
+            attempt,
+            deadline: None,
+            permit: None,
+        };
+        self
+    }
+
+    fn finish(&mut self, outcome: Result<T, CanoError>) -> Poll<Result<T, CanoError>> {
+        self.phase = Phase::Finished;
+        Poll::Ready(outcome)
+    }
+}
+
+/// Nothing in the loop is pinned in place: attempt futures and sleeps are boxed.
+impl<T, C: Clock, F: Unpin, E: Unpin> Unpin for Attempts<'_, T, C, F, E> {}
+
+impl<'a, T, C, F, E> Future for Attempts<'a, T, C, F, E>
+where
+    C: Clock,
+    F: MakeAttempt<'a, T> + Unpin,
+    E: AttemptEvents + Unpin,
+{
+    type Output = Result<T, CanoError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let config: &'a TaskConfig = this.config;
+        loop {
+            let (outcome, permit) = match &mut this.phase {
+                Phase::Ready => {
+                    let permit = match config.circuit_breaker.as_deref() {
+                        None => None,
+                        Some(breaker) => match breaker.try_acquire(this.clock.now()) {
+                            Ok(permit) => Some(permit),
+                            Err(rejected) => {
+                                this.events.circuit_open();
+                                return this.finish(Err(rejected));
+                            }
+                        },
+                    };
+                    let mut attempt = match isolate_panic(|| this.make_attempt.make()) {
+                        Ok(attempt) => attempt,
+                        Err(panicked) => return this.finish(Err(panicked)),
+                    };
+                    // Most attempts finish on their first poll; only a waiting one is stored.
+                    match isolate_panic(|| attempt.as_mut().poll(cx)) {
+                        Err(panicked) => return this.finish(Err(panicked)),
+                        Ok(Poll::Ready(outcome)) => (outcome, permit),
+                        Ok(Poll::Pending) => {
+                            let mut deadline = config.attempt_timeout.map(|limit| {
+                                Box::pin(this.clock.sleep_until(this.clock.now() + limit))
+                            });
+                            let expired = deadline
+                                .as_mut()
+                                .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready());
+                            if expired {
+                                (Err(attempt_timed_out()), permit)
+                            } else {
+                                this.phase = Phase::Running {
+                                    attempt,
+                                    deadline,
+                                    permit,
+                                };
+                                return Poll::Pending;
+                            }
+                        }
+                    }
+                }
+                Phase::Running {
+                    attempt,
+                    deadline,
+                    permit,
+                } => {
+                    let outcome = match isolate_panic(|| attempt.as_mut().poll(cx)) {
+                        // The permit is dropped with the phase: a failure for the breaker.
+                        Err(panicked) => return this.finish(Err(panicked)),
+                        Ok(Poll::Ready(outcome)) => outcome,
+                        Ok(Poll::Pending) => {
+                            let expired = match deadline {
+                                Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+                                None => false,
+                            };
+                            if !expired {
+                                return Poll::Pending;
+                            }
+                            Err(attempt_timed_out())
+                        }
+                    };
+                    (outcome, permit.take())
+                }
+                Phase::Pausing(sleep) => {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.phase = Phase::Ready;
+                    continue;
+                }
+                Phase::Finished => {
+                    return Poll::Ready(Err(CanoError::workflow(
+                        "retry loop polled after it completed",
+                    )));
+                }
+            };
+            if let Some(done) = this.settle(outcome, permit) {
+                return done;
+            }
+        }
+    }
+}
+
+impl<'a, T, C, F, E> Attempts<'a, T, C, F, E>
+where
+    C: Clock,
+    F: MakeAttempt<'a, T>,
+    E: AttemptEvents,
+{
+    /// Records an attempt's outcome; returns the final result, or `None` after arranging
+    /// the next attempt.
+    fn settle(
+        &mut self,
+        outcome: Result<T, CanoError>,
+        permit: Option<Permit<'a>>,
+    ) -> Option<Poll<Result<T, CanoError>>> {
+        let error = match outcome {
+            Ok(value) => {
+                if let Some(permit) = permit {
+                    permit.record_success(self.clock.now());
+                }
+                return Some(self.finish(Ok(value)));
+            }
+            Err(error) => error,
+        };
+        if let Some(permit) = permit {
+            permit.record_failure(self.clock.now());
+        }
+        self.failed = self.failed.saturating_add(1);
+        let mode = &self.config.retry_mode;
+        let max = mode.max_attempts();
+        if usize::try_from(self.failed).unwrap_or(usize::MAX) >= max {
+            let error = if max <= 1 {
+                error
+            } else {
+                CanoError::retry_exhausted(self.failed, error)
+            };
+            return Some(self.finish(Err(error)));
+        }
+        self.events.retry(self.failed);
+        self.phase = match mode.delay_for_attempt(self.failed - 1, self.random) {
+            Some(pause) if !pause.is_zero() => {
+                Phase::Pausing(Box::pin(self.clock.sleep_until(self.clock.now() + pause)))
+            }
+            _ => Phase::Ready,
+        };
+        None
+    }
+}
+
+/// A task future with panics isolated: the outer `Err` is a panic (never retried), the
+/// inner result the task's own.
+pub(crate) struct Isolated<'a, T>(pub(crate) BoxFuture<'a, Result<T, CanoError>>);
+
+impl<T> Future for Isolated<'_, T> {
+    type Output = Result<Result<T, CanoError>, CanoError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match isolate_panic(|| self.0.as_mut().poll(cx)) {
+            Err(panicked) => Poll::Ready(Err(panicked)),
+            Ok(Poll::Ready(outcome)) => Poll::Ready(Ok(outcome)),
+            Ok(Poll::Pending) => Poll::Pending,
+        }
+    }
+}
+
+fn attempt_timed_out() -> CanoError {
+    CanoError::timeout("task attempt exceeded attempt_timeout")
+}
+
+/// Runs `f`, turning a panic into a [`CanoError::TaskExecution`] (feature `std`; without it
+/// a panic is whatever the target's panic handler does).
+#[cfg(feature = "std")]
+pub(crate) fn isolate_panic<R>(f: impl FnOnce() -> R) -> Result<R, CanoError> {
+    std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        use alloc::borrow::Cow;
+        let message: Cow<'_, str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            Cow::Borrowed(s)
+        } else if let Some(s) = payload.downcast_ref::<alloc::string::String>() {
+            Cow::Borrowed(s.as_str())
+        } else {
+            Cow::Borrowed("non-string panic payload")
+        };
+        CanoError::task_execution(alloc::format!("panic: {message}"))
+    })
+}
+
+/// Without `std` there is no unwinding to catch.
+#[cfg(not(feature = "std"))]
+pub(crate) fn isolate_panic<R>(f: impl FnOnce() -> R) -> Result<R, CanoError> {
+    Ok(f())
+}

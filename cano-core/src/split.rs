@@ -1,0 +1,421 @@
+//! The split driver: runs a split state's branches concurrently and joins them.
+//!
+//! Branches are polled in place, inside the workflow's own future, so a split needs no
+//! spawning and works on every runtime (a microcontroller included). Each branch is one
+//! retry loop holding one boxed task future; a branch that completes on its first poll
+//! costs nothing more. A branch that has to wait gets its own waker the next time it is
+//! polled, so later wake-ups re-poll only that branch, never the whole split.
+//!
+//! A split whose [`JoinConfig`] asks for spawned branches hands each branch to the run's
+//! [`Spawner`] instead (parallelism on a multi-threaded runtime) and awaits its result over
+//! a oneshot channel; a cancelled split aborts them.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::task::Wake;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+use core::future::Future;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::task::{Context, Poll, Waker};
+
+use futures::channel::oneshot;
+use futures::future::AbortHandle;
+use futures::task::AtomicWaker;
+
+use crate::error::CanoError;
+use crate::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
+use crate::observer::{Observers, TaskEvents, TaskId};
+use crate::random::RandomSource;
+use crate::resource::Resources;
+use crate::retry::{Attempts, MakeAttempt, isolate_panic};
+use crate::runtime::{Clock, Spawner};
+use crate::task::{RegisteredTask, RunTask, TaskResult};
+
+/// A registered split state.
+pub(crate) struct SplitSpec<S, K> {
+    pub(crate) branches: Vec<RegisteredTask<S, K>>,
+    pub(crate) join: JoinConfig<S>,
+}
+
+/// What a split needs from its run.
+pub(crate) struct SplitEnv<'a, S, K, C, Sp> {
+    pub(crate) resources: &'a Arc<Resources<K>>,
+    pub(crate) clock: &'a C,
+    pub(crate) spawner: Option<&'a Sp>,
+    pub(crate) random: &'a Arc<dyn RandomSource>,
+    pub(crate) observers: &'a Observers<S>,
+}
+
+type Outcome<S> = Result<TaskResult<S>, CanoError>;
+type LocalBranch<'a, S, K, C> =
+    Attempts<'a, TaskResult<S>, C, RunTask<'a, S, K>, TaskEvents<'a, S>>;
+
+enum Slot<'a, S, K, C: Clock> {
+    Queued,
+    Local(LocalBranch<'a, S, K, C>, Wakeup),
+    Remote(oneshot::Receiver<Outcome<S>>, AbortHandle, Wakeup),
+    Finished,
+}
+
+/// How a running branch is woken: first through the split's own waker, then through one of
+/// its own.
+enum Wakeup {
+    FirstPoll,
+    /// Polled with the split's waker while being started, in this very pass.
+    StartedPending,
+    Untracked,
+    Tracked(Arc<BranchWaker>, Waker),
+}
+
+struct BranchWaker {
+    woken: AtomicBool,
+    split: Arc<AtomicWaker>,
+}
+
+impl Wake for BranchWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.split.wake();
+    }
+}
+
+impl Wakeup {
+    /// Polls `poll` if the branch may have progressed, with the right waker.
+    fn poll<T>(
+        &mut self,
+        split_cx: &mut Context<'_>,
+        split_waker: &Arc<AtomicWaker>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        match self {
+            Wakeup::FirstPoll => {
+                *self = Wakeup::Untracked;
+                poll(split_cx)
+            }
+            Wakeup::StartedPending => {
+                // Its wake-up, if any, goes to the split's waker; poll it next time.
+                *self = Wakeup::Untracked;
+                Poll::Pending
+            }
+            Wakeup::Untracked => {
+                let own = Arc::new(BranchWaker {
+                    woken: AtomicBool::new(false),
+                    split: split_waker.clone(),
+                });
+                let waker = Waker::from(own.clone());
+                let result = poll(&mut Context::from_waker(&waker));
+                *self = Wakeup::Tracked(own, waker);
+                result
+            }
+            Wakeup::Tracked(own, waker) => {
+                if own.woken.swap(false, Ordering::AcqRel) {
+                    poll(&mut Context::from_waker(waker))
+                } else {
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
+/// Runs a split to its join decision. `Ok` carries the results when the join is
+/// satisfied; otherwise a [`CanoError::Workflow`] (join not met) or
+/// [`CanoError::Timeout`] (split timeout).
+pub(crate) async fn run_split<S, K, C, Sp>(
+    spec: &SplitSpec<S, K>,
+    env: SplitEnv<'_, S, K, C, Sp>,
+) -> Result<SplitResult<S>, CanoError>
+where
+    S: Clone + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+    C: Clock,
+    Sp: Spawner,
+{
+    let total = spec.branches.len();
+    let deadline = spec
+        .join
+        .timeout
+        .map(|limit| Box::pin(env.clock.sleep_until(env.clock.now() + limit)));
+    let mut slots = Vec::with_capacity(total);
+    slots.resize_with(total, || Slot::Queued);
+    SplitJoin {
+        spec,
+        tracker: JoinTracker::new(spec.join.strategy, total),
+        limit: spec.join.bulkhead.unwrap_or(usize::MAX).max(1),
+        slots,
+        next_start: 0,
+        running: 0,
+        results: SplitResult {
+            successes: Vec::with_capacity(total),
+            errors: Vec::new(),
+            cancelled: Vec::new(),
+        },
+        deadline,
+        split_waker: Arc::new(AtomicWaker::new()),
+        env,
+    }
+    .await
+}
+
+struct SplitJoin<'a, S, K, C: Clock, Sp> {
+    spec: &'a SplitSpec<S, K>,
+    env: SplitEnv<'a, S, K, C, Sp>,
+    tracker: JoinTracker,
+    limit: usize,
+    slots: Vec<Slot<'a, S, K, C>>,
+    next_start: usize,
+    running: usize,
+    results: SplitResult<S>,
+    deadline: Option<Pin<Box<C::Sleep>>>,
+    split_waker: Arc<AtomicWaker>,
+}
+
+impl<'a, S, K, C, Sp> SplitJoin<'a, S, K, C, Sp>
+where
+    S: Clone + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+    C: Clock,
+    Sp: Spawner,
+{
+    fn events(&self, index: usize) -> TaskEvents<'a, S> {
+        let spec: &'a SplitSpec<S, K> = self.spec;
+        let observers: &'a Observers<S> = self.env.observers;
+        TaskEvents {
+            observers: observers.as_slice(),
+            id: TaskId {
+                name: &spec.branches[index].name,
+                branch: Some(index),
+            },
+        }
+    }
+
+    /// Starts branch `index`. A branch with no breaker and no attempt timeout runs its first
+    /// attempt's first poll right here, and if that finishes it, the outcome is returned
+    /// without a retry loop ever being built.
+    fn start(&mut self, index: usize, cx: &mut Context<'_>) -> Option<Outcome<S>> {
+        let events = self.events(index);
+        events.start();
+        let spec: &'a SplitSpec<S, K> = self.spec;
+        let branch = &spec.branches[index];
+        if spec.join.spawn_branches
+            && let Some(slot) = self.spawn(index, branch)
+        {
+            self.slots[index] = slot;
+            return None;
+        }
+        let clock: &'a C = self.env.clock;
+        let random: &'a Arc<dyn RandomSource> = self.env.random;
+        let resources: &'a Resources<K> = self.env.resources;
+        let mut run = RunTask {
+            task: &*branch.task,
+            resources,
+        };
+        let retry_loop = |run| Attempts::new(&branch.config, clock, &**random, run, events);
+        if !branch.config.first_attempt_is_bare() {
+            self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll);
+            return None;
+        }
+        let mut first = match isolate_panic(|| run.make()) {
+            Ok(first) => first,
+            Err(panicked) => return Some(Err(panicked)),
+        };
+        match isolate_panic(|| first.as_mut().poll(cx)) {
+            Err(panicked) => Some(Err(panicked)),
+            Ok(Poll::Ready(Ok(result))) => Some(Ok(result)),
+            Ok(Poll::Ready(Err(error))) => match retry_loop(run).after_failed_first(error) {
+                Err(last) => Some(Err(last)),
+                Ok(rest) => {
+                    self.slots[index] = Slot::Local(rest, Wakeup::FirstPoll);
+                    None
+                }
+            },
+            Ok(Poll::Pending) => {
+                let rest = retry_loop(run).with_pending_first(first);
+                self.slots[index] = Slot::Local(rest, Wakeup::StartedPending);
+                None
+            }
+        }
+    }
+
+    /// Hands a branch to the spawner; `None` when there is none or it refuses (the branch
+    /// then runs in place).
+    fn spawn(&self, index: usize, branch: &RegisteredTask<S, K>) -> Option<Slot<'a, S, K, C>> {
+        let spawner = self.env.spawner?;
+        let (tx, rx) = oneshot::channel();
+        let task = branch.task.clone();
+        let config = branch.config.clone();
+        let name = branch.name.clone();
+        let resources = self.env.resources.clone();
+        let clock = self.env.clock.clone();
+        let random = self.env.random.clone();
+        let observers = self.env.observers.clone();
+        let work = async move {
+            let events = TaskEvents {
+                observers: observers.as_slice(),
+                id: TaskId {
+                    name: &name,
+                    branch: Some(index),
+                },
+            };
+            let run = RunTask {
+                task: &*task,
+                resources: &*resources,
+            };
+            let outcome = Attempts::new(&config, &clock, &*random, run, events).await;
+            // The split may have been decided already; then nobody listens.
+            let _ = tx.send(outcome);
+        };
+        let (work, abort) = futures::future::abortable(work);
+        spawner
+            .spawn(Box::pin(async move {
+                let _ = work.await;
+            }))
+            .ok()?;
+        Some(Slot::Remote(rx, abort, Wakeup::FirstPoll))
+    }
+
+    /// Cancels every unfinished branch and reports the verdict.
+    fn conclude(
+        &mut self,
+        decision: JoinDecision,
+        timed_out: bool,
+    ) -> Result<SplitResult<S>, CanoError> {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            match core::mem::replace(slot, Slot::Finished) {
+                Slot::Finished => {}
+                Slot::Remote(_, abort, _) => {
+                    abort.abort();
+                    self.results.cancelled.push(index);
+                }
+                Slot::Queued | Slot::Local(..) => self.results.cancelled.push(index),
+            }
+        }
+        let results = core::mem::take(&mut self.results);
+        if decision == JoinDecision::Satisfied {
+            return Ok(results);
+        }
+        let total = self.spec.branches.len();
+        let strategy = self.spec.join.strategy;
+        if timed_out {
+            if strategy == JoinStrategy::PartialTimeout {
+                return Err(CanoError::workflow(
+                    "PartialTimeout: no tasks completed before timeout",
+                ));
+            }
+            return Err(CanoError::timeout(alloc::format!(
+                "Split task timeout exceeded after {:?}: {} of {total} tasks completed successfully, strategy: {strategy:?}",
+                self.spec.join.timeout.unwrap_or_default(),
+                results.successes.len(),
+            )));
+        }
+        let mut message = alloc::format!(
+            "Join condition not met: {} of {total} tasks completed successfully, strategy: {strategy:?}",
+            results.successes.len()
+        );
+        const LISTED: usize = 3;
+        if !results.errors.is_empty() {
+            message.push_str("; errors: ");
+            for (n, (index, error)) in results.errors.iter().take(LISTED).enumerate() {
+                let sep = if n == 0 { "" } else { "; " };
+                let _ = write!(message, "{sep}task {index}: {error}");
+            }
+            if results.errors.len() > LISTED {
+                let _ = write!(
+                    message,
+                    "; … and {} more error(s)",
+                    results.errors.len() - LISTED
+                );
+            }
+        }
+        Err(CanoError::workflow(message))
+    }
+
+    fn record(&mut self, index: usize, outcome: Outcome<S>) -> JoinDecision {
+        self.slots[index] = Slot::Finished;
+        self.running -= 1;
+        self.events(index).finish(&outcome);
+        let success = outcome.is_ok();
+        match outcome {
+            Ok(result) => self.results.successes.push((index, result)),
+            Err(error) => self.results.errors.push((index, error)),
+        }
+        self.tracker.record(success)
+    }
+}
+
+/// Nothing in a split is ever pinned in place: branches are boxed or `Unpin` themselves.
+impl<S, K, C: Clock, Sp> Unpin for SplitJoin<'_, S, K, C, Sp> {}
+
+impl<S, K, C, Sp> Future for SplitJoin<'_, S, K, C, Sp>
+where
+    S: Clone + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+    C: Clock,
+    Sp: Spawner,
+{
+    type Output = Result<SplitResult<S>, CanoError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.slots.is_empty() {
+            let decision = this.tracker.decision();
+            return Poll::Ready(this.conclude(decision, false));
+        }
+        this.split_waker.register(cx.waker());
+        loop {
+            let mut finished_any = false;
+            while this.running < this.limit && this.next_start < this.slots.len() {
+                let index = this.next_start;
+                this.next_start += 1;
+                this.running += 1;
+                if let Some(outcome) = this.start(index, cx) {
+                    finished_any = true;
+                    let decision = this.record(index, outcome);
+                    if decision != JoinDecision::Pending {
+                        return Poll::Ready(this.conclude(decision, false));
+                    }
+                }
+            }
+            for index in 0..this.slots.len() {
+                let split_waker = &this.split_waker;
+                let polled = match &mut this.slots[index] {
+                    Slot::Local(branch, wakeup) => {
+                        wakeup.poll(cx, split_waker, |cx| Pin::new(&mut *branch).poll(cx))
+                    }
+                    Slot::Remote(rx, _, wakeup) => wakeup
+                        .poll(cx, split_waker, |cx| Pin::new(&mut *rx).poll(cx))
+                        .map(|received| {
+                            received.unwrap_or_else(|_| {
+                                Err(CanoError::workflow(
+                                    "spawned split branch was dropped by the runtime",
+                                ))
+                            })
+                        }),
+                    Slot::Queued | Slot::Finished => continue,
+                };
+                if let Poll::Ready(outcome) = polled {
+                    finished_any = true;
+                    let decision = this.record(index, outcome);
+                    if decision != JoinDecision::Pending {
+                        return Poll::Ready(this.conclude(decision, false));
+                    }
+                }
+            }
+            if !finished_any {
+                break;
+            }
+        }
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            let decision = this.tracker.on_timeout();
+            return Poll::Ready(this.conclude(decision, true));
+        }
+        Poll::Pending
+    }
+}

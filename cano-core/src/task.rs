@@ -1,0 +1,220 @@
+//! [`Task`]: one unit of work in a workflow state, and [`TaskResult`], the state it leads to.
+//!
+//! Tasks are written with a plain `async fn run` (native async functions in traits). The
+//! workflow stores them behind [`DynTask`], an object-safe form implemented for every task,
+//! so neither boxing code nor macros are needed to register tasks of different types.
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::future::Future;
+
+use futures::future::BoxFuture;
+
+use crate::error::CanoError;
+use crate::resource::{DefaultKey, Resources};
+use crate::retry::{MakeAttempt, TaskConfig};
+
+/// What a task returns: the state the workflow enters next.
+///
+/// cano 0.12 also had `TaskResult::Split(Vec<S>)`, which a single task could return but
+/// which always failed the workflow at run time. Parallelism is declared with
+/// [`Workflow::register_split`](crate::Workflow::register_split) instead, so that variant is
+/// gone: the mistake cannot be written.
+///
+/// ```
+/// use cano_core::TaskResult;
+///
+/// #[derive(Debug, PartialEq)]
+/// enum Step { Next }
+/// let r: TaskResult<Step> = Step::Next.into();
+/// assert_eq!(r, TaskResult::Single(Step::Next));
+/// assert_eq!(r.into_state(), Step::Next);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskResult<S> {
+    /// Continue in this state.
+    Single(S),
+}
+
+impl<S> TaskResult<S> {
+    /// The state to enter next.
+    pub fn into_state(self) -> S {
+        match self {
+            TaskResult::Single(s) => s,
+        }
+    }
+
+    /// The state to enter next, by reference.
+    pub fn state(&self) -> &S {
+        match self {
+            TaskResult::Single(s) => s,
+        }
+    }
+}
+
+impl<S> From<S> for TaskResult<S> {
+    fn from(state: S) -> Self {
+        TaskResult::Single(state)
+    }
+}
+
+/// One unit of work: runs against the workflow's [`Resources`] and names the next state.
+///
+/// Implement [`run`](Task::run) (or [`run_bare`](Task::run_bare) if the task needs no
+/// resources) with a plain `async fn`. The future must be `Send` (see the crate docs on the
+/// `Send` story). [`config`](Task::config) is read once, when the task is registered.
+///
+/// ```
+/// use cano_core::{CanoError, Resources, Task, TaskResult, Workflow};
+/// use cano_core::testing::Simulation;
+///
+/// #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// enum State { Fetch, Done }
+///
+/// struct Fetch;
+/// impl Task<State> for Fetch {
+///     async fn run(&self, _res: &Resources) -> Result<TaskResult<State>, CanoError> {
+///         Ok(TaskResult::Single(State::Done))
+///     }
+/// }
+///
+/// let workflow = Workflow::bare().register(State::Fetch, Fetch).add_exit_state(State::Done);
+/// let sim = Simulation::new();
+/// let end = sim.block_on(workflow.orchestrate_on(&sim.clock(), State::Fetch));
+/// assert_eq!(end, Ok(State::Done));
+/// ```
+pub trait Task<S, K = DefaultKey>: Send + Sync {
+    /// Does the work. The default calls [`run_bare`](Task::run_bare).
+    ///
+    /// An `Err` fails the attempt; the task's [`TaskConfig`] decides whether it is retried.
+    fn run(
+        &self,
+        res: &Resources<K>,
+    ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
+        let _ = res;
+        self.run_bare()
+    }
+
+    /// Does the work without resources. The default returns a
+    /// [`CanoError::Configuration`] saying that neither `run` nor `run_bare` was written.
+    fn run_bare(&self) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
+        async {
+            Err(CanoError::configuration(alloc::format!(
+                "Task<{}>: neither `run` nor `run_bare` was implemented",
+                core::any::type_name::<Self>()
+            )))
+        }
+    }
+
+    /// Retry, timeout and circuit-breaker settings. Default: [`TaskConfig::default`]
+    /// (exponential backoff, 3 retries), as in cano 0.12.
+    fn config(&self) -> TaskConfig {
+        TaskConfig::default()
+    }
+
+    /// The name observers see. Default: the type's name.
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(core::any::type_name::<Self>())
+    }
+}
+
+/// The object-safe form of [`Task`], implemented for every task.
+///
+/// Use it to hold tasks of different types together, for instance in one
+/// [`register_split`](crate::Workflow::register_split):
+/// `vec![Box::new(A) as Box<dyn DynTask<State>>, Box::new(B)]`. `Box<dyn DynTask>` and
+/// `Arc<dyn DynTask>` are tasks themselves.
+pub trait DynTask<S, K = DefaultKey>: Send + Sync {
+    /// [`Task::run`] with its future boxed.
+    fn run_dyn<'a>(
+        &'a self,
+        res: &'a Resources<K>,
+    ) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>>;
+    /// [`Task::config`].
+    fn config_dyn(&self) -> TaskConfig;
+    /// [`Task::name`].
+    fn name_dyn(&self) -> Cow<'static, str>;
+}
+
+impl<S: 'static, K: 'static, T: Task<S, K>> DynTask<S, K> for T {
+    fn run_dyn<'a>(
+        &'a self,
+        res: &'a Resources<K>,
+    ) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
+        Box::pin(self.run(res))
+    }
+    fn config_dyn(&self) -> TaskConfig {
+        self.config()
+    }
+    fn name_dyn(&self) -> Cow<'static, str> {
+        self.name()
+    }
+}
+
+/// A task as a workflow stores it: erased, with its name and config read once.
+pub(crate) struct RegisteredTask<S, K> {
+    pub(crate) task: Arc<dyn DynTask<S, K>>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) config: TaskConfig,
+}
+
+impl<S: 'static, K: 'static> RegisteredTask<S, K> {
+    pub(crate) fn new<T: Task<S, K> + 'static>(task: T) -> Self {
+        RegisteredTask {
+            name: task.name(),
+            config: task.config(),
+            task: Arc::new(task),
+        }
+    }
+}
+
+/// Makes attempts of a registered task (a nameable [`MakeAttempt`], so the engine can keep
+/// many retry loops in a `Vec`).
+pub(crate) struct RunTask<'a, S, K> {
+    pub(crate) task: &'a dyn DynTask<S, K>,
+    pub(crate) resources: &'a Resources<K>,
+}
+
+impl<'a, S, K> MakeAttempt<'a, TaskResult<S>> for RunTask<'a, S, K> {
+    fn make(&mut self) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
+        self.task.run_dyn(self.resources)
+    }
+}
+
+macro_rules! forward_task {
+    ($ty:ty) => {
+        impl<S: 'static, K: Sync + 'static> Task<S, K> for $ty {
+            fn run(
+                &self,
+                res: &Resources<K>,
+            ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
+                async move { (**self).run_dyn(res).await }
+            }
+            fn config(&self) -> TaskConfig {
+                (**self).config_dyn()
+            }
+            fn name(&self) -> Cow<'static, str> {
+                (**self).name_dyn()
+            }
+        }
+    };
+}
+
+forward_task!(Box<dyn DynTask<S, K>>);
+forward_task!(Arc<dyn DynTask<S, K>>);
+
+impl<S: 'static, K: 'static, T: Task<S, K>> Task<S, K> for Arc<T> {
+    fn run(
+        &self,
+        res: &Resources<K>,
+    ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
+        T::run(self, res)
+    }
+    fn config(&self) -> TaskConfig {
+        T::config(self)
+    }
+    fn name(&self) -> Cow<'static, str> {
+        T::name(self)
+    }
+}

@@ -1,0 +1,113 @@
+//! cano-embassy on emulated Cortex-M: runs the scenarios in `scenarios.rs` on embassy with a
+//! SysTick time driver, prints each result over semihosting, and exits QEMU with 0 when all
+//! pass, 1 when one fails, 101 on a panic.
+//!
+//! Machines: lm3s6965evb (thumbv7m-none-eabi, default features) and mps2-an386
+//! (thumbv7em-none-eabihf, `--features mps2`). `qemu-smoke.sh` builds and runs both.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod heap;
+mod host;
+mod platform;
+mod scenarios;
+mod systick;
+
+use alloc::boxed::Box;
+use core::pin::pin;
+use core::time::Duration;
+
+use cano_embassy::{Clock, EmbassyClock, EmbassySpawner, Pool, Spawner};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::hprintln;
+use futures::future::{Either, select};
+
+use crate::heap::PeakHeap;
+use crate::scenarios::{Env, POOL_SIZE};
+
+#[global_allocator]
+static HEAP: PeakHeap = PeakHeap::empty();
+const HEAP_BYTES: usize = 8 * 1024;
+
+/// SysTick's input clock as QEMU models the machine at reset.
+#[cfg(not(feature = "mps2"))]
+const CORE_HZ: u32 = 12_500_000; // lm3s6965evb: 200 MHz PLL / (SYSDIV 15 + 1)
+#[cfg(feature = "mps2")]
+const CORE_HZ: u32 = 25_000_000; // mps2-an385 / an386 / an500
+
+/// A scenario that has not finished after this long has failed.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The runner: one future, spawned through cano's spawner like everything else.
+static RUNNER_POOL: Pool<1> = Pool::new();
+/// The scenarios' own futures.
+static SCENARIO_POOL: Pool<POOL_SIZE> = Pool::new();
+
+#[entry]
+fn main() -> ! {
+    // SAFETY: first thing, once, before any allocation.
+    unsafe {
+        embedded_alloc::init!(HEAP, HEAP_BYTES);
+    }
+    let core = cortex_m::Peripherals::take().expect("core peripherals are taken only here");
+    systick::init(core.SYST, CORE_HZ);
+    platform::run(|spawner| {
+        let env = Env {
+            clock: EmbassyClock::new(),
+            spawner: EmbassySpawner::new(spawner, &SCENARIO_POOL),
+        };
+        EmbassySpawner::new(spawner, &RUNNER_POOL)
+            .spawn(Box::pin(run_all(env)))
+            .expect("the runner's pool is empty at start");
+    })
+}
+
+async fn run_all(env: Env) {
+    let (mut passed, mut failed) = (0u32, 0u32);
+    for scenario in scenarios::ALL {
+        let start = env.clock.now();
+        let timeout = pin!(env.clock.sleep_until(start + SCENARIO_TIMEOUT));
+        let outcome = match select((scenario.run)(env), timeout).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(((), _)) => Err(alloc::format!(
+                "timed out after {} ms",
+                SCENARIO_TIMEOUT.as_millis()
+            )),
+        };
+        let took = env.clock.now() - start;
+        match outcome {
+            Ok(()) => {
+                passed += 1;
+                hprintln!("ok     {} ({} ms)", scenario.name, took.as_millis());
+            }
+            Err(why) => {
+                failed += 1;
+                hprintln!(
+                    "FAILED {} ({} ms): {}",
+                    scenario.name,
+                    took.as_millis(),
+                    why
+                );
+            }
+        }
+    }
+    hprintln!(
+        "heap: peak {} B of {} B, {} B still in use; Pool<1> = {} B, Pool<{}> = {} B",
+        HEAP.peak(),
+        HEAP_BYTES,
+        HEAP.used(),
+        size_of::<Pool<1>>(),
+        POOL_SIZE,
+        size_of::<Pool<POOL_SIZE>>(),
+    );
+    hprintln!("scenarios: {passed} passed, {failed} failed");
+    host::exit(if failed == 0 { 0 } else { 1 });
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    hprintln!("PANIC: {}", info);
+    host::exit(101);
+}

@@ -1,0 +1,169 @@
+//! The workflow engine side by side with cano 0.12 (crates.io), in the same run, on the
+//! same tokio current-thread runtime, with the same trivial tasks.
+//!
+//! Each measurement loops inside one `block_on`, so neither crate pays a runtime entry per
+//! iteration. Compare the two lines of each group as a ratio (see the README table).
+//!
+//! Run: `cargo bench -p cano-tests --bench workflow -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use cano_tokio::WorkflowExt;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum S {
+    S0,
+    S1,
+    S2,
+    S3,
+    S4,
+    S5,
+    S6,
+    S7,
+    S8,
+    S9,
+    Fan,
+    Done,
+}
+
+const CHAIN: [S; 11] = [
+    S::S0,
+    S::S1,
+    S::S2,
+    S::S3,
+    S::S4,
+    S::S5,
+    S::S6,
+    S::S7,
+    S::S8,
+    S::S9,
+    S::Done,
+];
+
+/// The same two workflow shapes, built with whichever crate's API is in scope.
+macro_rules! workflow_builders {
+    () => {
+        pub(crate) fn linear(states: usize) -> Workflow<S> {
+            (0..states)
+                .fold(Workflow::bare(), |wf, i| {
+                    let next = if i + 1 == states {
+                        S::Done
+                    } else {
+                        super::CHAIN[i + 1]
+                    };
+                    wf.register(super::CHAIN[i], Step(next))
+                })
+                .add_exit_state(S::Done)
+        }
+
+        pub(crate) fn split(branches: usize) -> Workflow<S> {
+            Workflow::bare()
+                .register_split(
+                    S::Fan,
+                    (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>(),
+                    JoinConfig::new(JoinStrategy::All, S::Done),
+                )
+                .add_exit_state(S::Done)
+        }
+    };
+}
+
+/// cano (this workspace).
+mod ours {
+    use super::S;
+    use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
+
+    pub(crate) struct Step(pub(crate) S);
+
+    impl Task<S> for Step {
+        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
+            Ok(TaskResult::Single(self.0))
+        }
+    }
+
+    workflow_builders!();
+}
+
+/// cano 0.12.0 from crates.io.
+mod reference {
+    use super::S;
+    use cano012::prelude::*;
+
+    #[derive(Clone)]
+    pub(crate) struct Step(pub(crate) S);
+
+    #[task]
+    impl Task<S> for Step {
+        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
+            Ok(TaskResult::Single(self.0))
+        }
+    }
+
+    workflow_builders!();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Times `iters` sequential orchestrations inside one `block_on`.
+fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, mut run: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(run().await);
+        }
+        start.elapsed()
+    })
+}
+
+fn workflows(c: &mut Criterion) {
+    let rt = runtime();
+    let cases: [(&str, usize, S, bool); 4] = [
+        ("orchestrate_1_state", 1, S::S0, false),
+        ("linear_10_states", 10, S::S0, false),
+        ("split_join_16", 16, S::Fan, true),
+        ("split_join_256", 256, S::Fan, true),
+    ];
+    for (name, size, initial, is_split) in cases {
+        let (ours, reference) = if is_split {
+            (ours::split(size), reference::split(size))
+        } else {
+            (ours::linear(size), reference::linear(size))
+        };
+        // Both must actually complete before being timed.
+        assert_eq!(rt.block_on(ours.orchestrate(initial)), Ok(S::Done));
+        assert_eq!(
+            rt.block_on(reference.orchestrate(initial)).ok(),
+            Some(S::Done)
+        );
+        let mut group = c.benchmark_group(name);
+        group.bench_function("cano", |b| {
+            b.iter_custom(|iters| {
+                timed(&rt, iters, || async {
+                    ours.orchestrate(black_box(initial)).await.unwrap()
+                })
+            })
+        });
+        group.bench_function("cano_0_12", |b| {
+            b.iter_custom(|iters| {
+                timed(&rt, iters, || async {
+                    reference.orchestrate(black_box(initial)).await.unwrap()
+                })
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, workflows);
+criterion_main!(benches);

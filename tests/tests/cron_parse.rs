@@ -1,0 +1,459 @@
+//! The cron dialect, pinned: what parses to what, what is rejected and how the error reads,
+//! and the normalized text `Display` prints.
+
+use cano_core::CanoError;
+use cano_core::cron::{Cron, CronErrorKind, CronField, CronOptions, DayMatching, WeekdayNumbering};
+use cano_core::jiff::tz::TimeZone;
+use cano_core::jiff::{Timestamp, ZonedDateTime};
+
+fn utc(text: &str) -> ZonedDateTime {
+    text.parse::<Timestamp>()
+        .unwrap()
+        .to_zoned_datetime(TimeZone::UTC)
+}
+
+/// The next `n` fires in UTC after `start`, as RFC 3339 text.
+fn fires(expression: &str, options: CronOptions, start: &str, n: usize) -> Vec<String> {
+    let cron =
+        Cron::parse_with(expression, options).unwrap_or_else(|e| panic!("{expression}: {e}"));
+    cron.upcoming(&utc(start))
+        .take(n)
+        .map(|z| z.timestamp().to_string())
+        .collect()
+}
+
+#[track_caller]
+fn same(a: &str, b: &str) {
+    assert_eq!(
+        Cron::parse(a).unwrap(),
+        Cron::parse(b).unwrap(),
+        "{a} vs {b}"
+    );
+}
+
+#[test]
+fn field_counts_and_aliases() {
+    same("*/5 * * * *", "0 */5 * * * *");
+    same("0 0 12 * * *", "0 0 12 * * * *");
+    same("@yearly", "0 0 1 1 *");
+    same("@annually", "0 0 1 1 *");
+    same("@monthly", "0 0 1 * *");
+    same("@weekly", "0 0 * * 0");
+    same("@daily", "0 0 * * *");
+    same("@midnight", "0 0 * * *");
+    same("@hourly", "0 * * * *");
+    same("@DAILY", "@daily");
+    assert_eq!(Cron::parse("@weekly").unwrap().to_string(), "0 0 * * SUN");
+    assert_eq!(
+        Cron::parse("CRON_TZ=UTC @hourly").unwrap().to_string(),
+        "CRON_TZ=UTC 0 * * * *"
+    );
+}
+
+#[test]
+fn lists_ranges_steps_and_names() {
+    same("0,15,30,45 * * * *", "*/15 * * * *");
+    same("10-50/7 * * * *", "10,17,24,31,38,45 * * * *");
+    same("5/15 * * * *", "5,20,35,50 * * * *");
+    same("0 0 * jan-Mar *", "0 0 * 1-3 *");
+    same("0 0 * * monday-Friday", "0 0 * * MON-FRI");
+    same("0 0 * * 7", "0 0 * * 0");
+    same("0 0 * * FRI-SUN", "0 0 * * 5-7");
+    same("0 0 ? * MON", "0 0 * * MON");
+    same("0 0 0 * * * 2030-2032", "0 0 0 * * * 2030,2031,2032");
+    // Quartz numbering: 1 is Sunday, 7 Saturday; names are unaffected.
+    let quartz = CronOptions::new().with_weekday_numbering(WeekdayNumbering::Quartz);
+    assert_eq!(
+        Cron::parse_with("0 0 * * 1", quartz).unwrap(),
+        Cron::parse("0 0 * * SUN").unwrap()
+    );
+    assert_eq!(
+        Cron::parse_with("0 0 * * MON-FRI", quartz).unwrap(),
+        Cron::parse("0 0 * * MON-FRI").unwrap()
+    );
+    assert!(Cron::parse_with("0 0 * * 0", quartz).is_err());
+}
+
+#[test]
+fn last_nearest_and_nth_day_modifiers() {
+    let start = "2026-01-01T00:00:00Z";
+    let posix = CronOptions::new();
+    assert_eq!(
+        fires("0 0 L * *", posix, start, 3),
+        [
+            "2026-01-31T00:00:00Z",
+            "2026-02-28T00:00:00Z",
+            "2026-03-31T00:00:00Z"
+        ]
+    );
+    assert_eq!(
+        fires("0 0 L-2 2 *", posix, start, 2),
+        ["2026-02-26T00:00:00Z", "2027-02-26T00:00:00Z"]
+    );
+    // 2026-02-01 is a Sunday: the nearest weekday is Monday the 2nd (never January 30th).
+    // 2026-05-31 is a Sunday at the end of the month: Friday the 29th.
+    assert_eq!(
+        fires("0 0 1W 2 *", posix, start, 1),
+        ["2026-02-02T00:00:00Z"]
+    );
+    assert_eq!(
+        fires("0 0 31W 5 *", posix, start, 1),
+        ["2026-05-29T00:00:00Z"]
+    );
+    // 2026-01-31 is a Saturday: the last weekday of January is Friday the 30th.
+    assert_eq!(
+        fires("0 0 LW 1 *", posix, start, 1),
+        ["2026-01-30T00:00:00Z"]
+    );
+    assert_eq!(
+        fires("0 0 * * FRIL", posix, start, 2),
+        ["2026-01-30T00:00:00Z", "2026-02-27T00:00:00Z"]
+    );
+    assert_eq!(
+        fires("0 0 * * 5L", posix, start, 1),
+        ["2026-01-30T00:00:00Z"]
+    );
+    assert_eq!(
+        fires("0 0 * * MON#2", posix, start, 2),
+        ["2026-01-12T00:00:00Z", "2026-02-09T00:00:00Z"]
+    );
+    // The fifth Friday exists only in some months.
+    assert_eq!(
+        fires("0 0 * * FRI#5", posix, start, 2),
+        ["2026-01-30T00:00:00Z", "2026-05-29T00:00:00Z"]
+    );
+    // Quartz numbering for `#`: 6 is Friday.
+    assert_eq!(
+        fires("0 0 0 ? * 6#5", CronOptions::quartz(), start, 1),
+        ["2026-01-30T00:00:00Z"]
+    );
+}
+
+#[test]
+fn day_of_month_with_day_of_week() {
+    let start = "2026-01-01T00:00:00Z";
+    // Either (default): the 13th or any Friday.
+    assert_eq!(
+        fires("0 0 13 * FRI", CronOptions::new(), start, 3),
+        [
+            "2026-01-02T00:00:00Z",
+            "2026-01-09T00:00:00Z",
+            "2026-01-13T00:00:00Z"
+        ]
+    );
+    // Both: Friday the 13th.
+    let both = CronOptions::new().with_day_matching(DayMatching::Both);
+    assert_eq!(
+        fires("0 0 13 * FRI", both, start, 2),
+        ["2026-02-13T00:00:00Z", "2026-03-13T00:00:00Z"]
+    );
+    // Only one field restricted: it alone decides, under either option.
+    for options in [CronOptions::new(), both] {
+        assert_eq!(
+            fires("0 0 13 * *", options, start, 1),
+            ["2026-01-13T00:00:00Z"]
+        );
+        assert_eq!(
+            fires("0 0 ? * FRI", options, start, 1),
+            ["2026-01-02T00:00:00Z"]
+        );
+    }
+    // `*/2` is restricted (unlike Vixie's star rule): odd days OR Fridays.
+    assert_eq!(
+        fires(
+            "0 0 */2 * FRI",
+            CronOptions::new(),
+            "2026-01-01T00:00:01Z",
+            2
+        ),
+        ["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"]
+    );
+}
+
+#[track_caller]
+fn rejects(
+    expression: &str,
+    kind: CronErrorKind,
+    field: Option<CronField>,
+    token: &str,
+    span: std::ops::Range<usize>,
+) {
+    let err = Cron::parse(expression).unwrap_err();
+    assert_eq!(err.kind(), &kind, "{expression}: {err}");
+    assert_eq!(err.field(), field, "{expression}: {err}");
+    assert_eq!(err.token(), token, "{expression}: {err}");
+    assert_eq!(err.span(), span, "{expression}: {err}");
+    assert_eq!(&expression[err.span()], token);
+    assert!(!err.allowed().is_empty());
+}
+
+#[test]
+fn errors_name_the_field_token_span_and_what_is_allowed() {
+    use CronErrorKind::*;
+    rejects("", Empty, None, "", 0..0);
+    rejects("* * * *", FieldCount { found: 4 }, None, "* * * *", 0..7);
+    rejects(
+        "1 2 3 4 5 6 7 8",
+        FieldCount { found: 8 },
+        None,
+        "1 2 3 4 5 6 7 8",
+        0..15,
+    );
+    rejects("@reboot", UnknownAlias, None, "@reboot", 0..7);
+    rejects("@daily 5", Syntax, None, "5", 7..8);
+    let out_of_range = |value, min, max| OutOfRange { value, min, max };
+    rejects(
+        "60 * * * *",
+        out_of_range(60, 0, 59),
+        Some(CronField::Minute),
+        "60",
+        0..2,
+    );
+    rejects(
+        "0 24 * * *",
+        out_of_range(24, 0, 23),
+        Some(CronField::Hour),
+        "24",
+        2..4,
+    );
+    rejects(
+        "0 0 0 * *",
+        out_of_range(0, 1, 31),
+        Some(CronField::DayOfMonth),
+        "0",
+        4..5,
+    );
+    rejects(
+        "0 0 * 13 *",
+        out_of_range(13, 1, 12),
+        Some(CronField::Month),
+        "13",
+        6..8,
+    );
+    rejects(
+        "0 0 * * 8",
+        out_of_range(8, 0, 7),
+        Some(CronField::DayOfWeek),
+        "8",
+        8..9,
+    );
+    rejects(
+        "0 0 0 * * * 2100",
+        out_of_range(2100, 1970, 2099),
+        Some(CronField::Year),
+        "2100",
+        12..16,
+    );
+    rejects(
+        "0 0 * * 99999999999",
+        out_of_range(u32::MAX, 0, 7),
+        Some(CronField::DayOfWeek),
+        "99999999999",
+        8..19,
+    );
+    rejects(
+        "0 0 * * FRI-MON",
+        ReversedRange,
+        Some(CronField::DayOfWeek),
+        "FRI-MON",
+        8..15,
+    );
+    rejects(
+        "*/0 * * * *",
+        InvalidStep { max: 60 },
+        Some(CronField::Minute),
+        "0",
+        2..3,
+    );
+    rejects(
+        "*/61 * * * *",
+        InvalidStep { max: 60 },
+        Some(CronField::Minute),
+        "61",
+        2..4,
+    );
+    rejects(
+        "0 0 * FOO *",
+        UnknownName,
+        Some(CronField::Month),
+        "FOO",
+        6..9,
+    );
+    rejects(
+        "0 MON * * *",
+        UnknownName,
+        Some(CronField::Hour),
+        "MON",
+        2..5,
+    );
+    rejects(
+        "L * * * *",
+        NotAllowedHere,
+        Some(CronField::Minute),
+        "L",
+        0..1,
+    );
+    rejects(
+        "0 ? * * *",
+        NotAllowedHere,
+        Some(CronField::Hour),
+        "?",
+        2..3,
+    );
+    rejects(
+        "0 0 * * L",
+        NotAllowedHere,
+        Some(CronField::DayOfWeek),
+        "L",
+        8..9,
+    );
+    rejects(
+        "0 0 1,,2 * *",
+        Syntax,
+        Some(CronField::DayOfMonth),
+        "",
+        6..6,
+    );
+    rejects("0 0 1- * *", Syntax, Some(CronField::DayOfMonth), "-", 5..6);
+    rejects(
+        "0 0 * * MON#6",
+        out_of_range(6, 1, 5),
+        Some(CronField::DayOfWeek),
+        "6",
+        12..13,
+    );
+    rejects(
+        "0 0 30 2 *",
+        NeverFires,
+        Some(CronField::DayOfMonth),
+        "30",
+        4..6,
+    );
+    rejects(
+        "0 0 31 4,6 *",
+        NeverFires,
+        Some(CronField::DayOfMonth),
+        "31",
+        4..6,
+    );
+    let err = Cron::parse("CRON_TZ=Mars/Olympus_Mons * * * * *").unwrap_err();
+    assert!(matches!(err.kind(), TimeZone { .. }), "{err}");
+    assert_eq!(err.token(), "Mars/Olympus_Mons");
+    assert_eq!(err.span(), 8..25);
+    let err = Cron::parse("CRON_TZ=UTC+5 * * * * *").unwrap_err();
+    assert!(err.to_string().contains("ambiguous"), "{err}");
+    assert_eq!(
+        Cron::parse("0 0 * * 8").unwrap_err().to_string(),
+        "invalid cron expression: day-of-week `8` (bytes 8..9): 8 is outside 0-7; allowed here: \
+         0-7 or SUN-SAT (0 and 7 are Sunday), *, ?, dL, d#n, lists (,), ranges (-) and steps (/)"
+    );
+}
+
+#[test]
+fn cron_errors_become_configuration_errors_with_their_cause() {
+    use std::error::Error;
+    let cron_error = Cron::parse("0 0 30 2 *").unwrap_err();
+    let err = CanoError::from(cron_error.clone());
+    assert_eq!(err.category(), "configuration");
+    assert_eq!(
+        err.to_string(),
+        format!("Configuration error: {cron_error}")
+    );
+    let source = err
+        .source()
+        .unwrap()
+        .downcast_ref::<cano_core::cron::CronError>();
+    assert_eq!(source, Some(&cron_error));
+}
+
+#[test]
+fn time_zone_prefixes() {
+    for (text, offset_seconds) in [
+        ("CRON_TZ=UTC", 0),
+        ("TZ=Z", 0),
+        ("cron_tz=+05:30", 19_800),
+        ("CRON_TZ=-0800", -28_800),
+        ("CRON_TZ=+01", 3_600),
+    ] {
+        let cron = Cron::parse(&format!("{text} 0 0 * * *")).unwrap();
+        let zone = cron.time_zone().unwrap();
+        let offset = zone.to_offset(Timestamp::UNIX_EPOCH).seconds();
+        assert_eq!(offset, offset_seconds, "{text}");
+    }
+    let posix = Cron::parse("CRON_TZ=CET-1CEST,M3.5.0,M10.5.0/3 0 0 * * *").unwrap();
+    let summer = "2026-07-01T00:00:00Z".parse::<Timestamp>().unwrap();
+    assert_eq!(
+        posix.time_zone().unwrap().to_offset(summer).seconds(),
+        7_200
+    );
+    assert!(Cron::parse("CRON_TZ= 0 0 * * *").is_err());
+    assert!(Cron::parse("CRON_TZ=+26:00 0 0 * * *").is_err());
+    assert!(Cron::parse("CRON_TZ=UTC").is_err());
+}
+
+#[test]
+fn display_is_normalized_and_keeps_meaning() {
+    for (input, normalized) in [
+        ("0 0 12 ? * mon-fri", "0 0 12 * * MON-FRI"),
+        ("*/5 * * * *", "*/5 * * * *"),
+        ("0,15,30,45 * * * *", "0,15,30,45 * * * *"),
+        ("0-59/15 * * * *", "*/15 * * * *"),
+        (
+            "TZ=Europe/Paris 0 9 * * 1-5",
+            "CRON_TZ=Europe/Paris 0 9 * * MON-FRI",
+        ),
+        ("0 0 1-31 * MON", "0 0 1-31 * MON"),
+        ("0 0 * * 0-7", "0 0 * * SUN-SAT"),
+        ("0 0 L,15W,LW * FRI#2,5L", "0 0 L,15W,LW * FRI#2,FRIL"),
+        (
+            "0 0 0 1 1 * 2026,2027,2028,2030",
+            "0 0 0 1 1 * 2026-2028,2030",
+        ),
+        ("0 30 9 1-7 * MON", "0 30 9 1-7 * MON"),
+    ] {
+        let cron = Cron::parse(input).unwrap();
+        assert_eq!(cron.to_string(), normalized, "{input}");
+        assert_eq!(Cron::parse(normalized).unwrap(), cron, "{normalized}");
+        assert_eq!(format!("{cron:?}"), format!("Cron({normalized})"));
+    }
+    // `0-59` and `*` fire at the same minutes but differ in DST class, so they print apart.
+    assert_eq!(
+        Cron::parse("0-59 1 * * *").unwrap().to_string(),
+        "0-59 1 * * *"
+    );
+    assert!(Cron::parse("0-59 1 * * *").unwrap().is_fixed_time());
+    assert_ne!(
+        Cron::parse("0-59 1 * * *").unwrap(),
+        Cron::parse("* 1 * * *").unwrap()
+    );
+}
+
+#[test]
+fn describe_in_english() {
+    for (expression, description) in [
+        ("30 9 * * MON-FRI", "at 09:30, Monday through Friday"),
+        ("0 9,17 * * *", "at 09:00 and 17:00"),
+        ("*/15 * * * *", "every 15 minutes"),
+        ("* * * * *", "every minute"),
+        ("0 * * * *", "every hour"),
+        ("*/10 9-17 * * *", "every 10 minutes from 09:00 to 17:59"),
+        ("0 0 1 * *", "at 00:00, on day 1 of the month"),
+        ("0 0 L * *", "at 00:00, on the last day of the month"),
+        (
+            "0 12 * * FRI#2",
+            "at 12:00, on the second Friday of the month",
+        ),
+        (
+            "0 12 13 * FRI",
+            "at 12:00, on day 13 of the month or Friday",
+        ),
+        ("0 0 1 1 *", "at 00:00, on day 1 of the month, in January"),
+        ("CRON_TZ=Europe/Paris 0 8 * * *", "at 08:00 (Europe/Paris)"),
+    ] {
+        assert_eq!(
+            Cron::parse(expression).unwrap().describe(),
+            description,
+            "{expression}"
+        );
+    }
+}
