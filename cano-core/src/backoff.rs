@@ -1,66 +1,14 @@
 //! [`BackoffPolicy`]: how long a failing scheduled flow waits before its next run, and when
 //! it trips. The math is the reference's (cano 0.12) to the letter; only the source of
-//! randomness changed: jitter comes from an injected [`JitterSource`] (for example a seeded
-//! [`SplitMix64`]), so a test gets the same delays on every run.
+//! randomness changed: jitter comes from an injected [`RandomSource`] (the scheduler's is a
+//! [`SplitMix64`](crate::random::SplitMix64) seeded by
+//! [`Scheduler::set_seed`](crate::scheduler::Scheduler::set_seed)), so a test gets the same
+//! delays on every run.
 
 use core::time::Duration;
 
 use crate::error::{CanoError, CanoResult};
-
-/// A source of uniformly distributed random bits for jitter.
-///
-/// The scheduler owns one, seeded from [`Scheduler::set_seed`](crate::scheduler::Scheduler::set_seed),
-/// so the same seed gives the same backoff delays on every run.
-pub trait JitterSource {
-    /// The next 64 uniformly distributed random bits.
-    fn next_u64(&mut self) -> u64;
-
-    /// A uniformly distributed number in `[0, 1)`.
-    fn next_unit(&mut self) -> f64 {
-        // The top 53 bits fill an f64 mantissa exactly.
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
-/// SplitMix64: a tiny, fast, seedable generator (Steele, Lea & Flood, 2014). Not for
-/// cryptography; plenty for spreading retries.
-///
-/// ```
-/// use cano_core::backoff::{JitterSource, SplitMix64};
-///
-/// let mut a = SplitMix64::new(7);
-/// let mut b = SplitMix64::new(7);
-/// assert_eq!(a.next_u64(), b.next_u64());
-/// let u = a.next_unit();
-/// assert!((0.0..1.0).contains(&u));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator whose sequence is fully determined by `seed`.
-    pub const fn new(seed: u64) -> Self {
-        SplitMix64 { state: seed }
-    }
-
-    /// One SplitMix64 output step as a pure function: a well-mixed hash of `x`.
-    pub const fn mix(x: u64) -> u64 {
-        let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-impl JitterSource for SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        let out = SplitMix64::mix(self.state);
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        out
-    }
-}
+use crate::random::RandomSource;
 
 /// Exponential backoff for a scheduled flow after failed runs, with an optional trip.
 ///
@@ -73,7 +21,8 @@ impl JitterSource for SplitMix64 {
 /// The defaults are the reference's: 1 s, ×2, 5 min cap, 0.1 jitter, never trips.
 ///
 /// ```
-/// use cano_core::backoff::{BackoffPolicy, SplitMix64};
+/// use cano_core::backoff::BackoffPolicy;
+/// use cano_core::random::SplitMix64;
 /// use core::time::Duration;
 ///
 /// let policy = BackoffPolicy {
@@ -81,8 +30,8 @@ impl JitterSource for SplitMix64 {
 ///     jitter: 0.0,
 ///     ..BackoffPolicy::default()
 /// };
-/// let mut rng = SplitMix64::new(0);
-/// let delays: Vec<_> = (1..=4).map(|s| policy.compute_delay(s, &mut rng)).collect();
+/// let rng = SplitMix64::new(0);
+/// let delays: Vec<_> = (1..=4).map(|s| policy.compute_delay(s, &rng)).collect();
 /// assert_eq!(delays, [100, 200, 400, 800].map(Duration::from_millis));
 /// assert!(!policy.is_tripped(1_000));
 /// assert!(BackoffPolicy::with_trip(3).is_tripped(3));
@@ -136,15 +85,14 @@ impl BackoffPolicy {
 
     /// The delay after the `streak`-th consecutive failure, jitter drawn from `rng` (a
     /// `streak` of 0 is treated as 1). Never panics.
-    pub fn compute_delay(&self, streak: u32, rng: &mut impl JitterSource) -> Duration {
+    pub fn compute_delay(&self, streak: u32, rng: &(impl RandomSource + ?Sized)) -> Duration {
         let jitter = if self.jitter.is_nan() {
             0.0
         } else {
             self.jitter.clamp(0.0, 1.0)
         };
         if jitter > 0.0 {
-            let symmetric = rng.next_unit() * 2.0 - 1.0;
-            self.delay_with_factor(streak, 1.0 + jitter * symmetric)
+            self.delay_with_factor(streak, 1.0 + jitter * rng.next_symmetric())
         } else {
             self.delay_with_factor(streak, 1.0)
         }
@@ -198,6 +146,7 @@ fn powi(mut base: f64, mut exponent: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::SplitMix64;
     use alloc::vec::Vec;
 
     fn no_jitter(initial_ms: u64, max_ms: u64) -> BackoffPolicy {
@@ -213,9 +162,9 @@ mod tests {
     #[test]
     fn exponential_sequence_without_jitter() {
         let p = no_jitter(100, 300_000);
-        let mut rng = SplitMix64::new(1);
+        let rng = SplitMix64::new(1);
         let got: Vec<u128> = (1..=4)
-            .map(|s| p.compute_delay(s, &mut rng).as_millis())
+            .map(|s| p.compute_delay(s, &rng).as_millis())
             .collect();
         assert_eq!(got, [100, 200, 400, 800]);
     }
@@ -223,10 +172,10 @@ mod tests {
     #[test]
     fn capped_at_max_delay() {
         let p = no_jitter(100, 500);
-        let mut rng = SplitMix64::new(1);
-        assert_eq!(p.compute_delay(10, &mut rng), Duration::from_millis(500));
+        let rng = SplitMix64::new(1);
+        assert_eq!(p.compute_delay(10, &rng), Duration::from_millis(500));
         assert_eq!(
-            p.compute_delay(u32::MAX, &mut rng),
+            p.compute_delay(u32::MAX, &rng),
             Duration::from_millis(500)
         );
     }
@@ -237,11 +186,11 @@ mod tests {
             jitter: 0.5,
             ..no_jitter(1_000, 300_000)
         };
-        let mut rng = SplitMix64::new(42);
+        let rng = SplitMix64::new(42);
         let mut low = false;
         let mut high = false;
         for _ in 0..1_000 {
-            let d = p.compute_delay(1, &mut rng).as_secs_f64();
+            let d = p.compute_delay(1, &rng).as_secs_f64();
             assert!((0.5..=1.5).contains(&d), "{d}");
             low |= d < 0.9;
             high |= d > 1.1;
@@ -255,9 +204,9 @@ mod tests {
             jitter: 1.0,
             ..no_jitter(1_000, 2_000)
         };
-        let mut rng = SplitMix64::new(3);
+        let rng = SplitMix64::new(3);
         for _ in 0..200 {
-            assert!(p.compute_delay(20, &mut rng) <= Duration::from_secs(2));
+            assert!(p.compute_delay(20, &rng) <= Duration::from_secs(2));
         }
     }
 
@@ -302,8 +251,8 @@ mod tests {
             jitter: f64::INFINITY,
             ..BackoffPolicy::default()
         };
-        let mut rng = SplitMix64::new(0);
-        assert!(p.compute_delay(5, &mut rng) <= p.max_delay);
+        let rng = SplitMix64::new(0);
+        assert!(p.compute_delay(5, &rng) <= p.max_delay);
         assert!(p.validate().is_err());
         let p = BackoffPolicy {
             multiplier: 0.5,
@@ -316,9 +265,9 @@ mod tests {
     #[test]
     fn same_seed_same_delays() {
         let p = BackoffPolicy::default();
-        let (mut a, mut b) = (SplitMix64::new(9), SplitMix64::new(9));
+        let (a, b) = (SplitMix64::new(9), SplitMix64::new(9));
         for s in 1..20 {
-            assert_eq!(p.compute_delay(s, &mut a), p.compute_delay(s, &mut b));
+            assert_eq!(p.compute_delay(s, &a), p.compute_delay(s, &b));
         }
     }
 }

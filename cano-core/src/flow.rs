@@ -21,8 +21,9 @@ use core::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::backoff::{BackoffPolicy, JitterSource};
+use crate::backoff::BackoffPolicy;
 use crate::error::CanoError;
+use crate::random::RandomSource;
 use crate::time::Instant;
 
 /// What a flow is doing, as reported by `status` and `list`.
@@ -156,7 +157,7 @@ impl FlowState {
         now: Instant,
         outcome: Result<(), &CanoError>,
         policy: &BackoffPolicy,
-        rng: &mut impl JitterSource,
+        rng: &(impl RandomSource + ?Sized),
     ) -> Transition {
         self.running = self.running.saturating_sub(1);
         match outcome {
@@ -292,7 +293,7 @@ fn signed(d: Duration) -> SignedDuration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backoff::SplitMix64;
+    use crate::random::SplitMix64;
 
     fn wall0() -> Timestamp {
         Timestamp::from_second(1_767_225_600).unwrap()
@@ -310,12 +311,12 @@ mod tests {
     #[test]
     fn failure_backs_off_success_clears() {
         let mut f = FlowState::new();
-        let mut rng = SplitMix64::new(0);
+        let rng = SplitMix64::new(0);
         let err = CanoError::task_execution("Test failure");
         assert_eq!(f.status(Instant::ZERO, wall0()), Status::Idle);
         f.start(wall0());
         assert_eq!(f.status(Instant::ZERO, wall0()), Status::Running);
-        let t = f.finish(Instant::from_secs(1), Err(&err), &policy(None), &mut rng);
+        let t = f.finish(Instant::from_secs(1), Err(&err), &policy(None), &rng);
         assert_eq!(
             t,
             Transition::Backoff {
@@ -332,7 +333,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         f.start(wall0());
-        let t = f.finish(Instant::from_secs(2), Err(&err), &policy(None), &mut rng);
+        let t = f.finish(Instant::from_secs(2), Err(&err), &policy(None), &rng);
         assert_eq!(
             t,
             Transition::Backoff {
@@ -341,7 +342,7 @@ mod tests {
         );
         f.start(wall0());
         assert_eq!(
-            f.finish(Instant::from_secs(3), Ok(()), &policy(None), &mut rng),
+            f.finish(Instant::from_secs(3), Ok(()), &policy(None), &rng),
             Transition::Completed
         );
         assert_eq!(f.failure_streak(), 0);
@@ -353,11 +354,11 @@ mod tests {
     #[test]
     fn trip_blocks_start_until_reset() {
         let mut f = FlowState::new();
-        let mut rng = SplitMix64::new(0);
+        let rng = SplitMix64::new(0);
         let err = CanoError::task_execution("x");
         for i in 1..=2 {
             f.start(wall0());
-            let t = f.finish(Instant::ZERO, Err(&err), &policy(Some(2)), &mut rng);
+            let t = f.finish(Instant::ZERO, Err(&err), &policy(Some(2)), &rng);
             assert_eq!(t == Transition::Tripped, i == 2);
         }
         assert_eq!(f.check_start(1), Err(StartRefusal::Tripped));
@@ -373,16 +374,16 @@ mod tests {
     #[test]
     fn reset_leaves_a_running_flow_running_and_the_race_restarts_the_streak() {
         let mut f = FlowState::new();
-        let mut rng = SplitMix64::new(0);
+        let rng = SplitMix64::new(0);
         let err = CanoError::task_execution("x");
         for _ in 0..3 {
             f.start(wall0());
-            f.finish(Instant::ZERO, Err(&err), &policy(None), &mut rng);
+            f.finish(Instant::ZERO, Err(&err), &policy(None), &rng);
         }
         f.start(wall0());
         f.reset();
         assert_eq!(f.status(Instant::ZERO, wall0()), Status::Running);
-        f.finish(Instant::ZERO, Err(&err), &policy(None), &mut rng);
+        f.finish(Instant::ZERO, Err(&err), &policy(None), &rng);
         assert_eq!(f.failure_streak(), 1);
     }
 

@@ -26,15 +26,24 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::time::Duration;
 
-use crate::backoff::SplitMix64;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::cron::Cron;
 use crate::error::{CanoError, CanoResult};
+use crate::random::mix;
 
 /// When a flow fires.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Schedule {
     /// Every `interval` on the monotonic clock (see [`IntervalMode`] and [`FirstRun`]).
     Every(Duration),
+    /// At each match of a cron expression, in its `CRON_TZ=` zone or else the scheduler's
+    /// time zone (UTC unless set). The next fire is found in wall time, slept for on the
+    /// monotonic clock, and checked against the wall clock again on waking, so a wall-clock
+    /// step or a suspend goes through the [`MissedFirePolicy`] instead of drifting.
+    Cron(Cron),
     /// Only when triggered.
     Manual,
 }
@@ -191,13 +200,36 @@ pub fn stable_jitter(seed: u64, id: &str, max: Duration) -> Duration {
     for b in id.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
-    Duration::from_micros(SplitMix64::mix(h ^ SplitMix64::mix(seed)) % max_us)
+    Duration::from_micros(mix(h ^ mix(seed)) % max_us)
 }
 
 /// A schedule in wall time (a cron expression in its time zone).
 pub(crate) trait WallSchedule: Send + Sync + fmt::Debug {
     /// The first fire strictly after `after` (µs since the Unix epoch), if any.
     fn next_after(&self, after: i64) -> Option<i64>;
+
+    /// The zone for expressions that name none (set at start).
+    fn set_zone(&mut self, _zone: &TimeZone) {}
+}
+
+/// A cron expression evaluated in a zone.
+#[derive(Debug)]
+pub(crate) struct CronSchedule {
+    pub(crate) cron: Cron,
+    pub(crate) zone: TimeZone,
+}
+
+impl WallSchedule for CronSchedule {
+    fn next_after(&self, after: i64) -> Option<i64> {
+        let after = Timestamp::from_microsecond(after).ok()?;
+        self.cron
+            .next_after_timestamp(after, &self.zone)
+            .map(Timestamp::as_microsecond)
+    }
+
+    fn set_zone(&mut self, zone: &TimeZone) {
+        self.zone = zone.clone();
+    }
 }
 
 /// The most fires a single catch-up looks at one by one (cron only; interval grids are

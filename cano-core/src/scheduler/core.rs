@@ -18,16 +18,20 @@ use core::time::Duration;
 use hashbrown::DefaultHashBuilder;
 use hashbrown::HashTable;
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 use super::info::FlowInfo;
 use super::job::FireId;
-use crate::backoff::{BackoffPolicy, SplitMix64};
+use crate::backoff::BackoffPolicy;
 use crate::error::{CanoError, CanoResult};
 use crate::flow::{FlowState, StartRefusal, Transition, to_wall};
+use crate::random::SplitMix64;
 use crate::schedule::{
-    FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy, Timeline,
-    WallSchedule, choose, keep, micros, stable_jitter,
+    CronSchedule, FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule,
+    SchedulePolicy, Timeline, choose, keep, micros, stable_jitter,
 };
+#[cfg(test)]
+use crate::schedule::WallSchedule;
 use crate::time::Instant;
 
 /// "No pending fire".
@@ -151,6 +155,7 @@ pub struct SchedulerCore {
     next_wall_check: Instant,
     wall_offset: Option<i64>,
     wall_flows: usize,
+    time_zone: TimeZone,
     phase: Phase,
 }
 
@@ -205,6 +210,7 @@ impl SchedulerCore {
             next_wall_check: Instant::MAX,
             wall_offset: None,
             wall_flows: 0,
+            time_zone: TimeZone::UTC,
             phase: Phase::Registering,
         }
     }
@@ -227,6 +233,12 @@ impl SchedulerCore {
     /// wake-up. The check is O(1) unless the wall clock jumped.
     pub fn set_wall_clock_check(&mut self, every: Option<Duration>) {
         self.wall_check = every.filter(|d| !d.is_zero());
+    }
+
+    /// The time zone of cron expressions without a `CRON_TZ=` prefix (default UTC; the
+    /// reference's cron was UTC only).
+    pub fn set_time_zone(&mut self, zone: TimeZone) {
+        self.time_zone = zone;
     }
 
     /// Registered flows.
@@ -266,7 +278,7 @@ impl SchedulerCore {
     /// # Errors
     ///
     /// [`CanoError::Configuration`] for a duplicate id, a zero interval, or a call after
-    /// `start`.
+    /// `start`. (A bad cron expression is an error of [`Cron::parse`](crate::cron::Cron::parse).)
     pub fn add_flow(&mut self, id: &str, schedule: Schedule) -> CanoResult<FlowIndex> {
         let timeline = match schedule {
             Schedule::Every(interval) => {
@@ -278,11 +290,16 @@ impl SchedulerCore {
                 }
                 Timeline::FixedDelay { interval }
             }
+            Schedule::Cron(cron) => Timeline::Wall(Box::new(CronSchedule {
+                cron,
+                zone: TimeZone::UTC,
+            })),
             Schedule::Manual => Timeline::Manual,
         };
         self.add_timeline(id, timeline)
     }
 
+    #[cfg(test)]
     pub(crate) fn add_wall_flow(
         &mut self,
         id: &str,
@@ -451,7 +468,10 @@ impl SchedulerCore {
                         };
                     *anchor
                 }
-                Timeline::Wall(schedule) => schedule.next_after(wall_base).unwrap_or(NO_FIRE),
+                Timeline::Wall(schedule) => {
+                    schedule.set_zone(&self.time_zone);
+                    schedule.next_after(wall_base).unwrap_or(NO_FIRE)
+                }
                 Timeline::Manual => NO_FIRE,
             };
             slot.next_fire = first;
@@ -800,7 +820,7 @@ impl SchedulerCore {
             .filter(|s| s.state.running() > 0)
             .ok_or_else(|| CanoError::workflow("finish() for a flow with no run in flight"))?;
         let policy = &self.backoffs[slot.backoff as usize];
-        let transition = slot.state.finish(now, outcome, policy, &mut self.rng);
+        let transition = slot.state.finish(now, outcome, policy, &self.rng);
         if let Timeline::FixedDelay { interval } = slot.timeline {
             // Fixed delay: measured from the end of this run.
             slot.next_fire = mono(now).saturating_add(interval);

@@ -27,8 +27,10 @@ use jiff::Timestamp;
 
 use super::core::{Action, Dispatch, FlowIndex, SchedulerCore};
 use super::info::FlowInfo;
-use super::job::{Fire, FireId, Job, StopSignal};
-use super::lock::Lock;
+use super::clock::DynClock;
+use super::job::{Fire, FireId, Job};
+use crate::cancel::CancellationToken;
+use crate::sync::Lock;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::{Clock, Spawner};
 use crate::time::Instant;
@@ -118,7 +120,8 @@ struct Shared<S, C, P> {
     state: Lock<DriverState>,
     notified: AtomicBool,
     driver_waker: AtomicWaker,
-    stop: StopSignal,
+    clock_for_jobs: DynClock,
+    stop: CancellationToken,
     handles: AtomicUsize,
 }
 
@@ -176,7 +179,7 @@ where
         let shared = self.clone();
         let future = async move {
             let (job, input) = &shared.jobs[flow.get()];
-            let fire = Fire::new(fire, shared.stop.clone());
+            let fire = Fire::new(fire, shared.stop.clone(), shared.clock_for_jobs.clone());
             let run = async move { job.run(input.clone(), fire).await };
             let outcome = Abortable::new(isolate_panic(run), registration).await;
             shared.run_ended(flow, slot, outcome);
@@ -460,7 +463,7 @@ where
             true
         });
         if first {
-            self.stop.fire();
+            self.stop.cancel();
             self.notify_loop();
         }
     }
@@ -640,6 +643,7 @@ where
     P: Spawner,
 {
     let shared = Arc::new(Shared {
+        clock_for_jobs: DynClock::new(clock.clone()),
         clock,
         spawner,
         jobs: jobs.into_boxed_slice(),
@@ -658,7 +662,7 @@ where
         }),
         notified: AtomicBool::new(false),
         driver_waker: AtomicWaker::new(),
-        stop: StopSignal::new(),
+        stop: CancellationToken::new(),
         handles: AtomicUsize::new(1),
     });
     // The guard lives outside the loop's body, so it fires even if the loop is dropped

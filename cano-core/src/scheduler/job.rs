@@ -3,19 +3,19 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
 use core::future::Future;
+use core::hash::Hash;
 use core::marker::PhantomData;
-use core::pin::Pin;
-use core::sync::atomic::{AtomicBool, Ordering};
-use core::task::{Context, Poll, Waker};
 
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 
-use super::lock::Lock;
-use crate::error::CanoResult;
+use super::clock::DynClock;
+use crate::cancel::CancellationToken;
+use crate::error::{CanoError, CanoResult};
+use crate::workflow::{RunContext, Workflow};
 
 /// The identity of one run: the flow's id and the fire's scheduled time (wall clock).
 ///
@@ -64,94 +64,19 @@ impl fmt::Display for FireId {
     }
 }
 
-/// The scheduler's cooperative stop signal, shared by every run: set when `stop` begins, so
-/// a run can wind down before the stop deadline cancels it outright.
-#[derive(Clone, Default)]
-pub struct StopSignal {
-    inner: Arc<StopInner>,
-}
-
-#[derive(Default)]
-struct StopInner {
-    stopped: AtomicBool,
-    waiters: Lock<Vec<Waker>>,
-}
-
-impl Default for Lock<Vec<Waker>> {
-    fn default() -> Self {
-        Lock::new(Vec::new())
-    }
-}
-
-impl StopSignal {
-    /// A signal that has not fired.
-    pub fn new() -> Self {
-        StopSignal::default()
-    }
-
-    /// Fires the signal and wakes every [`StopSignal::stopped`] future. Idempotent.
-    pub fn fire(&self) {
-        self.inner.stopped.store(true, Ordering::SeqCst);
-        let waiters = self.inner.waiters.with(core::mem::take);
-        waiters.into_iter().for_each(Waker::wake);
-    }
-
-    /// Whether the signal has fired.
-    pub fn is_fired(&self) -> bool {
-        self.inner.stopped.load(Ordering::SeqCst)
-    }
-
-    /// A future that completes once the signal fires.
-    pub fn stopped(&self) -> Stopped<'_> {
-        Stopped { signal: self }
-    }
-}
-
-impl fmt::Debug for StopSignal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StopSignal")
-            .field("fired", &self.is_fired())
-            .finish()
-    }
-}
-
-/// The future returned by [`StopSignal::stopped`].
-#[derive(Debug)]
-pub struct Stopped<'a> {
-    signal: &'a StopSignal,
-}
-
-impl Future for Stopped<'_> {
-    type Output = ();
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.signal.is_fired() {
-            return Poll::Ready(());
-        }
-        self.signal.inner.waiters.with(|w| {
-            if !w.iter().any(|x| x.will_wake(cx.waker())) {
-                w.push(cx.waker().clone());
-            }
-        });
-        // Re-check: `fire` may have run between the first check and the registration.
-        if self.signal.is_fired() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-/// What one run receives: its [`FireId`] and the scheduler's stop signal.
+/// What one run receives: its [`FireId`], the scheduler's clock, and a cancellation token
+/// that is cancelled when the scheduler stops.
 #[derive(Debug, Clone)]
 pub struct Fire {
     id: FireId,
-    stop: StopSignal,
+    cancel: CancellationToken,
+    clock: DynClock,
 }
 
 impl Fire {
     /// A fire (the scheduler makes these; tests of a job may too).
-    pub fn new(id: FireId, stop: StopSignal) -> Self {
-        Fire { id, stop }
+    pub fn new(id: FireId, cancel: CancellationToken, clock: DynClock) -> Self {
+        Fire { id, cancel, clock }
     }
 
     /// This run's fire id.
@@ -161,12 +86,18 @@ impl Fire {
 
     /// Whether the scheduler is stopping: finish soon, the stop deadline will cancel the run.
     pub fn is_stopping(&self) -> bool {
-        self.stop.is_fired()
+        self.cancel.is_cancelled()
     }
 
-    /// The scheduler's stop signal (await [`StopSignal::stopped`] to react to a stop).
-    pub fn stop_signal(&self) -> &StopSignal {
-        &self.stop
+    /// Cancelled when the scheduler stops (await
+    /// [`cancelled`](CancellationToken::cancelled) to react).
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// The scheduler's clock, to sleep on.
+    pub fn clock(&self) -> &DynClock {
+        &self.clock
     }
 }
 
@@ -174,8 +105,13 @@ impl Fire {
 ///
 /// `input` is the flow's `initial_state`, cloned for each run. Errors make the run a
 /// failure of the flow (backoff, and eventually a trip); with `std`, so does a panic.
-/// `setup` runs once per flow at `start()` (in registration order) and `teardown` once at
-/// stop (in reverse order); a failing `setup` fails `start()`.
+/// `validate` and then `setup` run once per flow at `start()` (in registration order) and
+/// `teardown` once at stop (in reverse order); a failing `validate` or `setup` fails
+/// `start()`.
+///
+/// A [`Workflow`] is a job: each run is [`Workflow::run_fsm`] from the flow's initial state
+/// on the scheduler's clock with the stop's cancellation token; its resources are set up at
+/// start and torn down at stop (not per run).
 ///
 /// Plain async closures become jobs through [`job_fn`], or directly when they take only the
 /// [`Fire`]:
@@ -195,6 +131,17 @@ impl Fire {
 pub trait Job<S>: Send + Sync + 'static {
     /// Runs once for one fire.
     fn run<'a>(&'a self, input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>>;
+
+    /// Checks the job and the flow's `input` before anything is set up. Accepts everything
+    /// by default.
+    ///
+    /// # Errors
+    ///
+    /// Whatever makes the job unusable; `start()` returns it.
+    fn validate(&self, input: &S) -> CanoResult<()> {
+        let _ = input;
+        Ok(())
+    }
 
     /// Prepares resources, once at `start()`. Does nothing by default.
     fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
@@ -250,5 +197,36 @@ where
 {
     fn run<'a>(&'a self, _input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>> {
         Box::pin(self(fire))
+    }
+}
+
+impl<S, K> Job<S> for Workflow<S, K>
+where
+    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    fn run<'a>(&'a self, input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>> {
+        let ctx = RunContext::new(fire.clock).with_cancellation(fire.cancel);
+        Box::pin(self.run_fsm(ctx, input).map(|result| result.map(drop)))
+    }
+
+    /// [`Workflow::validate`] and [`Workflow::validate_initial_state`].
+    fn validate(&self, input: &S) -> CanoResult<()> {
+        Workflow::validate(self)?;
+        self.validate_initial_state(input)
+    }
+
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
+        Box::pin(self.resources().setup_all())
+    }
+
+    /// Tears the resources down; the first teardown error (if any) is returned.
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
+        Box::pin(async move {
+            match self.resources().teardown_all().await.into_iter().next() {
+                Some(error) => Err::<(), CanoError>(error),
+                None => Ok(()),
+            }
+        })
     }
 }

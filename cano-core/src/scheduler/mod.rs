@@ -39,11 +39,11 @@
 //! assert!(report.cancelled.is_empty());
 //! ```
 
+mod clock;
 mod core;
 mod driver;
 mod info;
 mod job;
-mod lock;
 
 use ::core::time::Duration;
 use alloc::boxed::Box;
@@ -54,10 +54,15 @@ pub use self::core::{
 };
 pub use driver::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
 pub use info::FlowInfo;
-pub use job::{Fire, FireId, Job, JobFn, StopSignal, Stopped, job_fn};
+pub use clock::DynClock;
+pub use job::{Fire, FireId, Job, JobFn, job_fn};
+
+use jiff::tz::TimeZone;
 
 use crate::backoff::BackoffPolicy;
-use crate::error::CanoResult;
+use crate::cron::Cron;
+use crate::error::{CanoError, CanoResult};
+use alloc::format;
 use crate::runtime::{Clock, Spawner};
 use crate::schedule::{
     FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
@@ -183,6 +188,31 @@ where
         )
     }
 
+    /// Runs `job` at each match of the cron expression `expr` (see [`crate::cron`] for the
+    /// syntax; `CRON_TZ=` picks a zone, else [`Scheduler::set_time_zone`], default UTC).
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`] for a duplicate id or an invalid expression (the message
+    /// says which field and why).
+    pub fn cron(
+        &mut self,
+        id: &str,
+        job: impl Job<S>,
+        initial_state: S,
+        expr: &str,
+    ) -> CanoResult<()> {
+        let cron = Cron::parse(expr).map_err(|e| {
+            CanoError::configuration(format!("Invalid cron expression '{expr}': {e}"))
+        })?;
+        self.register(id, Schedule::Cron(cron), job, initial_state)
+    }
+
+    /// The time zone of cron expressions without a `CRON_TZ=` prefix (default UTC).
+    pub fn set_time_zone(&mut self, zone: TimeZone) {
+        self.core.set_time_zone(zone);
+    }
+
     /// Runs `job` only when triggered.
     ///
     /// # Errors
@@ -306,7 +336,8 @@ where
     ///
     /// # Errors
     ///
-    /// The first failing job setup (jobs already set up are torn down, last first), or
+    /// The first failing job validation (for a workflow: [`CanoError::Configuration`] naming
+    /// the flow), the first failing setup (jobs already set up are torn down, last first), or
     /// [`CanoError::Spawn`](crate::CanoError::Spawn) if the loop cannot be spawned.
     pub async fn start<C: Clock, P: Spawner>(
         self,
@@ -314,6 +345,15 @@ where
         spawner: P,
     ) -> CanoResult<RunningScheduler> {
         let Scheduler { mut core, jobs } = self;
+        for (i, (job, input)) in jobs.iter().enumerate() {
+            job.validate(input).map_err(|e| match e {
+                CanoError::Configuration(message) => CanoError::configuration(format!(
+                    "Flow '{}': {message}",
+                    core.flow_id(FlowIndex::from_usize(i))
+                )),
+                other => other,
+            })?;
+        }
         for (done, (job, _)) in jobs.iter().enumerate() {
             if let Err(e) = job.setup().await {
                 for (job, _) in jobs[..done].iter().rev() {
