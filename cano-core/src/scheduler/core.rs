@@ -26,12 +26,12 @@ use crate::backoff::BackoffPolicy;
 use crate::error::{CanoError, CanoResult};
 use crate::flow::{FlowState, StartRefusal, Transition, to_wall};
 use crate::random::SplitMix64;
+#[cfg(test)]
+use crate::schedule::WallSchedule;
 use crate::schedule::{
     CronSchedule, FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule,
     SchedulePolicy, Timeline, choose, keep, micros, stable_jitter,
 };
-#[cfg(test)]
-use crate::schedule::WallSchedule;
 use crate::time::Instant;
 
 /// "No pending fire".
@@ -583,7 +583,10 @@ impl SchedulerCore {
                 continue;
             }
             if jump <= -WALL_CORRECTION {
-                slot.next_fire = slot.timeline.next_after(wall_base).unwrap_or(NO_FIRE);
+                // A correction: the flow restarts from the new wall time, and its fire ids
+                // with it (they are the real scheduled times again).
+                slot.next_fire = slot.timeline.next_at_or_after(wall_base).unwrap_or(NO_FIRE);
+                slot.last_fire_id = i64::MIN;
             }
             self.disarm(i);
             if self.flows[i].next_fire != NO_FIRE {

@@ -22,6 +22,8 @@ use crate::workflow::{RunContext, Workflow};
 /// Usable as an idempotency key: for one flow, fire ids strictly increase, and a scheduled
 /// fire keeps its id however late it runs. A `trigger` gets the wall time it was accepted
 /// at (moved a microsecond past the flow's previous fire id if the wall clock went back).
+/// The one exception: when the wall clock is corrected backwards by three hours or more, a
+/// cron flow restarts from the new wall time and its fire ids with it.
 ///
 /// ```
 /// use cano_core::scheduler::FireId;

@@ -204,7 +204,10 @@ impl Recorder {
 }
 
 /// Starts `scheduler` on `sim`.
-pub fn start(sim: &Simulation, scheduler: Scheduler) -> RunningScheduler {
+pub fn start<S: Clone + Send + Sync + 'static>(
+    sim: &Simulation,
+    scheduler: Scheduler<S>,
+) -> RunningScheduler {
     sim.block_on(scheduler.start(sim.clock(), sim.spawner()))
         .expect("start")
 }
