@@ -72,7 +72,7 @@ use driver::FlowJob;
 /// The scheduler builder. All flows share one input type `S` (each flow's
 /// `initial_state`, cloned for every run).
 ///
-/// Registration errors are [`CanoError::Configuration`](crate::CanoError::Configuration): a duplicate id, a zero interval, a
+/// Registration errors are [`CanoError::Configuration`]: a duplicate id, a zero interval, a
 /// bad cron expression, an unknown id in a setter, an invalid policy.
 pub struct Scheduler<S = ()> {
     core: SchedulerCore,
@@ -122,7 +122,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for a duplicate id or a zero interval.
+    /// [`CanoError::Configuration`] for a duplicate id or a zero interval.
     pub fn every(
         &mut self,
         id: &str,
@@ -217,7 +217,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for a duplicate id.
+    /// [`CanoError::Configuration`] for a duplicate id.
     pub fn manual(&mut self, id: &str, job: impl Job<S>, initial_state: S) -> CanoResult<()> {
         self.register(id, Schedule::Manual, job, initial_state)
     }
@@ -226,7 +226,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or an invalid policy.
+    /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
     pub fn set_backoff(&mut self, id: &str, policy: BackoffPolicy) -> CanoResult<()> {
         self.core.set_backoff(id, policy)
     }
@@ -235,7 +235,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or an invalid policy.
+    /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
     pub fn set_policy(&mut self, id: &str, policy: SchedulePolicy) -> CanoResult<()> {
         self.core.set_policy(id, policy)
     }
@@ -254,7 +254,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or `AllowConcurrent(0)`.
+    /// [`CanoError::Configuration`] for an unknown id or `AllowConcurrent(0)`.
     pub fn set_overlap(&mut self, id: &str, overlap: OverlapPolicy) -> CanoResult<()> {
         self.update_policy(id, |p| p.overlap = overlap)
     }
@@ -263,7 +263,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or `RunAll { max: 0 }`.
+    /// [`CanoError::Configuration`] for an unknown id or `RunAll { max: 0 }`.
     pub fn set_missed_fires(&mut self, id: &str, missed: MissedFirePolicy) -> CanoResult<()> {
         self.update_policy(id, |p| p.missed = missed)
     }
@@ -272,7 +272,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id.
+    /// [`CanoError::Configuration`] for an unknown id.
     pub fn set_interval_mode(&mut self, id: &str, mode: IntervalMode) -> CanoResult<()> {
         self.update_policy(id, |p| p.interval_mode = mode)
     }
@@ -281,7 +281,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id.
+    /// [`CanoError::Configuration`] for an unknown id.
     pub fn set_first_run(&mut self, id: &str, first_run: FirstRun) -> CanoResult<()> {
         self.update_policy(id, |p| p.first_run = first_run)
     }
@@ -290,7 +290,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id.
+    /// [`CanoError::Configuration`] for an unknown id.
     pub fn set_jitter(&mut self, id: &str, jitter: Duration) -> CanoResult<()> {
         self.update_policy(id, |p| p.jitter = jitter)
     }
@@ -338,7 +338,7 @@ where
     ///
     /// The first failing job validation (for a workflow: [`CanoError::Configuration`] naming
     /// the flow), the first failing setup (jobs already set up are torn down, last first), or
-    /// [`CanoError::Spawn`](crate::CanoError::Spawn) if the loop cannot be spawned.
+    /// [`CanoError::Spawn`] if the loop cannot be spawned.
     pub async fn start<C: Clock, P: Spawner>(
         self,
         clock: C,
