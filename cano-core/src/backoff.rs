@@ -9,6 +9,7 @@ use core::time::Duration;
 
 use crate::error::{CanoError, CanoResult};
 use crate::random::RandomSource;
+use crate::retry::{clamp_jitter, powi};
 
 /// Exponential backoff for a scheduled flow after failed runs, with an optional trip.
 ///
@@ -86,11 +87,7 @@ impl BackoffPolicy {
     /// The delay after the `streak`-th consecutive failure, jitter drawn from `rng` (a
     /// `streak` of 0 is treated as 1). Never panics.
     pub fn compute_delay(&self, streak: u32, rng: &(impl RandomSource + ?Sized)) -> Duration {
-        let jitter = if self.jitter.is_nan() {
-            0.0
-        } else {
-            self.jitter.clamp(0.0, 1.0)
-        };
+        let jitter = clamp_jitter(self.jitter);
         if jitter > 0.0 {
             self.delay_with_factor(streak, 1.0 + jitter * rng.next_symmetric())
         } else {
@@ -128,19 +125,6 @@ impl BackoffPolicy {
         }
         Ok(())
     }
-}
-
-/// `base^exponent` by squaring (`f64::powi` needs `std`).
-fn powi(mut base: f64, mut exponent: u32) -> f64 {
-    let mut result = 1.0;
-    while exponent > 0 {
-        if exponent & 1 == 1 {
-            result *= base;
-        }
-        base *= base;
-        exponent >>= 1;
-    }
-    result
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ impl RetryMode {
     }
 }
 
-fn clamp_jitter(jitter: f64) -> f64 {
+pub(crate) fn clamp_jitter(jitter: f64) -> f64 {
     if jitter.is_nan() {
         0.0
     } else {
@@ -171,7 +171,7 @@ fn clamp_jitter(jitter: f64) -> f64 {
 }
 
 /// `x^n` by squaring (`f64::powi` lives in `std`).
-fn powi(x: f64, mut n: u32) -> f64 {
+pub(crate) fn powi(x: f64, mut n: u32) -> f64 {
     let (mut base, mut acc) = (x, 1.0);
     while n > 0 {
         if n & 1 == 1 {

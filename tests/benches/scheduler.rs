@@ -170,105 +170,174 @@ async fn ours_on_tokio(s: Scheduler) -> RunningScheduler {
         .unwrap()
 }
 
+fn with_fixed_rate(mut s: Scheduler, n: usize) -> Scheduler {
+    for i in 0..n {
+        s.set_interval_mode(&format!("flow-{i}"), IntervalMode::FixedRate)
+            .unwrap();
+    }
+    s
+}
+
+fn cano012_every(n: usize, every: Duration, counter: &Arc<AtomicU64>) -> cano012::Scheduler<St> {
+    let mut s = cano012::Scheduler::new();
+    for i in 0..n {
+        s.every(
+            &format!("flow-{i}"),
+            cano012_workflow(counter, None),
+            St::Run,
+            every,
+        )
+        .unwrap();
+    }
+    s
+}
+
+async fn tcs_every(
+    n: usize,
+    every: Duration,
+    counter: &Arc<AtomicU64>,
+) -> tokio_cron_scheduler::JobScheduler {
+    let sched = tokio_cron_scheduler::JobScheduler::new().await.unwrap();
+    for _ in 0..n {
+        sched.add(tcs_job(every, counter)).await.unwrap();
+    }
+    sched.start().await.unwrap();
+    sched
+}
+
+/// One of the three schedulers, started.
+enum Started {
+    Cano(RunningScheduler),
+    Cano012(cano012::RunningScheduler<St>),
+    Tcs(tokio_cron_scheduler::JobScheduler),
+}
+
+impl Started {
+    async fn stop(self) {
+        match self {
+            Started::Cano(s) => drop(s.stop().await.unwrap()),
+            Started::Cano012(s) => s.stop().await.unwrap(),
+            Started::Tcs(mut s) => s.shutdown().await.unwrap(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Peer {
+    Cano,
+    Cano012,
+    Tcs,
+}
+
+impl Peer {
+    async fn start(
+        self,
+        n: usize,
+        every: Duration,
+        first: FirstRun,
+        counter: &Arc<AtomicU64>,
+    ) -> Started {
+        match self {
+            Peer::Cano => Started::Cano(ours_on_tokio(ours(n, every, first, counter)).await),
+            Peer::Cano012 => {
+                Started::Cano012(cano012_every(n, every, counter).start().await.unwrap())
+            }
+            Peer::Tcs => Started::Tcs(tcs_every(n, every, counter).await),
+        }
+    }
+}
+
 // ---- printed reports ----
 
 fn per_flow(before: isize, after: isize, n: usize) -> f64 {
     (after - before) as f64 / n as f64
 }
 
+/// Live heap bytes per flow of `peer` with `n` flows, started and settled, in a runtime of
+/// its own (dropped before the next measurement).
+fn bytes_per_flow(peer: Peer, n: usize, first: FirstRun, rt: tokio::runtime::Runtime) -> f64 {
+    let counter = Arc::new(AtomicU64::new(0));
+    let before = live();
+    let started = rt.block_on(async {
+        let started = peer
+            .start(n, Duration::from_secs(3600), first, &counter)
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        started
+    });
+    let after = live();
+    rt.block_on(started.stop());
+    per_flow(before, after, n)
+}
+
 fn report_memory() {
     const N: usize = 10_000;
     println!("\n== heap bytes per registered flow ({N} flows, live after start + settle) ==");
-    let counter = Arc::new(AtomicU64::new(0));
-
-    let rt = current_thread(false);
-    for (label, first) in [
-        ("cano every(1h), first run at start", FirstRun::AtStart),
+    let rows = [
+        (
+            "cano every(1h), first run at start",
+            Peer::Cano,
+            FirstRun::AtStart,
+            false,
+        ),
         (
             "cano every(1h), first run after 1h",
+            Peer::Cano,
             FirstRun::AfterInterval,
+            false,
         ),
-    ] {
-        let before = live();
-        let running = rt.block_on(async {
-            let running = ours_on_tokio(ours(N, Duration::from_secs(3600), first, &counter)).await;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            running
-        });
-        let after = live();
-        println!("{label:<45} {:>8.0} B", per_flow(before, after, N));
-        rt.block_on(async { running.stop().await.unwrap() });
-    }
-    {
-        let before = live();
-        let mut s = Scheduler::new();
-        for i in 0..N {
-            s.manual(&format!("flow-{i}"), our_counter(&counter), ())
-                .unwrap();
-        }
-        let running = rt.block_on(ours_on_tokio(s));
-        let after = live();
-        println!(
-            "{:<45} {:>8.0} B",
-            "cano manual",
-            per_flow(before, after, N)
-        );
-        rt.block_on(async { running.stop().await.unwrap() });
-    }
-
-    drop(rt);
-    {
-        let rt = multi_thread();
-        let before = live();
-        let running = rt.block_on(async {
-            let mut s = cano012::Scheduler::new();
-            for i in 0..N {
-                s.every(
-                    &format!("flow-{i}"),
-                    cano012_workflow(&counter, None),
-                    St::Run,
-                    Duration::from_secs(3600),
-                )
-                .unwrap();
-            }
-            let running = s.start().await.unwrap();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            running
-        });
-        let after = live();
-        println!(
-            "{:<45} {:>8.0} B",
+        (
             "cano 0.12 every(1h)",
-            per_flow(before, after, N)
-        );
-        rt.block_on(async { running.stop().await.unwrap() });
-    }
-    {
-        let rt = multi_thread();
-        let before = live();
-        let sched = rt.block_on(async {
-            let sched = tokio_cron_scheduler::JobScheduler::new().await.unwrap();
-            for _ in 0..N {
-                sched
-                    .add(tcs_job(Duration::from_secs(3600), &counter))
-                    .await
-                    .unwrap();
-            }
-            sched.start().await.unwrap();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            sched
-        });
-        let after = live();
-        println!(
-            "{:<45} {:>8.0} B",
+            Peer::Cano012,
+            FirstRun::AtStart,
+            true,
+        ),
+        (
             "tokio-cron-scheduler repeated(1h)",
-            per_flow(before, after, N)
-        );
-        rt.block_on(async {
-            let mut sched = sched;
-            sched.shutdown().await.unwrap();
-        });
+            Peer::Tcs,
+            FirstRun::AtStart,
+            true,
+        ),
+    ];
+    for (label, peer, first, mt) in rows {
+        let rt = if mt {
+            multi_thread()
+        } else {
+            current_thread(false)
+        };
+        println!("{label:<45} {:>8.0} B", bytes_per_flow(peer, N, first, rt));
     }
+    let counter = Arc::new(AtomicU64::new(0));
+    let rt = current_thread(false);
+    let before = live();
+    let mut s = Scheduler::new();
+    for i in 0..N {
+        s.manual(&format!("flow-{i}"), our_counter(&counter), ())
+            .unwrap();
+    }
+    let running = rt.block_on(ours_on_tokio(s));
+    let after = live();
+    println!(
+        "{:<45} {:>8.0} B",
+        "cano manual",
+        per_flow(before, after, N)
+    );
+    rt.block_on(async { running.stop().await.unwrap() });
+}
+
+/// Process CPU over `window` (after a settle), as a percentage of one core and per run.
+async fn cpu_over(counter: &Arc<AtomicU64>, settle: Duration, window: Duration) -> (u64, f64, f64) {
+    tokio::time::sleep(settle).await;
+    let (r0, c0) = (counter.load(Ordering::SeqCst), cpu_seconds());
+    tokio::time::sleep(window).await;
+    let (r1, c1) = (counter.load(Ordering::SeqCst), cpu_seconds());
+    let runs = r1 - r0;
+    let cpu = c1 - c0;
+    (
+        runs,
+        cpu / window.as_secs_f64() * 100.0,
+        cpu * 1e6 / runs.max(1) as f64,
+    )
 }
 
 fn report_idle() {
@@ -293,189 +362,111 @@ fn report_idle() {
     drop(running);
 
     let window = Duration::from_secs(3);
-    let rt = multi_thread();
-    let (running, cpu) = rt.block_on(async {
-        let running = ours_on_tokio(ours(
-            100_000,
-            Duration::from_secs(3600),
-            FirstRun::AfterInterval,
-            &counter,
-        ))
-        .await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let c0 = cpu_seconds();
-        tokio::time::sleep(window).await;
-        (running, cpu_seconds() - c0)
-    });
-    println!(
-        "cano, 100 000 flows every(1h) on tokio mt(2): {:.3} % of a core over {window:?}",
-        cpu / window.as_secs_f64() * 100.0
-    );
-    rt.block_on(async { running.stop().await.unwrap() });
-
-    let cpu = rt.block_on(async {
-        let mut s = cano012::Scheduler::new();
-        for i in 0..10_000 {
-            s.every(
-                &format!("flow-{i}"),
-                cano012_workflow(&counter, None),
-                St::Run,
-                Duration::from_secs(3600),
-            )
-            .unwrap();
-        }
-        let running = s.start().await.unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let c0 = cpu_seconds();
-        tokio::time::sleep(window).await;
-        let cpu = cpu_seconds() - c0;
-        running.stop().await.unwrap();
-        cpu
-    });
-    println!(
-        "cano 0.12, 10 000 flows every(1h) on tokio mt(2): {:.3} % of a core",
-        cpu / window.as_secs_f64() * 100.0
-    );
-    let cpu = rt.block_on(async {
-        let mut sched = tokio_cron_scheduler::JobScheduler::new().await.unwrap();
-        for _ in 0..10_000 {
-            sched
-                .add(tcs_job(Duration::from_secs(3600), &counter))
-                .await
-                .unwrap();
-        }
-        sched.start().await.unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let c0 = cpu_seconds();
-        tokio::time::sleep(window).await;
-        let cpu = cpu_seconds() - c0;
-        sched.shutdown().await.unwrap();
-        cpu
-    });
-    println!(
-        "tokio-cron-scheduler, 10 000 jobs repeated(1h) on tokio mt(2): {:.3} % of a core",
-        cpu / window.as_secs_f64() * 100.0
-    );
+    for (label, peer, n) in [
+        ("cano, 100 000 flows every(1h)", Peer::Cano, 100_000),
+        ("cano 0.12, 10 000 flows every(1h)", Peer::Cano012, 10_000),
+        (
+            "tokio-cron-scheduler, 10 000 jobs repeated(1h)",
+            Peer::Tcs,
+            10_000,
+        ),
+    ] {
+        let rt = multi_thread();
+        let percent = rt.block_on(async {
+            let started = peer
+                .start(
+                    n,
+                    Duration::from_secs(3600),
+                    FirstRun::AfterInterval,
+                    &counter,
+                )
+                .await;
+            let (_, percent, _) = cpu_over(&counter, Duration::from_secs(1), window).await;
+            started.stop().await;
+            percent
+        });
+        println!("{label} on tokio mt(2): {percent:.3} % of a core over {window:?}");
+    }
 }
 
 fn report_dispatch_cpu() {
     println!("\n== process CPU per run, 1 000 flows, real time ==");
-    let window = Duration::from_secs(2);
-    let counter = Arc::new(AtomicU64::new(0));
-    let ct = current_thread(false);
-    let measure_ct = |counter: Arc<AtomicU64>, window: Duration| async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (r0, c0) = (counter.load(Ordering::SeqCst), cpu_seconds());
-        tokio::time::sleep(window).await;
-        let (r1, c1) = (counter.load(Ordering::SeqCst), cpu_seconds());
-        let runs = r1 - r0;
-        (runs, (c1 - c0) * 1e6 / runs.max(1) as f64)
-    };
-    let (runs, us) = ct.block_on(async {
-        let running = ours_on_tokio(ours(
-            1000,
-            Duration::from_millis(10),
-            FirstRun::AtStart,
-            &counter,
-        ))
-        .await;
-        let out = measure_ct(counter.clone(), window).await;
-        running.stop().await.unwrap();
-        out
-    });
-    println!(
-        "tokio ct: cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run"
-    );
-    counter.store(0, Ordering::SeqCst);
-    let (runs, us) = ct.block_on(async {
-        let mut s = cano012::Scheduler::new();
-        for i in 0..1000 {
-            s.every(
-                &format!("flow-{i}"),
-                cano012_workflow(&counter, None),
-                St::Run,
-                Duration::from_millis(10),
-            )
-            .unwrap();
-        }
-        let running = s.start().await.unwrap();
-        let out = measure_ct(counter.clone(), window).await;
-        running.stop().await.unwrap();
-        out
-    });
-    println!("tokio ct: cano 0.12 every(10ms): {runs} runs in {window:?}, {us:.2} µs CPU per run");
-    counter.store(0, Ordering::SeqCst);
-    let rt = multi_thread();
-    let measure = measure_ct;
-    let (runs, us) = rt.block_on(async {
-        let running = ours_on_tokio(ours(
-            1000,
-            Duration::from_millis(10),
-            FirstRun::AtStart,
-            &counter,
-        ))
-        .await;
-        let out = measure(counter.clone(), window).await;
-        running.stop().await.unwrap();
-        out
-    });
-    println!(
-        "tokio mt(2): cano every(10ms) fixed delay: {runs} runs in {window:?}, {us:.2} µs CPU per run"
-    );
-    counter.store(0, Ordering::SeqCst);
-    let (runs, us) = rt.block_on(async {
-        let mut s = ours(1000, Duration::from_millis(10), FirstRun::AtStart, &counter);
-        for i in 0..1000 {
-            s.set_interval_mode(&format!("flow-{i}"), IntervalMode::FixedRate)
-                .unwrap();
-        }
-        let running = ours_on_tokio(s).await;
-        let out = measure(counter.clone(), window).await;
-        running.stop().await.unwrap();
-        out
-    });
-    println!(
-        "tokio mt(2): cano every(10ms) fixed rate: {runs} runs in {window:?}, {us:.2} µs CPU per run"
-    );
-    counter.store(0, Ordering::SeqCst);
-    let (runs, us) = rt.block_on(async {
-        let mut s = cano012::Scheduler::new();
-        for i in 0..1000 {
-            s.every(
-                &format!("flow-{i}"),
-                cano012_workflow(&counter, None),
-                St::Run,
-                Duration::from_millis(10),
-            )
-            .unwrap();
-        }
-        let running = s.start().await.unwrap();
-        let out = measure(counter.clone(), window).await;
-        running.stop().await.unwrap();
-        out
-    });
-    println!(
-        "tokio mt(2): cano 0.12 every(10ms): {runs} runs in {window:?}, {us:.2} µs CPU per run"
-    );
-    counter.store(0, Ordering::SeqCst);
-    let window = Duration::from_secs(3);
-    let (runs, us) = rt.block_on(async {
-        let mut sched = tokio_cron_scheduler::JobScheduler::new().await.unwrap();
-        for _ in 0..1000 {
-            sched
-                .add(tcs_job(Duration::from_secs(1), &counter))
-                .await
-                .unwrap();
-        }
-        sched.start().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        let out = measure(counter.clone(), window).await;
-        sched.shutdown().await.unwrap();
-        out
-    });
-    println!(
-        "tokio mt(2): tokio-cron-scheduler repeated(1s) (its floor): {runs} runs in {window:?}, {us:.2} µs CPU per run"
-    );
+    let settle = Duration::from_millis(300);
+    let ten_ms = Duration::from_millis(10);
+    let rows: [(&str, bool, Peer, Duration, bool); 6] = [
+        (
+            "tokio ct: cano every(10ms) fixed delay",
+            false,
+            Peer::Cano,
+            ten_ms,
+            false,
+        ),
+        (
+            "tokio ct: cano 0.12 every(10ms)",
+            false,
+            Peer::Cano012,
+            ten_ms,
+            false,
+        ),
+        (
+            "tokio mt(2): cano every(10ms) fixed delay",
+            true,
+            Peer::Cano,
+            ten_ms,
+            false,
+        ),
+        (
+            "tokio mt(2): cano every(10ms) fixed rate",
+            true,
+            Peer::Cano,
+            ten_ms,
+            true,
+        ),
+        (
+            "tokio mt(2): cano 0.12 every(10ms)",
+            true,
+            Peer::Cano012,
+            ten_ms,
+            false,
+        ),
+        (
+            "tokio mt(2): tokio-cron-scheduler repeated(1s), its floor",
+            true,
+            Peer::Tcs,
+            Duration::from_secs(1),
+            false,
+        ),
+    ];
+    for (label, mt, peer, every, fixed_rate) in rows {
+        let rt = if mt {
+            multi_thread()
+        } else {
+            current_thread(false)
+        };
+        let counter = Arc::new(AtomicU64::new(0));
+        let window = if every >= Duration::from_secs(1) {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_secs(2)
+        };
+        let (runs, _, us) = rt.block_on(async {
+            let started = if fixed_rate {
+                Started::Cano(
+                    ours_on_tokio(with_fixed_rate(
+                        ours(1000, every, FirstRun::AtStart, &counter),
+                        1000,
+                    ))
+                    .await,
+                )
+            } else {
+                peer.start(1000, every, FirstRun::AtStart, &counter).await
+            };
+            let out = cpu_over(&counter, settle, window).await;
+            started.stop().await;
+            out
+        });
+        println!("{label}: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+    }
 }
 
 // ---- criterion groups ----
@@ -486,77 +477,43 @@ fn start_10k(c: &mut Criterion) {
     group.sample_size(10);
     let counter = Arc::new(AtomicU64::new(0));
     let rt = current_thread(false);
+    let hour = Duration::from_secs(3600);
     group.bench_function("cano/start", |b| {
         b.iter_batched(
-            || ours(N, Duration::from_secs(3600), FirstRun::AtStart, &counter),
+            || ours(N, hour, FirstRun::AtStart, &counter),
             |s| rt.block_on(ours_on_tokio(s)),
             BatchSize::PerIteration,
         )
     });
-    group.bench_function("cano/register+start", |b| {
-        b.iter_with_large_drop(|| {
-            rt.block_on(ours_on_tokio(ours(
-                N,
-                Duration::from_secs(3600),
-                FirstRun::AtStart,
-                &counter,
-            )))
-        })
-    });
     let mt = multi_thread();
-    let build012 = || {
-        let mut s = cano012::Scheduler::new();
-        for i in 0..N {
-            s.every(
-                &format!("flow-{i}"),
-                cano012_workflow(&counter, None),
-                St::Run,
-                Duration::from_secs(3600),
-            )
-            .unwrap();
-        }
-        s
-    };
     group.bench_function("cano012/start", |b| {
         b.iter_batched(
-            build012,
+            || cano012_every(N, hour, &counter),
             |s| mt.block_on(async { s.start().await.unwrap() }),
             BatchSize::PerIteration,
         )
     });
-    group.bench_function("cano012/register+start", |b| {
-        b.iter_with_large_drop(|| {
-            let s = build012();
-            mt.block_on(async { s.start().await.unwrap() })
-        })
-    });
-    group.bench_function("tokio-cron-scheduler/register+start", |b| {
-        b.iter_with_large_drop(|| {
-            mt.block_on(async {
-                let sched = tokio_cron_scheduler::JobScheduler::new().await.unwrap();
-                for _ in 0..N {
-                    sched
-                        .add(tcs_job(Duration::from_secs(3600), &counter))
-                        .await
-                        .unwrap();
-                }
-                sched.start().await.unwrap();
-                sched
-            })
-        })
-    });
+    for (name, peer, rt) in [
+        ("cano/register+start", Peer::Cano, &rt),
+        ("cano012/register+start", Peer::Cano012, &mt),
+        ("tokio-cron-scheduler/register+start", Peer::Tcs, &mt),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_with_large_drop(|| rt.block_on(peer.start(N, hour, FirstRun::AtStart, &counter)))
+        });
+    }
     group.finish();
 }
 
 fn dispatch(c: &mut Criterion) {
     const FLOWS: usize = 1000;
+    let ten_ms = Duration::from_millis(10);
     let mut group = c.benchmark_group("dispatch_1000_flows_10ms");
     group.bench_function("cano/core poll+finish per run", |b| {
         let mut core = SchedulerCore::new();
         for i in 0..FLOWS {
             let id = format!("flow-{i}");
-            core.add_flow(&id, Schedule::Every(Duration::from_millis(10)))
-                .unwrap();
+            core.add_flow(&id, Schedule::Every(ten_ms)).unwrap();
             core.set_policy(
                 &id,
                 SchedulePolicy {
@@ -589,38 +546,23 @@ fn dispatch(c: &mut Criterion) {
             started.elapsed()
         })
     });
-    for (name, ours_or_012) in [
-        ("cano/driver on paused tokio", true),
-        ("cano012 on paused tokio", false),
+    for (name, peer) in [
+        ("cano/driver on paused tokio", Peer::Cano),
+        ("cano012 on paused tokio", Peer::Cano012),
     ] {
         group.bench_function(name, |b| {
             let rt = current_thread(true);
             let counter = Arc::new(AtomicU64::new(0));
-            let keep = rt.block_on(async {
-                if ours_or_012 {
-                    let mut s = ours(
-                        FLOWS,
-                        Duration::from_millis(10),
-                        FirstRun::AtStart,
-                        &counter,
-                    );
-                    for i in 0..FLOWS {
-                        s.set_interval_mode(&format!("flow-{i}"), IntervalMode::FixedRate)
-                            .unwrap();
-                    }
-                    (Some(ours_on_tokio(s).await), None)
-                } else {
-                    let mut s = cano012::Scheduler::new();
-                    for i in 0..FLOWS {
-                        s.every(
-                            &format!("flow-{i}"),
-                            cano012_workflow(&counter, None),
-                            St::Run,
-                            Duration::from_millis(10),
-                        )
-                        .unwrap();
-                    }
-                    (None, Some(s.start().await.unwrap()))
+            let started = rt.block_on(async {
+                match peer {
+                    Peer::Cano => Started::Cano(
+                        ours_on_tokio(with_fixed_rate(
+                            ours(FLOWS, ten_ms, FirstRun::AtStart, &counter),
+                            FLOWS,
+                        ))
+                        .await,
+                    ),
+                    _ => peer.start(FLOWS, ten_ms, FirstRun::AtStart, &counter).await,
                 }
             });
             b.iter_custom(|iters| {
@@ -628,12 +570,12 @@ fn dispatch(c: &mut Criterion) {
                     let target = counter.load(Ordering::SeqCst) + iters;
                     let started = StdInstant::now();
                     while counter.load(Ordering::SeqCst) < target {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        tokio::time::sleep(ten_ms).await;
                     }
                     started.elapsed()
                 })
             });
-            drop(keep);
+            rt.block_on(started.stop());
         });
     }
     group.finish();

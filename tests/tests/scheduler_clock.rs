@@ -242,47 +242,39 @@ fn local_day_count(rec: &Recorder, flow: &str, day: &str) -> usize {
 }
 
 #[test]
-fn spring_forward_in_new_york() {
-    let (rec, fixed) = dst_day(
-        "2026-03-07T12:00:00Z",
-        2,
-        "CRON_TZ=America/New_York 0 30 2 * * *",
-    );
-    // 02:30 does not exist on 8 March: it fires once, when the gap ends (03:00 EDT).
-    assert_eq!(
-        fixed,
-        [ts("2026-03-08T07:00:00Z"), ts("2026-03-09T06:30:00Z")]
-    );
-    // The local day has 23 hours, so 23 hourly fires.
-    assert_eq!(local_day_count(&rec, "hourly", "2026-03-08"), 23);
-    let fires = fire_times(&rec, "hourly");
-    assert!(
-        fires
-            .windows(2)
-            .all(|w| w[1] - w[0] == SignedDuration::from_hours(1))
-    );
-}
-
-#[test]
-fn fall_back_in_new_york() {
-    let (rec, fixed) = dst_day(
-        "2026-10-31T12:00:00Z",
-        2,
-        "CRON_TZ=America/New_York 0 30 1 * * *",
-    );
-    // 01:30 happens twice on 1 November: a fixed-time job fires at the first only.
-    assert_eq!(
-        fixed,
-        [ts("2026-11-01T05:30:00Z"), ts("2026-11-02T06:30:00Z")]
-    );
-    // The local day has 25 hours; the hourly job fires at both 01:00s.
-    assert_eq!(local_day_count(&rec, "hourly", "2026-11-01"), 25);
-    let fires = fire_times(&rec, "hourly");
-    assert!(
-        fires
-            .windows(2)
-            .all(|w| w[1] - w[0] == SignedDuration::from_hours(1))
-    );
+fn both_dst_days_in_new_york() {
+    let cases = [
+        // Spring forward: 02:30 does not exist on 8 March, so the fixed-time job fires once
+        // when the gap ends (03:00 EDT); the local day has 23 hours.
+        (
+            "2026-03-07T12:00:00Z",
+            "CRON_TZ=America/New_York 0 30 2 * * *",
+            ["2026-03-08T07:00:00Z", "2026-03-09T06:30:00Z"],
+            "2026-03-08",
+            23,
+        ),
+        // Fall back: 01:30 happens twice on 1 November; the fixed-time job fires at the first
+        // only, the hourly job at both 01:00s (a 25-hour day).
+        (
+            "2026-10-31T12:00:00Z",
+            "CRON_TZ=America/New_York 0 30 1 * * *",
+            ["2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"],
+            "2026-11-01",
+            25,
+        ),
+    ];
+    for (from, fixed_expr, expected, day, hours) in cases {
+        let (rec, fixed) = dst_day(from, 2, fixed_expr);
+        assert_eq!(fixed, expected.map(ts), "{day}");
+        assert_eq!(local_day_count(&rec, "hourly", day), hours, "{day}");
+        let fires = fire_times(&rec, "hourly");
+        assert!(
+            fires
+                .windows(2)
+                .all(|w| w[1] - w[0] == SignedDuration::from_hours(1)),
+            "{day}: one fire per real hour, none doubled or lost"
+        );
+    }
 }
 
 // ---- the reference's cron scenarios ----

@@ -185,6 +185,13 @@ fn saturating_add(counter: u32, n: u64) -> u32 {
     u32::try_from(u64::from(counter).saturating_add(n)).unwrap_or(u32::MAX)
 }
 
+fn slot_in_flight(flows: &mut [FlowSlot], flow: FlowIndex) -> CanoResult<&mut FlowSlot> {
+    flows
+        .get_mut(flow.get())
+        .filter(|s| s.state.running() > 0)
+        .ok_or_else(|| CanoError::workflow("a run ended for a flow with no run in flight"))
+}
+
 fn not_found(id: &str) -> CanoError {
     CanoError::workflow(format!("No workflow registered with id '{id}'"))
 }
@@ -817,11 +824,7 @@ impl SchedulerCore {
         outcome: Result<(), &CanoError>,
     ) -> CanoResult<()> {
         let i = flow.get();
-        let slot = self
-            .flows
-            .get_mut(i)
-            .filter(|s| s.state.running() > 0)
-            .ok_or_else(|| CanoError::workflow("finish() for a flow with no run in flight"))?;
+        let slot = slot_in_flight(&mut self.flows, flow)?;
         let policy = &self.backoffs[slot.backoff as usize];
         let transition = slot.state.finish(now, outcome, policy, &self.rng);
         if let Timeline::FixedDelay { interval } = slot.timeline {
@@ -843,11 +846,7 @@ impl SchedulerCore {
     /// [`CanoError::Workflow`] if `flow` has no run in flight.
     pub fn cancelled(&mut self, flow: FlowIndex, now: Instant, wall: Timestamp) -> CanoResult<()> {
         let i = flow.get();
-        let slot = self
-            .flows
-            .get_mut(i)
-            .filter(|s| s.state.running() > 0)
-            .ok_or_else(|| CanoError::workflow("cancelled() for a flow with no run in flight"))?;
+        let slot = slot_in_flight(&mut self.flows, flow)?;
         slot.state.cancelled();
         self.rearm(i, now, wall, false);
         Ok(())
