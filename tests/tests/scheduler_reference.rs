@@ -5,11 +5,10 @@
 mod scheduler_support;
 
 use cano_core::backoff::BackoffPolicy;
-use cano_core::scheduler::{Fire, Job, Scheduler, job_fn};
+use cano_core::scheduler::{Fire, Scheduler, job_fn};
 use cano_core::testing::Simulation;
 use cano_core::{CanoError, Clock, Instant, Status};
-use futures::future::BoxFuture;
-use scheduler_support::{Behaviour, Recorder, millis, poll_once, secs, start};
+use scheduler_support::{Behaviour, Lifecycle, Recorder, millis, poll_once, secs, start};
 
 fn backoff_ms(initial: u64, limit: Option<u32>) -> BackoffPolicy {
     BackoffPolicy {
@@ -73,55 +72,17 @@ fn duplicate_id_and_zero_interval_are_configuration_errors() {
 
 // ---- running.rs ----
 
-struct FailingSetup {
-    name: &'static str,
-    fail: bool,
-    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Job<()> for FailingSetup {
-    fn run<'a>(&'a self, _: (), _: Fire) -> BoxFuture<'a, cano_core::CanoResult<()>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn setup(&self) -> BoxFuture<'_, cano_core::CanoResult<()>> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("setup {}", self.name));
-        let fail = self.fail;
-        Box::pin(async move {
-            if fail {
-                Err(CanoError::configuration("no database"))
-            } else {
-                Ok(())
-            }
-        })
-    }
-    fn teardown(&self) -> BoxFuture<'_, cano_core::CanoResult<()>> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("teardown {}", self.name));
-        Box::pin(async { Ok(()) })
-    }
-}
-
 #[test]
 fn start_rejects_a_failing_setup_and_tears_down_what_was_set_up() {
     let sim = Simulation::new();
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut s = Scheduler::new();
     for (name, fail) in [("a", false), ("b", false), ("c", true), ("d", false)] {
-        s.manual(
-            name,
-            FailingSetup {
-                name,
-                fail,
-                log: log.clone(),
-            },
-            (),
-        )
-        .unwrap();
+        let job = Lifecycle {
+            setup_error: fail.then(|| CanoError::configuration("no database")),
+            ..Lifecycle::new(name, &log)
+        };
+        s.manual(name, job, ()).unwrap();
     }
     let err = sim
         .block_on(s.start(sim.clock(), sim.spawner()))

@@ -5,11 +5,10 @@ mod scheduler_support;
 
 use std::sync::{Arc, Mutex};
 
-use cano_core::scheduler::{Fire, Job, Scheduler};
+use cano_core::scheduler::Scheduler;
 use cano_core::testing::Simulation;
-use cano_core::{CanoError, CanoResult, Clock, Instant, Status};
-use futures::future::BoxFuture;
-use scheduler_support::{Behaviour, Recorder, millis, secs, start};
+use cano_core::{CanoError, Clock, Instant, Status};
+use scheduler_support::{Behaviour, Lifecycle, Recorder, millis, secs, start};
 
 #[test]
 fn stop_cancels_a_run_that_ignores_cancellation_at_the_deadline_and_reports_it() {
@@ -46,55 +45,17 @@ fn stop_cancels_a_run_that_ignores_cancellation_at_the_deadline_and_reports_it()
     assert_eq!(running.status("stubborn").unwrap().status, Status::Idle);
 }
 
-struct Tracked {
-    name: &'static str,
-    log: Arc<Mutex<Vec<String>>>,
-    fail_teardown: bool,
-}
-
-impl Job<()> for Tracked {
-    fn run<'a>(&'a self, _: (), _: Fire) -> BoxFuture<'a, CanoResult<()>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("setup {}", self.name));
-        Box::pin(async { Ok(()) })
-    }
-    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("teardown {}", self.name));
-        let fail = self.fail_teardown;
-        Box::pin(async move {
-            if fail {
-                Err(CanoError::resource_not_found("pool already closed"))
-            } else {
-                Ok(())
-            }
-        })
-    }
-}
-
 #[test]
 fn setup_is_fifo_teardown_is_lifo_and_teardown_errors_are_reported() {
     let sim = Simulation::new();
     let log = Arc::new(Mutex::new(Vec::new()));
     let mut s = Scheduler::new();
     for (name, fail) in [("a", false), ("b", true), ("c", false)] {
-        s.manual(
-            name,
-            Tracked {
-                name,
-                log: log.clone(),
-                fail_teardown: fail,
-            },
-            (),
-        )
-        .unwrap();
+        let job = Lifecycle {
+            teardown_error: fail.then(|| CanoError::resource_not_found("pool already closed")),
+            ..Lifecycle::new(name, &log)
+        };
+        s.manual(name, job, ()).unwrap();
     }
     let running = start(&sim, s);
     let report = sim.block_on(running.stop()).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cano_core::scheduler::{Fire, FireId, Job, RunningScheduler, Scheduler};
 use cano_core::testing::{FakeClock, Simulation};
 use cano_core::{CanoError, CanoResult, Clock, Instant};
-use futures::future::{Either, select};
+use futures::future::{BoxFuture, Either, select};
 
 /// One run as a job saw it.
 #[derive(Debug, Clone)]
@@ -226,4 +226,44 @@ pub async fn poll_once<F: std::future::Future + Unpin>(
 ) -> std::task::Poll<F::Output> {
     std::future::poll_fn(|cx| std::task::Poll::Ready(std::pin::Pin::new(&mut *future).poll(cx)))
         .await
+}
+
+/// A job that does nothing per run but logs its setup and teardown, failing either on demand.
+pub struct Lifecycle {
+    pub name: &'static str,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub setup_error: Option<CanoError>,
+    pub teardown_error: Option<CanoError>,
+}
+
+impl Lifecycle {
+    pub fn new(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> Self {
+        Lifecycle {
+            name,
+            log: log.clone(),
+            setup_error: None,
+            teardown_error: None,
+        }
+    }
+
+    fn step(&self, what: &str, error: &Option<CanoError>) -> BoxFuture<'_, CanoResult<()>> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{what} {}", self.name));
+        let result = error.clone().map_or(Ok(()), Err);
+        Box::pin(async move { result })
+    }
+}
+
+impl Job<()> for Lifecycle {
+    fn run<'a>(&'a self, _: (), _: Fire) -> BoxFuture<'a, CanoResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.step("setup", &self.setup_error)
+    }
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.step("teardown", &self.teardown_error)
+    }
 }
