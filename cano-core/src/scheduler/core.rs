@@ -544,6 +544,13 @@ impl SchedulerCore {
         }
     }
 
+    /// The wall time at monotonic `now`, as of the last [`SchedulerCore::poll`] (or `start`):
+    /// good enough for bookkeeping that the next poll re-checks against the real wall clock,
+    /// and one clock read cheaper. [`Timestamp::UNIX_EPOCH`] + `now` before `start`.
+    pub fn wall_estimate(&self, now: Instant) -> Timestamp {
+        timestamp(self.wall_offset.unwrap_or(0).saturating_add(mono(now)))
+    }
+
     /// When [`SchedulerCore::poll`] next has something to do, if ever (events aside).
     pub fn next_wake(&self) -> Option<Instant> {
         if self.phase != Phase::Running {
@@ -569,14 +576,15 @@ impl SchedulerCore {
     }
 
     fn check_wall_clock(&mut self, now: Instant, wall: Timestamp) {
+        let offset = wall.as_microsecond() - mono(now);
+        let previous = self.wall_offset.replace(offset);
         if self.wall_flows == 0 {
             return;
         }
         if now >= self.next_wall_check {
             self.next_wall_check = self.wall_check_after(now);
         }
-        let offset = wall.as_microsecond() - mono(now);
-        let Some(previous) = self.wall_offset.replace(offset) else {
+        let Some(previous) = previous else {
             return;
         };
         let jump = offset - previous;

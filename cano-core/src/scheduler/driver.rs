@@ -190,8 +190,10 @@ where
     }
 
     fn run_ended(&self, flow: FlowIndex, slot: u32, outcome: Result<CanoResult<()>, Aborted>) {
-        let (now, wall) = self.times();
+        let now = self.clock.now();
         let wake = self.state.with(|st| {
+            // The loop's next poll re-reads the wall clock; an outcome does not need it.
+            let wall = st.core.wall_estimate(now);
             st.runs.remove(slot);
             // An error here means the core already forgot the run: nothing to record.
             let _ = match &outcome {
