@@ -64,9 +64,13 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod backoff;
 pub mod cron;
 pub mod error;
+pub mod flow;
 pub mod runtime;
+pub mod schedule;
+pub mod scheduler;
 pub mod time;
 
 pub mod cancel;
@@ -99,6 +103,11 @@ pub use retry::{RetryMode, TaskConfig, run_with_retries};
 pub use store::{MemoryStore, StoreError, StoreResult};
 pub use task::{DynTask, Task, TaskResult};
 pub use workflow::{NoSpawner, RunContext, Workflow};
+
+pub use backoff::BackoffPolicy;
+pub use flow::Status;
+pub use schedule::Schedule;
+pub use scheduler::{FlowInfo, RunningScheduler, Scheduler};
 
 /// Re-exported so users name the same `jiff` version cano uses.
 pub use jiff;

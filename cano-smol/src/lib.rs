@@ -34,6 +34,8 @@ pub use cano_core::*;
 
 mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
+mod scheduler_ext;
+pub use scheduler_ext::start_scheduler;
 
 use async_executor::Executor;
 use async_io::Timer;

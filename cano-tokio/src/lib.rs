@@ -31,6 +31,8 @@ pub use cano_core::*;
 
 mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
+mod scheduler_ext;
+pub use scheduler_ext::start_scheduler;
 
 use cano_core::jiff::{SignedDuration, Timestamp};
 

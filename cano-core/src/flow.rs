@@ -1,0 +1,415 @@
+//! The per-flow status machine: what starting a run, its outcome, `reset_flow`, `pause` and
+//! `resume` do to one scheduled flow. Pure: time comes in as arguments.
+//!
+//! ```text
+//!  Idle / Completed / Backoff ──start──▶ Running ──Ok──▶ Completed (streak 0)
+//!                                          │
+//!                                          └─Err─▶ streak+1 ─┬─ limit reached ─▶ Tripped
+//!                                                            └─ otherwise ─────▶ Backoff { until }
+//!  Tripped ──reset──▶ Idle          any ──pause──▶ Paused ──resume──▶ (what it was)
+//! ```
+//!
+//! As in the reference, `reset` clears the streak and the backoff window but leaves a running
+//! flow running (a failure of that run then starts a new streak at 1), and a success clears
+//! any backoff. Unlike the reference, a flow may have several runs in flight (with
+//! [`OverlapPolicy::AllowConcurrent`](crate::schedule::OverlapPolicy::AllowConcurrent)), so
+//! "running" is a count.
+
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use core::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::backoff::BackoffPolicy;
+use crate::error::CanoError;
+use crate::random::RandomSource;
+use crate::time::Instant;
+
+/// What a flow is doing, as reported by `status` and `list`.
+///
+/// A flow with a run in flight is `Running` whatever else holds; otherwise a tripped flow is
+/// `Tripped`, a paused one `Paused`, and so on. `Backoff` stays visible until the next run
+/// starts (as in the reference), even once `until` has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// Never run since start (or since `reset_flow` un-tripped it).
+    Idle,
+    /// At least one run is in flight.
+    Running,
+    /// The last run succeeded.
+    Completed,
+    /// The last run failed; scheduled fires wait until `until`.
+    Backoff {
+        /// When scheduled fires may run again (wall time, for display).
+        until: Timestamp,
+        /// Consecutive failures so far.
+        streak: u32,
+        /// The last failure's `Display` text.
+        last_error: String,
+    },
+    /// Too many consecutive failures: no scheduled fire runs and `trigger` is refused until
+    /// `reset_flow`.
+    Tripped {
+        /// Consecutive failures.
+        streak: u32,
+        /// The last failure's `Display` text.
+        last_error: String,
+    },
+    /// Paused by `pause`: no scheduled fire runs until `resume`.
+    Paused,
+}
+
+/// What the last finished run did to the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// It succeeded: streak and backoff cleared.
+    Completed,
+    /// It failed: scheduled fires wait until `until` (monotonic).
+    Backoff {
+        /// The end of the backoff window.
+        until: Instant,
+    },
+    /// It failed once too often: the flow is tripped.
+    Tripped,
+}
+
+/// Why a run may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartRefusal {
+    /// The flow is tripped: only `reset_flow` lets it run again.
+    Tripped,
+    /// As many runs as the overlap policy allows are already in flight.
+    AtLimit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Completed,
+    Backoff,
+    Tripped,
+}
+
+/// One flow's status: phase, failure streak, backoff window, counters.
+#[derive(Debug, Clone)]
+pub struct FlowState {
+    phase: Phase,
+    paused: bool,
+    running: u32,
+    streak: u32,
+    run_count: u64,
+    /// Wall time (µs since the Unix epoch) the last run started; `i64::MIN` = never.
+    last_run_micros: i64,
+    backoff_until: Instant,
+    last_error: Option<Box<str>>,
+}
+
+impl Default for FlowState {
+    fn default() -> Self {
+        FlowState::new()
+    }
+}
+
+impl FlowState {
+    /// A flow that has never run.
+    pub const fn new() -> Self {
+        FlowState {
+            phase: Phase::Idle,
+            paused: false,
+            running: 0,
+            streak: 0,
+            run_count: 0,
+            last_run_micros: i64::MIN,
+            backoff_until: Instant::ZERO,
+            last_error: None,
+        }
+    }
+
+    /// Whether a new run may start with at most `limit` runs in flight.
+    ///
+    /// # Errors
+    ///
+    /// [`StartRefusal::Tripped`] or [`StartRefusal::AtLimit`].
+    pub fn check_start(&self, limit: u32) -> Result<(), StartRefusal> {
+        if self.phase == Phase::Tripped {
+            Err(StartRefusal::Tripped)
+        } else if self.running >= limit {
+            Err(StartRefusal::AtLimit)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records that a run started at wall time `wall` (the reference stamps `run_count` and
+    /// `last_run` at the start).
+    pub fn start(&mut self, wall: Timestamp) {
+        self.running += 1;
+        self.run_count += 1;
+        self.last_run_micros = wall.as_microsecond();
+    }
+
+    /// Applies a finished run's outcome at monotonic time `now`, drawing backoff jitter from
+    /// `rng`.
+    pub fn finish(
+        &mut self,
+        now: Instant,
+        outcome: Result<(), &CanoError>,
+        policy: &BackoffPolicy,
+        rng: &(impl RandomSource + ?Sized),
+    ) -> Transition {
+        self.running = self.running.saturating_sub(1);
+        match outcome {
+            Ok(()) => {
+                self.streak = 0;
+                self.phase = Phase::Completed;
+                self.last_error = None;
+                Transition::Completed
+            }
+            Err(error) => {
+                self.streak = self.streak.saturating_add(1);
+                self.last_error = Some(error.to_string().into_boxed_str());
+                if policy.is_tripped(self.streak) {
+                    self.phase = Phase::Tripped;
+                    Transition::Tripped
+                } else {
+                    let until = now + policy.compute_delay(self.streak, rng);
+                    self.phase = Phase::Backoff;
+                    self.backoff_until = until;
+                    Transition::Backoff { until }
+                }
+            }
+        }
+    }
+
+    /// Records that a run was cancelled (by a scheduler stop): neither success nor failure.
+    pub fn cancelled(&mut self) {
+        self.running = self.running.saturating_sub(1);
+    }
+
+    /// Clears the streak, the backoff window and a trip. A running flow stays running.
+    pub fn reset(&mut self) {
+        self.streak = 0;
+        self.backoff_until = Instant::ZERO;
+        if matches!(self.phase, Phase::Tripped | Phase::Backoff) {
+            self.phase = Phase::Idle;
+        }
+    }
+
+    /// Pauses or resumes scheduled fires.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+    }
+
+    /// Whether scheduled fires are paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Whether the flow is tripped.
+    pub fn is_tripped(&self) -> bool {
+        self.phase == Phase::Tripped
+    }
+
+    /// Runs in flight.
+    pub fn running(&self) -> u32 {
+        self.running
+    }
+
+    /// Runs started since the scheduler started.
+    pub fn run_count(&self) -> u64 {
+        self.run_count
+    }
+
+    /// Consecutive failures.
+    pub fn failure_streak(&self) -> u32 {
+        self.streak
+    }
+
+    /// The end of the backoff window, if one is open at `now`.
+    pub fn backoff_until(&self, now: Instant) -> Option<Instant> {
+        (self.phase == Phase::Backoff && self.backoff_until > now).then_some(self.backoff_until)
+    }
+
+    /// The end of the last backoff window, open or not, while the flow is in `Backoff`.
+    pub fn backoff_end(&self) -> Option<Instant> {
+        (self.phase == Phase::Backoff).then_some(self.backoff_until)
+    }
+
+    /// Wall time the last run started.
+    pub fn last_run(&self) -> Option<Timestamp> {
+        (self.last_run_micros != i64::MIN)
+            .then(|| Timestamp::from_microsecond(self.last_run_micros).ok())
+            .flatten()
+    }
+
+    /// The last failure's text, if the last run failed.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// The status to report at monotonic `now` / wall `wall`.
+    pub fn status(&self, now: Instant, wall: Timestamp) -> Status {
+        let last_error = || self.last_error.as_deref().unwrap_or("").into();
+        if self.running > 0 {
+            Status::Running
+        } else if self.phase == Phase::Tripped {
+            Status::Tripped {
+                streak: self.streak,
+                last_error: last_error(),
+            }
+        } else if self.paused {
+            Status::Paused
+        } else {
+            match self.phase {
+                Phase::Idle => Status::Idle,
+                Phase::Completed => Status::Completed,
+                Phase::Backoff | Phase::Tripped => Status::Backoff {
+                    until: to_wall(self.backoff_until, now, wall),
+                    streak: self.streak,
+                    last_error: last_error(),
+                },
+            }
+        }
+    }
+}
+
+/// The wall time of monotonic instant `t`, given that `now` and `wall` are the same moment.
+pub(crate) fn to_wall(t: Instant, now: Instant, wall: Timestamp) -> Timestamp {
+    let ahead = signed(t.saturating_duration_since(now));
+    let behind = signed(now.saturating_duration_since(t));
+    wall.checked_add(ahead - behind).unwrap_or(if t > now {
+        Timestamp::MAX
+    } else {
+        Timestamp::MIN
+    })
+}
+
+fn signed(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::random::SplitMix64;
+
+    fn wall0() -> Timestamp {
+        Timestamp::from_second(1_767_225_600).unwrap()
+    }
+
+    fn policy(limit: Option<u32>) -> BackoffPolicy {
+        BackoffPolicy {
+            initial: Duration::from_millis(100),
+            jitter: 0.0,
+            streak_limit: limit,
+            ..BackoffPolicy::default()
+        }
+    }
+
+    #[test]
+    fn failure_backs_off_success_clears() {
+        let mut f = FlowState::new();
+        let rng = SplitMix64::new(0);
+        let err = CanoError::task_execution("Test failure");
+        assert_eq!(f.status(Instant::ZERO, wall0()), Status::Idle);
+        f.start(wall0());
+        assert_eq!(f.status(Instant::ZERO, wall0()), Status::Running);
+        let t = f.finish(Instant::from_secs(1), Err(&err), &policy(None), &rng);
+        assert_eq!(
+            t,
+            Transition::Backoff {
+                until: Instant::from_millis(1_100)
+            }
+        );
+        match f.status(Instant::from_secs(1), wall0()) {
+            Status::Backoff {
+                streak, last_error, ..
+            } => {
+                assert_eq!(streak, 1);
+                assert_eq!(last_error, "Task execution error: Test failure");
+            }
+            other => panic!("{other:?}"),
+        }
+        f.start(wall0());
+        let t = f.finish(Instant::from_secs(2), Err(&err), &policy(None), &rng);
+        assert_eq!(
+            t,
+            Transition::Backoff {
+                until: Instant::from_millis(2_200)
+            }
+        );
+        f.start(wall0());
+        assert_eq!(
+            f.finish(Instant::from_secs(3), Ok(()), &policy(None), &rng),
+            Transition::Completed
+        );
+        assert_eq!(f.failure_streak(), 0);
+        assert_eq!(f.backoff_until(Instant::from_secs(3)), None);
+        assert_eq!(f.status(Instant::from_secs(3), wall0()), Status::Completed);
+        assert_eq!(f.run_count(), 3);
+    }
+
+    #[test]
+    fn trip_blocks_start_until_reset() {
+        let mut f = FlowState::new();
+        let rng = SplitMix64::new(0);
+        let err = CanoError::task_execution("x");
+        for i in 1..=2 {
+            f.start(wall0());
+            let t = f.finish(Instant::ZERO, Err(&err), &policy(Some(2)), &rng);
+            assert_eq!(t == Transition::Tripped, i == 2);
+        }
+        assert_eq!(f.check_start(1), Err(StartRefusal::Tripped));
+        assert!(matches!(
+            f.status(Instant::ZERO, wall0()),
+            Status::Tripped { streak: 2, .. }
+        ));
+        f.reset();
+        assert_eq!(f.check_start(1), Ok(()));
+        assert_eq!(f.status(Instant::ZERO, wall0()), Status::Idle);
+    }
+
+    #[test]
+    fn reset_leaves_a_running_flow_running_and_the_race_restarts_the_streak() {
+        let mut f = FlowState::new();
+        let rng = SplitMix64::new(0);
+        let err = CanoError::task_execution("x");
+        for _ in 0..3 {
+            f.start(wall0());
+            f.finish(Instant::ZERO, Err(&err), &policy(None), &rng);
+        }
+        f.start(wall0());
+        f.reset();
+        assert_eq!(f.status(Instant::ZERO, wall0()), Status::Running);
+        f.finish(Instant::ZERO, Err(&err), &policy(None), &rng);
+        assert_eq!(f.failure_streak(), 1);
+    }
+
+    #[test]
+    fn overlap_limit_and_pause() {
+        let mut f = FlowState::new();
+        f.start(wall0());
+        assert_eq!(f.check_start(1), Err(StartRefusal::AtLimit));
+        assert_eq!(f.check_start(2), Ok(()));
+        f.cancelled();
+        f.set_paused(true);
+        assert_eq!(f.status(Instant::ZERO, wall0()), Status::Paused);
+        assert_eq!(f.last_run(), Some(wall0()));
+    }
+
+    #[test]
+    fn monotonic_to_wall() {
+        let w = wall0();
+        let now = Instant::from_secs(100);
+        assert_eq!(
+            to_wall(Instant::from_secs(160), now, w),
+            w + SignedDuration::from_secs(60)
+        );
+        assert_eq!(
+            to_wall(Instant::from_secs(40), now, w),
+            w - SignedDuration::from_secs(60)
+        );
+    }
+}

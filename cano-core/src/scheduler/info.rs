@@ -1,0 +1,34 @@
+//! [`FlowInfo`]: a snapshot of one flow, as `status` and `list` report it.
+
+use alloc::string::String;
+
+use jiff::Timestamp;
+
+use crate::flow::Status;
+
+/// A snapshot of one flow (the reference's fields, in jiff types, plus the next fire and
+/// counters of missed and skipped fires).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FlowInfo {
+    /// The flow's id.
+    pub id: String,
+    /// What it is doing.
+    pub status: Status,
+    /// Runs started since `start()` (stamped when a run starts, as in the reference).
+    pub run_count: u64,
+    /// When the last run started.
+    pub last_run: Option<Timestamp>,
+    /// Consecutive failures.
+    pub failure_streak: u32,
+    /// The end of the open backoff window, if any.
+    pub next_eligible: Option<Timestamp>,
+    /// The next scheduled fire (before jitter), if the flow is waiting for one: `None` for
+    /// manual, paused, tripped or stopped flows, for a fixed-delay flow with a run in flight,
+    /// and for a cron expression with no further match.
+    pub next_fire: Option<Timestamp>,
+    /// Fires dropped by the missed-fire policy.
+    pub missed_fires: u64,
+    /// Fires that came due inside a backoff window and were suppressed.
+    pub skipped_fires: u64,
+}

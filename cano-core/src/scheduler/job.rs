@@ -1,0 +1,232 @@
+//! What the scheduler runs: a [`Job`] (once per fire, Ok or Err, with optional setup and
+//! teardown hooks), the [`Fire`] each run receives, and its [`FireId`].
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::fmt;
+use core::future::Future;
+use core::hash::Hash;
+use core::marker::PhantomData;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use jiff::Timestamp;
+
+use super::clock::DynClock;
+use crate::cancel::CancellationToken;
+use crate::error::{CanoError, CanoResult};
+use crate::workflow::{RunContext, Workflow};
+
+/// The identity of one run: the flow's id and the fire's scheduled time (wall clock).
+///
+/// Usable as an idempotency key: for one flow, fire ids strictly increase, and a scheduled
+/// fire keeps its id however late it runs. A `trigger` gets the wall time it was accepted
+/// at (moved a microsecond past the flow's previous fire id if the wall clock went back).
+///
+/// ```
+/// use cano_core::scheduler::FireId;
+/// use cano_core::jiff::Timestamp;
+///
+/// let id = FireId::new("report", "2026-03-08T09:00:00Z".parse().unwrap());
+/// assert_eq!(id.to_string(), "report@2026-03-08T09:00:00Z");
+/// assert_eq!(id.flow(), "report");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FireId {
+    flow: Arc<str>,
+    scheduled: Timestamp,
+}
+
+impl FireId {
+    /// A fire id for `flow` at `scheduled`.
+    pub fn new(flow: impl Into<Arc<str>>, scheduled: Timestamp) -> Self {
+        FireId {
+            flow: flow.into(),
+            scheduled,
+        }
+    }
+
+    /// The flow's id.
+    pub fn flow(&self) -> &str {
+        &self.flow
+    }
+
+    /// The fire's scheduled wall time (for interval flows: the monotonic fire time as seen
+    /// on the wall clock when the run started).
+    pub fn scheduled(&self) -> Timestamp {
+        self.scheduled
+    }
+}
+
+impl fmt::Display for FireId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.flow, self.scheduled)
+    }
+}
+
+/// What one run receives: its [`FireId`], the scheduler's clock, and a cancellation token
+/// that is cancelled when the scheduler stops.
+#[derive(Debug, Clone)]
+pub struct Fire {
+    id: FireId,
+    cancel: CancellationToken,
+    clock: DynClock,
+}
+
+impl Fire {
+    /// A fire (the scheduler makes these; tests of a job may too).
+    pub fn new(id: FireId, cancel: CancellationToken, clock: DynClock) -> Self {
+        Fire { id, cancel, clock }
+    }
+
+    /// This run's fire id.
+    pub fn id(&self) -> &FireId {
+        &self.id
+    }
+
+    /// Whether the scheduler is stopping: finish soon, the stop deadline will cancel the run.
+    pub fn is_stopping(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Cancelled when the scheduler stops (await
+    /// [`cancelled`](CancellationToken::cancelled) to react).
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// The scheduler's clock, to sleep on.
+    pub fn clock(&self) -> &DynClock {
+        &self.clock
+    }
+}
+
+/// Something a scheduler runs once per fire.
+///
+/// `input` is the flow's `initial_state`, cloned for each run. Errors make the run a
+/// failure of the flow (backoff, and eventually a trip); with `std`, so does a panic.
+/// `validate` and then `setup` run once per flow at `start()` (in registration order) and
+/// `teardown` once at stop (in reverse order); a failing `validate` or `setup` fails
+/// `start()`.
+///
+/// A [`Workflow`] is a job: each run is [`Workflow::run_fsm`] from the flow's initial state
+/// on the scheduler's clock with the stop's cancellation token; its resources are set up at
+/// start and torn down at stop (not per run).
+///
+/// Plain async closures become jobs through [`job_fn`], or directly when they take only the
+/// [`Fire`]:
+///
+/// ```
+/// use cano_core::scheduler::{job_fn, Fire, Job};
+/// use cano_core::CanoError;
+///
+/// fn assert_job<S, J: Job<S>>(_: &J) {}
+/// let with_input = job_fn(|n: u32, fire: Fire| async move {
+///     if n > 3 { Err(CanoError::task_execution("too big")) } else { Ok(()) }
+/// });
+/// assert_job::<u32, _>(&with_input);
+/// let fire_only = |_fire: Fire| async move { Ok::<(), CanoError>(()) };
+/// assert_job::<(), _>(&fire_only);
+/// ```
+pub trait Job<S>: Send + Sync + 'static {
+    /// Runs once for one fire.
+    fn run<'a>(&'a self, input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>>;
+
+    /// Checks the job and the flow's `input` before anything is set up. Accepts everything
+    /// by default.
+    ///
+    /// # Errors
+    ///
+    /// Whatever makes the job unusable; `start()` returns it.
+    fn validate(&self, input: &S) -> CanoResult<()> {
+        let _ = input;
+        Ok(())
+    }
+
+    /// Prepares resources, once at `start()`. Does nothing by default.
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
+        Box::pin(core::future::ready(Ok(())))
+    }
+
+    /// Releases resources, once at stop. Does nothing by default.
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
+        Box::pin(core::future::ready(Ok(())))
+    }
+}
+
+/// A closure `Fn(input, Fire) -> impl Future<Output = CanoResult<()>>` as a [`Job`]; see
+/// [`job_fn`].
+pub struct JobFn<F, S> {
+    f: F,
+    _input: PhantomData<fn(S)>,
+}
+
+impl<F, S> fmt::Debug for JobFn<F, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JobFn")
+    }
+}
+
+/// Turns an async closure taking the flow's input and the [`Fire`] into a [`Job`].
+pub fn job_fn<S, F, Fut>(f: F) -> JobFn<F, S>
+where
+    F: Fn(S, Fire) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = CanoResult<()>> + Send + 'static,
+{
+    JobFn {
+        f,
+        _input: PhantomData,
+    }
+}
+
+impl<S, F, Fut> Job<S> for JobFn<F, S>
+where
+    S: 'static,
+    F: Fn(S, Fire) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = CanoResult<()>> + Send + 'static,
+{
+    fn run<'a>(&'a self, input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>> {
+        Box::pin((self.f)(input, fire))
+    }
+}
+
+impl<S, F, Fut> Job<S> for F
+where
+    F: Fn(Fire) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = CanoResult<()>> + Send + 'static,
+{
+    fn run<'a>(&'a self, _input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>> {
+        Box::pin(self(fire))
+    }
+}
+
+impl<S, K> Job<S> for Workflow<S, K>
+where
+    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    fn run<'a>(&'a self, input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>> {
+        let ctx = RunContext::new(fire.clock).with_cancellation(fire.cancel);
+        Box::pin(self.run_fsm(ctx, input).map(|result| result.map(drop)))
+    }
+
+    /// [`Workflow::validate`] and [`Workflow::validate_initial_state`].
+    fn validate(&self, input: &S) -> CanoResult<()> {
+        Workflow::validate(self)?;
+        self.validate_initial_state(input)
+    }
+
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
+        Box::pin(self.resources().setup_all())
+    }
+
+    /// Tears the resources down; the first teardown error (if any) is returned.
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
+        Box::pin(async move {
+            match self.resources().teardown_all().await.into_iter().next() {
+                Some(error) => Err::<(), CanoError>(error),
+                None => Ok(()),
+            }
+        })
+    }
+}

@@ -1,0 +1,370 @@
+//! The scheduler: interval, cron and manual flows with per-flow backoff, trip, overlap and
+//! missed-fire policies, on one timer for all flows.
+//!
+//! * [`Scheduler`] is the builder (the reference's API: `every`, `cron`, `manual`,
+//!   `set_backoff`, …); [`Scheduler::start`] consumes it and returns a [`RunningScheduler`].
+//! * [`SchedulerCore`] is the pure state machine underneath: every flow, one deadline queue
+//!   (a heap keyed by the next due instant). It takes the time as arguments and says what to
+//!   start and when to wake; the async loop around it is thin and the same on every runtime.
+//! * What runs is a [`Job`]: anything that runs once per fire and returns `Ok` or `Err`
+//!   (plain async closures through [`job_fn`]), with optional setup/teardown hooks. Each run
+//!   receives a [`Fire`] whose [`FireId`] (flow id + scheduled time) is an idempotency key.
+//!
+//! ```
+//! use cano_core::scheduler::{job_fn, Fire, Scheduler};
+//! use cano_core::testing::Simulation;
+//! use core::time::Duration;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
+//!
+//! let sim = Simulation::new();
+//! let runs = Arc::new(AtomicU32::new(0));
+//! let counter = runs.clone();
+//! let mut scheduler = Scheduler::new();
+//! scheduler
+//!     .every_minutes("report", job_fn(move |(), _fire: Fire| {
+//!         let counter = counter.clone();
+//!         async move {
+//!             counter.fetch_add(1, Ordering::SeqCst);
+//!             Ok(())
+//!         }
+//!     }), (), 15)
+//!     .unwrap();
+//! let running = sim
+//!     .block_on(scheduler.start(sim.clock(), sim.spawner()))
+//!     .unwrap();
+//! sim.run_for(Duration::from_secs(3600)); // at start, then every 15 minutes
+//! assert_eq!(runs.load(Ordering::SeqCst), 5);
+//! let report = sim.block_on(running.stop()).unwrap();
+//! assert!(report.cancelled.is_empty());
+//! ```
+
+mod clock;
+mod core;
+mod driver;
+mod info;
+mod job;
+
+use ::core::time::Duration;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+pub use self::core::{
+    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, SchedulerCore,
+};
+pub use driver::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
+pub use info::FlowInfo;
+pub use clock::DynClock;
+pub use job::{Fire, FireId, Job, JobFn, job_fn};
+
+use jiff::tz::TimeZone;
+
+use crate::backoff::BackoffPolicy;
+use crate::cron::Cron;
+use crate::error::{CanoError, CanoResult};
+use alloc::format;
+use crate::runtime::{Clock, Spawner};
+use crate::schedule::{
+    FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
+};
+use driver::FlowJob;
+
+/// The scheduler builder. All flows share one input type `S` (each flow's
+/// `initial_state`, cloned for every run).
+///
+/// Registration errors are [`CanoError::Configuration`](crate::CanoError::Configuration): a duplicate id, a zero interval, a
+/// bad cron expression, an unknown id in a setter, an invalid policy.
+pub struct Scheduler<S = ()> {
+    core: SchedulerCore,
+    jobs: Vec<FlowJob<S>>,
+}
+
+impl<S> Default for Scheduler<S> {
+    fn default() -> Self {
+        Scheduler {
+            core: SchedulerCore::new(),
+            jobs: Vec::new(),
+        }
+    }
+}
+
+impl<S> ::core::fmt::Debug for Scheduler<S> {
+    fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("flows", &self.core.len())
+            .finish()
+    }
+}
+
+impl<S> Scheduler<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    /// An empty scheduler.
+    pub fn new() -> Self {
+        Scheduler::default()
+    }
+
+    fn register(
+        &mut self,
+        id: &str,
+        schedule: Schedule,
+        job: impl Job<S>,
+        initial_state: S,
+    ) -> CanoResult<()> {
+        self.core.add_flow(id, schedule)?;
+        self.jobs.push((Box::new(job), initial_state));
+        Ok(())
+    }
+
+    /// Runs `job` every `interval`: at start, then `interval` after each run ends (change
+    /// with [`Scheduler::set_interval_mode`] and [`Scheduler::set_first_run`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for a duplicate id or a zero interval.
+    pub fn every(
+        &mut self,
+        id: &str,
+        job: impl Job<S>,
+        initial_state: S,
+        interval: Duration,
+    ) -> CanoResult<()> {
+        self.register(id, Schedule::Every(interval), job, initial_state)
+    }
+
+    /// [`Scheduler::every`] with an interval in seconds.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::every`].
+    pub fn every_seconds(
+        &mut self,
+        id: &str,
+        job: impl Job<S>,
+        initial_state: S,
+        seconds: u64,
+    ) -> CanoResult<()> {
+        self.every(id, job, initial_state, Duration::from_secs(seconds))
+    }
+
+    /// [`Scheduler::every`] with an interval in minutes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::every`].
+    pub fn every_minutes(
+        &mut self,
+        id: &str,
+        job: impl Job<S>,
+        initial_state: S,
+        minutes: u64,
+    ) -> CanoResult<()> {
+        self.every(
+            id,
+            job,
+            initial_state,
+            Duration::from_secs(minutes.saturating_mul(60)),
+        )
+    }
+
+    /// [`Scheduler::every`] with an interval in hours.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scheduler::every`].
+    pub fn every_hours(
+        &mut self,
+        id: &str,
+        job: impl Job<S>,
+        initial_state: S,
+        hours: u64,
+    ) -> CanoResult<()> {
+        self.every(
+            id,
+            job,
+            initial_state,
+            Duration::from_secs(hours.saturating_mul(3600)),
+        )
+    }
+
+    /// Runs `job` at each match of the cron expression `expr` (see [`crate::cron`] for the
+    /// syntax; `CRON_TZ=` picks a zone, else [`Scheduler::set_time_zone`], default UTC).
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`] for a duplicate id or an invalid expression (the message
+    /// says which field and why).
+    pub fn cron(
+        &mut self,
+        id: &str,
+        job: impl Job<S>,
+        initial_state: S,
+        expr: &str,
+    ) -> CanoResult<()> {
+        let cron = Cron::parse(expr).map_err(|e| {
+            CanoError::configuration(format!("Invalid cron expression '{expr}': {e}"))
+        })?;
+        self.register(id, Schedule::Cron(cron), job, initial_state)
+    }
+
+    /// The time zone of cron expressions without a `CRON_TZ=` prefix (default UTC).
+    pub fn set_time_zone(&mut self, zone: TimeZone) {
+        self.core.set_time_zone(zone);
+    }
+
+    /// Runs `job` only when triggered.
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for a duplicate id.
+    pub fn manual(&mut self, id: &str, job: impl Job<S>, initial_state: S) -> CanoResult<()> {
+        self.register(id, Schedule::Manual, job, initial_state)
+    }
+
+    /// Sets flow `id`'s backoff policy (every flow starts with [`BackoffPolicy::default`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or an invalid policy.
+    pub fn set_backoff(&mut self, id: &str, policy: BackoffPolicy) -> CanoResult<()> {
+        self.core.set_backoff(id, policy)
+    }
+
+    /// Sets all of flow `id`'s scheduling policies at once.
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or an invalid policy.
+    pub fn set_policy(&mut self, id: &str, policy: SchedulePolicy) -> CanoResult<()> {
+        self.core.set_policy(id, policy)
+    }
+
+    fn update_policy(
+        &mut self,
+        id: &str,
+        change: impl FnOnce(&mut SchedulePolicy),
+    ) -> CanoResult<()> {
+        let mut policy = self.core.policy(id)?;
+        change(&mut policy);
+        self.core.set_policy(id, policy)
+    }
+
+    /// Sets flow `id`'s [`OverlapPolicy`].
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or `AllowConcurrent(0)`.
+    pub fn set_overlap(&mut self, id: &str, overlap: OverlapPolicy) -> CanoResult<()> {
+        self.update_policy(id, |p| p.overlap = overlap)
+    }
+
+    /// Sets flow `id`'s [`MissedFirePolicy`].
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id or `RunAll { max: 0 }`.
+    pub fn set_missed_fires(&mut self, id: &str, missed: MissedFirePolicy) -> CanoResult<()> {
+        self.update_policy(id, |p| p.missed = missed)
+    }
+
+    /// Sets flow `id`'s [`IntervalMode`] (ignored by cron and manual flows).
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id.
+    pub fn set_interval_mode(&mut self, id: &str, mode: IntervalMode) -> CanoResult<()> {
+        self.update_policy(id, |p| p.interval_mode = mode)
+    }
+
+    /// Sets when flow `id` fires first ([`FirstRun`]; ignored by cron and manual flows).
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id.
+    pub fn set_first_run(&mut self, id: &str, first_run: FirstRun) -> CanoResult<()> {
+        self.update_policy(id, |p| p.first_run = first_run)
+    }
+
+    /// Sets flow `id`'s largest schedule jitter (see [`SchedulePolicy::jitter`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CanoError::Configuration`](crate::CanoError::Configuration) for an unknown id.
+    pub fn set_jitter(&mut self, id: &str, jitter: Duration) -> CanoResult<()> {
+        self.update_policy(id, |p| p.jitter = jitter)
+    }
+
+    /// Seeds backoff jitter and schedule jitter offsets (default 0): the same seed gives the
+    /// same delays and offsets on every run.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.core.set_seed(seed);
+    }
+
+    /// How late a fire may start and still be on time (default [`DEFAULT_MISFIRE_GRACE`]).
+    pub fn set_misfire_grace(&mut self, grace: Duration) {
+        self.core.set_misfire_grace(grace);
+    }
+
+    /// How often to compare the wall clock with the monotonic one while cron flows exist
+    /// (default [`DEFAULT_WALL_CLOCK_CHECK`]; `None` disables it). See
+    /// [`SchedulerCore::set_wall_clock_check`].
+    pub fn set_wall_clock_check(&mut self, every: Option<Duration>) {
+        self.core.set_wall_clock_check(every);
+    }
+
+    /// How many flows are registered.
+    pub fn len(&self) -> usize {
+        self.core.len()
+    }
+
+    /// Whether no flow is registered.
+    pub fn is_empty(&self) -> bool {
+        self.core.is_empty()
+    }
+
+    /// Whether flow `id` is registered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.core.contains(id)
+    }
+
+    /// Sets up every job (in registration order), then starts the scheduler's single loop on
+    /// `spawner`, timed by `clock`. Interval flows fire at once (unless
+    /// [`FirstRun::AfterInterval`]); cron flows wait for their next match.
+    ///
+    /// Each adapter has a one-call version (`cano_tokio::start_scheduler`, …).
+    ///
+    /// # Errors
+    ///
+    /// The first failing job validation (for a workflow: [`CanoError::Configuration`] naming
+    /// the flow), the first failing setup (jobs already set up are torn down, last first), or
+    /// [`CanoError::Spawn`](crate::CanoError::Spawn) if the loop cannot be spawned.
+    pub async fn start<C: Clock, P: Spawner>(
+        self,
+        clock: C,
+        spawner: P,
+    ) -> CanoResult<RunningScheduler> {
+        let Scheduler { mut core, jobs } = self;
+        for (i, (job, input)) in jobs.iter().enumerate() {
+            job.validate(input).map_err(|e| match e {
+                CanoError::Configuration(message) => CanoError::configuration(format!(
+                    "Flow '{}': {message}",
+                    core.flow_id(FlowIndex::from_usize(i))
+                )),
+                other => other,
+            })?;
+        }
+        for (done, (job, _)) in jobs.iter().enumerate() {
+            if let Err(e) = job.setup().await {
+                for (job, _) in jobs[..done].iter().rev() {
+                    // The setup error is what the caller needs; a teardown error on the way
+                    // out has nowhere better to go.
+                    let _ = job.teardown().await;
+                }
+                return Err(e);
+            }
+        }
+        core.start(clock.now(), clock.wall_now());
+        driver::launch(core, jobs, clock, spawner).await
+    }
+}

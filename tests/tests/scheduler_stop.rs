@@ -1,0 +1,235 @@
+//! Stop semantics (deadline, cancellation, report, teardown order), dropping the last handle,
+//! panics, and the driver holding one timer.
+
+mod scheduler_support;
+
+use std::sync::{Arc, Mutex};
+
+use cano_core::scheduler::{Fire, Job, Scheduler};
+use cano_core::testing::Simulation;
+use cano_core::{CanoError, CanoResult, Clock, Instant, Status};
+use futures::future::BoxFuture;
+use scheduler_support::{Behaviour, Recorder, millis, secs, start};
+
+#[test]
+fn stop_cancels_a_run_that_ignores_cancellation_at_the_deadline_and_reports_it() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    let stubborn = Behaviour {
+        honour_stop: false,
+        ..Behaviour::taking(secs(3600))
+    };
+    s.every_hours("stubborn", rec.job(stubborn), (), 2).unwrap();
+    s.every_hours("polite", rec.job(Behaviour::taking(secs(3600))), (), 2)
+        .unwrap();
+    let running = start(&sim, s);
+    sim.run_for(secs(10));
+    assert_eq!(rec.in_flight("stubborn"), 1);
+    let report = sim.block_on(running.stop_within(secs(5))).unwrap();
+    // The polite run ended at once on the stop signal; the stubborn one at the deadline.
+    assert_eq!(sim.clock().now(), Instant::from_secs(15));
+    assert_eq!(report.cancelled.len(), 1);
+    assert_eq!(report.cancelled[0].flow(), "stubborn");
+    assert_eq!(report.cancelled[0], rec.runs_of("stubborn")[0].fire);
+    assert_eq!(
+        rec.in_flight("stubborn"),
+        0,
+        "the cancelled run was dropped"
+    );
+    assert_eq!(rec.runs_of("stubborn")[0].ended, None);
+    assert_eq!(rec.runs_of("polite")[0].ended, Some(Instant::from_secs(10)));
+    assert!(!running.has_running_flows());
+    assert_eq!(sim.live_tasks(), 0);
+    // A cancelled run is neither a success nor a failure.
+    assert_eq!(running.status("stubborn").unwrap().failure_streak, 0);
+    assert_eq!(running.status("stubborn").unwrap().status, Status::Idle);
+}
+
+struct Tracked {
+    name: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+    fail_teardown: bool,
+}
+
+impl Job<()> for Tracked {
+    fn run<'a>(&'a self, _: (), _: Fire) -> BoxFuture<'a, CanoResult<()>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("setup {}", self.name));
+        Box::pin(async { Ok(()) })
+    }
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("teardown {}", self.name));
+        let fail = self.fail_teardown;
+        Box::pin(async move {
+            if fail {
+                Err(CanoError::resource_not_found("pool already closed"))
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+#[test]
+fn setup_is_fifo_teardown_is_lifo_and_teardown_errors_are_reported() {
+    let sim = Simulation::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut s = Scheduler::new();
+    for (name, fail) in [("a", false), ("b", true), ("c", false)] {
+        s.manual(
+            name,
+            Tracked {
+                name,
+                log: log.clone(),
+                fail_teardown: fail,
+            },
+            (),
+        )
+        .unwrap();
+    }
+    let running = start(&sim, s);
+    let report = sim.block_on(running.stop()).unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "setup a",
+            "setup b",
+            "setup c",
+            "teardown c",
+            "teardown b",
+            "teardown a"
+        ]
+    );
+    assert_eq!(
+        report.teardown_errors,
+        [(
+            "b".to_string(),
+            CanoError::resource_not_found("pool already closed")
+        )]
+    );
+}
+
+#[test]
+fn wait_returns_when_another_handle_stops() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    s.every_minutes("m", rec.job(Behaviour::INSTANT_OK), (), 1)
+        .unwrap();
+    let running = start(&sim, s);
+    let stopper = running.clone();
+    let clock = sim.clock();
+    sim.spawner().spawn_boxed_later(clock, secs(600), stopper);
+    let report = sim.block_on(running.wait()).unwrap();
+    assert!(report.cancelled.is_empty());
+    assert_eq!(sim.clock().now(), Instant::from_secs(600));
+    // The stopper's timer was armed first, so the stop wins the tie with the fire at 600 s.
+    assert_eq!(rec.count("m"), 10);
+}
+
+trait SpawnStopLater {
+    fn spawn_boxed_later(
+        &self,
+        clock: cano_core::testing::FakeClock,
+        after: std::time::Duration,
+        handle: cano_core::RunningScheduler,
+    );
+}
+
+impl SpawnStopLater for cano_core::testing::SimSpawner {
+    fn spawn_boxed_later(
+        &self,
+        clock: cano_core::testing::FakeClock,
+        after: std::time::Duration,
+        handle: cano_core::RunningScheduler,
+    ) {
+        use cano_core::Spawner;
+        self.spawn(Box::pin(async move {
+            clock.sleep_until(clock.now() + after).await;
+            handle.stop().await.unwrap();
+        }))
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_panicking_run_is_a_failure_of_its_flow_only() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    let panicky = Behaviour {
+        panic: true,
+        ..Behaviour::failing_until(1)
+    };
+    s.every_seconds("panicky", rec.job(panicky), (), 10)
+        .unwrap();
+    s.every_seconds("steady", rec.job(Behaviour::INSTANT_OK), (), 10)
+        .unwrap();
+    let running = start(&sim, s);
+    sim.run_until_stalled();
+    match running.status("panicky").unwrap().status {
+        Status::Backoff { last_error, .. } => {
+            assert!(last_error.contains("panicked"), "{last_error}")
+        }
+        other => panic!("{other:?}"),
+    }
+    sim.run_for(secs(25));
+    assert_eq!(rec.count("steady"), 3);
+    assert_eq!(rec.count("panicky"), 3);
+    assert_eq!(running.status("panicky").unwrap().status, Status::Completed);
+}
+
+#[test]
+fn a_dead_driver_is_an_error_not_a_hang() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    s.manual("m", rec.job(Behaviour::INSTANT_OK), ()).unwrap();
+    let running = start(&sim, s);
+    drop(sim); // the runtime goes away with the loop in it
+    let err = futures::executor::block_on(running.wait()).unwrap_err();
+    assert!(err.to_string().contains("terminated unexpectedly"), "{err}");
+}
+
+#[test]
+fn one_timer_for_ten_thousand_flows_and_no_work_while_idle() {
+    let sim = Simulation::new();
+    let clock = sim.clock();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    for i in 0..10_000u64 {
+        s.every(
+            &format!("f{i}"),
+            rec.job(Behaviour::INSTANT_OK),
+            (),
+            secs(3600 + i),
+        )
+        .unwrap();
+        s.set_first_run(
+            &format!("f{i}"),
+            cano_core::schedule::FirstRun::AfterInterval,
+        )
+        .unwrap();
+    }
+    let running = start(&sim, s);
+    sim.run_until_stalled();
+    assert_eq!(clock.pending_sleeps(), 1, "one timer for all flows");
+    assert_eq!(clock.next_deadline(), Some(Instant::from_secs(3600)));
+    // Idle: nothing is ready to poll until that deadline.
+    assert_eq!(sim.run_until_stalled(), 0);
+    sim.run_for(millis(3_599_999));
+    assert_eq!(rec.runs().len(), 0);
+    sim.run_for(secs(3));
+    assert_eq!(rec.runs().len(), 3);
+    assert_eq!(clock.pending_sleeps(), 1);
+    drop(running);
+}
