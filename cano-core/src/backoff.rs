@@ -174,10 +174,7 @@ mod tests {
         let p = no_jitter(100, 500);
         let rng = SplitMix64::new(1);
         assert_eq!(p.compute_delay(10, &rng), Duration::from_millis(500));
-        assert_eq!(
-            p.compute_delay(u32::MAX, &rng),
-            Duration::from_millis(500)
-        );
+        assert_eq!(p.compute_delay(u32::MAX, &rng), Duration::from_millis(500));
     }
 
     #[test]

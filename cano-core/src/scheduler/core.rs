@@ -26,12 +26,12 @@ use crate::backoff::BackoffPolicy;
 use crate::error::{CanoError, CanoResult};
 use crate::flow::{FlowState, StartRefusal, Transition, to_wall};
 use crate::random::SplitMix64;
+#[cfg(test)]
+use crate::schedule::WallSchedule;
 use crate::schedule::{
     CronSchedule, FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule,
     SchedulePolicy, Timeline, choose, keep, micros, stable_jitter,
 };
-#[cfg(test)]
-use crate::schedule::WallSchedule;
 use crate::time::Instant;
 
 /// "No pending fire".

@@ -25,14 +25,14 @@ use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
 use futures::task::AtomicWaker;
 use jiff::Timestamp;
 
+use super::clock::DynClock;
 use super::core::{Action, Dispatch, FlowIndex, SchedulerCore};
 use super::info::FlowInfo;
-use super::clock::DynClock;
 use super::job::{Fire, FireId, Job};
 use crate::cancel::CancellationToken;
-use crate::sync::Lock;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::{Clock, Spawner};
+use crate::sync::Lock;
 use crate::time::Instant;
 
 /// How long [`RunningScheduler::stop`] lets runs in flight finish before cancelling them

@@ -52,9 +52,9 @@ use alloc::vec::Vec;
 pub use self::core::{
     Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, SchedulerCore,
 };
+pub use clock::DynClock;
 pub use driver::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
 pub use info::FlowInfo;
-pub use clock::DynClock;
 pub use job::{Fire, FireId, Job, JobFn, job_fn};
 
 use jiff::tz::TimeZone;
@@ -62,11 +62,11 @@ use jiff::tz::TimeZone;
 use crate::backoff::BackoffPolicy;
 use crate::cron::Cron;
 use crate::error::{CanoError, CanoResult};
-use alloc::format;
 use crate::runtime::{Clock, Spawner};
 use crate::schedule::{
     FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
 };
+use alloc::format;
 use driver::FlowJob;
 
 /// The scheduler builder. All flows share one input type `S` (each flow's
