@@ -73,15 +73,20 @@
 //! In exchange, the same task types and scheduler code run unchanged on a server and on the
 //! host's virtual-time tests.
 //!
-//! ## Timer queues
+//! ## Timer queues: enable `generic-queue-N`
 //!
 //! [`EmbassyClock`]'s sleeps register the polling task's waker with the time driver's timer
 //! queue. Embassy's default queue is *integrated* into the executor's task headers: it only
-//! accepts wakers of embassy tasks, which is what a sleep awaited directly, or inside
-//! `join`/`select`, gets. A combinator that makes wakers of its own (such as
-//! `FuturesUnordered`) needs the generic queue instead: enable one of `embassy-time`'s
-//! `generic-queue-N` features in the firmware. Otherwise embassy panics with "Found waker not
-//! created by the Embassy executor".
+//! accepts wakers of embassy tasks. cano's split/join and per-attempt timeouts poll sleeps
+//! with wakers of their own (so that a wake re-polls only the branch that is due), so **a
+//! firmware using cano must enable one of `embassy-time`'s `generic-queue-N` features**
+//! (`embassy-time = { version = "0.5", features = ["generic-queue-64"] }`), with N at least
+//! the number of sleeps that may be pending at once. Without it embassy panics with "Found
+//! waker not created by the Embassy executor" (cano reports that panic as the failure of the
+//! task that slept). When the generic queue is full it wakes the earliest sleeper early;
+//! [`EmbassySleep`] then re-checks the time and re-arms, so nothing is lost, only polled
+//! once more. This crate cannot enable the feature itself: embassy accepts exactly one queue
+//! size per program, chosen by the application.
 //!
 //! ## Flash
 //!

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use cano_core::testing::Simulation;
 use cano_core::{Clock, Spawner};
+use jiff::Timestamp;
 
 /// A runtime to run conformance scenarios on.
 pub trait Harness {
@@ -26,13 +27,28 @@ pub trait Harness {
     /// The scenario's unit of time: a second on virtual time, a few milliseconds on real time.
     const UNIT: Duration;
 
-    /// Runs `scenario` to completion on this runtime.
+    /// Runs `scenario` to completion on this runtime, the wall clock starting at
+    /// [`DEFAULT_WALL_START`] on virtual time (real-time runtimes use the system clock).
     fn run<F, Fut, T>(scenario: F) -> T
+    where
+        F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::run_at(DEFAULT_WALL_START, scenario)
+    }
+
+    /// Runs `scenario` to completion with the wall clock starting at `wall_start` (virtual
+    /// time only: real-time runtimes ignore it and use the system clock).
+    fn run_at<F, Fut, T>(wall_start: Timestamp, scenario: F) -> T
     where
         F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static;
 }
+
+/// Where virtual wall clocks start: 2026-01-01T00:00:00Z.
+pub const DEFAULT_WALL_START: Timestamp = Timestamp::constant(1_767_225_600, 0);
 
 /// How to compare a measured count with the ideal one.
 #[derive(Debug, Clone, Copy)]
@@ -80,13 +96,13 @@ impl Harness for FakeHarness {
     const VIRTUAL_TIME: bool = true;
     const UNIT: Duration = Duration::from_secs(1);
 
-    fn run<F, Fut, T>(scenario: F) -> T
+    fn run_at<F, Fut, T>(wall_start: Timestamp, scenario: F) -> T
     where
         F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
-        let sim = Simulation::new();
+        let sim = Simulation::starting_at(wall_start);
         let fut = scenario(sim.clock(), sim.spawner());
         sim.block_on(fut)
     }
@@ -103,7 +119,7 @@ impl Harness for TokioPausedHarness {
     const VIRTUAL_TIME: bool = true;
     const UNIT: Duration = Duration::from_secs(1);
 
-    fn run<F, Fut, T>(scenario: F) -> T
+    fn run_at<F, Fut, T>(wall_start: Timestamp, scenario: F) -> T
     where
         F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
@@ -116,9 +132,8 @@ impl Harness for TokioPausedHarness {
             .expect("tokio runtime");
         rt.block_on(async {
             // Cron scenarios need a wall clock that follows paused time.
-            let wall = jiff::Timestamp::constant(1_767_225_600, 0);
             let fut = scenario(
-                cano_tokio::TokioClock::with_wall_anchor(wall),
+                cano_tokio::TokioClock::with_wall_anchor(wall_start),
                 cano_tokio::TokioSpawner::current(),
             );
             fut.await
@@ -137,7 +152,7 @@ impl Harness for TokioMultiThreadHarness {
     const VIRTUAL_TIME: bool = false;
     const UNIT: Duration = Duration::from_millis(20);
 
-    fn run<F, Fut, T>(scenario: F) -> T
+    fn run_at<F, Fut, T>(_wall_start: Timestamp, scenario: F) -> T
     where
         F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
@@ -172,7 +187,7 @@ impl Harness for SmolHarness {
     const VIRTUAL_TIME: bool = false;
     const UNIT: Duration = Duration::from_millis(20);
 
-    fn run<F, Fut, T>(scenario: F) -> T
+    fn run_at<F, Fut, T>(_wall_start: Timestamp, scenario: F) -> T
     where
         F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
@@ -204,7 +219,7 @@ impl Harness for EmbassyHarness {
     const VIRTUAL_TIME: bool = true;
     const UNIT: Duration = Duration::from_secs(1);
 
-    fn run<F, Fut, T>(scenario: F) -> T
+    fn run_at<F, Fut, T>(wall_start: Timestamp, scenario: F) -> T
     where
         F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
         Fut: Future<Output = T> + Send + 'static,
@@ -215,7 +230,7 @@ impl Harness for EmbassyHarness {
                 Box::leak(Box::new(cano_embassy::Pool::new()));
             let clock = cano_embassy::EmbassyClock::new();
             // Virtual time never resets between runs; pin the wall clock per run instead.
-            clock.set_wall_now(jiff::Timestamp::constant(1_767_225_600, 0));
+            clock.set_wall_now(wall_start);
             scenario(clock, cano_embassy::EmbassySpawner::new(spawner, pool))
         })
     }

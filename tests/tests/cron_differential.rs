@@ -55,6 +55,20 @@ struct FieldShape {
     star: u32,
 }
 
+impl FieldShape {
+    /// Numbers `min..=max`, any step up to `max_step`, `a/s` allowed, `*` 30% of the time.
+    fn plain(min: u32, max: u32, max_step: u32) -> FieldShape {
+        FieldShape {
+            min,
+            max,
+            max_step,
+            names: None,
+            start_step: true,
+            star: 30,
+        }
+    }
+}
+
 const MONTHS: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
@@ -148,14 +162,7 @@ const YEAR_2100: i64 = 4_102_444_800;
 #[test]
 fn agrees_with_cron_0_16_and_0_17_on_quartz_expressions() {
     let mut rng = Rng(0x0c40_0016);
-    let plain = |min, max, max_step| FieldShape {
-        min,
-        max,
-        max_step,
-        names: None,
-        start_step: true,
-        star: 30,
-    };
+    let plain = FieldShape::plain;
     let mut compared = 0;
     for _ in 0..1500 {
         let mut fields = vec![
@@ -303,14 +310,10 @@ fn croner_days_of_week(rng: &mut Rng, shape: FieldShape) -> String {
 #[test]
 fn agrees_with_croner_on_posix_expressions_either_and_both() {
     let mut rng = Rng(0xc407_e400);
+    // croner (strict) rejects `5/15`.
     let plain = |min, max| FieldShape {
-        min,
-        max,
-        max_step: max,
-        names: None,
-        // croner (strict) rejects `5/15`.
         start_step: false,
-        star: 30,
+        ..FieldShape::plain(min, max, max)
     };
     let mut compared = 0;
     for case in 0..1500 {
@@ -411,14 +414,7 @@ fn agrees_with_croner_on_posix_expressions_either_and_both() {
 #[test]
 fn agrees_with_cron_parser_on_five_field_expressions() {
     let mut rng = Rng(0xc407_9a45);
-    let plain = |min, max| FieldShape {
-        min,
-        max,
-        max_step: max,
-        names: None,
-        start_step: true,
-        star: 30,
-    };
+    let plain = |min, max| FieldShape::plain(min, max, max);
     let mut compared = 0;
     for _ in 0..1500 {
         let expression = [

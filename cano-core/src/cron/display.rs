@@ -180,41 +180,46 @@ fn write_set(f: &mut fmt::Formatter<'_>, set: &Set, style: Style, name: Name) ->
     Ok(())
 }
 
+/// Writes the items of a comma-separated list, the separators between them.
+struct List<'a, 'b> {
+    f: &'a mut fmt::Formatter<'b>,
+    started: bool,
+}
+
+impl<'a, 'b> List<'a, 'b> {
+    fn new(f: &'a mut fmt::Formatter<'b>) -> Self {
+        List { f, started: false }
+    }
+
+    /// The formatter, after a separator if this is not the first item.
+    fn item(&mut self) -> Result<&mut fmt::Formatter<'b>, fmt::Error> {
+        if core::mem::replace(&mut self.started, true) {
+            self.f.write_char(',')?;
+        }
+        Ok(self.f)
+    }
+}
+
 fn write_days_of_month(f: &mut fmt::Formatter<'_>, fields: &Fields) -> fmt::Result {
     if matches!(fields.day_rule, DayRule::Every | DayRule::Weekdays) {
         return f.write_char('*');
     }
-    let mut first = true;
-    let mut separator = |f: &mut fmt::Formatter<'_>| {
-        if !core::mem::replace(&mut first, false) {
-            f.write_char(',')?;
-        }
-        Ok::<(), fmt::Error>(())
-    };
+    let mut list = List::new(f);
     if fields.days != 0 {
-        separator(f)?;
-        write_set(
-            f,
-            &set(u64::from(fields.days), 1, 31),
-            Style::Listed,
-            number,
-        )?;
+        let days = set(u64::from(fields.days), 1, 31);
+        write_set(list.item()?, &days, Style::Listed, number)?;
     }
     for n in (0..31).filter(|n| fields.days_before_last >> n & 1 == 1) {
-        separator(f)?;
-        if n == 0 {
-            f.write_char('L')?;
-        } else {
-            write!(f, "L-{n}")?;
+        match n {
+            0 => list.item()?.write_char('L')?,
+            n => write!(list.item()?, "L-{n}")?,
         }
     }
     for day in (1..32).filter(|day| fields.nearest_weekdays >> day & 1 == 1) {
-        separator(f)?;
-        write!(f, "{day}W")?;
+        write!(list.item()?, "{day}W")?;
     }
     if fields.last_weekday_of_month {
-        separator(f)?;
-        f.write_str("LW")?;
+        list.item()?.write_str("LW")?;
     }
     Ok(())
 }
@@ -223,29 +228,18 @@ fn write_days_of_week(f: &mut fmt::Formatter<'_>, fields: &Fields) -> fmt::Resul
     if matches!(fields.day_rule, DayRule::Every | DayRule::MonthDays) {
         return f.write_char('*');
     }
-    let mut first = true;
-    let mut separator = |f: &mut fmt::Formatter<'_>| {
-        if !core::mem::replace(&mut first, false) {
-            f.write_char(',')?;
-        }
-        Ok::<(), fmt::Error>(())
-    };
+    let mut list = List::new(f);
     if fields.weekdays != 0 {
-        separator(f)?;
-        write_set(
-            f,
-            &set(u64::from(fields.weekdays), 0, 6),
-            Style::Listed,
-            weekday,
-        )?;
+        let weekdays = set(u64::from(fields.weekdays), 0, 6);
+        write_set(list.item()?, &weekdays, Style::Listed, weekday)?;
     }
     for bit in (0..35).filter(|bit| fields.nth_weekdays >> bit & 1 == 1) {
-        separator(f)?;
+        let f = list.item()?;
         weekday(f, bit % 7)?;
         write!(f, "#{}", bit / 7 + 1)?;
     }
     for day in (0..7).filter(|day| fields.last_weekdays >> day & 1 == 1) {
-        separator(f)?;
+        let f = list.item()?;
         weekday(f, day)?;
         f.write_char('L')?;
     }

@@ -178,7 +178,7 @@ impl Fields {
     }
 
     /// The days of `month` in `year` on which the expression fires, bits 1–31.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn day_mask(&self, year: i32, month: u32) -> u32 {
         let length = days_in_month(year, month);
         let valid = month_days(length);

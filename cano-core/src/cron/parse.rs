@@ -113,6 +113,24 @@ const YEAR: Spec = Spec {
 const MONTH_NAMES: [&str; 12] = [
     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
 ];
+/// The first three letters of a name, upper-cased, as one word.
+const fn name_key(name: &[u8]) -> u32 {
+    u32::from_le_bytes([name[0], name[1], name[2], 0]) & 0x00df_dfdf
+}
+
+const fn name_keys<const N: usize>(names: [&str; N]) -> [u32; N] {
+    let mut keys = [0; N];
+    let mut index = 0;
+    while index < N {
+        keys[index] = name_key(names[index].as_bytes());
+        index += 1;
+    }
+    keys
+}
+
+const MONTH_KEYS: [u32; 12] = name_keys(MONTH_NAMES);
+const WEEKDAY_KEYS: [u32; 7] = name_keys(WEEKDAY_NAMES);
+
 const MONTH_FULL_NAMES: [&str; 12] = [
     "JANUARY",
     "FEBRUARY",
@@ -613,31 +631,26 @@ impl<'a> Parser<'a> {
 
     /// The value of a month or weekday name in this field, if it is one.
     fn name(&self, text: &str, spec: &Spec) -> Option<u32> {
-        let position = |short: &[&str], long: &[&str]| {
+        let position = |short: &[u32], long: &[&str]| {
             // Compare the first three letters as one word, then the rest only if needed.
-            let key =
-                |name: &[u8]| u32::from_le_bytes([name[0], name[1], name[2], 0]) & 0x00df_dfdf;
             let bytes = text.as_bytes();
             if bytes.len() < 3 {
                 return None;
             }
-            let wanted = key(bytes);
-            let index = short
-                .iter()
-                .position(|name| key(name.as_bytes()) == wanted)?;
+            let wanted = name_key(bytes);
+            let index = short.iter().position(|&key| key == wanted)?;
             let matches = bytes.len() == 3 || long[index].eq_ignore_ascii_case(text);
             matches.then_some(index as u32)
         };
         match spec.names {
-            Names::Months => position(&MONTH_NAMES, &MONTH_FULL_NAMES).map(|index| index + 1),
-            Names::Weekdays => {
-                position(&WEEKDAY_NAMES, &WEEKDAY_FULL_NAMES).map(|index| {
-                    match self.options.weekday_numbering() {
-                        WeekdayNumbering::Posix => index,
-                        WeekdayNumbering::Quartz => index + 1,
-                    }
-                })
-            }
+            Names::Months => position(&MONTH_KEYS, &MONTH_FULL_NAMES).map(|index| index + 1),
+            Names::Weekdays => position(&WEEKDAY_KEYS, &WEEKDAY_FULL_NAMES).map(|index| match self
+                .options
+                .weekday_numbering()
+            {
+                WeekdayNumbering::Posix => index,
+                WeekdayNumbering::Quartz => index + 1,
+            }),
             Names::None => None,
         }
     }
