@@ -282,7 +282,11 @@ fn cron_expressions_are_checked_at_registration() {
         .cron("bad", rec.job(Behaviour::INSTANT_OK), (), "61 * * * * *")
         .unwrap_err();
     assert_eq!(err.category(), "configuration");
-    assert!(err.to_string().contains("Invalid cron expression"), "{err}");
+    assert!(err.to_string().contains("invalid cron expression"), "{err}");
+    let CanoError::InvalidCron(cause) = &err else {
+        panic!("expected the typed cron error, got {err:?}")
+    };
+    assert_eq!(cause.span(), 0..2, "the span points at `61`");
     assert!(!s.contains("bad"));
 }
 

@@ -193,8 +193,9 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id or an invalid expression (the message
-    /// says which field and why).
+    /// [`CanoError::Configuration`] for a duplicate id; [`CanoError::InvalidCron`] (category
+    /// `"configuration"`) for an invalid expression, with the [`CronError`](crate::cron::CronError)
+    /// naming the field, the token, its byte span and what is allowed there.
     pub fn cron(
         &mut self,
         id: &str,
@@ -202,9 +203,8 @@ where
         initial_state: S,
         expr: &str,
     ) -> CanoResult<()> {
-        let cron = Cron::parse(expr).map_err(|e| {
-            CanoError::configuration(format!("Invalid cron expression '{expr}': {e}"))
-        })?;
+        // `CanoError::InvalidCron` keeps the typed error (field, token, span) as the source.
+        let cron = Cron::parse(expr).map_err(CanoError::from)?;
         self.register(id, Schedule::Cron(cron), job, initial_state)
     }
 
