@@ -155,15 +155,24 @@ mod tests {
         crate::start_scheduler(scheduler).await.unwrap()
     }
 
-    #[tokio::test(flavor = "current_thread", start_paused = true)]
-    async fn signal_stops_with_grace_and_cancels_what_outlives_it() {
-        let running = start_slow(Duration::from_secs(60)).await;
+    /// Starts "slow" with runs of `run_time`, signals a stop after 1 s with `grace`, and
+    /// returns how long the stop took from start, its report and the handle.
+    async fn signal_after_a_second(
+        run_time: Duration,
+        grace: Duration,
+    ) -> (Duration, StopReport, RunningScheduler) {
+        let running = start_slow(run_time).await;
         let started = tokio::time::Instant::now();
         let signal = tokio::time::sleep(Duration::from_secs(1));
-        let report = shutdown_on(&running, Duration::from_secs(2), signal)
-            .await
-            .unwrap();
-        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        let report = shutdown_on(&running, grace, signal).await.unwrap();
+        (started.elapsed(), report, running)
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn signal_stops_with_grace_and_cancels_what_outlives_it() {
+        let (took, report, running) =
+            signal_after_a_second(Duration::from_secs(60), Duration::from_secs(2)).await;
+        assert_eq!(took, Duration::from_secs(3));
         assert_eq!(report.cancelled.len(), 1);
         assert_eq!(report.cancelled[0].flow(), "slow");
         assert!(running.trigger("slow").is_err(), "stopped for good");
@@ -171,17 +180,9 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_run_that_ends_within_the_grace_is_not_cancelled() {
-        let running = start_slow(Duration::from_secs(2)).await;
-        let started = tokio::time::Instant::now();
-        let signal = tokio::time::sleep(Duration::from_secs(1));
-        let report = shutdown_on(&running, Duration::from_secs(30), signal)
-            .await
-            .unwrap();
-        assert_eq!(
-            started.elapsed(),
-            Duration::from_secs(2),
-            "waits for the run only"
-        );
+        let (took, report, running) =
+            signal_after_a_second(Duration::from_secs(2), Duration::from_secs(30)).await;
+        assert_eq!(took, Duration::from_secs(2), "waits for the run only");
         assert!(report.cancelled.is_empty());
         assert_eq!(running.status("slow").unwrap().run_count, 1);
     }
