@@ -1,48 +1,321 @@
-//! cano's demo on tokio.
+//! cano's demo on tokio: one scheduler with four flows.
 //!
-//! For now this shows the runtime contract the scheduler is built on: a monotonic clock and a
-//! wall clock read separately, sleeps to deadlines, and concurrent spawned work. The
-//! scheduler demo (interval, cron and manual flows) replaces it as the scheduler lands.
+//! * `heartbeat`: a plain async closure, every second;
+//! * `report`: a small [`Workflow`] (fetch → render → done) on a cron expression with a
+//!   seconds field, at every even second of the wall clock;
+//! * `reindex`: a manual flow, triggered from code;
+//! * `sync`: a flaky flow whose upstream fails: it backs off (0.4 s, 0.8 s, 1.6 s), trips
+//!   after 4 failures, refuses a trigger while tripped, and recovers after `reset_flow`.
+//!
+//! Status changes are printed as a 100 ms sampler sees them (`RunningScheduler::list`), with
+//! the wall time (local zone) and the time since start; a run shorter than that shows up as
+//! the next completion. The workflow prints each state it enters, as it enters it. 4 to 6 s
+//! after start the demo stops gracefully (or earlier on Ctrl-C), prints the stop report and
+//! the final status of every flow, and exits 0.
 //!
 //! Run with `cargo run -p cano-tokio --example quickstart`.
 
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use cano_tokio::{Clock, Spawner, TokioClock, TokioSpawner};
-use futures::StreamExt;
-use futures::channel::mpsc;
+use cano_tokio::backoff::BackoffPolicy;
+use cano_tokio::jiff::Timestamp;
+use cano_tokio::jiff::tz::TimeZone;
+use cano_tokio::scheduler::{Fire, FlowInfo, RunningScheduler, Scheduler};
+use cano_tokio::{CanoError, Resources, Status, Task, TaskResult, Workflow, WorkflowObserver};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let clock = TokioClock::new();
-    let spawner = TokioSpawner::current();
-    println!(
-        "wall clock: {}  monotonic: {:?}",
-        clock.wall_now(),
-        clock.now()
-    );
+const STOP_GRACE: Duration = Duration::from_secs(2);
+const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
-    let (tx, mut rx) = mpsc::unbounded();
-    for (name, every_ms, times) in [("fast", 100u64, 5u32), ("slow", 250, 2)] {
-        let (clock, tx) = (clock, tx.clone());
-        spawner
-            .spawn(Box::pin(async move {
-                let mut deadline = clock.now();
-                for n in 1..=times {
-                    deadline += Duration::from_millis(every_ms);
-                    clock.sleep_until(deadline).await;
-                    let _ = tx.unbounded_send(format!(
-                        "{:>8.3}s  {name} tick {n}/{times} (due {:?})",
-                        clock.now().as_micros() as f64 / 1e6,
-                        deadline
-                    ));
+#[tokio::main]
+async fn main() -> Result<(), CanoError> {
+    let upstream_up = Arc::new(AtomicBool::new(false));
+    let mut scheduler = Scheduler::new();
+
+    // Every flow of one scheduler takes the same input type: here the report workflow's
+    // initial state. Plain closures that take only the `Fire` ignore it.
+    scheduler.every(
+        "heartbeat",
+        |_fire: Fire| async { Ok(()) },
+        Report::Fetch,
+        Duration::from_secs(1),
+    )?;
+    scheduler.cron("report", report_workflow(), Report::Fetch, "*/2 * * * * *")?;
+    scheduler.manual(
+        "reindex",
+        |_fire: Fire| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            Ok(())
+        },
+        Report::Fetch,
+    )?;
+    let upstream = upstream_up.clone();
+    scheduler.every(
+        "sync",
+        move |_fire: Fire| {
+            let up = upstream.load(Ordering::SeqCst);
+            async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err(CanoError::task_execution("upstream answered 503"))
                 }
-            }))
-            .expect("spawn on a running tokio runtime");
+            }
+        },
+        Report::Fetch,
+        Duration::from_millis(400),
+    )?;
+    // No jitter, so the delays are exactly 0.4 s, 0.8 s, 1.6 s; the 4th failure trips.
+    scheduler.set_backoff(
+        "sync",
+        BackoffPolicy {
+            initial: Duration::from_millis(400),
+            multiplier: 2.0,
+            max_delay: Duration::from_secs(10),
+            jitter: 0.0,
+            streak_limit: Some(4),
+        },
+    )?;
+
+    println!("cano quickstart on tokio: 4 flows; stops by itself within 6 s, or press Ctrl-C");
+    println!("(status as sampled every {SAMPLE_EVERY:?}; times: local wall clock, +since start)\n");
+    clock_start();
+    let running = cano_tokio::start_scheduler(scheduler).await?;
+
+    let sampler = tokio::spawn(print_status_changes(running.clone()));
+    let auto_stopped = Arc::new(AtomicBool::new(false));
+    let script = tokio::spawn(script(
+        running.clone(),
+        upstream_up.clone(),
+        auto_stopped.clone(),
+    ));
+
+    let report = cano_tokio::shutdown_on_ctrl_c(&running, STOP_GRACE).await?;
+    script.abort();
+    let _ = sampler.await;
+    let how = if auto_stopped.load(Ordering::SeqCst) {
+        "(the demo's time is up)"
+    } else {
+        "on Ctrl-C"
+    };
+    log("scheduler", format!("stopped {how}"));
+    match report.cancelled.as_slice() {
+        [] => println!("\nstop report: every run in flight finished within the grace"),
+        cancelled => println!("\nstop report: cancelled at the grace deadline: {cancelled:?}"),
     }
-    drop(tx);
-    while let Some(line) = rx.next().await {
-        println!("{line}");
+    for (flow, error) in &report.teardown_errors {
+        println!("teardown of {flow} failed: {error}");
     }
-    println!("done at {:?}", clock.now());
+    println!(
+        "\n{:<10} {:<10} {:>5} {:>7} {:>8}",
+        "flow", "status", "runs", "streak", "skipped"
+    );
+    for info in running.list() {
+        println!(
+            "{:<10} {:<10} {:>5} {:>7} {:>8}",
+            info.id,
+            status_name(&info.status),
+            info.run_count,
+            info.failure_streak,
+            info.skipped_fires
+        );
+    }
+    Ok(())
+}
+
+/// What the demo does from code while the scheduler runs.
+async fn script(running: RunningScheduler, upstream_up: Arc<AtomicBool>, stopped: Arc<AtomicBool>) {
+    let at = |secs: f64| tokio::time::sleep_until(start_instant() + Duration::from_secs_f64(secs));
+
+    at(1.5).await;
+    log("main", "trigger(\"reindex\")");
+    report_error(running.trigger("reindex"));
+
+    at(3.2).await;
+    log("main", "trigger(\"sync\")");
+    report_error(running.trigger("sync"));
+
+    at(3.5).await;
+    upstream_up.store(true, Ordering::SeqCst);
+    log("main", "upstream fixed; reset_flow(\"sync\")");
+    report_error(running.reset_flow("sync"));
+
+    // Stop on an odd second of the wall clock, 4 to 6 s after start: between two report
+    // runs (which start on even seconds), while a reindex run is in flight. A workflow run
+    // in flight at stop is cancelled at once today instead of being given the grace.
+    let start_wall = START.get().expect("clock_start() first").1;
+    let mut stop_second = start_wall.as_second() + 5;
+    if stop_second % 2 == 0 {
+        stop_second += 1;
+    }
+    let stop_at = Timestamp::from_second(stop_second)
+        .expect("a near-future time")
+        .duration_since(start_wall)
+        .as_secs_f64();
+    at(stop_at - 0.3).await;
+    log("main", "trigger(\"reindex\")");
+    report_error(running.trigger("reindex"));
+
+    at(stop_at).await;
+    let in_flight: Vec<String> = running
+        .list()
+        .into_iter()
+        .filter(|info| info.status == Status::Running)
+        .map(|info| info.id)
+        .collect();
+    log(
+        "main",
+        format!("stop_within({STOP_GRACE:?}); in flight: {in_flight:?}"),
+    );
+    stopped.store(true, Ordering::SeqCst);
+    // The report goes to whoever else waits for it (`shutdown_on_ctrl_c` in `main`).
+    let _ = running.stop_within(STOP_GRACE).await;
+}
+
+fn report_error(result: Result<(), CanoError>) {
+    if let Err(e) = result {
+        log("main", format!("  refused: {e}"));
+    }
+}
+
+/// Prints a line for every flow whose status, streak or run count changed since the last
+/// sample, until the scheduler has stopped (then once more).
+async fn print_status_changes(running: RunningScheduler) {
+    let mut last: Vec<Option<(&str, u32, u64)>> = vec![None; running.list().len()];
+    let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        let stopped = tokio::select! {
+            _ = ticks.tick() => false,
+            _ = running.wait() => true,
+        };
+        for (info, seen) in running.list().into_iter().zip(&mut last) {
+            let key = (
+                status_name(&info.status),
+                info.failure_streak,
+                info.run_count,
+            );
+            if seen.as_ref() != Some(&key) {
+                log(&info.id, describe(&info));
+                *seen = Some(key);
+            }
+        }
+        if stopped {
+            return;
+        }
+    }
+}
+
+fn status_name(status: &Status) -> &'static str {
+    match status {
+        Status::Idle => "idle",
+        Status::Running => "running",
+        Status::Completed => "completed",
+        Status::Backoff { .. } => "backoff",
+        Status::Tripped { .. } => "TRIPPED",
+        Status::Paused => "paused",
+        _ => "other",
+    }
+}
+
+fn describe(info: &FlowInfo) -> String {
+    let mut line = format!("{:<9} run {}", status_name(&info.status), info.run_count);
+    match &info.status {
+        Status::Backoff {
+            until, last_error, ..
+        } => {
+            // The failing run took no time, so the window opened when it started.
+            let window = info
+                .last_run
+                .map(|started| until.duration_since(started).as_secs_f64())
+                .unwrap_or_default();
+            line += &format!(" failed ({last_error}); backs off {window:.2}s");
+        }
+        Status::Tripped { streak, last_error } => {
+            line += &format!(" failed ({last_error}); {streak} in a row: no runs until reset_flow");
+        }
+        _ => {}
+    }
+    if let Some(next) = info.next_fire {
+        line += &format!("; next fire {}", Since(next));
+    }
+    line
+}
+
+// --- The report workflow -------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Report {
+    Fetch,
+    Render,
+    Done,
+}
+
+/// A step that takes `work` and moves on to `next`.
+struct Step {
+    work: Duration,
+    next: Report,
+}
+
+impl Task<Report> for Step {
+    async fn run(&self, _res: &Resources) -> Result<TaskResult<Report>, CanoError> {
+        tokio::time::sleep(self.work).await;
+        Ok(TaskResult::Single(self.next.clone()))
+    }
+}
+
+/// Prints each state the workflow enters, as it enters it.
+struct PrintStates;
+
+impl WorkflowObserver<Report> for PrintStates {
+    fn on_state_enter(&self, state: &Report) {
+        log("report", format!("  workflow enters {state:?}"));
+    }
+}
+
+fn report_workflow() -> Workflow<Report> {
+    let step = |ms, next| Step {
+        work: Duration::from_millis(ms),
+        next,
+    };
+    Workflow::bare()
+        .register(Report::Fetch, step(150, Report::Render))
+        .register(Report::Render, step(100, Report::Done))
+        .add_exit_state(Report::Done)
+        .with_observer(Arc::new(PrintStates))
+}
+
+// --- Timestamps ----------------------------------------------------------------------------
+
+static START: OnceLock<(tokio::time::Instant, Timestamp)> = OnceLock::new();
+
+fn clock_start() {
+    START.get_or_init(|| (tokio::time::Instant::now(), Timestamp::now()));
+}
+
+fn start_instant() -> tokio::time::Instant {
+    START.get().expect("clock_start() first").0
+}
+
+/// A wall time shown as seconds since the demo started.
+struct Since(Timestamp);
+
+impl fmt::Display for Since {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let start = START.get().expect("clock_start() first").1;
+        let secs = self.0.duration_since(start).as_secs_f64();
+        write!(f, "{secs:+.3}s")
+    }
+}
+
+fn log(who: &str, what: impl fmt::Display) {
+    let now = Timestamp::now();
+    let local = now.to_zoned_datetime(TimeZone::system());
+    println!(
+        "{} {:>8}  {who:<10} {what}",
+        local.strftime("%H:%M:%S%.3f"),
+        Since(now).to_string()
+    );
 }

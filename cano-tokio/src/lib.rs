@@ -8,6 +8,10 @@
 //! wall clock is the system's by default; [`TokioClock::with_wall_anchor`] derives wall time
 //! from tokio's clock instead, so cron schedules follow paused time too.
 //!
+//! [`start_scheduler`] starts a [`Scheduler`] on the current runtime in one call, and
+//! [`shutdown_on_ctrl_c`] (or [`shutdown_on`] any other signal) stops it gracefully;
+//! `examples/quickstart.rs` shows both.
+//!
 //! ```
 //! use cano_tokio::{Clock, Spawner, TokioClock, TokioSpawner};
 //! use core::time::Duration;
@@ -33,6 +37,8 @@ mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
+mod shutdown;
+pub use shutdown::{shutdown_on, shutdown_on_ctrl_c};
 
 use cano_core::jiff::{SignedDuration, Timestamp};
 
