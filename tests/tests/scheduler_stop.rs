@@ -194,3 +194,73 @@ fn one_timer_for_ten_thousand_flows_and_no_work_while_idle() {
     assert_eq!(clock.pending_sleeps(), 1);
     drop(running);
 }
+
+#[test]
+fn a_polite_run_that_winds_down_on_stop_is_cancelled_not_failed() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    s.every_hours("polite", rec.job(Behaviour::taking(secs(3600))), (), 2)
+        .unwrap();
+    let running = start(&sim, s);
+    sim.run_for(secs(10));
+    let report = sim.block_on(running.stop_within(secs(5))).unwrap();
+    assert!(report.cancelled.is_empty(), "{report:?}");
+    let info = running.status("polite").unwrap();
+    assert_eq!(info.failure_streak, 0, "{info:?}");
+    assert!(
+        !matches!(info.status, Status::Backoff { .. } | Status::Tripped { .. }),
+        "{info:?}"
+    );
+}
+
+/// A workflow running when the stop begins gets the whole grace period: its cancellation
+/// token fires at the deadline, not at the start of the stop.
+#[test]
+fn a_workflow_run_in_flight_gets_the_grace_period() {
+    use cano_core::{Task, TaskConfig, TaskResult, Workflow};
+
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    enum Step {
+        Work,
+        Done,
+    }
+    struct Slow<C>(C);
+    impl<C: Clock> Task<Step> for Slow<C> {
+        async fn run_bare(&self) -> Result<TaskResult<Step>, CanoError> {
+            self.0.sleep_until(self.0.now() + millis(500)).await;
+            Ok(TaskResult::Single(Step::Done))
+        }
+        fn config(&self) -> TaskConfig {
+            TaskConfig::minimal()
+        }
+    }
+
+    let sim = Simulation::new();
+    let workflow = Workflow::bare()
+        .register(Step::Work, Slow(sim.clock()))
+        .add_exit_state(Step::Done);
+    let mut s = Scheduler::new();
+    s.every_hours("report", workflow, Step::Work, 1).unwrap();
+    let running = start(&sim, s);
+    sim.run_for(millis(100));
+    assert_eq!(running.status("report").unwrap().status, Status::Running);
+    let report = sim.block_on(running.stop_within(secs(10))).unwrap();
+    assert!(report.cancelled.is_empty(), "{report:?}");
+    // The run finished normally, 400 ms into the grace.
+    assert_eq!(sim.clock().now(), Instant::from_millis(500));
+    let info = running.status("report").unwrap();
+    assert_eq!((info.status, info.failure_streak), (Status::Completed, 0));
+
+    // With a grace shorter than the run, it is cancelled at the deadline and reported.
+    let mut s = Scheduler::new();
+    let workflow = Workflow::bare()
+        .register(Step::Work, Slow(sim.clock()))
+        .add_exit_state(Step::Done);
+    s.every_hours("report", workflow, Step::Work, 1).unwrap();
+    let running = start(&sim, s);
+    sim.run_for(millis(100));
+    let report = sim.block_on(running.stop_within(millis(200))).unwrap();
+    assert_eq!(report.cancelled.len(), 1, "{report:?}");
+    assert_eq!(running.status("report").unwrap().failure_streak, 0);
+}

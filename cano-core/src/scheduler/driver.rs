@@ -121,7 +121,10 @@ struct Shared<S, C, P> {
     notified: AtomicBool,
     driver_waker: AtomicWaker,
     clock_for_jobs: DynClock,
+    /// Cancelled when a stop begins.
     stop: CancellationToken,
+    /// Cancelled when the stop's grace period ends.
+    stop_deadline: CancellationToken,
     handles: AtomicUsize,
 }
 
@@ -179,7 +182,12 @@ where
         let shared = self.clone();
         let future = async move {
             let (job, input) = &shared.jobs[flow.get()];
-            let fire = Fire::new(fire, shared.stop.clone(), shared.clock_for_jobs.clone());
+            let fire = Fire::new(
+                fire,
+                shared.stop.clone(),
+                shared.stop_deadline.clone(),
+                shared.clock_for_jobs.clone(),
+            );
             let run = async move { job.run(input.clone(), fire).await };
             let outcome = Abortable::new(isolate_panic(run), registration).await;
             shared.run_ended(flow, slot, outcome);
@@ -197,6 +205,11 @@ where
             st.runs.remove(slot);
             // An error here means the core already forgot the run: nothing to record.
             let _ = match &outcome {
+                // A run that wound down cooperatively because of the stop is cancelled, not
+                // a failure of its flow.
+                Ok(Err(CanoError::Cancelled(_))) if st.phase != Phase::Running => {
+                    st.core.cancelled(flow, now, wall)
+                }
                 Ok(result) => st.core.finish(flow, now, wall, result.as_ref().map(|_| ())),
                 Err(Aborted) => st.core.cancelled(flow, now, wall),
             };
@@ -295,23 +308,27 @@ where
         // Stopping: runs in flight get until the deadline.
         loop {
             let now = self.clock.now();
-            let wait_until = self.state.with(|st| {
+            let (wait_until, deadline_passed) = self.state.with(|st| {
                 if st.runs.live == 0 {
-                    return None;
+                    return (None, false);
                 }
                 match st.phase {
-                    Phase::Stopping { deadline } if now < deadline => Some(deadline),
+                    Phase::Stopping { deadline } if now < deadline => (Some(deadline), false),
                     Phase::Stopping { .. } => {
                         st.phase = Phase::Draining;
                         for (fire, abort) in st.runs.slots.iter().flatten() {
                             abort.abort();
                             st.cancelled.push(fire.clone());
                         }
-                        Some(Instant::MAX)
+                        (Some(Instant::MAX), true)
                     }
-                    _ => Some(Instant::MAX),
+                    _ => (Some(Instant::MAX), false),
                 }
             });
+            if deadline_passed {
+                // Outside the lock: cancelling wakes the runs' tasks.
+                self.stop_deadline.cancel();
+            }
             match wait_until {
                 Some(deadline) => self.sleep_or_notified(deadline, &mut sleep).await,
                 None => break,
@@ -665,6 +682,7 @@ where
         notified: AtomicBool::new(false),
         driver_waker: AtomicWaker::new(),
         stop: CancellationToken::new(),
+        stop_deadline: CancellationToken::new(),
         handles: AtomicUsize::new(1),
     });
     // The guard lives outside the loop's body, so it fires even if the loop is dropped

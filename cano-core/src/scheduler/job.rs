@@ -66,19 +66,32 @@ impl fmt::Display for FireId {
     }
 }
 
-/// What one run receives: its [`FireId`], the scheduler's clock, and a cancellation token
-/// that is cancelled when the scheduler stops.
+/// What one run receives: its [`FireId`], the scheduler's clock, and two tokens: one
+/// cancelled when the scheduler begins to stop (finish soon), one at the stop's deadline
+/// (right before an unfinished run is dropped).
 #[derive(Debug, Clone)]
 pub struct Fire {
     id: FireId,
+    stopping: CancellationToken,
     cancel: CancellationToken,
     clock: DynClock,
 }
 
 impl Fire {
-    /// A fire (the scheduler makes these; tests of a job may too).
-    pub fn new(id: FireId, cancel: CancellationToken, clock: DynClock) -> Self {
-        Fire { id, cancel, clock }
+    /// A fire (the scheduler makes these; tests of a job may too). `stopping` is cancelled
+    /// when a stop begins, `cancel` when its grace period ends.
+    pub fn new(
+        id: FireId,
+        stopping: CancellationToken,
+        cancel: CancellationToken,
+        clock: DynClock,
+    ) -> Self {
+        Fire {
+            id,
+            stopping,
+            cancel,
+            clock,
+        }
     }
 
     /// This run's fire id.
@@ -88,11 +101,18 @@ impl Fire {
 
     /// Whether the scheduler is stopping: finish soon, the stop deadline will cancel the run.
     pub fn is_stopping(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.stopping.is_cancelled()
     }
 
-    /// Cancelled when the scheduler stops (await
-    /// [`cancelled`](CancellationToken::cancelled) to react).
+    /// Cancelled when the scheduler begins to stop: a job that can wrap up early awaits
+    /// [`cancelled`](CancellationToken::cancelled) on it. A run that then returns
+    /// [`CanoError::Cancelled`](crate::CanoError::Cancelled) counts as cancelled, not failed.
+    pub fn stopping(&self) -> &CancellationToken {
+        &self.stopping
+    }
+
+    /// Cancelled when the stop's grace period ends, just before an unfinished run is dropped.
+    /// Workflows receive this token, so a workflow run is never cut short before its grace.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
     }
@@ -112,8 +132,8 @@ impl Fire {
 /// `start()`.
 ///
 /// A [`Workflow`] is a job: each run is [`Workflow::run_fsm`] from the flow's initial state
-/// on the scheduler's clock with the stop's cancellation token; its resources are set up at
-/// start and torn down at stop (not per run).
+/// on the scheduler's clock, cancelled at the stop's deadline ([`Fire::cancellation`]); its
+/// resources are set up at start and torn down at stop (not per run).
 ///
 /// Plain async closures become jobs through [`job_fn`], or directly when they take only the
 /// [`Fire`]:

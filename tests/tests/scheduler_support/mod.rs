@@ -137,7 +137,7 @@ impl Recorder {
                 .clock
                 .sleep_until(self.clock.now() + behaviour.duration);
             if behaviour.honour_stop {
-                let stopped = fire.cancellation().cancelled();
+                let stopped = fire.stopping().cancelled();
                 match select(Box::pin(sleep), Box::pin(stopped)).await {
                     Either::Left(_) => {}
                     Either::Right(_) => {
