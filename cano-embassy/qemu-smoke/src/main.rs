@@ -73,23 +73,18 @@ async fn run_all(env: Env) {
             Either::Left((outcome, _)) => outcome,
             Either::Right(((), _)) => Err(alloc::format!(
                 "timed out after {} ms",
-                SCENARIO_TIMEOUT.as_millis()
+                SCENARIO_TIMEOUT.as_millis() as u64
             )),
         };
         let took = env.clock.now() - start;
         match outcome {
             Ok(()) => {
                 passed += 1;
-                hprintln!("ok     {} ({} ms)", scenario.name, took.as_millis());
+                hprintln!("ok     {} ({} ms)", scenario.name, millis(took));
             }
             Err(why) => {
                 failed += 1;
-                hprintln!(
-                    "FAILED {} ({} ms): {}",
-                    scenario.name,
-                    took.as_millis(),
-                    why
-                );
+                hprintln!("FAILED {} ({} ms): {}", scenario.name, millis(took), why);
             }
         }
     }
@@ -106,8 +101,23 @@ async fn run_all(env: Env) {
     host::exit(if failed == 0 { 0 } else { 1 });
 }
 
+/// Whole milliseconds, as `u64`: printing the `u128` of `Duration::as_millis` would link
+/// 128-bit formatting (1.5 KiB of flash).
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
+/// Reports a panic and exits with 101.
+///
+/// By default the message is not printed: formatting it keeps every panic message in the
+/// program, with the `Debug` code of whatever they print (about 25 KiB of flash here).
+/// Build with `--features panic-message` to see it.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    hprintln!("PANIC: {}", info);
+    if cfg!(feature = "panic-message") {
+        hprintln!("PANIC: {}", info);
+    } else {
+        hprintln!("PANIC (build with --features panic-message to see where and why)");
+    }
     host::exit(101);
 }

@@ -134,7 +134,7 @@ async fn sleeps_to_deadlines(Env { clock, spawner }: Env) -> Outcome {
         check!(
             woke - deadline <= MAX_LATENESS,
             "sleeper {id} woke {} µs late",
-            (woke - deadline).as_micros()
+            (woke - deadline).as_micros() as u64
         );
         check!(
             position + 1 == id,
@@ -164,7 +164,7 @@ async fn two_futures_run_concurrently(Env { clock, spawner }: Env) -> Outcome {
     check!(
         total >= Duration::from_millis(300) && total <= Duration::from_millis(300) + MAX_LATENESS,
         "both took {} ms together",
-        total.as_millis()
+        total.as_millis() as u64
     );
     Ok(())
 }
