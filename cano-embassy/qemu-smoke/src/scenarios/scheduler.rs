@@ -26,6 +26,7 @@ use critical_section::Mutex;
 use embassy_executor::SendSpawner;
 
 use super::{Env, MAX_LATENESS, Outcome};
+use crate::HEAP;
 
 /// The scheduler's loop plus one run in flight per flow: every flow keeps the default
 /// `OverlapPolicy::Skip`, and the split polls its branches inside its own run.
@@ -219,6 +220,9 @@ struct Observed {
     report: StopReport,
     stop_took: Duration,
     trigger_after_stop: CanoResult<()>,
+    /// Heap bytes in use before the scheduler was built, and the most in use while it ran.
+    heap_before: usize,
+    heap_peak: usize,
 }
 
 fn backoff() -> BackoffPolicy {
@@ -240,6 +244,8 @@ pub async fn four_flows_then_graceful_stop(Env { clock, .. }: Env) -> Outcome {
 }
 
 async fn run_four_flows(clock: EmbassyClock) -> Result<Observed, String> {
+    HEAP.reset_peak();
+    let heap_before = HEAP.used();
     let spawner = EmbassySpawner::from_send_spawner(
         SendSpawner::for_current_executor().await,
         &SCHEDULER_POOL,
@@ -320,6 +326,8 @@ async fn run_four_flows(clock: EmbassyClock) -> Result<Observed, String> {
         report,
         stop_took,
         trigger_after_stop: running.trigger("interval"),
+        heap_before,
+        heap_peak: HEAP.peak(),
     })
 }
 
@@ -548,6 +556,11 @@ fn check_split(seen: &Observed) -> Outcome {
 /// The stop waited for the run in flight, not for the whole grace, and cancelled nothing.
 fn check_stop(seen: &Observed) -> Outcome {
     let report = &seen.report;
+    hprintln!(
+        "       heap: {} B in use before the scheduler was built, at most {} B while it ran",
+        seen.heap_before,
+        seen.heap_peak
+    );
     hprintln!(
         "       stop within {} ms with a {} ms run in flight: took {} ms, {} runs cancelled, {} teardown errors",
         millis(STOP_GRACE),
