@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# QEMU smoke test of cano-embassy: builds the firmware in this folder for two Cortex-M
-# machines, runs each under qemu-system-arm (the guest's exit code is the verdict), prints
-# the firmware's flash and RAM use, and ends with "N passed, N failed".
+# QEMU smoke test of cano-embassy: builds the firmware in this folder (and its `footprint`
+# example, the same scheduler without the test harness) for two Cortex-M machines, runs each
+# under qemu-system-arm (the guest's exit code is the verdict), prints their flash and RAM
+# use, and ends with "N passed, N failed".
 #
 # Installs what it needs: the thumbv7 rustup targets, and qemu-system-arm through apt-get.
 # Run from anywhere. QEMU_TIMEOUT (seconds, default 60) bounds each run: a guest that never
@@ -119,6 +120,9 @@ qemu-system-arm --version | head -n1
 
 smoke lm3s6965evb cortex-m3 thumbv7m-none-eabi
 smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2
+# The same flows without the test harness: what cano costs an application.
+smoke lm3s6965evb cortex-m3 thumbv7m-none-eabi --example footprint
+smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2 --example footprint
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
