@@ -11,17 +11,19 @@ extern crate alloc;
 
 mod heap;
 mod host;
+mod panic;
 mod platform;
 mod scenarios;
+mod split_workflow;
 mod systick;
 
-use alloc::boxed::Box;
 use core::pin::pin;
 use core::time::Duration;
 
-use cano_embassy::{Clock, EmbassyClock, EmbassySpawner, Pool, Spawner};
+use cano_embassy::{Clock, EmbassyClock, EmbassySpawner, Pool};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
+use embassy_executor::SendSpawner;
 use futures::future::{Either, select};
 
 use crate::heap::PeakHeap;
@@ -33,17 +35,9 @@ pub static HEAP: PeakHeap = PeakHeap::empty();
 /// headroom for timing-dependent overlaps of runs and for the allocator's fragmentation.
 const HEAP_BYTES: usize = 10 * 1024;
 
-/// SysTick's input clock as QEMU models the machine at reset.
-#[cfg(not(feature = "mps2"))]
-const CORE_HZ: u32 = 12_500_000; // lm3s6965evb: 200 MHz PLL / (SYSDIV 15 + 1)
-#[cfg(feature = "mps2")]
-const CORE_HZ: u32 = 25_000_000; // mps2-an385 / an386 / an500
-
 /// A scenario that has not finished after this long has failed.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The runner: one future, spawned through cano's spawner like everything else.
-static RUNNER_POOL: Pool<1> = Pool::new();
 /// The scenarios' own futures.
 static SCENARIO_POOL: Pool<POOL_SIZE> = Pool::new();
 
@@ -53,20 +47,17 @@ fn main() -> ! {
     unsafe {
         embedded_alloc::init!(HEAP, HEAP_BYTES);
     }
-    let core = cortex_m::Peripherals::take().expect("core peripherals are taken only here");
-    systick::init(core.SYST, CORE_HZ);
-    platform::run(|spawner| {
-        let env = Env {
-            clock: EmbassyClock::new(),
-            spawner: EmbassySpawner::new(spawner, &SCENARIO_POOL),
-        };
-        EmbassySpawner::new(spawner, &RUNNER_POOL)
-            .spawn(Box::pin(run_all(env)))
-            .expect("the runner's pool is empty at start");
-    })
+    platform::run(run_all())
 }
 
-async fn run_all(env: Env) {
+async fn run_all() {
+    let env = Env {
+        clock: EmbassyClock::new(),
+        spawner: EmbassySpawner::from_send_spawner(
+            SendSpawner::for_current_executor().await,
+            &SCENARIO_POOL,
+        ),
+    };
     let (mut passed, mut failed) = (0u32, 0u32);
     for scenario in scenarios::ALL {
         let start = env.clock.now();
@@ -107,19 +98,4 @@ async fn run_all(env: Env) {
 /// 128-bit formatting (1.5 KiB of flash).
 fn millis(duration: Duration) -> u64 {
     duration.as_millis() as u64
-}
-
-/// Reports a panic and exits with 101.
-///
-/// By default the message is not printed: formatting it keeps every panic message in the
-/// program, with the `Debug` code of whatever they print (about 25 KiB of flash here).
-/// Build with `--features panic-message` to see it.
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    if cfg!(feature = "panic-message") {
-        hprintln!("PANIC: {}", info);
-    } else {
-        hprintln!("PANIC (build with --features panic-message to see where and why)");
-    }
-    host::exit(101);
 }

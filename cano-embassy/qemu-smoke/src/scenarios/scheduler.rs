@@ -9,24 +9,23 @@
 
 use alloc::format;
 use alloc::string::{String, ToString};
-use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 use core::time::Duration;
 
 use cano_embassy::jiff::Timestamp;
 use cano_embassy::scheduler::{Fire, FlowInfo, Scheduler, StopReport};
 use cano_embassy::{
-    BackoffPolicy, CanoError, CanoResult, Clock, EmbassyClock, EmbassySpawner, Instant, JoinConfig,
-    JoinStrategy, JoinTask, Pool, Resources, SpawnError, SplitResult, Status, Task, TaskConfig,
-    TaskResult, Workflow,
+    BackoffPolicy, CanoError, CanoResult, Clock, EmbassyClock, EmbassySpawner, Instant, Pool,
+    SpawnError, Status,
 };
 use cortex_m_semihosting::hprintln;
-use critical_section::Mutex;
 use embassy_executor::SendSpawner;
 
 use super::{Env, MAX_LATENESS, Outcome};
 use crate::HEAP;
+use crate::split_workflow::{
+    BRANCH_ENDS, BRANCHES, Joined, Log, QUORUM, SPLIT_TAKES, Step, split_workflow,
+};
 
 /// The scheduler's loop plus one run in flight per flow: every flow keeps the default
 /// `OverlapPolicy::Skip`, and the split polls its branches inside its own run.
@@ -48,17 +47,6 @@ const WALL_AT_START_MS: i64 = NOON * 1000 + 800;
 const FLAKY_INTERVAL: Duration = Duration::from_millis(20);
 const FLAKY_TRIPS_AT: u32 = 3;
 const FLAKY_ERROR: &str = "sensor offline";
-/// The split's branches: how long each takes and whether it succeeds.
-const BRANCHES: [(u64, bool); 4] = [(20, false), (40, true), (60, true), (100, true)];
-/// Two successes satisfy the join when the third branch ends, so the fourth is cancelled.
-const QUORUM: usize = 2;
-const BRANCH_ENDS: [BranchEnd; 4] = [
-    BranchEnd::Failed,
-    BranchEnd::Succeeded,
-    BranchEnd::Succeeded,
-    BranchEnd::Cancelled,
-];
-const SPLIT_TAKES: Duration = Duration::from_millis(60);
 const SPLIT_TRIGGERS: [Duration; 2] = [Duration::from_millis(300), Duration::from_millis(800)];
 /// Between the interval's 11th run (0, 120, … 1200 ms) and its 12th (1320 ms), and after the
 /// cron flow's second fire (1200 ms).
@@ -71,138 +59,6 @@ const STOP_GRACE: Duration = Duration::from_millis(500);
 /// measured on an idle host, more on a loaded one). Still well below the differences the
 /// checks tell apart (a 50 ms backoff from a 100 ms one, a 60 ms join from a 100 ms one).
 const LATENESS: Duration = Duration::from_millis(25);
-
-/// An append-only record shared between a flow's runs and the scenario.
-struct Log<T>(Arc<Mutex<RefCell<Vec<T>>>>);
-
-impl<T> Clone for Log<T> {
-    fn clone(&self) -> Self {
-        Log(self.0.clone())
-    }
-}
-
-impl<T: Clone> Log<T> {
-    fn new() -> Self {
-        Log(Arc::new(Mutex::new(RefCell::new(Vec::new()))))
-    }
-
-    fn push(&self, entry: T) {
-        critical_section::with(|cs| self.0.borrow_ref_mut(cs).push(entry));
-    }
-
-    fn entries(&self) -> Vec<T> {
-        critical_section::with(|cs| self.0.borrow_ref(cs).clone())
-    }
-}
-
-/// The workflow's states: `Begin` → split `Fan` → join `Merge` → `Done`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Step {
-    Begin,
-    Fan,
-    Merge,
-    Done,
-}
-
-/// Notes when a run of the workflow began.
-struct Begin(Log<Instant>);
-
-impl Task<Step> for Begin {
-    async fn run_bare(&self) -> CanoResult<TaskResult<Step>> {
-        self.0.push(EmbassyClock::new().now());
-        Ok(Step::Fan.into())
-    }
-
-    fn config(&self) -> TaskConfig {
-        TaskConfig::minimal()
-    }
-}
-
-/// A branch of the split: sleeps on embassy's clock, then succeeds or fails.
-struct Branch {
-    takes: Duration,
-    succeeds: bool,
-}
-
-impl Task<Step> for Branch {
-    async fn run_bare(&self) -> CanoResult<TaskResult<Step>> {
-        let clock = EmbassyClock::new();
-        clock.sleep_until(clock.now() + self.takes).await;
-        if self.succeeds {
-            Ok(Step::Merge.into())
-        } else {
-            Err(CanoError::task_execution("branch failed"))
-        }
-    }
-
-    fn config(&self) -> TaskConfig {
-        TaskConfig::minimal()
-    }
-}
-
-/// How one branch of the split ended, as the join state was told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BranchEnd {
-    Succeeded,
-    Failed,
-    Cancelled,
-    Unreported,
-}
-
-/// What the join state received, and when.
-#[derive(Clone)]
-struct Joined {
-    at: Instant,
-    ends: [BranchEnd; BRANCHES.len()],
-}
-
-struct Merge(Log<Joined>);
-
-impl JoinTask<Step> for Merge {
-    async fn join(
-        &self,
-        _: &Resources,
-        results: &SplitResult<Step>,
-    ) -> CanoResult<TaskResult<Step>> {
-        let mut ends = [BranchEnd::Unreported; BRANCHES.len()];
-        let outcomes = (results
-            .successes
-            .iter()
-            .map(|(i, _)| (*i, BranchEnd::Succeeded)))
-        .chain(results.errors.iter().map(|(i, _)| (*i, BranchEnd::Failed)))
-        .chain(results.cancelled.iter().map(|&i| (i, BranchEnd::Cancelled)));
-        for (branch, end) in outcomes {
-            if let Some(slot) = ends.get_mut(branch) {
-                *slot = end;
-            }
-        }
-        self.0.push(Joined {
-            at: EmbassyClock::new().now(),
-            ends,
-        });
-        Ok(Step::Done.into())
-    }
-
-    fn config(&self) -> TaskConfig {
-        TaskConfig::minimal()
-    }
-}
-
-fn split_workflow(begun: &Log<Instant>, joined: &Log<Joined>) -> Workflow<Step> {
-    let branches = BRANCHES.map(|(millis, succeeds)| Branch {
-        takes: Duration::from_millis(millis),
-        succeeds,
-    });
-    Workflow::bare()
-        .register(Step::Begin, Begin(begun.clone()))
-        .register_split(
-            Step::Fan,
-            branches,
-            JoinConfig::new(JoinStrategy::Quorum(QUORUM), Step::Merge),
-        )
-        .register_join(Step::Merge, Merge(joined.clone()))
-        .add_exit_state(Step::Done)
-}
 
 /// What the flows recorded, and what the scheduler said about them.
 struct Observed {
