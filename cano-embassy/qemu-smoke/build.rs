@@ -7,6 +7,7 @@ fn main() {
     // cortex-m-rt's linker script. Here rather than in .cargo/config.toml, which cargo reads
     // from the current directory only: builds with --manifest-path from elsewhere link too.
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
+    println!("cargo:rustc-link-arg-examples=-Tlink.x");
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -34,9 +34,14 @@ impl PeakHeap {
         self.heap.used()
     }
 
-    /// The most bytes ever in use at once.
+    /// The most bytes in use at once since the start, or since the last [`Self::reset_peak`].
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Starts measuring the peak afresh from what is in use now.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.used(), Ordering::Relaxed);
     }
 }
 

@@ -1,12 +1,21 @@
-//! The executor loop: embassy's raw executor, idling with WFI.
+//! The executor loop: embassy's raw executor, idling with WFI, running one application
+//! future (spawned through cano's spawner, like everything else).
 //!
 //! embassy-executor's stock Cortex-M platform idles with WFE, which QEMU treats as a yield,
 //! so the emulator would spin at 100% CPU for the whole run. WFI really sleeps until the
 //! next interrupt (here, SysTick).
 
+use alloc::boxed::Box;
+use core::future::Future;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use embassy_executor::{Spawner, raw};
+use cano_embassy::{EmbassySpawner, Pool, Spawner};
+use embassy_executor::raw;
+
+use crate::systick;
+
+/// The application future's slot.
+static APP_POOL: Pool<1> = Pool::new();
 
 /// Set whenever a task is woken, from task code or from an interrupt.
 static WORK_PENDING: AtomicBool = AtomicBool::new(true);
@@ -18,12 +27,15 @@ fn __pender(_context: *mut ()) {
     WORK_PENDING.store(true, Ordering::Release);
 }
 
-/// Creates the executor, lets `init` spawn onto it, and runs it forever.
-pub fn run(init: impl FnOnce(Spawner)) -> ! {
-    let executor: &'static raw::Executor = alloc::boxed::Box::leak(alloc::boxed::Box::new(
-        raw::Executor::new(core::ptr::null_mut()),
-    ));
-    init(executor.spawner());
+/// Starts SysTick, spawns `app` onto a new executor, and runs the executor forever. `app`
+/// gets its spawner with `SendSpawner::for_current_executor().await`.
+pub fn run(app: impl Future<Output = ()> + Send + 'static) -> ! {
+    systick::start();
+    let executor: &'static raw::Executor =
+        Box::leak(Box::new(raw::Executor::new(core::ptr::null_mut())));
+    EmbassySpawner::new(executor.spawner(), &APP_POOL)
+        .spawn(Box::pin(app))
+        .expect("the application's pool is empty at start");
     loop {
         WORK_PENDING.store(false, Ordering::Release);
         // SAFETY: `executor` is 'static and polled only from this loop, never re-entrantly.

@@ -66,6 +66,14 @@ pub const ALL: &[Scenario] = &[
         "embassy time agrees with the host clock",
         time_agrees_with_the_host
     ),
+    scenario!(
+        "scheduler: interval, cron, split workflow, backoff and trip; graceful stop",
+        scheduler::four_flows_then_graceful_stop
+    ),
+    scenario!(
+        "scheduler: a full pool is a failed run, not a panic",
+        scheduler::full_pool_is_a_failed_run
+    ),
 ];
 
 /// How late after its deadline a sleeper may observe the clock: the wake-up happens on the
@@ -80,6 +88,9 @@ macro_rules! check {
         }
     };
 }
+
+// After `check!`, which it uses.
+mod scheduler;
 
 /// Spawns `future` through cano's spawner and returns a receiver for its output.
 fn spawn_with_result<T: Send + 'static>(
@@ -123,7 +134,7 @@ async fn sleeps_to_deadlines(Env { clock, spawner }: Env) -> Outcome {
         check!(
             woke - deadline <= MAX_LATENESS,
             "sleeper {id} woke {} µs late",
-            (woke - deadline).as_micros()
+            (woke - deadline).as_micros() as u64
         );
         check!(
             position + 1 == id,
@@ -153,7 +164,7 @@ async fn two_futures_run_concurrently(Env { clock, spawner }: Env) -> Outcome {
     check!(
         total >= Duration::from_millis(300) && total <= Duration::from_millis(300) + MAX_LATENESS,
         "both took {} ms together",
-        total.as_millis()
+        total.as_millis() as u64
     );
     Ok(())
 }

@@ -2,9 +2,9 @@
 //!
 //! One SysTick exception per embassy tick (TICK_HZ = 1000, from the
 //! `embassy-time-driver/tick-hz-1_000` feature), a 64-bit tick counter, and embassy's own
-//! timer queue (`embassy-time-queue-utils`: by default the queue integrated into the
-//! executor's task headers, so there is no fixed limit on the number of sleepers).
-//! Real firmware uses its HAL's time driver instead.
+//! timer queue (`embassy-time-queue-utils`, here its generic queue, which accepts the wakers
+//! of cano's split branches and timeouts; see Cargo.toml). Real firmware uses its HAL's time
+//! driver instead.
 
 use core::cell::{Cell, RefCell};
 use core::task::Waker;
@@ -41,12 +41,28 @@ impl Driver for SysTickDriver {
     }
 }
 
+/// SysTick's input clock as QEMU models the machine at reset.
+#[cfg(not(feature = "mps2"))]
+const CORE_HZ: u32 = 12_500_000; // lm3s6965evb: 200 MHz PLL / (SYSDIV 15 + 1)
+#[cfg(feature = "mps2")]
+const CORE_HZ: u32 = 25_000_000; // mps2-an385 / an386 / an500
+
+/// Takes the core peripherals and starts SysTick at TICK_HZ from the machine's core clock.
+///
+/// # Panics
+///
+/// If the core peripherals were taken already.
+pub fn start() {
+    let core = cortex_m::Peripherals::take().expect("core peripherals are taken only here");
+    init(core.SYST, CORE_HZ);
+}
+
 /// Starts SysTick at TICK_HZ from the core clock `core_hz`.
 ///
 /// # Panics
 ///
 /// If `core_hz / TICK_HZ` does not fit SysTick's 24-bit reload register.
-pub fn init(mut syst: SYST, core_hz: u32) {
+fn init(mut syst: SYST, core_hz: u32) {
     let reload = core_hz / TICK_HZ as u32 - 1;
     assert!(
         reload > 0 && reload < (1 << 24),
