@@ -204,7 +204,9 @@ pub fn stable_jitter(seed: u64, id: &str, max: Duration) -> Duration {
 }
 
 /// A schedule in wall time (a cron expression in its time zone).
-pub(crate) trait WallSchedule: Send + Sync + fmt::Debug {
+// No `Debug` supertrait: it would link the cron and time-zone printers into every firmware
+// through the trait object's vtable (about 10 KB of flash on thumbv7m).
+pub(crate) trait WallSchedule: Send + Sync {
     /// The first fire strictly after `after` (µs since the Unix epoch), if any.
     fn next_after(&self, after: i64) -> Option<i64>;
 
@@ -238,7 +240,6 @@ pub(crate) const SCAN_LIMIT: u64 = 10_000;
 
 /// A flow's fire sequence, in its own time base: monotonic µs for intervals, wall µs since
 /// the Unix epoch for cron.
-#[derive(Debug)]
 pub(crate) enum Timeline {
     /// `interval` after the previous run ended.
     FixedDelay { interval: i64 },
@@ -265,6 +266,19 @@ pub(crate) struct Passed {
 
 pub(crate) fn micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+impl fmt::Debug for Timeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Timeline::FixedDelay { interval } => write!(f, "FixedDelay({interval} µs)"),
+            Timeline::FixedRate { interval, anchor } => {
+                write!(f, "FixedRate({interval} µs from {anchor})")
+            }
+            Timeline::Wall(_) => f.write_str("Wall"),
+            Timeline::Manual => f.write_str("Manual"),
+        }
+    }
 }
 
 impl Timeline {
