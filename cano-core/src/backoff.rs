@@ -114,13 +114,13 @@ impl BackoffPolicy {
         if !self.multiplier.is_finite() || self.multiplier < 1.0 {
             return Err(CanoError::configuration(alloc::format!(
                 "BackoffPolicy.multiplier must be a finite number >= 1, got {}",
-                self.multiplier
+                crate::error::Decimal(self.multiplier)
             )));
         }
         if !self.jitter.is_finite() {
             return Err(CanoError::configuration(alloc::format!(
                 "BackoffPolicy.jitter must be finite, got {}",
-                self.jitter
+                crate::error::Decimal(self.jitter)
             )));
         }
         Ok(())

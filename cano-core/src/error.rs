@@ -309,6 +309,27 @@ impl PartialEq for CanoError {
 
 impl Eq for CanoError {}
 
+/// An `f64` in an error message, printed with integer arithmetic (three decimals): reporting
+/// a bad value must not link the float printer into firmware (about 12 KB of flash on
+/// thumbv7m).
+pub(crate) struct Decimal(pub(crate) f64);
+
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let x = self.0;
+        if x.is_nan() {
+            return f.write_str("NaN");
+        }
+        if x.is_infinite() {
+            return f.write_str(if x > 0.0 { "inf" } else { "-inf" });
+        }
+        let (sign, magnitude) = if x < 0.0 { ("-", -x) } else { ("", x) };
+        // Saturating cast: values beyond u64 print as the largest thousandths value.
+        let thousandths = (magnitude * 1000.0 + 0.5) as u64;
+        write!(f, "{sign}{}.{:03}", thousandths / 1000, thousandths % 1000)
+    }
+}
+
 impl From<SpawnError> for CanoError {
     fn from(e: SpawnError) -> Self {
         CanoError::Spawn(e)
@@ -364,6 +385,15 @@ impl From<std::io::Error> for CanoError {
 mod tests {
     use super::*;
     use alloc::vec;
+
+    #[test]
+    fn decimals_print_without_the_float_printer() {
+        assert_eq!(Decimal(0.5).to_string(), "0.500");
+        assert_eq!(Decimal(-2.25).to_string(), "-2.250");
+        assert_eq!(Decimal(1.0005).to_string(), "1.001");
+        assert_eq!(Decimal(f64::NAN).to_string(), "NaN");
+        assert_eq!(Decimal(f64::NEG_INFINITY).to_string(), "-inf");
+    }
 
     #[test]
     fn display_uses_the_reference_prefixes() {

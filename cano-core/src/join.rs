@@ -11,12 +11,13 @@
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::fmt;
 use core::future::Future;
 use core::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::error::CanoError;
+use crate::error::{CanoError, Decimal};
 use crate::resource::{DefaultKey, Resources};
 use crate::retry::{MakeAttempt, TaskConfig};
 use crate::task::TaskResult;
@@ -72,15 +73,31 @@ impl JoinStrategy {
             && !(p.is_finite() && p > 0.0 && p <= 1.0)
         {
             return Some(Cow::Owned(alloc::format!(
-                "JoinStrategy::Percentage({p}) must be in (0, 1]"
+                "JoinStrategy::Percentage({}) must be in (0, 1]",
+                Decimal(p)
             )));
         }
         let required = self.required(total);
         (required > total).then(|| {
             Cow::Owned(alloc::format!(
-                "{self:?} needs {required} branch(es) but the split has {total}: it can never be satisfied"
+                "{self} needs {required} branch(es) but the split has {total}: it can never be satisfied"
             ))
         })
+    }
+}
+
+/// As the variant is written (`Quorum(2)`, `Percentage(0.750)`), for messages; printed
+/// without the float printer (see [`Decimal`]).
+impl fmt::Display for JoinStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            JoinStrategy::All => f.write_str("All"),
+            JoinStrategy::Any => f.write_str("Any"),
+            JoinStrategy::Quorum(n) => write!(f, "Quorum({n})"),
+            JoinStrategy::Percentage(p) => write!(f, "Percentage({})", Decimal(p)),
+            JoinStrategy::PartialResults(m) => write!(f, "PartialResults({m})"),
+            JoinStrategy::PartialTimeout => f.write_str("PartialTimeout"),
+        }
     }
 }
 

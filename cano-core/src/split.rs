@@ -308,13 +308,13 @@ where
                 ));
             }
             return Err(CanoError::timeout(alloc::format!(
-                "Split task timeout exceeded after {:?}: {} of {total} tasks completed successfully, strategy: {strategy:?}",
+                "Split task timeout exceeded after {:?}: {} of {total} tasks completed successfully, strategy: {strategy}",
                 self.spec.join.timeout.unwrap_or_default(),
                 results.successes.len(),
             )));
         }
         let mut message = alloc::format!(
-            "Join condition not met: {} of {total} tasks completed successfully, strategy: {strategy:?}",
+            "Join condition not met: {} of {total} tasks completed successfully, strategy: {strategy}",
             results.successes.len()
         );
         const LISTED: usize = 3;
