@@ -351,6 +351,19 @@ where
 /// Nothing in a split is ever pinned in place: branches are boxed or `Unpin` themselves.
 impl<S, K, C: Clock, Sp> Unpin for SplitJoin<'_, S, K, C, Sp> {}
 
+/// A split dropped before it concluded (the workflow's total timeout or cancellation won)
+/// aborts its spawned branches: dropping an `AbortHandle` does not, and they must not outlive
+/// the run (nor keep using resources that are about to be torn down).
+impl<S, K, C: Clock, Sp> Drop for SplitJoin<'_, S, K, C, Sp> {
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            if let Slot::Remote(_, abort, _) = slot {
+                abort.abort();
+            }
+        }
+    }
+}
+
 impl<S, K, C, Sp> Future for SplitJoin<'_, S, K, C, Sp>
 where
     S: Clone + Send + Sync + 'static,

@@ -264,3 +264,41 @@ fn a_workflow_run_in_flight_gets_the_grace_period() {
     assert_eq!(report.cancelled.len(), 1, "{report:?}");
     assert_eq!(running.status("report").unwrap().failure_streak, 0);
 }
+
+/// A spawner that refuses once its budget of spawns is used up, like a full embassy pool.
+#[derive(Clone)]
+struct BudgetSpawner {
+    inner: cano_core::testing::SimSpawner,
+    left: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl cano_core::Spawner for BudgetSpawner {
+    fn spawn(&self, future: cano_core::BoxFuture) -> Result<(), cano_core::SpawnError> {
+        use std::sync::atomic::Ordering;
+        self.left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .map_err(|_| cano_core::SpawnError::PoolFull)?;
+        self.inner.spawn(future)
+    }
+}
+
+#[test]
+fn a_trigger_the_runtime_refuses_is_an_error_and_a_failed_run() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    s.manual("m", rec.job(Behaviour::INSTANT_OK), ()).unwrap();
+    // One slot: the scheduler's own loop takes it, so the trigger's run cannot be spawned.
+    let spawner = BudgetSpawner {
+        inner: sim.spawner(),
+        left: Arc::new(std::sync::atomic::AtomicUsize::new(1)),
+    };
+    let running = sim.block_on(s.start(sim.clock(), spawner)).unwrap();
+    let err = running.trigger("m").unwrap_err();
+    assert_eq!(err, CanoError::Spawn(cano_core::SpawnError::PoolFull));
+    sim.run_for(millis(10));
+    assert_eq!(rec.count("m"), 0, "the job never ran");
+    let info = running.status("m").unwrap();
+    assert_eq!(info.failure_streak, 1, "{info:?}");
+    assert!(!running.has_running_flows());
+}

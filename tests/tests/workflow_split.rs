@@ -512,3 +512,33 @@ fn a_split_in_the_middle_of_a_workflow_continues_at_its_join_state() {
         ["enter Start", "enter Fan", "enter C", "enter Done"]
     );
 }
+
+#[test]
+fn a_workflow_timeout_aborts_spawned_branches_too() {
+    let sim = Simulation::new();
+    let clock = sim.clock();
+    let spawner = sim.spawner();
+    let recorder = Arc::new(Recorder::default());
+    let jobs: Vec<Job> = (0..3)
+        .map(|_| Job::ok(St::A).sleeping(&clock, Duration::from_secs(60)))
+        .collect();
+    let wf = split_workflow(
+        jobs,
+        JoinConfig::new(JoinStrategy::All, St::Done).with_spawned_branches(),
+    )
+    .with_timeout(Duration::from_secs(5))
+    .with_observer(recorder.clone());
+    let ctx = RunContext::new(clock.clone()).with_spawner(spawner);
+    let result = sim.block_on(wf.orchestrate_with(ctx, St::Fan));
+    assert_eq!(result.unwrap_err().category(), "timeout");
+    assert_eq!(clock.now().as_millis(), 5_000);
+    // The dropped split took its spawned branches with it: none finishes later.
+    sim.run_until_idle();
+    assert_eq!(sim.live_tasks(), 0);
+    assert_eq!(clock.now().as_millis(), 5_000, "no branch kept sleeping");
+    let events = recorder.events();
+    assert!(
+        !events.iter().any(|e| e.starts_with("success")),
+        "{events:?}"
+    );
+}

@@ -458,21 +458,20 @@ impl SchedulerCore {
                 Duration::from_micros(slot.jitter as u64),
             ));
             let first = match &mut slot.timeline {
+                // Saturating: `every(Duration::MAX)` means "effectively never", not "now".
                 Timeline::FixedDelay { interval } => {
-                    now_base
-                        + if slot.first_after_interval {
-                            *interval
-                        } else {
-                            0
-                        }
+                    now_base.saturating_add(if slot.first_after_interval {
+                        *interval
+                    } else {
+                        0
+                    })
                 }
                 Timeline::FixedRate { interval, anchor } => {
-                    *anchor = now_base
-                        + if slot.first_after_interval {
-                            *interval
-                        } else {
-                            0
-                        };
+                    *anchor = now_base.saturating_add(if slot.first_after_interval {
+                        *interval
+                    } else {
+                        0
+                    });
                     *anchor
                 }
                 Timeline::Wall(schedule) => {

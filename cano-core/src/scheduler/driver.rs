@@ -31,7 +31,7 @@ use super::info::FlowInfo;
 use super::job::{Fire, FireId, Job};
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
-use crate::runtime::{Clock, Spawner};
+use crate::runtime::{Clock, SpawnError, Spawner};
 use crate::sync::Lock;
 use crate::time::Instant;
 
@@ -173,7 +173,9 @@ where
         self.driver_waker.wake();
     }
 
-    fn spawn_run(self: &Arc<Self>, run: PendingRun) {
+    /// Spawns a run. A spawn failure is recorded as a failed run of its flow (so a full
+    /// pool backs the flow off instead of wedging it) and returned to the caller.
+    fn spawn_run(self: &Arc<Self>, run: PendingRun) -> Result<(), SpawnError> {
         let PendingRun {
             dispatch: Dispatch { flow, fire },
             slot,
@@ -192,9 +194,9 @@ where
             let outcome = Abortable::new(isolate_panic(run), registration).await;
             shared.run_ended(flow, slot, outcome);
         };
-        if let Err(e) = self.spawner.spawn(Box::pin(future)) {
+        self.spawner.spawn(Box::pin(future)).inspect_err(|&e| {
             self.run_ended(flow, slot, Ok(Err(CanoError::Spawn(e))));
-        }
+        })
     }
 
     fn run_ended(&self, flow: FlowIndex, slot: u32, outcome: Result<CanoResult<()>, Aborted>) {
@@ -297,7 +299,8 @@ where
                 Some(next)
             });
             for run in batch.drain(..) {
-                self.spawn_run(run);
+                // Already recorded as a failed run of its flow; nobody else to tell.
+                let _ = self.spawn_run(run);
             }
             batch.shrink_to(RUN_TABLE_KEPT);
             match next {
@@ -433,7 +436,8 @@ where
                 .map(|dispatch| dispatch.map(|d| st.admit(d)))
         })?;
         if let Some(run) = run {
-            self.spawn_run(run);
+            // The caller must learn that its run never started.
+            self.spawn_run(run).map_err(CanoError::Spawn)?;
         }
         Ok(())
     }
@@ -532,6 +536,8 @@ impl RunningScheduler {
     ///
     /// [`CanoError::Workflow`]: "Scheduler not running" after stop, "No workflow registered
     /// with id", "is tripped — call reset_flow before triggering", "is already running".
+    /// [`CanoError::Spawn`] when the runtime refused the run (a full embassy pool): the run
+    /// did not start, and it counts as a failed run of the flow.
     pub fn trigger(&self, id: &str) -> CanoResult<()> {
         self.control.clone().trigger(id)
     }
