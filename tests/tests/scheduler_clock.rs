@@ -206,6 +206,39 @@ fn a_large_step_backwards_is_a_correction_that_restarts_from_the_new_time() {
     assert_eq!(fires[5], ts("2026-01-01T05:06:00Z"));
 }
 
+#[test]
+fn a_correction_during_a_run_restarts_that_flow_from_the_new_time_too() {
+    // An hourly cron whose run takes 10 minutes; the wall clock steps back 5 h mid-run.
+    let sim = Simulation::starting_at(ts("2026-01-01T09:59:00Z"));
+    let clock = sim.clock();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    s.cron(
+        "hourly",
+        rec.job(Behaviour::taking(secs(600))),
+        (),
+        "0 0 * * * *",
+    )
+    .unwrap();
+    let running = start(&sim, s);
+    sim.run_for(secs(6 * 60)); // 10:05, the 10:00 run in flight
+    assert_eq!(rec.in_flight("hourly"), 1);
+    clock.step_wall(SignedDuration::from_hours(-5)); // 05:05
+    sim.run_for(secs(3 * HOUR)); // until 08:05 on the new wall clock
+    let fires = fire_times(&rec, "hourly");
+    assert_eq!(
+        fires,
+        [
+            ts("2026-01-01T10:00:00Z"),
+            ts("2026-01-01T06:00:00Z"),
+            ts("2026-01-01T07:00:00Z"),
+            ts("2026-01-01T08:00:00Z"),
+        ],
+        "the busy flow restarts from the corrected wall time, not 11:00"
+    );
+    assert_eq!(running.status("hourly").unwrap().missed_fires, 0);
+}
+
 fn dst_day(from: &str, days: u64, expr_fixed: &str) -> (Recorder, Vec<Timestamp>) {
     let sim = Simulation::starting_at(ts(from));
     let rec = Recorder::new(sim.clock());

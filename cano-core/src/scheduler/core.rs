@@ -593,14 +593,18 @@ impl SchedulerCore {
         let wall_base = wall.as_microsecond();
         for i in 0..self.flows.len() {
             let slot = &mut self.flows[i];
-            if !slot.timeline.is_wall() || !slot.armed {
+            if !slot.timeline.is_wall() {
                 continue;
             }
             if jump <= -WALL_CORRECTION {
                 // A correction: the flow restarts from the new wall time, and its fire ids
-                // with it (they are the real scheduled times again).
+                // with it (they are the real scheduled times again). This applies to flows
+                // that are not armed too (a run in flight): they re-arm from this fire.
                 slot.next_fire = slot.timeline.next_at_or_after(wall_base).unwrap_or(NO_FIRE);
                 slot.last_fire_id = i64::MIN;
+            }
+            if !slot.armed {
+                continue;
             }
             self.disarm(i);
             if self.flows[i].next_fire != NO_FIRE {
