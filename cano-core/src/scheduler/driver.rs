@@ -363,27 +363,15 @@ async fn isolate_panic<F>(future: F) -> CanoResult<()>
 where
     F: Future<Output = CanoResult<()>> + Send,
 {
-    #[cfg(feature = "std")]
-    {
-        use futures::FutureExt;
-        match core::panic::AssertUnwindSafe(future).catch_unwind().await {
-            Ok(result) => result,
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| String::from(*s))
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| String::from("non-string panic payload"));
-                Err(CanoError::task_execution(alloc::format!(
-                    "run panicked: {message}"
-                )))
-            }
-        }
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        future.await
-    }
+    // The workflow engine's panic isolation, applied to each poll of the run.
+    let mut future = core::pin::pin!(future);
+    core::future::poll_fn(
+        |cx| match crate::retry::isolate_panic(|| future.as_mut().poll(cx)) {
+            Err(panicked) => Poll::Ready(Err(panicked)),
+            Ok(poll) => poll,
+        },
+    )
+    .await
 }
 
 /// Publishes an error if the loop is dropped before it finished (its runtime shut down), so
