@@ -302,3 +302,52 @@ fn a_trigger_the_runtime_refuses_is_an_error_and_a_failed_run() {
     assert_eq!(info.failure_streak, 1, "{info:?}");
     assert!(!running.has_running_flows());
 }
+
+/// A runtime that drops every run after its first poll, as a runtime shutting down might.
+#[derive(Clone)]
+struct DroppingSpawner {
+    inner: cano_core::testing::SimSpawner,
+    spawned: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl cano_core::Spawner for DroppingSpawner {
+    fn spawn(&self, mut future: cano_core::BoxFuture) -> Result<(), cano_core::SpawnError> {
+        use std::sync::atomic::Ordering;
+        // The first spawn is the scheduler's own loop: keep it.
+        if self.spawned.fetch_add(1, Ordering::SeqCst) == 0 {
+            return self.inner.spawn(future);
+        }
+        self.inner
+            .spawn(Box::pin(futures::future::poll_fn(move |cx| {
+                let _ = future.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })))
+    }
+}
+
+#[test]
+fn a_run_its_runtime_drops_ends_as_cancelled_and_stop_still_returns() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    s.every_hours("hourly", rec.job(Behaviour::taking(secs(60))), (), 1)
+        .unwrap();
+    let spawner = DroppingSpawner {
+        inner: sim.spawner(),
+        spawned: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    };
+    let running = sim.block_on(s.start(sim.clock(), spawner)).unwrap();
+    sim.run_for(secs(10));
+    assert_eq!(rec.count("hourly"), 1, "the run started");
+    assert!(!running.has_running_flows(), "the dropped run ended");
+    let info = running.status("hourly").unwrap();
+    assert_eq!(
+        info.failure_streak, 0,
+        "a dropped run is not a failure: {info:?}"
+    );
+    // The flow is re-armed: the next hour's fire happens.
+    sim.run_for(secs(3600));
+    assert_eq!(rec.count("hourly"), 2);
+    let report = sim.block_on(running.stop_within(secs(5))).unwrap();
+    assert!(report.cancelled.is_empty(), "{report:?}");
+}

@@ -183,6 +183,13 @@ where
         } = run;
         let shared = self.clone();
         let future = async move {
+            // If the runtime drops this future mid-run, the run still ends (as cancelled):
+            // the flow must not stay `Running`, nor a stop wait for it forever.
+            let mut unfinished = RunEndGuard {
+                shared: Some(&*shared),
+                flow,
+                slot,
+            };
             let (job, input) = &shared.jobs[flow.get()];
             let fire = Fire::new(
                 fire,
@@ -192,6 +199,7 @@ where
             );
             let run = async move { job.run(input.clone(), fire).await };
             let outcome = Abortable::new(isolate_panic(run), registration).await;
+            unfinished.shared = None;
             shared.run_ended(flow, slot, outcome);
         };
         self.spawner.spawn(Box::pin(future)).inspect_err(|&e| {
@@ -372,6 +380,31 @@ where
         },
     )
     .await
+}
+
+/// Ends a run as cancelled if its future is dropped before it finished.
+struct RunEndGuard<'a, S, C, P>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Clock,
+    P: Spawner,
+{
+    shared: Option<&'a Shared<S, C, P>>,
+    flow: FlowIndex,
+    slot: u32,
+}
+
+impl<S, C, P> Drop for RunEndGuard<'_, S, C, P>
+where
+    S: Clone + Send + Sync + 'static,
+    C: Clock,
+    P: Spawner,
+{
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            shared.run_ended(self.flow, self.slot, Err(Aborted));
+        }
+    }
 }
 
 /// Publishes an error if the loop is dropped before it finished (its runtime shut down), so
