@@ -351,3 +351,41 @@ fn a_run_its_runtime_drops_ends_as_cancelled_and_stop_still_returns() {
     let report = sim.block_on(running.stop_within(secs(5))).unwrap();
     assert!(report.cancelled.is_empty(), "{report:?}");
 }
+
+/// The rule lives in the pure core: after `stop`, a run ending with `Cancelled` is cancelled;
+/// before it, the same outcome is an ordinary failure.
+#[test]
+fn the_core_decides_that_cancelled_during_a_stop_is_not_a_failure() {
+    use cano_core::jiff::Timestamp;
+    use cano_core::schedule::Schedule;
+    use cano_core::scheduler::SchedulerCore;
+
+    let wall = Timestamp::UNIX_EPOCH;
+    let cancelled = CanoError::cancelled("stopping");
+    let mut core = SchedulerCore::new();
+    let flow = core.add_flow("m", Schedule::Manual).unwrap();
+    core.start(Instant::ZERO, wall);
+
+    core.trigger("m", Instant::ZERO, wall).unwrap().unwrap();
+    core.finish(flow, Instant::from_secs(1), wall, Err(&cancelled))
+        .unwrap();
+    assert_eq!(
+        core.status("m", Instant::from_secs(1), wall)
+            .unwrap()
+            .failure_streak,
+        1
+    );
+
+    core.trigger("m", Instant::from_secs(2), wall)
+        .unwrap()
+        .unwrap();
+    core.stop();
+    core.finish(flow, Instant::from_secs(3), wall, Err(&cancelled))
+        .unwrap();
+    let info = core.status("m", Instant::from_secs(3), wall).unwrap();
+    assert_eq!(
+        info.failure_streak, 1,
+        "unchanged by the cancelled run: {info:?}"
+    );
+    assert!(!core.has_running_flows());
+}

@@ -822,7 +822,9 @@ impl SchedulerCore {
         self.queue.push(Reverse((now, i as u32, slot.generation)));
     }
 
-    /// Records the outcome of a run of `flow` that ended at `now`.
+    /// Records the outcome of a run of `flow` that ended at `now`. A run that wound down with
+    /// [`CanoError::Cancelled`] after [`stop`](Self::stop) is recorded as
+    /// [`cancelled`](Self::cancelled), not as a failure of its flow.
     ///
     /// # Errors
     ///
@@ -834,6 +836,9 @@ impl SchedulerCore {
         wall: Timestamp,
         outcome: Result<(), &CanoError>,
     ) -> CanoResult<()> {
+        if self.phase == Phase::Stopped && matches!(outcome, Err(CanoError::Cancelled(_))) {
+            return self.cancelled(flow, now, wall);
+        }
         let i = flow.get();
         let slot = slot_in_flight(&mut self.flows, flow)?;
         let policy = &self.backoffs[slot.backoff as usize];

@@ -215,11 +215,6 @@ where
             st.runs.remove(slot);
             // An error here means the core already forgot the run: nothing to record.
             let _ = match &outcome {
-                // A run that wound down cooperatively because of the stop is cancelled, not
-                // a failure of its flow.
-                Ok(Err(CanoError::Cancelled(_))) if st.phase != Phase::Running => {
-                    st.core.cancelled(flow, now, wall)
-                }
                 Ok(result) => st.core.finish(flow, now, wall, result.as_ref().map(|_| ())),
                 Err(Aborted) => st.core.cancelled(flow, now, wall),
             };
