@@ -39,6 +39,7 @@ pub mod join;
 pub mod observer;
 pub mod retry;
 mod run;
+pub mod shapes;
 mod split;
 pub mod task;
 
@@ -71,6 +72,9 @@ const LINEAR_LOOKUP_MAX: usize = 16;
 /// What a state does when entered.
 enum Handler<S, K> {
     Single(Arc<RegisteredTask<S, K>>),
+    /// A [`RouterTask`](shapes::router::RouterTask): dispatched as `Single`, but it only
+    /// decides, so a durable run records no checkpoint row for it.
+    Router(Arc<RegisteredTask<S, K>>),
     Split(Arc<SplitSpec<S, K>>),
     Join(Arc<RegisteredJoin<S, K>>),
 }
@@ -79,6 +83,7 @@ impl<S, K> Clone for Handler<S, K> {
     fn clone(&self) -> Self {
         match self {
             Handler::Single(t) => Handler::Single(t.clone()),
+            Handler::Router(t) => Handler::Router(t.clone()),
             Handler::Split(s) => Handler::Split(s.clone()),
             Handler::Join(j) => Handler::Join(j.clone()),
         }
@@ -209,6 +214,19 @@ where
     /// state again replaces its handler.
     pub fn register<T: Task<S, K> + 'static>(mut self, state: S, task: T) -> Self {
         self.slot_mut(state).handler = Some(Handler::Single(Arc::new(RegisteredTask::new(task))));
+        self
+    }
+
+    /// Runs `router` when `state` is entered; the state it returns comes next. A router is
+    /// dispatched exactly like [`register`](Self::register)ed task (same cost, same observer
+    /// events, its [`config`](shapes::router::RouterTask::config) applies), but it only
+    /// decides: a durable run writes no checkpoint row for it.
+    pub fn register_router<T>(mut self, state: S, router: T) -> Self
+    where
+        T: shapes::router::RouterTask<S, K> + 'static,
+    {
+        let task = RegisteredTask::new(shapes::router::RouterAsTask(router));
+        self.slot_mut(state).handler = Some(Handler::Router(Arc::new(task)));
         self
     }
 

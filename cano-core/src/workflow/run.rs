@@ -237,7 +237,7 @@ where
                         "No task registered for state: {state:?}"
                     )));
                 }
-                Some(Handler::Single(task)) => {
+                Some(Handler::Single(task) | Handler::Router(task)) => {
                     split_results = None;
                     self.events(task).start();
                     let outcome = if task.config.first_attempt_is_bare() {
@@ -315,7 +315,7 @@ where
             return CanoError::workflow(alloc::format!("No task registered for state: {state:?}"));
         };
         let task = match &from.handler {
-            Some(Handler::Single(t)) => &*t.name,
+            Some(Handler::Single(t) | Handler::Router(t)) => &*t.name,
             Some(Handler::Join(j)) => &*j.name,
             _ => "?",
         };
