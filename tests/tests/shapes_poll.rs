@@ -100,7 +100,12 @@ fn pending_pauses_for_exactly_the_time_asked() {
     let sim = Simulation::new();
     let task = Scripted::new(
         &sim.clock(),
-        vec![Say::Pending(10), Say::Pending(3), Say::Pending(7), Say::Ready],
+        vec![
+            Say::Pending(10),
+            Say::Pending(3),
+            Say::Pending(7),
+            Say::Ready,
+        ],
     );
     let (result, polls) = run(&sim, task);
     assert_eq!(result, Ok(St::Done));
@@ -141,7 +146,9 @@ fn max_errors_tolerates_exactly_that_many_consecutive_errors() {
                 result,
                 Err(CanoError::task_execution(format!("poll {n} failed")))
             );
-            let expected: Vec<Instant> = (0..=n as u64).map(|i| Instant::from_secs(i * delay)).collect();
+            let expected: Vec<Instant> = (0..=n as u64)
+                .map(|i| Instant::from_secs(i * delay))
+                .collect();
             assert_eq!(polls, expected, "max_errors {max_errors}, delay {delay}");
         }
     }
@@ -211,7 +218,10 @@ fn cancellation_stops_the_loop_during_a_pause() {
     let canceller = token.clone();
     let c = clock.clone();
     let result = sim.block_on(async move {
-        let run = wf.orchestrate_with(RunContext::new(c.clone()).with_cancellation(token), St::Wait);
+        let run = wf.orchestrate_with(
+            RunContext::new(c.clone()).with_cancellation(token),
+            St::Wait,
+        );
         let cancel = async {
             c.sleep_until(Instant::from_secs(25)).await;
             canceller.cancel();
@@ -238,7 +248,9 @@ struct Spinner {
 impl PollTask<St> for Spinner {
     async fn poll(&self, _res: &Resources) -> Result<PollOutcome<St>, CanoError> {
         if self.polls.fetch_add(1, Ordering::SeqCst) >= self.cap {
-            return Err(CanoError::task_execution("busy loop: the poll never yielded"));
+            return Err(CanoError::task_execution(
+                "busy loop: the poll never yielded",
+            ));
         }
         Ok(PollOutcome::Pending {
             after: Duration::ZERO,
@@ -329,10 +341,19 @@ fn poll_tasks_of_different_types_register_through_their_dyn_form() {
     ];
     let mut tasks = tasks.into_iter();
     let wf = Workflow::bare()
-        .register(St::Wait, PollRunner::new(tasks.next().unwrap(), clock.clone()))
-        .register(St::Other, PollRunner::new(tasks.next().unwrap(), clock.clone()))
+        .register(
+            St::Wait,
+            PollRunner::new(tasks.next().unwrap(), clock.clone()),
+        )
+        .register(
+            St::Other,
+            PollRunner::new(tasks.next().unwrap(), clock.clone()),
+        )
         .add_exit_state(St::Done);
-    assert_eq!(sim.block_on(wf.orchestrate_on(&clock, St::Wait)), Ok(St::Done));
+    assert_eq!(
+        sim.block_on(wf.orchestrate_on(&clock, St::Wait)),
+        Ok(St::Done)
+    );
     assert!(ran.load(Ordering::SeqCst));
     assert_eq!(sim.clock().now(), Instant::from_secs(2));
 }
