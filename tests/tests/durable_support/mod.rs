@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cano_core::checkpoint::{
-    CheckpointResult, CheckpointRow, CheckpointStore, Fence, MemoryCheckpointStore, RowKind,
-    RunId, RunLog, RunOutcome, StateKey,
+    CheckpointResult, CheckpointRow, CheckpointStore, Fence, MemoryCheckpointStore, RowKind, RunId,
+    RunLog, RunOutcome, StateKey,
 };
 use cano_core::testing::{FakeClock, Simulation};
 use cano_core::{
@@ -196,12 +196,18 @@ impl CompensatableTask<Order> for Undoable {
     async fn compensate(&self, ctx: TaskContext<'_>, output: String) -> Result<(), CanoError> {
         let undo = format!("undo-{}", self.label);
         self.effects.record(&undo, &ctx);
-        self.effects.0.lock().unwrap().push(format!("{undo}-output {output}"));
+        self.effects
+            .0
+            .lock()
+            .unwrap()
+            .push(format!("{undo}-output {output}"));
         if self.crash.fires(&undo) {
             self.clock.sleep_until(self.clock.now() + DAY).await;
         }
         if !self.undo_takes.is_zero() {
-            self.clock.sleep_until(self.clock.now() + self.undo_takes).await;
+            self.clock
+                .sleep_until(self.clock.now() + self.undo_takes)
+                .await;
         }
         if self.undo_panics {
             panic!("{undo} panicked");
@@ -272,9 +278,7 @@ impl Env {
 }
 
 pub fn kinds(rows: &[CheckpointRow]) -> Vec<(RowKind, String)> {
-    rows.iter()
-        .map(|r| (r.kind, r.state.to_string()))
-        .collect()
+    rows.iter().map(|r| (r.kind, r.state.to_string())).collect()
 }
 
 /// A store that freezes forever on the write of one row (by kind and state), once: the
@@ -346,16 +350,22 @@ pub struct DurableEvents(pub Mutex<Vec<String>>);
 
 impl WorkflowObserver<Order> for DurableEvents {
     fn on_checkpoint(&self, run: &RunId, row: &CheckpointRow) {
+        self.0.lock().unwrap().push(format!(
+            "checkpoint {run} {} {:?} {}",
+            row.sequence, row.kind, row.state
+        ));
+    }
+    fn on_resume(&self, run: &RunId, state: &Order) {
         self.0
             .lock()
             .unwrap()
-            .push(format!("checkpoint {run} {} {:?} {}", row.sequence, row.kind, row.state));
-    }
-    fn on_resume(&self, run: &RunId, state: &Order) {
-        self.0.lock().unwrap().push(format!("resume {run} {state:?}"));
+            .push(format!("resume {run} {state:?}"));
     }
     fn on_rollback_start(&self, error: &CanoError) {
-        self.0.lock().unwrap().push(format!("rollback {}", error.message()));
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("rollback {}", error.message()));
     }
     fn on_compensation_start(&self, task: cano_core::TaskId<'_>) {
         self.0.lock().unwrap().push(format!("compensate {task}"));
