@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use core::error::Error;
 use core::fmt;
 
+use crate::checkpoint::CheckpointError;
 use crate::cron::CronError;
 use crate::runtime::SpawnError;
 
@@ -58,8 +59,16 @@ pub enum CanoError {
     Timeout(Message),
     /// A circuit breaker rejected the call without running it.
     CircuitOpen(Message),
-    /// A checkpoint store operation failed.
-    CheckpointStore(Message),
+    /// A checkpoint store operation failed; the typed cause says how (conflict, fenced, …).
+    CheckpointStore(CheckpointError),
+    /// A resumed log was written by another version of the workflow
+    /// ([`Workflow::with_workflow_version`](crate::Workflow::with_workflow_version)).
+    WorkflowVersionMismatch {
+        /// The version in the log.
+        stored: u32,
+        /// This workflow's version.
+        expected: u32,
+    },
     /// A rollback failed; `errors[0]` is the original failure, the rest are compensation
     /// failures in the order they happened.
     CompensationFailed {
@@ -125,8 +134,6 @@ impl CanoError {
         timeout => Timeout,
         /// A [`CanoError::CircuitOpen`].
         circuit_open => CircuitOpen,
-        /// A [`CanoError::CheckpointStore`].
-        checkpoint_store => CheckpointStore,
         /// A [`CanoError::Generic`].
         generic => Generic,
         /// A [`CanoError::ResourceNotFound`].
@@ -153,6 +160,11 @@ impl CanoError {
             tier: tier.into(),
             retry_after,
         }
+    }
+
+    /// A [`CanoError::CheckpointStore`] with a [`CheckpointError::Backend`] message.
+    pub fn checkpoint_store(message: impl Into<Message>) -> Self {
+        CanoError::CheckpointStore(CheckpointError::Backend(message.into()))
     }
 
     /// A [`CanoError::CompensationFailed`].
@@ -198,7 +210,6 @@ impl CanoError {
             | CanoError::Configuration(m)
             | CanoError::Timeout(m)
             | CanoError::CircuitOpen(m)
-            | CanoError::CheckpointStore(m)
             | CanoError::Generic(m)
             | CanoError::ResourceNotFound(m)
             | CanoError::ResourceTypeMismatch(m)
@@ -218,6 +229,10 @@ impl CanoError {
                 "tier {tier} is at its limit; retry after {} µs",
                 retry_after.as_micros()
             )),
+            CanoError::CheckpointStore(e) => Cow::Owned(e.to_string()),
+            CanoError::WorkflowVersionMismatch { stored, expected } => Cow::Owned(alloc::format!(
+                "the checkpoint log was written by workflow version {stored}, this workflow is version {expected}"
+            )),
         }
     }
 
@@ -232,6 +247,7 @@ impl CanoError {
             CanoError::RetryExhausted { .. } => "retry_exhausted",
             CanoError::Timeout(_) => "timeout",
             CanoError::CircuitOpen(_) => "circuit_open",
+            CanoError::WorkflowVersionMismatch { .. } => "workflow_version_mismatch",
             CanoError::CheckpointStore(_) => "checkpoint_store",
             CanoError::CompensationFailed { .. } => "compensation_failed",
             CanoError::Generic(_) => "generic",
@@ -262,7 +278,10 @@ impl fmt::Display for CanoError {
             }
             CanoError::Timeout(m) => write!(f, "Timeout error: {m}"),
             CanoError::CircuitOpen(m) => write!(f, "Circuit open: {m}"),
-            CanoError::CheckpointStore(m) => write!(f, "Checkpoint store error: {m}"),
+            CanoError::CheckpointStore(e) => write!(f, "Checkpoint store error: {e}"),
+            CanoError::WorkflowVersionMismatch { .. } => {
+                write!(f, "Workflow version mismatch: {}", self.message())
+            }
             CanoError::CompensationFailed { errors } => {
                 write!(
                     f,
@@ -299,6 +318,7 @@ impl Error for CanoError {
             CanoError::CompensationFailed { errors } => errors.first().map(|e| e as &dyn Error),
             CanoError::Spawn(e) => Some(e),
             CanoError::InvalidCron(e) => Some(e),
+            CanoError::CheckpointStore(e) => Some(e),
             _ => None,
         }
     }
@@ -335,6 +355,7 @@ impl PartialEq for CanoError {
                     retry_after: y,
                 },
             ) => a == b && x == y,
+            (CanoError::CheckpointStore(a), CanoError::CheckpointStore(b)) => a == b,
             _ => self.category() == other.category() && self.message() == other.message(),
         }
     }

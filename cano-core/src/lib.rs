@@ -76,6 +76,7 @@ pub mod error;
 pub mod runtime;
 
 // Shared services used by both wings.
+pub mod checkpoint;
 pub mod circuit;
 mod panic;
 pub mod rate_limit;
@@ -109,7 +110,9 @@ pub use resource::{DefaultKey, HealthStatus, Resource, Resources};
 pub use retry::{RetryMode, TaskConfig, TaskRateLimit, run_with_retries};
 pub use runtime::NoSpawner;
 pub use store::{MemoryStore, StoreError, StoreResult};
-pub use task::{DynTask, Task, TaskResult};
+pub use task::{DynTask, Task, TaskContext, TaskResult};
+pub use workflow::saga::CompensatableTask;
+pub use workflow::stepped::{StepOutcome, SteppedTask};
 pub use workflow::{RunContext, Workflow};
 
 pub use backoff::BackoffPolicy;
