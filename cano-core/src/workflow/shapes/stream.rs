@@ -88,7 +88,8 @@ use crate::error::CanoError;
 use crate::resource::{DefaultKey, Resources};
 use crate::runtime::Clock;
 use crate::workflow::retry::TaskConfig;
-use crate::workflow::task::{Task, TaskResult};
+use crate::workflow::stepped::{StepOutcome, SteppedTask};
+use crate::workflow::task::{Task, TaskContext, TaskResult};
 
 /// How a stream is cut into windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,12 +476,27 @@ fn tolerate(policy: StreamErrorPolicy, errors: &mut u32) -> bool {
     }
 }
 
+/// Where a consumption ended.
+enum Consumed<S, Cur> {
+    /// The state's outcome.
+    Finished(TaskResult<S>),
+    /// One window was flushed (one-window mode); the next step starts after this cursor.
+    Window(Cur),
+}
+
 impl<T, C, Cur> StreamRunner<T, C, Cur>
 where
     C: Clock,
     Cur: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    async fn consume<S, K>(&self, res: &Resources<K>) -> Result<TaskResult<S>, CanoError>
+    /// Opens the stream after `from` and consumes it: to the end, or (`one_window`) until
+    /// the first flushed window.
+    async fn consume<S, K>(
+        &self,
+        res: &Resources<K>,
+        from: Option<Cur>,
+        one_window: bool,
+    ) -> Result<Consumed<S, Cur>, CanoError>
     where
         T: StreamTask<S, K, Cursor = Cur>,
     {
@@ -501,11 +517,16 @@ where
             }
             StreamWindow::Duration(d) => (usize::MAX, Some(d)),
         };
+        if one_window && self.cancel.is_cancelled() {
+            // The window before was drained and checkpointed; now the stream closes.
+            return Err(self.close_after_drain(res, CloseReason::Cancelled).await);
+        }
         let policy = task.on_item_error();
         let clock = &self.clock;
-        let mut stream = task.open(res, self.start_cursor.clone()).await?;
+        let mut stream = task.open(res, from).await?;
         let mut limit: Option<Pin<Box<C::Sleep>>> = self
             .time_limit
+            .filter(|_| !one_window)
             .map(|d| Box::pin(clock.sleep_until(clock.now() + d)));
         let mut cancelled = self
             .cancel
@@ -564,32 +585,48 @@ where
                     }
                 }
             };
-            if !outputs.is_empty() {
+            if let Some(cursor) = cursor {
                 let signal = task.flush_window(res, outputs).await?;
-                if let (Some(sink), Some(cursor)) = (&self.sink, &cursor) {
-                    sink(cursor);
+                if let Some(sink) = &self.sink {
+                    sink(&cursor);
                 }
                 if let WindowSignal::Stop(next) = signal {
-                    return Ok(next);
+                    return Ok(Consumed::Finished(next));
+                }
+                if one_window && end != Some(CloseReason::Exhausted) {
+                    // The engine checkpoints the cursor; the next step reopens after it (and
+                    // closes at once if this window was drained by a cancellation).
+                    return Ok(Consumed::Window(cursor));
                 }
             }
             match end {
                 None => continue,
                 Some(CloseReason::Exhausted) => {
-                    return task.on_close(res, CloseReason::Exhausted).await;
+                    return task
+                        .on_close(res, CloseReason::Exhausted)
+                        .await
+                        .map(Consumed::Finished);
                 }
                 Some(reason) => {
                     drop(stream);
-                    task.on_close(res, reason).await?;
-                    return Err(if reason == CloseReason::Cancelled {
-                        CanoError::cancelled("stream cancelled; the in-flight window was flushed")
-                    } else {
-                        CanoError::timeout(
-                            "stream time limit reached; the in-flight window was flushed",
-                        )
-                    });
+                    return Err(self.close_after_drain(res, reason).await);
                 }
             }
+        }
+    }
+
+    /// Tells the task why the stream closed after a drain; the state's error.
+    async fn close_after_drain<S, K>(&self, res: &Resources<K>, reason: CloseReason) -> CanoError
+    where
+        T: StreamTask<S, K, Cursor = Cur>,
+    {
+        if let Err(error) = self.task.on_close(res, reason).await {
+            return error;
+        }
+        if reason == CloseReason::Cancelled {
+            CanoError::cancelled("stream cancelled; the in-flight window was flushed")
+        } else {
+            CanoError::timeout("stream time limit reached; the in-flight window was flushed")
         }
     }
 }
@@ -606,11 +643,60 @@ where
         &self,
         res: &Resources<K>,
     ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
-        self.consume(res)
+        async move {
+            match self.consume(res, self.start_cursor.clone(), false).await? {
+                Consumed::Finished(next) => Ok(next),
+                Consumed::Window(_) => Err(CanoError::workflow(
+                    "a stream consumed to its end stopped after one window",
+                )),
+            }
+        }
     }
     fn config(&self) -> TaskConfig {
         self.task.config()
     }
+    fn name(&self) -> Cow<'static, str> {
+        self.task.name()
+    }
+}
+
+/// The checkpointed form: register the runner with
+/// [`Workflow::register_stepped`](crate::Workflow::register_stepped) and each **window is a
+/// step**. The engine writes the window's cursor into the run's checkpoint log (a
+/// [`StepCursor`](crate::checkpoint::RowKind::StepCursor) row, like any stepped task) before
+/// the next window, and a resumed run reopens the stream after the last checkpointed cursor.
+/// So the stream is opened once per window, from the cursor: use it for sources that seek
+/// cheaply (an offset, a key range, a page token). The task's [`TaskConfig`] applies per
+/// window (retries reopen from the same cursor). A cancellation drains as in the plain form:
+/// the in-flight window is flushed and checkpointed, then the next step closes the stream and
+/// fails with [`CanoError::Cancelled`]. The time limit ([`StreamRunner::with_time_limit`])
+/// is not used in this form; bound a window with the task's attempt timeout.
+impl<S, K, T, C, Cur> SteppedTask<S, K> for StreamRunner<T, C, Cur>
+where
+    S: Send,
+    K: Sync,
+    T: StreamTask<S, K, Cursor = Cur>,
+    C: Clock,
+    Cur: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
+{
+    type Cursor = Cur;
+
+    async fn step(
+        &self,
+        ctx: TaskContext<'_, K>,
+        cursor: Option<Cur>,
+    ) -> Result<StepOutcome<Cur, S>, CanoError> {
+        let from = cursor.or_else(|| self.start_cursor.clone());
+        match self.consume(ctx.resources(), from, true).await? {
+            Consumed::Finished(next) => Ok(StepOutcome::Done(next)),
+            Consumed::Window(cursor) => Ok(StepOutcome::More(cursor)),
+        }
+    }
+
+    fn config(&self) -> TaskConfig {
+        self.task.config()
+    }
+
     fn name(&self) -> Cow<'static, str> {
         self.task.name()
     }
