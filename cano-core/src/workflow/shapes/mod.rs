@@ -1,6 +1,6 @@
 //! Processing models beyond a plain [`Task`](crate::Task): router, poll, batch, timer and
 //! stream tasks (cano 0.12's `RouterTask`, `PollTask`, `BatchTask` and cano 0.15's
-//! `TimerTask`, `StreamTask`), each driven on the run's [`Clock`](crate::Clock) so it behaves
+//! `TimerTask`, `StreamTask`), each driven on the run's [`Clock`] so it behaves
 //! the same on tokio, smol, embassy and the fake clock.
 //!
 //! A shape that sleeps (poll, batch retries, timer, stream windows) is registered through a

@@ -9,6 +9,16 @@
 //! resumed run opens from. Delivery is at least once: items after the last committed cursor
 //! are seen again after a crash.
 //!
+//! Two registrations:
+//!
+//! * [`Workflow::register`](crate::Workflow::register): the stream is opened once and
+//!   consumed to its end; committed cursors go to the cursor sink (keep them yourself and
+//!   resume with [`StreamRunner::with_start_cursor`]);
+//! * [`Workflow::register_stepped`](crate::Workflow::register_stepped) in a checkpointed
+//!   workflow: each window is a step of a [`SteppedTask`], so the engine writes each window's
+//!   cursor into the run's checkpoint log and a resumed run reopens after it (the stream is
+//!   then opened once per window; see the `SteppedTask` impl of [`StreamRunner`]).
+//!
 //! * Item errors (from the stream or from `process_item`) follow
 //!   [`on_item_error`](StreamTask::on_item_error): fail fast (the state fails, the in-flight
 //!   window is not flushed, its cursor not committed), skip, or tolerate up to N in a run.
