@@ -160,7 +160,9 @@ impl BatchTask<Step, Key> for Summarise {
     }
 
     async fn load(&self, res: &Resources<Key>) -> Result<Vec<(String, usize)>, CanoError> {
-        Ok(res.get::<MemoryStore, _>(&Key::Store)?.get("fetch_results")?)
+        Ok(res
+            .get::<MemoryStore, _>(&Key::Store)?
+            .get("fetch_results")?)
     }
 
     async fn process_item(
