@@ -1,6 +1,6 @@
 //! # cano-tokio
 //!
-//! cano on [tokio]: [`TokioClock`] and [`TokioSpawner`] implement cano's runtime contract, and
+//! cano on [tokio](https://tokio.rs): [`TokioClock`] and [`TokioSpawner`] implement cano's runtime contract, and
 //! the whole of `cano-core` is re-exported, so this is the only cano dependency a tokio
 //! application needs.
 //!

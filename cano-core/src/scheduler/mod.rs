@@ -1,7 +1,7 @@
 //! The scheduler: interval, cron and manual flows with per-flow backoff, trip, overlap and
 //! missed-fire policies, on one timer for all flows.
 //!
-//! * [`Scheduler`] is the builder (the reference's API: `every`, `cron`, `manual`,
+//! * [`Scheduler`] is the builder (cano 0.12's API: `every`, `cron`, `manual`,
 //!   `set_backoff`, …); [`Scheduler::start`] consumes it and returns a [`RunningScheduler`].
 //! * [`SchedulerCore`] is the pure state machine underneath: every flow, one deadline queue
 //!   (a heap keyed by the next due instant). It takes the time as arguments and says what to
