@@ -113,3 +113,5 @@ mod ticks;
 
 pub use clock::{EmbassyClock, EmbassySleep};
 pub use spawner::{EmbassySpawner, Pool};
+
+pub mod prelude;

@@ -37,6 +37,8 @@ pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
 
+pub mod prelude;
+
 use async_executor::Executor;
 use async_io::Timer;
 use cano_core::jiff::Timestamp;

@@ -40,6 +40,8 @@ pub use scheduler_ext::start_scheduler;
 mod shutdown;
 pub use shutdown::{shutdown_on, shutdown_on_ctrl_c};
 
+pub mod prelude;
+
 use cano_core::jiff::{SignedDuration, Timestamp};
 
 /// The longest sleep handed to tokio; a later deadline sleeps this long and is re-armed by

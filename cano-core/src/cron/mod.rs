@@ -204,6 +204,7 @@ mod display;
 mod dst;
 mod error;
 mod fields;
+mod into_cron;
 mod options;
 mod parse;
 mod search;
@@ -219,6 +220,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
 pub use error::{CronError, CronErrorKind, CronField};
+pub use into_cron::IntoCron;
 pub use options::{CronOptions, DayMatching, WeekdayNumbering};
 
 use dst::{Job, Zone};
