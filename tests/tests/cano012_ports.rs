@@ -355,3 +355,69 @@ async fn port_of_scheduler_backoff() -> CanoResult<()> {
     running.stop().await?;
     Ok(())
 }
+
+// ---- every adapter's prelude ----
+
+/// Names a cano 0.12 program used through `cano::prelude::*`, and the ones cano added, each
+/// reachable through every adapter's prelude alone.
+macro_rules! prelude_names {
+    ($module:ident, $adapter:ident, $($extra:ty),*) => {
+        mod $module {
+            use ::$adapter::prelude::*;
+
+            #[test]
+            fn prelude_has_what_a_cano012_program_names() {
+                let names = [
+                    core::any::type_name::<CanoError>(),
+                    core::any::type_name::<CanoResult<()>>(),
+                    core::any::type_name::<CircuitBreaker>(),
+                    core::any::type_name::<CircuitPermit<'static>>(),
+                    core::any::type_name::<CircuitPolicy>(),
+                    core::any::type_name::<CircuitState>(),
+                    core::any::type_name::<HealthStatus>(),
+                    core::any::type_name::<JoinConfig<u8>>(),
+                    core::any::type_name::<JoinStrategy>(),
+                    core::any::type_name::<MemoryStore>(),
+                    core::any::type_name::<Resources>(),
+                    core::any::type_name::<RetryMode>(),
+                    core::any::type_name::<SplitResult<u8>>(),
+                    core::any::type_name::<TaskConfig>(),
+                    core::any::type_name::<TaskResult<u8>>(),
+                    core::any::type_name::<Workflow<u8>>(),
+                    core::any::type_name::<dyn WorkflowObserver<u8>>(),
+                    core::any::type_name::<dyn DynTask<u8>>(),
+                    core::any::type_name::<BackoffPolicy>(),
+                    core::any::type_name::<FlowInfo>(),
+                    core::any::type_name::<RunningScheduler>(),
+                    core::any::type_name::<Schedule>(),
+                    core::any::type_name::<Scheduler<u8>>(),
+                    core::any::type_name::<Status>(),
+                    core::any::type_name::<Cron>(),
+                    core::any::type_name::<CronOptions>(),
+                    core::any::type_name::<CancellationToken>(),
+                    core::any::type_name::<Fire>(),
+                    $(core::any::type_name::<$extra>(),)*
+                ];
+                fn traits_in_scope<T: Task<u8>, R: Resource, C: Clock, P: Spawner, J: Job<u8>>() {}
+                let _ = traits_in_scope::<DummyTask, MemoryStore, DummyClockFor, DummySpawnerFor, DummyJob>;
+                assert!(names.iter().all(|n| !n.is_empty()));
+            }
+
+            struct DummyTask;
+            impl Task<u8> for DummyTask {}
+            type DummyClockFor = cano_core::testing::FakeClock;
+            type DummySpawnerFor = cano_core::NoSpawner;
+            type DummyJob = Workflow<u8>;
+        }
+    };
+}
+
+prelude_names!(tokio_prelude, cano_tokio, TokioClock, TokioSpawner);
+prelude_names!(smol_prelude, cano_smol, SmolClock, SmolSpawner);
+prelude_names!(
+    embassy_prelude,
+    cano_embassy,
+    EmbassyClock,
+    EmbassySpawner<2>,
+    Pool<2>
+);
