@@ -355,7 +355,7 @@ impl From<CheckpointError> for CanoError {
 pub type CheckpointResult<T> = Result<T, CheckpointError>;
 
 /// Where checkpointed workflows keep their run logs. See the [module docs](self) for the
-/// contract; [`MemoryCheckpointStore`] is the reference implementation and
+/// contract; [`MemoryCheckpointStore`] is the in-memory implementation (the one to compare against) and
 /// `cano-redb` the embedded persistent one.
 ///
 /// Implementations must tolerate concurrent calls (many runs share one store) and must
