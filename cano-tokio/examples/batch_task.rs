@@ -216,8 +216,8 @@ async fn main() -> CanoResult<()> {
 
     let clock = TokioClock::new();
     let workflow = Workflow::new(resources)
-        .register(Step::ParseUrls, BatchRunner::new(ParseUrls, clock.clone()))
-        .register(Step::FetchUrls, BatchRunner::new(FetchUrls, clock.clone()))
+        .register(Step::ParseUrls, BatchRunner::new(ParseUrls, clock))
+        .register(Step::FetchUrls, BatchRunner::new(FetchUrls, clock))
         .register(
             Step::Summarise,
             BatchRunner::new(

@@ -236,19 +236,19 @@ async fn main() -> Result<(), CanoError> {
     let store = MemoryCheckpointStore::new();
     let workflow = Workflow::new(resources)
         .register_router(Stage::Route, Router)
-        .register(Stage::Wait, PollRunner::new(Waiter, clock.clone()))
+        .register(Stage::Wait, PollRunner::new(Waiter, clock))
         .register(
             Stage::Crunch,
             BatchRunner::new(
                 Cruncher {
-                    clock: clock.clone(),
+                    clock,
                     start: Instant::now(),
                 },
-                clock.clone(),
+                clock,
             ),
         )
         .register_stepped(Stage::Grind, Grinder)
-        .register_stepped(Stage::Ingest, StreamRunner::new(Events, clock.clone()))
+        .register_stepped(Stage::Ingest, StreamRunner::new(Events, clock))
         .register(Stage::Cooldown, TimerRunner::new(Cooldown, clock))
         .add_exit_state(Stage::Done)
         .with_checkpoint_store(store.clone())

@@ -13,10 +13,13 @@ use cano_core::{
 };
 use durable_support::*;
 
+/// Each step's cursor and idempotency key, in call order.
+type Calls = Arc<Mutex<Vec<(Option<u32>, String)>>>;
+
 /// Copies 5 batches; step n (cursor n-1 → n) is recorded with its key. Optionally fails a
 /// step's first attempt, or hangs in one step (a crash).
 struct CopyBatches {
-    calls: Arc<Mutex<Vec<(Option<u32>, String)>>>,
+    calls: Calls,
     fail_first_attempt_of: Option<u32>,
     hang_at: Arc<Mutex<Option<u32>>>,
     clock: FakeClock,
@@ -82,13 +85,7 @@ fn copy_workflow(env: &Env, task: CopyBatches, durable: bool) -> Workflow<Order>
     }
 }
 
-fn copier(
-    env: &Env,
-) -> (
-    CopyBatches,
-    Arc<Mutex<Vec<(Option<u32>, String)>>>,
-    Arc<Mutex<Option<u32>>>,
-) {
+fn copier(env: &Env) -> (CopyBatches, Calls, Arc<Mutex<Option<u32>>>) {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let hang = Arc::new(Mutex::new(None));
     (

@@ -361,7 +361,7 @@ where
     pub(crate) async fn run_compensatable<C: Clock>(
         &self,
         task: &RegisteredCompensatable<S, K>,
-        mut ledger: Option<&mut Ledger<'_, S>>,
+        ledger: Option<&mut Ledger<'_, S>>,
         clock: &C,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
@@ -382,7 +382,7 @@ where
         let outcome = Attempts::new(&task.config, clock, &*self.random, run, events).await;
         events.finish(&outcome);
         let (next, output) = outcome?;
-        if let Some(ledger) = ledger.as_deref_mut() {
+        if let Some(ledger) = ledger {
             self.record_completion(ledger, &task.name, output).await?;
         }
         Ok(next.into_state())
@@ -390,6 +390,9 @@ where
 
     /// Puts a completion on the stack, after writing its row. A failed write still puts
     /// it on the stack: the task's work happened and the rollback must undo it.
+    // The name is cloned into the completion and its row: a `Cow` clones without allocating
+    // for the usual static name, a `&str` would allocate twice.
+    #[allow(clippy::ptr_arg)]
     async fn record_completion(
         &self,
         ledger: &mut Ledger<'_, S>,

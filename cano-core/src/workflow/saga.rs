@@ -90,12 +90,12 @@ pub trait CompensatableTask<S, K = DefaultKey>: Send + Sync {
     }
 }
 
+/// A compensatable run's erased result: the next state and the encoded output.
+pub(crate) type ErasedRun<'a, S> = BoxFuture<'a, Result<(TaskResult<S>, Vec<u8>), CanoError>>;
+
 /// The erased form the workflow stores: outputs travel as encoded blobs.
 pub(crate) trait DynCompensatable<S, K>: Send + Sync {
-    fn run_dyn<'a>(
-        &'a self,
-        ctx: TaskContext<'a, K>,
-    ) -> BoxFuture<'a, Result<(TaskResult<S>, Vec<u8>), CanoError>>;
+    fn run_dyn<'a>(&'a self, ctx: TaskContext<'a, K>) -> ErasedRun<'a, S>;
     fn compensate_dyn<'a>(
         &'a self,
         ctx: TaskContext<'a, K>,
@@ -106,10 +106,7 @@ pub(crate) trait DynCompensatable<S, K>: Send + Sync {
 impl<S: Send + 'static, K: Sync + 'static, T: CompensatableTask<S, K>> DynCompensatable<S, K>
     for T
 {
-    fn run_dyn<'a>(
-        &'a self,
-        ctx: TaskContext<'a, K>,
-    ) -> BoxFuture<'a, Result<(TaskResult<S>, Vec<u8>), CanoError>> {
+    fn run_dyn<'a>(&'a self, ctx: TaskContext<'a, K>) -> ErasedRun<'a, S> {
         Box::pin(async move {
             let (next, output) = self.run(ctx).await?;
             let blob = encode_blob(&output).map_err(|e| {

@@ -649,17 +649,12 @@ where
     C: Clock,
     Cur: Clone + Send + Sync + Serialize + DeserializeOwned + 'static,
 {
-    fn run(
-        &self,
-        res: &Resources<K>,
-    ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
-        async move {
-            match self.consume(res, self.start_cursor.clone(), false).await? {
-                Consumed::Finished(next) => Ok(next),
-                Consumed::Window(_) => Err(CanoError::workflow(
-                    "a stream consumed to its end stopped after one window",
-                )),
-            }
+    async fn run(&self, res: &Resources<K>) -> Result<TaskResult<S>, CanoError> {
+        match self.consume(res, self.start_cursor.clone(), false).await? {
+            Consumed::Finished(next) => Ok(next),
+            Consumed::Window(_) => Err(CanoError::workflow(
+                "a stream consumed to its end stopped after one window",
+            )),
         }
     }
     fn config(&self) -> TaskConfig {
