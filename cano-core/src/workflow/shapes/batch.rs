@@ -60,9 +60,9 @@ use alloc::vec::Vec;
 use core::future::Future;
 use core::time::Duration;
 
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use futures::future::{BoxFuture, join_all};
 
 use super::isolated;
 use crate::error::CanoError;
@@ -383,22 +383,29 @@ where
         }
         outputs
     } else {
+        // `concurrency` lanes, each taking the next unstarted item when its last one is done:
+        // at most `concurrency` items in flight, items started in input order, and no
+        // allocation per item (an item that finishes at its first poll costs what it costs
+        // sequentially).
+        let next = AtomicUsize::new(0);
+        let lane = |_| async {
+            let mut done = Vec::new();
+            loop {
+                let at = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(at) else {
+                    return done;
+                };
+                done.push((
+                    at,
+                    process_one::<S, K, T, C>(task, res, item, guarded).await,
+                ));
+            }
+        };
+        let lanes = join_all((0..concurrency.min(items.len())).map(lane)).await;
         let mut slots: Vec<Option<Result<T::Output, CanoError>>> = Vec::new();
         slots.resize_with(items.len(), || None);
-        let mut pending = items.iter().enumerate();
-        let mut running = FuturesUnordered::new();
-        let start = |(at, item)| async move {
-            (
-                at,
-                process_one::<S, K, T, C>(task, res, item, guarded).await,
-            )
-        };
-        running.extend(pending.by_ref().take(concurrency).map(start));
-        while let Some((at, outcome)) = running.next().await {
+        for (at, outcome) in lanes.into_iter().flatten() {
             slots[at] = Some(outcome);
-            if let Some(next) = pending.next() {
-                running.push(start(next));
-            }
         }
         slots
             .into_iter()
