@@ -47,6 +47,8 @@ use alloc::borrow::Cow;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
+#[cfg(target_has_atomic = "64")]
+use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use crate::error::CanoError;
@@ -187,12 +189,134 @@ fn never_admitted(name: &str, cost: u64, capacity: u64) -> CanoError {
     ))
 }
 
+/// The exact bucket behind a lock: any policy, on any target.
 #[derive(Debug)]
 struct Bucket {
     /// Tokens scaled by the refill period in microseconds: one token is `period_us` units,
     /// and each elapsed microsecond adds `tokens_per_period` units, so refills are exact.
     scaled: u128,
     last: Option<Instant>,
+}
+
+/// The same bucket without a lock, as a generic cell rate algorithm: one atomic holds the
+/// "theoretical arrival time" (when the bucket would be full again) in units of `1/q` µs,
+/// where one token is `p` units (`p / q` = the refill period per token, in lowest terms).
+/// Used when that time fits in 64 bits for centuries (`q` ≤ [`GCRA_MAX_Q`]); the numbers it
+/// gives are the locked bucket's, exactly (tested against it).
+#[cfg(target_has_atomic = "64")]
+struct Gcra {
+    /// The first use's instant in µs (`u64::MAX` until then): the bucket starts full there.
+    origin: AtomicU64,
+    /// Units after `origin` at which the bucket is full again.
+    full_at: AtomicU64,
+    p: u64,
+    q: u64,
+    /// `capacity · p`: how far `full_at` may run ahead of now.
+    tolerance: u64,
+}
+
+/// Time in units of `1/q` µs overflows 64 bits after `u64::MAX / q` µs: 584 years at 1 000.
+#[cfg(target_has_atomic = "64")]
+const GCRA_MAX_Q: u64 = 1_000;
+
+#[cfg(target_has_atomic = "64")]
+impl Gcra {
+    fn for_policy(policy: &RateLimiterPolicy, period_us: u128) -> Option<Gcra> {
+        let tpp = u128::from(policy.tokens_per_period);
+        let g = gcd(period_us, tpp);
+        let p = u64::try_from(period_us / g).ok()?;
+        let q = u64::try_from(tpp / g).ok()?;
+        let tolerance = policy.capacity().checked_mul(p)?;
+        (q <= GCRA_MAX_Q).then_some(Gcra {
+            origin: AtomicU64::new(u64::MAX),
+            full_at: AtomicU64::new(0),
+            p,
+            q,
+            tolerance,
+        })
+    }
+
+    /// `now` in units after the origin (set at the first call).
+    fn units(&self, now: Instant) -> u64 {
+        let us = now.as_micros();
+        let origin =
+            match self
+                .origin
+                .compare_exchange(u64::MAX, us, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => us,
+                Err(origin) => origin,
+            };
+        us.saturating_sub(origin).saturating_mul(self.q)
+    }
+
+    /// Units of debt (tokens taken and not refilled, times `p`) at `t`, given `full_at`.
+    fn debt(full_at: u64, t: u64) -> u64 {
+        full_at.saturating_sub(t)
+    }
+
+    fn wait(&self, debt: u64, need: u64) -> Duration {
+        let over = debt.saturating_add(need).saturating_sub(self.tolerance);
+        Duration::from_micros(over.div_ceil(self.q))
+    }
+
+    fn take(&self, now: Instant, cost: u64) -> Result<(), Duration> {
+        let t = self.units(now);
+        let need = cost.saturating_mul(self.p);
+        let mut full_at = self.full_at.load(Ordering::Acquire);
+        loop {
+            let debt = Gcra::debt(full_at, t);
+            if debt.saturating_add(need) > self.tolerance {
+                return Err(self.wait(debt, need));
+            }
+            let next = t.saturating_add(debt).saturating_add(need);
+            match self.full_at.compare_exchange_weak(
+                full_at,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => full_at = actual,
+            }
+        }
+    }
+
+    fn available(&self, now: Instant) -> u64 {
+        let debt = Gcra::debt(self.full_at.load(Ordering::Acquire), self.units(now));
+        (self.tolerance - debt.min(self.tolerance)) / self.p
+    }
+
+    fn time_until(&self, now: Instant, cost: u64) -> Duration {
+        let debt = Gcra::debt(self.full_at.load(Ordering::Acquire), self.units(now));
+        self.wait(debt, cost.saturating_mul(self.p))
+    }
+
+    /// Gives `cost` tokens back: the full time moves earlier (a time in the past is a full
+    /// bucket, so the capacity caps the refund by itself).
+    fn refund(&self, cost: u64) {
+        let back = cost.saturating_mul(self.p);
+        let _ = self
+            .full_at
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |f| {
+                Some(f.saturating_sub(back))
+            });
+    }
+}
+
+#[cfg(target_has_atomic = "64")]
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// How a [`RateLimiter`] keeps its count.
+enum Engine {
+    Locked(Lock<Bucket>),
+    #[cfg(target_has_atomic = "64")]
+    Atomic(Gcra),
 }
 
 /// A token bucket: starts full (at its first use), refills lazily and continuously at
@@ -216,7 +340,7 @@ pub struct RateLimiter {
     name: Cow<'static, str>,
     period_us: u128,
     capacity_scaled: u128,
-    state: Lock<Bucket>,
+    engine: Engine,
 }
 
 impl RateLimiter {
@@ -237,16 +361,34 @@ impl RateLimiter {
             ));
         }
         let capacity_scaled = u128::from(policy.capacity()) * period_us;
+        let locked = || {
+            Engine::Locked(Lock::new(Bucket {
+                scaled: capacity_scaled,
+                last: None,
+            }))
+        };
+        #[cfg(target_has_atomic = "64")]
+        let engine = Gcra::for_policy(&policy, period_us).map_or_else(locked, Engine::Atomic);
+        #[cfg(not(target_has_atomic = "64"))]
+        let engine = locked();
         Ok(RateLimiter {
             name: Cow::Borrowed("rate_limiter"),
             period_us,
             capacity_scaled,
-            state: Lock::new(Bucket {
-                scaled: capacity_scaled,
-                last: None,
-            }),
+            engine,
             policy,
         })
+    }
+
+    /// The same limiter on the locked bucket whatever the policy (to test one engine
+    /// against the other).
+    #[doc(hidden)]
+    pub fn with_locked_engine(mut self) -> Self {
+        self.engine = Engine::Locked(Lock::new(Bucket {
+            scaled: self.capacity_scaled,
+            last: None,
+        }));
+        self
     }
 
     /// Names the limiter in its [`CanoError::RateLimited`] errors (default `"rate_limiter"`).
@@ -288,16 +430,22 @@ impl RateLimiter {
         if cost > self.policy.capacity() {
             return Err(Duration::MAX);
         }
-        let cost_scaled = u128::from(cost) * self.period_us;
-        self.state.with(|bucket| {
-            self.refill(bucket, now);
-            if bucket.scaled >= cost_scaled {
-                bucket.scaled -= cost_scaled;
-                Ok(())
-            } else {
-                Err(self.wait_for(bucket, cost_scaled))
+        match &self.engine {
+            #[cfg(target_has_atomic = "64")]
+            Engine::Atomic(gcra) => gcra.take(now, cost),
+            Engine::Locked(state) => {
+                let cost_scaled = u128::from(cost) * self.period_us;
+                state.with(|bucket| {
+                    self.refill(bucket, now);
+                    if bucket.scaled >= cost_scaled {
+                        bucket.scaled -= cost_scaled;
+                        Ok(())
+                    } else {
+                        Err(self.wait_for(bucket, cost_scaled))
+                    }
+                })
             }
-        })
+        }
     }
 
     fn refused(&self, cost: u64, retry_after: Duration) -> CanoError {
@@ -342,10 +490,14 @@ impl RateLimiter {
 
     /// Whole tokens available at `now`.
     pub fn tokens_available(&self, now: Instant) -> u64 {
-        self.state.with(|bucket| {
-            self.refill(bucket, now);
-            u64::try_from(bucket.scaled / self.period_us).unwrap_or(u64::MAX)
-        })
+        match &self.engine {
+            #[cfg(target_has_atomic = "64")]
+            Engine::Atomic(gcra) => gcra.available(now),
+            Engine::Locked(state) => state.with(|bucket| {
+                self.refill(bucket, now);
+                u64::try_from(bucket.scaled / self.period_us).unwrap_or(u64::MAX)
+            }),
+        }
     }
 
     /// How long from `now` until `cost` tokens are there ([`Duration::ZERO`] if they are,
@@ -354,19 +506,30 @@ impl RateLimiter {
         if cost > self.policy.capacity() {
             return Duration::MAX;
         }
-        let cost_scaled = u128::from(cost) * self.period_us;
-        self.state.with(|bucket| {
-            self.refill(bucket, now);
-            self.wait_for(bucket, cost_scaled)
-        })
+        match &self.engine {
+            #[cfg(target_has_atomic = "64")]
+            Engine::Atomic(gcra) => gcra.time_until(now, cost),
+            Engine::Locked(state) => {
+                let cost_scaled = u128::from(cost) * self.period_us;
+                state.with(|bucket| {
+                    self.refill(bucket, now);
+                    self.wait_for(bucket, cost_scaled)
+                })
+            }
+        }
     }
 }
 
 impl fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(target_has_atomic = "64")]
+        let lock_free = matches!(self.engine, Engine::Atomic(_));
+        #[cfg(not(target_has_atomic = "64"))]
+        let lock_free = false;
         f.debug_struct("RateLimiter")
             .field("name", &self.name)
             .field("policy", &self.policy)
+            .field("lock_free", &lock_free)
             .finish()
     }
 }
@@ -376,13 +539,19 @@ impl Meter for RateLimiter {
         self.take(now, cost).map(|()| Taken { cost, epoch: 0 })
     }
     fn refund(&self, taken: Taken) {
-        let scaled = u128::from(taken.cost) * self.period_us;
-        self.state.with(|bucket| {
-            bucket.scaled = bucket
-                .scaled
-                .saturating_add(scaled)
-                .min(self.capacity_scaled);
-        });
+        match &self.engine {
+            #[cfg(target_has_atomic = "64")]
+            Engine::Atomic(gcra) => gcra.refund(taken.cost),
+            Engine::Locked(state) => {
+                let scaled = u128::from(taken.cost) * self.period_us;
+                state.with(|bucket| {
+                    bucket.scaled = bucket
+                        .scaled
+                        .saturating_add(scaled)
+                        .min(self.capacity_scaled);
+                });
+            }
+        }
     }
     fn time_until(&self, now: Instant, cost: u64) -> Duration {
         RateLimiter::time_until(self, now, cost)

@@ -82,6 +82,26 @@ fn acquire_sleeps_exactly_until_each_refill() {
 }
 
 #[test]
+fn a_policy_whose_time_does_not_fit_64_bits_uses_the_locked_bucket() {
+    // 1 000 003 tokens per second: a token every 1/1 000 003 s, too fine for the lock-free
+    // form's 64-bit time; the locked bucket is exact all the same.
+    let limiter = RateLimiter::new(RateLimiterPolicy::per_second(1_000_003)).unwrap();
+    assert!(format!("{limiter:?}").contains("lock_free: false"));
+    limiter.try_acquire_n_at(Instant::ZERO, 1_000_003).unwrap();
+    assert_eq!(
+        limiter.time_until(Instant::ZERO, 2),
+        Duration::from_micros(2)
+    );
+    assert!(
+        format!(
+            "{:?}",
+            RateLimiter::new(RateLimiterPolicy::per_second(1_000)).unwrap()
+        )
+        .contains("lock_free: true")
+    );
+}
+
+#[test]
 fn bad_policies_and_impossible_costs_are_errors_not_panics_or_endless_waits() {
     for policy in [
         RateLimiterPolicy::per_second(0),
@@ -383,6 +403,42 @@ proptest! {
             }
             let refilled = u128::from(now) * u128::from(tokens) / (u128::from(period_ms) * 1_000);
             prop_assert!(u128::from(admitted) <= u128::from(capacity) + refilled);
+        }
+    }
+}
+
+proptest! {
+    /// The lock-free bucket (used when its time fits in 64 bits) and the locked one give the
+    /// same answers, step by step: admitted or not, the retry time, the tokens left, refunds.
+    #[test]
+    fn the_lock_free_bucket_answers_exactly_as_the_locked_one(
+        tokens in 1u64..60,
+        period_us in 1u64..10_000_000,
+        burst in 0u64..5,
+        steps in proptest::collection::vec((0u64..2_000_000, 0u64..6, 0u8..4), 1..80),
+    ) {
+        let policy = RateLimiterPolicy::new(tokens, Duration::from_micros(period_us)).with_burst(burst);
+        let fast = RateLimiter::new(policy.clone()).unwrap();
+        let locked = RateLimiter::new(policy).unwrap().with_locked_engine();
+        let engines = (format!("{fast:?}"), format!("{locked:?}"));
+        prop_assert!(engines.0.contains("lock_free: true") && engines.1.contains("lock_free: false"));
+        let mut now = 1_000u64;
+        for (gap, cost, op) in steps {
+            now += gap;
+            let at = Instant::from_micros(now);
+            match op {
+                0 => prop_assert_eq!(fast.try_acquire_n_at(at, cost), locked.try_acquire_n_at(at, cost)),
+                1 => prop_assert_eq!(fast.time_until(at, cost), locked.time_until(at, cost)),
+                2 => prop_assert_eq!(fast.tokens_available(at), locked.tokens_available(at)),
+                _ => {
+                    let (a, b) = (fast.try_take(at, cost), locked.try_take(at, cost));
+                    prop_assert_eq!(a, b);
+                    if let (Ok(a), Ok(b)) = (a, b) {
+                        fast.refund(a);
+                        locked.refund(b);
+                    }
+                }
+            }
         }
     }
 }
