@@ -239,14 +239,19 @@ impl Gcra {
     /// `now` in units after the origin (set at the first call).
     fn units(&self, now: Instant) -> u64 {
         let us = now.as_micros();
-        let origin =
-            match self
-                .origin
-                .compare_exchange(u64::MAX, us, Ordering::AcqRel, Ordering::Acquire)
-            {
+        let mut origin = self.origin.load(Ordering::Acquire);
+        if origin == u64::MAX {
+            // The first use: whoever sets the origin first, every caller uses theirs.
+            origin = match self.origin.compare_exchange(
+                u64::MAX,
+                us,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => us,
-                Err(origin) => origin,
+                Err(set) => set,
             };
+        }
         us.saturating_sub(origin).saturating_mul(self.q)
     }
 

@@ -267,9 +267,11 @@ where
     }
 
     /// Runs `router` when `state` is entered; the state it returns comes next. A router is
-    /// dispatched exactly like [`register`](Self::register)ed task (same cost, same observer
-    /// events, its [`config`](shapes::router::RouterTask::config) applies), but it only
-    /// decides: a durable run writes no checkpoint row for it.
+    /// dispatched exactly like a task given to [`register`](Self::register) (same cost, same
+    /// observer events, its [`config`](shapes::router::RouterTask::config) applies), but it
+    /// only decides: a checkpointed run writes no row for it and gives it no idempotency key
+    /// of its own. A crash while a router runs resumes at the state before it (or at the
+    /// router, if the run started there: a run's first row always names where it began).
     pub fn register_router<T>(mut self, state: S, router: T) -> Self
     where
         T: shapes::router::RouterTask<S, K> + 'static,

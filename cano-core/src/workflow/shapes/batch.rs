@@ -402,15 +402,20 @@ where
             }
         };
         let lanes = join_all((0..concurrency.min(items.len())).map(lane)).await;
-        let mut slots: Vec<Option<Result<T::Output, CanoError>>> = Vec::new();
-        slots.resize_with(items.len(), || None);
-        for (at, outcome) in lanes.into_iter().flatten() {
-            slots[at] = Some(outcome);
-        }
-        slots
+        // Each lane's outcomes are in input order: merge them by index.
+        let mut lanes: Vec<_> = lanes
             .into_iter()
-            .map(|slot| {
-                slot.unwrap_or_else(|| Err(CanoError::workflow("batch item was not processed")))
+            .map(|l| l.into_iter().peekable())
+            .collect();
+        (0..items.len())
+            .map(|at| {
+                let outcome = lanes
+                    .iter_mut()
+                    .find_map(|lane| lane.next_if(|(i, _)| *i == at));
+                match outcome {
+                    Some((_, outcome)) => outcome,
+                    None => Err(CanoError::workflow("batch item was not processed")),
+                }
             })
             .collect()
     };
