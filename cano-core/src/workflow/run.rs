@@ -321,8 +321,14 @@ where
                 return Err(cancelled());
             }
             if let Some(ledger) = ledger.as_deref_mut() {
-                // Boxed: keeps the checkpoint write out of a plain run's future.
-                Box::pin(self.enter_state(ledger, at)).await?;
+                // Only the store's boxed future lives across this await.
+                let wrote = match self.prepare_entry(ledger, at) {
+                    Some(write) => write.await.map(|()| true)?,
+                    None => false,
+                };
+                if wrote {
+                    self.commit_entry(ledger);
+                }
             }
             let next = match &slot.handler {
                 None => {
