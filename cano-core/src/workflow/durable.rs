@@ -381,7 +381,7 @@ where
     pub(crate) async fn run_compensatable<C: Clock>(
         &self,
         task: &RegisteredCompensatable<S, K>,
-        mut ledger: Option<&mut Ledger<'_, S>>,
+        ledger: Option<&mut Ledger<'_, S>>,
         clock: &C,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
@@ -402,8 +402,9 @@ where
         let outcome = Attempts::new(&task.config, clock, &*self.random, run, events).await;
         events.finish(&outcome);
         let (next, output) = outcome?;
-        if let Some(ledger) = ledger.as_deref_mut() {
-            self.record_completion(ledger, &task.name, output).await?;
+        if let Some(ledger) = ledger {
+            self.record_completion(ledger, task.name.clone(), output)
+                .await?;
         }
         Ok(next.into_state())
     }
@@ -413,13 +414,13 @@ where
     async fn record_completion(
         &self,
         ledger: &mut Ledger<'_, S>,
-        task: &Cow<'static, str>,
+        task: Cow<'static, str>,
         output: Vec<u8>,
     ) -> Result<(), CanoError> {
         let mut completion = Completion {
             visit: ledger.visit,
             sequence: None,
-            task: task.clone(),
+            task,
             state: ledger.state_key.clone(),
             output,
         };
@@ -429,7 +430,7 @@ where
                 let row = CheckpointRow::completion(
                     journal.next,
                     completion.state.clone(),
-                    task.clone(),
+                    completion.task.clone(),
                     journal.version,
                     completion.output.clone(),
                 );
