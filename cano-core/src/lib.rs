@@ -64,27 +64,30 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
-pub mod backoff;
+// The ground: time, cron, randomness, locks.
 pub mod cron;
-pub mod error;
-pub mod flow;
-pub mod runtime;
-pub mod schedule;
-pub mod scheduler;
+pub mod random;
+mod sync;
 pub mod time;
 
+// The runtime contract: clocks, spawning, errors, cancellation.
 pub mod cancel;
+pub mod error;
+pub mod runtime;
+
+// Shared services used by both wings.
 pub mod circuit;
-pub mod join;
-pub mod observer;
-pub mod random;
+mod panic;
 pub mod resource;
-pub mod retry;
-mod split;
 pub mod store;
-mod sync;
-pub mod task;
+
+// The two wings: workflows (tasks, retries, split/join) and the scheduler.
+pub mod scheduler;
 pub mod workflow;
+
+// Paths from before the wings had folders; they keep working.
+pub use scheduler::{backoff, flow, schedule};
+pub use workflow::{join, observer, retry, task};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -100,9 +103,10 @@ pub use join::{JoinConfig, JoinDecision, JoinStrategy, JoinTask, JoinTracker, Sp
 pub use observer::{TaskId, WorkflowObserver};
 pub use resource::{DefaultKey, HealthStatus, Resource, Resources};
 pub use retry::{RetryMode, TaskConfig, run_with_retries};
+pub use runtime::NoSpawner;
 pub use store::{MemoryStore, StoreError, StoreResult};
 pub use task::{DynTask, Task, TaskResult};
-pub use workflow::{NoSpawner, RunContext, Workflow};
+pub use workflow::{RunContext, Workflow};
 
 pub use backoff::BackoffPolicy;
 pub use flow::Status;

@@ -22,13 +22,13 @@ use jiff::tz::TimeZone;
 
 use super::info::FlowInfo;
 use super::job::FireId;
-use crate::backoff::BackoffPolicy;
 use crate::error::{CanoError, CanoResult};
-use crate::flow::{FlowState, StartRefusal, Transition, to_wall};
 use crate::random::SplitMix64;
+use crate::scheduler::backoff::BackoffPolicy;
+use crate::scheduler::flow::{FlowState, StartRefusal, Transition, to_wall};
 #[cfg(test)]
-use crate::schedule::WallSchedule;
-use crate::schedule::{
+use crate::scheduler::schedule::WallSchedule;
+use crate::scheduler::schedule::{
     CronSchedule, FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule,
     SchedulePolicy, Timeline, choose, keep, micros, stable_jitter,
 };
@@ -229,7 +229,7 @@ impl SchedulerCore {
     }
 
     /// How late a fire may start and still count as on time (see
-    /// [`crate::schedule`]).
+    /// [`crate::scheduler::schedule`]).
     pub fn set_misfire_grace(&mut self, grace: Duration) {
         self.grace = micros(grace);
     }
@@ -1056,7 +1056,7 @@ impl SchedulerCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::tests::Aligned;
+    use crate::scheduler::schedule::tests::Aligned;
 
     fn wall_at(secs: i64) -> Timestamp {
         Timestamp::from_second(1_767_225_600 + secs).unwrap()

@@ -25,12 +25,13 @@ use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
 use futures::task::AtomicWaker;
 use jiff::Timestamp;
 
-use super::clock::DynClock;
 use super::core::{Action, Dispatch, FlowIndex, SchedulerCore};
 use super::info::FlowInfo;
 use super::job::{Fire, FireId, Job};
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
+use crate::panic::isolate_future_panic;
+use crate::runtime::DynClock;
 use crate::runtime::{Clock, SpawnError, Spawner};
 use crate::sync::Lock;
 use crate::time::Instant;
@@ -198,7 +199,7 @@ where
                 shared.clock_for_jobs.clone(),
             );
             let run = async move { job.run(input.clone(), fire).await };
-            let outcome = Abortable::new(isolate_panic(run), registration).await;
+            let outcome = Abortable::new(isolate_future_panic(run), registration).await;
             unfinished.shared = None;
             shared.run_ended(flow, slot, outcome);
         };
@@ -349,7 +350,7 @@ where
         });
         let mut teardown_errors = Vec::new();
         for ((job, _), id) in self.jobs.iter().zip(ids).rev() {
-            if let Err(e) = isolate_panic(job.teardown()).await {
+            if let Err(e) = isolate_future_panic(job.teardown()).await {
                 teardown_errors.push((id, e));
             }
         }
@@ -359,22 +360,6 @@ where
             teardown_errors,
         }));
     }
-}
-
-/// Runs `future`, turning a panic into an error of the run (with `std`).
-async fn isolate_panic<F>(future: F) -> CanoResult<()>
-where
-    F: Future<Output = CanoResult<()>> + Send,
-{
-    // The workflow engine's panic isolation, applied to each poll of the run.
-    let mut future = core::pin::pin!(future);
-    core::future::poll_fn(
-        |cx| match crate::retry::isolate_panic(|| future.as_mut().poll(cx)) {
-            Err(panicked) => Poll::Ready(Err(panicked)),
-            Ok(poll) => poll,
-        },
-    )
-    .await
 }
 
 /// Ends a run as cancelled if its future is dropped before it finished.

@@ -4,7 +4,7 @@ use alloc::string::String;
 
 use jiff::Timestamp;
 
-use crate::flow::Status;
+use crate::scheduler::flow::Status;
 
 /// A snapshot of one flow (the reference's fields, in jiff types, plus the next fire and
 /// counters of missed and skipped fires).

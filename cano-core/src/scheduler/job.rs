@@ -12,9 +12,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 
-use super::clock::DynClock;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
+use crate::runtime::DynClock;
 use crate::workflow::{RunContext, Workflow};
 
 /// The identity of one run: the flow's id and the fire's scheduled time (wall clock).

@@ -39,11 +39,13 @@
 //! assert!(report.cancelled.is_empty());
 //! ```
 
-mod clock;
+pub mod backoff;
 mod core;
 mod driver;
+pub mod flow;
 mod info;
 mod job;
+pub mod schedule;
 
 use ::core::time::Duration;
 use alloc::boxed::Box;
@@ -52,18 +54,18 @@ use alloc::vec::Vec;
 pub use self::core::{
     Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, SchedulerCore,
 };
-pub use clock::DynClock;
+pub use crate::runtime::DynClock;
 pub use driver::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
 pub use info::FlowInfo;
 pub use job::{Fire, FireId, Job, JobFn, job_fn};
 
 use jiff::tz::TimeZone;
 
-use crate::backoff::BackoffPolicy;
 use crate::cron::Cron;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::{Clock, Spawner};
-use crate::schedule::{
+use crate::scheduler::backoff::BackoffPolicy;
+use crate::scheduler::schedule::{
     FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
 };
 use alloc::format;

@@ -12,7 +12,7 @@
 //! As in the reference, `reset` clears the streak and the backoff window but leaves a running
 //! flow running (a failure of that run then starts a new streak at 1), and a success clears
 //! any backoff. Unlike the reference, a flow may have several runs in flight (with
-//! [`OverlapPolicy::AllowConcurrent`](crate::schedule::OverlapPolicy::AllowConcurrent)), so
+//! [`OverlapPolicy::AllowConcurrent`](crate::scheduler::schedule::OverlapPolicy::AllowConcurrent)), so
 //! "running" is a count.
 
 use alloc::boxed::Box;
@@ -21,9 +21,9 @@ use core::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::backoff::BackoffPolicy;
 use crate::error::CanoError;
 use crate::random::RandomSource;
+use crate::scheduler::backoff::BackoffPolicy;
 use crate::time::Instant;
 
 /// What a flow is doing, as reported by `status` and `list`.

@@ -25,13 +25,14 @@ use futures::future::AbortHandle;
 use futures::task::AtomicWaker;
 
 use crate::error::CanoError;
-use crate::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
-use crate::observer::{Observers, TaskEvents, TaskId};
+use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::resource::Resources;
-use crate::retry::{Attempts, MakeAttempt, isolate_panic};
 use crate::runtime::{Clock, Spawner};
-use crate::task::{RegisteredTask, RunTask, TaskResult};
+use crate::workflow::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
+use crate::workflow::observer::{Observers, TaskEvents, TaskId};
+use crate::workflow::retry::{Attempts, MakeAttempt};
+use crate::workflow::task::{RegisteredTask, RunTask, TaskResult};
 
 /// A registered split state.
 pub(crate) struct SplitSpec<S, K> {

@@ -117,7 +117,7 @@ impl<S> TaskEvents<'_, S> {
     }
 }
 
-impl<S> crate::retry::AttemptEvents for TaskEvents<'_, S> {
+impl<S> crate::workflow::retry::AttemptEvents for TaskEvents<'_, S> {
     fn retry(&self, attempt: u32) {
         self.observers
             .iter()

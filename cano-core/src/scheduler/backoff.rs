@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use crate::error::{CanoError, CanoResult};
 use crate::random::RandomSource;
-use crate::retry::{clamp_jitter, powi};
+use crate::workflow::retry::{clamp_jitter, powi};
 
 /// Exponential backoff for a scheduled flow after failed runs, with an optional trip.
 ///

@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 
 use crate::circuit::{CircuitBreaker, Permit};
 use crate::error::CanoError;
+use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::runtime::Clock;
 
@@ -549,45 +550,6 @@ where
     }
 }
 
-/// A task future with panics isolated: the outer `Err` is a panic (never retried), the
-/// inner result the task's own.
-pub(crate) struct Isolated<'a, T>(pub(crate) BoxFuture<'a, Result<T, CanoError>>);
-
-impl<T> Future for Isolated<'_, T> {
-    type Output = Result<Result<T, CanoError>, CanoError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match isolate_panic(|| self.0.as_mut().poll(cx)) {
-            Err(panicked) => Poll::Ready(Err(panicked)),
-            Ok(Poll::Ready(outcome)) => Poll::Ready(Ok(outcome)),
-            Ok(Poll::Pending) => Poll::Pending,
-        }
-    }
-}
-
 fn attempt_timed_out() -> CanoError {
     CanoError::timeout("task attempt exceeded attempt_timeout")
-}
-
-/// Runs `f`, turning a panic into a [`CanoError::TaskExecution`] (feature `std`; without it
-/// a panic is whatever the target's panic handler does).
-#[cfg(feature = "std")]
-pub(crate) fn isolate_panic<R>(f: impl FnOnce() -> R) -> Result<R, CanoError> {
-    std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        use alloc::borrow::Cow;
-        let message: Cow<'_, str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            Cow::Borrowed(s)
-        } else if let Some(s) = payload.downcast_ref::<alloc::string::String>() {
-            Cow::Borrowed(s.as_str())
-        } else {
-            Cow::Borrowed("non-string panic payload")
-        };
-        CanoError::task_execution(alloc::format!("panic: {message}"))
-    })
-}
-
-/// Without `std` there is no unwinding to catch.
-#[cfg(not(feature = "std"))]
-pub(crate) fn isolate_panic<R>(f: impl FnOnce() -> R) -> Result<R, CanoError> {
-    Ok(f())
 }

@@ -19,8 +19,8 @@ use futures::future::BoxFuture;
 
 use crate::error::{CanoError, Decimal};
 use crate::resource::{DefaultKey, Resources};
-use crate::retry::{MakeAttempt, TaskConfig};
-use crate::task::TaskResult;
+use crate::workflow::retry::{MakeAttempt, TaskConfig};
+use crate::workflow::task::TaskResult;
 
 /// When a split state counts as successful.
 #[derive(Debug, Clone, Copy, PartialEq)]

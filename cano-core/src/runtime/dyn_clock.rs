@@ -1,4 +1,4 @@
-//! [`DynClock`]: any [`Clock`] behind one concrete type, so that a [`Job`](super::Job) (a
+//! [`DynClock`]: any [`Clock`] behind one concrete type, so that a [`Job`](crate::scheduler::Job) (a
 //! trait object) can sleep on the scheduler's clock: a workflow's retries and timeouts run
 //! on the fake clock in tests and on the runtime's clock in production.
 

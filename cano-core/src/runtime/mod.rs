@@ -11,6 +11,9 @@ use jiff::Timestamp;
 
 use crate::time::Instant;
 
+mod dyn_clock;
+pub use dyn_clock::DynClock;
+
 /// A boxed, `Send` future with no output: what a [`Spawner`] runs.
 pub type BoxFuture = futures::future::BoxFuture<'static, ()>;
 
@@ -69,4 +72,15 @@ pub trait Spawner: Clone + Send + Sync + 'static {
     /// detached: cano tracks completion itself (through channels), so no join handle is
     /// needed, and cancels by dropping (through `futures::future::Abortable`).
     fn spawn(&self, future: BoxFuture) -> Result<(), SpawnError>;
+}
+
+/// A [`Spawner`] that refuses everything: the spawner of a [`RunContext`](crate::workflow::RunContext) that has none.
+/// Splits that ask for spawned branches then poll them in place.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSpawner;
+
+impl Spawner for NoSpawner {
+    fn spawn(&self, _future: BoxFuture) -> Result<(), SpawnError> {
+        Err(SpawnError::Shutdown)
+    }
 }

@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 
 use crate::error::CanoError;
 use crate::resource::{DefaultKey, Resources};
-use crate::retry::{MakeAttempt, TaskConfig};
+use crate::workflow::retry::{MakeAttempt, TaskConfig};
 
 /// What a task returns: the state the workflow enters next.
 ///

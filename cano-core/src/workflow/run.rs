@@ -1,0 +1,369 @@
+//! Running a [`Workflow`]: the resource lifecycle around a run, the total timeout and
+//! cancellation, and the loop that enters states until an exit state.
+
+use alloc::boxed::Box;
+use core::fmt;
+use core::future::Future;
+use core::hash::Hash;
+use core::pin::pin;
+
+use futures::future::{Either, ready, select};
+
+use super::join::{RunJoin, SplitResult};
+use super::observer::{TaskEvents, TaskId};
+use super::retry::Attempts;
+use super::split::{SplitEnv, run_split};
+use super::task::{RegisteredTask, RunTask, TaskResult};
+use super::{Handler, RegisteredJoin, Workflow};
+use crate::cancel::CancellationToken;
+use crate::error::CanoError;
+use crate::panic::{Isolated, isolate_panic};
+use crate::resource::Resources;
+use crate::runtime::{Clock, NoSpawner, Spawner};
+
+/// A boxed run of the state machine.
+type BoxedRun<'a, S> = core::pin::Pin<Box<dyn Future<Output = Result<S, CanoError>> + Send + 'a>>;
+
+/// What one run of a workflow runs on: a clock, optionally a spawner, and a cancellation
+/// token. It owns clones of the clock and spawner (both are cheap handles).
+///
+/// ```
+/// use cano_core::{CancellationToken, RunContext};
+/// use cano_core::testing::Simulation;
+///
+/// let sim = Simulation::new();
+/// let token = CancellationToken::new();
+/// let ctx = RunContext::new(sim.clock())
+///     .with_spawner(sim.spawner())
+///     .with_cancellation(token.clone());
+/// assert!(!ctx.cancellation().is_cancelled());
+/// ```
+#[derive(Debug, Clone)]
+pub struct RunContext<C, Sp = NoSpawner> {
+    clock: C,
+    spawner: Option<Sp>,
+    cancel: CancellationToken,
+}
+
+impl<C: Clock> RunContext<C, NoSpawner> {
+    /// A context on `clock`, with no spawner and a token that is never cancelled.
+    pub fn new(clock: C) -> Self {
+        RunContext {
+            clock,
+            spawner: None,
+            cancel: CancellationToken::never(),
+        }
+    }
+}
+
+impl<C: Clock, Sp: Spawner> RunContext<C, Sp> {
+    /// Uses `spawner` for splits configured with
+    /// [`with_spawned_branches`](super::JoinConfig::with_spawned_branches).
+    pub fn with_spawner<Sp2: Spawner>(self, spawner: Sp2) -> RunContext<C, Sp2> {
+        self.with_optional_spawner(Some(spawner))
+    }
+
+    /// [`with_spawner`](Self::with_spawner) when `spawner` is `Some`; no spawner otherwise.
+    pub fn with_optional_spawner<Sp2: Spawner>(self, spawner: Option<Sp2>) -> RunContext<C, Sp2> {
+        RunContext {
+            clock: self.clock,
+            spawner,
+            cancel: self.cancel,
+        }
+    }
+
+    /// Cancels the run when `token` is cancelled.
+    pub fn with_cancellation(mut self, token: CancellationToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The cancellation token.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+}
+
+impl<S, K> Workflow<S, K>
+where
+    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    /// Runs from `initial` to an exit state on `clock`: sets resources up, runs, tears them
+    /// down. See [`orchestrate_with`](Self::orchestrate_with).
+    pub fn orchestrate_on<'a, C: Clock>(
+        &'a self,
+        clock: &C,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C> {
+        self.orchestrate_with(RunContext::new(clock.clone()), initial)
+    }
+
+    /// Runs from `initial` to an exit state in `ctx`, returning the exit state.
+    ///
+    /// Validates (once), takes a hold on the resources (setting them up if nobody holds
+    /// them; a setup error is returned and nothing runs), runs the state machine (see
+    /// [`run_fsm`](Self::run_fsm)), then releases the hold (the last holder tears down;
+    /// teardown errors go to [`WorkflowObserver::on_resource_error`](super::observer::WorkflowObserver::on_resource_error) and never replace the
+    /// run's result). If this future is dropped mid-run, the hold is released without a
+    /// teardown and the resources stay up for the next run.
+    pub fn orchestrate_with<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        // Plain function, not `async fn`: a run without resources is the state machine's
+        // own future, with no wrapper to build and move.
+        if let Err(error) = self.check(&initial) {
+            return Either::Left(ready(Err(error)));
+        }
+        if self.resources.is_empty() {
+            return Either::Right(Either::Left(self.run_checked(ctx, initial)));
+        }
+        let with_lifecycle: BoxedRun<'a, S> = Box::pin(async move {
+            self.resources.setup_all().await?;
+            let mut hold = Hold {
+                resources: &self.resources,
+                armed: true,
+            };
+            let result = self.run_checked(ctx, initial).await;
+            hold.armed = false;
+            let errors = self.resources.teardown_all().await;
+            for error in &errors {
+                self.observers
+                    .iter()
+                    .for_each(|o| o.on_resource_error(error));
+            }
+            result
+        });
+        Either::Right(Either::Right(with_lifecycle))
+    }
+
+    /// Runs the state machine from `initial` without touching the resource lifecycle
+    /// (the caller holds the resources: the scheduler does, from start to stop).
+    ///
+    /// Errors: [`CanoError::Configuration`] from validation; a task's error (raw, or
+    /// [`CanoError::RetryExhausted`] after retries); [`CanoError::Workflow`] for a state
+    /// with no handler or an unsatisfied join; [`CanoError::Timeout`] when the total
+    /// timeout passes; [`CanoError::Cancelled`] when the context's token is cancelled (the
+    /// running task's future is dropped at its current `.await`).
+    pub fn run_fsm<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        match self.check(&initial) {
+            Err(error) => Either::Left(ready(Err(error))),
+            Ok(()) => Either::Right(self.run_checked(ctx, initial)),
+        }
+    }
+
+    fn check(&self, initial: &S) -> Result<(), CanoError> {
+        self.ensure_valid()?;
+        self.validate_initial_state(initial)
+    }
+
+    /// The state machine after validation: bare, or raced against the total timeout and
+    /// the cancellation token when either is in play.
+    fn run_checked<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+            return Either::Left(self.drive(ctx, initial));
+        }
+        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
+        Either::Right(guarded)
+    }
+
+    async fn run_guarded<C: Clock, Sp: Spawner>(
+        &self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> Result<S, CanoError> {
+        let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
+        let deadline = self.total_timeout.map(|limit| clock.now() + limit);
+        let run = self.drive(ctx, initial);
+        let stop = async {
+            let timeout = async {
+                match deadline {
+                    Some(at) => clock.sleep_until(at).await,
+                    None => core::future::pending().await,
+                }
+            };
+            match select(pin!(timeout), cancel.cancelled()).await {
+                Either::Left(_) => CanoError::timeout(alloc::format!(
+                    "Workflow timeout exceeded: the run took longer than {:?}",
+                    self.total_timeout.unwrap_or_default()
+                )),
+                Either::Right(_) => cancelled(),
+            }
+        };
+        match select(pin!(run), pin!(stop)).await {
+            Either::Left((result, _)) => result,
+            Either::Right((error, _)) => Err(error),
+        }
+    }
+
+    async fn drive<C: Clock, Sp: Spawner>(
+        &self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> Result<S, CanoError> {
+        let mut state = initial;
+        let mut previous: Option<usize> = None;
+        let mut split_results: Option<Box<SplitResult<S>>> = None;
+        loop {
+            let Some(at) = self.position(&state) else {
+                return Err(self.unknown_target(previous, &state));
+            };
+            let slot = &self.states[at];
+            self.observers.iter().for_each(|o| o.on_state_enter(&state));
+            if slot.exit {
+                return Ok(state);
+            }
+            if ctx.cancel.is_cancelled() {
+                return Err(cancelled());
+            }
+            let next = match &slot.handler {
+                None => {
+                    return Err(CanoError::workflow(alloc::format!(
+                        "No task registered for state: {state:?}"
+                    )));
+                }
+                Some(Handler::Single(task)) => {
+                    split_results = None;
+                    self.events(task).start();
+                    let outcome = if task.config.first_attempt_is_bare() {
+                        // Only the task's own future lives across this await: the run's
+                        // future stays small, and small futures are cheap to move.
+                        match isolate_panic(|| task.task.run_dyn(&self.resources)) {
+                            Err(panicked) => Err(panicked),
+                            Ok(first) => match Isolated(first).await {
+                                Err(panicked) => Err(panicked),
+                                Ok(Ok(result)) => Ok(result),
+                                Ok(Err(error)) => {
+                                    Box::pin(self.retry_loop(task, &ctx.clock, Some(error))).await
+                                }
+                            },
+                        }
+                    } else {
+                        Box::pin(self.retry_loop(task, &ctx.clock, None)).await
+                    };
+                    self.events(task).finish(&outcome);
+                    outcome?.into_state()
+                }
+                Some(Handler::Split(spec)) => {
+                    let env = SplitEnv {
+                        resources: &self.resources,
+                        clock: &ctx.clock,
+                        spawner: ctx.spawner.as_ref(),
+                        random: &self.random,
+                        observers: &self.observers,
+                    };
+                    // Boxed: keeps the rarer split path out of every run's future.
+                    split_results = Some(Box::new(Box::pin(run_split(spec, env)).await?));
+                    spec.join.join_state.clone()
+                }
+                Some(Handler::Join(join)) => {
+                    let results = split_results.take().unwrap_or_default();
+                    Box::pin(self.run_join(join, results, &ctx.clock)).await?
+                }
+            };
+            previous = Some(at);
+            state = next;
+        }
+    }
+
+    fn events<'a>(&'a self, task: &'a RegisteredTask<S, K>) -> TaskEvents<'a, S> {
+        TaskEvents {
+            observers: self.observers.as_slice(),
+            id: TaskId {
+                name: &task.name,
+                branch: None,
+            },
+        }
+    }
+
+    /// The retry loop of a single task, from the start (breaker or attempt timeout to arm
+    /// first) or after a first attempt that failed with `first_error`.
+    async fn retry_loop<C: Clock>(
+        &self,
+        task: &RegisteredTask<S, K>,
+        clock: &C,
+        first_error: Option<CanoError>,
+    ) -> Result<TaskResult<S>, CanoError> {
+        let run = RunTask {
+            task: &*task.task,
+            resources: &self.resources,
+        };
+        let attempts = Attempts::new(&task.config, clock, &*self.random, run, self.events(task));
+        match first_error {
+            None => attempts.await,
+            Some(error) => attempts.after_failed_first(error)?.await,
+        }
+    }
+
+    fn unknown_target(&self, previous: Option<usize>, state: &S) -> CanoError {
+        let Some(from) = previous.map(|at| &self.states[at]) else {
+            return CanoError::workflow(alloc::format!("No task registered for state: {state:?}"));
+        };
+        let task = match &from.handler {
+            Some(Handler::Single(t)) => &*t.name,
+            Some(Handler::Join(j)) => &*j.name,
+            _ => "?",
+        };
+        CanoError::workflow(alloc::format!(
+            "task {task} in state {:?} returned {state:?}, which is neither registered nor an exit state",
+            from.state
+        ))
+    }
+
+    async fn run_join<C: Clock>(
+        &self,
+        join: &RegisteredJoin<S, K>,
+        results: Box<SplitResult<S>>,
+        clock: &C,
+    ) -> Result<S, CanoError> {
+        let events = TaskEvents {
+            observers: self.observers.as_slice(),
+            id: TaskId {
+                name: &join.name,
+                branch: None,
+            },
+        };
+        events.start();
+        let run = RunJoin {
+            task: &*join.task,
+            resources: &self.resources,
+            results: &results,
+        };
+        let outcome = Attempts::new(&join.config, clock, &*self.random, run, events).await;
+        events.finish(&outcome);
+        outcome.map(TaskResult::into_state)
+    }
+}
+
+fn cancelled() -> CanoError {
+    CanoError::cancelled("workflow run cancelled")
+}
+
+/// A hold on the resources that is released without a teardown if the run is dropped.
+struct Hold<'a, K> {
+    resources: &'a Resources<K>,
+    armed: bool,
+}
+
+impl<K> Drop for Hold<'_, K> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.resources.release_without_teardown();
+        }
+    }
+}
