@@ -149,17 +149,31 @@ impl RetryMode {
                         grown.min(max_ms)
                     }
                 };
-                let jitter = clamp_jitter(*jitter);
-                let factor = if jitter > 0.0 {
-                    1.0 + jitter * random.next_symmetric()
-                } else {
-                    1.0
-                };
+                let factor = jitter_factor(*jitter, random);
                 // `as u64` saturates (and maps NaN to 0): never a panic, never a wrap.
                 let millis = (capped * factor).max(0.0) as u64;
                 Some(Duration::from_millis(millis))
             }
         }
+    }
+}
+
+/// The random factor a delay is scaled by: `1 + jitter · U[-1, 1]`, always in `[0, 2]`.
+/// Draws one value only when the clamped jitter is positive. A source that returns a value
+/// outside `[-1, 1]` (or NaN) is clamped (NaN counts as 0), so a custom [`RandomSource`]
+/// cannot make a delay negative, NaN or more than twice its base.
+pub(crate) fn jitter_factor(jitter: f64, random: &(impl RandomSource + ?Sized)) -> f64 {
+    let jitter = clamp_jitter(jitter);
+    if jitter > 0.0 {
+        let draw = random.next_symmetric();
+        let draw = if draw.is_nan() {
+            0.0
+        } else {
+            draw.clamp(-1.0, 1.0)
+        };
+        1.0 + jitter * draw
+    } else {
+        1.0
     }
 }
 
