@@ -1,7 +1,7 @@
 //! [`Simulation`]: a single-threaded executor on virtual time.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Wake, Waker};
 use std::vec::Vec;
@@ -20,6 +20,14 @@ use crate::time::Instant;
 /// How many polls may happen without time moving before a simulation calls it a livelock.
 const POLLS_WITHOUT_PROGRESS_LIMIT: u64 = 50_000_000;
 
+/// How many polls in a row, without time moving, may each end with the polled task waking
+/// only itself before a simulation calls it a livelock. Such a task is yielding in a busy
+/// loop (a workflow `A → A` whose task never waits, say): nothing else is waiting on it to
+/// make progress, and on virtual time no deadline can ever pass while it spins.
+const SELF_WAKES_LIMIT: u64 = 100_000;
+
+const NOT_POLLING: usize = usize::MAX;
+
 /// A virtual-time executor: runs every ready task, and when none is ready jumps its
 /// [`FakeClock`] to the earliest pending sleep. A simulated day takes milliseconds.
 ///
@@ -31,7 +39,8 @@ const POLLS_WITHOUT_PROGRESS_LIMIT: u64 = 50_000_000;
 ///
 /// A simulation panics rather than hang: when the future it waits for can never complete
 /// (no task is ready and no sleep is pending) it reports a deadlock, and when tasks keep
-/// waking each other without time moving it reports a livelock.
+/// waking each other without time moving it reports a livelock — quickly when every poll
+/// only wakes the polled task itself (a loop that never waits, yielding now and then).
 pub struct Simulation {
     clock: FakeClock,
     shared: Arc<Shared>,
@@ -42,6 +51,38 @@ struct Shared {
     tasks: Mutex<Vec<Option<BoxFuture>>>,
     ready: Mutex<VecDeque<usize>>,
     free_ids: Mutex<Vec<usize>>,
+    /// The id of the task being polled ([`NOT_POLLING`] between polls).
+    polling: AtomicUsize,
+    /// Whether the task being polled woke itself.
+    self_woken: AtomicBool,
+}
+
+/// The polls since time last moved, and how many of the latest in a row only woke the
+/// polled task itself.
+#[derive(Default)]
+struct Spinning {
+    polls: u64,
+    self_wakes: u64,
+}
+
+impl Spinning {
+    fn polled(&mut self, woke_only_itself: bool) {
+        self.polls += 1;
+        self.self_wakes = if woke_only_itself {
+            self.self_wakes + 1
+        } else {
+            0
+        };
+        if self.self_wakes > SELF_WAKES_LIMIT {
+            panic!(
+                "simulation livelock: a task keeps waking itself and time never moves (a loop \
+                 whose steps never wait, such as a workflow state that returns to itself at once)"
+            );
+        }
+        if self.polls > POLLS_WITHOUT_PROGRESS_LIMIT {
+            panic!("simulation livelock: tasks keep waking each other and time never moves");
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,6 +100,9 @@ impl Wake for TaskWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(shared) = self.shared.upgrade() {
+            if shared.polling.load(Ordering::Relaxed) == self.id {
+                shared.self_woken.store(true, Ordering::Relaxed);
+            }
             lock(&shared.ready).push_back(self.id);
         }
     }
@@ -100,6 +144,8 @@ impl Simulation {
                 tasks: Mutex::new(Vec::new()),
                 ready: Mutex::new(VecDeque::new()),
                 free_ids: Mutex::new(Vec::new()),
+                polling: AtomicUsize::new(NOT_POLLING),
+                self_woken: AtomicBool::new(false),
             }),
         }
     }
@@ -128,14 +174,11 @@ impl Simulation {
     /// Polls every ready task until none is ready, without moving time. Returns how many
     /// polls it made.
     pub fn run_until_stalled(&self) -> u64 {
-        let mut polls = 0;
-        while self.poll_one_ready() {
-            polls += 1;
-            if polls > POLLS_WITHOUT_PROGRESS_LIMIT {
-                panic!("simulation livelock: tasks keep waking each other and time never moves");
-            }
+        let mut spinning = Spinning::default();
+        while let Some(woke_only_itself) = self.poll_one_ready() {
+            spinning.polled(woke_only_itself);
         }
-        polls
+        spinning.polls
     }
 
     /// Runs tasks and jumps time until no task is ready and no sleep is pending.
@@ -183,21 +226,17 @@ impl Simulation {
         let flag = Arc::new(FlagWaker(AtomicBool::new(true)));
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut polls_without_progress: u64 = 0;
+        let mut spinning = Spinning::default();
         loop {
             if flag.0.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
-                polls_without_progress += 1;
+                // Only this thread polls: a wake during the poll came from the future itself.
+                spinning.polled(flag.0.load(Ordering::SeqCst));
             }
-            if self.poll_one_ready() {
-                polls_without_progress += 1;
-                if polls_without_progress > POLLS_WITHOUT_PROGRESS_LIMIT {
-                    panic!(
-                        "simulation livelock: tasks keep waking each other and time never moves"
-                    );
-                }
+            if let Some(woke_only_itself) = self.poll_one_ready() {
+                spinning.polled(woke_only_itself);
                 continue;
             }
             if flag.0.load(Ordering::SeqCst) {
@@ -206,7 +245,7 @@ impl Simulation {
             match self.clock.next_deadline() {
                 Some(deadline) => {
                     self.clock.advance_to(deadline);
-                    polls_without_progress = 0;
+                    spinning = Spinning::default();
                 }
                 None => panic!(
                     "simulation deadlock: the future is pending, no task is ready and no sleep \
@@ -217,25 +256,33 @@ impl Simulation {
         }
     }
 
-    /// Polls the next ready task, if any. Returns whether one was polled.
-    fn poll_one_ready(&self) -> bool {
-        let Some(id) = lock(&self.shared.ready).pop_front() else {
-            return false;
-        };
+    /// Polls the next ready task, if any: `None` when none is ready, otherwise whether the
+    /// poll left the task pending with only its own wake-up to go on.
+    fn poll_one_ready(&self) -> Option<bool> {
+        let id = lock(&self.shared.ready).pop_front()?;
         // Take the future out so that it can spawn or wake (both lock) while being polled.
         let Some(mut task) = lock(&self.shared.tasks).get_mut(id).and_then(Option::take) else {
-            return true; // a stale wake of a finished task
+            return Some(false); // a stale wake of a finished task
         };
         let waker = Waker::from(Arc::new(TaskWaker {
             id,
             shared: Arc::downgrade(&self.shared),
         }));
         let mut cx = Context::from_waker(&waker);
-        match task.as_mut().poll(&mut cx) {
-            Poll::Pending => lock(&self.shared.tasks)[id] = Some(task),
-            Poll::Ready(()) => lock(&self.shared.free_ids).push(id),
+        self.shared.self_woken.store(false, Ordering::Relaxed);
+        self.shared.polling.store(id, Ordering::Relaxed);
+        let poll = task.as_mut().poll(&mut cx);
+        self.shared.polling.store(NOT_POLLING, Ordering::Relaxed);
+        match poll {
+            Poll::Pending => {
+                lock(&self.shared.tasks)[id] = Some(task);
+                Some(self.shared.self_woken.load(Ordering::Relaxed))
+            }
+            Poll::Ready(()) => {
+                lock(&self.shared.free_ids).push(id);
+                Some(false)
+            }
         }
-        true
     }
 }
 

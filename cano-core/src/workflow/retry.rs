@@ -19,6 +19,13 @@ use crate::error::CanoError;
 use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::runtime::Clock;
+use crate::workflow::run::RunGuard;
+
+/// How many attempts the retry loop starts within one poll before it yields to the
+/// executor (waking itself first). Attempts that fail at once with no pause between them
+/// would otherwise never return `Pending`: no timeout, cancellation or other task on the
+/// same thread would ever get a turn.
+const ATTEMPTS_PER_POLL: u32 = 32;
 
 /// How a failed task is retried.
 ///
@@ -317,7 +324,7 @@ where
 {
     let mut attempt = Box::new(attempt);
     let make = move || -> BoxFuture<'a, Result<T, CanoError>> { Box::pin(attempt()) };
-    Attempts::new(config, clock, random, make, NoEvents).await
+    Attempts::new(config, clock, random, make, NoEvents, None).await
 }
 
 /// Makes the future of one attempt. Implemented for closures and for the engine's own
@@ -352,6 +359,8 @@ pub(crate) struct Attempts<'a, T, C: Clock, F, E> {
     random: &'a dyn RandomSource,
     make_attempt: F,
     events: E,
+    /// The run's cancellation and deadline, checked before every retry (in a workflow).
+    guard: Option<RunGuard<'a>>,
     failed: u32,
     phase: Phase<'a, T, C>,
 }
@@ -379,6 +388,7 @@ where
         random: &'a dyn RandomSource,
         make_attempt: F,
         events: E,
+        guard: Option<RunGuard<'a>>,
     ) -> Self {
         Attempts {
             config,
@@ -386,6 +396,7 @@ where
             random,
             make_attempt,
             events,
+            guard,
             failed: 0,
             phase: Phase::Ready,
         }
@@ -434,9 +445,17 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let config: &'a TaskConfig = this.config;
+        let mut started = 0;
         loop {
             let (outcome, permit) = match &mut this.phase {
                 Phase::Ready => {
+                    started += 1;
+                    if started > ATTEMPTS_PER_POLL {
+                        // Attempts that keep failing at once: let the executor run others
+                        // (and the run's timeout and cancellation) before the next one.
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     let permit = match config.circuit_breaker.as_deref() {
                         None => None,
                         Some(breaker) => match breaker.try_acquire(this.clock.now()) {
@@ -552,6 +571,10 @@ where
                 CanoError::retry_exhausted(self.failed, error)
             };
             return Some(self.finish(Err(error)));
+        }
+        if let Some(Err(stop)) = self.guard.map(|guard| guard.check(self.clock)) {
+            // The run timed out or was cancelled: no further attempt.
+            return Some(self.finish(Err(stop)));
         }
         self.events.retry(self.failed);
         self.phase = match mode.delay_for_attempt(self.failed - 1, self.random) {
