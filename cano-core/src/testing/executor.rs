@@ -20,10 +20,10 @@ use crate::time::Instant;
 /// How many polls may happen without time moving before a simulation calls it a livelock.
 const POLLS_WITHOUT_PROGRESS_LIMIT: u64 = 50_000_000;
 
-/// How many polls in a row, without time moving, may each end with the polled task waking
-/// only itself before a simulation calls it a livelock. Such a task is yielding in a busy
-/// loop (a workflow `A → A` whose task never waits, say): nothing else is waiting on it to
-/// make progress, and on virtual time no deadline can ever pass while it spins.
+/// How many polls of one task in a row, without time moving, may each leave it pending with
+/// only its own wake-up to go on before a simulation calls it a livelock. Such a task is
+/// yielding in a busy loop (a workflow `A → A` whose task never waits, say), and on virtual
+/// time no deadline can ever pass while it spins.
 const SELF_WAKES_LIMIT: u64 = 100_000;
 
 const NOT_POLLING: usize = usize::MAX;
@@ -55,32 +55,53 @@ struct Shared {
     polling: AtomicUsize,
     /// Whether the task being polled woke itself.
     self_woken: AtomicBool,
+    /// Per task id, its latest run of polls that only woke itself.
+    self_wakes: Mutex<Vec<SelfWakes>>,
 }
 
-/// The polls since time last moved, and how many of the latest in a row only woke the
-/// polled task itself.
+/// The polls since time last moved.
 #[derive(Default)]
 struct Spinning {
     polls: u64,
-    self_wakes: u64,
 }
 
 impl Spinning {
-    fn polled(&mut self, woke_only_itself: bool) {
+    fn polled(&mut self) {
         self.polls += 1;
-        self.self_wakes = if woke_only_itself {
-            self.self_wakes + 1
-        } else {
-            0
-        };
-        if self.self_wakes > SELF_WAKES_LIMIT {
+        if self.polls > POLLS_WITHOUT_PROGRESS_LIMIT {
+            panic!("simulation livelock: tasks keep waking each other and time never moves");
+        }
+    }
+}
+
+/// One task's latest polls that each left it woken by itself alone: how many in a row, all
+/// at virtual instant `at`.
+#[derive(Clone, Copy)]
+struct SelfWakes {
+    at: Instant,
+    count: u64,
+}
+
+impl SelfWakes {
+    const NONE: SelfWakes = SelfWakes {
+        at: Instant::ZERO,
+        count: 0,
+    };
+
+    fn record(&mut self, woke_only_itself: bool, now: Instant) {
+        if !woke_only_itself {
+            self.count = 0;
+            return;
+        }
+        if self.at != now {
+            *self = SelfWakes { at: now, count: 0 };
+        }
+        self.count += 1;
+        if self.count > SELF_WAKES_LIMIT {
             panic!(
                 "simulation livelock: a task keeps waking itself and time never moves (a loop \
                  whose steps never wait, such as a workflow state that returns to itself at once)"
             );
-        }
-        if self.polls > POLLS_WITHOUT_PROGRESS_LIMIT {
-            panic!("simulation livelock: tasks keep waking each other and time never moves");
         }
     }
 }
@@ -146,6 +167,7 @@ impl Simulation {
                 free_ids: Mutex::new(Vec::new()),
                 polling: AtomicUsize::new(NOT_POLLING),
                 self_woken: AtomicBool::new(false),
+                self_wakes: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -175,8 +197,8 @@ impl Simulation {
     /// polls it made.
     pub fn run_until_stalled(&self) -> u64 {
         let mut spinning = Spinning::default();
-        while let Some(woke_only_itself) = self.poll_one_ready() {
-            spinning.polled(woke_only_itself);
+        while self.poll_one_ready() {
+            spinning.polled();
         }
         spinning.polls
     }
@@ -227,16 +249,18 @@ impl Simulation {
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
         let mut spinning = Spinning::default();
+        let mut self_wakes = SelfWakes::NONE;
         loop {
             if flag.0.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
+                spinning.polled();
                 // Only this thread polls: a wake during the poll came from the future itself.
-                spinning.polled(flag.0.load(Ordering::SeqCst));
+                self_wakes.record(flag.0.load(Ordering::SeqCst), self.clock.now());
             }
-            if let Some(woke_only_itself) = self.poll_one_ready() {
-                spinning.polled(woke_only_itself);
+            if self.poll_one_ready() {
+                spinning.polled();
                 continue;
             }
             if flag.0.load(Ordering::SeqCst) {
@@ -256,13 +280,19 @@ impl Simulation {
         }
     }
 
-    /// Polls the next ready task, if any: `None` when none is ready, otherwise whether the
-    /// poll left the task pending with only its own wake-up to go on.
-    fn poll_one_ready(&self) -> Option<bool> {
-        let id = lock(&self.shared.ready).pop_front()?;
+    /// Polls the next ready task, if any. Returns whether one was polled.
+    ///
+    /// # Panics
+    ///
+    /// When the task has woken only itself [`SELF_WAKES_LIMIT`] polls in a row without time
+    /// moving: a livelock.
+    fn poll_one_ready(&self) -> bool {
+        let Some(id) = lock(&self.shared.ready).pop_front() else {
+            return false;
+        };
         // Take the future out so that it can spawn or wake (both lock) while being polled.
         let Some(mut task) = lock(&self.shared.tasks).get_mut(id).and_then(Option::take) else {
-            return Some(false); // a stale wake of a finished task
+            return true; // a stale wake of a finished task
         };
         let waker = Waker::from(Arc::new(TaskWaker {
             id,
@@ -273,16 +303,19 @@ impl Simulation {
         self.shared.polling.store(id, Ordering::Relaxed);
         let poll = task.as_mut().poll(&mut cx);
         self.shared.polling.store(NOT_POLLING, Ordering::Relaxed);
+        let woke_only_itself = poll.is_pending() && self.shared.self_woken.load(Ordering::Relaxed);
         match poll {
-            Poll::Pending => {
-                lock(&self.shared.tasks)[id] = Some(task);
-                Some(self.shared.self_woken.load(Ordering::Relaxed))
-            }
-            Poll::Ready(()) => {
-                lock(&self.shared.free_ids).push(id);
-                Some(false)
-            }
+            Poll::Pending => lock(&self.shared.tasks)[id] = Some(task),
+            Poll::Ready(()) => lock(&self.shared.free_ids).push(id),
         }
+        let now = self.clock.now();
+        let mut all = lock(&self.shared.self_wakes);
+        if all.len() <= id {
+            all.resize(id + 1, SelfWakes::NONE);
+        }
+        // A panic here poisons the lock, which `lock` shrugs off.
+        all[id].record(woke_only_itself, now);
+        true
     }
 }
 
@@ -418,6 +451,59 @@ mod tests {
     fn a_future_that_can_never_complete_is_a_deadlock_not_a_hang() {
         let sim = Simulation::new();
         sim.block_on(futures::future::pending::<()>());
+    }
+
+    /// Returns `Pending` `times` times, waking itself each time.
+    async fn yield_times(times: u64) {
+        let mut left = times;
+        core::future::poll_fn(|cx| {
+            if left == 0 {
+                return Poll::Ready(());
+            }
+            left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await
+    }
+
+    #[test]
+    #[should_panic(expected = "keeps waking itself")]
+    fn a_task_that_only_yields_is_a_livelock_reported_quickly() {
+        let sim = Simulation::new();
+        sim.spawner()
+            .spawn(Box::pin(yield_times(u64::MAX)))
+            .unwrap();
+        sim.run_until_stalled();
+    }
+
+    #[test]
+    #[should_panic(expected = "keeps waking itself")]
+    fn a_block_on_future_that_only_yields_is_a_livelock_reported_quickly() {
+        Simulation::new().block_on(yield_times(u64::MAX));
+    }
+
+    #[test]
+    fn many_tasks_yielding_a_while_each_are_no_livelock() {
+        let sim = Simulation::new();
+        // More self-waking polls in all than the limit, but few for each task.
+        for _ in 0..1_000 {
+            sim.spawner()
+                .spawn(Box::pin(yield_times(SELF_WAKES_LIMIT / 500)))
+                .unwrap();
+        }
+        sim.block_on(yield_times(SELF_WAKES_LIMIT / 2));
+        sim.run_until_stalled();
+        assert_eq!(sim.live_tasks(), 0);
+        // Nor is yielding past the limit in all while time moves now and then (here the task
+        // moves it itself, without ever waiting).
+        let clock = sim.clock();
+        sim.block_on(async move {
+            for _ in 0..3 {
+                yield_times(SELF_WAKES_LIMIT - 1).await;
+                clock.advance(Duration::from_millis(1));
+            }
+        });
     }
 
     #[test]
