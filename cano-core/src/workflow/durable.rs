@@ -15,6 +15,7 @@ use futures::future::{Either, select};
 
 use super::observer::{TaskEvents, TaskId};
 use super::retry::Attempts;
+use super::run::RunGuard;
 use super::saga::{RegisteredCompensatable, RunCompensatable};
 use super::stepped::{RegisteredStepped, RunStep, StepOutcome};
 use super::task::{KeyBase, TaskContext};
@@ -383,6 +384,7 @@ where
         task: &RegisteredCompensatable<S, K>,
         ledger: Option<&mut Ledger<'_, S>>,
         clock: &C,
+        guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
             observers: self.observers.as_slice(),
@@ -399,7 +401,8 @@ where
             key,
             attempts: 0,
         };
-        let outcome = Attempts::new(&task.config, clock, &*self.random, run, events).await;
+        let outcome =
+            Attempts::new(&task.config, clock, &*self.random, run, events, Some(guard)).await;
         events.finish(&outcome);
         let (next, output) = outcome?;
         if let Some(ledger) = ledger {
@@ -450,6 +453,7 @@ where
         mut ledger: Option<&mut Ledger<'_, S>>,
         at: usize,
         clock: &C,
+        guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
             observers: self.observers.as_slice(),
@@ -470,7 +474,16 @@ where
                 cursor: cursor.as_deref(),
                 attempts: 0,
             };
-            match Attempts::new(&task.config, clock, &*self.random, step, events).await {
+            match Attempts::new(
+                &task.config,
+                clock,
+                &*self.random,
+                step,
+                events,
+                Some(guard),
+            )
+            .await
+            {
                 Err(error) => break Err(error),
                 Ok(StepOutcome::Done(next)) => break Ok(next.into_state()),
                 Ok(StepOutcome::More(next_cursor)) => {
