@@ -342,7 +342,7 @@ where
             let make = || -> BoxFuture<'_, Result<T::Output, CanoError>> {
                 Box::pin(task.process_item(res, item))
             };
-            Attempts::new(config, clock, random, make, NoEvents).await
+            Attempts::new(config, clock, random, make, NoEvents, None).await
         }
     }
 }
