@@ -103,7 +103,7 @@ fn a_flow_set_to_abandon_finishes_its_unfinished_logs_without_running_them() {
             Recovery::Abandon,
         ))
         .unwrap();
-    assert_eq!(report.abandoned, [run.clone()]);
+    assert_eq!(report.abandoned, std::slice::from_ref(&run));
     assert_eq!(env.store.log(&run), RunLog::Finished(RunOutcome::Abandoned));
     assert_eq!(env.effects.count("charge"), 1, "nothing ran");
 }
