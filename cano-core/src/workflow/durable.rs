@@ -581,7 +581,8 @@ where
                 // Nothing to undo: the log stays, so the run can be resumed.
                 Err(error)
             }
-            Err(error) => Err(self.drain(ledger, error, clock).await),
+            // Boxed: the drain is the rare path and its future is large.
+            Err(error) => Err(alloc::boxed::Box::pin(self.drain(ledger, error, clock)).await),
         }
     }
 

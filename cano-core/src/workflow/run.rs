@@ -300,10 +300,12 @@ where
         let (outcome, resumed_rollback) = match opened {
             Opened::Rollback(original) => (Err(original), true),
             Opened::Run(state) => {
+                // The guarded run is boxed: it holds a second copy of the loop's future, and
+                // a small future here keeps a plain checkpointed run's allocation small.
                 let outcome = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
                     self.drive(ctx, state, None, Some(&mut ledger)).await
                 } else {
-                    self.run_guarded(ctx, state, Some(&mut ledger)).await
+                    Box::pin(self.run_guarded(ctx, state, Some(&mut ledger))).await
                 };
                 (outcome, false)
             }
