@@ -46,13 +46,18 @@
 //!
 //! ## Cursors: one API for every long-running task shape
 //!
-//! A state that makes progress inside one task (a stepped task
-//! today; poll, batch or stream tasks may reuse it) persists a **cursor blob** for its state as
-//! a [`RowKind::StepCursor`] row: [`CheckpointRow::cursor`] builds one. On resume the newest
-//! cursor row *after the state's last entry row* is handed back (see
-//! [`resume_cursor`]), so a task shape only has to say how to encode its cursor; ordering,
-//! fencing and the at-least-once rule come from the log.
-//!
+//! A state that makes progress inside one task (a
+//! [`SteppedTask`](crate::SteppedTask) today; poll, batch or stream tasks reuse it) persists
+//! a **cursor blob** for its state as a [`RowKind::StepCursor`] row
+//! ([`CheckpointRow::cursor`]). On resume the newest cursor row *after the state's last entry
+//! row* is handed back ([`resume_cursor`] says which), so a task shape only decides what its
+//! cursor is and how to encode it ([`encode_blob`]); ordering, fencing, versions and the
+//! at-least-once rule come from the log. Inside the engine a task shape writes a cursor with
+//! the workflow's `record_cursor` (one row; the state's idempotency keys then name that row
+//! as their visit) and reads the resumed one with the ledger's `take_resume_cursor`; the
+//! stepped runner in `workflow/durable.rs` is the model. A stream task's per-window cursor is
+//! one such row per flushed window.
+
 //! ## What happens when the store fails
 //!
 //! * **Start fails**: nothing runs; the error is returned.
