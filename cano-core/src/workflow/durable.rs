@@ -508,7 +508,7 @@ where
     pub(crate) async fn record_cursor(
         &self,
         ledger: &mut Ledger<'_, S>,
-        task: &Cow<'static, str>,
+        task: Cow<'static, str>,
         cursor: Vec<u8>,
     ) -> Result<(), CanoError> {
         let Some(journal) = ledger.journal.as_mut() else {
@@ -517,7 +517,7 @@ where
         let row = CheckpointRow::cursor(
             journal.next,
             ledger.state_key.clone(),
-            task.clone(),
+            task,
             journal.version,
             cursor,
         );
@@ -568,7 +568,7 @@ where
                 Ok(StepOutcome::More(next_cursor)) => {
                     if let Some(ledger) = ledger.as_deref_mut()
                         && let Err(error) = self
-                            .record_cursor(ledger, &task.name, next_cursor.clone())
+                            .record_cursor(ledger, task.name.clone(), next_cursor.clone())
                             .await
                     {
                         break Err(error);
