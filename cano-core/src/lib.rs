@@ -44,6 +44,15 @@
 //! [`random::RandomSource`]. Splits poll their branches inside the workflow's own future,
 //! so they need no spawning and run the same on every runtime.
 //!
+//! ## Durable workflows
+//!
+//! With [`Workflow::with_checkpoint_store`] a run writes a log row before each state's task
+//! (see [`checkpoint`]): a crashed run resumes with [`Workflow::resume_from_with`] and re-runs
+//! only the state that was in flight, whose tasks see the same [`checkpoint::IdempotencyKey`]
+//! ([`TaskContext`]) as before. [`CompensatableTask`]s are rolled back in reverse when a run
+//! fails ([`workflow::saga`]); [`SteppedTask`]s persist a cursor after each step. A workflow
+//! without a store or compensatable task pays nothing for any of it.
+//!
 //! Shared state ([`MemoryStore`], [`CircuitBreaker`], [`Resources`]' lifecycle,
 //! [`CancellationToken`]) sits behind a `critical-section` mutex: `std::sync::Mutex` is not
 //! available in `no_std`, a critical section is the lock embassy itself uses (and, unlike a

@@ -594,6 +594,12 @@ where
     /// [`resume_from_with`](Self::resume_from_with). States are named in the log by their
     /// [`StateKey`]. Runs need an id: [`with_workflow_id`](Self::with_workflow_id), or a
     /// scheduled run's own.
+    ///
+    /// A run that completes finishes its log ([`RunOutcome::Completed`](crate::checkpoint::RunOutcome::Completed)),
+    /// and so does a clean rollback. A run that fails, times out or is cancelled with
+    /// nothing to compensate keeps its log, so it can be resumed; so does a rollback with a
+    /// failed compensation. What a failing store does to a run is described in the
+    /// [`checkpoint`](crate::checkpoint#what-happens-when-the-store-fails) module.
     pub fn with_checkpoint_store(mut self, store: impl CheckpointStore + 'static) -> Self {
         *self.validated.get_mut() = false;
         self.durable.checkpoint = Some(Checkpointing {
