@@ -1,0 +1,194 @@
+//! The file layout: which tables exist, what their keys and values are, and how a file is
+//! recognised as a cano store of a known schema when it is opened.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `cano_meta` | `&str` | bytes: `"format"` → `b"cano-redb"`, `"schema"` → u32 little-endian |
+//! | `cano_checkpoint_runs` | run id `&str` | the run's header (see `checkpoint.rs`) |
+//! | `cano_checkpoint_rows` | (run id `&str`, sequence `u64`) | the row, as the core encodes it |
+//!
+//! Every table of the store is named `cano_…`. The layout grows by adding tables under new
+//! names (the schedule-state store will add its own), which an older build ignores; the
+//! schema version changes only when the encoding of an existing table changes, and a build
+//! refuses a file of a newer schema rather than misreading it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, ReadableTable, StorageError,
+    TableDefinition, TableHandle,
+};
+
+use crate::error::OpenError;
+
+/// The newest schema version this build writes and reads.
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+
+/// What `cano_meta["format"]` holds in every cano store.
+const FORMAT_MARK: &[u8] = b"cano-redb";
+const FORMAT_KEY: &str = "format";
+const SCHEMA_KEY: &str = "schema";
+
+pub(crate) const META: TableDefinition<'static, &str, &[u8]> = TableDefinition::new("cano_meta");
+pub(crate) const RUNS: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("cano_checkpoint_runs");
+pub(crate) const ROWS: TableDefinition<'static, (&str, u64), &[u8]> =
+    TableDefinition::new("cano_checkpoint_rows");
+
+/// Opens (creating if absent or empty) the database at `path` and checks that it is a cano
+/// store of a schema this build reads; initialises a new file. Blocking: call it on the
+/// `blocking` pool.
+pub(crate) fn open(path: &Path, cache_size: Option<usize>) -> Result<Database, OpenError> {
+    // redb reports bad files as errors; the catch is a second line of defence so that a
+    // damaged file can never take the caller's process down.
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        let mut builder = Database::builder();
+        if let Some(bytes) = cache_size {
+            builder.set_cache_size(bytes);
+        }
+        builder.create(path)
+    }));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => return Err(open_error(path, e)),
+        Err(panic) => {
+            return Err(OpenError::Corrupt {
+                path: path.to_owned(),
+                detail: format!("redb panicked reading the file: {}", panic_message(&panic)),
+            });
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| check_or_initialise(path, &db))) {
+        Ok(result) => result.map(|()| db),
+        Err(panic) => Err(OpenError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("redb panicked reading the file: {}", panic_message(&panic)),
+        }),
+    }
+}
+
+fn check_or_initialise(path: &Path, db: &Database) -> Result<(), OpenError> {
+    let fail = |e: &dyn std::fmt::Display| backend(path, e);
+    let read = db.begin_read().map_err(|e| fail(&e))?;
+    let mut tables: Vec<String> = read
+        .list_tables()
+        .map_err(|e| storage(path, e))?
+        .map(|t| t.name().to_owned())
+        .collect();
+    tables.extend(
+        read.list_multimap_tables()
+            .map_err(|e| storage(path, e))?
+            .map(|t| t.name().to_owned()),
+    );
+    if tables.iter().any(|t| t == META.name()) {
+        let meta = read.open_table(META).map_err(|_| foreign(path, &tables))?;
+        let format = meta.get(FORMAT_KEY).map_err(|e| storage(path, e))?;
+        if format.as_ref().map(|v| v.value()) != Some(FORMAT_MARK) {
+            return Err(foreign(path, &tables));
+        }
+        let schema = meta.get(SCHEMA_KEY).map_err(|e| storage(path, e))?;
+        let schema = schema
+            .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(|| OpenError::Corrupt {
+                path: path.to_owned(),
+                detail: "the cano_meta table has no valid schema version".to_owned(),
+            })?;
+        if schema > SCHEMA_VERSION {
+            return Err(OpenError::UnsupportedSchema {
+                path: path.to_owned(),
+                found: schema,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        // Schema 1 is the first; an older schema would be migrated here.
+    } else if !tables.is_empty() {
+        return Err(foreign(path, &tables));
+    }
+    drop(read);
+    // Create any table of this schema that is missing (all of them in a new file), so that
+    // reads never meet a missing table.
+    let mut write = db.begin_write().map_err(|e| fail(&e))?;
+    write
+        .set_durability(Durability::Immediate)
+        .map_err(|e| fail(&e))?;
+    {
+        let mut meta = write.open_table(META).map_err(|e| fail(&e))?;
+        if meta.get(FORMAT_KEY).map_err(|e| storage(path, e))?.is_none() {
+            meta.insert(FORMAT_KEY, FORMAT_MARK)
+                .map_err(|e| storage(path, e))?;
+            meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())
+                .map_err(|e| storage(path, e))?;
+        }
+        write.open_table(RUNS).map_err(|e| fail(&e))?;
+        write.open_table(ROWS).map_err(|e| fail(&e))?;
+    }
+    write.commit().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+fn foreign(path: &Path, tables: &[String]) -> OpenError {
+    const SHOWN: usize = 8;
+    let mut shown: Vec<String> = tables.iter().take(SHOWN).cloned().collect();
+    if tables.len() > SHOWN {
+        shown.push(format!("… {} more", tables.len() - SHOWN));
+    }
+    OpenError::Foreign {
+        path: path.to_owned(),
+        tables: shown,
+    }
+}
+
+fn backend(path: &Path, e: &dyn std::fmt::Display) -> OpenError {
+    OpenError::Backend {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+fn storage(path: &Path, e: StorageError) -> OpenError {
+    match e {
+        StorageError::Io(source) => OpenError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        StorageError::Corrupted(detail) => OpenError::Corrupt {
+            path: path.to_owned(),
+            detail,
+        },
+        other => backend(path, &other),
+    }
+}
+
+fn open_error(path: &Path, e: DatabaseError) -> OpenError {
+    let path_buf: PathBuf = path.to_owned();
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => OpenError::AlreadyOpen { path: path_buf },
+        DatabaseError::UpgradeRequired(format) => OpenError::UpgradeRequired {
+            path: path_buf,
+            format,
+        },
+        DatabaseError::Storage(StorageError::Io(source))
+            if source.kind() == std::io::ErrorKind::InvalidData
+                || source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            OpenError::Corrupt {
+                path: path_buf,
+                detail: source.to_string(),
+            }
+        }
+        DatabaseError::Storage(s) => storage(path, s),
+        other => backend(path, &other),
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_owned()
+    }
+}
