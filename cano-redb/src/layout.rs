@@ -16,8 +16,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, ReadableTable, StorageError,
-    TableDefinition, TableHandle,
+    Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, ReadableTable,
+    StorageError, TableDefinition, TableHandle,
 };
 
 use crate::error::OpenError;
@@ -115,7 +115,11 @@ fn check_or_initialise(path: &Path, db: &Database) -> Result<(), OpenError> {
         .map_err(|e| fail(&e))?;
     {
         let mut meta = write.open_table(META).map_err(|e| fail(&e))?;
-        if meta.get(FORMAT_KEY).map_err(|e| storage(path, e))?.is_none() {
+        if meta
+            .get(FORMAT_KEY)
+            .map_err(|e| storage(path, e))?
+            .is_none()
+        {
             meta.insert(FORMAT_KEY, FORMAT_MARK)
                 .map_err(|e| storage(path, e))?;
             meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())

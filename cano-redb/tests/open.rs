@@ -54,7 +54,10 @@ fn a_truncated_store_is_an_error_not_a_panic() {
         std::fs::write(&path, &bytes[..cut]).unwrap();
         match open(&path) {
             Err(OpenError::Corrupt { detail, .. }) => assert!(!detail.is_empty()),
-            other => panic!("truncated at {cut} of {}: expected Corrupt, got {other:?}", bytes.len()),
+            other => panic!(
+                "truncated at {cut} of {}: expected Corrupt, got {other:?}",
+                bytes.len()
+            ),
         }
     }
 }
