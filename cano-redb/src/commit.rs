@@ -20,13 +20,15 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::channel::oneshot;
-use redb::{Database, Durability, WriteTransaction};
+use redb::{Database, Durability};
 
 use crate::error::TransactionFailure;
+use crate::layout::WriteTables;
 
 /// A write that joins a group commit.
 ///
-/// `apply` runs inside the shared write transaction. It returns `Ok(answer)` for an
+/// `apply` runs inside the shared write transaction, whose tables it reaches through
+/// `tables` (each opened once per transaction, on first use). It returns `Ok(answer)` for an
 /// outcome of its own (including a rejection such as a conflict, which must then leave the
 /// transaction untouched), or `Err` when the transaction itself failed, which aborts the
 /// whole batch.
@@ -34,7 +36,7 @@ pub(crate) trait WriteJob: Send + 'static {
     /// What the caller is told once the batch is committed.
     type Answer: Send + 'static;
     /// Validate against `txn` and write if valid.
-    fn apply(&mut self, txn: &WriteTransaction) -> Result<Self::Answer, TransactionFailure>;
+    fn apply(&mut self, tables: &mut WriteTables<'_>) -> Result<Self::Answer, TransactionFailure>;
 }
 
 /// What a caller receives: its own answer, or the failure of the batch it was in.
@@ -43,7 +45,7 @@ pub(crate) type JobResult<A> = Result<A, TransactionFailure>;
 /// The type-erased form a job takes in the queue.
 trait QueuedJob: Send {
     /// Runs the job in the batch's transaction; remembers its answer. `Err` aborts the batch.
-    fn apply(&mut self, txn: &WriteTransaction) -> Result<(), TransactionFailure>;
+    fn apply(&mut self, tables: &mut WriteTables<'_>) -> Result<(), TransactionFailure>;
     /// Sends the remembered answer (the batch committed) or `failure` (it did not).
     fn answer(self: Box<Self>, failure: Option<&TransactionFailure>);
 }
@@ -55,8 +57,8 @@ struct Queued<J: WriteJob> {
 }
 
 impl<J: WriteJob> QueuedJob for Queued<J> {
-    fn apply(&mut self, txn: &WriteTransaction) -> Result<(), TransactionFailure> {
-        self.answer = Some(self.job.apply(txn)?);
+    fn apply(&mut self, tables: &mut WriteTables<'_>) -> Result<(), TransactionFailure> {
+        self.answer = Some(self.job.apply(tables)?);
         Ok(())
     }
 
@@ -147,33 +149,52 @@ impl GroupCommitter {
     }
 
     /// The committer loop: drain, commit, answer, until the queue is empty.
-    fn run(&self) {
-        // If a batch panics, the guard still marks the committer stopped, so the next
-        // submission starts a fresh one instead of waiting forever. The panicking batch's
-        // callers see their reply channel closed.
-        struct StopGuard<'a>(&'a Mutex<Queue>);
-        impl Drop for StopGuard<'_> {
+    ///
+    /// The committer lets go of the database *before* it answers its last batch, so a
+    /// caller that drops the store after its answer can reopen the file at once (redb
+    /// refuses a second open while any handle lives).
+    fn run(self: Arc<Self>) {
+        // If a batch panics outside the catch below, the guard still marks the committer
+        // stopped, so the next submission starts a fresh one instead of waiting forever.
+        struct StopGuard(Arc<GroupCommitter>);
+        impl Drop for StopGuard {
             fn drop(&mut self) {
                 if std::thread::panicking() {
-                    lock(self.0).committer_running = false;
+                    lock(&self.0.queue).committer_running = false;
                 }
             }
         }
-        let _guard = StopGuard(&self.queue);
+        let guard = StopGuard(self);
+        let mut batch = match guard.0.next_batch() {
+            Some(batch) => batch,
+            None => return,
+        };
         loop {
-            let batch = {
-                let mut queue = lock(&self.queue);
-                if queue.jobs.is_empty() {
-                    queue.committer_running = false;
-                    return;
-                }
-                std::mem::take(&mut queue.jobs)
-            };
-            self.commit_batch(batch);
+            let failure = guard.0.commit_batch(&mut batch);
+            let more = guard.0.next_batch();
+            if more.is_none() {
+                drop(guard);
+                answer(batch, failure.as_ref());
+                return;
+            }
+            answer(std::mem::take(&mut batch), failure.as_ref());
+            batch = more.unwrap_or_default();
         }
     }
 
-    fn commit_batch(&self, mut batch: Vec<Box<dyn QueuedJob>>) {
+    /// Takes every queued job, or marks the committer stopped if there is none.
+    fn next_batch(&self) -> Option<Vec<Box<dyn QueuedJob>>> {
+        let mut queue = lock(&self.queue);
+        if queue.jobs.is_empty() {
+            queue.committer_running = false;
+            None
+        } else {
+            Some(std::mem::take(&mut queue.jobs))
+        }
+    }
+
+    /// Writes and commits `batch`; `Some(failure)` if the transaction failed.
+    fn commit_batch(&self, batch: &mut [Box<dyn QueuedJob>]) -> Option<TransactionFailure> {
         {
             let mut stats = lock(&self.stats);
             let len = batch.len() as u64;
@@ -181,25 +202,31 @@ impl GroupCommitter {
             stats.writes += len;
             stats.largest_batch = stats.largest_batch.max(len);
         }
-        // A panic inside redb must not take the pool thread's committer state with it; it
-        // is turned into a failure of this batch.
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.write(&mut batch)))
-            .unwrap_or_else(|_| Err(TransactionFailure::committer_panicked()));
-        let failure = outcome.err();
-        // Answers are sent with no lock held, so waking a caller never runs under our lock.
-        for job in batch {
-            job.answer(failure.as_ref());
-        }
+        // A panic inside redb is turned into a failure of this batch.
+        catch_unwind(AssertUnwindSafe(|| self.write(batch)))
+            .unwrap_or_else(|_| Err(TransactionFailure::committer_panicked()))
+            .err()
     }
 
     fn write(&self, batch: &mut [Box<dyn QueuedJob>]) -> Result<(), TransactionFailure> {
         let mut txn = self.db.begin_write()?;
         txn.set_durability(self.durability)?;
-        for job in batch.iter_mut() {
-            job.apply(&txn)?;
+        {
+            let mut tables = WriteTables::new(&txn);
+            for job in batch.iter_mut() {
+                job.apply(&mut tables)?;
+            }
         }
         txn.commit()?;
         Ok(())
+    }
+}
+
+/// Sends each job its answer. Runs with no lock held, so waking a caller never happens
+/// under one of our locks.
+fn answer(batch: Vec<Box<dyn QueuedJob>>, failure: Option<&TransactionFailure>) {
+    for job in batch {
+        job.answer(failure);
     }
 }
 

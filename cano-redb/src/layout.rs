@@ -6,6 +6,11 @@
 //! | `cano_meta` | `&str` | bytes: `"format"` → `b"cano-redb"`, `"schema"` → u32 little-endian |
 //! | `cano_checkpoint_runs` | run id `&str` | the run's header (see `checkpoint.rs`) |
 //! | `cano_checkpoint_rows` | (run id `&str`, sequence `u64`) | the row, as the core encodes it |
+//! | `cano_checkpoint_tombstones` | run id `&str` | a finished run's outcome and age |
+//! | `cano_checkpoint_tombstone_ages` | age `u64` | run id (the oldest tombstone is first) |
+//!
+//! `cano_meta` also holds the store-wide counters `"last_fence"` (the last fence issued) and
+//! `"last_finish"` (the age of the newest tombstone), u64 little-endian.
 //!
 //! Every table of the store is named `cano_…`. The layout grows by adding tables under new
 //! names (the schedule-state store will add its own), which an older build ignores; the
@@ -17,10 +22,10 @@ use std::path::{Path, PathBuf};
 
 use redb::{
     Database, DatabaseError, Durability, MultimapTableHandle, ReadableDatabase, ReadableTable,
-    StorageError, TableDefinition, TableHandle,
+    StorageError, Table, TableDefinition, TableHandle, WriteTransaction,
 };
 
-use crate::error::OpenError;
+use crate::error::{OpenError, TransactionFailure};
 
 /// The newest schema version this build writes and reads.
 pub(crate) const SCHEMA_VERSION: u32 = 1;
@@ -35,6 +40,57 @@ pub(crate) const RUNS: TableDefinition<'static, &str, &[u8]> =
     TableDefinition::new("cano_checkpoint_runs");
 pub(crate) const ROWS: TableDefinition<'static, (&str, u64), &[u8]> =
     TableDefinition::new("cano_checkpoint_rows");
+pub(crate) const TOMBSTONES: TableDefinition<'static, &str, &[u8]> =
+    TableDefinition::new("cano_checkpoint_tombstones");
+/// Tombstones by age (finish order → run id), so the oldest is forgotten first.
+pub(crate) const TOMBSTONE_AGES: TableDefinition<'static, u64, &str> =
+    TableDefinition::new("cano_checkpoint_tombstone_ages");
+
+/// `cano_meta` keys of store-wide counters (u64 little-endian).
+pub(crate) const LAST_FENCE_KEY: &str = "last_fence";
+pub(crate) const LAST_FINISH_KEY: &str = "last_finish";
+
+/// The tables of one write transaction, each opened on first use and kept open for the
+/// rest of the transaction (a group commit runs many writes in one transaction).
+pub(crate) struct WriteTables<'txn> {
+    txn: &'txn WriteTransaction,
+    checkpoint: Option<CheckpointTables<'txn>>,
+}
+
+/// The checkpoint store's tables, open in one write transaction.
+pub(crate) struct CheckpointTables<'txn> {
+    pub(crate) meta: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) runs: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) rows: Table<'txn, (&'static str, u64), &'static [u8]>,
+    pub(crate) tombstones: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) tombstone_ages: Table<'txn, u64, &'static str>,
+}
+
+impl<'txn> WriteTables<'txn> {
+    pub(crate) fn new(txn: &'txn WriteTransaction) -> Self {
+        WriteTables {
+            txn,
+            checkpoint: None,
+        }
+    }
+
+    pub(crate) fn checkpoint(&mut self) -> Result<&mut CheckpointTables<'txn>, TransactionFailure> {
+        if self.checkpoint.is_none() {
+            let txn = self.txn;
+            self.checkpoint = Some(CheckpointTables {
+                meta: txn.open_table(META)?,
+                runs: txn.open_table(RUNS)?,
+                rows: txn.open_table(ROWS)?,
+                tombstones: txn.open_table(TOMBSTONES)?,
+                tombstone_ages: txn.open_table(TOMBSTONE_AGES)?,
+            });
+        }
+        match self.checkpoint.as_mut() {
+            Some(tables) => Ok(tables),
+            None => Err(TransactionFailure::not_applied()),
+        }
+    }
+}
 
 /// Opens (creating if absent or empty) the database at `path` and checks that it is a cano
 /// store of a schema this build reads; initialises a new file. Blocking: call it on the
@@ -127,6 +183,8 @@ fn check_or_initialise(path: &Path, db: &Database) -> Result<(), OpenError> {
         }
         write.open_table(RUNS).map_err(|e| fail(&e))?;
         write.open_table(ROWS).map_err(|e| fail(&e))?;
+        write.open_table(TOMBSTONES).map_err(|e| fail(&e))?;
+        write.open_table(TOMBSTONE_AGES).map_err(|e| fail(&e))?;
     }
     write.commit().map_err(|e| fail(&e))?;
     Ok(())

@@ -3,6 +3,7 @@
 //! The embedded default store of cano: workflow checkpoints in one [redb] file.
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod commit;
 mod error;
 mod layout;
@@ -22,6 +23,7 @@ use commit::GroupCommitter;
 pub struct RedbStoreBuilder {
     durability: Durability,
     cache_size: Option<usize>,
+    tombstones: usize,
 }
 
 impl RedbStoreBuilder {
@@ -31,6 +33,16 @@ impl RedbStoreBuilder {
     /// data you can afford to lose.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.durability = durability;
+        self
+    }
+
+    /// Keeps the outcome of the newest `capacity` finished runs, so
+    /// [`load`](cano_core::checkpoint::CheckpointStore::load) answers
+    /// [`RunLog::Finished`](cano_core::checkpoint::RunLog::Finished) for them; older ones
+    /// are forgotten ([`RunLog::Unknown`](cano_core::checkpoint::RunLog::Unknown)). The
+    /// default is 0: a finished run leaves nothing behind.
+    pub fn tombstones(mut self, capacity: usize) -> Self {
+        self.tombstones = capacity;
         self
     }
 
@@ -64,6 +76,7 @@ impl RedbStoreBuilder {
             inner: Arc::new(Inner {
                 committer: GroupCommitter::new(db, self.durability),
                 path,
+                tombstones: self.tombstones,
             }),
         })
     }
@@ -72,6 +85,7 @@ impl RedbStoreBuilder {
 struct Inner {
     committer: Arc<GroupCommitter>,
     path: PathBuf,
+    tombstones: usize,
 }
 
 /// A cano store in one redb file. Cheap to clone: clones share the file and its committer.
@@ -94,6 +108,7 @@ impl RedbStore {
         RedbStoreBuilder {
             durability: Durability::Immediate,
             cache_size: None,
+            tombstones: 0,
         }
     }
 
