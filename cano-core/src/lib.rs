@@ -106,7 +106,9 @@ pub use resource::{DefaultKey, HealthStatus, Resource, Resources};
 pub use retry::{RetryMode, TaskConfig, run_with_retries};
 pub use runtime::NoSpawner;
 pub use store::{MemoryStore, StoreError, StoreResult};
-pub use task::{DynTask, Task, TaskResult};
+pub use task::{DynTask, Task, TaskContext, TaskResult};
+pub use workflow::saga::CompensatableTask;
+pub use workflow::stepped::{StepOutcome, SteppedTask};
 pub use workflow::{RunContext, Workflow};
 
 pub use backoff::BackoffPolicy;

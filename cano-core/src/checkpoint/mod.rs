@@ -3,7 +3,7 @@
 //!
 //! A checkpointed workflow writes a **log of rows** per run (keyed by [`RunId`]) into a
 //! [`CheckpointStore`]. A row is written *before* the work it announces, so after a crash
-//! [`Workflow::resume_from`](crate::Workflow::resume_from) finds the state that was in
+//! [`Workflow::resume_from_with`](crate::Workflow::resume_from_with) finds the state that was in
 //! flight and runs it again: **at-least-once per state**. Side effects become effectively-once
 //! when they are keyed by the [`IdempotencyKey`] every task can read.
 //!

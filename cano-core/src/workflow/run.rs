@@ -9,13 +9,15 @@ use core::pin::pin;
 
 use futures::future::{Either, ready, select};
 
+use super::durable::{Begin, Ledger, Opened};
 use super::join::{RunJoin, SplitResult};
 use super::observer::{TaskEvents, TaskId};
 use super::retry::Attempts;
 use super::split::{SplitEnv, run_split};
-use super::task::{RegisteredTask, RunTask, TaskResult};
+use super::task::{KeyBase, RegisteredTask, RunTask, TaskResult};
 use super::{Handler, RegisteredJoin, Workflow};
 use crate::cancel::CancellationToken;
+use crate::checkpoint::RunId;
 use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
 use crate::resource::Resources;
@@ -125,13 +127,24 @@ where
         if self.resources.is_empty() {
             return Either::Right(Either::Left(self.run_checked(ctx, initial)));
         }
-        let with_lifecycle: BoxedRun<'a, S> = Box::pin(async move {
+        Either::Right(Either::Right(
+            self.with_resources(self.run_checked(ctx, initial)),
+        ))
+    }
+
+    /// `run` inside the resource lifecycle: set up (a setup error is returned and `run`
+    /// never polled), run, release the hold (the last holder tears down).
+    fn with_resources<'a, F>(&'a self, run: F) -> BoxedRun<'a, S>
+    where
+        F: Future<Output = Result<S, CanoError>> + Send + 'a,
+    {
+        Box::pin(async move {
             self.resources.setup_all().await?;
             let mut hold = Hold {
                 resources: &self.resources,
                 armed: true,
             };
-            let result = self.run_checked(ctx, initial).await;
+            let result = run.await;
             hold.armed = false;
             let errors = self.resources.teardown_all().await;
             for error in &errors {
@@ -140,8 +153,50 @@ where
                     .for_each(|o| o.on_resource_error(error));
             }
             result
-        });
-        Either::Right(Either::Right(with_lifecycle))
+        })
+    }
+
+    /// Resumes the unfinished run `run` from its checkpoint log on `clock`. See
+    /// [`resume_from_with`](Self::resume_from_with).
+    pub fn resume_from_on<'a, C: Clock, R: Into<RunId>>(
+        &'a self,
+        clock: &C,
+        run: R,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, R> {
+        self.resume_from_with(RunContext::new(clock.clone()), run)
+    }
+
+    /// Resumes the unfinished run `run` in `ctx` (cano 0.12's `resume_from`): takes the run
+    /// over in the store (a new fence: a zombie writer of the same run is locked out),
+    /// rebuilds the compensation stack and cursors from the log, and **runs again the state
+    /// that was in flight** (at-least-once; its tasks see the same idempotency keys as
+    /// before the crash). A log that shows a rollback in progress finishes the rollback
+    /// instead (compensations with a done row are not run again) and returns an error
+    /// naming the original failure. Resources are set up and torn down as in
+    /// [`orchestrate_with`](Self::orchestrate_with); the total timeout starts anew.
+    ///
+    /// Errors, before anything runs: [`CanoError::Configuration`] without a checkpoint
+    /// store or from validation; [`CanoError::CheckpointStore`] with
+    /// [`NotFound`](crate::checkpoint::CheckpointError::NotFound) if the run has no
+    /// unfinished log, or the store's error; [`CanoError::WorkflowVersionMismatch`] for a
+    /// log of another version; [`CanoError::Workflow`] naming the state key if the log's
+    /// state is not a state of this workflow. After that, as
+    /// [`orchestrate_with`](Self::orchestrate_with).
+    pub fn resume_from_with<'a, C: Clock, Sp: Spawner, R: Into<RunId>>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        run: R,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp, R> {
+        let run = run.into();
+        let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
+            Err(error) => Box::pin(ready(Err(error))),
+            Ok(()) => Box::pin(self.run_ledgered(ctx, Begin::Resume(run))),
+        };
+        if self.resources.is_empty() {
+            resumed
+        } else {
+            self.with_resources(resumed)
+        }
     }
 
     /// Runs the state machine from `initial` without touching the resource lifecycle
@@ -175,21 +230,51 @@ where
         ctx: RunContext<C, Sp>,
         initial: S,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
-        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return Either::Left(self.drive(ctx, initial));
+        if self.needs_ledger() {
+            let begin = Begin::Fresh { run: None, initial };
+            let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
+            return Either::Right(durable);
         }
-        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
+        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+            return Either::Left(self.drive(ctx, initial, None));
+        }
+        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial, None));
         Either::Right(guarded)
+    }
+
+    /// A run with a ledger (checkpoints, compensations): open it, run, settle it (finish
+    /// the log, or roll back).
+    pub(crate) async fn run_ledgered<C: Clock, Sp: Spawner>(
+        &self,
+        ctx: RunContext<C, Sp>,
+        begin: Begin<S>,
+    ) -> Result<S, CanoError> {
+        let (mut ledger, opened) = self.open_ledger(begin).await?;
+        let clock = ctx.clock.clone();
+        let (outcome, resumed_rollback) = match opened {
+            Opened::Rollback(original) => (Err(original), true),
+            Opened::Run(state) => {
+                let outcome = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+                    self.drive(ctx, state, Some(&mut ledger)).await
+                } else {
+                    self.run_guarded(ctx, state, Some(&mut ledger)).await
+                };
+                (outcome, false)
+            }
+        };
+        self.settle(&mut ledger, outcome, resumed_rollback, &clock)
+            .await
     }
 
     async fn run_guarded<C: Clock, Sp: Spawner>(
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
+        ledger: Option<&mut Ledger<'_, S>>,
     ) -> Result<S, CanoError> {
         let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
         let deadline = self.total_timeout.map(|limit| clock.now() + limit);
-        let run = self.drive(ctx, initial);
+        let run = self.drive(ctx, initial, ledger);
         let stop = async {
             let timeout = async {
                 match deadline {
@@ -211,10 +296,14 @@ where
         }
     }
 
+    /// The run loop. `ledger` is `None` for a plain workflow; with one, each state entry is
+    /// recorded (before its task runs) and compensatable and stepped states record their
+    /// progress.
     async fn drive<C: Clock, Sp: Spawner>(
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
+        mut ledger: Option<&mut Ledger<'_, S>>,
     ) -> Result<S, CanoError> {
         let mut state = initial;
         let mut previous: Option<usize> = None;
@@ -231,6 +320,10 @@ where
             if ctx.cancel.is_cancelled() {
                 return Err(cancelled());
             }
+            if let Some(ledger) = ledger.as_deref_mut() {
+                // Boxed: keeps the checkpoint write out of a plain run's future.
+                Box::pin(self.enter_state(ledger, at)).await?;
+            }
             let next = match &slot.handler {
                 None => {
                     return Err(CanoError::workflow(alloc::format!(
@@ -240,21 +333,24 @@ where
                 Some(Handler::Single(task)) => {
                     split_results = None;
                     self.events(task).start();
+                    let key = ledger.as_deref().and_then(Ledger::key_base);
                     let outcome = if task.config.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
-                        match isolate_panic(|| task.task.run_dyn(&self.resources)) {
+                        let first_ctx = KeyBase::context(key, &self.resources, 1);
+                        match isolate_panic(|| task.task.run_with_dyn(first_ctx)) {
                             Err(panicked) => Err(panicked),
                             Ok(first) => match Isolated(first).await {
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
-                                    Box::pin(self.retry_loop(task, &ctx.clock, Some(error))).await
+                                    Box::pin(self.retry_loop(task, &ctx.clock, Some(error), key))
+                                        .await
                                 }
                             },
                         }
                     } else {
-                        Box::pin(self.retry_loop(task, &ctx.clock, None)).await
+                        Box::pin(self.retry_loop(task, &ctx.clock, None, key)).await
                     };
                     self.events(task).finish(&outcome);
                     outcome?.into_state()
@@ -274,6 +370,16 @@ where
                 Some(Handler::Join(join)) => {
                     let results = split_results.take().unwrap_or_default();
                     Box::pin(self.run_join(join, results, &ctx.clock)).await?
+                }
+                Some(Handler::Compensatable(task)) => {
+                    split_results = None;
+                    let run = self.run_compensatable(task, ledger.as_deref_mut(), &ctx.clock);
+                    Box::pin(run).await?
+                }
+                Some(Handler::Stepped(task)) => {
+                    split_results = None;
+                    let run = self.run_stepped(task, ledger.as_deref_mut(), at, &ctx.clock);
+                    Box::pin(run).await?
                 }
             };
             previous = Some(at);
@@ -298,10 +404,13 @@ where
         task: &RegisteredTask<S, K>,
         clock: &C,
         first_error: Option<CanoError>,
+        key: Option<KeyBase<'_>>,
     ) -> Result<TaskResult<S>, CanoError> {
         let run = RunTask {
             task: &*task.task,
             resources: &self.resources,
+            key,
+            attempts: u32::from(first_error.is_some()),
         };
         let attempts = Attempts::new(&task.config, clock, &*self.random, run, self.events(task));
         match first_error {
@@ -317,6 +426,8 @@ where
         let task = match &from.handler {
             Some(Handler::Single(t)) => &*t.name,
             Some(Handler::Join(j)) => &*j.name,
+            Some(Handler::Compensatable(t)) => &*t.name,
+            Some(Handler::Stepped(t)) => &*t.name,
             _ => "?",
         };
         CanoError::workflow(alloc::format!(

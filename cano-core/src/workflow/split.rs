@@ -212,10 +212,7 @@ where
         let clock: &'a C = self.env.clock;
         let random: &'a Arc<dyn RandomSource> = self.env.random;
         let resources: &'a Resources<K> = self.env.resources;
-        let mut run = RunTask {
-            task: &*branch.task,
-            resources,
-        };
+        let mut run = RunTask::new(&*branch.task, resources);
         let retry_loop = |run| Attempts::new(&branch.config, clock, &**random, run, events);
         if !branch.config.first_attempt_is_bare() {
             self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll);
@@ -263,10 +260,7 @@ where
                     branch: Some(index),
                 },
             };
-            let run = RunTask {
-                task: &*task,
-                resources: &*resources,
-            };
+            let run = RunTask::new(&*task, &*resources);
             let outcome = Attempts::new(&config, &clock, &*random, run, events).await;
             // The split may have been decided already; then nobody listens.
             let _ = tx.send(outcome);
