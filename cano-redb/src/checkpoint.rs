@@ -1,8 +1,10 @@
 //! The checkpoint store on redb: cano-core's [`CheckpointStore`] contract, each write a job
 //! of the group committer, each read a read transaction on the `blocking` pool.
 //!
-//! A run's header (`cano_checkpoint_runs`) is `[1][fence: u64][next sequence: u64]`
-//! (little-endian); it exists exactly while the run is unfinished. A tombstone
+//! A run's header (`cano_checkpoint_runs`) is `[1][fence: u64]` (little-endian); it
+//! exists exactly while the run is unfinished. The next sequence is one past the run's last
+//! row, so an append dirties only the rows table (as cano 0.12's single-table store did):
+//! the header changes only on start, resume and finish. A tombstone
 //! (`cano_checkpoint_tombstones`) is `[1][age: u64][outcome blob]`, the outcome in the
 //! core's blob encoding.
 
@@ -29,23 +31,20 @@ const TOMBSTONE_FORMAT: u8 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Header {
     fence: u64,
-    next: u64,
 }
 
 impl Header {
-    fn encode(self) -> [u8; 17] {
-        let mut bytes = [0u8; 17];
+    fn encode(self) -> [u8; 9] {
+        let mut bytes = [0u8; 9];
         bytes[0] = HEADER_FORMAT;
         bytes[1..9].copy_from_slice(&self.fence.to_le_bytes());
-        bytes[9..17].copy_from_slice(&self.next.to_le_bytes());
         bytes
     }
 
     fn decode(run: &str, bytes: &[u8]) -> CheckpointResult<Header> {
         match bytes {
-            [HEADER_FORMAT, rest @ ..] if rest.len() == 16 => Ok(Header {
+            [HEADER_FORMAT, rest @ ..] if rest.len() == 8 => Ok(Header {
                 fence: u64_at(rest, 0),
-                next: u64_at(rest, 8),
             }),
             _ => Err(corrupt(format!(
                 "the header of run `{run}` is not a cano-redb header ({} bytes)",
@@ -205,7 +204,7 @@ impl WriteJob for Start {
             let fence = bump(tables, LAST_FENCE_KEY)?;
             tables
                 .runs
-                .insert(run, Header { fence, next: 1 }.encode().as_slice())
+                .insert(run, Header { fence }.encode().as_slice())
                 .map_err(TransactionFailure::from)?;
             tables
                 .rows
@@ -227,15 +226,15 @@ impl WriteJob for Resume {
         let tables = tables.checkpoint()?;
         let run = self.run.as_str();
         settle(|| {
-            let Some(header) = header(tables, run)? else {
+            if header(tables, run)?.is_none() {
                 return Err(Answer::Own(CheckpointError::NotFound {
                     run: RunId::new(run),
                 }));
-            };
+            }
             let fence = bump(tables, LAST_FENCE_KEY)?;
             tables
                 .runs
-                .insert(run, Header { fence, ..header }.encode().as_slice())
+                .insert(run, Header { fence }.encode().as_slice())
                 .map_err(TransactionFailure::from)?;
             Ok(Fence(fence))
         })
@@ -256,27 +255,33 @@ impl WriteJob for Append {
         let tables = tables.checkpoint()?;
         let run = self.run.as_str();
         settle(|| {
-            let header = owned(tables, run, self.fence)?;
-            if self.sequence != header.next {
+            owned(tables, run, self.fence)?;
+            let last = tables
+                .rows
+                .range((run, 0)..=(run, u64::MAX))
+                .map_err(TransactionFailure::from)?
+                .next_back()
+                .transpose()
+                .map_err(TransactionFailure::from)?
+                .map(|(key, _)| key.value().1);
+            let Some(last) = last else {
+                return Err(Answer::Own(corrupt(format!(
+                    "run `{run}` has a header but no rows"
+                ))));
+            };
+            let next = last + 1;
+            if self.sequence != next {
                 return Err(Answer::Own(CheckpointError::Conflict {
                     run: RunId::new(run),
                     detail: Cow::Owned(format!(
-                        "sequence {} offered, {} expected",
-                        self.sequence, header.next
+                        "sequence {} offered, {next} expected",
+                        self.sequence
                     )),
                 }));
             }
             tables
                 .rows
                 .insert((run, self.sequence), self.row.as_slice())
-                .map_err(TransactionFailure::from)?;
-            let next = Header {
-                next: header.next + 1,
-                ..header
-            };
-            tables
-                .runs
-                .insert(run, next.encode().as_slice())
                 .map_err(TransactionFailure::from)?;
             Ok(())
         })
@@ -357,9 +362,9 @@ fn load_blocking(db: &Database, run: &str) -> CheckpointResult<RunLog> {
             None => Ok(RunLog::Unknown),
         };
     };
-    let header = Header::decode(run, header.value())?;
+    Header::decode(run, header.value())?;
     let table = txn.open_table(ROWS).map_err(TransactionFailure::from)?;
-    let mut rows = Vec::with_capacity(usize::try_from(header.next).unwrap_or(0).min(1 << 16));
+    let mut rows = Vec::new();
     for entry in table
         .range((run, 0)..=(run, u64::MAX))
         .map_err(TransactionFailure::from)?
@@ -376,12 +381,8 @@ fn load_blocking(db: &Database, run: &str) -> CheckpointResult<RunLog> {
         }
         rows.push(row);
     }
-    if rows.is_empty() || rows.len() as u64 != header.next {
-        return Err(corrupt(format!(
-            "run `{run}` has {} rows, its header says {}",
-            rows.len(),
-            header.next
-        )));
+    if rows.is_empty() {
+        return Err(corrupt(format!("run `{run}` has a header but no rows")));
     }
     Ok(RunLog::Unfinished(rows))
 }

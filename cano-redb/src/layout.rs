@@ -4,7 +4,7 @@
 //! | table | key | value |
 //! |---|---|---|
 //! | `cano_meta` | `&str` | bytes: `"format"` → `b"cano-redb"`, `"schema"` → u32 little-endian |
-//! | `cano_checkpoint_runs` | run id `&str` | the run's header (see `checkpoint.rs`) |
+//! | `cano_checkpoint_runs` | run id `&str` | an unfinished run's header: its fence (see `checkpoint.rs`) |
 //! | `cano_checkpoint_rows` | (run id `&str`, sequence `u64`) | the row, as the core encodes it |
 //! | `cano_checkpoint_tombstones` | run id `&str` | a finished run's outcome and age |
 //! | `cano_checkpoint_tombstone_ages` | age `u64` | run id (the oldest tombstone is first) |

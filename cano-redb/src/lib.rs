@@ -75,7 +75,7 @@
 //! ## File layout
 //!
 //! Tables `cano_meta` (format mark, schema version, store-wide counters),
-//! `cano_checkpoint_runs` (one header per unfinished run: its fence and next sequence),
+//! `cano_checkpoint_runs` (one header per unfinished run: its fence),
 //! `cano_checkpoint_rows` (keyed by run id and sequence; rows in the core's
 //! [`encode_row`](cano_core::checkpoint::encode_row) form),
 //! `cano_checkpoint_tombstones` and `cano_checkpoint_tombstone_ages` (bounded history of

@@ -34,12 +34,13 @@ enum S {
     S6,
     S7,
     S8,
+    S9,
     Done,
 }
 
-/// Nine working states and the exit state: ten states, so ten checkpoint rows per run on
-/// both sides (both write a row on entering the exit state too).
-const CHAIN: [S; 10] = [
+/// cano 0.12's chain: nine working states and the exit state; 0.12 writes a row on entering
+/// every state, the exit state included: ten rows.
+const CHAIN_0_12: [S; 10] = [
     S::S0,
     S::S1,
     S::S2,
@@ -49,6 +50,22 @@ const CHAIN: [S; 10] = [
     S::S6,
     S::S7,
     S::S8,
+    S::Done,
+];
+
+/// cano's chain: ten working states and the exit state; cano writes a row before each
+/// working state (none for the exit state, the run's `finish` records the end): ten rows.
+const CHAIN: [S; 11] = [
+    S::S0,
+    S::S1,
+    S::S2,
+    S::S3,
+    S::S4,
+    S::S5,
+    S::S6,
+    S::S7,
+    S::S8,
+    S::S9,
     S::Done,
 ];
 
@@ -70,9 +87,41 @@ impl Drop for BenchDir {
     }
 }
 
+/// cano (this workspace) on cano-redb.
+mod ours {
+    use super::{CHAIN, S};
+    use cano_core::checkpoint::{CheckpointStore, StateKey};
+    use cano_core::{CanoError, Task, TaskResult, Workflow};
+    use std::borrow::Cow;
+
+    impl StateKey for S {
+        fn state_key(&self) -> Cow<'static, str> {
+            Cow::Owned(format!("{self:?}"))
+        }
+    }
+
+    pub(crate) struct Step(pub(crate) S);
+
+    impl Task<S> for Step {
+        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
+            Ok(TaskResult::Single(self.0))
+        }
+    }
+
+    pub(crate) fn workflow(store: impl CheckpointStore + 'static, id: String) -> Workflow<S> {
+        (0..CHAIN.len() - 1)
+            .fold(Workflow::bare(), |wf, i| {
+                wf.register(CHAIN[i], Step(CHAIN[i + 1]))
+            })
+            .add_exit_state(S::Done)
+            .with_checkpoint_store(store)
+            .with_workflow_id(id)
+    }
+}
+
 /// cano 0.12.0 from crates.io with its `recovery` feature.
 mod reference {
-    use super::{CHAIN, S};
+    use super::{CHAIN_0_12 as CHAIN, S};
     use cano012::prelude::*;
     use std::sync::Arc;
 
@@ -133,7 +182,7 @@ mod reference {
 }
 
 /// Rows each run writes on both sides.
-const ROWS_PER_RUN: usize = CHAIN.len();
+const ROWS_PER_RUN: usize = 10;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -150,9 +199,29 @@ fn workflow_count() -> usize {
         .unwrap_or(1000)
 }
 
+fn open_ours(rt: &tokio::runtime::Runtime, path: PathBuf) -> cano_redb::RedbStore {
+    rt.block_on(cano_redb::RedbStore::open(path))
+        .expect("open cano-redb")
+}
+
 fn redb(c: &mut Criterion) {
+    use cano_core::checkpoint::{
+        CheckpointStore, MemoryCheckpointStore, RunId, RunLog, RunOutcome,
+    };
+    use cano_tokio::WorkflowExt;
+
     let rt = runtime();
     let dir = BenchDir::new();
+
+    // The work per run on cano's side: row 0 with the start, nine appends, one finish.
+    let memory = MemoryCheckpointStore::new().with_tombstones(1);
+    let counted = ours::workflow(memory.clone(), "counted".into());
+    assert_eq!(rt.block_on(counted.orchestrate(S::S0)), Ok(S::Done));
+    assert_eq!(memory.appends() as usize + 1, ROWS_PER_RUN);
+    assert_eq!(
+        memory.log(&RunId::new("counted")),
+        RunLog::Finished(RunOutcome::Completed)
+    );
 
     // The work per run on the cano 0.12 side: ten rows, one clear.
     let counting = Arc::new(reference::Counting::default());
@@ -180,7 +249,27 @@ fn redb(c: &mut Criterion) {
         "cleared at the end"
     );
 
+    let ours_store = open_ours(&rt, dir.0.join("cano-one.redb"));
+    let ours_one = ours::workflow(ours_store.clone(), "one".into());
+    assert_eq!(rt.block_on(ours_one.orchestrate(S::S0)), Ok(S::Done));
+    assert_eq!(
+        rt.block_on(ours_store.load(&RunId::new("one"))),
+        Ok(RunLog::Unknown),
+        "finished and cleared"
+    );
+
     let mut group = c.benchmark_group("redb_one_workflow_10_states");
+    group.bench_function("cano", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(ours_one.orchestrate(S::S0).await.unwrap());
+                }
+                start.elapsed()
+            })
+        })
+    });
     group.bench_function("cano_0_12", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -203,8 +292,35 @@ fn redb(c: &mut Criterion) {
             .map(|i| reference::workflow(Arc::clone(&reference_store), format!("run-{i}")))
             .collect(),
     );
+    let ours_store = open_ours(&rt, dir.0.join("cano-many.redb"));
+    let ours_many: Arc<Vec<_>> = Arc::new(
+        (0..n)
+            .map(|i| ours::workflow(ours_store.clone(), format!("run-{i}")))
+            .collect(),
+    );
     let mut group = c.benchmark_group(format!("redb_{n}_workflows_10_states"));
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    group.bench_function("cano", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let runs: Vec<_> = (0..n)
+                        .map(|i| {
+                            let all = Arc::clone(&ours_many);
+                            tokio::spawn(async move { all[i].orchestrate(S::S0).await })
+                        })
+                        .collect();
+                    for run in runs {
+                        assert_eq!(run.await.unwrap(), Ok(S::Done));
+                    }
+                    total += start.elapsed();
+                }
+                total
+            })
+        })
+    });
     group.bench_function("cano_0_12", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
@@ -228,6 +344,16 @@ fn redb(c: &mut Criterion) {
     });
     group.finish();
     assert_eq!(reference::rows_of(&reference_store, "run-0"), 0);
+    assert_eq!(
+        rt.block_on(ours_store.list_unfinished()),
+        Ok(Vec::new()),
+        "every run of cano's side finished"
+    );
+    let stats = ours_store.commit_stats();
+    eprintln!(
+        "cano-redb group commit over the run: {} writes in {} transactions (largest {})",
+        stats.writes, stats.transactions, stats.largest_batch
+    );
 }
 
 criterion_group!(benches, redb);
