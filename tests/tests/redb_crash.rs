@@ -2,7 +2,9 @@
 //! is killed with SIGKILL at random points, at least 200 times; after each kill a new
 //! process resumes the unfinished runs. The side effects it records, keyed by the
 //! idempotency key, must show: no state lost, at most the in-flight state re-run (and only
-//! after a death), no finished compensation re-run, every run ends.
+//! after a death, under the same key), no finished compensation re-run, compensations in
+//! LIFO order, every run ends (completed, or rolled back for the runs whose last state
+//! fails). At least 20 of the kills land inside a compensation drain.
 //!
 //! One of the few tests on the real clock: kill delays are drawn from a seeded generator
 //! (`CANO_CRASH_SEED` overrides the seed) over a small range.
@@ -17,13 +19,17 @@ use cano_redb::RedbStore;
 
 const CHILD: &str = env!("CARGO_BIN_EXE_redb_crash_child");
 const MIN_KILLS: usize = 200;
+/// Of which at least this many in the middle of a compensation drain.
+const MIN_KILLS_IN_DRAINS: usize = 20;
 /// Runs per phase; a new phase is planned until enough kills happened.
 const RUNS_PER_PHASE: u64 = 16;
 const CONCURRENCY: u64 = 4;
 /// Kill delays, in milliseconds, after the child is spawned.
 const DELAY_MS: std::ops::Range<u64> = 10..80;
-/// The forward states, as the child names them (the last is the exit state).
-const STATES: [&str; 6] = ["reserve", "charge", "pack", "label", "ship", "done"];
+/// The forward states, as the child names them, in order.
+const FORWARD: [&str; 4] = ["reserve", "charge", "pack", "ship"];
+/// The compensations of a rolled-back run, in the order they must run (LIFO).
+const DRAIN: [&str; 3] = ["pack", "charge", "reserve"];
 /// A bound so that a broken store fails the test instead of looping forever.
 const MAX_GENERATIONS: u64 = 5_000;
 
@@ -61,7 +67,8 @@ enum Effect {
     },
     Compensation {
         run: String,
-        completion: u64,
+        visit: u64,
+        state: String,
     },
 }
 
@@ -86,7 +93,8 @@ fn read_effects(path: &Path) -> Vec<(u64, Effect)> {
                 },
                 "C" => Effect::Compensation {
                     run: fields[2].to_owned(),
-                    completion: number(3),
+                    visit: number(3),
+                    state: fields[4].to_owned(),
                 },
                 _ => panic!("malformed effect line {line:?}"),
             };
@@ -167,20 +175,24 @@ fn sigkill_at_random_points_loses_nothing_and_reruns_only_the_state_in_flight() 
         Vec::<RunId>::new(),
         "every run ended"
     );
+    let rolls_back = |i: u64| i % 3 == 0;
     for i in 0..runs_planned {
         let run = RunId::new(format!("run-{i}"));
+        let expected = if rolls_back(i) {
+            RunOutcome::RolledBack
+        } else {
+            RunOutcome::Completed
+        };
         assert_eq!(
             futures::executor::block_on(store.load(&run)).unwrap(),
-            RunLog::Finished(RunOutcome::Completed),
+            RunLog::Finished(expected),
             "{run} ended (seed {seed})"
         );
     }
 
     let effects = read_effects(&dir.0.join("effects.log"));
     let mut per_run: BTreeMap<String, Vec<(u64, Effect)>> = BTreeMap::new();
-    let mut last_effect_of_generation: BTreeMap<u64, Effect> = BTreeMap::new();
     for (generation, effect) in &effects {
-        last_effect_of_generation.insert(*generation, effect.clone());
         match effect {
             Effect::Forward { run, .. } | Effect::Compensation { run, .. } => per_run
                 .entry(run.clone())
@@ -189,66 +201,91 @@ fn sigkill_at_random_points_loses_nothing_and_reruns_only_the_state_in_flight() 
             Effect::Generation => {}
         }
     }
-    let mut reruns = 0usize;
+    // Re-runs per killed process: at most one per run it had in flight.
+    let mut reruns_after: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut kills_in_drains = BTreeSet::new();
     for i in 0..runs_planned {
         let run = format!("run-{i}");
         let history = per_run.get(&run).map(Vec::as_slice).unwrap_or_default();
-        // No state lost: every forward state ran, at visits 0, 1, 2, … in order.
-        let mut highest: Option<u64> = None;
-        let mut seen: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-        for (generation, effect) in history {
-            let Effect::Forward { visit, state, .. } = effect else {
-                continue;
-            };
-            assert_eq!(
-                STATES[*visit as usize], state,
-                "{run}: visit {visit} is the state the workflow defines"
+        let forward: Vec<(u64, &str, u64)> = history
+            .iter()
+            .filter_map(|(g, e)| match e {
+                Effect::Forward { state, visit, .. } => Some((*g, state.as_str(), *visit)),
+                _ => None,
+            })
+            .collect();
+        let drain: Vec<(u64, &str, u64)> = history
+            .iter()
+            .filter_map(|(g, e)| match e {
+                Effect::Compensation { state, visit, .. } => Some((*g, state.as_str(), *visit)),
+                _ => None,
+            })
+            .collect();
+        // Forward states, then (for a rollback) compensations: never a forward state
+        // after the drain began.
+        if let Some(first_undo) = history
+            .iter()
+            .position(|(_, e)| matches!(e, Effect::Compensation { .. }))
+        {
+            assert!(
+                history[first_undo..]
+                    .iter()
+                    .all(|(_, e)| matches!(e, Effect::Compensation { .. })),
+                "{run}: a forward state ran after the rollback began: {history:?}"
             );
-            match highest {
-                // A re-run is only ever of the state in flight: the newest one started,
-                // never an older one whose successor already ran.
-                Some(h) => assert!(
-                    *visit == h || *visit == h + 1,
-                    "{run}: visit {visit} ran after visit {h} (seed {seed}): {history:?}"
-                ),
-                None => assert_eq!(*visit, 0, "{run}: the first state ran first"),
-            }
-            highest = Some(highest.map_or(*visit, |h| h.max(*visit)));
-            seen.entry(*visit).or_default().push(*generation);
         }
-        assert_eq!(
-            seen.keys().copied().collect::<Vec<_>>(),
-            (0..STATES.len() as u64 - 1).collect::<Vec<_>>(),
-            "{run}: every forward state ran (seed {seed})"
-        );
-        for (visit, generations) in &seen {
-            // A state runs again only in a new process, after the one running it died.
-            for pair in generations.windows(2) {
-                assert!(
-                    pair[0] < pair[1] && killed_generations.contains(&pair[0]),
-                    "{run}: visit {visit} ran twice without a death in between: {generations:?}"
-                );
+        let drain_expected: &[&str] = if rolls_back(i) { &DRAIN } else { &[] };
+        for (what, executions, order) in [
+            ("state", &forward, &FORWARD[..]),
+            ("compensation", &drain, drain_expected),
+        ] {
+            // No state lost / every compensation ran: the distinct steps, in order, are
+            // exactly the workflow's.
+            let mut steps: Vec<&str> = executions.iter().map(|(_, s, _)| *s).collect();
+            steps.dedup();
+            assert_eq!(
+                steps, order,
+                "{run}: each {what} ran, in order, and a finished one never again \
+                 (seed {seed}): {history:?}"
+            );
+            // A step runs again only in a new process after the one running it died, under
+            // the same idempotency key (same visit).
+            for pair in executions.windows(2) {
+                let ((g0, s0, v0), (g1, s1, v1)) = (pair[0], pair[1]);
+                if s0 == s1 {
+                    assert!(
+                        g0 < g1 && killed_generations.contains(&g0),
+                        "{run}: {what} {s0} ran twice without a death in between: {history:?}"
+                    );
+                    assert_eq!(v0, v1, "{run}: a re-run of {s0} has the same key");
+                    *reruns_after.entry(g0).or_insert(0usize) += 1;
+                }
             }
-            reruns += generations.len() - 1;
+        }
+        // Kills that landed inside this run's drain: between its first and last
+        // compensation.
+        if let (Some(first), Some(last)) = (drain.first(), drain.last()) {
+            kills_in_drains.extend(killed_generations.range(first.0..last.0).copied());
         }
     }
-    assert!(
-        reruns <= kills,
-        "{reruns} re-runs for {kills} kills: more than the states in flight"
-    );
-    let killed_mid_run = killed_generations
-        .iter()
-        .filter(|g| {
-            matches!(
-                last_effect_of_generation.get(g),
-                Some(Effect::Forward { .. } | Effect::Compensation { .. })
-            )
-        })
-        .count();
+    for (generation, count) in &reruns_after {
+        assert!(
+            *count <= CONCURRENCY as usize,
+            "process {generation} ran at most {CONCURRENCY} runs at once, yet {count} steps \
+             re-ran after its death"
+        );
+    }
+    let reruns: usize = reruns_after.values().sum();
     eprintln!(
-        "seed {seed}: {kills} kills ({killed_mid_run} after some state ran), {reruns} re-runs, \
+        "seed {seed}: {kills} kills ({} inside a rollback drain), {reruns} re-runs, \
          {runs_planned} runs, {generation} processes, {:.1?}",
+        kills_in_drains.len(),
         started.elapsed()
+    );
+    assert!(
+        kills_in_drains.len() >= MIN_KILLS_IN_DRAINS,
+        "only {} kills landed inside a drain (seed {seed})",
+        kills_in_drains.len()
     );
     assert!(kills >= MIN_KILLS);
 }

@@ -1,16 +1,21 @@
-//! The process that `tests/redb_crash.rs` kills: it runs checkpointed workflows on a redb
-//! store and records every side effect in an append-only file, keyed by the idempotency
-//! key, so the test can tell what ran how often across process deaths.
+//! The process that `tests/redb_crash.rs` kills: it runs checkpointed saga workflows on a
+//! redb store and records every side effect in an append-only file, keyed by the
+//! idempotency key the engine hands the task, so the test can tell what ran how often
+//! across process deaths.
 //!
 //! Usage: `redb_crash_child <dir> <generation> <first run> <end run> <concurrency>`.
 //! Runs `run-<first>` … `run-<end - 1>`: resumes the unfinished ones, starts the unknown
 //! ones, skips the finished ones (the store keeps tombstones), and exits 0 when all ended.
+//! Every run goes reserve → charge → pack (three compensatable states) → ship → done;
+//! `ship` fails for every third run (`run-0`, `run-3`, …), which rolls the run back:
+//! pack, charge and reserve are compensated, in that order.
 //!
 //! Effect lines (one `write` each, so a kill never tears one):
 //! * `G <generation>`: this process started;
-//! * `E <generation> <run> <visit> <state> <attempt>`: a forward state's task ran;
-//! * `C <generation> <run> <completion> <state>`: a compensation ran.
+//! * `E <generation> <run> <visit> <state> <attempt>`: a forward state's work happened;
+//! * `C <generation> <run> <visit> <state>`: a compensation's work happened.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,15 +23,38 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cano_core::checkpoint::{CheckpointRow, CheckpointStore, RunId, RunLog, RunOutcome};
+use cano_core::checkpoint::{CheckpointStore, RunId, RunLog, StateKey};
+use cano_core::{
+    CanoError, CompensatableTask, Task, TaskConfig, TaskContext, TaskResult, Workflow,
+};
 use cano_redb::RedbStore;
+use cano_tokio::WorkflowExt;
 use futures::StreamExt;
 
-/// The forward states of every run, then the exit state.
-const STATES: [&str; 6] = ["reserve", "charge", "pack", "label", "ship", "done"];
-const VERSION: u32 = 1;
-/// How long each state's work takes: short, so kills land on every boundary.
-const WORK: Duration = Duration::from_millis(2);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Order {
+    Reserve,
+    Charge,
+    Pack,
+    Ship,
+    Done,
+}
+
+impl StateKey for Order {
+    fn state_key(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Order::Reserve => "reserve",
+            Order::Charge => "charge",
+            Order::Pack => "pack",
+            Order::Ship => "ship",
+            Order::Done => "done",
+        })
+    }
+}
+
+/// Half of each state's or compensation's work happens before its effect is recorded, half
+/// after: short, so kills land on every boundary, inside work, and inside drains.
+const HALF_WORK: Duration = Duration::from_millis(1);
 
 struct Effects {
     file: Mutex<File>,
@@ -39,42 +67,137 @@ impl Effects {
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes()).expect("record an effect");
     }
+
+    async fn forward(&self, ctx: &TaskContext<'_>) -> Result<(), CanoError> {
+        let key = ctx
+            .idempotency_key()
+            .ok_or_else(|| CanoError::workflow("a checkpointed task has a key"))?;
+        tokio::time::sleep(HALF_WORK).await;
+        self.record(format_args!(
+            "E {} {} {} {} {}",
+            self.generation,
+            key.run(),
+            key.visit(),
+            key.state(),
+            key.attempt()
+        ));
+        tokio::time::sleep(HALF_WORK).await;
+        Ok(())
+    }
 }
 
-async fn drive(store: &RedbStore, effects: &Effects, run: RunId) -> Result<(), String> {
-    let (fence, mut rows) = match store.load(&run).await.map_err(|e| e.to_string())? {
+struct Undoable {
+    name: &'static str,
+    next: Order,
+    effects: Arc<Effects>,
+}
+
+impl CompensatableTask<Order> for Undoable {
+    type Output = String;
+
+    async fn run(&self, ctx: TaskContext<'_>) -> Result<(TaskResult<Order>, String), CanoError> {
+        self.effects.forward(&ctx).await?;
+        let key = ctx
+            .idempotency_key()
+            .map(|k| k.to_string())
+            .unwrap_or_default();
+        Ok((TaskResult::Single(self.next), key))
+    }
+
+    async fn compensate(&self, ctx: TaskContext<'_>, _output: String) -> Result<(), CanoError> {
+        let key = ctx
+            .idempotency_key()
+            .ok_or_else(|| CanoError::workflow("a compensation has a key"))?;
+        tokio::time::sleep(HALF_WORK).await;
+        self.effects.record(format_args!(
+            "C {} {} {} {}",
+            self.effects.generation,
+            key.run(),
+            key.visit(),
+            key.state()
+        ));
+        tokio::time::sleep(HALF_WORK).await;
+        Ok(())
+    }
+
+    fn config(&self) -> TaskConfig {
+        TaskConfig::minimal()
+    }
+
+    fn name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(self.name)
+    }
+}
+
+struct Ship {
+    effects: Arc<Effects>,
+}
+
+impl Task<Order> for Ship {
+    async fn run_with(&self, ctx: TaskContext<'_>) -> Result<TaskResult<Order>, CanoError> {
+        self.effects.forward(&ctx).await?;
+        let run = ctx
+            .idempotency_key()
+            .map(|k| k.run().to_string())
+            .unwrap_or_default();
+        if fails(&run) {
+            return Err(CanoError::task_execution(format!(
+                "{run}: the carrier refused"
+            )));
+        }
+        Ok(TaskResult::Single(Order::Done))
+    }
+
+    fn config(&self) -> TaskConfig {
+        TaskConfig::minimal()
+    }
+}
+
+/// Every third run's `ship` fails.
+fn fails(run: &str) -> bool {
+    run.strip_prefix("run-")
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n % 3 == 0)
+}
+
+fn workflow(store: RedbStore, effects: &Arc<Effects>) -> Workflow<Order> {
+    let undoable = |name, next| Undoable {
+        name,
+        next,
+        effects: Arc::clone(effects),
+    };
+    Workflow::bare()
+        .register_compensatable(Order::Reserve, undoable("reserve", Order::Charge))
+        .register_compensatable(Order::Charge, undoable("charge", Order::Pack))
+        .register_compensatable(Order::Pack, undoable("pack", Order::Ship))
+        .register(
+            Order::Ship,
+            Ship {
+                effects: Arc::clone(effects),
+            },
+        )
+        .add_exit_state(Order::Done)
+        .with_checkpoint_store(store)
+}
+
+async fn drive(store: &RedbStore, workflow: &Workflow<Order>, run: RunId) -> Result<(), String> {
+    let ended = match store.load(&run).await.map_err(|e| e.to_string())? {
         RunLog::Finished(_) => return Ok(()),
         RunLog::Unknown => {
-            let first = CheckpointRow::state_entry(0, STATES[0].into(), VERSION);
-            let fence = store.start(&run, &first).await.map_err(|e| e.to_string())?;
-            (fence, vec![first])
-        }
-        RunLog::Unfinished(rows) => (store.resume(&run).await.map_err(|e| e.to_string())?, rows),
-    };
-    loop {
-        let last = rows.last().ok_or("an unfinished log has rows")?.clone();
-        let index = STATES
-            .iter()
-            .position(|s| *s == last.state)
-            .ok_or_else(|| format!("unknown state {}", last.state))?;
-        if index + 1 == STATES.len() {
-            return store
-                .finish(&run, fence, RunOutcome::Completed)
+            workflow
+                .clone()
+                .with_workflow_id(run.clone())
+                .orchestrate(Order::Reserve)
                 .await
-                .map_err(|e| e.to_string());
         }
-        // The state's work: its side effect is keyed by (run, visit, state, attempt).
-        tokio::time::sleep(WORK).await;
-        effects.record(format_args!(
-            "E {} {} {} {} 1",
-            effects.generation, run, last.sequence, last.state
-        ));
-        let next = CheckpointRow::state_entry(last.sequence + 1, STATES[index + 1].into(), VERSION);
-        store
-            .append(&run, fence, &next)
-            .await
-            .map_err(|e| e.to_string())?;
-        rows.push(next);
+        RunLog::Unfinished(_) => workflow.resume_from(run.clone()).await,
+    };
+    match ended {
+        Ok(Order::Done) if !fails(run.as_str()) => Ok(()),
+        // A clean rollback returns the original error; a drain resumed after a death says
+        // the run was rolling back (the test checks the store's `RolledBack` tombstone).
+        Err(CanoError::TaskExecution(_) | CanoError::Workflow(_)) if fails(run.as_str()) => Ok(()),
+        other => Err(format!("{run} ended with {other:?}")),
     }
 }
 
@@ -109,11 +232,12 @@ fn main() -> ExitCode {
             .open(dir.join("store.redb"))
             .await
             .map_err(|e| e.to_string())?;
+        let workflow = workflow(store.clone(), &effects);
         let results: Vec<Result<(), String>> = futures::stream::iter(first..end)
             .map(|i| {
                 let store = store.clone();
-                let effects = Arc::clone(&effects);
-                async move { drive(&store, &effects, RunId::new(format!("run-{i}"))).await }
+                let workflow = &workflow;
+                async move { drive(&store, workflow, RunId::new(format!("run-{i}"))).await }
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
