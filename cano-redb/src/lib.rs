@@ -53,7 +53,7 @@
 //! ```
 //!
 //! A workflow uses the store through
-//! `Workflow::with_checkpoint_store`; see
+//! [`Workflow::with_checkpoint_store`](cano_core::Workflow::with_checkpoint_store); see
 //! the `crash_resume` example (`cargo run -p cano-redb --example crash_resume`).
 //!
 //! ## Errors
@@ -83,6 +83,11 @@
 //! the layout grows by new tables, and the schema version ([`SCHEMA_VERSION`]) changes
 //! only when an existing table's encoding does. redb admits one process per file.
 #![forbid(unsafe_code)]
+
+/// The crate README's examples, run as doctests so they cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 
 mod checkpoint;
 mod commit;
