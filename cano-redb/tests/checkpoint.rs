@@ -285,3 +285,49 @@ fn works_on_tokio_and_smol() {
         assert_eq!(store.load(&run).await.unwrap(), RunLog::Unknown);
     }));
 }
+
+/// A caller that stops waiting (its future dropped mid-write) harms nobody: the others in
+/// its batch get their answers, and its own write, once queued, is committed anyway.
+#[test]
+fn a_dropped_write_does_not_disturb_its_batch() {
+    let dir = TempDir::new("dropped");
+    let store = open(&dir.file("store.redb"));
+    let ids: Vec<RunId> = (0..40).map(|i| RunId::new(format!("run-{i:02}"))).collect();
+    let row0 = entry(0, "a");
+    let fences: Vec<Fence> = block_on(join_all(ids.iter().map(|r| store.start(r, &row0))))
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let one = entry(1, "b");
+    block_on(async {
+        let mut writes: Vec<_> = ids
+            .iter()
+            .zip(&fences)
+            .map(|(run, &fence)| Box::pin(store.append(run, fence, &one)))
+            .collect();
+        // Every write is queued by its first poll; then half the callers give up.
+        for write in &mut writes {
+            let _ = futures::FutureExt::now_or_never(write.as_mut());
+        }
+        let kept: Vec<_> = writes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, w)| (i % 2 == 1).then_some(w))
+            .collect();
+        for answer in join_all(kept).await {
+            assert_eq!(answer, Ok(()));
+        }
+    });
+    for (i, run) in ids.iter().enumerate() {
+        let RunLog::Unfinished(rows) = block_on(store.load(run)).unwrap() else {
+            panic!("{run} is unfinished");
+        };
+        // A dropped write was already queued by its first poll, so it commits too.
+        let awaited = i % 2 == 1;
+        assert_eq!(
+            rows.len(),
+            2,
+            "{run} (awaited: {awaited}): the write committed"
+        );
+    }
+}
