@@ -175,7 +175,7 @@ fn sigkill_at_random_points_loses_nothing_and_reruns_only_the_state_in_flight() 
         Vec::<RunId>::new(),
         "every run ended"
     );
-    let rolls_back = |i: u64| i % 3 == 0;
+    let rolls_back = |i: u64| i.is_multiple_of(3);
     for i in 0..runs_planned {
         let run = RunId::new(format!("run-{i}"));
         let expected = if rolls_back(i) {

@@ -157,7 +157,7 @@ impl Task<Order> for Ship {
 fn fails(run: &str) -> bool {
     run.strip_prefix("run-")
         .and_then(|n| n.parse::<u64>().ok())
-        .is_some_and(|n| n % 3 == 0)
+        .is_some_and(|n| n.is_multiple_of(3))
 }
 
 fn workflow(store: RedbStore, effects: &Arc<Effects>) -> Workflow<Order> {
