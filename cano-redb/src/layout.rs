@@ -96,6 +96,68 @@ impl<'txn> WriteTables<'txn> {
 /// store of a schema this build reads; initialises a new file. Blocking: call it on the
 /// `blocking` pool.
 pub(crate) fn open(path: &Path, cache_size: Option<usize>) -> Result<Database, OpenError> {
+    if is_absent_or_empty(path)? {
+        create_atomically(path, cache_size)?;
+    }
+    open_existing(path, cache_size)
+}
+
+fn is_absent_or_empty(path: &Path) -> Result<bool, OpenError> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.is_file() && meta.len() == 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(source) => Err(OpenError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Creates a new store beside `path` and moves it into place only once it is complete, so
+/// a process killed while creating the file leaves no half-written store behind (redb
+/// writes a new file's header in steps; a file cut in between would be unreadable for
+/// good). Another process creating the same store at the same time is not overwritten:
+/// the first complete file wins.
+fn create_atomically(path: &Path, cache_size: Option<usize>) -> Result<(), OpenError> {
+    let io = |source| OpenError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let name = path.file_name().map_or_else(
+        || std::ffi::OsString::from("store"),
+        std::ffi::OsStr::to_os_string,
+    );
+    let mut staging_name = name;
+    staging_name.push(format!(".{}.creating", std::process::id()));
+    let staging = path.with_file_name(staging_name);
+    // A leftover of a process killed while creating (with this pid, long ago) is garbage.
+    let _ = std::fs::remove_file(&staging);
+    drop(open_existing(&staging, cache_size)?);
+    let placed = match std::fs::hard_link(&staging, path) {
+        Ok(()) => Ok(()),
+        // Another process placed its store first, or the user made an empty file.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            if is_absent_or_empty(path)? {
+                std::fs::rename(&staging, path).map_err(io)
+            } else {
+                Ok(())
+            }
+        }
+        // A file system without hard links.
+        Err(_) => std::fs::rename(&staging, path).map_err(io),
+    };
+    let _ = std::fs::remove_file(&staging);
+    placed?;
+    // Make the new name durable too.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(dir) = std::fs::File::open(dir) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn open_existing(path: &Path, cache_size: Option<usize>) -> Result<Database, OpenError> {
     // redb reports bad files as errors; the catch is a second line of defence so that a
     // damaged file can never take the caller's process down.
     let opened = catch_unwind(AssertUnwindSafe(|| {

@@ -143,6 +143,11 @@ impl RedbStoreBuilder {
 
     /// Opens the store file at `path`, creating it if it does not exist (or is empty).
     ///
+    /// A new store is built under a temporary name beside `path`
+    /// (`<name>.<pid>.creating`) and linked into place only once complete, so a process
+    /// killed while creating it leaves either no store or a whole one, never a file that
+    /// cannot be opened.
+    ///
     /// The file is opened on the `blocking` thread pool, so this can be awaited on any
     /// executor.
     ///

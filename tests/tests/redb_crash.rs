@@ -24,8 +24,12 @@ const MIN_KILLS_IN_DRAINS: usize = 20;
 /// Runs per phase; a new phase is planned until enough kills happened.
 const RUNS_PER_PHASE: u64 = 16;
 const CONCURRENCY: u64 = 4;
-/// Kill delays, in milliseconds, after the child is spawned.
-const DELAY_MS: std::ops::Range<u64> = 10..80;
+/// Kill delays, in milliseconds, after the child said its store is open.
+const DELAY_MS: std::ops::Range<u64> = 0..40;
+/// One kill in this many lands during start-up instead (opening, before `ready`), with a
+/// delay from spawning in this range.
+const EARLY_KILL_ONE_IN: u64 = 10;
+const EARLY_DELAY_MS: std::ops::Range<u64> = 0..8;
 /// The forward states, as the child names them, in order.
 const FORWARD: [&str; 4] = ["reserve", "charge", "pack", "ship"];
 /// The compensations of a rolled-back run, in the order they must run (LIFO).
@@ -135,11 +139,20 @@ fn sigkill_at_random_points_loses_nothing_and_reruns_only_the_state_in_flight() 
                 &CONCURRENCY.to_string(),
             ])
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn the child");
-        std::thread::sleep(Duration::from_millis(rng.in_range(DELAY_MS)));
+        if rng.in_range(0..EARLY_KILL_ONE_IN) == 0 {
+            std::thread::sleep(Duration::from_millis(rng.in_range(EARLY_DELAY_MS)));
+        } else {
+            // Blocks until the child is ready (or has died: then the line is empty).
+            let mut ready = String::new();
+            let stdout = child.stdout.as_mut().expect("the child's stdout");
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut ready)
+                .expect("read the child's stdout");
+            std::thread::sleep(Duration::from_millis(rng.in_range(DELAY_MS)));
+        }
         // SIGKILL on unix; harmless if the child already exited (it is not yet reaped).
         child.kill().expect("kill the child");
         let output = child.wait_with_output().expect("wait for the child");
@@ -288,4 +301,34 @@ fn sigkill_at_random_points_loses_nothing_and_reruns_only_the_state_in_flight() 
         kills_in_drains.len()
     );
     assert!(kills >= MIN_KILLS);
+}
+
+/// The class of the first-open hazard: a process killed while it creates a new store file
+/// must not leave a file that no later process can open. Sweeps kill delays over the
+/// creation of fresh stores.
+#[test]
+fn a_process_killed_while_creating_its_store_leaves_an_openable_file() {
+    let mut rng = SplitMix(0x5EED_F11E);
+    let root =
+        Dir(std::env::temp_dir().join(format!("cano-redb-create-kill-{}", std::process::id())));
+    for attempt in 0..60u64 {
+        let dir = root.0.join(attempt.to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(CHILD)
+            .args([dir.to_str().unwrap(), "1", "0", "0", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the child");
+        // Spread over the child's start-up, which creates the store.
+        std::thread::sleep(Duration::from_micros(rng.in_range(0..12_000)));
+        child.kill().expect("kill the child");
+        child.wait().expect("wait for the child");
+        let store = futures::executor::block_on(RedbStore::open(dir.join("store.redb")));
+        assert!(
+            store.is_ok(),
+            "attempt {attempt}: the store left by a killed creation does not open: {store:?}"
+        );
+    }
 }

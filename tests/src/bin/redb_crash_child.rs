@@ -10,6 +10,8 @@
 //! `ship` fails for every third run (`run-0`, `run-3`, …), which rolls the run back:
 //! pack, charge and reserve are compensated, in that order.
 //!
+//! Prints `ready` on stdout once the store is open.
+//!
 //! Effect lines (one `write` each, so a kill never tears one):
 //! * `G <generation>`: this process started;
 //! * `E <generation> <run> <visit> <state> <attempt>`: a forward state's work happened;
@@ -232,6 +234,10 @@ fn main() -> ExitCode {
             .open(dir.join("store.redb"))
             .await
             .map_err(|e| e.to_string())?;
+        // Tell the test the store is open: its kill delays count from here, so they land
+        // in the work whatever the machine's load does to start-up.
+        println!("ready");
+        std::io::stdout().flush().map_err(|e| e.to_string())?;
         let workflow = workflow(store.clone(), &effects);
         let results: Vec<Result<(), String>> = futures::stream::iter(first..end)
             .map(|i| {
