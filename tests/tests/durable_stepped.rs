@@ -13,12 +13,17 @@ use cano_core::{
 };
 use durable_support::*;
 
+/// Each step's (cursor, idempotency key).
+type Calls = Arc<Mutex<Vec<(Option<u32>, String)>>>;
+/// The batch whose step hangs (a crash), once.
+type HangAt = Arc<Mutex<Option<u32>>>;
+
 /// Copies 5 batches; step n (cursor n-1 → n) is recorded with its key. Optionally fails a
 /// step's first attempt, or hangs in one step (a crash).
 struct CopyBatches {
-    calls: Arc<Mutex<Vec<(Option<u32>, String)>>>,
+    calls: Calls,
     fail_first_attempt_of: Option<u32>,
-    hang_at: Arc<Mutex<Option<u32>>>,
+    hang_at: HangAt,
     clock: FakeClock,
 }
 
@@ -82,13 +87,7 @@ fn copy_workflow(env: &Env, task: CopyBatches, durable: bool) -> Workflow<Order>
     }
 }
 
-fn copier(
-    env: &Env,
-) -> (
-    CopyBatches,
-    Arc<Mutex<Vec<(Option<u32>, String)>>>,
-    Arc<Mutex<Option<u32>>>,
-) {
+fn copier(env: &Env) -> (CopyBatches, Calls, HangAt) {
     let calls = Arc::new(Mutex::new(Vec::new()));
     let hang = Arc::new(Mutex::new(None));
     (

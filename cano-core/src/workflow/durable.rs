@@ -15,12 +15,16 @@ use futures::future::{Either, select};
 
 use super::observer::{TaskEvents, TaskId};
 use super::retry::Attempts;
+use super::run::RunGuard;
 use super::saga::{RegisteredCompensatable, RunCompensatable};
 use super::stepped::{RegisteredStepped, RunStep, StepOutcome};
 use super::task::{KeyBase, TaskContext};
 use super::{Handler, Workflow};
+use futures::future::BoxFuture;
+
 use crate::checkpoint::{
-    CheckpointError, CheckpointRow, DynCheckpointStore, Fence, RowKind, RunId, RunLog, RunOutcome,
+    CheckpointError, CheckpointResult, CheckpointRow, DynCheckpointStore, Fence, RowKind, RunId,
+    RunLog, RunOutcome,
 };
 use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
@@ -60,6 +64,8 @@ pub(crate) struct Ledger<'w, S> {
     state_key: Cow<'static, str>,
     /// The log already has its `RollbackStarted` row.
     rollback_recorded: bool,
+    /// The entry row being written (kept here so the write borrows it, not the run loop).
+    pending_entry: Option<CheckpointRow>,
 }
 
 struct Journal<'w, S> {
@@ -130,6 +136,7 @@ where
             visit: 0,
             state_key: Cow::Borrowed(""),
             rollback_recorded: false,
+            pending_entry: None,
         }
     }
 
@@ -330,33 +337,54 @@ where
         Ok(row.sequence)
     }
 
-    /// Records entering the state in slot `at` (before its task runs).
-    pub(crate) async fn enter_state(
+    /// Prepares the record of entering the state in slot `at` (before its task runs):
+    /// `Some` write to await, then [`commit_entry`](Self::commit_entry). Split in two so
+    /// the run loop holds only the store's boxed future across the await.
+    pub(crate) fn prepare_entry<'l>(
         &self,
-        ledger: &mut Ledger<'_, S>,
+        ledger: &'l mut Ledger<'_, S>,
         at: usize,
-    ) -> Result<(), CanoError> {
+    ) -> Option<BoxFuture<'l, CheckpointResult<()>>> {
         if core::mem::take(&mut ledger.entry_written) {
-            return Ok(());
+            return None;
         }
         ledger.resume_cursor = None;
-        let Some(journal) = ledger.journal.as_mut() else {
+        let Some(journal) = ledger.journal.as_ref() else {
             ledger.visit += 1;
-            return Ok(());
+            return None;
         };
         let key = (journal.state_key)(&self.states[at].state);
-        let row = CheckpointRow::state_entry(journal.next, key.clone(), journal.version);
-        ledger.visit = self.append(journal, row).await?;
-        ledger.state_key = key;
-        Ok(())
+        ledger.pending_entry = Some(CheckpointRow::state_entry(
+            journal.next,
+            key,
+            journal.version,
+        ));
+        let ledger: &'l Ledger<'_, S> = ledger;
+        let (journal, row) = (ledger.journal.as_ref()?, ledger.pending_entry.as_ref()?);
+        Some(journal.store.append_dyn(&journal.run, journal.fence, row))
+    }
+
+    /// After the write of [`prepare_entry`](Self::prepare_entry) succeeded.
+    pub(crate) fn commit_entry(&self, ledger: &mut Ledger<'_, S>) {
+        let (Some(journal), Some(row)) = (ledger.journal.as_mut(), ledger.pending_entry.take())
+        else {
+            return;
+        };
+        journal.next += 1;
+        self.observers
+            .iter()
+            .for_each(|o| o.on_checkpoint(&journal.run, &row));
+        ledger.visit = row.sequence;
+        ledger.state_key = row.state;
     }
 
     /// Runs a compensatable state's task and records its completion.
     pub(crate) async fn run_compensatable<C: Clock>(
         &self,
         task: &RegisteredCompensatable<S, K>,
-        mut ledger: Option<&mut Ledger<'_, S>>,
+        ledger: Option<&mut Ledger<'_, S>>,
         clock: &C,
+        guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
             observers: self.observers.as_slice(),
@@ -373,11 +401,13 @@ where
             key,
             attempts: 0,
         };
-        let outcome = Attempts::new(&task.config, clock, &*self.random, run, events).await;
+        let outcome =
+            Attempts::new(&task.config, clock, &*self.random, run, events, Some(guard)).await;
         events.finish(&outcome);
         let (next, output) = outcome?;
-        if let Some(ledger) = ledger.as_deref_mut() {
-            self.record_completion(ledger, &task.name, output).await?;
+        if let Some(ledger) = ledger {
+            self.record_completion(ledger, task.name.clone(), output)
+                .await?;
         }
         Ok(next.into_state())
     }
@@ -387,13 +417,13 @@ where
     async fn record_completion(
         &self,
         ledger: &mut Ledger<'_, S>,
-        task: &Cow<'static, str>,
+        task: Cow<'static, str>,
         output: Vec<u8>,
     ) -> Result<(), CanoError> {
         let mut completion = Completion {
             visit: ledger.visit,
             sequence: None,
-            task: task.clone(),
+            task,
             state: ledger.state_key.clone(),
             output,
         };
@@ -403,7 +433,7 @@ where
                 let row = CheckpointRow::completion(
                     journal.next,
                     completion.state.clone(),
-                    task.clone(),
+                    completion.task.clone(),
                     journal.version,
                     completion.output.clone(),
                 );
@@ -423,6 +453,7 @@ where
         mut ledger: Option<&mut Ledger<'_, S>>,
         at: usize,
         clock: &C,
+        guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
             observers: self.observers.as_slice(),
@@ -443,7 +474,16 @@ where
                 cursor: cursor.as_deref(),
                 attempts: 0,
             };
-            match Attempts::new(&task.config, clock, &*self.random, step, events).await {
+            match Attempts::new(
+                &task.config,
+                clock,
+                &*self.random,
+                step,
+                events,
+                Some(guard),
+            )
+            .await
+            {
                 Err(error) => break Err(error),
                 Ok(StepOutcome::Done(next)) => break Ok(next.into_state()),
                 Ok(StepOutcome::More(next_cursor)) => {

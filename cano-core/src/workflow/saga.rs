@@ -90,12 +90,15 @@ pub trait CompensatableTask<S, K = DefaultKey>: Send + Sync {
     }
 }
 
+/// A forward run's result with its output encoded.
+pub(crate) type Forward<S> = (TaskResult<S>, Vec<u8>);
+
 /// The erased form the workflow stores: outputs travel as encoded blobs.
 pub(crate) trait DynCompensatable<S, K>: Send + Sync {
     fn run_dyn<'a>(
         &'a self,
         ctx: TaskContext<'a, K>,
-    ) -> BoxFuture<'a, Result<(TaskResult<S>, Vec<u8>), CanoError>>;
+    ) -> BoxFuture<'a, Result<Forward<S>, CanoError>>;
     fn compensate_dyn<'a>(
         &'a self,
         ctx: TaskContext<'a, K>,
@@ -109,7 +112,7 @@ impl<S: Send + 'static, K: Sync + 'static, T: CompensatableTask<S, K>> DynCompen
     fn run_dyn<'a>(
         &'a self,
         ctx: TaskContext<'a, K>,
-    ) -> BoxFuture<'a, Result<(TaskResult<S>, Vec<u8>), CanoError>> {
+    ) -> BoxFuture<'a, Result<Forward<S>, CanoError>> {
         Box::pin(async move {
             let (next, output) = self.run(ctx).await?;
             let blob = encode_blob(&output).map_err(|e| {
@@ -159,8 +162,8 @@ pub(crate) struct RunCompensatable<'a, S, K> {
     pub(crate) attempts: u32,
 }
 
-impl<'a, S, K> MakeAttempt<'a, (TaskResult<S>, Vec<u8>)> for RunCompensatable<'a, S, K> {
-    fn make(&mut self) -> BoxFuture<'a, Result<(TaskResult<S>, Vec<u8>), CanoError>> {
+impl<'a, S, K> MakeAttempt<'a, Forward<S>> for RunCompensatable<'a, S, K> {
+    fn make(&mut self) -> BoxFuture<'a, Result<Forward<S>, CanoError>> {
         self.attempts += 1;
         self.task
             .run_dyn(KeyBase::context(self.key, self.resources, self.attempts))

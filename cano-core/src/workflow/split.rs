@@ -32,7 +32,8 @@ use crate::runtime::{Clock, Spawner};
 use crate::workflow::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
 use crate::workflow::observer::{Observers, TaskEvents, TaskId};
 use crate::workflow::retry::{Attempts, MakeAttempt};
-use crate::workflow::task::{RegisteredTask, RunTask, TaskResult};
+use crate::workflow::run::RunGuard;
+use crate::workflow::task::{RegisteredTask, RunBranch, TaskResult};
 
 /// A registered split state.
 pub(crate) struct SplitSpec<S, K> {
@@ -47,11 +48,14 @@ pub(crate) struct SplitEnv<'a, S, K, C, Sp> {
     pub(crate) spawner: Option<&'a Sp>,
     pub(crate) random: &'a Arc<dyn RandomSource>,
     pub(crate) observers: &'a Observers<S>,
+    /// The run's cancellation and deadline, checked before every retry of a branch run
+    /// in place.
+    pub(crate) guard: RunGuard<'a>,
 }
 
 type Outcome<S> = Result<TaskResult<S>, CanoError>;
 type LocalBranch<'a, S, K, C> =
-    Attempts<'a, TaskResult<S>, C, RunTask<'a, S, K>, TaskEvents<'a, S>>;
+    Attempts<'a, TaskResult<S>, C, RunBranch<'a, S, K>, TaskEvents<'a, S>>;
 
 enum Slot<'a, S, K, C: Clock> {
     Queued,
@@ -212,8 +216,10 @@ where
         let clock: &'a C = self.env.clock;
         let random: &'a Arc<dyn RandomSource> = self.env.random;
         let resources: &'a Resources<K> = self.env.resources;
-        let mut run = RunTask::new(&*branch.task, resources);
-        let retry_loop = |run| Attempts::new(&branch.config, clock, &**random, run, events);
+        let mut run = RunBranch::new(&*branch.task, resources);
+        let guard = self.env.guard;
+        let retry_loop =
+            |run| Attempts::new(&branch.config, clock, &**random, run, events, Some(guard));
         if !branch.config.first_attempt_is_bare() {
             self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll);
             return None;
@@ -260,8 +266,8 @@ where
                     branch: Some(index),
                 },
             };
-            let run = RunTask::new(&*task, &*resources);
-            let outcome = Attempts::new(&config, &clock, &*random, run, events).await;
+            let run = RunBranch::new(&*task, &*resources);
+            let outcome = Attempts::new(&config, &clock, &*random, run, events, None).await;
             // The split may have been decided already; then nobody listens.
             let _ = tx.send(outcome);
         };

@@ -295,14 +295,22 @@ pub(crate) struct RunTask<'a, S, K> {
     pub(crate) attempts: u32,
 }
 
-impl<'a, S, K> RunTask<'a, S, K> {
+/// Makes attempts of a split branch: like [`RunTask`] without an idempotency key (branches
+/// have none), so a split's many retry loops stay small.
+pub(crate) struct RunBranch<'a, S, K> {
+    pub(crate) task: &'a dyn DynTask<S, K>,
+    pub(crate) resources: &'a Resources<K>,
+}
+
+impl<'a, S, K> RunBranch<'a, S, K> {
     pub(crate) fn new(task: &'a dyn DynTask<S, K>, resources: &'a Resources<K>) -> Self {
-        RunTask {
-            task,
-            resources,
-            key: None,
-            attempts: 0,
-        }
+        RunBranch { task, resources }
+    }
+}
+
+impl<'a, S, K> MakeAttempt<'a, TaskResult<S>> for RunBranch<'a, S, K> {
+    fn make(&mut self) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
+        self.task.run_with_dyn(TaskContext::new(self.resources))
     }
 }
 
