@@ -149,10 +149,10 @@ fn create_atomically(path: &Path, cache_size: Option<usize>) -> Result<(), OpenE
     let _ = std::fs::remove_file(&staging);
     placed?;
     // Make the new name durable too.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(dir) = std::fs::File::open(dir)
+    {
+        let _ = dir.sync_all();
     }
     Ok(())
 }
