@@ -122,6 +122,14 @@ impl std::error::Error for OpenError {
     }
 }
 
+/// An [`OpenError`] as a [`CanoError::External`](cano_core::CanoError::External), kept whole
+/// as the source, so `?` works in functions returning `CanoError`.
+impl From<OpenError> for cano_core::CanoError {
+    fn from(e: OpenError) -> Self {
+        cano_core::CanoError::external("opening the redb store", e)
+    }
+}
+
 /// How a redb transaction failed, sorted the way a store error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FailureKind {

@@ -58,7 +58,8 @@
 //!
 //! ## Errors
 //!
-//! Opening fails with an [`OpenError`] naming the file and the reason. After that, every
+//! Opening fails with an [`OpenError`] naming the file and the reason (it converts into
+//! [`CanoError::External`](cano_core::CanoError::External) for `?`). After that, every
 //! store call answers with cano-core's
 //! [`CheckpointError`](cano_core::checkpoint::CheckpointError):
 //!

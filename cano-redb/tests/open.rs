@@ -155,3 +155,17 @@ fn a_missing_directory_is_an_io_error() {
         other => panic!("expected Io, got {other:?}"),
     }
 }
+
+#[test]
+fn an_open_error_converts_to_a_cano_error_with_its_source() {
+    let dir = TempDir::new("convert");
+    let path = dir.file("random.redb");
+    std::fs::write(&path, SplitMix(3).bytes(100)).unwrap();
+    let error: cano_core::CanoError = open(&path).unwrap_err().into();
+    let source = std::error::Error::source(&error).expect("the OpenError is the source");
+    assert!(source.to_string().contains("random.redb"), "{source}");
+    assert!(matches!(
+        source.downcast_ref::<OpenError>(),
+        Some(OpenError::Corrupt { .. })
+    ));
+}
