@@ -550,6 +550,28 @@ impl<T: CheckpointStore> CheckpointStore for Arc<T> {
     }
 }
 
+/// What to do with runs a previous process left unfinished
+/// ([`Workflow::recover_runs`](crate::Workflow::recover_runs)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// Resume each run from its log (the in-flight state runs again).
+    #[default]
+    Resume,
+    /// Finish each log as [`RunOutcome::Abandoned`] without running anything (no
+    /// compensation either).
+    Abandon,
+}
+
+/// What [`Workflow::recover_runs`](crate::Workflow::recover_runs) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Runs resumed, with how each ended.
+    pub resumed: Vec<(RunId, Result<(), crate::CanoError>)>,
+    /// Runs abandoned.
+    pub abandoned: Vec<RunId>,
+}
+
 /// The cursor a resumed state starts from: the blob of the newest
 /// [`RowKind::StepCursor`] row of `state` after that state's last
 /// [`RowKind::StateEntry`] row, if the log's last entry is `state`'s. A state entered

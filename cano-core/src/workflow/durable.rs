@@ -140,6 +140,58 @@ where
         }
     }
 
+    /// Resumes or abandons (per `recovery`) every unfinished run of this workflow's store
+    /// whose id starts with `prefix` (a scheduled flow's runs are `flow@…`: pass
+    /// `"flow@"`), one after another, in id order; the recovery scan a process does at
+    /// start. Resumed runs run without the resource lifecycle (see
+    /// [`resume_fsm`](Self::resume_fsm)): hold the resources around this call.
+    ///
+    /// Errors: [`CanoError::Configuration`] without a checkpoint store; the store's error
+    /// if the scan fails. A run that fails to resume or abandon is reported in the
+    /// [`RecoveryReport`](crate::checkpoint::RecoveryReport), not as an error.
+    pub async fn recover_runs<C: crate::Clock, Sp: crate::Spawner>(
+        &self,
+        ctx: crate::RunContext<C, Sp>,
+        prefix: &str,
+        recovery: crate::checkpoint::Recovery,
+    ) -> Result<crate::checkpoint::RecoveryReport, CanoError> {
+        let Some(checkpoint) = &self.durable.checkpoint else {
+            return Err(CanoError::configuration(
+                "recover_runs needs a checkpoint store: call with_checkpoint_store",
+            ));
+        };
+        let mut report = crate::checkpoint::RecoveryReport::default();
+        let runs = checkpoint.store.list_unfinished_dyn().await?;
+        for run in runs
+            .into_iter()
+            .filter(|run| run.as_str().starts_with(prefix))
+        {
+            match recovery {
+                crate::checkpoint::Recovery::Resume => {
+                    let outcome = self.resume_fsm(ctx.clone(), run.clone()).await;
+                    report.resumed.push((run, outcome.map(drop)));
+                }
+                crate::checkpoint::Recovery::Abandon => {
+                    let fence = checkpoint.store.resume_dyn(&run).await;
+                    let finished = match fence {
+                        Ok(fence) => {
+                            checkpoint
+                                .store
+                                .finish_dyn(&run, fence, RunOutcome::Abandoned)
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    match finished {
+                        Ok(()) => report.abandoned.push(run),
+                        Err(error) => report.resumed.push((run, Err(error.into()))),
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
     /// Starts or resumes the run's log.
     pub(crate) async fn open_ledger(
         &self,

@@ -227,6 +227,43 @@ where
         }
     }
 
+    /// [`run_fsm`](Self::run_fsm) as the run `run` of a checkpointed workflow (instead of
+    /// its [`workflow_id`](Self::workflow_id)): how a scheduler gives each fire its own log.
+    /// A workflow without a checkpoint store ignores `run`.
+    pub fn run_fsm_as<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        run: RunId,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        if let Err(error) = self.check(&initial) {
+            return Either::Left(ready(Err(error)));
+        }
+        if !self.needs_ledger() {
+            return Either::Right(Either::Left(self.run_checked(ctx, initial)));
+        }
+        let begin = Begin::Fresh {
+            run: Some(run),
+            initial,
+        };
+        let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
+        Either::Right(Either::Right(durable))
+    }
+
+    /// [`resume_from_with`](Self::resume_from_with) without the resource lifecycle (the
+    /// caller holds the resources, as a scheduler does).
+    pub fn resume_fsm<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        run: RunId,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
+            Err(error) => Box::pin(ready(Err(error))),
+            Ok(()) => Box::pin(self.run_ledgered(ctx, Begin::Resume(run))),
+        };
+        resumed
+    }
+
     fn check(&self, initial: &S) -> Result<(), CanoError> {
         self.ensure_valid()?;
         self.validate_initial_state(initial)
