@@ -78,6 +78,7 @@ pub mod runtime;
 // Shared services used by both wings.
 pub mod circuit;
 mod panic;
+pub mod persist;
 pub mod resource;
 pub mod store;
 
