@@ -14,7 +14,7 @@ use super::schedule_store::check_flow_id;
 use super::{
     ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
     FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult, Stamped,
-    TakeoverOutcome, to_micros,
+    TakeoverOutcome, lease_micros, to_micros,
 };
 use crate::scheduler::FireId;
 use crate::sync::Lock;
@@ -107,12 +107,8 @@ fn ts(micros: i64) -> Timestamp {
 }
 
 fn lease_end(now: i64, lease: Duration) -> PersistResult<i64> {
-    if lease.is_zero() {
-        return Err(PersistError::invalid("a lease must be longer than zero"));
-    }
-    let micros = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
     Ok(now
-        .saturating_add(micros)
+        .saturating_add(lease_micros(lease)?)
         .min(Timestamp::MAX.as_microsecond()))
 }
 

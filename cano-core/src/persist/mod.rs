@@ -72,7 +72,9 @@ pub use hash::ScheduleHash;
 pub use lease::{DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, LeaseTrust};
 pub use memory_ledger::MemoryFireLedger;
 pub use memory_schedule::MemoryScheduleStore;
-pub use schedule_store::{DynScheduleStore, FlowRecord, ScheduleStore, StoredFlow};
+pub use schedule_store::{
+    DynScheduleStore, FlowRecord, ScheduleStore, StoredFlow, check_flow_id, check_record,
+};
 pub use skew::{DEFAULT_MAX_SKEW, SkewCheck, early_by_store};
 
 #[cfg(feature = "testing")]
@@ -109,6 +111,24 @@ impl fmt::Display for Fence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "fence {}", self.0)
     }
+}
+
+/// The longest lease a store grants: a longer one is [`PersistError::Invalid`] (it would
+/// outlive any failover a fleet could wait for, and overflow some stores' time types).
+pub const MAX_LEASE: core::time::Duration = core::time::Duration::from_secs(366 * 24 * 3600);
+
+/// Checks a lease duration: longer than zero, at most [`MAX_LEASE`]; returns it in µs.
+///
+/// # Errors
+///
+/// [`PersistError::Invalid`] otherwise.
+pub fn lease_micros(lease: core::time::Duration) -> PersistResult<i64> {
+    if lease.is_zero() || lease > MAX_LEASE {
+        return Err(PersistError::invalid(alloc::format!(
+            "a lease must be longer than zero and at most 366 days, not {lease:?}"
+        )));
+    }
+    Ok(lease.as_micros() as i64)
 }
 
 /// The name of one scheduler process in a fleet (unique per running process: a host name

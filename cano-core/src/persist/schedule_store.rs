@@ -194,7 +194,11 @@ impl<T: ScheduleStore> ScheduleStore for Arc<T> {
 }
 
 /// Refuses what no store can keep: an empty flow id, a time with a sub-microsecond part.
-pub(crate) fn check_record(flow: &str, record: &FlowRecord) -> PersistResult<()> {
+///
+/// # Errors
+///
+/// [`PersistError::Invalid`](super::PersistError::Invalid) for either.
+pub fn check_record(flow: &str, record: &FlowRecord) -> PersistResult<()> {
     check_flow_id(flow)?;
     for t in [record.last_fire, record.next_eligible]
         .into_iter()
@@ -206,7 +210,11 @@ pub(crate) fn check_record(flow: &str, record: &FlowRecord) -> PersistResult<()>
 }
 
 /// Refuses an empty flow id.
-pub(crate) fn check_flow_id(flow: &str) -> PersistResult<()> {
+///
+/// # Errors
+///
+/// [`PersistError::Invalid`](super::PersistError::Invalid) for an empty id.
+pub fn check_flow_id(flow: &str) -> PersistResult<()> {
     if flow.is_empty() {
         return Err(super::PersistError::invalid("an empty flow id"));
     }
