@@ -88,6 +88,9 @@ pub use schema::SCHEMA_VERSION;
 
 use conn::Link;
 
+/// Re-exported so users name the same `tokio-postgres` version (for [`PgConfig::from_config`]).
+pub use tokio_postgres;
+
 /// Where and how to connect.
 #[derive(Debug, Clone)]
 pub struct PgConfig {
