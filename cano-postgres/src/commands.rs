@@ -58,7 +58,7 @@ pub(crate) fn decode_payload(payload: &str) -> PersistResult<FleetCommand> {
         _ => None,
     };
     let raw = payload.as_bytes();
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return Err(PersistError::corrupt("a command payload of odd length"));
     }
     let bytes = raw

@@ -670,9 +670,9 @@ fn sample_record(seed: u32) -> FlowRecord {
         Some(Timestamp::from_microsecond(1_767_225_600_000_000 + i64::from(seed)).expect("time"));
     r.streak = seed;
     r.next_eligible = Some(Timestamp::from_microsecond(-1_000_001).expect("time"));
-    r.paused = seed % 2 == 0;
-    r.tripped = seed % 3 == 0;
-    r.buffered_trigger = seed % 5 == 0;
+    r.paused = seed.is_multiple_of(2);
+    r.tripped = seed.is_multiple_of(3);
+    r.buffered_trigger = seed.is_multiple_of(5);
     r.last_error = Some(Arc::from(format!("error {seed}: ünïcode")));
     r
 }

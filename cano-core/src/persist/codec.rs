@@ -60,9 +60,10 @@ impl FlowRecord {
     /// microseconds (a sub-microsecond part is dropped; stores refuse such times earlier
     /// with [`PersistError::Invalid`]).
     pub fn encode(&self) -> Vec<u8> {
-        let flags = u8::from(self.paused) * PAUSED
-            | u8::from(self.tripped) * TRIPPED
-            | u8::from(self.buffered_trigger) * BUFFERED_TRIGGER;
+        let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+        let flags = flag(self.paused, PAUSED)
+            | flag(self.tripped, TRIPPED)
+            | flag(self.buffered_trigger, BUFFERED_TRIGGER);
         encode(&FlowRecordWire {
             schedule_hash: self.schedule_hash.0,
             last_fire: self.last_fire.map(|t| t.as_microsecond()),

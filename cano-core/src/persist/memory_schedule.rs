@@ -10,6 +10,9 @@ use super::schedule_store::{check_flow_id, check_record};
 use super::{Fence, FlowRecord, PersistError, PersistResult, ScheduleStore, StoredFlow};
 use crate::sync::Lock;
 
+/// Each flow's encoded record and the fence it was written with.
+type Records = HashMap<Arc<str>, (Vec<u8>, Fence)>;
+
 /// A [`ScheduleStore`] in memory: what a test, a simulation or a process that wants no
 /// persistence uses. Records are kept encoded ([`FlowRecord::encode`]), so what is loaded
 /// went through the same bytes as on a real store. Clones share the records.
@@ -34,7 +37,7 @@ use crate::sync::Lock;
 /// ```
 #[derive(Clone, Default)]
 pub struct MemoryScheduleStore {
-    records: Arc<Lock<HashMap<Arc<str>, (Vec<u8>, Fence)>>>,
+    records: Arc<Lock<Records>>,
     #[cfg(feature = "testing")]
     faults: super::Faults,
 }
