@@ -22,7 +22,7 @@
 //!   [`PgStore::wait_connected`] resolves when it is back. A scheduler keeps running its
 //!   claimed fires meanwhile and claims no new ones.
 //! * **Commands.** [`PgStore::publish`] sends a
-//!   [`FleetCommand`](cano_core::persist::FleetCommand) with `NOTIFY`;
+//!   `FleetCommand` with `NOTIFY`;
 //!   [`PgStore::commands`] hears every node's (see [`CommandStream`] for what is and is
 //!   not guaranteed).
 //! * **Errors** map as: connection lost, server shutting down or refusing connections →
