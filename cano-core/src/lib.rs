@@ -77,6 +77,7 @@ pub mod error;
 pub mod runtime;
 
 // Shared services used by both wings.
+pub mod checkpoint;
 pub mod circuit;
 mod panic;
 pub mod persist;
