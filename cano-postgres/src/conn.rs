@@ -31,6 +31,12 @@ pub(crate) struct Prepared {
     pub(crate) delete_flow: Statement,
     pub(crate) load_all: Statement,
     pub(crate) notify: Statement,
+    pub(crate) checkpoint_start: Statement,
+    pub(crate) checkpoint_resume: Statement,
+    pub(crate) checkpoint_append: Statement,
+    pub(crate) checkpoint_load: Statement,
+    pub(crate) checkpoint_finish: Statement,
+    pub(crate) checkpoint_list: Statement,
 }
 
 /// A live connection: its client and prepared statements.
@@ -132,6 +138,24 @@ async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
             .await?,
         load_all: client.prepare(LOAD_ALL_SQL).await?,
         notify: client.prepare("SELECT pg_notify($1, $2)").await?,
+        checkpoint_start: client
+            .prepare("SELECT * FROM cano_checkpoint_start($1, $2, $3)")
+            .await?,
+        checkpoint_resume: client
+            .prepare("SELECT * FROM cano_checkpoint_resume($1)")
+            .await?,
+        checkpoint_append: client
+            .prepare("SELECT * FROM cano_checkpoint_append($1, $2, $3, $4)")
+            .await?,
+        checkpoint_load: client
+            .prepare("SELECT row_bytes FROM cano_checkpoint_rows WHERE run = $1 ORDER BY sequence")
+            .await?,
+        checkpoint_finish: client
+            .prepare("SELECT * FROM cano_checkpoint_finish($1, $2)")
+            .await?,
+        checkpoint_list: client
+            .prepare("SELECT run FROM cano_checkpoint_runs ORDER BY run")
+            .await?,
     })
 }
 

@@ -2,9 +2,11 @@
 //!
 //! PostgreSQL stores for cano, on `tokio-postgres`: a
 //! [`ScheduleStore`](cano_core::persist::ScheduleStore) (each flow's last fire, streak,
-//! pause and trip, so a restart catches up) and a
+//! pause and trip, so a restart catches up), a
 //! [`FireLedger`](cano_core::persist::FireLedger) (a fleet's claims, one per fire, with
-//! leases in the database's clock), in one [`PgStore`].
+//! leases in the database's clock) and a
+//! [`CheckpointStore`](cano_core::checkpoint::CheckpointStore) (durable workflow runs; a
+//! finished run's rows are deleted, no tombstone is kept), in one [`PgStore`].
 //!
 //! * **Schema.** [`PgStore::connect`] creates the schema it is given (default `cano`) and
 //!   applies the missing migrations, recorded in a `cano_migrations` table, in one
@@ -67,6 +69,7 @@
 //!
 //! TLS is not built in: connect to a local socket or a trusted network, or open an issue.
 
+mod checkpoint;
 mod commands;
 mod conn;
 mod error;

@@ -8,14 +8,17 @@ use tokio_postgres::Client;
 use crate::error::from_pg;
 
 /// The schema versions this crate knows, in order: (version, name, SQL).
-pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "schedule store and fire ledger",
-    include_str!("schema_v1.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "schedule store and fire ledger",
+        include_str!("schema_v1.sql"),
+    ),
+    (2, "checkpoint store", include_str!("schema_v2.sql")),
+];
 
 /// The newest schema version this crate writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Whether `schema` is a plain lower-case identifier (so it needs no quoting rules beyond
 /// double quotes and cannot inject SQL).

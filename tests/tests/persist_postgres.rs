@@ -74,6 +74,23 @@ async fn postgres_schedule_store_conforms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_checkpoint_store_passes_the_core_contract() {
+    let pg = fresh("checkpoint").await;
+    cano_core::checkpoint::check_store_contract(&pg.store).await;
+    // And it survives a reconnect of the same schema: the rows are in the database.
+    use cano_core::checkpoint::{CheckpointRow, CheckpointStore, RunId, RunLog};
+    let run = RunId::new("kept");
+    let first = CheckpointRow::state_entry(0, "a".into(), 1);
+    let fence = pg.store.start(&run, &first).await.unwrap();
+    let again = PgStore::connect(pg.config.clone()).await.unwrap();
+    assert_eq!(
+        again.load(&run).await.unwrap(),
+        RunLog::Unfinished(vec![first])
+    );
+    assert!(again.resume(&run).await.unwrap() > fence);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_race_over_32_connections_has_one_winner_per_fire() {
     let pg = fresh("race").await;
     let handles = pg.handles(32).await;
@@ -163,6 +180,57 @@ async fn migrations_are_idempotent_and_concurrent_starts_do_not_race() {
         matches!(newer, PersistError::Backend(ref m) if m.contains("newer")),
         "{newer:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_at_version_1_is_upgraded_in_place() {
+    let server = PgServer::shared();
+    let schema = server.fresh_schema("upgrade");
+    let (client, connection) = cano_postgres::tokio_postgres::connect(
+        &server.url("postgres"),
+        cano_postgres::tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // What version 1 of this crate left behind, with a claim in it.
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
+             {}
+             INSERT INTO cano_migrations (version, name) VALUES (1, 'schedule store and fire ledger');
+             SELECT * FROM cano_claim('old', 0, 'a', 60000000);",
+            include_str!("../../cano-postgres/src/schema_v1.sql")
+        ))
+        .await
+        .unwrap();
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(schema.clone());
+    let store = PgStore::connect(config).await.expect("upgrades");
+    let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
+    assert!(
+        store.fire(&old).await.unwrap().value.is_some(),
+        "v1 data kept"
+    );
+    let run = cano_core::checkpoint::RunId::new("new");
+    let first = cano_core::checkpoint::CheckpointRow::state_entry(0, "s".into(), 1);
+    cano_core::checkpoint::CheckpointStore::start(&store, &run, &first)
+        .await
+        .expect("v2 tables work");
+    let versions: Vec<i32> = client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
