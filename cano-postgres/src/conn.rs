@@ -108,7 +108,7 @@ const LOAD_ALL_SQL: &str =
 async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
     Ok(Prepared {
         claim: client
-            .prepare("SELECT * FROM cano_claim($1, $2, $3, $4)")
+            .prepare("SELECT * FROM cano_claim($1, $2, $3, $4, $5)")
             .await?,
         take_over: client
             .prepare("SELECT * FROM cano_take_over($1, $2, $3, $4, $5)")

@@ -66,19 +66,24 @@ fn unknown_status(status: i16) -> PersistError {
 }
 
 impl FireLedger for PgStore {
-    async fn claim(
+    async fn claim_limited(
         &self,
         fire: &FireId,
         node_id: &NodeId,
         lease: Duration,
+        max_live: u32,
     ) -> PersistResult<Stamped<ClaimOutcome>> {
+        if max_live == 0 {
+            return Err(PersistError::invalid("max_live must be at least 1"));
+        }
+        let max_live = i64::from(max_live);
         let (flow, at) = key(fire)?;
         let lease = lease_micros(lease)?;
         let live = self.link.live()?;
         let row = query_one(
             &live,
             &live.sql.claim,
-            &[&flow, &at, &node_id.as_str(), &lease],
+            &[&flow, &at, &node_id.as_str(), &lease, &max_live],
         )
         .await?;
         let status: i16 = get(&row, "o_status")?;
@@ -96,6 +101,9 @@ impl FireLedger for PgStore {
             },
             4 => ClaimOutcome::Stale {
                 high_water: time(&row, "o_high_water_us")?,
+            },
+            6 => ClaimOutcome::AtLimit {
+                live: u32::try_from(get::<i64>(&row, "o_live")?).unwrap_or(u32::MAX),
             },
             other => return Err(unknown_status(other)),
         };

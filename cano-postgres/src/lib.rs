@@ -118,7 +118,19 @@ impl PgConfig {
     }
 
     /// A configuration from a `tokio_postgres::Config`, with schema `cano`.
-    pub fn from_config(pg: tokio_postgres::Config) -> PgConfig {
+    ///
+    /// Unless the configuration sets them, connecting gives up after 10 s
+    /// (`connect_timeout`) and, on Linux, a connection whose sent data stays unacknowledged
+    /// for 10 s is dropped (`tcp_user_timeout`): a silent network partition then surfaces as
+    /// `Unavailable` and a reconnect, rather than as calls that hang for the kernel's
+    /// retransmission timeout (about 15 minutes).
+    pub fn from_config(mut pg: tokio_postgres::Config) -> PgConfig {
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(Duration::from_secs(10));
+        }
+        if pg.get_tcp_user_timeout().is_none() {
+            pg.tcp_user_timeout(Duration::from_secs(10));
+        }
         PgConfig {
             pg,
             schema: "cano".into(),

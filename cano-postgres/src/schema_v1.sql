@@ -50,13 +50,15 @@ CREATE TABLE cano_fire_claims (
     PRIMARY KEY (flow, scheduled_us)
 );
 CREATE INDEX cano_fire_claims_live ON cano_fire_claims (lease_until) WHERE state = 0;
+CREATE INDEX cano_fire_claims_live_by_flow ON cano_fire_claims (flow) WHERE state = 0;
 CREATE INDEX cano_fire_claims_ended ON cano_fire_claims (ended_at) WHERE state <> 0;
 
 -- Claim status codes (shared by cano_claim and cano_take_over):
--- 0 claimed, 1 taken/live, 2 done, 3 abandoned, 4 stale, 5 missing.
-CREATE FUNCTION cano_claim(p_flow text, p_at bigint, p_node text, p_lease_us bigint)
+-- 0 claimed, 1 taken/live, 2 done, 3 abandoned, 4 stale, 5 missing, 6 at the limit.
+CREATE FUNCTION cano_claim(p_flow text, p_at bigint, p_node text, p_lease_us bigint, p_max_live bigint)
 RETURNS TABLE (o_status smallint, o_fence bigint, o_expires_us bigint, o_takeovers bigint,
-               o_owner text, o_outcome smallint, o_high_water_us bigint, o_now_us bigint)
+               o_owner text, o_outcome smallint, o_high_water_us bigint, o_now_us bigint,
+               o_live bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     f cano_ledger_flows%ROWTYPE;
@@ -91,6 +93,11 @@ BEGIN
     IF f.high_water_us IS NOT NULL AND p_at <= f.high_water_us THEN
         o_status := 4; o_high_water_us := f.high_water_us;
         RETURN NEXT; RETURN;
+    END IF;
+    SELECT count(*) INTO o_live FROM cano_fire_claims k
+     WHERE k.flow = p_flow AND k.state = 0 AND t < k.lease_until;
+    IF o_live >= p_max_live THEN
+        o_status := 6; RETURN NEXT; RETURN;
     END IF;
     UPDATE cano_ledger_flows l SET fence = l.fence + 1, high_water_us = p_at
      WHERE l.flow = p_flow RETURNING l.fence INTO o_fence;

@@ -109,6 +109,7 @@ where
         flow_leases_exclude_other_nodes,
         bad_input_is_invalid,
         concurrent_claims_never_give_two_live_claims,
+        the_overlap_limit_holds_fleet_wide,
     ];
     run_cases(make, cases).await;
 }
@@ -662,6 +663,80 @@ async fn concurrent_claims_never_give_two_live_claims<F: StoreFixture>(f: Arc<F>
         assert_eq!(record.owner, winners[0].1);
         assert_eq!(record.fence, winners[0].2);
     }
+}
+
+async fn the_overlap_limit_holds_fleet_wide<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    let at = |m: u32| fire("limited", &format!("2026-01-01T00:{m:02}:00Z"));
+    let one = claimed(
+        &l.claim_limited(&at(1), &node("a"), LONG, 1)
+            .await
+            .expect("claim")
+            .value,
+        "first",
+    );
+    assert_eq!(
+        l.claim_limited(&at(2), &node("b"), short, 1)
+            .await
+            .expect("claim")
+            .value,
+        ClaimOutcome::AtLimit { live: 1 },
+        "Skip: no second live run anywhere"
+    );
+    let flow = l.flow("limited").await.expect("flow").value;
+    assert_eq!(
+        flow.high_water,
+        Some(at(1).scheduled()),
+        "a refused claim leaves the mark"
+    );
+    assert_eq!(flow.fence, one.fence, "and takes no fence");
+    assert!(l.fire(&at(2)).await.expect("fire").value.is_none());
+    // The holder asking again is answered as always.
+    claimed(
+        &l.claim_limited(&at(1), &node("a"), LONG, 1)
+            .await
+            .expect("claim")
+            .value,
+        "the holder's retry",
+    );
+    l.complete(&at(1), one.fence, FireOutcome::Succeeded)
+        .await
+        .expect("complete");
+    claimed(
+        &l.claim_limited(&at(2), &node("b"), short, 1)
+            .await
+            .expect("claim")
+            .value,
+        "after the run ended",
+    );
+    claimed(
+        &l.claim_limited(&at(3), &node("c"), short, 2)
+            .await
+            .expect("claim")
+            .value,
+        "a second of two",
+    );
+    assert_eq!(
+        l.claim_limited(&at(4), &node("d"), short, 2)
+            .await
+            .expect("claim")
+            .value,
+        ClaimOutcome::AtLimit { live: 2 }
+    );
+    // Lapsed claims are not live.
+    f.pass(short * 2).await;
+    claimed(
+        &l.claim_limited(&at(4), &node("d"), LONG, 1)
+            .await
+            .expect("claim")
+            .value,
+        "lapsed claims do not count",
+    );
+    assert!(matches!(
+        l.claim_limited(&at(5), &node("d"), LONG, 0).await,
+        Err(PersistError::Invalid(_))
+    ));
 }
 
 fn sample_record(seed: u32) -> FlowRecord {

@@ -201,7 +201,7 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
                  applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
              {}
              INSERT INTO cano_migrations (version, name) VALUES (1, 'schedule store and fire ledger');
-             SELECT * FROM cano_claim('old', 0, 'a', 60000000);",
+             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
             include_str!("../../cano-postgres/src/schema_v1.sql")
         ))
         .await

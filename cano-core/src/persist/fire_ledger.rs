@@ -87,6 +87,12 @@ pub enum ClaimOutcome {
         /// The flow's high-water mark.
         high_water: Timestamp,
     },
+    /// The flow already holds as many live claims as
+    /// [`claim_limited`](FireLedger::claim_limited) allows; nothing was recorded.
+    AtLimit {
+        /// The flow's live claims.
+        live: u32,
+    },
 }
 
 /// The answer to [`FireLedger::take_over`].
@@ -220,6 +226,8 @@ pub enum FlowLeaseOutcome {
 /// * **Takeover, bounded.** An expired claim is taken over by another node with a new fence;
 ///   once a fire was taken over `max_takeovers` times, the next takeover abandons it and
 ///   counts it in [`LedgerFlow::abandoned`].
+/// * **Fleet-wide overlap.** [`claim_limited`](FireLedger::claim_limited) refuses a new
+///   claim while the flow holds `max_live` live claims ([`ClaimOutcome::AtLimit`]).
 /// * **Flow leases.** A flow whose fire times differ per node (fixed-delay and fixed-rate
 ///   intervals) is run by the holder of its ownership lease; while it is live, another
 ///   node's claim of one of its fires answers `Taken`.
@@ -232,12 +240,35 @@ pub enum FlowLeaseOutcome {
 /// [`Invalid`](super::PersistError::Invalid) (a fire time with a sub-microsecond part, an
 /// empty flow id) and [`Backend`](super::PersistError::Backend).
 pub trait FireLedger: Send + Sync {
-    /// Claims `fire` for `node` with a lease of `lease` from the store's now.
+    /// Claims `fire` for `node` with a lease of `lease` from the store's now, whatever
+    /// else of its flow is running: [`claim_limited`](FireLedger::claim_limited) with no
+    /// limit.
     fn claim(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
+    ) -> impl Future<Output = PersistResult<Stamped<ClaimOutcome>>> + Send {
+        self.claim_limited(fire, node, lease, u32::MAX)
+    }
+
+    /// Claims `fire` for `node` unless its flow already holds `max_live` live claims across
+    /// the fleet ([`ClaimOutcome::AtLimit`]): the flow's overlap limit
+    /// ([`OverlapPolicy::limit`](crate::schedule::OverlapPolicy::limit)) held fleet-wide,
+    /// so `Skip` means no claim while the flow has a live run anywhere. A refused claim
+    /// takes no fence and leaves the high-water mark alone. The holder asking again is
+    /// answered as by [`claim`](FireLedger::claim), limit or not.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`](super::PersistError::Invalid) for `max_live == 0`, besides the errors of
+    /// every call.
+    fn claim_limited(
+        &self,
+        fire: &FireId,
+        node: &NodeId,
+        lease: Duration,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<ClaimOutcome>>> + Send;
 
     /// Extends the claim on `fire` held with `fence` to `lease` from the store's now, and
@@ -335,11 +366,12 @@ type Answer<'a, T> = BoxFuture<'a, PersistResult<Stamped<T>>>;
 /// `Box<dyn DynFireLedger>` and `Arc<dyn DynFireLedger>` are ledgers themselves.
 #[allow(missing_docs)] // each method is the `FireLedger` method of the same name, boxed
 pub trait DynFireLedger: Send + Sync {
-    fn claim_dyn<'a>(
+    fn claim_limited_dyn<'a>(
         &'a self,
         fire: &'a FireId,
         node: &'a NodeId,
         lease: Duration,
+        max_live: u32,
     ) -> Answer<'a, ClaimOutcome>;
     fn renew_dyn<'a>(
         &'a self,
@@ -380,13 +412,14 @@ pub trait DynFireLedger: Send + Sync {
 }
 
 impl<T: FireLedger> DynFireLedger for T {
-    fn claim_dyn<'a>(
+    fn claim_limited_dyn<'a>(
         &'a self,
         fire: &'a FireId,
         node: &'a NodeId,
         lease: Duration,
+        max_live: u32,
     ) -> Answer<'a, ClaimOutcome> {
-        Box::pin(self.claim(fire, node, lease))
+        Box::pin(self.claim_limited(fire, node, lease, max_live))
     }
     fn renew_dyn<'a>(
         &'a self,
@@ -449,13 +482,18 @@ impl<T: FireLedger> DynFireLedger for T {
 macro_rules! forward_fire_ledger {
     ($ty:ty) => {
         impl FireLedger for $ty {
-            fn claim(
+            fn claim_limited(
                 &self,
                 fire: &FireId,
                 node: &NodeId,
                 lease: Duration,
+                max_live: u32,
             ) -> impl Future<Output = PersistResult<Stamped<ClaimOutcome>>> + Send {
-                async move { (**self).claim_dyn(fire, node, lease).await }
+                async move {
+                    (**self)
+                        .claim_limited_dyn(fire, node, lease, max_live)
+                        .await
+                }
             }
             fn renew(
                 &self,
@@ -541,13 +579,14 @@ forward_fire_ledger!(Box<dyn DynFireLedger>);
 forward_fire_ledger!(Arc<dyn DynFireLedger>);
 
 impl<T: FireLedger> FireLedger for Arc<T> {
-    fn claim(
+    fn claim_limited(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<ClaimOutcome>>> + Send {
-        T::claim(self, fire, node, lease)
+        T::claim_limited(self, fire, node, lease, max_live)
     }
     fn renew(
         &self,

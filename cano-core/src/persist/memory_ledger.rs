@@ -135,10 +135,14 @@ impl LedgerState {
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
+        max_live: u32,
         now: i64,
     ) -> PersistResult<ClaimOutcome> {
         let key = key(fire)?;
         let expires = lease_end(now, lease)?;
+        if max_live == 0 {
+            return Err(PersistError::invalid("max_live must be at least 1"));
+        }
         let flow = self.flows.entry(key.0.clone()).or_default();
         if let Some((owner, _, until)) = &flow.owner
             && owner != node
@@ -171,6 +175,15 @@ impl LedgerState {
             return Ok(ClaimOutcome::Stale {
                 high_water: ts(high_water),
             });
+        }
+        let live = self
+            .fires
+            .range((key.0.clone(), i64::MIN)..=(key.0.clone(), i64::MAX))
+            .filter(|(_, row)| row.state == ClaimState::Claimed && now < row.expires)
+            .count();
+        let live = u32::try_from(live).unwrap_or(u32::MAX);
+        if live >= max_live {
+            return Ok(ClaimOutcome::AtLimit { live });
         }
         flow.fence = flow.fence.next();
         flow.high_water = Some(key.1);
@@ -541,13 +554,14 @@ impl MemoryFireLedger {
 }
 
 impl FireLedger for MemoryFireLedger {
-    fn claim(
+    fn claim_limited(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<ClaimOutcome>>> + Send {
-        core::future::ready(self.apply(true, |s, now| s.claim(fire, node, lease, now)))
+        core::future::ready(self.apply(true, |s, now| s.claim(fire, node, lease, max_live, now)))
     }
 
     fn renew(
