@@ -247,11 +247,22 @@ async fn supervise(
                     ended = now_ended;
                     break;
                 }
-                Err(_) => backoff = (backoff * 2).min(config.reconnect_max),
+                Err(_) => backoff = jittered((backoff * 2).min(config.reconnect_max)),
             }
         }
     }
     link.set(None);
+}
+
+/// `d` less up to a quarter, so a fleet whose database restarted does not reconnect in
+/// lockstep.
+fn jittered(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let quarter = d.as_micros() as u64 / 4;
+    d.saturating_sub(Duration::from_micros(random % quarter.max(1)))
 }
 
 /// Reads a typed value from a row.

@@ -110,6 +110,7 @@ where
         bad_input_is_invalid,
         concurrent_claims_never_give_two_live_claims,
         the_overlap_limit_holds_fleet_wide,
+        concurrent_takeovers_have_one_winner,
     ];
     run_cases(make, cases).await;
 }
@@ -663,6 +664,49 @@ async fn concurrent_claims_never_give_two_live_claims<F: StoreFixture>(f: Arc<F>
         assert_eq!(record.owner, winners[0].1);
         assert_eq!(record.fence, winners[0].2);
     }
+}
+
+async fn concurrent_takeovers_have_one_winner<F: StoreFixture>(f: Arc<F>) {
+    let short = f.short_lease();
+    let handles = f.handles(10).await;
+    let x = fire("takeover-race", "2026-01-01T00:00:00Z");
+    let first = claimed(
+        &f.ledger()
+            .claim(&x, &node("dead"), short)
+            .await
+            .expect("claim")
+            .value,
+        "claim",
+    );
+    f.pass(short * 2).await;
+    let runs = handles.iter().enumerate().map(|(i, (ledger, _))| {
+        let x = x.clone();
+        async move {
+            ledger
+                .take_over(&x, &node(&format!("n{i}")), LONG, 5)
+                .await
+                .expect("take over")
+                .value
+        }
+    });
+    let answers = join_all(runs).await;
+    let winners: Vec<_> = answers
+        .iter()
+        .filter_map(|a| match a {
+            TakeoverOutcome::Claimed(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "one takeover wins: {answers:?}");
+    assert!(winners[0].fence > first.fence);
+    assert_eq!(winners[0].takeovers, 1);
+    assert!(
+        answers.iter().all(|a| matches!(
+            a,
+            TakeoverOutcome::Claimed(_) | TakeoverOutcome::Live { .. }
+        )),
+        "the others see the new live claim: {answers:?}"
+    );
 }
 
 async fn the_overlap_limit_holds_fleet_wide<F: StoreFixture>(f: Arc<F>) {
