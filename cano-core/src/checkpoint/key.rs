@@ -11,7 +11,7 @@ use super::RunId;
 /// renaming a variant, changing its `Debug` output or reordering an enum does not break
 /// resuming old logs, as long as the key stays. Keys must be unique among a workflow's
 /// states (validation checks it); a log naming a key the workflow no longer has fails
-/// [`resume_from`](crate::Workflow::resume_from) with an error naming the key.
+/// `Workflow::resume_from` with an error naming the key.
 ///
 /// ```
 /// use cano_core::checkpoint::StateKey;
