@@ -355,8 +355,8 @@ impl From<CheckpointError> for CanoError {
 pub type CheckpointResult<T> = Result<T, CheckpointError>;
 
 /// Where checkpointed workflows keep their run logs. See the [module docs](self) for the
-/// contract; [`MemoryCheckpointStore`] is the reference implementation and
-/// `cano-redb` the embedded persistent one.
+/// contract; [`MemoryCheckpointStore`] keeps logs in RAM and `cano-redb` on disk; both
+/// pass `check_store_contract` (feature `testing`).
 ///
 /// Implementations must tolerate concurrent calls (many runs share one store) and must
 /// apply each call atomically: a call that fails changes nothing.
