@@ -214,7 +214,16 @@ impl PgServer {
             self.data().display()
         );
         let script = format!("read _ignored; {stop}; rm -rf {}", self.dir.display());
-        let mut child = Command::new("sh")
+        // In a session of its own (when `setsid` exists), so a signal to this process's group
+        // (a test runner's timeout) does not take the reaper down with it.
+        let mut command = if Path::new("/usr/bin/setsid").exists() {
+            let mut c = Command::new("/usr/bin/setsid");
+            c.arg("sh");
+            c
+        } else {
+            Command::new("sh")
+        };
+        let mut child = command
             .args(["-c", &script])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
