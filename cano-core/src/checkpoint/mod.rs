@@ -119,7 +119,7 @@ use crate::error::{CanoError, Message};
 
 /// The id of one workflow run: the key of its log.
 ///
-/// Ad-hoc runs take the id given to [`Workflow::with_workflow_id`](crate::Workflow::with_workflow_id);
+/// Ad-hoc runs take the id given to `Workflow::with_workflow_id`;
 /// scheduled runs derive theirs from their fire (`flow@timestamp`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RunId(Arc<str>);
@@ -172,17 +172,11 @@ impl AsRef<str> for RunId {
     }
 }
 
-/// A fencing token: proof that its holder owns a run's log. Issued by
-/// [`CheckpointStore::start`] and [`CheckpointStore::resume`]; unique and increasing across
-/// a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Fence(pub u64);
-
-impl fmt::Display for Fence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "fence {}", self.0)
-    }
-}
+/// The fencing token of a run's log: proof that its holder owns the log. Issued by
+/// [`CheckpointStore::start`] and [`CheckpointStore::resume`]; unique and increasing across a
+/// store. The same type as the schedule store's and fire ledger's fences
+/// ([`persist::Fence`](crate::persist::Fence)): one concept, one name.
+pub use crate::persist::Fence;
 
 /// What a [`CheckpointRow`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -218,7 +212,7 @@ pub struct CheckpointRow {
     /// is involved).
     pub task: Cow<'static, str>,
     /// The version of the workflow that wrote the row
-    /// ([`Workflow::with_workflow_version`](crate::Workflow::with_workflow_version)).
+    /// (`Workflow::with_workflow_version`).
     pub workflow_version: u32,
     /// A compensation output, a cursor, or an error text, by kind.
     pub blob: Option<Vec<u8>>,
