@@ -89,6 +89,7 @@ pub mod runtime;
 pub mod checkpoint;
 pub mod circuit;
 mod panic;
+pub mod rate_limit;
 pub mod resource;
 pub mod store;
 
@@ -100,7 +101,7 @@ pub mod prelude;
 
 // Paths from before the wings had folders; they keep working.
 pub use scheduler::{backoff, flow, schedule};
-pub use workflow::{join, observer, retry, task};
+pub use workflow::{join, observer, retry, shapes, task};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -114,8 +115,11 @@ pub use cancel::CancellationToken;
 pub use circuit::{CircuitBreaker, CircuitPolicy, CircuitState, Permit as CircuitPermit};
 pub use join::{JoinConfig, JoinDecision, JoinStrategy, JoinTask, JoinTracker, SplitResult};
 pub use observer::{TaskId, WorkflowObserver};
+pub use rate_limit::{
+    MultiRateLimiter, RateLimit, RateLimiter, RateLimiterPolicy, WindowPolicy, WindowedRateLimiter,
+};
 pub use resource::{DefaultKey, HealthStatus, Resource, Resources};
-pub use retry::{RetryMode, TaskConfig, run_with_retries};
+pub use retry::{RetryMode, TaskConfig, TaskRateLimit, run_with_retries};
 pub use runtime::NoSpawner;
 pub use store::{MemoryStore, StoreError, StoreResult};
 pub use task::{DynTask, Task, TaskContext, TaskResult};

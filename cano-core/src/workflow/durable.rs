@@ -89,6 +89,12 @@ struct Completion {
 }
 
 impl<S> Ledger<'_, S> {
+    /// Passes a router state, which writes no row: only the "entry already written" mark of
+    /// a run that starts (or resumes) in it is used up, so the next state records its own.
+    pub(crate) fn pass_router(&mut self) {
+        self.entry_written = false;
+    }
+
     /// The idempotency key of the current work, in a checkpointed run.
     pub(crate) fn key_base(&self) -> Option<KeyBase<'_>> {
         self.journal.as_ref().map(|journal| KeyBase {

@@ -378,13 +378,18 @@ where
             }
             guard.check(&ctx.clock)?;
             if let Some(ledger) = ledger.get_mut() {
-                // Only the store's boxed future lives across this await.
-                let wrote = match self.prepare_entry(ledger, at) {
-                    Some(write) => write.await.map(|()| true)?,
-                    None => false,
-                };
-                if wrote {
-                    self.commit_entry(ledger);
+                if let Some(Handler::Router(_)) = slot.handler {
+                    // A router only decides: no row (see `register_router`).
+                    ledger.pass_router();
+                } else {
+                    // Only the store's boxed future lives across this await.
+                    let wrote = match self.prepare_entry(ledger, at) {
+                        Some(write) => write.await.map(|()| true)?,
+                        None => false,
+                    };
+                    if wrote {
+                        self.commit_entry(ledger);
+                    }
                 }
             }
             let next = match &slot.handler {
@@ -393,28 +398,33 @@ where
                         "No task registered for state: {state:?}"
                     )));
                 }
-                Some(Handler::Single(task)) => {
+                Some(Handler::Single(task) | Handler::Router(task)) => {
                     split_results = None;
                     self.events(task).start();
                     // The key is looked up where it is used, not held across the await:
-                    // a plain run's future stays as small as before checkpoints existed.
+                    // a plain run's future stays as small as before checkpoints existed. A
+                    // router has no row, so no visit of its own to key.
+                    let keyed = !matches!(slot.handler, Some(Handler::Router(_)));
                     let outcome = if task.config.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
-                        let first = || match ledger.get().and_then(Ledger::key_base) {
-                            None => task.task.run_dyn(&self.resources),
-                            key => {
-                                task.task
-                                    .run_with_dyn(KeyBase::context(key, &self.resources, 1))
-                            }
-                        };
+                        let first =
+                            || match ledger.get().filter(|_| keyed).and_then(Ledger::key_base) {
+                                None => task.task.run_dyn(&self.resources),
+                                key => task.task.run_with_dyn(KeyBase::context(
+                                    key,
+                                    &self.resources,
+                                    1,
+                                )),
+                            };
                         match isolate_panic(first) {
                             Err(panicked) => Err(panicked),
                             Ok(first) => match Isolated(first).await {
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
-                                    let key = ledger.get().and_then(Ledger::key_base);
+                                    let key =
+                                        ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
                                     let retry =
                                         self.retry_loop(task, &ctx.clock, guard, Some(error), key);
                                     Box::pin(retry).await
@@ -422,7 +432,7 @@ where
                             },
                         }
                     } else {
-                        let key = ledger.get().and_then(Ledger::key_base);
+                        let key = ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
                         Box::pin(self.retry_loop(task, &ctx.clock, guard, None, key)).await
                     };
                     self.events(task).finish(&outcome);
@@ -505,7 +515,7 @@ where
             return CanoError::workflow(alloc::format!("No task registered for state: {state:?}"));
         };
         let task = match &from.handler {
-            Some(Handler::Single(t)) => &*t.name,
+            Some(Handler::Single(t) | Handler::Router(t)) => &*t.name,
             Some(Handler::Join(j)) => &*j.name,
             Some(Handler::Compensatable(t)) => &*t.name,
             Some(Handler::Stepped(t)) => &*t.name,
