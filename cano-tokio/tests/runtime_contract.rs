@@ -10,12 +10,17 @@ use futures::channel::oneshot;
 #[tokio::test(start_paused = true)]
 async fn clock_sleeps_exactly_until_the_deadline_under_paused_time() {
     let clock = TokioClock::new();
-    assert_eq!(clock.now(), Instant::ZERO);
-    let deadline = Instant::from_secs(6 * 3600);
+    // Every clock of the process shares one origin, so a new clock does not read zero;
+    // deadlines are relative to its first reading.
+    let start = clock.now();
+    assert_eq!(clock.now(), start, "paused time stands still");
+    let deadline = start + Duration::from_secs(6 * 3600);
     clock.sleep_until(deadline).await;
     assert_eq!(clock.now(), deadline);
     // A deadline in the past completes at once.
-    clock.sleep_until(Instant::from_secs(1)).await;
+    clock.sleep_until(start + Duration::from_secs(1)).await;
+    assert_eq!(clock.now(), deadline);
+    clock.sleep_until(Instant::ZERO).await;
     assert_eq!(clock.now(), deadline);
 }
 
