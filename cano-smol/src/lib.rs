@@ -36,6 +36,8 @@ mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
+mod smol_runtime;
+pub use smol_runtime::SmolRuntime;
 
 use async_executor::Executor;
 use async_io::Timer;

@@ -38,6 +38,8 @@ mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
+mod tokio_runtime;
+pub use tokio_runtime::TokioRuntime;
 mod shutdown;
 pub use shutdown::{shutdown_on, shutdown_on_ctrl_c};
 

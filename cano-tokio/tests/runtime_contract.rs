@@ -87,3 +87,29 @@ fn spawner_outside_a_runtime_is_an_error_not_a_panic() {
         cano_tokio::SpawnError::Shutdown
     );
 }
+
+#[test]
+fn a_scheduler_cannot_start_outside_a_runtime_and_says_so() {
+    use cano_tokio::{CanoError, Scheduler, SpawnError, TokioRuntime};
+    use std::task::{Context, Poll, Waker};
+    let start = std::pin::pin!(Scheduler::<()>::new().start_in(&TokioRuntime::current()));
+    // No runtime to block on here: the refusal is immediate, on the first poll.
+    let Poll::Ready(result) = start.poll(&mut Context::from_waker(Waker::noop())) else {
+        panic!("starting outside a runtime must fail at once");
+    };
+    assert_eq!(result.unwrap_err(), CanoError::Spawn(SpawnError::Shutdown));
+}
+
+#[test]
+fn a_runtime_from_a_handle_starts_a_scheduler_from_outside_it() {
+    use cano_tokio::{Scheduler, TokioRuntime};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let runtime = TokioRuntime::from_handle(rt.handle().clone());
+    let running = rt
+        .block_on(Scheduler::<()>::new().start_in(&runtime))
+        .unwrap();
+    rt.block_on(running.stop()).unwrap();
+}
