@@ -78,7 +78,10 @@
 //! Monday ([`WeekdayNumbering::Posix`]). Quartz, the `cron` crate and therefore cano 0.12
 //! number them `1`–`7` with Sunday `1` ([`WeekdayNumbering::Quartz`]). Names mean the same
 //! under both, so `MON-FRI` is portable while `1-5` is not. [`CronOptions::quartz`] selects
-//! Quartz numbering and AND, so every expression cano 0.12 accepted keeps its meaning:
+//! Quartz numbering and AND, so every expression cano 0.12 accepted keeps its meaning. A
+//! scheduler takes the options with the expression,
+//! `scheduler.cron(id, job, input, ("0 0 9 * * 2", CronOptions::quartz()))`, or a `Cron`
+//! parsed with them (see [`IntoCron`]); a plain string is read in the default dialect.
 //!
 //! ```
 //! use cano_core::cron::{Cron, CronOptions};
@@ -204,6 +207,7 @@ mod display;
 mod dst;
 mod error;
 mod fields;
+mod into_cron;
 mod options;
 mod parse;
 mod search;
@@ -219,6 +223,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
 pub use error::{CronError, CronErrorKind, CronField};
+pub use into_cron::IntoCron;
 pub use options::{CronOptions, DayMatching, WeekdayNumbering};
 
 use dst::{Job, Zone};

@@ -1,5 +1,5 @@
 //! [`BackoffPolicy`]: how long a failing scheduled flow waits before its next run, and when
-//! it trips. The math is the reference's (cano 0.12) to the letter; only the source of
+//! it trips. The math is cano 0.12's to the letter; only the source of
 //! randomness changed: jitter comes from an injected [`RandomSource`] (the scheduler's is a
 //! [`SplitMix64`](crate::random::SplitMix64) seeded by
 //! [`Scheduler::set_seed`](crate::scheduler::Scheduler::set_seed)), so a test gets the same
@@ -19,7 +19,7 @@ use crate::workflow::retry::{clamp_jitter, powi};
 /// capped delay). With `streak_limit = Some(n)`, the `n`-th consecutive failure trips the flow
 /// instead: it stops running until `reset_flow`.
 ///
-/// The defaults are the reference's: 1 s, ×2, 5 min cap, 0.1 jitter, never trips.
+/// The defaults are cano 0.12's: 1 s, ×2, 5 min cap, 0.1 jitter, never trips.
 ///
 /// ```
 /// use cano_core::backoff::BackoffPolicy;

@@ -267,7 +267,8 @@ impl TaskConfig {
 /// per-attempt timeout, and retries failures with the configured pauses on `clock`.
 ///
 /// Errors: [`CanoError::CircuitOpen`] at once when the breaker rejects (no attempt consumed);
-/// the attempt's own error when only one attempt is allowed; otherwise
+/// a [`CanoError::Configuration`] from an attempt at once (retrying cannot fix it); the
+/// attempt's own error when only one attempt is allowed; otherwise
 /// [`CanoError::RetryExhausted`] with the last error as its source. With feature `std` a
 /// panicking attempt becomes [`CanoError::TaskExecution`] and is not retried.
 ///
@@ -529,6 +530,11 @@ where
             permit.record_failure(self.clock.now());
         }
         self.failed = self.failed.saturating_add(1);
+        // A configuration error (a task with neither `run` nor `run_bare`, a bad setting)
+        // fails every attempt the same way: report it at once, unwrapped.
+        if matches!(error, CanoError::Configuration(_)) {
+            return Some(self.finish(Err(error)));
+        }
         let mode = &self.config.retry_mode;
         let max = mode.max_attempts();
         if usize::try_from(self.failed).unwrap_or(usize::MAX) >= max {
