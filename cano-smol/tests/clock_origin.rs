@@ -96,7 +96,9 @@ async fn breaker_scenario(executor: Arc<Executor<'static>>) {
             job_fn(move |(), fire: Fire| {
                 let (b, probe_tx) = (b.clone(), probe_tx.clone());
                 async move {
-                    let let_through = b.try_acquire(fire.clock().now()).is_ok();
+                    let now = fire.clock().now();
+                    // A permit dropped unresolved would count as a failure: resolve it.
+                    let let_through = b.try_acquire(now).map(|p| p.record_success(now)).is_ok();
                     probe_tx.unbounded_send(let_through).unwrap();
                     Ok(())
                 }
