@@ -61,6 +61,6 @@ where
         &self,
         run: impl Into<cano_core::checkpoint::RunId>,
     ) -> impl Future<Output = Result<S, CanoError>> + Send {
-        self.resume_from_on(&shared_clock(), run)
+        self.resume_from_in(&SmolRuntime::without_executor(), run)
     }
 }

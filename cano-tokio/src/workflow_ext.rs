@@ -62,12 +62,6 @@ where
         &self,
         run: impl Into<cano_core::checkpoint::RunId>,
     ) -> impl Future<Output = Result<S, CanoError>> + Send {
-        let spawner = if self.uses_spawner() {
-            TokioSpawner::try_current().ok()
-        } else {
-            None
-        };
-        let ctx = RunContext::new(shared_clock()).with_optional_spawner(spawner);
-        self.resume_from_with(ctx, run)
+        self.resume_from_in(&TokioRuntime::current(), run)
     }
 }

@@ -1,6 +1,6 @@
 //! [`Runtime`]: a runtime's [`Clock`] and [`Spawner`] as one value, and the one-call entry
 //! points every adapter offers, written once here against it:
-//! [`Workflow::orchestrate_in`] and [`Scheduler::start_in`].
+//! [`Workflow::orchestrate_in`], [`Workflow::resume_from_in`] and [`Scheduler::start_in`].
 
 use core::fmt;
 use core::future::Future;
@@ -8,6 +8,7 @@ use core::hash::Hash;
 
 use futures::future::Either;
 
+use crate::checkpoint::RunId;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::{Clock, SpawnError, Spawner};
 use crate::scheduler::{RunningScheduler, Scheduler};
@@ -80,6 +81,24 @@ where
             Either::Left(self.orchestrate_with(ctx, initial))
         } else {
             Either::Right(self.orchestrate_with(ctx, initial))
+        }
+    }
+
+    /// Resumes the unfinished checkpointed run `run` in `runtime`, with the clock and
+    /// spawner [`orchestrate_in`](Self::orchestrate_in) would use.
+    ///
+    /// Errors and what re-runs: see [`resume_from_with`](Self::resume_from_with).
+    pub fn resume_from_in<'a, Rt: Runtime, Id: Into<RunId>>(
+        &'a self,
+        runtime: &Rt,
+        run: Id,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, Rt, Id> {
+        let ctx = RunContext::new(runtime.clock());
+        if self.uses_spawner() {
+            let ctx = ctx.with_optional_spawner(runtime.spawner());
+            Either::Left(self.resume_from_with(ctx, run))
+        } else {
+            Either::Right(self.resume_from_with(ctx, run))
         }
     }
 }
