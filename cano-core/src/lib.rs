@@ -79,6 +79,7 @@ pub mod runtime;
 // Shared services used by both wings.
 pub mod circuit;
 mod panic;
+mod telemetry;
 pub mod resource;
 pub mod store;
 

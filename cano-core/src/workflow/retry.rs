@@ -19,6 +19,7 @@ use crate::error::CanoError;
 use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::runtime::Clock;
+use crate::telemetry::{self, Span};
 
 /// How a failed task is retried.
 ///
@@ -325,6 +326,10 @@ pub(crate) trait AttemptEvents {
         let _ = attempt;
     }
     fn circuit_open(&self) {}
+    /// The task's name, for telemetry; `None` outside a workflow.
+    fn task_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Reports nothing.
@@ -349,6 +354,7 @@ enum Phase<'a, T, C: Clock> {
         attempt: BoxFuture<'a, Result<T, CanoError>>,
         deadline: Option<Pin<Box<C::Sleep>>>,
         permit: Option<Permit<'a>>,
+        span: Span,
     },
     Pausing(Pin<Box<C::Sleep>>),
     Finished,
@@ -392,11 +398,13 @@ where
     pub(crate) fn with_pending_first(
         mut self,
         attempt: BoxFuture<'a, Result<T, CanoError>>,
+        span: Span,
     ) -> Self {
         self.phase = Phase::Running {
             attempt,
             deadline: None,
             permit: None,
+            span,
         };
         self
     }
@@ -429,17 +437,25 @@ where
                         Some(breaker) => match breaker.try_acquire(this.clock.now()) {
                             Ok(permit) => Some(permit),
                             Err(rejected) => {
+                                telemetry::circuit_rejected(this.events.task_name());
                                 this.events.circuit_open();
                                 return this.finish(Err(rejected));
                             }
                         },
                     };
-                    let mut attempt = match isolate_panic(|| this.make_attempt.make()) {
-                        Ok(attempt) => attempt,
+                    let span =
+                        telemetry::attempt(this.events.task_name(), this.failed.saturating_add(1));
+                    let started = span.in_child(|| {
+                        let mut attempt = isolate_panic(|| this.make_attempt.make())?;
+                        // Most attempts finish on their first poll; only a waiting one is stored.
+                        let first_poll = isolate_panic(|| attempt.as_mut().poll(cx));
+                        Ok((attempt, first_poll))
+                    });
+                    let (attempt, first_poll) = match started {
+                        Ok(started) => started,
                         Err(panicked) => return this.finish(Err(panicked)),
                     };
-                    // Most attempts finish on their first poll; only a waiting one is stored.
-                    match isolate_panic(|| attempt.as_mut().poll(cx)) {
+                    match first_poll {
                         Err(panicked) => return this.finish(Err(panicked)),
                         Ok(Poll::Ready(outcome)) => (outcome, permit),
                         Ok(Poll::Pending) => {
@@ -456,6 +472,7 @@ where
                                     attempt,
                                     deadline,
                                     permit,
+                                    span,
                                 };
                                 return Poll::Pending;
                             }
@@ -466,8 +483,13 @@ where
                     attempt,
                     deadline,
                     permit,
+                    span,
                 } => {
-                    let outcome = match isolate_panic(|| attempt.as_mut().poll(cx)) {
+                    let polled = {
+                        let _entered = span.enter();
+                        isolate_panic(|| attempt.as_mut().poll(cx))
+                    };
+                    let outcome = match polled {
                         // The permit is dropped with the phase: a failure for the breaker.
                         Err(panicked) => return this.finish(Err(panicked)),
                         Ok(Poll::Ready(outcome)) => outcome,
@@ -545,6 +567,7 @@ where
             };
             return Some(self.finish(Err(error)));
         }
+        telemetry::retry(self.events.task_name(), self.failed, &error);
         self.events.retry(self.failed);
         self.phase = match mode.delay_for_attempt(self.failed - 1, self.random) {
             Some(pause) if !pause.is_zero() => {

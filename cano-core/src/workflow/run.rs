@@ -20,6 +20,7 @@ use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
 use crate::resource::Resources;
 use crate::runtime::{Clock, NoSpawner, Spawner};
+use crate::telemetry;
 
 /// A boxed run of the state machine.
 type BoxedRun<'a, S> = core::pin::Pin<Box<dyn Future<Output = Result<S, CanoError>> + Send + 'a>>;
@@ -175,11 +176,14 @@ where
         ctx: RunContext<C, Sp>,
         initial: S,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
-        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return Either::Left(self.drive(ctx, initial));
-        }
-        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
-        Either::Right(guarded)
+        let clock = ctx.clock.clone();
+        let run = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+            Either::Left(self.drive(ctx, initial))
+        } else {
+            let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
+            Either::Right(guarded)
+        };
+        telemetry::workflow_run(&clock, run)
     }
 
     async fn run_guarded<C: Clock, Sp: Spawner>(
@@ -225,6 +229,7 @@ where
             };
             let slot = &self.states[at];
             self.observers.iter().for_each(|o| o.on_state_enter(&state));
+            let span = telemetry::state_entered(&state, at, handler_name(slot.handler.as_ref()));
             if slot.exit {
                 return Ok(state);
             }
@@ -243,18 +248,25 @@ where
                     let outcome = if task.config.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
-                        match isolate_panic(|| task.task.run_dyn(&self.resources)) {
+                        let attempt = span.in_child(|| telemetry::attempt(Some(&task.name), 1));
+                        let first = {
+                            let _entered = attempt.enter();
+                            isolate_panic(|| task.task.run_dyn(&self.resources))
+                        };
+                        match first {
                             Err(panicked) => Err(panicked),
-                            Ok(first) => match Isolated(first).await {
+                            Ok(first) => match telemetry::in_span(attempt, Isolated(first)).await {
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
-                                    Box::pin(self.retry_loop(task, &ctx.clock, Some(error))).await
+                                    let retries = self.retry_loop(task, &ctx.clock, Some(error));
+                                    telemetry::in_span(span, Box::pin(retries)).await
                                 }
                             },
                         }
                     } else {
-                        Box::pin(self.retry_loop(task, &ctx.clock, None)).await
+                        let retries = self.retry_loop(task, &ctx.clock, None);
+                        telemetry::in_span(span, Box::pin(retries)).await
                     };
                     self.events(task).finish(&outcome);
                     outcome?.into_state()
@@ -268,12 +280,14 @@ where
                         observers: &self.observers,
                     };
                     // Boxed: keeps the rarer split path out of every run's future.
-                    split_results = Some(Box::new(Box::pin(run_split(spec, env)).await?));
+                    let split = telemetry::in_span(span, Box::pin(run_split(spec, env)));
+                    split_results = Some(Box::new(split.await?));
                     spec.join.join_state.clone()
                 }
                 Some(Handler::Join(join)) => {
                     let results = split_results.take().unwrap_or_default();
-                    Box::pin(self.run_join(join, results, &ctx.clock)).await?
+                    let join = Box::pin(self.run_join(join, results, &ctx.clock));
+                    telemetry::in_span(span, join).await?
                 }
             };
             previous = Some(at);
@@ -347,6 +361,17 @@ where
         let outcome = Attempts::new(&join.config, clock, &*self.random, run, events).await;
         events.finish(&outcome);
         outcome.map(TaskResult::into_state)
+    }
+}
+
+/// The name of what runs in a state, for its span: the task or join, `split` for a split,
+/// `""` for an exit state.
+fn handler_name<S, K>(handler: Option<&Handler<S, K>>) -> &str {
+    match handler {
+        Some(Handler::Single(task)) => &task.name,
+        Some(Handler::Join(join)) => &join.name,
+        Some(Handler::Split(_)) => "split",
+        None => "",
     }
 }
 

@@ -29,6 +29,7 @@ use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::resource::Resources;
 use crate::runtime::{Clock, Spawner};
+use crate::telemetry::{self, Span};
 use crate::workflow::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
 use crate::workflow::observer::{Observers, TaskEvents, TaskId};
 use crate::workflow::retry::{Attempts, MakeAttempt};
@@ -53,9 +54,11 @@ type Outcome<S> = Result<TaskResult<S>, CanoError>;
 type LocalBranch<'a, S, K, C> =
     Attempts<'a, TaskResult<S>, C, RunTask<'a, S, K>, TaskEvents<'a, S>>;
 
+// A tracing span makes a local branch a few words larger; branches are few per split.
+#[cfg_attr(feature = "tracing", allow(clippy::large_enum_variant))]
 enum Slot<'a, S, K, C: Clock> {
     Queued,
-    Local(LocalBranch<'a, S, K, C>, Wakeup),
+    Local(LocalBranch<'a, S, K, C>, Wakeup, Span),
     Remote(oneshot::Receiver<Outcome<S>>, AbortHandle, Wakeup),
     Finished,
 }
@@ -203,8 +206,9 @@ where
         events.start();
         let spec: &'a SplitSpec<S, K> = self.spec;
         let branch = &spec.branches[index];
+        let span = telemetry::branch(&branch.name, index);
         if spec.join.spawn_branches
-            && let Some(slot) = self.spawn(index, branch)
+            && let Some(slot) = self.spawn(index, branch, &span)
         {
             self.slots[index] = slot;
             return None;
@@ -218,26 +222,32 @@ where
         };
         let retry_loop = |run| Attempts::new(&branch.config, clock, &**random, run, events);
         if !branch.config.first_attempt_is_bare() {
-            self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll);
+            self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll, span);
             return None;
         }
-        let mut first = match isolate_panic(|| run.make()) {
-            Ok(first) => first,
+        let attempt = span.in_child(|| telemetry::attempt(Some(&branch.name), 1));
+        let started = attempt.in_child(|| {
+            let mut first = isolate_panic(|| run.make())?;
+            let first_poll = isolate_panic(|| first.as_mut().poll(cx));
+            Ok((first, first_poll))
+        });
+        let (first, first_poll) = match started {
+            Ok(started) => started,
             Err(panicked) => return Some(Err(panicked)),
         };
-        match isolate_panic(|| first.as_mut().poll(cx)) {
+        match first_poll {
             Err(panicked) => Some(Err(panicked)),
             Ok(Poll::Ready(Ok(result))) => Some(Ok(result)),
             Ok(Poll::Ready(Err(error))) => match retry_loop(run).after_failed_first(error) {
                 Err(last) => Some(Err(last)),
                 Ok(rest) => {
-                    self.slots[index] = Slot::Local(rest, Wakeup::FirstPoll);
+                    self.slots[index] = Slot::Local(rest, Wakeup::FirstPoll, span);
                     None
                 }
             },
             Ok(Poll::Pending) => {
-                let rest = retry_loop(run).with_pending_first(first);
-                self.slots[index] = Slot::Local(rest, Wakeup::StartedPending);
+                let rest = retry_loop(run).with_pending_first(first, attempt);
+                self.slots[index] = Slot::Local(rest, Wakeup::StartedPending, span);
                 None
             }
         }
@@ -245,7 +255,12 @@ where
 
     /// Hands a branch to the spawner; `None` when there is none or it refuses (the branch
     /// then runs in place).
-    fn spawn(&self, index: usize, branch: &RegisteredTask<S, K>) -> Option<Slot<'a, S, K, C>> {
+    fn spawn(
+        &self,
+        index: usize,
+        branch: &RegisteredTask<S, K>,
+        span: &Span,
+    ) -> Option<Slot<'a, S, K, C>> {
         let spawner = self.env.spawner?;
         let (tx, rx) = oneshot::channel();
         let task = branch.task.clone();
@@ -255,6 +270,7 @@ where
         let clock = self.env.clock.clone();
         let random = self.env.random.clone();
         let observers = self.env.observers.clone();
+        let span = span.clone();
         let work = async move {
             let events = TaskEvents {
                 observers: observers.as_slice(),
@@ -267,7 +283,8 @@ where
                 task: &*task,
                 resources: &*resources,
             };
-            let outcome = Attempts::new(&config, &clock, &*random, run, events).await;
+            let attempts = Attempts::new(&config, &clock, &*random, run, events);
+            let outcome = telemetry::in_span(span, attempts).await;
             // The split may have been decided already; then nobody listens.
             let _ = tx.send(outcome);
         };
@@ -341,6 +358,7 @@ where
         self.running -= 1;
         self.events(index).finish(&outcome);
         let success = outcome.is_ok();
+        telemetry::branch_finished(index, success);
         match outcome {
             Ok(result) => self.results.successes.push((index, result)),
             Err(error) => self.results.errors.push((index, error)),
@@ -398,9 +416,10 @@ where
             for index in 0..this.slots.len() {
                 let split_waker = &this.split_waker;
                 let polled = match &mut this.slots[index] {
-                    Slot::Local(branch, wakeup) => {
-                        wakeup.poll(cx, split_waker, |cx| Pin::new(&mut *branch).poll(cx))
-                    }
+                    Slot::Local(branch, wakeup, span) => wakeup.poll(cx, split_waker, |cx| {
+                        let _entered = span.enter();
+                        Pin::new(&mut *branch).poll(cx)
+                    }),
                     Slot::Remote(rx, _, wakeup) => wakeup
                         .poll(cx, split_waker, |cx| Pin::new(&mut *rx).poll(cx))
                         .map(|received| {
