@@ -14,6 +14,9 @@ use crate::time::Instant;
 mod dyn_clock;
 pub use dyn_clock::DynClock;
 
+#[cfg(feature = "futures-timer")]
+pub mod futures_timer;
+
 /// A boxed, `Send` future with no output: what a [`Spawner`] runs.
 pub type BoxFuture = futures::future::BoxFuture<'static, ()>;
 
