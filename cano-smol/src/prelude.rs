@@ -25,4 +25,7 @@
 
 pub use cano_core::prelude::*;
 
-pub use crate::{SmolClock, SmolSpawner, WorkflowExt, start_scheduler};
+pub use crate::{
+    SmolClock, SmolSpawner, WorkflowExt, shutdown_on, shutdown_on_ctrl_c, shutdown_on_signals,
+    start_scheduler,
+};
