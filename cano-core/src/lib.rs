@@ -90,9 +90,9 @@ pub mod runtime;
 // Shared services used by both wings.
 pub mod circuit;
 mod panic;
-mod telemetry;
 pub mod resource;
 pub mod store;
+mod telemetry;
 
 // The two wings: workflows (tasks, retries, split/join) and the scheduler.
 pub mod scheduler;

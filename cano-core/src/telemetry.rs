@@ -106,7 +106,10 @@ where
 /// Wraps a whole workflow run (the state machine after validation): its span, its start
 /// and end events, the run and duration metrics. Without a feature, `run` itself.
 #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
-pub(crate) fn workflow_run<C, S, F>(clock: &C, run: F) -> impl Future<Output = F::Output> + use<C, S, F>
+pub(crate) fn workflow_run<C, S, F>(
+    clock: &C,
+    run: F,
+) -> impl Future<Output = F::Output> + use<C, S, F>
 where
     C: crate::runtime::Clock,
     F: Future<Output = Result<S, CanoError>>,
@@ -206,7 +209,11 @@ pub(crate) fn attempt(task: Option<&str>, attempt: u32) -> Span {
     #[cfg(feature = "metrics")]
     metrics::counter!("cano_task_attempts_total", "task" => task_label(task)).increment(1);
     #[cfg(feature = "defmt")]
-    defmt::trace!("cano: task {=str} attempt {=u32}", task.unwrap_or("?"), attempt);
+    defmt::trace!(
+        "cano: task {=str} attempt {=u32}",
+        task.unwrap_or("?"),
+        attempt
+    );
     Span {
         #[cfg(feature = "tracing")]
         inner: tracing::debug_span!("attempt", attempt),
@@ -260,7 +267,10 @@ pub(crate) fn circuit_rejected(task: Option<&str>) {
     #[cfg(feature = "metrics")]
     metrics::counter!("cano_circuit_rejections_total", "task" => task_label(task)).increment(1);
     #[cfg(feature = "defmt")]
-    defmt::warn!("cano: circuit open, task {=str} rejected", task.unwrap_or("?"));
+    defmt::warn!(
+        "cano: circuit open, task {=str} rejected",
+        task.unwrap_or("?")
+    );
 }
 
 /// A circuit breaker moved from `from` to `to` (`closed`, `open` or `half_open`).
@@ -280,7 +290,7 @@ pub(crate) fn circuit_transition(from: &'static str, to: &'static str) {
 #[inline(always)]
 pub(crate) fn panicked(message: &str) {
     #[cfg(feature = "tracing")]
-    tracing::error!(message, "task_panicked");
+    tracing::error!(panic = message, "task_panicked");
     #[cfg(feature = "metrics")]
     metrics::counter!("cano_task_panics_total").increment(1);
     #[cfg(feature = "defmt")]

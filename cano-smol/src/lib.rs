@@ -39,9 +39,9 @@ pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
 mod shutdown;
-pub use shutdown::{shutdown_on, shutdown_on_ctrl_c, shutdown_on_signals};
 /// Re-exported for [`shutdown_on_signals`]: name signals as `cano_smol::async_signal::Signal`.
 pub use async_signal;
+pub use shutdown::{shutdown_on, shutdown_on_ctrl_c, shutdown_on_signals};
 
 pub mod prelude;
 

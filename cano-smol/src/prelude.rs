@@ -3,7 +3,8 @@
 //! Everything in [`cano_core::prelude`] (what cano 0.12's `cano::prelude` held that exists
 //! in cano, plus the clock and scheduler names cano added), and smol's own pieces:
 //! [`SmolClock`], [`SmolSpawner`], [`WorkflowExt`] (for `workflow.orchestrate(initial)`)
-//! and [`start_scheduler`].
+//! , [`start_scheduler`] and the shutdown helpers ([`shutdown_on_ctrl_c`],
+//! [`shutdown_on_signals`], [`shutdown_on`]).
 //!
 //! ```
 //! use cano_smol::prelude::*;

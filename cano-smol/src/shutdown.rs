@@ -152,7 +152,9 @@ mod tests {
     fn a_signal_stops_the_scheduler_and_cancels_what_outlives_the_grace() {
         with_scheduler(async |running, _| {
             running.trigger("on-demand").unwrap();
-            let report = shutdown_on(&running, Duration::ZERO, async {}).await.unwrap();
+            let report = shutdown_on(&running, Duration::ZERO, async {})
+                .await
+                .unwrap();
             assert_eq!(report.cancelled.len(), 1, "the endless run is cancelled");
             assert!(running.trigger("on-demand").is_err(), "stopped for good");
         });
@@ -174,7 +176,9 @@ mod tests {
                 let _ = stop.send(());
                 core::future::pending::<()>().await
             };
-            let report = shutdown_on(&running, Duration::from_secs(3600), never).await.unwrap();
+            let report = shutdown_on(&running, Duration::from_secs(3600), never)
+                .await
+                .unwrap();
             assert_eq!(report.cancelled.len(), 1, "the other stop's zero grace");
         });
     }
@@ -200,9 +204,8 @@ mod tests {
         with_scheduler(async |running, executor| {
             running.trigger("on-demand").unwrap();
             let waiter = running.clone();
-            let shutdown = executor.spawn(async move {
-                shutdown_on_ctrl_c(&waiter, Duration::from_millis(10)).await
-            });
+            let shutdown = executor
+                .spawn(async move { shutdown_on_ctrl_c(&waiter, Duration::from_millis(10)).await });
             // Lets the spawned task poll once and register its listener; a SIGINT sent
             // before that would be missed (the test would then time out, not pass).
             async_io::Timer::after(Duration::from_millis(50)).await;
