@@ -39,6 +39,7 @@ use core::future::Future;
 use core::marker::PhantomData;
 
 use crate::error::CanoError;
+use crate::workflow::RunContext;
 
 /// A tracing span, or nothing when feature `tracing` is off.
 #[derive(Clone)]
@@ -92,29 +93,33 @@ pub(crate) fn in_span<F: Future>(span: Span, future: F) -> F {
     future
 }
 
-/// Wraps a whole workflow run (the state machine after validation): its span, its start
-/// and end events, the run and duration metrics. Without a feature, `run` itself.
+/// A whole workflow run (the state machine after validation, made by `make` from `ctx`):
+/// its span, its start and end events, the run and duration metrics. Without a telemetry
+/// feature, exactly `make(ctx)`.
 #[cfg(not(any(feature = "tracing", feature = "metrics", feature = "defmt")))]
 #[inline(always)]
-pub(crate) fn workflow_run<C, S, F>(clock: &C, run: F) -> F
-where
-    F: Future<Output = Result<S, CanoError>>,
-{
-    run
+pub(crate) fn workflow_run<C, Sp, F>(
+    ctx: RunContext<C, Sp>,
+    make: impl FnOnce(RunContext<C, Sp>) -> F,
+) -> F {
+    make(ctx)
 }
 
-/// Wraps a whole workflow run (the state machine after validation): its span, its start
-/// and end events, the run and duration metrics. Without a feature, `run` itself.
+/// A whole workflow run (the state machine after validation, made by `make` from `ctx`):
+/// its span, its start and end events, the run and duration metrics. Without a telemetry
+/// feature, exactly `make(ctx)`.
 #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
-pub(crate) fn workflow_run<C, S, F>(
-    clock: &C,
-    run: F,
-) -> impl Future<Output = F::Output> + use<C, S, F>
+pub(crate) fn workflow_run<C, Sp, S, F>(
+    ctx: RunContext<C, Sp>,
+    make: impl FnOnce(RunContext<C, Sp>) -> F,
+) -> impl Future<Output = F::Output>
 where
     C: crate::runtime::Clock,
+    Sp: crate::runtime::Spawner,
     F: Future<Output = Result<S, CanoError>>,
 {
-    let clock = clock.clone();
+    let clock = ctx.clock().clone();
+    let run = make(ctx);
     async move {
         let id = next_run_id();
         #[cfg(feature = "tracing")]
@@ -188,10 +193,14 @@ impl Drop for ActiveRun {
     }
 }
 
-/// The run entered the state registered at `index`; returns the state's span (`task` is
-/// the name of the task or join that runs in it, `""` for an exit state).
+/// The run entered the state registered at `index`; returns the state's span (`task` names
+/// the task or join that runs in it, `""` for an exit state; called only by `tracing`).
 #[inline(always)]
-pub(crate) fn state_entered<S: Debug>(state: &S, index: usize, task: &str) -> Span {
+pub(crate) fn state_entered<'a, S: Debug>(
+    state: &S,
+    index: usize,
+    task: impl FnOnce() -> &'a str,
+) -> Span {
     #[cfg(feature = "metrics")]
     metrics::counter!("cano_state_enters_total", "state" => alloc::format!("{state:?}"))
         .increment(1);
@@ -199,7 +208,7 @@ pub(crate) fn state_entered<S: Debug>(state: &S, index: usize, task: &str) -> Sp
     defmt::trace!("cano: state {=usize} entered", index);
     Span {
         #[cfg(feature = "tracing")]
-        inner: tracing::info_span!("state", state = ?state, task),
+        inner: tracing::info_span!("state", state = ?state, task = task()),
     }
 }
 

@@ -445,17 +445,13 @@ where
                     };
                     let span =
                         telemetry::attempt(this.events.task_name(), this.failed.saturating_add(1));
-                    let started = span.in_child(|| {
-                        let mut attempt = isolate_panic(|| this.make_attempt.make())?;
-                        // Most attempts finish on their first poll; only a waiting one is stored.
-                        let first_poll = isolate_panic(|| attempt.as_mut().poll(cx));
-                        Ok((attempt, first_poll))
-                    });
-                    let (attempt, first_poll) = match started {
-                        Ok(started) => started,
+                    let make = &mut this.make_attempt;
+                    let mut attempt = match isolate_panic(|| span.in_child(|| make.make())) {
+                        Ok(attempt) => attempt,
                         Err(panicked) => return this.finish(Err(panicked)),
                     };
-                    match first_poll {
+                    // Most attempts finish on their first poll; only a waiting one is stored.
+                    match isolate_panic(|| span.in_child(|| attempt.as_mut().poll(cx))) {
                         Err(panicked) => return this.finish(Err(panicked)),
                         Ok(Poll::Ready(outcome)) => (outcome, permit),
                         Ok(Poll::Pending) => {
@@ -485,25 +481,22 @@ where
                     permit,
                     span,
                 } => {
-                    let polled = {
-                        let _entered = span.enter();
-                        isolate_panic(|| attempt.as_mut().poll(cx))
-                    };
-                    let outcome = match polled {
-                        // The permit is dropped with the phase: a failure for the breaker.
-                        Err(panicked) => return this.finish(Err(panicked)),
-                        Ok(Poll::Ready(outcome)) => outcome,
-                        Ok(Poll::Pending) => {
-                            let expired = match deadline {
-                                Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
-                                None => false,
-                            };
-                            if !expired {
-                                return Poll::Pending;
+                    let outcome =
+                        match isolate_panic(|| span.in_child(|| attempt.as_mut().poll(cx))) {
+                            // The permit is dropped with the phase: a failure for the breaker.
+                            Err(panicked) => return this.finish(Err(panicked)),
+                            Ok(Poll::Ready(outcome)) => outcome,
+                            Ok(Poll::Pending) => {
+                                let expired = match deadline {
+                                    Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+                                    None => false,
+                                };
+                                if !expired {
+                                    return Poll::Pending;
+                                }
+                                Err(attempt_timed_out())
                             }
-                            Err(attempt_timed_out())
-                        }
-                    };
+                        };
                     (outcome, permit.take())
                 }
                 Phase::Pausing(sleep) => {

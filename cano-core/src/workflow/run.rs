@@ -169,21 +169,28 @@ where
         self.validate_initial_state(initial)
     }
 
-    /// The state machine after validation: bare, or raced against the total timeout and
-    /// the cancellation token when either is in play.
+    /// The state machine after validation, inside the run's telemetry (its span, its
+    /// metrics; nothing without a telemetry feature).
     fn run_checked<'a, C: Clock, Sp: Spawner>(
         &'a self,
         ctx: RunContext<C, Sp>,
         initial: S,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
-        let clock = ctx.clock.clone();
-        let run = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            Either::Left(self.drive(ctx, initial))
-        } else {
-            let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
-            Either::Right(guarded)
-        };
-        telemetry::workflow_run(&clock, run)
+        telemetry::workflow_run(ctx, |ctx| self.run_untraced(ctx, initial))
+    }
+
+    /// The state machine after validation: bare, or raced against the total timeout and
+    /// the cancellation token when either is in play.
+    fn run_untraced<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+            return Either::Left(self.drive(ctx, initial));
+        }
+        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
+        Either::Right(guarded)
     }
 
     async fn run_guarded<C: Clock, Sp: Spawner>(
@@ -229,7 +236,7 @@ where
             };
             let slot = &self.states[at];
             self.observers.iter().for_each(|o| o.on_state_enter(&state));
-            let span = telemetry::state_entered(&state, at, handler_name(slot.handler.as_ref()));
+            let span = telemetry::state_entered(&state, at, || handler_name(slot.handler.as_ref()));
             if slot.exit {
                 return Ok(state);
             }

@@ -208,7 +208,7 @@ where
         let branch = &spec.branches[index];
         let span = telemetry::branch(&branch.name, index);
         if spec.join.spawn_branches
-            && let Some(slot) = self.spawn(index, branch, &span)
+            && let Some(slot) = self.spawn(index, branch, span.clone())
         {
             self.slots[index] = slot;
             return None;
@@ -226,16 +226,11 @@ where
             return None;
         }
         let attempt = span.in_child(|| telemetry::attempt(Some(&branch.name), 1));
-        let started = attempt.in_child(|| {
-            let mut first = isolate_panic(|| run.make())?;
-            let first_poll = isolate_panic(|| first.as_mut().poll(cx));
-            Ok((first, first_poll))
-        });
-        let (first, first_poll) = match started {
-            Ok(started) => started,
+        let mut first = match isolate_panic(|| attempt.in_child(|| run.make())) {
+            Ok(first) => first,
             Err(panicked) => return Some(Err(panicked)),
         };
-        match first_poll {
+        match isolate_panic(|| attempt.in_child(|| first.as_mut().poll(cx))) {
             Err(panicked) => Some(Err(panicked)),
             Ok(Poll::Ready(Ok(result))) => Some(Ok(result)),
             Ok(Poll::Ready(Err(error))) => match retry_loop(run).after_failed_first(error) {
@@ -259,7 +254,7 @@ where
         &self,
         index: usize,
         branch: &RegisteredTask<S, K>,
-        span: &Span,
+        span: Span,
     ) -> Option<Slot<'a, S, K, C>> {
         let spawner = self.env.spawner?;
         let (tx, rx) = oneshot::channel();
@@ -270,7 +265,6 @@ where
         let clock = self.env.clock.clone();
         let random = self.env.random.clone();
         let observers = self.env.observers.clone();
-        let span = span.clone();
         let work = async move {
             let events = TaskEvents {
                 observers: observers.as_slice(),
