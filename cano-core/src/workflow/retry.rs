@@ -20,6 +20,13 @@ use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::runtime::Clock;
 use crate::telemetry::{self, Span};
+use crate::workflow::run::RunGuard;
+
+/// How many attempts the retry loop starts within one poll before it yields to the
+/// executor (waking itself first). Attempts that fail at once with no pause between them
+/// would otherwise never return `Pending`: no timeout, cancellation or other task on the
+/// same thread would ever get a turn.
+const ATTEMPTS_PER_POLL: u32 = 32;
 
 /// How a failed task is retried.
 ///
@@ -150,17 +157,31 @@ impl RetryMode {
                         grown.min(max_ms)
                     }
                 };
-                let jitter = clamp_jitter(*jitter);
-                let factor = if jitter > 0.0 {
-                    1.0 + jitter * random.next_symmetric()
-                } else {
-                    1.0
-                };
+                let factor = jitter_factor(*jitter, random);
                 // `as u64` saturates (and maps NaN to 0): never a panic, never a wrap.
                 let millis = (capped * factor).max(0.0) as u64;
                 Some(Duration::from_millis(millis))
             }
         }
+    }
+}
+
+/// The random factor a delay is scaled by: `1 + jitter · U[-1, 1]`, always in `[0, 2]`.
+/// Draws one value only when the clamped jitter is positive. A source that returns a value
+/// outside `[-1, 1]` (or NaN) is clamped (NaN counts as 0), so a custom [`RandomSource`]
+/// cannot make a delay negative, NaN or more than twice its base.
+pub(crate) fn jitter_factor(jitter: f64, random: &(impl RandomSource + ?Sized)) -> f64 {
+    let jitter = clamp_jitter(jitter);
+    if jitter > 0.0 {
+        let draw = random.next_symmetric();
+        let draw = if draw.is_nan() {
+            0.0
+        } else {
+            draw.clamp(-1.0, 1.0)
+        };
+        1.0 + jitter * draw
+    } else {
+        1.0
     }
 }
 
@@ -305,7 +326,7 @@ where
 {
     let mut attempt = Box::new(attempt);
     let make = move || -> BoxFuture<'a, Result<T, CanoError>> { Box::pin(attempt()) };
-    Attempts::new(config, clock, random, make, NoEvents).await
+    Attempts::new(config, clock, random, make, NoEvents, None).await
 }
 
 /// Makes the future of one attempt. Implemented for closures and for the engine's own
@@ -344,6 +365,8 @@ pub(crate) struct Attempts<'a, T, C: Clock, F, E> {
     random: &'a dyn RandomSource,
     make_attempt: F,
     events: E,
+    /// The run's cancellation and deadline, checked before every retry (in a workflow).
+    guard: Option<RunGuard<'a>>,
     failed: u32,
     phase: Phase<'a, T, C>,
 }
@@ -372,6 +395,7 @@ where
         random: &'a dyn RandomSource,
         make_attempt: F,
         events: E,
+        guard: Option<RunGuard<'a>>,
     ) -> Self {
         Attempts {
             config,
@@ -379,6 +403,7 @@ where
             random,
             make_attempt,
             events,
+            guard,
             failed: 0,
             phase: Phase::Ready,
         }
@@ -429,9 +454,17 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let config: &'a TaskConfig = this.config;
+        let mut started = 0;
         loop {
             let (outcome, permit) = match &mut this.phase {
                 Phase::Ready => {
+                    started += 1;
+                    if started > ATTEMPTS_PER_POLL {
+                        // Attempts that keep failing at once: let the executor run others
+                        // (and the run's timeout and cancellation) before the next one.
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     let permit = match config.circuit_breaker.as_deref() {
                         None => None,
                         Some(breaker) => match breaker.try_acquire(this.clock.now()) {
@@ -559,6 +592,10 @@ where
                 CanoError::retry_exhausted(self.failed, error)
             };
             return Some(self.finish(Err(error)));
+        }
+        if let Some(Err(stop)) = self.guard.map(|guard| guard.check(self.clock)) {
+            // The run timed out or was cancelled: no further attempt.
+            return Some(self.finish(Err(stop)));
         }
         telemetry::retry(self.events.task_name(), self.failed, &error);
         self.events.retry(self.failed);
