@@ -60,6 +60,21 @@ pub enum CircuitState {
     HalfOpen,
 }
 
+impl CircuitState {
+    /// `closed`, `open` or `half_open`: the state's name in events and metrics.
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics", feature = "defmt")),
+        allow(dead_code)
+    )]
+    fn name(&self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open { .. } => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+}
+
 /// A circuit breaker. Clones share one state; wire it into tasks with
 /// [`TaskConfig::with_circuit_breaker`](crate::TaskConfig::with_circuit_breaker), or use it by
 /// hand (it is also a [`Resource`]).
@@ -99,6 +114,10 @@ struct Machine {
     trial_successes: u32,
     /// The latest time any caller reported, used when a dropped permit carries no time.
     latest: Instant,
+    /// Transitions made under the lock, reported once it is released (at most two per
+    /// call: Open to HalfOpen on refresh, then a trial's verdict).
+    #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+    transitions: [Option<(&'static str, &'static str)>; 2],
 }
 
 impl Machine {
@@ -107,6 +126,10 @@ impl Machine {
     }
 
     fn enter(&mut self, state: CircuitState) {
+        #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+        if let Some(free) = self.transitions.iter_mut().find(|t| t.is_none()) {
+            *free = Some((self.state.name(), state.name()));
+        }
         self.state = state;
         self.epoch = self.epoch.wrapping_add(1);
         self.consecutive_failures = 0;
@@ -203,8 +226,29 @@ impl CircuitBreaker {
                 trials_issued: 0,
                 trial_successes: 0,
                 latest: Instant::ZERO,
+                #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+                transitions: [None; 2],
             })),
         })
+    }
+
+    /// Runs `f` on the state machine under its lock; transitions it made are reported
+    /// after the lock is released (telemetry features only).
+    #[inline(always)]
+    fn locked<R>(&self, f: impl FnOnce(&mut Machine) -> R) -> R {
+        #[cfg(not(any(feature = "tracing", feature = "metrics", feature = "defmt")))]
+        return self.inner.with(f);
+        #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+        {
+            let (result, transitions) = self.inner.with(|m| {
+                let result = f(m);
+                (result, core::mem::take(&mut m.transitions))
+            });
+            for (from, to) in transitions.into_iter().flatten() {
+                crate::telemetry::circuit_transition(from, to);
+            }
+            result
+        }
     }
 
     /// The policy.
@@ -214,7 +258,7 @@ impl CircuitBreaker {
 
     /// The state at `now` (an Open circuit whose timeout has passed reports HalfOpen).
     pub fn state(&self, now: Instant) -> CircuitState {
-        self.inner.with(|m| {
+        self.locked(|m| {
             m.observe(now);
             m.refresh(now);
             m.state
@@ -228,7 +272,7 @@ impl CircuitBreaker {
     /// [`record_success`](Permit::record_success) or [`record_failure`](Permit::record_failure);
     /// dropping it counts as a failure.
     pub fn try_acquire(&self, now: Instant) -> Result<Permit<'_>, CanoError> {
-        let epoch = self.inner.with(|m| m.acquire(&self.policy, now))?;
+        let epoch = self.locked(|m| m.acquire(&self.policy, now))?;
         Ok(Permit {
             breaker: self,
             epoch,
@@ -267,14 +311,14 @@ impl Permit<'_> {
     pub fn record_success(mut self, now: Instant) {
         self.resolved = true;
         let b = self.breaker;
-        b.inner.with(|m| m.success(&b.policy, self.epoch, now));
+        b.locked(|m| m.success(&b.policy, self.epoch, now));
     }
 
     /// The call failed at `now`.
     pub fn record_failure(mut self, now: Instant) {
         self.resolved = true;
         let b = self.breaker;
-        b.inner.with(|m| m.failure(&b.policy, self.epoch, now));
+        b.locked(|m| m.failure(&b.policy, self.epoch, now));
     }
 
     /// The epoch this permit belongs to.
@@ -287,7 +331,7 @@ impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.resolved {
             let b = self.breaker;
-            b.inner.with(|m| {
+            b.locked(|m| {
                 let now = m.latest;
                 m.failure(&b.policy, self.epoch, now);
             });

@@ -25,6 +25,7 @@ pub(crate) fn isolate_panic<R>(f: impl FnOnce() -> R) -> Result<R, CanoError> {
         } else {
             Cow::Borrowed("non-string panic payload")
         };
+        crate::telemetry::panicked(&message);
         CanoError::task_execution(alloc::format!("panic: {message}"))
     })
 }

@@ -8,6 +8,11 @@ fn main() {
     // from the current directory only: builds with --manifest-path from elsewhere link too.
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
     println!("cargo:rustc-link-arg-examples=-Tlink.x");
+    if env::var_os("CARGO_FEATURE_DEFMT").is_some() {
+        // defmt's linker script (from the defmt crate's build script) places its string table.
+        println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+        println!("cargo:rustc-link-arg-examples=-Tdefmt.x");
+    }
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=build.rs");
 }

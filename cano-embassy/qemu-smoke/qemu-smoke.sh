@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # QEMU smoke test of cano-embassy: builds the firmware in this folder (and its `footprint`
-# example, the same scheduler without the test harness) for two Cortex-M machines, runs each
+# example, the same scheduler without the test harness, also with defmt logs) for two Cortex-M machines, runs each
 # under qemu-system-arm (the guest's exit code is the verdict), prints their flash and RAM
 # use, and ends with "N passed, N failed".
 #
@@ -123,6 +123,10 @@ smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2
 # The same flows without the test harness: what cano costs an application.
 smoke lm3s6965evb cortex-m3 thumbv7m-none-eabi --example footprint
 smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2 --example footprint
+# The footprint again with cano's defmt logs, every level kept (DEFMT_LOG=trace), into a RAM
+# ring logger: the flash difference to the line above is what defmt logging costs.
+DEFMT_LOG=trace smoke lm3s6965evb cortex-m3 thumbv7m-none-eabi --features defmt --example footprint
+DEFMT_LOG=trace smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2,defmt --example footprint
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,7 +5,8 @@
 //! second, `deploy` (a small [`Workflow`]) triggered from code, and `sync`, whose upstream
 //! fails: its runs back off (0.6 s, then 1.2 s), the third failure trips it, and `reset_flow`
 //! brings it back once the upstream is fixed. Each run prints what it does; the demo prints
-//! `sync`'s status at each step, stops after 3.6 s and prints every flow's status.
+//! `sync`'s status at each step, stops after 3.6 s (or at Ctrl-C, with
+//! `cano_smol::shutdown_on_ctrl_c`) and prints every flow's status.
 //!
 //! Run with `cargo run -p cano-smol --example smol_quickstart`.
 
@@ -103,9 +104,13 @@ async fn demo(executor: Arc<Executor<'static>>) -> Result<(), CanoError> {
     running.reset_flow("sync")?;
     sleep_until(2.2).await;
     say("main", sync_status());
-    sleep_until(3.6).await;
-    say("main", "stop_within(1s)");
-    let report = running.stop_within(Duration::from_secs(1)).await?;
+    say("main", "stops at 3.6 s, or at Ctrl-C, giving runs 1 s");
+    let grace = Duration::from_secs(1);
+    let report = futures_lite::future::or(
+        cano_smol::shutdown_on_ctrl_c(&running, grace),
+        cano_smol::shutdown_on(&running, grace, sleep_until(3.6)),
+    )
+    .await?;
     say(
         "main",
         format!("stopped; cancelled runs: {:?}", report.cancelled),

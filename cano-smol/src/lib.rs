@@ -40,6 +40,10 @@ mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
 mod smol_runtime;
 pub use smol_runtime::SmolRuntime;
+mod shutdown;
+/// Re-exported for [`shutdown_on_signals`]: name signals as `cano_smol::async_signal::Signal`.
+pub use async_signal;
+pub use shutdown::{shutdown_on, shutdown_on_ctrl_c, shutdown_on_signals};
 
 pub mod prelude;
 

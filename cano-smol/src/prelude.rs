@@ -4,7 +4,8 @@
 //! in cano, plus the clock and scheduler names cano added), and smol's own pieces:
 //! [`SmolClock`], [`SmolSpawner`], [`SmolRuntime`] (both as one value, for
 //! `workflow.orchestrate_in` and `scheduler.start_in`), [`WorkflowExt`] (for
-//! `workflow.orchestrate(initial)`) and [`start_scheduler`].
+//! `workflow.orchestrate(initial)`), [`start_scheduler`] and the shutdown helpers
+//! ([`shutdown_on_ctrl_c`], [`shutdown_on_signals`], [`shutdown_on`]).
 //!
 //! ```
 //! use cano_smol::prelude::*;
@@ -26,4 +27,7 @@
 
 pub use cano_core::prelude::*;
 
-pub use crate::{SmolClock, SmolRuntime, SmolSpawner, WorkflowExt, start_scheduler};
+pub use crate::{
+    SmolClock, SmolRuntime, SmolSpawner, WorkflowExt, shutdown_on, shutdown_on_ctrl_c,
+    shutdown_on_signals, start_scheduler,
+};

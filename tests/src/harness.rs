@@ -202,6 +202,37 @@ impl Harness for SmolHarness {
     }
 }
 
+/// No adapter crate: `futures::executor::block_on` for the scenario, a `ThreadPool` for what it
+/// spawns, and cano-core's `futures-timer` clock (`cano_core::runtime::futures_timer`), on
+/// real time.
+#[derive(Debug)]
+pub struct FuturesHarness;
+
+impl Harness for FuturesHarness {
+    type Clock = cano_core::runtime::futures_timer::FuturesTimerClock;
+    type Spawner = cano_core::runtime::futures_timer::FuturesSpawner<futures::executor::ThreadPool>;
+    const NAME: &'static str = "futures executor + futures-timer, real time";
+    const VIRTUAL_TIME: bool = false;
+    const UNIT: Duration = Duration::from_millis(20);
+
+    fn run_at<F, Fut, T>(_wall_start: Timestamp, scenario: F) -> T
+    where
+        F: FnOnce(Self::Clock, Self::Spawner) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = futures::executor::ThreadPool::builder()
+            .pool_size(2)
+            .create()
+            .expect("thread pool");
+        let fut = scenario(
+            cano_core::runtime::futures_timer::FuturesTimerClock::new(),
+            cano_core::runtime::futures_timer::FuturesSpawner::new(pool),
+        );
+        futures::executor::block_on(fut)
+    }
+}
+
 /// embassy's executor on a virtual-time driver (`cano-embassy-testkit`): exact and instant.
 ///
 /// The driver is process-global, so embassy runs take turns; each run gets its own task pool
@@ -239,7 +270,7 @@ impl Harness for EmbassyHarness {
 /// Declares one `#[test]` per harness for a scenario function generic over [`Harness`].
 ///
 /// ```text
-/// conformance!(interval_counts); // mod interval_counts { fn fake_clock() .. fn smol() }
+/// conformance!(interval_counts); // mod interval_counts { fn fake_clock() .. fn futures_executor() }
 /// ```
 #[macro_export]
 macro_rules! conformance {
@@ -264,6 +295,10 @@ macro_rules! conformance {
             #[test]
             fn embassy() {
                 super::$scenario::<$crate::harness::EmbassyHarness>();
+            }
+            #[test]
+            fn futures_executor() {
+                super::$scenario::<$crate::harness::FuturesHarness>();
             }
         }
     };

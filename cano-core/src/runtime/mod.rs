@@ -19,6 +19,9 @@ pub use dyn_clock::DynClock;
 mod entry;
 pub use entry::Runtime;
 
+#[cfg(feature = "futures-timer")]
+pub mod futures_timer;
+
 /// A boxed, `Send` future with no output: what a [`Spawner`] runs.
 pub type BoxFuture = futures::future::BoxFuture<'static, ()>;
 

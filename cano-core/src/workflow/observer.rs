@@ -156,4 +156,7 @@ impl<S> crate::workflow::retry::AttemptEvents for TaskEvents<'_, S> {
             .iter()
             .for_each(|o| o.on_circuit_open(self.id));
     }
+    fn task_name(&self) -> Option<&str> {
+        Some(self.id.name)
+    }
 }

@@ -20,6 +20,7 @@ use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::rate_limit::RateLimit;
 use crate::runtime::Clock;
+use crate::telemetry::{self, Span};
 use crate::workflow::run::RunGuard;
 
 /// How many attempts the retry loop starts within one poll before it yields to the
@@ -393,6 +394,10 @@ pub(crate) trait AttemptEvents {
         let _ = attempt;
     }
     fn circuit_open(&self) {}
+    /// The task's name, for telemetry; `None` outside a workflow.
+    fn task_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Reports nothing.
@@ -419,6 +424,7 @@ enum Phase<'a, T, C: Clock> {
         attempt: BoxFuture<'a, Result<T, CanoError>>,
         deadline: Option<Pin<Box<C::Sleep>>>,
         permit: Option<Permit<'a>>,
+        span: Span,
     },
     Pausing(Pin<Box<C::Sleep>>),
     Finished,
@@ -464,11 +470,13 @@ where
     pub(crate) fn with_pending_first(
         mut self,
         attempt: BoxFuture<'a, Result<T, CanoError>>,
+        span: Span,
     ) -> Self {
         self.phase = Phase::Running {
             attempt,
             deadline: None,
             permit: None,
+            span,
         };
         self
     }
@@ -522,17 +530,21 @@ where
                         Some(breaker) => match breaker.try_acquire(this.clock.now()) {
                             Ok(permit) => Some(permit),
                             Err(rejected) => {
+                                telemetry::circuit_rejected(this.events.task_name());
                                 this.events.circuit_open();
                                 return this.finish(Err(rejected));
                             }
                         },
                     };
-                    let mut attempt = match isolate_panic(|| this.make_attempt.make()) {
+                    let span =
+                        telemetry::attempt(this.events.task_name(), this.failed.saturating_add(1));
+                    let make = &mut this.make_attempt;
+                    let mut attempt = match isolate_panic(|| span.in_child(|| make.make())) {
                         Ok(attempt) => attempt,
                         Err(panicked) => return this.finish(Err(panicked)),
                     };
                     // Most attempts finish on their first poll; only a waiting one is stored.
-                    match isolate_panic(|| attempt.as_mut().poll(cx)) {
+                    match isolate_panic(|| span.in_child(|| attempt.as_mut().poll(cx))) {
                         Err(panicked) => return this.finish(Err(panicked)),
                         Ok(Poll::Ready(outcome)) => (outcome, permit),
                         Ok(Poll::Pending) => {
@@ -549,6 +561,7 @@ where
                                     attempt,
                                     deadline,
                                     permit,
+                                    span,
                                 };
                                 return Poll::Pending;
                             }
@@ -559,22 +572,24 @@ where
                     attempt,
                     deadline,
                     permit,
+                    span,
                 } => {
-                    let outcome = match isolate_panic(|| attempt.as_mut().poll(cx)) {
-                        // The permit is dropped with the phase: a failure for the breaker.
-                        Err(panicked) => return this.finish(Err(panicked)),
-                        Ok(Poll::Ready(outcome)) => outcome,
-                        Ok(Poll::Pending) => {
-                            let expired = match deadline {
-                                Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
-                                None => false,
-                            };
-                            if !expired {
-                                return Poll::Pending;
+                    let outcome =
+                        match isolate_panic(|| span.in_child(|| attempt.as_mut().poll(cx))) {
+                            // The permit is dropped with the phase: a failure for the breaker.
+                            Err(panicked) => return this.finish(Err(panicked)),
+                            Ok(Poll::Ready(outcome)) => outcome,
+                            Ok(Poll::Pending) => {
+                                let expired = match deadline {
+                                    Some(sleep) => sleep.as_mut().poll(cx).is_ready(),
+                                    None => false,
+                                };
+                                if !expired {
+                                    return Poll::Pending;
+                                }
+                                Err(attempt_timed_out())
                             }
-                            Err(attempt_timed_out())
-                        }
-                    };
+                        };
                     (outcome, permit.take())
                 }
                 Phase::Pausing(sleep) => {
@@ -642,6 +657,7 @@ where
             // The run timed out or was cancelled: no further attempt.
             return Some(self.finish(Err(stop)));
         }
+        telemetry::retry(self.events.task_name(), self.failed, &error);
         self.events.retry(self.failed);
         self.phase = match mode.delay_for_attempt(self.failed - 1, self.random) {
             Some(pause) if !pause.is_zero() => {

@@ -24,6 +24,7 @@ use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
 use crate::resource::Resources;
 use crate::runtime::{Clock, NoSpawner, Spawner};
+use crate::telemetry;
 use crate::time::Instant;
 
 /// How many states a run enters in a row before it yields to the executor once (waking
@@ -199,7 +200,9 @@ where
         let run = run.into();
         let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
             Err(error) => Box::pin(ready(Err(error))),
-            Ok(()) => Box::pin(self.run_ledgered(ctx, Begin::Resume(run))),
+            Ok(()) => Box::pin(telemetry::workflow_run(ctx, |ctx| {
+                self.run_ledgered(ctx, Begin::Resume(run))
+            })),
         };
         if self.resources.is_empty() {
             resumed
@@ -246,7 +249,9 @@ where
             run: Some(run),
             initial,
         };
-        let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
+        let durable: BoxedRun<'a, S> = Box::pin(telemetry::workflow_run(ctx, |ctx| {
+            self.run_ledgered(ctx, begin)
+        }));
         Either::Right(Either::Right(durable))
     }
 
@@ -259,7 +264,9 @@ where
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
         let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
             Err(error) => Box::pin(ready(Err(error))),
-            Ok(()) => Box::pin(self.run_ledgered(ctx, Begin::Resume(run))),
+            Ok(()) => Box::pin(telemetry::workflow_run(ctx, |ctx| {
+                self.run_ledgered(ctx, Begin::Resume(run))
+            })),
         };
         resumed
     }
@@ -269,9 +276,19 @@ where
         self.validate_initial_state(initial)
     }
 
+    /// The state machine after validation, inside the run's telemetry (its span, its
+    /// metrics; nothing without a telemetry feature).
+    fn run_checked<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        telemetry::workflow_run(ctx, |ctx| self.run_untraced(ctx, initial))
+    }
+
     /// The state machine after validation: bare, or raced against the total timeout and
     /// the cancellation token when either is in play.
-    fn run_checked<'a, C: Clock, Sp: Spawner>(
+    fn run_untraced<'a, C: Clock, Sp: Spawner>(
         &'a self,
         ctx: RunContext<C, Sp>,
         initial: S,
@@ -368,6 +385,7 @@ where
             };
             let slot = &self.states[at];
             self.observers.iter().for_each(|o| o.on_state_enter(&state));
+            let span = telemetry::state_entered(&state, at, || handler_name(slot.handler.as_ref()));
             if slot.exit {
                 return Ok(state);
             }
@@ -417,9 +435,14 @@ where
                                     1,
                                 )),
                             };
-                        match isolate_panic(first) {
+                        let attempt = span.in_child(|| telemetry::attempt(Some(&task.name), 1));
+                        let first = {
+                            let _entered = attempt.enter();
+                            isolate_panic(first)
+                        };
+                        match first {
                             Err(panicked) => Err(panicked),
-                            Ok(first) => match Isolated(first).await {
+                            Ok(first) => match telemetry::in_span(attempt, Isolated(first)).await {
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
@@ -427,13 +450,14 @@ where
                                         ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
                                     let retry =
                                         self.retry_loop(task, &ctx.clock, guard, Some(error), key);
-                                    Box::pin(retry).await
+                                    telemetry::in_span(span, Box::pin(retry)).await
                                 }
                             },
                         }
                     } else {
                         let key = ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
-                        Box::pin(self.retry_loop(task, &ctx.clock, guard, None, key)).await
+                        let retry = self.retry_loop(task, &ctx.clock, guard, None, key);
+                        telemetry::in_span(span, Box::pin(retry)).await
                     };
                     self.events(task).finish(&outcome);
                     outcome?.into_state()
@@ -448,7 +472,7 @@ where
                         guard,
                     };
                     // Boxed: keeps the rarer split path out of every run's future.
-                    match Box::pin(run_split(spec, env)).await {
+                    match telemetry::in_span(span, Box::pin(run_split(spec, env))).await {
                         Ok(results) => split_results = Some(Box::new(results)),
                         // Branches cut short by the deadline or the token fail the join;
                         // the run ends for that reason, not for the join.
@@ -458,17 +482,18 @@ where
                 }
                 Some(Handler::Join(join)) => {
                     let results = split_results.take().unwrap_or_default();
-                    Box::pin(self.run_join(join, results, &ctx.clock, guard)).await?
+                    let join = Box::pin(self.run_join(join, results, &ctx.clock, guard));
+                    telemetry::in_span(span, join).await?
                 }
                 Some(Handler::Compensatable(task)) => {
                     split_results = None;
                     let run = self.run_compensatable(task, ledger.get_mut(), &ctx.clock, guard);
-                    Box::pin(run).await?
+                    telemetry::in_span(span, Box::pin(run)).await?
                 }
                 Some(Handler::Stepped(task)) => {
                     split_results = None;
                     let run = self.run_stepped(task, ledger.get_mut(), at, &ctx.clock, guard);
-                    Box::pin(run).await?
+                    telemetry::in_span(span, Box::pin(run)).await?
                 }
             };
             previous = Some(at);
@@ -551,6 +576,19 @@ where
             Attempts::new(&join.config, clock, &*self.random, run, events, Some(guard)).await;
         events.finish(&outcome);
         outcome.map(TaskResult::into_state)
+    }
+}
+
+/// The name of what runs in a state, for its span: the task or join, `split` for a split,
+/// `""` for an exit state.
+fn handler_name<S, K>(handler: Option<&Handler<S, K>>) -> &str {
+    match handler {
+        Some(Handler::Single(task) | Handler::Router(task)) => &task.name,
+        Some(Handler::Join(join)) => &join.name,
+        Some(Handler::Compensatable(task)) => &task.name,
+        Some(Handler::Stepped(task)) => &task.name,
+        Some(Handler::Split(_)) => "split",
+        None => "",
     }
 }
 

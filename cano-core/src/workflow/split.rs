@@ -29,6 +29,7 @@ use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::resource::Resources;
 use crate::runtime::{Clock, Spawner};
+use crate::telemetry::{self, Span};
 use crate::workflow::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
 use crate::workflow::observer::{Observers, TaskEvents, TaskId};
 use crate::workflow::retry::{Attempts, MakeAttempt};
@@ -62,7 +63,7 @@ type LocalBranch<'a, S, K, C> =
 #[allow(clippy::large_enum_variant)]
 enum Slot<'a, S, K, C: Clock> {
     Queued,
-    Local(LocalBranch<'a, S, K, C>, Wakeup),
+    Local(LocalBranch<'a, S, K, C>, Wakeup, Span),
     Remote(oneshot::Receiver<Outcome<S>>, AbortHandle, Wakeup),
     Finished,
 }
@@ -210,8 +211,9 @@ where
         events.start();
         let spec: &'a SplitSpec<S, K> = self.spec;
         let branch = &spec.branches[index];
+        let span = telemetry::branch(&branch.name, index);
         if spec.join.spawn_branches
-            && let Some(slot) = self.spawn(index, branch)
+            && let Some(slot) = self.spawn(index, branch, span.clone())
         {
             self.slots[index] = slot;
             return None;
@@ -224,26 +226,27 @@ where
         let retry_loop =
             |run| Attempts::new(&branch.config, clock, &**random, run, events, Some(guard));
         if !branch.config.first_attempt_is_bare() {
-            self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll);
+            self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll, span);
             return None;
         }
-        let mut first = match isolate_panic(|| run.make()) {
+        let attempt = span.in_child(|| telemetry::attempt(Some(&branch.name), 1));
+        let mut first = match isolate_panic(|| attempt.in_child(|| run.make())) {
             Ok(first) => first,
             Err(panicked) => return Some(Err(panicked)),
         };
-        match isolate_panic(|| first.as_mut().poll(cx)) {
+        match isolate_panic(|| attempt.in_child(|| first.as_mut().poll(cx))) {
             Err(panicked) => Some(Err(panicked)),
             Ok(Poll::Ready(Ok(result))) => Some(Ok(result)),
             Ok(Poll::Ready(Err(error))) => match retry_loop(run).after_failed_first(error) {
                 Err(last) => Some(Err(last)),
                 Ok(rest) => {
-                    self.slots[index] = Slot::Local(rest, Wakeup::FirstPoll);
+                    self.slots[index] = Slot::Local(rest, Wakeup::FirstPoll, span);
                     None
                 }
             },
             Ok(Poll::Pending) => {
-                let rest = retry_loop(run).with_pending_first(first);
-                self.slots[index] = Slot::Local(rest, Wakeup::StartedPending);
+                let rest = retry_loop(run).with_pending_first(first, attempt);
+                self.slots[index] = Slot::Local(rest, Wakeup::StartedPending, span);
                 None
             }
         }
@@ -251,7 +254,12 @@ where
 
     /// Hands a branch to the spawner; `None` when there is none or it refuses (the branch
     /// then runs in place).
-    fn spawn(&self, index: usize, branch: &RegisteredTask<S, K>) -> Option<Slot<'a, S, K, C>> {
+    fn spawn(
+        &self,
+        index: usize,
+        branch: &RegisteredTask<S, K>,
+        span: Span,
+    ) -> Option<Slot<'a, S, K, C>> {
         let spawner = self.env.spawner?;
         let (tx, rx) = oneshot::channel();
         let task = branch.task.clone();
@@ -270,7 +278,8 @@ where
                 },
             };
             let run = RunBranch::new(&*task, &*resources);
-            let outcome = Attempts::new(&config, &clock, &*random, run, events, None).await;
+            let attempts = Attempts::new(&config, &clock, &*random, run, events, None);
+            let outcome = telemetry::in_span(span, attempts).await;
             // The split may have been decided already; then nobody listens.
             let _ = tx.send(outcome);
         };
@@ -344,6 +353,7 @@ where
         self.running -= 1;
         self.events(index).finish(&outcome);
         let success = outcome.is_ok();
+        telemetry::branch_finished(index, success);
         match outcome {
             Ok(result) => self.results.successes.push((index, result)),
             Err(error) => self.results.errors.push((index, error)),
@@ -401,9 +411,10 @@ where
             for index in 0..this.slots.len() {
                 let split_waker = &this.split_waker;
                 let polled = match &mut this.slots[index] {
-                    Slot::Local(branch, wakeup) => {
-                        wakeup.poll(cx, split_waker, |cx| Pin::new(&mut *branch).poll(cx))
-                    }
+                    Slot::Local(branch, wakeup, span) => wakeup.poll(cx, split_waker, |cx| {
+                        let _entered = span.enter();
+                        Pin::new(&mut *branch).poll(cx)
+                    }),
                     Slot::Remote(rx, _, wakeup) => wakeup
                         .poll(cx, split_waker, |cx| Pin::new(&mut *rx).poll(cx))
                         .map(|received| {

@@ -17,6 +17,9 @@ mod heap;
 #[allow(dead_code)]
 #[path = "../src/host.rs"]
 mod host;
+#[cfg(feature = "defmt")]
+#[path = "../src/defmt_sink.rs"]
+mod defmt_sink;
 #[path = "../src/panic.rs"]
 mod panic;
 #[path = "../src/platform.rs"]
@@ -65,12 +68,18 @@ async fn app() {
     let executor = SendSpawner::for_current_executor().await;
     let spawner = EmbassySpawner::from_send_spawner(executor, &SCHEDULER_POOL);
     let passed = run(spawner).await.unwrap_or(false);
+    // With DEFMT_LOG=trace the flows' runs are logged; nothing logged means no logs linked.
+    #[cfg(feature = "defmt")]
+    let passed =
+        passed && (defmt_sink::bytes_logged() > 0 || option_env!("DEFMT_LOG") != Some("trace"));
     hprintln!(
         "footprint: {}, heap peak {} B of {} B",
         if passed { "ok" } else { "FAILED" },
         HEAP.peak(),
         HEAP_BYTES
     );
+    #[cfg(feature = "defmt")]
+    hprintln!("defmt: {} B of cano logs encoded", defmt_sink::bytes_logged());
     host::exit(if passed { 0 } else { 1 });
 }
 

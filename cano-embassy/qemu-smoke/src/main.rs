@@ -9,6 +9,8 @@
 
 extern crate alloc;
 
+#[cfg(feature = "defmt")]
+mod defmt_sink;
 mod heap;
 mod host;
 mod panic;
@@ -90,6 +92,16 @@ async fn run_all() {
         POOL_SIZE,
         size_of::<Pool<POOL_SIZE>>(),
     );
+    #[cfg(feature = "defmt")]
+    {
+        // The scenarios retry, split and trip: with DEFMT_LOG=trace cano logs all of it.
+        let logged = defmt_sink::bytes_logged();
+        hprintln!("defmt: {} B of cano logs encoded", logged);
+        if logged == 0 && option_env!("DEFMT_LOG") == Some("trace") {
+            failed += 1;
+            hprintln!("FAILED defmt: cano logged nothing");
+        }
+    }
     hprintln!("scenarios: {passed} passed, {failed} failed");
     host::exit(if failed == 0 { 0 } else { 1 });
 }
