@@ -16,6 +16,7 @@ use core::fmt;
 
 use crate::cron::CronError;
 use crate::runtime::SpawnError;
+use crate::scheduler::SchedulerError;
 
 /// A message carried by an error variant.
 pub type Message = Cow<'static, str>;
@@ -89,6 +90,10 @@ pub enum CanoError {
     /// `"configuration"`; the [`CronError`] (field, token, span, what is allowed) is kept
     /// whole as the source.
     InvalidCron(CronError),
+    /// The scheduler was misused (not running, unknown flow, duplicate id, …). Its
+    /// [`category`](CanoError::category) and text are those of the `Workflow` or
+    /// `Configuration` error cano 0.12 gave; the [`SchedulerError`] says which case it is.
+    Scheduler(SchedulerError),
 }
 
 macro_rules! constructors {
@@ -197,6 +202,15 @@ impl CanoError {
             }
             CanoError::Spawn(e) => Cow::Owned(e.to_string()),
             CanoError::InvalidCron(e) => Cow::Owned(e.to_string()),
+            CanoError::Scheduler(e) => Cow::Owned(e.to_string()),
+        }
+    }
+
+    /// The scheduler misuse this error reports, if it is one.
+    pub fn as_scheduler_error(&self) -> Option<&SchedulerError> {
+        match self {
+            CanoError::Scheduler(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -221,6 +235,7 @@ impl CanoError {
             CanoError::Cancelled(_) => "cancelled",
             CanoError::Spawn(_) => "spawn",
             CanoError::InvalidCron(_) => "configuration",
+            CanoError::Scheduler(e) => e.category(),
         }
     }
 }
@@ -264,6 +279,10 @@ impl fmt::Display for CanoError {
             CanoError::Cancelled(m) => write!(f, "Cancelled: {m}"),
             CanoError::Spawn(e) => write!(f, "Spawn error: {e}"),
             CanoError::InvalidCron(e) => write!(f, "Configuration error: {e}"),
+            CanoError::Scheduler(e) if e.is_configuration() => {
+                write!(f, "Configuration error: {e}")
+            }
+            CanoError::Scheduler(e) => write!(f, "Workflow error: {e}"),
         }
     }
 }

@@ -42,25 +42,34 @@
 pub mod backoff;
 mod core;
 mod driver;
+mod error;
 pub mod flow;
+mod handle;
 mod info;
 mod job;
+mod queue;
+mod runs;
 pub mod schedule;
+mod slot;
 
 use ::core::time::Duration;
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 pub use self::core::{
-    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, SchedulerCore,
+    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, Lifecycle,
+    NEXT_FIRES_LIMIT, RunFailure, RunOutcome, SchedulerCore,
 };
 pub use crate::runtime::DynClock;
-pub use driver::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
+pub use error::SchedulerError;
+pub use handle::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
 pub use info::FlowInfo;
 pub use job::{Fire, FireId, Job, JobFn, job_fn};
+pub use runs::RunId;
+pub use slot::UpcomingFires;
 
 use jiff::tz::TimeZone;
 
+use self::core::FlowMap;
 use crate::cron::Cron;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::{Clock, Spawner};
@@ -74,18 +83,19 @@ use driver::FlowJob;
 /// The scheduler builder. All flows share one input type `S` (each flow's
 /// `initial_state`, cloned for every run).
 ///
-/// Registration errors are [`CanoError::Configuration`]: a duplicate id, a zero interval, a
-/// bad cron expression, an unknown id in a setter, an invalid policy.
+/// Registration errors have category `"configuration"`: a [`SchedulerError`] (an empty or
+/// duplicate id, a zero interval, an unknown id in a setter, an invalid policy) or
+/// [`CanoError::InvalidCron`] for a bad cron expression.
 pub struct Scheduler<S = ()> {
     core: SchedulerCore,
-    jobs: Vec<FlowJob<S>>,
+    jobs: FlowMap<FlowJob<S>>,
 }
 
 impl<S> Default for Scheduler<S> {
     fn default() -> Self {
         Scheduler {
             core: SchedulerCore::new(),
-            jobs: Vec::new(),
+            jobs: FlowMap::default(),
         }
     }
 }
@@ -114,9 +124,19 @@ where
         job: impl Job<S>,
         initial_state: S,
     ) -> CanoResult<()> {
-        self.core.add_flow(id, schedule)?;
-        self.jobs.push((Box::new(job), initial_state));
+        let flow = self.core.add_flow(id, schedule)?;
+        self.jobs.insert(flow, (Box::new(job), initial_state));
         Ok(())
+    }
+
+    /// The flow `id`, for a setter.
+    fn setter_target(&self, id: &str, setting: &'static str) -> Result<FlowIndex, SchedulerError> {
+        self.core
+            .index_of(id)
+            .ok_or_else(|| SchedulerError::UnknownFlowInSetter {
+                id: id.into(),
+                setting,
+            })
     }
 
     /// Runs `job` every `interval`: at start, then `interval` after each run ends (change
@@ -230,7 +250,8 @@ where
     ///
     /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
     pub fn set_backoff(&mut self, id: &str, policy: BackoffPolicy) -> CanoResult<()> {
-        self.core.set_backoff(id, policy)
+        let flow = self.setter_target(id, "backoff")?;
+        Ok(self.core.set_backoff(flow, policy)?)
     }
 
     /// Sets all of flow `id`'s scheduling policies at once.
@@ -239,7 +260,8 @@ where
     ///
     /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
     pub fn set_policy(&mut self, id: &str, policy: SchedulePolicy) -> CanoResult<()> {
-        self.core.set_policy(id, policy)
+        let flow = self.setter_target(id, "schedule policy")?;
+        Ok(self.core.set_policy(flow, policy)?)
     }
 
     fn update_policy(
@@ -247,9 +269,10 @@ where
         id: &str,
         change: impl FnOnce(&mut SchedulePolicy),
     ) -> CanoResult<()> {
-        let mut policy = self.core.policy(id)?;
+        let flow = self.setter_target(id, "schedule policy")?;
+        let mut policy = self.core.policy(flow)?;
         change(&mut policy);
-        self.core.set_policy(id, policy)
+        Ok(self.core.set_policy(flow, policy)?)
     }
 
     /// Sets flow `id`'s [`OverlapPolicy`].
@@ -347,18 +370,17 @@ where
         spawner: P,
     ) -> CanoResult<RunningScheduler> {
         let Scheduler { mut core, jobs } = self;
-        for (i, (job, input)) in jobs.iter().enumerate() {
+        for (flow, (job, input)) in jobs.iter() {
             job.validate(input).map_err(|e| match e {
-                CanoError::Configuration(message) => CanoError::configuration(format!(
-                    "Flow '{}': {message}",
-                    core.flow_id(FlowIndex::from_usize(i))
-                )),
+                CanoError::Configuration(message) => {
+                    CanoError::configuration(format!("Flow '{}': {message}", core.flow_id(flow)))
+                }
                 other => other,
             })?;
         }
-        for (done, (job, _)) in jobs.iter().enumerate() {
+        for (done, (_, (job, _))) in jobs.iter().enumerate() {
             if let Err(e) = job.setup().await {
-                for (job, _) in jobs[..done].iter().rev() {
+                for (_, (job, _)) in jobs.iter().take(done).rev() {
                     // The setup error is what the caller needs; a teardown error on the way
                     // out has nowhere better to go.
                     let _ = job.teardown().await;
