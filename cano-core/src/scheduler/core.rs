@@ -36,7 +36,7 @@ use super::info::FlowInfo;
 use super::job::FireId;
 use super::queue::DeadlineQueue;
 use super::runs::{RunId, RunTable};
-use super::slot::{Due, FlowSlot, UpcomingFires};
+use super::slot::{Due, FireTime, FlowSlot, Held, UpcomingFires};
 use crate::error::CanoError;
 use crate::random::SplitMix64;
 use crate::scheduler::backoff::BackoffPolicy;
@@ -44,9 +44,9 @@ use crate::scheduler::flow::{FlowState, StartRefusal, Transition};
 #[cfg(test)]
 use crate::scheduler::schedule::WallSchedule;
 use crate::scheduler::schedule::{
-    CronSchedule, IntervalMode, Schedule, SchedulePolicy, Timeline, micros,
+    CronSchedule, IntervalMode, OverlapPolicy, Schedule, SchedulePolicy, Timeline, micros,
 };
-use crate::time::{Instant, mono_micros, timestamp_at, to_wall};
+use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
@@ -538,7 +538,7 @@ impl SchedulerCore {
         };
         self.queue.clear();
         for slot in &mut self.flows {
-            slot.held_trigger = false;
+            slot.held = slot.held.without_trigger();
         }
         self.settle_stop();
         true
@@ -665,15 +665,10 @@ impl SchedulerCore {
         }
     }
 
-    fn start_run(&mut self, i: usize, scheduled_wall: i64, wall: Timestamp) -> Dispatch {
+    fn start_run(&mut self, i: usize, scheduled: Timestamp, wall: Timestamp) -> Dispatch {
         let slot = &mut self.flows[i];
-        let scheduled = match slot.last_fire_id {
-            Some(last) => scheduled_wall.max(last.saturating_add(1)),
-            None => scheduled_wall,
-        };
-        slot.last_fire_id = Some(scheduled);
+        let at = slot.next_fire_id(scheduled);
         slot.state.start(wall);
-        let at = timestamp_at(scheduled);
         let fire = FireId::new(slot.id.clone(), at);
         Dispatch {
             run: self.runs.insert(i as u32, at),
@@ -715,11 +710,12 @@ impl SchedulerCore {
                 let transition = slot.state.finish(now, result, policy, &self.rng);
                 if let Timeline::FixedDelay { interval } = slot.timeline {
                     // Fixed delay: measured from the end of this run.
-                    slot.next_fire = Some(mono_micros(now).saturating_add(interval));
+                    slot.next_fire = Some(FireTime::Monotonic(instant_at(
+                        mono_micros(now).saturating_add(interval),
+                    )));
                 }
                 if transition == Transition::Tripped {
-                    slot.due_at_limit = false;
-                    slot.held_trigger = false;
+                    slot.held = Held::Nothing;
                 }
             }
         }
@@ -768,10 +764,9 @@ impl SchedulerCore {
                 id: (*slot.id).into(),
             }),
             Err(StartRefusal::AtLimit) => {
-                if slot.config.overlap == crate::schedule::OverlapPolicy::BufferOne
-                    && !slot.held_trigger
-                {
-                    slot.held_trigger = true;
+                let held = slot.held.with_trigger();
+                if let (OverlapPolicy::BufferOne, Some(held)) = (slot.config.overlap, held) {
+                    slot.held = held;
                     Ok(None)
                 } else {
                     Err(SchedulerError::AlreadyRunning {
@@ -780,7 +775,7 @@ impl SchedulerCore {
                 }
             }
             Ok(()) => {
-                let dispatch = self.start_run(i, wall.as_microsecond(), wall);
+                let dispatch = self.start_run(i, wall, wall);
                 self.rearm(i, now, wall, false);
                 Ok(Some(dispatch))
             }

@@ -2,16 +2,17 @@
 //! planning: when it is due next, what a due entry does, how a wall-clock jump moves it, and
 //! the fires it plans to make.
 //!
-//! Fire times are in the flow's timeline base (see [`Timeline`]): monotonic µs for
-//! intervals, wall µs since the Unix epoch for cron. Only [`FlowSlot::fire_wall`] and
-//! [`FlowSlot::due_instant`] cross between the two, through `time`'s conversions.
+//! A planned fire is a [`FireTime`]: on the monotonic clock for intervals, on the wall clock
+//! for cron. The timeline arithmetic of [`Timeline`] works in microseconds of the fire's own
+//! clock; only [`FireTime::on_wall`] and [`FireTime::due`] cross between the two clocks,
+//! through `time`'s conversions.
 
 use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use super::queue::DeadlineQueue;
 use crate::scheduler::flow::FlowState;
@@ -40,8 +41,114 @@ pub(crate) enum Due {
     Nothing,
     /// No run, but plan the next fire.
     Replan,
-    /// Start a run for this scheduled wall time (µs), then plan the next fire.
-    Start(i64),
+    /// Start a run for this scheduled time, then plan the next fire.
+    Start(Timestamp),
+}
+
+/// A planned fire, on the clock its timeline runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FireTime {
+    /// An interval's fire.
+    Monotonic(Instant),
+    /// A cron fire.
+    Wall(Timestamp),
+}
+
+impl FireTime {
+    /// The fire `micros` in `timeline`'s base.
+    fn of(timeline: &Timeline, micros: i64) -> FireTime {
+        if timeline.is_wall() {
+            FireTime::Wall(timestamp_at(micros))
+        } else {
+            FireTime::Monotonic(instant_at(micros))
+        }
+    }
+
+    /// Microseconds on its own clock (since the origin, or since the Unix epoch), for the
+    /// timeline's arithmetic.
+    fn micros(self) -> i64 {
+        match self {
+            FireTime::Monotonic(t) => mono_micros(t),
+            FireTime::Wall(t) => t.as_microsecond(),
+        }
+    }
+
+    /// "Now" on the same clock, in the same unit.
+    fn now_micros(self, now: Instant, wall: Timestamp) -> i64 {
+        match self {
+            FireTime::Monotonic(_) => mono_micros(now),
+            FireTime::Wall(_) => wall.as_microsecond(),
+        }
+    }
+
+    /// When it is on the wall clock (`now` and `wall` being the same moment), to the
+    /// microsecond.
+    pub(crate) fn on_wall(self, now: Instant, wall: Timestamp) -> Timestamp {
+        match self {
+            FireTime::Monotonic(t) => timestamp_at(to_wall(t, now, wall).as_microsecond()),
+            FireTime::Wall(t) => t,
+        }
+    }
+
+    /// When to wake for it on the monotonic clock: a wall fire is slept for on the
+    /// monotonic clock and checked against the wall clock again on waking.
+    pub(crate) fn due(self, now: Instant, wall: Timestamp) -> Instant {
+        match self {
+            FireTime::Monotonic(t) => t,
+            FireTime::Wall(t) => {
+                let ahead = t.as_microsecond().saturating_sub(wall.as_microsecond());
+                now + Duration::from_micros(u64::try_from(ahead).unwrap_or(0))
+            }
+        }
+    }
+}
+
+/// What a [`OverlapPolicy::BufferOne`] flow holds, to start when its run in flight ends.
+/// (Other policies hold nothing: a fire due at their limit goes to the missed-fire policy.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Held {
+    #[default]
+    Nothing,
+    /// Fires came due at the limit: the next scheduled start coalesces them into one run.
+    Fire,
+    /// A `trigger` is held.
+    Trigger,
+    /// A trigger is held, and fires came due at the limit too: the trigger runs first.
+    TriggerAndFire,
+}
+
+impl Held {
+    fn with_fire(self) -> Held {
+        match self {
+            Held::Nothing | Held::Fire => Held::Fire,
+            Held::Trigger | Held::TriggerAndFire => Held::TriggerAndFire,
+        }
+    }
+
+    fn has_trigger(self) -> bool {
+        matches!(self, Held::Trigger | Held::TriggerAndFire)
+    }
+
+    fn has_fire(self) -> bool {
+        matches!(self, Held::Fire | Held::TriggerAndFire)
+    }
+
+    /// The same, without its trigger.
+    pub(crate) fn without_trigger(self) -> Held {
+        match self {
+            Held::Trigger | Held::Nothing => Held::Nothing,
+            Held::TriggerAndFire | Held::Fire => Held::Fire,
+        }
+    }
+
+    /// Holds a trigger, unless one is held already.
+    pub(crate) fn with_trigger(self) -> Option<Held> {
+        match self {
+            Held::Nothing => Some(Held::Trigger),
+            Held::Fire => Some(Held::TriggerAndFire),
+            Held::Trigger | Held::TriggerAndFire => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -50,18 +157,14 @@ pub(crate) struct FlowSlot {
     pub(crate) timeline: Timeline,
     pub(crate) config: FlowConfig,
     pub(crate) state: FlowState,
-    /// The pending fire, in the timeline's base (for fixed delay: the nominal next fire,
-    /// before a backoff window moves it).
-    pub(crate) next_fire: Option<i64>,
-    /// The last fire id's time (wall µs): fire ids strictly increase.
-    pub(crate) last_fire_id: Option<i64>,
+    /// The pending fire (for fixed delay: the nominal next fire, before a backoff window
+    /// moves it).
+    pub(crate) next_fire: Option<FireTime>,
+    /// The last fire id's time: fire ids strictly increase.
+    pub(crate) last_fire_id: Option<Timestamp>,
     pub(crate) missed_fires: u32,
     pub(crate) skipped_fires: u32,
-    /// A fire came due while the flow was at its overlap limit (the run's end re-plans it;
-    /// under `BufferOne` the fires that passed are coalesced into one run).
-    pub(crate) due_at_limit: bool,
-    /// A `trigger` is held under `BufferOne`, to start when the run in flight ends.
-    pub(crate) held_trigger: bool,
+    pub(crate) held: Held,
 }
 
 pub(crate) fn saturating_add(counter: u32, n: u64) -> u32 {
@@ -79,11 +182,11 @@ impl FlowSlot {
             last_fire_id: None,
             missed_fires: 0,
             skipped_fires: 0,
-            due_at_limit: false,
-            held_trigger: false,
+            held: Held::Nothing,
         }
     }
 
+    /// "Now" in the timeline's base.
     fn base_now(&self, now: Instant, wall: Timestamp) -> i64 {
         if self.timeline.is_wall() {
             wall.as_microsecond()
@@ -92,36 +195,34 @@ impl FlowSlot {
         }
     }
 
+    /// A fire came due while the flow was at its overlap limit (its run's end re-plans it).
+    fn due_at_limit(&mut self) {
+        if self.config.overlap == OverlapPolicy::BufferOne {
+            self.held = self.held.with_fire();
+        }
+    }
+
     /// The time `fire` is scheduled for: for a fixed-delay flow the later of the fire and
     /// the end of its backoff window (other timelines suppress fires inside a window
     /// instead of moving them). The one place the backoff moves a fire.
-    pub(crate) fn scheduled_fire(&self, fire: i64) -> i64 {
-        match (&self.timeline, self.state.backoff_end()) {
-            (Timeline::FixedDelay { .. }, Some(until)) => fire.max(mono_micros(until)),
+    pub(crate) fn scheduled_fire(&self, fire: FireTime) -> FireTime {
+        match (&self.timeline, fire, self.state.backoff_end()) {
+            (Timeline::FixedDelay { .. }, FireTime::Monotonic(t), Some(until)) => {
+                FireTime::Monotonic(t.max(until))
+            }
             _ => fire,
         }
     }
 
-    /// `fire` on the wall clock (µs since the Unix epoch).
-    pub(crate) fn fire_wall(&self, fire: i64, now: Instant, wall: Timestamp) -> i64 {
-        if self.timeline.is_wall() {
-            fire
-        } else {
-            to_wall(instant_at(fire), now, wall).as_microsecond()
-        }
+    /// The monotonic instant to wake for `fire`, jitter included.
+    pub(crate) fn due_instant(&self, fire: FireTime, now: Instant, wall: Timestamp) -> Instant {
+        let jitter = self.timeline.jitter_for(fire.micros(), self.config.jitter);
+        self.scheduled_fire(fire).due(now, wall) + Duration::from_micros(jitter as u64)
     }
 
-    /// The monotonic instant to wake for `fire`, jitter included.
-    pub(crate) fn due_instant(&self, fire: i64, now: Instant, wall: Timestamp) -> Instant {
-        let scheduled = self.scheduled_fire(fire);
-        let jitter = self.timeline.jitter_for(fire, self.config.jitter);
-        let due = if self.timeline.is_wall() {
-            let ahead = scheduled.saturating_sub(wall.as_microsecond());
-            now + Duration::from_micros(u64::try_from(ahead).unwrap_or(0))
-        } else {
-            instant_at(scheduled)
-        };
-        due + Duration::from_micros(jitter as u64)
+    /// The fire `micros` in this flow's timeline base, on the wall clock.
+    fn wall_of(&self, micros: i64, now: Instant, wall: Timestamp) -> Timestamp {
+        FireTime::of(&self.timeline, micros).on_wall(now, wall)
     }
 
     /// Queues flow `flow` (this slot) for its pending fire, if it has one.
@@ -140,7 +241,7 @@ impl FlowSlot {
         ));
         let after_interval = self.config.first_run == FirstRun::AfterInterval;
         let now_base = mono_micros(now);
-        self.next_fire = match &mut self.timeline {
+        let first = match &mut self.timeline {
             // Saturating: `every(Duration::MAX)` means "effectively never", not "now".
             Timeline::FixedDelay { interval } => {
                 Some(now_base.saturating_add(if after_interval { *interval } else { 0 }))
@@ -158,6 +259,7 @@ impl FlowSlot {
             }
             Timeline::Manual => None,
         };
+        self.next_fire = first.map(|micros| FireTime::of(&self.timeline, micros));
     }
 
     /// Re-plans this flow (index `flow`) after its state changed, while the scheduler runs.
@@ -175,11 +277,11 @@ impl FlowSlot {
             return;
         }
         let can_start = self.state.check_start(self.config.overlap.limit()).is_ok();
-        if self.held_trigger {
+        if self.held.has_trigger() {
             if can_start {
                 queue.arm(flow, now);
             } else {
-                self.due_at_limit = true;
+                self.due_at_limit();
                 queue.disarm(flow);
             }
             return;
@@ -192,17 +294,17 @@ impl FlowSlot {
                     queue.disarm(flow);
                     return;
                 }
-                let fire = self
-                    .next_fire
-                    .get_or_insert(mono_micros(now).saturating_add(interval));
-                if fresh {
-                    *fire = (*fire).max(mono_micros(now));
+                let fire = self.next_fire.get_or_insert(FireTime::Monotonic(instant_at(
+                    mono_micros(now).saturating_add(interval),
+                )));
+                if fresh && let FireTime::Monotonic(t) = fire {
+                    *t = (*t).max(now);
                 }
                 self.arm(flow, queue, now, wall);
             }
             Timeline::FixedRate { .. } | Timeline::Wall(_) => {
                 if fresh {
-                    self.next_fire = self.timeline.next_after(self.base_now(now, wall));
+                    self.next_fire = self.next_after(self.base_now(now, wall));
                 }
                 if self.next_fire.is_none() {
                     queue.disarm(flow);
@@ -211,7 +313,7 @@ impl FlowSlot {
                         self.arm(flow, queue, now, wall);
                     }
                 } else {
-                    self.due_at_limit = true;
+                    self.due_at_limit();
                     queue.disarm(flow);
                 }
             }
@@ -232,58 +334,54 @@ impl FlowSlot {
             return Due::Nothing;
         }
         let limit = self.config.overlap.limit();
-        if self.held_trigger {
+        if self.held.has_trigger() {
             if self.state.check_start(limit).is_err() {
-                self.due_at_limit = true;
+                self.due_at_limit();
                 return Due::Nothing;
             }
-            self.held_trigger = false;
-            return Due::Start(wall.as_microsecond());
+            self.held = self.held.without_trigger();
+            return Due::Start(wall);
         }
-        let Some(fire) = self.next_fire else {
+        let Some(next) = self.next_fire else {
             return Due::Nothing;
         };
-        let base_now = self.base_now(now, wall);
+        let (fire, base_now) = (next.micros(), next.now_micros(now, wall));
         if fire > base_now {
             // The wall clock is behind the plan (stepped back, or drifted): plan again.
             self.arm(flow, queue, now, wall);
             return Due::Nothing;
         }
         if self.state.check_start(limit).is_err() {
-            self.due_at_limit = true;
+            self.due_at_limit();
             return Due::Nothing;
         }
         if let Timeline::FixedDelay { .. } = self.timeline {
-            let scheduled = self.scheduled_fire(fire);
             self.next_fire = None;
-            return Due::Start(self.fire_wall(scheduled, now, wall));
+            return Due::Start(self.scheduled_fire(next).on_wall(now, wall));
         }
         if self.state.backoff_until(now).is_some() {
             // Suppressed one by one (as cano 0.12's loops do), so the count is exact.
             let passed = self.timeline.passed(fire, base_now, 1);
             self.skipped_fires = saturating_add(self.skipped_fires, passed.count);
-            self.next_fire = self.timeline.next_after(passed.latest);
+            self.next_fire = self.next_after(passed.latest);
             self.arm(flow, queue, now, wall);
             return Due::Nothing;
         }
         let passed = self
             .timeline
             .passed(fire, base_now, keep(self.config.missed));
-        let coalesce = self.due_at_limit && self.config.overlap == OverlapPolicy::BufferOne;
         let choice = choose(
             self.config.missed,
             &passed,
             base_now,
             grace.saturating_add(self.config.jitter),
-            coalesce,
+            self.held.has_fire(),
         );
-        self.due_at_limit = false;
+        self.held = Held::Nothing;
         self.missed_fires = saturating_add(self.missed_fires, choice.dropped);
-        self.next_fire = self
-            .timeline
-            .next_after(choice.run.unwrap_or(passed.latest));
+        self.next_fire = self.next_after(choice.run.unwrap_or(passed.latest));
         match choice.run {
-            Some(run) => Due::Start(self.fire_wall(run, now, wall)),
+            Some(run) => Due::Start(self.wall_of(run, now, wall)),
             None => Due::Replan,
         }
     }
@@ -302,7 +400,10 @@ impl FlowSlot {
         if correction {
             // This applies to flows that are not armed too (a run in flight): they re-arm
             // from this fire.
-            self.next_fire = self.timeline.next_at_or_after(wall.as_microsecond());
+            self.next_fire = self
+                .timeline
+                .next_at_or_after(wall.as_microsecond())
+                .map(|micros| FireTime::of(&self.timeline, micros));
             self.last_fire_id = None;
         }
         if queue.is_armed(flow) {
@@ -311,13 +412,35 @@ impl FlowSlot {
         }
     }
 
+    /// The timeline's first fire strictly after `micros` (in its base).
+    fn next_after(&self, micros: i64) -> Option<FireTime> {
+        self.timeline
+            .next_after(micros)
+            .map(|next| FireTime::of(&self.timeline, next))
+    }
+
+    /// The fire id time of a run scheduled for `scheduled`: fire ids strictly increase, so
+    /// a trigger after a backward wall-clock step moves a microsecond past the last one.
+    pub(crate) fn next_fire_id(&mut self, scheduled: Timestamp) -> Timestamp {
+        // Fire ids count in microseconds, whatever the wall clock's resolution.
+        let scheduled = timestamp_at(scheduled.as_microsecond());
+        let id = match self.last_fire_id {
+            Some(last) => scheduled.max(
+                last.checked_add(SignedDuration::from_micros(1))
+                    .unwrap_or(Timestamp::MAX),
+            ),
+            None => scheduled,
+        };
+        self.last_fire_id = Some(id);
+        id
+    }
+
     /// The next fire as planned (backoff applied, before jitter), on the wall clock.
     pub(crate) fn planned_fire(&self, now: Instant, wall: Timestamp) -> Option<Timestamp> {
         if self.state.is_paused() || self.state.is_tripped() {
             return None;
         }
-        let fire = self.scheduled_fire(self.next_fire?);
-        Some(timestamp_at(self.fire_wall(fire, now, wall)))
+        Some(self.scheduled_fire(self.next_fire?).on_wall(now, wall))
     }
 
     /// The fires this flow plans to make from now on (see [`UpcomingFires`]).
@@ -333,7 +456,7 @@ impl FlowSlot {
         let Some(fire) = self.next_fire else {
             return none;
         };
-        let next = Some(self.scheduled_fire(fire));
+        let next = Some(self.scheduled_fire(fire).micros());
         match &self.timeline {
             Timeline::FixedDelay { interval } | Timeline::FixedRate { interval, .. } => {
                 UpcomingFires {
