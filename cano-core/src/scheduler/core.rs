@@ -108,13 +108,13 @@ pub enum Action {
     Idle,
     /// The stop is complete: no run is in flight, and none will start. Tear down and report
     /// (the runs cancelled at the deadline are [`SchedulerCore::cancelled_fires`]). A driver
-    /// that sleeps learns of it from [`SchedulerCore::lifecycle`] after an outcome.
+    /// that sleeps learns of it from [`SchedulerCore::stage`] after an outcome.
     Stopped,
 }
 
 /// Where a core is in its life (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifecycle {
+pub enum Stage {
     /// Flows and settings may be added; nothing runs.
     Registering,
     /// Flows fire; commands are accepted.
@@ -225,7 +225,7 @@ pub struct SchedulerCore {
     wall_offset: Option<i64>,
     wall_flows: usize,
     time_zone: TimeZone,
-    lifecycle: Lifecycle,
+    stage: Stage,
 }
 
 impl Default for SchedulerCore {
@@ -253,7 +253,7 @@ impl SchedulerCore {
             wall_offset: None,
             wall_flows: 0,
             time_zone: TimeZone::UTC,
-            lifecycle: Lifecycle::Registering,
+            stage: Stage::Registering,
         }
     }
 
@@ -369,7 +369,7 @@ impl SchedulerCore {
     }
 
     fn add_timeline(&mut self, id: &str, timeline: Timeline) -> Result<FlowIndex, SchedulerError> {
-        if self.lifecycle != Lifecycle::Registering {
+        if self.stage != Stage::Registering {
             return Err(SchedulerError::AddAfterStart);
         }
         if id.is_empty() {
@@ -393,7 +393,7 @@ impl SchedulerCore {
 
     /// The slot of `flow`, for a setting (before `start`).
     fn registered(&self, flow: FlowIndex, setting: &'static str) -> Result<usize, SchedulerError> {
-        if self.lifecycle != Lifecycle::Registering {
+        if self.stage != Stage::Registering {
             return Err(SchedulerError::SetAfterStart { setting });
         }
         self.slot_index(flow)
@@ -486,12 +486,12 @@ impl SchedulerCore {
 
     /// Starts scheduling at monotonic `now` / wall `wall`: interval flows fire at once (or
     /// after one interval), cron flows at their next match. Does nothing unless the core is
-    /// [`Lifecycle::Registering`].
+    /// [`Stage::Registering`].
     pub fn start(&mut self, now: Instant, wall: Timestamp) {
-        if self.lifecycle != Lifecycle::Registering {
+        if self.stage != Stage::Registering {
             return;
         }
-        self.lifecycle = Lifecycle::Running;
+        self.stage = Stage::Running;
         self.flows.shrink_to_fit();
         self.backoffs.shrink_to_fit();
         self.queue.settle();
@@ -511,18 +511,18 @@ impl SchedulerCore {
     }
 
     /// Where the core is in its life.
-    pub fn lifecycle(&self) -> Lifecycle {
-        self.lifecycle
+    pub fn stage(&self) -> Stage {
+        self.stage
     }
 
     /// Whether `start` has been called and no stop has begun.
     pub fn is_running(&self) -> bool {
-        self.lifecycle == Lifecycle::Running
+        self.stage == Stage::Running
     }
 
-    /// Whether the stop is complete ([`Lifecycle::Stopped`]).
+    /// Whether the stop is complete ([`Stage::Stopped`]).
     pub fn is_stopped(&self) -> bool {
-        self.lifecycle == Lifecycle::Stopped
+        self.stage == Stage::Stopped
     }
 
     /// Begins a stop at `now`: nothing is dispatched any more and commands are refused; runs
@@ -530,10 +530,10 @@ impl SchedulerCore {
     /// them. Returns whether this call began the stop: a later call changes nothing (its
     /// grace is ignored). A core that never started is stopped at once.
     pub fn begin_stop(&mut self, now: Instant, grace: Duration) -> bool {
-        if !matches!(self.lifecycle, Lifecycle::Registering | Lifecycle::Running) {
+        if !matches!(self.stage, Stage::Registering | Stage::Running) {
             return false;
         }
-        self.lifecycle = Lifecycle::Stopping {
+        self.stage = Stage::Stopping {
             deadline: now.saturating_add(grace),
         };
         self.queue.clear();
@@ -546,24 +546,20 @@ impl SchedulerCore {
 
     /// A stopping core with no run in flight is stopped.
     fn settle_stop(&mut self) {
-        if matches!(
-            self.lifecycle,
-            Lifecycle::Stopping { .. } | Lifecycle::Draining
-        ) && self.runs.live() == 0
-        {
-            self.lifecycle = Lifecycle::Stopped;
+        if matches!(self.stage, Stage::Stopping { .. } | Stage::Draining) && self.runs.live() == 0 {
+            self.stage = Stage::Stopped;
         }
     }
 
     /// What to do at `now` / `wall`. Call it until it returns [`Action::WakeAt`],
     /// [`Action::Idle`] or [`Action::Stopped`].
     pub fn poll(&mut self, now: Instant, wall: Timestamp) -> Action {
-        match self.lifecycle {
-            Lifecycle::Registering => Action::Idle,
-            Lifecycle::Running => self.poll_running(now, wall),
-            Lifecycle::Stopping { deadline } if now < deadline => Action::WakeAt(deadline),
-            Lifecycle::Stopping { .. } | Lifecycle::Draining => {
-                self.lifecycle = Lifecycle::Draining;
+        match self.stage {
+            Stage::Registering => Action::Idle,
+            Stage::Running => self.poll_running(now, wall),
+            Stage::Stopping { deadline } if now < deadline => Action::WakeAt(deadline),
+            Stage::Stopping { .. } | Stage::Draining => {
+                self.stage = Stage::Draining;
                 match self.runs.next_to_cancel() {
                     Some((run, entry)) => {
                         let id = self.flows[entry.flow as usize].id.clone();
@@ -574,7 +570,7 @@ impl SchedulerCore {
                     None => Action::Idle,
                 }
             }
-            Lifecycle::Stopped => Action::Stopped,
+            Stage::Stopped => Action::Stopped,
         }
     }
 
@@ -618,8 +614,8 @@ impl SchedulerCore {
     /// When [`SchedulerCore::poll`] next has something to do, if ever (events aside): the
     /// next due flow or wall-clock check while running, the deadline while stopping.
     pub fn next_wake(&self) -> Option<Instant> {
-        match self.lifecycle {
-            Lifecycle::Running => {
+        match self.stage {
+            Stage::Running => {
                 let queued = self.queue.next_due();
                 let check = (self.next_wall_check != Instant::MAX).then_some(self.next_wall_check);
                 match (queued, check) {
@@ -627,8 +623,8 @@ impl SchedulerCore {
                     (a, b) => a.or(b),
                 }
             }
-            Lifecycle::Stopping { deadline } => Some(deadline),
-            Lifecycle::Registering | Lifecycle::Draining | Lifecycle::Stopped => None,
+            Stage::Stopping { deadline } => Some(deadline),
+            Stage::Registering | Stage::Draining | Stage::Stopped => None,
         }
     }
 
@@ -658,7 +654,7 @@ impl SchedulerCore {
 
     /// Re-plans flow `i` after its state changed (only while running).
     fn rearm(&mut self, i: usize, now: Instant, wall: Timestamp, fresh: bool) {
-        if self.lifecycle == Lifecycle::Running {
+        if self.stage == Stage::Running {
             self.flows[i].rearm(i as u32, &mut self.queue, now, wall, fresh);
         } else {
             self.queue.disarm(i as u32);
@@ -694,7 +690,7 @@ impl SchedulerCore {
     ) -> Result<(), SchedulerError> {
         let entry = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)?;
         let i = entry.flow as usize;
-        let stopping = !matches!(self.lifecycle, Lifecycle::Registering | Lifecycle::Running);
+        let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
         let slot = &mut self.flows[i];
         let result = match outcome.into() {
             RunOutcome::Succeeded => Some(Ok(())),
@@ -730,9 +726,9 @@ impl SchedulerCore {
     ///
     /// [`SchedulerError::NotStarted`] or [`SchedulerError::Stopped`].
     pub fn check_running(&self) -> Result<(), SchedulerError> {
-        match self.lifecycle {
-            Lifecycle::Running => Ok(()),
-            Lifecycle::Registering => Err(SchedulerError::NotStarted),
+        match self.stage {
+            Stage::Running => Ok(()),
+            Stage::Registering => Err(SchedulerError::NotStarted),
             _ => Err(SchedulerError::Stopped),
         }
     }
@@ -1129,10 +1125,7 @@ mod tests {
         let (mut h, runs) = two_running();
         h.advance_to(secs(10));
         assert!(h.core.begin_stop(h.now, Duration::from_secs(5)));
-        assert_eq!(
-            h.core.lifecycle(),
-            Lifecycle::Stopping { deadline: secs(15) }
-        );
+        assert_eq!(h.core.stage(), Stage::Stopping { deadline: secs(15) });
         // The deadline is the next wake; nothing is dispatched any more.
         assert_eq!(h.core.next_wake(), Some(secs(15)));
         assert_eq!(h.core.poll(h.now, h.wall), Action::WakeAt(secs(15)));
@@ -1159,7 +1152,7 @@ mod tests {
         let (cancels, waiting) = h.poll_cancels();
         assert_eq!(cancels, [runs[0].run, runs[1].run]);
         assert_eq!(waiting, Action::Idle, "waits for the cancelled runs to end");
-        assert_eq!(h.core.lifecycle(), Lifecycle::Draining);
+        assert_eq!(h.core.stage(), Stage::Draining);
         assert_eq!(h.core.next_wake(), None);
         assert_eq!(
             h.core.cancelled_fires(),
@@ -1168,7 +1161,7 @@ mod tests {
         // Asked once: polling again asks nothing more.
         assert_eq!(h.poll_cancels(), (Vec::new(), Action::Idle));
         h.finish(runs[0].run, RunOutcome::Cancelled);
-        assert_eq!(h.core.lifecycle(), Lifecycle::Draining);
+        assert_eq!(h.core.stage(), Stage::Draining);
         h.finish(runs[1].run, RunOutcome::Cancelled);
         assert_eq!(h.core.poll(h.now, h.wall), Action::Stopped);
         // A cancelled run is neither a success nor a failure.

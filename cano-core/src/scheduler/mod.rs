@@ -1,11 +1,15 @@
 //! The scheduler: interval, cron and manual flows with per-flow backoff, trip, overlap and
 //! missed-fire policies, on one timer for all flows.
 //!
-//! * [`Scheduler`] is the builder (the reference's API: `every`, `cron`, `manual`,
+//! * [`Scheduler`] is the builder (cano 0.12's API: `every`, `cron`, `manual`,
 //!   `set_backoff`, …); [`Scheduler::start`] consumes it and returns a [`RunningScheduler`].
-//! * [`SchedulerCore`] is the pure state machine underneath: every flow, one deadline queue
-//!   (a heap keyed by the next due instant). It takes the time as arguments and says what to
-//!   start and when to wake; the async loop around it is thin and the same on every runtime.
+//! * [`SchedulerCore`] is the pure state machine underneath: every flow, the runs in flight,
+//!   the stop and its deadline, one deadline queue (a heap keyed by the next due instant). It
+//!   takes the time as arguments and says what to do ([`Action`]: start a run, cancel a run,
+//!   the stop is complete) and when to wake; the async loop around it only spawns, aborts
+//!   and sleeps, and is the same on every runtime.
+//! * Misuse (an unknown flow, a trigger after a stop, a duplicate id, …) is a
+//!   [`SchedulerError`] inside [`CanoError::Scheduler`], with cano 0.12's messages.
 //! * What runs is a [`Job`]: anything that runs once per fire and returns `Ok` or `Err`
 //!   (plain async closures through [`job_fn`]), with optional setup/teardown hooks. Each run
 //!   receives a [`Fire`] whose [`FireId`] (flow id + scheduled time) is an idempotency key.
@@ -56,8 +60,8 @@ use ::core::time::Duration;
 use alloc::boxed::Box;
 
 pub use self::core::{
-    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, Lifecycle,
-    NEXT_FIRES_LIMIT, RunFailure, RunOutcome, SchedulerCore,
+    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, NEXT_FIRES_LIMIT,
+    RunFailure, RunOutcome, SchedulerCore, Stage,
 };
 pub use crate::runtime::DynClock;
 pub use error::SchedulerError;
@@ -144,7 +148,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id or a zero interval.
+    /// A [`SchedulerError`] (category `"configuration"`) for an empty or duplicate id or a
+    /// zero interval.
     pub fn every(
         &mut self,
         id: &str,
@@ -215,7 +220,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id; [`CanoError::InvalidCron`] (category
+    /// A [`SchedulerError`] for an empty or duplicate id; [`CanoError::InvalidCron`] (category
     /// `"configuration"`) for an invalid expression, with the [`CronError`](crate::cron::CronError)
     /// naming the field, the token, its byte span and what is allowed there.
     pub fn cron(
@@ -239,7 +244,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id.
+    /// A [`SchedulerError`] (category `"configuration"`) for an empty or duplicate id.
     pub fn manual(&mut self, id: &str, job: impl Job<S>, initial_state: S) -> CanoResult<()> {
         self.register(id, Schedule::Manual, job, initial_state)
     }
@@ -248,7 +253,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or an invalid
+    /// policy.
     pub fn set_backoff(&mut self, id: &str, policy: BackoffPolicy) -> CanoResult<()> {
         let flow = self.setter_target(id, "backoff")?;
         Ok(self.core.set_backoff(flow, policy)?)
@@ -258,7 +264,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or an invalid
+    /// policy.
     pub fn set_policy(&mut self, id: &str, policy: SchedulePolicy) -> CanoResult<()> {
         let flow = self.setter_target(id, "schedule policy")?;
         Ok(self.core.set_policy(flow, policy)?)
@@ -279,7 +286,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or `AllowConcurrent(0)`.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or
+    /// `AllowConcurrent(0)`.
     pub fn set_overlap(&mut self, id: &str, overlap: OverlapPolicy) -> CanoResult<()> {
         self.update_policy(id, |p| p.overlap = overlap)
     }
@@ -288,7 +296,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or `RunAll { max: 0 }`.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or
+    /// `RunAll { max: 0 }`.
     pub fn set_missed_fires(&mut self, id: &str, missed: MissedFirePolicy) -> CanoResult<()> {
         self.update_policy(id, |p| p.missed = missed)
     }
@@ -297,7 +306,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id.
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
     pub fn set_interval_mode(&mut self, id: &str, mode: IntervalMode) -> CanoResult<()> {
         self.update_policy(id, |p| p.interval_mode = mode)
     }
@@ -306,7 +315,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id.
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
     pub fn set_first_run(&mut self, id: &str, first_run: FirstRun) -> CanoResult<()> {
         self.update_policy(id, |p| p.first_run = first_run)
     }
@@ -315,7 +324,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id.
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
     pub fn set_jitter(&mut self, id: &str, jitter: Duration) -> CanoResult<()> {
         self.update_policy(id, |p| p.jitter = jitter)
     }
