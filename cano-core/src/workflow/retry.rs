@@ -339,10 +339,10 @@ pub(crate) struct Attempts<'a, T, C: Clock, F, E> {
     make_attempt: F,
     events: E,
     failed: u32,
-    phase: Phase<'a, T, C>,
+    step: RetryStep<'a, T, C>,
 }
 
-enum Phase<'a, T, C: Clock> {
+enum RetryStep<'a, T, C: Clock> {
     Ready,
     Running {
         attempt: BoxFuture<'a, Result<T, CanoError>>,
@@ -373,7 +373,7 @@ where
             make_attempt,
             events,
             failed: 0,
-            phase: Phase::Ready,
+            step: RetryStep::Ready,
         }
     }
 
@@ -392,7 +392,7 @@ where
         mut self,
         attempt: BoxFuture<'a, Result<T, CanoError>>,
     ) -> Self {
-        self.phase = Phase::Running {
+        self.step = RetryStep::Running {
             attempt,
             deadline: None,
             permit: None,
@@ -401,7 +401,7 @@ where
     }
 
     fn finish(&mut self, outcome: Result<T, CanoError>) -> Poll<Result<T, CanoError>> {
-        self.phase = Phase::Finished;
+        self.step = RetryStep::Finished;
         Poll::Ready(outcome)
     }
 }
@@ -421,8 +421,8 @@ where
         let this = self.get_mut();
         let config: &'a TaskConfig = this.config;
         loop {
-            let (outcome, permit) = match &mut this.phase {
-                Phase::Ready => {
+            let (outcome, permit) = match &mut this.step {
+                RetryStep::Ready => {
                     let permit = match config.circuit_breaker.as_deref() {
                         None => None,
                         Some(breaker) => match breaker.try_acquire(this.clock.now()) {
@@ -451,7 +451,7 @@ where
                             if expired {
                                 (Err(attempt_timed_out()), permit)
                             } else {
-                                this.phase = Phase::Running {
+                                this.step = RetryStep::Running {
                                     attempt,
                                     deadline,
                                     permit,
@@ -461,13 +461,13 @@ where
                         }
                     }
                 }
-                Phase::Running {
+                RetryStep::Running {
                     attempt,
                     deadline,
                     permit,
                 } => {
                     let outcome = match isolate_panic(|| attempt.as_mut().poll(cx)) {
-                        // The permit is dropped with the phase: a failure for the breaker.
+                        // The permit is dropped with the step: a failure for the breaker.
                         Err(panicked) => return this.finish(Err(panicked)),
                         Ok(Poll::Ready(outcome)) => outcome,
                         Ok(Poll::Pending) => {
@@ -483,14 +483,14 @@ where
                     };
                     (outcome, permit.take())
                 }
-                Phase::Pausing(sleep) => {
+                RetryStep::Pausing(sleep) => {
                     if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    this.phase = Phase::Ready;
+                    this.step = RetryStep::Ready;
                     continue;
                 }
-                Phase::Finished => {
+                RetryStep::Finished => {
                     return Poll::Ready(Err(CanoError::workflow(
                         "retry loop polled after it completed",
                     )));
@@ -540,11 +540,11 @@ where
             return Some(self.finish(Err(error)));
         }
         self.events.retry(self.failed);
-        self.phase = match mode.delay_for_attempt(self.failed - 1, self.random) {
+        self.step = match mode.delay_for_attempt(self.failed - 1, self.random) {
             Some(pause) if !pause.is_zero() => {
-                Phase::Pausing(Box::pin(self.clock.sleep_until(self.clock.now() + pause)))
+                RetryStep::Pausing(Box::pin(self.clock.sleep_until(self.clock.now() + pause)))
             }
-            _ => Phase::Ready,
+            _ => RetryStep::Ready,
         };
         None
     }
