@@ -39,7 +39,7 @@ const KEPT: usize = 64;
 
 /// Everything behind the scheduler's one lock.
 pub(crate) struct DriverState {
-    pub(crate) core: SchedulerCore,
+    pub(crate) core: Box<SchedulerCore>,
     /// Abort handles of the runs in flight, by [`RunId::slot`].
     aborts: Vec<Option<AbortHandle>>,
     /// The deadline the loop sleeps until (`Instant::MAX`: until an event).
@@ -352,7 +352,7 @@ where
 /// Starts the loop for `core` (started already) and `jobs` (set up already) and returns the
 /// first handle. If the loop cannot be spawned, tears the jobs down again (last first).
 pub(crate) async fn launch<S, C, P>(
-    core: SchedulerCore,
+    core: Box<SchedulerCore>,
     mut jobs: FlowMap<FlowJob<S>>,
     clock: C,
     spawner: P,

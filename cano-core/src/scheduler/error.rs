@@ -7,13 +7,11 @@
 //! comparing strings:
 //!
 //! ```
-//! use cano_core::scheduler::{Scheduler, SchedulerError};
-//! use cano_core::{CanoError, Schedule};
+//! use cano_core::scheduler::{job_fn, Scheduler, SchedulerError};
 //!
-//! let mut s: Scheduler = Scheduler::new();
-//! s.manual("report", cano_core::scheduler::job_fn(|(), _| async { Ok(()) }), ()).unwrap();
-//! let err = s.manual("report", cano_core::scheduler::job_fn(|(), _| async { Ok(()) }), ())
-//!     .unwrap_err();
+//! let mut s = Scheduler::new();
+//! s.manual("report", job_fn(|(), _| async { Ok(()) }), ()).unwrap();
+//! let err = s.manual("report", job_fn(|(), _| async { Ok(()) }), ()).unwrap_err();
 //! assert!(err.as_scheduler_error().is_some_and(SchedulerError::is_duplicate_flow));
 //! assert_eq!(err.to_string(), "Configuration error: Flow 'report' already exists");
 //! assert_eq!(err.category(), "configuration");

@@ -91,14 +91,16 @@ use driver::FlowJob;
 /// duplicate id, a zero interval, an unknown id in a setter, an invalid policy) or
 /// [`CanoError::InvalidCron`] for a bad cron expression.
 pub struct Scheduler<S = ()> {
-    core: SchedulerCore,
+    /// Boxed: `start` and its callers' futures move a pointer, not the whole core, across
+    /// their awaits (on a microcontroller those futures are heap or static memory).
+    core: Box<SchedulerCore>,
     jobs: FlowMap<FlowJob<S>>,
 }
 
 impl<S> Default for Scheduler<S> {
     fn default() -> Self {
         Scheduler {
-            core: SchedulerCore::new(),
+            core: Box::new(SchedulerCore::new()),
             jobs: FlowMap::default(),
         }
     }

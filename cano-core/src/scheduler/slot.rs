@@ -11,8 +11,8 @@ use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 
+use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp};
 
 use super::queue::DeadlineQueue;
 use crate::scheduler::flow::FlowState;
@@ -50,15 +50,19 @@ pub(crate) enum Due {
 pub(crate) enum FireTime {
     /// An interval's fire.
     Monotonic(Instant),
-    /// A cron fire.
-    Wall(Timestamp),
+    /// A cron fire, in microseconds since the Unix epoch (not a `Timestamp`: half the
+    /// size, and exact for cron's whole-second fires).
+    Wall {
+        /// µs since the Unix epoch.
+        micros: i64,
+    },
 }
 
 impl FireTime {
     /// The fire `micros` in `timeline`'s base.
     fn of(timeline: &Timeline, micros: i64) -> FireTime {
         if timeline.is_wall() {
-            FireTime::Wall(timestamp_at(micros))
+            FireTime::Wall { micros }
         } else {
             FireTime::Monotonic(instant_at(micros))
         }
@@ -69,7 +73,7 @@ impl FireTime {
     fn micros(self) -> i64 {
         match self {
             FireTime::Monotonic(t) => mono_micros(t),
-            FireTime::Wall(t) => t.as_microsecond(),
+            FireTime::Wall { micros } => micros,
         }
     }
 
@@ -77,7 +81,7 @@ impl FireTime {
     fn now_micros(self, now: Instant, wall: Timestamp) -> i64 {
         match self {
             FireTime::Monotonic(_) => mono_micros(now),
-            FireTime::Wall(_) => wall.as_microsecond(),
+            FireTime::Wall { .. } => wall.as_microsecond(),
         }
     }
 
@@ -86,7 +90,7 @@ impl FireTime {
     pub(crate) fn on_wall(self, now: Instant, wall: Timestamp) -> Timestamp {
         match self {
             FireTime::Monotonic(t) => timestamp_at(to_wall(t, now, wall).as_microsecond()),
-            FireTime::Wall(t) => t,
+            FireTime::Wall { micros } => timestamp_at(micros),
         }
     }
 
@@ -95,8 +99,8 @@ impl FireTime {
     pub(crate) fn due(self, now: Instant, wall: Timestamp) -> Instant {
         match self {
             FireTime::Monotonic(t) => t,
-            FireTime::Wall(t) => {
-                let ahead = t.as_microsecond().saturating_sub(wall.as_microsecond());
+            FireTime::Wall { micros } => {
+                let ahead = micros.saturating_sub(wall.as_microsecond());
                 now + Duration::from_micros(u64::try_from(ahead).unwrap_or(0))
             }
         }
@@ -160,8 +164,8 @@ pub(crate) struct FlowSlot {
     /// The pending fire (for fixed delay: the nominal next fire, before a backoff window
     /// moves it).
     pub(crate) next_fire: Option<FireTime>,
-    /// The last fire id's time: fire ids strictly increase.
-    pub(crate) last_fire_id: Option<Timestamp>,
+    /// The last fire id's time, in µs since the Unix epoch: fire ids strictly increase.
+    pub(crate) last_fire_id: Option<i64>,
     pub(crate) missed_fires: u32,
     pub(crate) skipped_fires: u32,
     pub(crate) held: Held,
@@ -423,16 +427,13 @@ impl FlowSlot {
     /// a trigger after a backward wall-clock step moves a microsecond past the last one.
     pub(crate) fn next_fire_id(&mut self, scheduled: Timestamp) -> Timestamp {
         // Fire ids count in microseconds, whatever the wall clock's resolution.
-        let scheduled = timestamp_at(scheduled.as_microsecond());
+        let scheduled = scheduled.as_microsecond();
         let id = match self.last_fire_id {
-            Some(last) => scheduled.max(
-                last.checked_add(SignedDuration::from_micros(1))
-                    .unwrap_or(Timestamp::MAX),
-            ),
+            Some(last) => scheduled.max(last.saturating_add(1)),
             None => scheduled,
         };
         self.last_fire_id = Some(id);
-        id
+        timestamp_at(id)
     }
 
     /// The next fire as planned (backoff applied, before jitter), on the wall clock.
