@@ -159,6 +159,14 @@ fn signed(d: Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
 }
 
+/// The wall time of monotonic instant `t` in µs since the Unix epoch, given that `now` and
+/// `wall` are the same moment: [`to_wall`] in integer arithmetic (saturating), for paths
+/// taken on every run.
+pub(crate) fn wall_micros_at(t: Instant, now: Instant, wall: Timestamp) -> i64 {
+    wall.as_microsecond()
+        .saturating_add(mono_micros(t) - mono_micros(now))
+}
+
 /// `t` in signed microseconds since its clock's origin (saturating), the base of
 /// monotonic fire times.
 pub(crate) fn mono_micros(t: Instant) -> i64 {
@@ -205,6 +213,11 @@ mod tests {
         assert_eq!(timestamp_at(i64::MIN), Timestamp::MIN);
         assert_eq!(instant_at(-5), Instant::ZERO);
         assert_eq!(mono_micros(Instant::MAX), i64::MAX);
+        for t in [0, 1, 40, 100, 160, 1 << 40] {
+            let t = Instant::from_secs(t);
+            // Equal on jiff's range; beyond it both saturate.
+            assert_eq!(timestamp_at(wall_micros_at(t, now, w)), to_wall(t, now, w));
+        }
     }
 
     #[test]

@@ -174,6 +174,7 @@ impl RunFailure {
 }
 
 impl From<Result<(), &CanoError>> for RunOutcome {
+    #[inline]
     fn from(result: Result<(), &CanoError>) -> Self {
         match result {
             Ok(()) => RunOutcome::Succeeded,
@@ -563,7 +564,8 @@ impl SchedulerCore {
                 match self.runs.next_to_cancel() {
                     Some((run, entry)) => {
                         let id = self.flows[entry.flow as usize].id.clone();
-                        self.cancelled.push(FireId::new(id, entry.scheduled));
+                        self.cancelled
+                            .push(FireId::new(id, timestamp_at(entry.scheduled)));
                         Action::Cancel(run)
                     }
                     // Every run left was asked to cancel: wait for their ends.
@@ -661,11 +663,11 @@ impl SchedulerCore {
         }
     }
 
-    fn start_run(&mut self, i: usize, scheduled: Timestamp, wall: Timestamp) -> Dispatch {
+    fn start_run(&mut self, i: usize, scheduled: i64, wall: Timestamp) -> Dispatch {
         let slot = &mut self.flows[i];
         let at = slot.next_fire_id(scheduled);
         slot.state.start(wall);
-        let fire = FireId::new(slot.id.clone(), at);
+        let fire = FireId::new(slot.id.clone(), timestamp_at(at));
         Dispatch {
             run: self.runs.insert(i as u32, at),
             flow: FlowIndex(i as u32),
@@ -688,8 +690,7 @@ impl SchedulerCore {
         wall: Timestamp,
         outcome: impl Into<RunOutcome>,
     ) -> Result<(), SchedulerError> {
-        let entry = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)?;
-        let i = entry.flow as usize;
+        let i = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)? as usize;
         let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
         let slot = &mut self.flows[i];
         let result = match outcome.into() {
@@ -771,7 +772,7 @@ impl SchedulerCore {
                 }
             }
             Ok(()) => {
-                let dispatch = self.start_run(i, wall, wall);
+                let dispatch = self.start_run(i, wall.as_microsecond(), wall);
                 self.rearm(i, now, wall, false);
                 Ok(Some(dispatch))
             }

@@ -3,8 +3,6 @@
 
 use alloc::vec::Vec;
 
-use jiff::Timestamp;
-
 /// Table capacity kept across bursts (every flow firing at start must not pin its peak).
 const KEPT: usize = 64;
 
@@ -31,66 +29,89 @@ impl RunId {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunEntry {
     pub(crate) flow: u32,
-    /// The fire id's time, to name the run in a stop report without keeping its id.
-    pub(crate) scheduled: Timestamp,
+    /// The fire id's time (µs since the Unix epoch), to name the run in a stop report
+    /// without keeping its id.
+    pub(crate) scheduled: i64,
     /// A stop's deadline asked for it to be cancelled.
     pub(crate) cancelling: bool,
 }
 
+/// `RunSlot::flow` of a free slot.
+const FREE: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct RunSlot {
+    generation: u32,
+    entry: RunEntry,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct RunTable {
-    slots: Vec<(u32, Option<RunEntry>)>,
+    slots: Vec<RunSlot>,
     free: Vec<u32>,
     live: usize,
     /// Issued to each run in turn, so ids are unique over the table's life (until `u32`
     /// wraps), even when the table shrinks after a burst.
     next_generation: u32,
+    /// Where the search for runs to cancel resumes (no run starts once a stop began).
+    cancel_from: usize,
 }
 
 impl RunTable {
-    pub(crate) fn insert(&mut self, flow: u32, scheduled: Timestamp) -> RunId {
+    pub(crate) fn insert(&mut self, flow: u32, scheduled: i64) -> RunId {
         self.live += 1;
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
-        let entry = RunEntry {
-            flow,
-            scheduled,
-            cancelling: false,
+        let place = RunSlot {
+            generation,
+            entry: RunEntry {
+                flow,
+                scheduled,
+                cancelling: false,
+            },
         };
-        match self.free.pop() {
+        let slot = match self.free.pop() {
             Some(slot) => {
-                self.slots[slot as usize] = (generation, Some(entry));
-                RunId { slot, generation }
+                self.slots[slot as usize] = place;
+                slot
             }
             None => {
-                let slot = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-                self.slots.push((generation, Some(entry)));
-                RunId { slot, generation }
+                self.slots.push(place);
+                (self.slots.len() - 1) as u32
             }
-        }
+        };
+        RunId { slot, generation }
+    }
+
+    fn live_slot(&self, run: RunId) -> Option<&RunSlot> {
+        self.slots
+            .get(run.slot as usize)
+            .filter(|s| s.generation == run.generation && s.entry.flow != FREE)
     }
 
     #[cfg(test)]
     pub(crate) fn get(&self, run: RunId) -> Option<&RunEntry> {
-        match self.slots.get(run.slot as usize) {
-            Some((generation, Some(entry))) if *generation == run.generation => Some(entry),
-            _ => None,
-        }
+        self.live_slot(run).map(|s| &s.entry)
     }
 
-    pub(crate) fn remove(&mut self, run: RunId) -> Option<RunEntry> {
-        let (generation, place) = self.slots.get_mut(run.slot as usize)?;
-        if *generation != run.generation {
-            return None;
-        }
-        let entry = place.take()?;
+    /// Ends run `run`: its flow, or `None` if it is not in flight.
+    pub(crate) fn remove(&mut self, run: RunId) -> Option<u32> {
+        let place = self
+            .slots
+            .get_mut(run.slot as usize)
+            .filter(|s| s.generation == run.generation && s.entry.flow != FREE)?;
+        let flow = core::mem::replace(&mut place.entry.flow, FREE);
         self.live -= 1;
-        self.free.push(run.slot);
-        if self.live == 0 && self.slots.len() > KEPT {
-            self.slots = Vec::new();
-            self.free = Vec::new();
+        if self.live == 0 {
+            self.cancel_from = 0;
+            if self.slots.len() > KEPT {
+                self.slots = Vec::new();
+                self.free = Vec::new();
+                return Some(flow);
+            }
         }
-        Some(entry)
+        self.free.push(run.slot);
+        Some(flow)
     }
 
     /// Runs in flight.
@@ -98,22 +119,21 @@ impl RunTable {
         self.live
     }
 
-    /// The first run in flight not yet asked to cancel, marked as asked.
+    /// The next run in flight not yet asked to cancel, marked as asked.
     pub(crate) fn next_to_cancel(&mut self) -> Option<(RunId, RunEntry)> {
-        self.slots
-            .iter_mut()
-            .enumerate()
-            .find_map(|(slot, (generation, place))| {
-                let entry = place.as_mut().filter(|e| !e.cancelling)?;
-                entry.cancelling = true;
-                Some((
-                    RunId {
-                        slot: slot as u32,
-                        generation: *generation,
-                    },
-                    *entry,
-                ))
-            })
+        while let Some(place) = self.slots.get_mut(self.cancel_from) {
+            let slot = self.cancel_from as u32;
+            self.cancel_from += 1;
+            if place.entry.flow != FREE && !place.entry.cancelling {
+                place.entry.cancelling = true;
+                let run = RunId {
+                    slot,
+                    generation: place.generation,
+                };
+                return Some((run, place.entry));
+            }
+        }
+        None
     }
 }
 
@@ -124,11 +144,11 @@ mod tests {
     #[test]
     fn slots_are_reused_and_stale_ids_refused() {
         let mut t = RunTable::default();
-        let at = Timestamp::UNIX_EPOCH;
+        let at = 0;
         let a = t.insert(0, at);
         let b = t.insert(1, at);
         assert_eq!((a.slot(), b.slot()), (0, 1));
-        assert_eq!(t.remove(a).map(|e| e.flow), Some(0));
+        assert_eq!(t.remove(a), Some(0));
         assert!(t.remove(a).is_none(), "reported twice");
         let c = t.insert(2, at);
         assert_eq!(c.slot(), 0);

@@ -20,7 +20,7 @@ use crate::scheduler::schedule::{
     FirstRun, MissedFirePolicy, OverlapPolicy, Timeline, WallSchedule, choose, keep, micros,
     stable_jitter,
 };
-use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
+use crate::time::{Instant, instant_at, mono_micros, timestamp_at, wall_micros_at};
 
 /// A flow's settings, fixed at start.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,8 +41,9 @@ pub(crate) enum Due {
     Nothing,
     /// No run, but plan the next fire.
     Replan,
-    /// Start a run for this scheduled time, then plan the next fire.
-    Start(Timestamp),
+    /// Start a run for this scheduled wall time (µs since the Unix epoch: fire ids count
+    /// in microseconds, whatever the wall clock's resolution), then plan the next fire.
+    Start(i64),
 }
 
 /// A planned fire, on the clock its timeline runs on.
@@ -85,13 +86,19 @@ impl FireTime {
         }
     }
 
+    /// When it is on the wall clock (`now` and `wall` being the same moment), in µs since
+    /// the Unix epoch: integer arithmetic, as this is on every run's path.
+    pub(crate) fn wall_micros(self, now: Instant, wall: Timestamp) -> i64 {
+        match self {
+            FireTime::Monotonic(t) => wall_micros_at(t, now, wall),
+            FireTime::Wall { micros } => micros,
+        }
+    }
+
     /// When it is on the wall clock (`now` and `wall` being the same moment), to the
     /// microsecond.
     pub(crate) fn on_wall(self, now: Instant, wall: Timestamp) -> Timestamp {
-        match self {
-            FireTime::Monotonic(t) => timestamp_at(to_wall(t, now, wall).as_microsecond()),
-            FireTime::Wall { micros } => timestamp_at(micros),
-        }
+        timestamp_at(self.wall_micros(now, wall))
     }
 
     /// When to wake for it on the monotonic clock: a wall fire is slept for on the
@@ -225,8 +232,8 @@ impl FlowSlot {
     }
 
     /// The fire `micros` in this flow's timeline base, on the wall clock.
-    fn wall_of(&self, micros: i64, now: Instant, wall: Timestamp) -> Timestamp {
-        FireTime::of(&self.timeline, micros).on_wall(now, wall)
+    fn wall_of(&self, micros: i64, now: Instant, wall: Timestamp) -> i64 {
+        FireTime::of(&self.timeline, micros).wall_micros(now, wall)
     }
 
     /// Queues flow `flow` (this slot) for its pending fire, if it has one.
@@ -344,7 +351,7 @@ impl FlowSlot {
                 return Due::Nothing;
             }
             self.held = self.held.without_trigger();
-            return Due::Start(wall);
+            return Due::Start(wall.as_microsecond());
         }
         let Some(next) = self.next_fire else {
             return Due::Nothing;
@@ -361,7 +368,7 @@ impl FlowSlot {
         }
         if let Timeline::FixedDelay { .. } = self.timeline {
             self.next_fire = None;
-            return Due::Start(self.scheduled_fire(next).on_wall(now, wall));
+            return Due::Start(self.scheduled_fire(next).wall_micros(now, wall));
         }
         if self.state.backoff_until(now).is_some() {
             // Suppressed one by one (as cano 0.12's loops do), so the count is exact.
@@ -425,15 +432,13 @@ impl FlowSlot {
 
     /// The fire id time of a run scheduled for `scheduled`: fire ids strictly increase, so
     /// a trigger after a backward wall-clock step moves a microsecond past the last one.
-    pub(crate) fn next_fire_id(&mut self, scheduled: Timestamp) -> Timestamp {
-        // Fire ids count in microseconds, whatever the wall clock's resolution.
-        let scheduled = scheduled.as_microsecond();
+    pub(crate) fn next_fire_id(&mut self, scheduled: i64) -> i64 {
         let id = match self.last_fire_id {
             Some(last) => scheduled.max(last.saturating_add(1)),
             None => scheduled,
         };
         self.last_fire_id = Some(id);
-        timestamp_at(id)
+        id
     }
 
     /// The next fire as planned (backoff applied, before jitter), on the wall clock.
