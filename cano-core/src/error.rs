@@ -214,7 +214,7 @@ impl CanoError {
         }
     }
 
-    /// A stable, machine-readable category name (the reference's names, plus `external`,
+    /// A stable, machine-readable category name (cano 0.12's names, plus `external`,
     /// `cancelled` and `spawn`).
     pub fn category(&self) -> &'static str {
         match self {

@@ -69,6 +69,7 @@ pub mod cron;
 pub mod random;
 mod sync;
 pub mod time;
+mod type_name;
 
 // The runtime contract: clocks, spawning, errors, cancellation.
 pub mod cancel;
@@ -84,6 +85,8 @@ pub mod store;
 // The two wings: workflows (tasks, retries, split/join) and the scheduler.
 pub mod scheduler;
 pub mod workflow;
+
+pub mod prelude;
 
 // Paths from before the wings had folders; they keep working.
 pub use scheduler::{backoff, flow, schedule};

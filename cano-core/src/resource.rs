@@ -25,6 +25,7 @@ use hashbrown::HashMap;
 
 use crate::error::CanoError;
 use crate::sync::{Lock, Waiters, wake_all};
+use crate::type_name::{short_type_name, strip_paths};
 
 /// The default resource key type: a string, borrowed when static.
 pub type DefaultKey = Cow<'static, str>;
@@ -205,7 +206,7 @@ impl<K: Hash + Eq> Resources<K> {
         if self.index.contains_key(&key) {
             return Err(CanoError::resource_duplicate_key(alloc::format!(
                 "a resource is already registered under this key (new resource type: {})",
-                core::any::type_name::<R>()
+                short_type_name::<R>()
             )));
         }
         let shared = Arc::new(resource);
@@ -218,14 +219,15 @@ impl<K: Hash + Eq> Resources<K> {
         Ok(self)
     }
 
-    fn item<Q>(&self, key: &Q, requested: &'static str) -> Result<&Item, CanoError>
+    fn item<R, Q>(&self, key: &Q) -> Result<&Item, CanoError>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + fmt::Debug + ?Sized,
     {
         self.index.get(key).map(|&i| &self.items[i]).ok_or_else(|| {
             CanoError::resource_not_found(alloc::format!(
-                "no resource found for the given key (requested type: {requested})"
+                "no resource under key {key:?} (requested type: {})",
+                short_type_name::<R>()
             ))
         })
     }
@@ -233,18 +235,34 @@ impl<K: Hash + Eq> Resources<K> {
     /// The resource under `key`, shared.
     ///
     /// Errors with [`CanoError::ResourceNotFound`] for an unknown key and
-    /// [`CanoError::ResourceTypeMismatch`] when the resource there is not an `R`.
+    /// [`CanoError::ResourceTypeMismatch`] when the resource there is not an `R`; both
+    /// messages name the key (as `Debug` prints it) and the types, without module paths:
+    ///
+    /// ```
+    /// use cano_core::{CircuitBreaker, CircuitPolicy, MemoryStore, Resources};
+    ///
+    /// let resources: Resources = Resources::new().insert("store", MemoryStore::new()).unwrap();
+    /// let missing = resources.get::<MemoryStore, _>("stroe").unwrap_err();
+    /// assert_eq!(
+    ///     missing.to_string(),
+    ///     r#"Resource not found: no resource under key "stroe" (requested type: MemoryStore)"#
+    /// );
+    /// let wrong = resources.get::<CircuitBreaker, _>("store").unwrap_err();
+    /// assert_eq!(
+    ///     wrong.to_string(),
+    ///     r#"Resource type mismatch: the resource under key "store" is of type MemoryStore, not CircuitBreaker"#
+    /// );
+    /// ```
     pub fn get<R: Resource, Q>(&self, key: &Q) -> Result<Arc<R>, CanoError>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + fmt::Debug + ?Sized,
     {
-        let requested = core::any::type_name::<R>();
-        let item = self.item(key, requested)?;
+        let item = self.item::<R, Q>(key)?;
         item.value
             .clone()
             .downcast::<R>()
-            .map_err(|_| mismatch(requested, item.type_name))
+            .map_err(|_| mismatch::<R, Q>(key, item.type_name))
     }
 
     /// The resource under `key`, borrowed (no reference count touched). Errors as
@@ -252,13 +270,12 @@ impl<K: Hash + Eq> Resources<K> {
     pub fn get_ref<R: Resource, Q>(&self, key: &Q) -> Result<&R, CanoError>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Hash + Eq + fmt::Debug + ?Sized,
     {
-        let requested = core::any::type_name::<R>();
-        let item = self.item(key, requested)?;
+        let item = self.item::<R, Q>(key)?;
         item.value
             .downcast_ref::<R>()
-            .ok_or_else(|| mismatch(requested, item.type_name))
+            .ok_or_else(|| mismatch::<R, Q>(key, item.type_name))
     }
 
     /// Every resource's health, in insertion order.
@@ -288,9 +305,11 @@ impl<K: Hash + Eq> Resources<K> {
     }
 }
 
-fn mismatch(requested: &str, stored: &str) -> CanoError {
+fn mismatch<R, Q: fmt::Debug + ?Sized>(key: &Q, stored: &str) -> CanoError {
     CanoError::resource_type_mismatch(alloc::format!(
-        "requested {requested}, but the resource under this key is a {stored}"
+        "the resource under key {key:?} is of type {}, not {}",
+        strip_paths(stored),
+        short_type_name::<R>()
     ))
 }
 
@@ -321,7 +340,7 @@ impl<K> Resources<K> {
         if !lead {
             return Ok(());
         }
-        let mut guard = PhaseGuard {
+        let mut guard = ReadinessGuard {
             resources: self,
             on_drop: Readiness::Down,
         };
@@ -377,7 +396,7 @@ impl<K> Resources<K> {
             Ok(false) => return Vec::new(),
             Ok(true) => {}
         }
-        let _guard = PhaseGuard {
+        let _guard = ReadinessGuard {
             resources: self,
             on_drop: Readiness::Down,
         };
@@ -481,12 +500,12 @@ impl<K> Drop for JoinLifecycle<'_, K> {
 
 /// Ends a setup or teardown: sets the final readiness and wakes waiting callers, also when the
 /// future running it is dropped.
-struct PhaseGuard<'a, K> {
+struct ReadinessGuard<'a, K> {
     resources: &'a Resources<K>,
     on_drop: Readiness,
 }
 
-impl<K> Drop for PhaseGuard<'_, K> {
+impl<K> Drop for ReadinessGuard<'_, K> {
     fn drop(&mut self) {
         let readiness = self.on_drop;
         let wakers = self.resources.lifecycle.with(|l| {

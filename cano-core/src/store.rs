@@ -16,6 +16,7 @@ use hashbrown::HashMap;
 use crate::error::CanoError;
 use crate::resource::Resource;
 use crate::sync::Lock;
+use crate::type_name::{short_type_name, strip_paths};
 
 /// Why a [`MemoryStore`] operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,21 @@ impl From<StoreError> for CanoError {
 /// `Result<T, StoreError>`.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-type Value = Arc<dyn Any + Send + Sync>;
+/// A stored value and the name of its type, for error messages.
+#[derive(Clone)]
+struct Value {
+    value: Arc<dyn Any + Send + Sync>,
+    type_name: &'static str,
+}
+
+impl Value {
+    fn new<T: Any + Send + Sync>(value: T) -> Value {
+        Value {
+            value: Arc::new(value),
+            type_name: core::any::type_name::<T>(),
+        }
+    }
+}
 
 /// A thread-safe, typed key-value store in memory. Clones share the same data.
 ///
@@ -85,11 +100,26 @@ impl MemoryStore {
 
     /// The value under `key`, shared (no copy).
     ///
-    /// Errors: [`StoreError::KeyNotFound`], [`StoreError::TypeMismatch`].
+    /// Errors: [`StoreError::KeyNotFound`], [`StoreError::TypeMismatch`] naming the key,
+    /// the type stored and the type asked for (without module paths):
+    ///
+    /// ```
+    /// use cano_core::MemoryStore;
+    ///
+    /// let store = MemoryStore::new();
+    /// store.put("count", 1u32).unwrap();
+    /// assert_eq!(
+    ///     store.get::<String>("count").unwrap_err().to_string(),
+    ///     "Type mismatch: key 'count' holds a value of type u32, not String"
+    /// );
+    /// ```
     pub fn get_shared<T: Any + Send + Sync>(&self, key: &str) -> StoreResult<Arc<T>> {
-        self.value(key)?
+        let stored = self.value(key)?;
+        let type_name = stored.type_name;
+        stored
+            .value
             .downcast::<T>()
-            .map_err(|_| type_mismatch::<T>(key))
+            .map_err(|_| type_mismatch::<T>(key, type_name))
     }
 
     /// A clone of the value under `key`. Errors as [`get_shared`](Self::get_shared).
@@ -100,7 +130,7 @@ impl MemoryStore {
     /// Stores `value` under `key`, replacing what was there. Never fails today; the
     /// `Result` leaves room for bounded stores.
     pub fn put<T: Any + Send + Sync>(&self, key: &str, value: T) -> StoreResult<()> {
-        let value: Value = Arc::new(value);
+        let value = Value::new(value);
         let key = String::from(key);
         let old = self.map.with(|m| m.insert(key, value));
         drop(old); // outside the lock: the old value's destructor is user code
@@ -125,22 +155,23 @@ impl MemoryStore {
             let current = self.map.with(|m| m.get(key).cloned());
             let mut list: Vec<T> = match &current {
                 None => Vec::new(),
-                Some(value) => value
+                Some(stored) => stored
+                    .value
                     .downcast_ref::<Vec<T>>()
                     .ok_or_else(|| {
-                        StoreError::AppendTypeMismatch(alloc::format!(
-                            "key '{key}' does not hold a Vec<{}>",
-                            core::any::type_name::<T>()
+                        StoreError::AppendTypeMismatch(mismatch_message::<Vec<T>>(
+                            key,
+                            stored.type_name,
                         ))
                     })?
                     .clone(),
             };
             list.push(item.clone());
-            let new: Value = Arc::new(list);
+            let new = Value::new(list);
             let swapped = self.map.with(|m| {
                 let unchanged = match (m.get(key), &current) {
                     (None, None) => true,
-                    (Some(now), Some(seen)) => Arc::ptr_eq(now, seen),
+                    (Some(now), Some(seen)) => Arc::ptr_eq(&now.value, &seen.value),
                     _ => false,
                 };
                 if unchanged {
@@ -184,11 +215,16 @@ impl MemoryStore {
     }
 }
 
-fn type_mismatch<T>(key: &str) -> StoreError {
-    StoreError::TypeMismatch(alloc::format!(
-        "key '{key}' does not hold a {}",
-        core::any::type_name::<T>()
-    ))
+fn type_mismatch<T>(key: &str, stored: &str) -> StoreError {
+    StoreError::TypeMismatch(mismatch_message::<T>(key, stored))
+}
+
+fn mismatch_message<Requested>(key: &str, stored: &str) -> String {
+    alloc::format!(
+        "key '{key}' holds a value of type {}, not {}",
+        strip_paths(stored),
+        short_type_name::<Requested>()
+    )
 }
 
 impl fmt::Debug for MemoryStore {

@@ -3,7 +3,8 @@
 //! cano on [embassy](https://embassy.dev): [`EmbassyClock`] implements cano's [`Clock`] on
 //! `embassy-time`, and [`EmbassySpawner`] implements cano's [`Spawner`] over a task [`Pool`]
 //! whose size the application chooses. The whole of `cano-core` is re-exported, so this is
-//! the only cano dependency firmware needs. `#![no_std]`; needs `alloc` (a global allocator).
+//! the only cano dependency firmware needs (`use cano_embassy::prelude::*;` imports the names
+//! most programs use, see [`prelude`]). `#![no_std]`; needs `alloc` (a global allocator).
 //!
 //! This crate enables no embassy platform, time driver or critical-section implementation:
 //! the firmware picks them (its HAL's time driver, `embassy-executor/platform-cortex-m`,
@@ -113,3 +114,5 @@ mod ticks;
 
 pub use clock::{EmbassyClock, EmbassySleep};
 pub use spawner::{EmbassySpawner, Pool};
+
+pub mod prelude;

@@ -2,7 +2,9 @@
 //!
 //! cano on smol's building blocks: [`SmolClock`] sleeps on `async-io`'s [`Timer`], and
 //! [`SmolSpawner`] spawns onto an `async-executor` [`Executor`]. The whole of `cano-core` is
-//! re-exported, so this is the only cano dependency a smol application needs.
+//! re-exported, so this is the only cano dependency a smol application needs;
+//! `use cano_smol::prelude::*;` imports the names most programs use (see [`prelude`]), and
+//! the `testing` feature adds `cano_smol::testing` (cano's fake clock and `Simulation`).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,6 +38,8 @@ mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
+
+pub mod prelude;
 
 use async_executor::Executor;
 use async_io::Timer;

@@ -1,16 +1,73 @@
 //! # cano-tokio
 //!
-//! cano on [tokio]: [`TokioClock`] and [`TokioSpawner`] implement cano's runtime contract, and
-//! the whole of `cano-core` is re-exported, so this is the only cano dependency a tokio
-//! application needs.
+//! cano on [tokio](https://tokio.rs): [`TokioClock`] and [`TokioSpawner`] implement cano's
+//! runtime contract, and the whole of `cano-core` is re-exported, so this is the only cano
+//! dependency a tokio application needs. `use cano_tokio::prelude::*;` imports the names
+//! most programs use (see [`prelude`]).
+//!
+//! A workflow runs once with [`WorkflowExt::orchestrate`], or on a schedule: the same
+//! workflow is a scheduler job. [`start_scheduler`] starts a [`Scheduler`] on the current
+//! runtime in one call, and [`shutdown_on_ctrl_c`] (or [`shutdown_on`] any other signal)
+//! stops it gracefully; `examples/quickstart.rs` shows both.
+//!
+//! ```
+//! use cano_tokio::jiff::Timestamp;
+//! use cano_tokio::prelude::*;
+//! use std::time::Duration;
+//!
+//! #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+//! enum Step { Fetch, Sum, Done }
+//!
+//! struct Fetch;
+//! impl Task<Step> for Fetch {
+//!     async fn run(&self, res: &Resources) -> CanoResult<TaskResult<Step>> {
+//!         res.get::<MemoryStore, _>("store")?.put("rows", vec![1u32, 2, 3])?;
+//!         Ok(TaskResult::Single(Step::Sum))
+//!     }
+//! }
+//!
+//! struct Sum;
+//! impl Task<Step> for Sum {
+//!     async fn run(&self, res: &Resources) -> CanoResult<TaskResult<Step>> {
+//!         let store = res.get::<MemoryStore, _>("store")?;
+//!         let rows: Vec<u32> = store.get("rows")?;
+//!         store.put("total", rows.iter().sum::<u32>())?;
+//!         Ok(TaskResult::Single(Step::Done))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = MemoryStore::new();
+//! let workflow = Workflow::new(Resources::new().insert("store", store.clone())?)
+//!     .register(Step::Fetch, Fetch)
+//!     .register(Step::Sum, Sum)
+//!     .add_exit_state(Step::Done);
+//!
+//! // Once, now.
+//! assert_eq!(workflow.orchestrate(Step::Fetch).await?, Step::Done);
+//! assert_eq!(store.get::<u32>("total")?, 6);
+//!
+//! // On a schedule: every hour (the first run at start) and at 02:30 UTC every night.
+//! let mut scheduler = Scheduler::new();
+//! scheduler.every("hourly", workflow.clone(), Step::Fetch, Duration::from_secs(3600))?;
+//! scheduler.cron("nightly", workflow, Step::Fetch, "30 2 * * *")?;
+//! // `start_scheduler(scheduler)` in production; this test's tokio time is paused, so its
+//! // wall clock follows tokio's from a fixed instant to make the cron flow deterministic.
+//! let clock = TokioClock::with_wall_anchor("2026-01-01T00:00:00Z".parse::<Timestamp>()?);
+//! let running = scheduler.start(clock, TokioSpawner::current()).await?;
+//! tokio::time::sleep(Duration::from_secs(23 * 3600 + 59 * 60)).await; // a day, at once
+//! assert_eq!(running.status("hourly").unwrap().run_count, 24); // 00:00, 01:00, … 23:00
+//! assert_eq!(running.status("nightly").unwrap().run_count, 1);
+//! running.stop().await?;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! The clock uses `tokio::time`, so `#[tokio::test(start_paused = true)]` controls it. Its
 //! wall clock is the system's by default; [`TokioClock::with_wall_anchor`] derives wall time
-//! from tokio's clock instead, so cron schedules follow paused time too.
-//!
-//! [`start_scheduler`] starts a [`Scheduler`] on the current runtime in one call, and
-//! [`shutdown_on_ctrl_c`] (or [`shutdown_on`] any other signal) stops it gracefully;
-//! `examples/quickstart.rs` shows both.
+//! from tokio's clock instead, so cron schedules follow paused time too. With the `testing`
+//! feature, `cano_tokio::testing` also offers cano's virtual-time `Simulation`.
 //!
 //! ```
 //! use cano_tokio::{Clock, Spawner, TokioClock, TokioSpawner};
@@ -39,6 +96,17 @@ mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
 mod shutdown;
 pub use shutdown::{shutdown_on, shutdown_on_ctrl_c};
+
+pub mod prelude;
+
+// The README's and the migration guide's Rust snippets, compiled and run the way a user of
+// this crate alone (with its `testing` feature) would.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
+#[cfg(doctest)]
+#[doc = include_str!("../../MIGRATING.md")]
+mod migrating {}
 
 use cano_core::jiff::{SignedDuration, Timestamp};
 

@@ -563,6 +563,11 @@ fn known_differences() {
         Cron::parse("5/15 * * * *").unwrap().to_string(),
         "5/15 * * * *"
     );
+    // croner accepts any step, even one that selects a single value; cano (like Quartz,
+    // `cron` and cron-parser) rejects a step larger than the field's largest value.
+    assert!(croner::Cron::from_str("*/60 * * * *").is_ok());
+    assert!(croner::Cron::from_str("0 0 * * */8").is_ok());
+    assert!(Cron::parse("*/60 * * * *").is_err() && Cron::parse("0 0 * * */8").is_err());
     // cron-parser: weekday 7 and `?` are rejected.
     assert!(cron_parser::Schedule::parse("0 12 * * 7").is_err());
     assert!(cron_parser::Schedule::parse("0 12 ? * 1").is_err());
@@ -574,4 +579,62 @@ fn known_differences() {
     assert!(Cron::parse("0 12 * * FRI-MON").is_err());
     assert!(croner::Cron::from_str("0 12 * * FRI-MON").is_err());
     assert!(cron_parser::Schedule::parse("0 12 * * 5-1").is_err());
+}
+
+/// Steps: for every field and step 0..=70, written `*/n`, `first/n`, `first-last/n` and (in
+/// the day fields) `?/n`, cano accepts exactly what `cron` 0.16 and 0.17 accept (Quartz
+/// numbering), and in the 5-field fields exactly what cron-parser accepts. (croner accepts
+/// any step: see `known_differences`.)
+#[test]
+fn step_bounds_agree_with_cron_and_cron_parser() {
+    let quartz = CronOptions::quartz();
+    // (field index in 6 fields, first, last)
+    let six = [
+        (0, 0, 59),
+        (1, 0, 59),
+        (2, 0, 23),
+        (3, 1, 31),
+        (4, 1, 12),
+        (5, 1, 7),
+    ];
+    let base = ["0", "0", "0", "*", "*", "*"];
+    let mut compared = 0;
+    for (index, first, last) in six {
+        let mut forms = vec![
+            String::from("*"),
+            first.to_string(),
+            format!("{first}-{last}"),
+        ];
+        if index >= 3 {
+            forms.push(String::from("?"));
+        }
+        for form in &forms {
+            for step in 0..=70 {
+                let mut parts = base.map(String::from);
+                parts[index] = format!("{form}/{step}");
+                let expression = parts.join(" ");
+                let cano = Cron::parse_with(&expression, quartz).is_ok();
+                let cron16 = cron016::Schedule::from_str(&expression).is_ok();
+                let cron17 = cron017::Schedule::from_str(&expression).is_ok();
+                assert_eq!(cano, cron16, "{expression}: cano vs cron 0.16");
+                assert_eq!(cano, cron17, "{expression}: cano vs cron 0.17");
+                // cron-parser: 5 fields, no `?`, weekdays 0-6 (so its largest step there is
+                // 6, where cano's is 7, Sunday's other number).
+                let weekday_seven = index == 5 && step == 7;
+                if index >= 1 && form != "?" && !weekday_seven {
+                    let five = if index == 5 {
+                        parts[5] = format!("{}/{step}", form.replace('7', "6"));
+                        parts[1..].join(" ")
+                    } else {
+                        parts[1..].join(" ")
+                    };
+                    let cano = Cron::parse(&five).is_ok();
+                    let parser = cron_parser::Schedule::parse(&five).is_ok();
+                    assert_eq!(cano, parser, "{five}: cano vs cron-parser");
+                }
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 1_000, "{compared}");
 }

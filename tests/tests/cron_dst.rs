@@ -453,3 +453,266 @@ fn every_minute_around_every_2026_transition_follows_the_rules() {
         }
     }
 }
+
+/// Issue 10, item 1: a search starting in the last second before a gap (or a fraction of it)
+/// began exactly at the transition, where the engine no longer looked back into the gap, so
+/// a fixed-time job lost its day.
+#[test]
+fn a_search_from_the_last_second_before_a_gap_keeps_the_gap_day() {
+    let cases = [
+        // (expression, start, expected fire)
+        (
+            "CRON_TZ=America/New_York 30 2 * * *",
+            "2026-03-08T01:59:59-05:00",
+            "2026-03-08T03:00:00-04:00",
+        ),
+        (
+            "CRON_TZ=America/New_York 30 2 * * *",
+            "2026-03-08T01:59:59.5-05:00",
+            "2026-03-08T03:00:00-04:00",
+        ),
+        (
+            "CRON_TZ=America/New_York 30 2 * * *",
+            "2026-03-08T01:59:59.999999999-05:00",
+            "2026-03-08T03:00:00-04:00",
+        ),
+        (
+            "CRON_TZ=America/New_York 0 30 2 * * *",
+            "2026-03-08T01:59:59-05:00",
+            "2026-03-08T03:00:00-04:00",
+        ),
+        (
+            "CRON_TZ=EST5EDT,M3.2.0,M11.1.0 30 2 * * *",
+            "2026-03-08T01:59:59-05:00",
+            "2026-03-08T03:00:00-04:00",
+        ),
+        (
+            "CRON_TZ=EST5EDT,M3.2.0,M11.1.0 0 30 2 * * *",
+            "2026-03-08T01:59:59.5-05:00",
+            "2026-03-08T03:00:00-04:00",
+        ),
+        (
+            "CRON_TZ=Europe/Stockholm 30 2 * * *",
+            "2026-03-29T01:59:59+01:00",
+            "2026-03-29T03:00:00+02:00",
+        ),
+        (
+            "CRON_TZ=Europe/Paris 0 30 2 * * *",
+            "2026-03-29T01:59:59.5+01:00",
+            "2026-03-29T03:00:00+02:00",
+        ),
+        (
+            "CRON_TZ=Australia/Lord_Howe 15 2 * * *",
+            "2026-10-04T01:59:59+10:30",
+            "2026-10-04T02:30:00+11:00",
+        ),
+        (
+            "CRON_TZ=America/Santiago 0 0 * * *",
+            "2026-09-05T23:59:59.25-04:00",
+            "2026-09-06T01:00:00-03:00",
+        ),
+    ];
+    for (expression, start, expected) in cases {
+        let cron = Cron::parse(expression).unwrap();
+        let tz = cron.time_zone().unwrap().clone();
+        let start = at(&tz, start);
+        let next = cron.next_after(&start).unwrap();
+        assert_eq!(show(&next), expected, "{expression} after {start}");
+        // The other direction agrees: the fire after this one looks back to it.
+        let following = cron.next_after(&next).unwrap();
+        assert_eq!(
+            cron.prev_before(&following).map(|z| show(&z)).as_deref(),
+            Some(expected),
+            "{expression} before {following}"
+        );
+        assert!(
+            cron.prev_before(&next).unwrap().timestamp() <= start.timestamp(),
+            "{expression}: nothing fires between {start} and {next}"
+        );
+    }
+}
+
+/// The instants at which `cron` fires in `tz` for civil times in `[from, to)` (local seconds),
+/// derived from the written DST rules: civil matching comes from the engine in UTC (checked
+/// against the peers in the differential tests), the DST mapping from jiff's own
+/// disambiguation, independently of the engine's segment walk.
+fn fires_for_civil_window(cron: &Cron, tz: &TimeZone, from: i64, to: i64) -> Vec<i64> {
+    let fixed = cron.is_fixed_time();
+    let start = Timestamp::from_second(from - 1).unwrap();
+    let mut fires = Vec::new();
+    let mut cursor = start;
+    while let Some(civil) = cron.next_after_timestamp(cursor, &TimeZone::UTC) {
+        let local = civil.as_second();
+        if local >= to {
+            break;
+        }
+        cursor = civil;
+        let datetime = civil.to_zoned_datetime(TimeZone::UTC).datetime();
+        match tz.to_ambiguous_timestamp(datetime).offset() {
+            AmbiguousOffset::Unambiguous { offset } => {
+                fires.push(local - i64::from(offset.seconds()));
+            }
+            AmbiguousOffset::Gap { before, .. } => {
+                if fixed {
+                    // The gap's transition: the latest one at or before `local - before`.
+                    let latest =
+                        Timestamp::from_second(local - i64::from(before.seconds()) + 1).unwrap();
+                    let transition = tz.preceding(latest).next().unwrap();
+                    fires.push(transition.timestamp().as_second());
+                }
+            }
+            AmbiguousOffset::Fold { before, after } => {
+                fires.push(local - i64::from(before.seconds()));
+                if !fixed {
+                    fires.push(local - i64::from(after.seconds()));
+                }
+            }
+        }
+    }
+    fires.sort_unstable();
+    fires.dedup();
+    fires
+}
+
+/// Start instants at sub-second offsets through the seconds around every transition of many
+/// zones (IANA and POSIX rules) over decades, and around every fire near it: `next_after`
+/// and `prev_before` must give the least fire strictly after and the greatest strictly before,
+/// as the gap and fold rules define them.
+#[test]
+fn every_start_instant_around_every_transition_follows_the_rules() {
+    let zones: Vec<(&str, TimeZone)> = [
+        "America/New_York",
+        "Europe/Stockholm",
+        "Europe/Paris",
+        "Europe/London",
+        "Europe/Dublin",
+        "Australia/Lord_Howe",
+        "America/Santiago",
+        "America/Sao_Paulo",
+        "America/Havana",
+        "America/St_Johns",
+        "Africa/Cairo",
+        "Africa/Casablanca",
+        "Asia/Tehran",
+        "Pacific/Apia",
+        "Pacific/Chatham",
+        "Antarctica/Troll",
+    ]
+    .into_iter()
+    .map(|name| (name, zone(name)))
+    .chain(
+        [
+            "EST5EDT,M3.2.0,M11.1.0",
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+            "<+1030>-10:30<+11>-11,M10.1.0,M4.1.0",
+            "<-04>4<-03>,M9.1.6/24,M4.1.6/24",
+        ]
+        .into_iter()
+        .map(|rule| (rule, TimeZone::posix(rule).unwrap())),
+    )
+    .collect();
+    let expressions = [
+        "30 2 * * *",
+        "0 30 2 * * *",
+        "59 59 1 * * *",
+        "0 2 * * *",
+        "0 3 * * *",
+        "15,45 2 * * *",
+        "30 1 * * *",
+        "0 0 * * *",
+        "30 23 * * *",
+        "0 0-30 1-2 * * *",
+        "*/15 * * * *",
+        "*/30 0-3 * * * *",
+    ]
+    .map(|e| Cron::parse(e).unwrap());
+    // Fractions of a second a start instant may carry.
+    let fractions = [0, 500_000_000, 999_999_999];
+    let first = "1970-01-01T00:00:00Z".parse::<Timestamp>().unwrap();
+    let last = "2040-01-01T00:00:00Z".parse::<Timestamp>().unwrap();
+    let at_nanos = |nanos: i128| Timestamp::from_nanosecond(nanos).unwrap();
+    let mut checked = 0u64;
+    for (name, tz) in &zones {
+        let transitions: Vec<i64> = tz
+            .following(first)
+            .map(|t| t.timestamp())
+            .take_while(|t| *t < last)
+            .map(|t| t.as_second())
+            .collect();
+        assert!(transitions.len() >= 10, "{name} has transitions");
+        for &transition in &transitions {
+            for cron in &expressions {
+                // Instants within a day of the transition are checked (three hours for
+                // interval jobs, which fire often), with every fire among them.
+                let reach = if cron.is_fixed_time() {
+                    86_400
+                } else {
+                    3 * 3600
+                };
+                let (low, high) = (transition - reach, transition + reach);
+                let offsets = [low, transition - 1, transition, high]
+                    .into_iter()
+                    .chain(
+                        transitions
+                            .iter()
+                            .copied()
+                            .filter(|t| (low..=high).contains(t)),
+                    )
+                    .map(|t| i64::from(tz.to_offset(Timestamp::from_second(t).unwrap()).seconds()));
+                let (least, most) =
+                    offsets.fold((i64::MAX, i64::MIN), |(l, m), o| (l.min(o), m.max(o)));
+                let fires = fires_for_civil_window(cron, tz, low + least, high + most + 1);
+                let mut starts: Vec<i64> = (-3..=3).map(|k| transition + k).collect();
+                starts.extend(
+                    fires
+                        .iter()
+                        .filter(|&&f| (transition - 3600..transition + 3600).contains(&f))
+                        .flat_map(|&f| [f - 1, f]),
+                );
+                for second in starts {
+                    for fraction in fractions {
+                        let t = i128::from(second) * 1_000_000_000 + fraction;
+                        let start = at_nanos(t);
+                        let next = cron.next_after_timestamp(start, tz).map(|n| n.as_second());
+                        let expected_next = fires
+                            .iter()
+                            .copied()
+                            .find(|&f| i128::from(f) * 1_000_000_000 > t && f <= high);
+                        match expected_next {
+                            Some(expected) => assert_eq!(
+                                next,
+                                Some(expected),
+                                "{cron} in {name}: next after {start} (transition {})",
+                                at_nanos(i128::from(transition) * 1_000_000_000)
+                            ),
+                            None => assert!(
+                                next.is_none_or(|n| n > high),
+                                "{cron} in {name}: next after {start} is {next:?}, none expected"
+                            ),
+                        }
+                        let prev = cron.prev_before_timestamp(start, tz).map(|p| p.as_second());
+                        let expected_prev = fires
+                            .iter()
+                            .copied()
+                            .rev()
+                            .find(|&f| (i128::from(f) * 1_000_000_000) < t && f >= low);
+                        match expected_prev {
+                            Some(expected) => assert_eq!(
+                                prev,
+                                Some(expected),
+                                "{cron} in {name}: prev before {start} (transition {})",
+                                at_nanos(i128::from(transition) * 1_000_000_000)
+                            ),
+                            None => assert!(
+                                prev.is_none_or(|p| p < low),
+                                "{cron} in {name}: prev before {start} is {prev:?}, none expected"
+                            ),
+                        }
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 100_000, "{checked} start instants");
+}

@@ -260,14 +260,14 @@ fn errors_name_the_field_token_span_and_what_is_allowed() {
     );
     rejects(
         "*/0 * * * *",
-        InvalidStep { max: 60 },
+        InvalidStep { max: 59 },
         Some(CronField::Minute),
         "0",
         2..3,
     );
     rejects(
         "*/61 * * * *",
-        InvalidStep { max: 60 },
+        InvalidStep { max: 59 },
         Some(CronField::Minute),
         "61",
         2..4,
@@ -456,4 +456,193 @@ fn describe_in_english() {
             "{expression}"
         );
     }
+}
+
+/// Issue 10, item 4: a step as large as the field's range selected one value silently.
+#[test]
+fn steps_as_large_as_a_field_are_rejected() {
+    use CronErrorKind::InvalidStep;
+    let cases: [(&str, CronField, &str, u32); 8] = [
+        ("*/60 * * * *", CronField::Minute, "60", 59),
+        ("1/60 * * * *", CronField::Minute, "60", 59),
+        ("*/60 * * * * *", CronField::Second, "60", 59),
+        ("1/60 * * * * *", CronField::Second, "60", 59),
+        ("0 */24 * * *", CronField::Hour, "24", 23),
+        ("0 0 * * */8", CronField::DayOfWeek, "8", 7),
+        ("0 0 */32 * *", CronField::DayOfMonth, "32", 31),
+        ("0 0 * */13 *", CronField::Month, "13", 12),
+    ];
+    for (expression, field, token, max) in cases {
+        let err = Cron::parse(expression).unwrap_err();
+        assert_eq!(err.kind(), &InvalidStep { max }, "{expression}: {err}");
+        assert_eq!(err.field(), Some(field), "{expression}");
+        assert_eq!(err.token(), token, "{expression}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("a step must be between 1 and {max}"))
+                && text.contains(&field.to_string()),
+            "{expression}: {text}"
+        );
+    }
+    // The same kind as a step past the old bound.
+    assert_eq!(
+        Cron::parse("*/61 * * * *").unwrap_err().kind(),
+        Cron::parse("*/60 * * * *").unwrap_err().kind()
+    );
+    // The largest steps still parse, and a lone value written with a step prints as one
+    // that parses back.
+    for (expression, normalized) in [
+        ("*/59 * * * *", "*/59 * * * *"),
+        ("30/59 * * * *", "30/59 * * * *"),
+        ("0-0/5 * * * *", "0-0/1 * * * *"),
+        ("0 5/23 * * *", "0 5/23 * * *"),
+        ("0 0 */31 * *", "0 0 1 * *"),
+        ("0 0 1 */12 *", "0 0 1 1 *"),
+        ("0 0 * * */7", "0 0 * * SUN"),
+    ] {
+        let cron = Cron::parse(expression).unwrap_or_else(|e| panic!("{expression}: {e}"));
+        assert_eq!(cron.to_string(), normalized, "{expression}");
+        assert_eq!(Cron::parse(normalized).unwrap(), cron, "{normalized}");
+    }
+}
+
+/// `?/n` in a day field is `*/n` (as in the `cron` crate, cano 0.12's parser); elsewhere `?`
+/// is not allowed at all.
+#[test]
+fn a_question_mark_step_in_a_day_field_is_a_star_step() {
+    same("0 0 ?/5 * *", "0 0 */5 * *");
+    same("0 0 * * ?/2", "0 0 * * */2");
+    same("0 0 0 ?/5 * MON", "0 0 0 */5 * MON");
+    let quartz = CronOptions::quartz();
+    assert_eq!(
+        Cron::parse_with("0 0 0 ?/5 * MON", quartz).unwrap(),
+        Cron::parse_with("0 0 0 */5 * MON", quartz).unwrap()
+    );
+    assert_eq!(
+        Cron::parse("0 0 ?/32 * *").unwrap_err().kind(),
+        &CronErrorKind::InvalidStep { max: 31 }
+    );
+    for expression in ["?/5 * * * *", "0 ?/2 * * *", "0 0 * ?/2 *", "0 0 ?,5 * *"] {
+        assert!(Cron::parse(expression).is_err(), "{expression}");
+    }
+}
+
+/// Every field, every step form, every step from 0 past the bound: accepted exactly when
+/// 1 <= step <= the field's largest value (129 for years), and otherwise rejected with
+/// `InvalidStep` naming the field, the step's text and span, and the bound.
+#[test]
+fn every_step_of_every_field_is_judged_by_the_rule() {
+    struct Field {
+        field: CronField,
+        index: usize,
+        first: u32,
+        last: u32,
+        max_step: u32,
+    }
+    let seven = ["0", "0", "0", "1", "1", "*", "*"];
+    let fields = |numbering| {
+        let weekdays = match numbering {
+            WeekdayNumbering::Posix => (0, 7),
+            WeekdayNumbering::Quartz => (1, 7),
+        };
+        [
+            Field {
+                field: CronField::Second,
+                index: 0,
+                first: 0,
+                last: 59,
+                max_step: 59,
+            },
+            Field {
+                field: CronField::Minute,
+                index: 1,
+                first: 0,
+                last: 59,
+                max_step: 59,
+            },
+            Field {
+                field: CronField::Hour,
+                index: 2,
+                first: 0,
+                last: 23,
+                max_step: 23,
+            },
+            Field {
+                field: CronField::DayOfMonth,
+                index: 3,
+                first: 1,
+                last: 31,
+                max_step: 31,
+            },
+            Field {
+                field: CronField::Month,
+                index: 4,
+                first: 1,
+                last: 12,
+                max_step: 12,
+            },
+            Field {
+                field: CronField::DayOfWeek,
+                index: 5,
+                first: weekdays.0,
+                last: weekdays.1,
+                max_step: 7,
+            },
+            Field {
+                field: CronField::Year,
+                index: 6,
+                first: 1970,
+                last: 2099,
+                max_step: 129,
+            },
+        ]
+    };
+    let mut checked = 0;
+    for numbering in [WeekdayNumbering::Posix, WeekdayNumbering::Quartz] {
+        let options = CronOptions::new().with_weekday_numbering(numbering);
+        for field in fields(numbering) {
+            let mut forms = vec![
+                String::from("*"),
+                field.first.to_string(),
+                (field.first + 1).to_string(),
+                format!("{}-{}", field.first, field.last),
+                format!("{}-{}", field.first, field.first),
+            ];
+            if matches!(field.field, CronField::DayOfMonth | CronField::DayOfWeek) {
+                forms.push(String::from("?"));
+            }
+            let steps = (0..=field.max_step + 3).chain([200, 1000, 4_294_967_295]);
+            for step in steps
+                .map(|s: u32| s.to_string())
+                .chain([String::from("99999999999")])
+            {
+                for form in &forms {
+                    let mut parts = seven.map(String::from);
+                    parts[field.index] = format!("{form}/{step}");
+                    let expression = parts.join(" ");
+                    let accepted = step
+                        .parse::<u64>()
+                        .is_ok_and(|s| (1..=u64::from(field.max_step)).contains(&s));
+                    match Cron::parse_with(&expression, options) {
+                        Ok(_) => assert!(accepted, "{expression} ({numbering:?}) was accepted"),
+                        Err(err) => {
+                            assert!(!accepted, "{expression} ({numbering:?}): {err}");
+                            assert_eq!(
+                                err.kind(),
+                                &CronErrorKind::InvalidStep {
+                                    max: field.max_step
+                                },
+                                "{expression}: {err}"
+                            );
+                            assert_eq!(err.field(), Some(field.field), "{expression}");
+                            assert_eq!(err.token(), step, "{expression}");
+                            assert_eq!(&expression[err.span()], step, "{expression}");
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 2_000, "{checked}");
 }

@@ -56,23 +56,79 @@ fn data_flows_between_tasks_through_a_memory_store() {
 }
 
 #[test]
-fn a_task_without_run_or_run_bare_is_a_configuration_error_not_a_panic() {
+fn a_task_without_run_or_run_bare_is_a_configuration_error_reported_at_once() {
     struct Nothing;
     impl Task<St> for Nothing {}
     let wf = Workflow::bare()
         .register(St::A, Nothing)
         .add_exit_state(St::Done);
-    let err = run(&wf, St::A).0.unwrap_err();
-    // The default config retries (as in cano 0.12); the cause stays reachable.
-    let CanoError::RetryExhausted { attempts, source } = &err else {
-        panic!("expected RetryExhausted, got {err}");
-    };
-    assert_eq!(*attempts, 4);
-    assert_eq!(source.category(), "configuration");
-    assert!(
-        err.message().contains("neither `run` nor `run_bare`"),
-        "{err}"
+    // The default config retries 3 times with backoff; a configuration error skips all of it.
+    let (result, took) = run(&wf, St::A);
+    let err = result.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Configuration error: task Nothing: neither `run` nor `run_bare` is implemented"
     );
+    assert_eq!(took, Duration::ZERO, "no backoff pause before the error");
+}
+
+/// The class: whatever the retry mode, in a single state or a split branch, a
+/// configuration error is the first attempt's result, unwrapped, with no pause.
+#[test]
+fn configuration_errors_are_never_retried_under_any_retry_mode() {
+    use cano_core::{RetryMode, TaskConfig};
+    struct Misconfigured {
+        mode: RetryMode,
+        calls: Arc<AtomicUsize>,
+    }
+    impl Task<St> for Misconfigured {
+        fn config(&self) -> TaskConfig {
+            TaskConfig::new().with_retry(self.mode.clone())
+        }
+        async fn run_bare(&self) -> Result<TaskResult<St>, CanoError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            Err(CanoError::configuration("the endpoint setting is empty"))
+        }
+    }
+    let modes = [
+        RetryMode::None,
+        RetryMode::fixed(1, Duration::from_secs(1)),
+        RetryMode::fixed(1_000, Duration::ZERO),
+        RetryMode::exponential(5),
+        RetryMode::default(),
+    ];
+    for mode in modes {
+        for in_split in [false, true] {
+            let calls = Arc::new(AtomicUsize::new(0));
+            let task = Misconfigured {
+                mode: mode.clone(),
+                calls: calls.clone(),
+            };
+            let wf = if in_split {
+                Workflow::bare().register_split(
+                    St::A,
+                    vec![task],
+                    JoinConfig::new(JoinStrategy::All, St::Done),
+                )
+            } else {
+                Workflow::bare().register(St::A, task)
+            }
+            .add_exit_state(St::Done);
+            let (result, took) = run(&wf, St::A);
+            let err = result.unwrap_err();
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                1,
+                "{mode:?}, split: {in_split}"
+            );
+            assert_eq!(took, Duration::ZERO, "{mode:?}, split: {in_split}");
+            assert!(
+                err.to_string().contains("the endpoint setting is empty")
+                    && !err.to_string().contains("Retry exhausted"),
+                "{mode:?}, split: {in_split}: {err}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -428,3 +428,146 @@ fn the_seeded_source_is_shared_safely() {
         "every draw is distinct: no value handed out twice"
     );
 }
+
+/// A random source returning one value, in range or not.
+struct FixedDraw(f64);
+
+impl RandomSource for FixedDraw {
+    fn next_u64(&self) -> u64 {
+        0
+    }
+    fn next_symmetric(&self) -> f64 {
+        self.0
+    }
+}
+
+/// The same class as issue 10, item 3 (`0 × ∞`): a zero base stays zero past the overflow
+/// of the growth, and a custom random source outside `[-1, 1]` cannot stretch a delay past
+/// twice its cap (it used to scale it by `1 + jitter · draw` unclamped).
+#[test]
+fn retry_delays_stay_bounded_past_the_overflow_of_the_growth_and_with_any_random_source() {
+    let zero = RetryMode::exponential_custom(usize::MAX, Duration::ZERO, 2.0, secs(30), 1.0);
+    for retry in [0, 1_023, 1_024, 1_025, u32::MAX] {
+        assert_eq!(
+            zero.delay_for_attempt(retry, &SplitMix64::new(1)),
+            Some(Duration::ZERO),
+            "{retry}"
+        );
+    }
+    let mode = RetryMode::exponential_custom(10, Duration::from_millis(100), 2.0, secs(30), 1.0);
+    for (draw, expected) in [
+        (5.0, 200),
+        (f64::INFINITY, 200),
+        (-7.0, 0),
+        (f64::NEG_INFINITY, 0),
+        (f64::NAN, 100),
+    ] {
+        assert_eq!(
+            mode.delay_for_attempt(0, &FixedDraw(draw)),
+            Some(Duration::from_millis(expected)),
+            "draw {draw}"
+        );
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+mod retry_math {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::ZERO),
+            Just(Duration::from_micros(500)),
+            Just(Duration::MAX),
+            (0u64..=u64::MAX, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            (0u64..10_000_000).prop_map(Duration::from_millis),
+        ]
+    }
+
+    fn float() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            Just(1.0),
+            Just(2.0),
+            Just(0.0),
+            Just(-2.0),
+            Just(f64::MAX),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(f64::NAN),
+            Just(1.0 + f64::EPSILON),
+            1.0f64..1e6,
+            any::<f64>(),
+        ]
+    }
+
+    fn retry() -> impl Strategy<Value = u32> {
+        prop_oneof![Just(0), Just(1_024), Just(u32::MAX), 0u32..64, any::<u32>()]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4_000))]
+
+        /// Every mode, retry index and random source: no panic, `None` exactly past the last
+        /// retry, zero stays zero, and never more than twice the cap (jitter at most doubles).
+        #[test]
+        fn every_retry_delay_is_total_and_bounded(
+            base in duration(),
+            multiplier in float(),
+            max in duration(),
+            jitter in float(),
+            retries in prop_oneof![Just(usize::MAX), 0usize..8],
+            retry in retry(),
+            draw in float(),
+        ) {
+            let built = RetryMode::ExponentialBackoff {
+                max_retries: retries,
+                base_delay: base,
+                multiplier,
+                max_delay: max,
+                jitter,
+            };
+            let delay = built.delay_for_attempt(retry, &FixedDraw(draw));
+            let exists = usize::try_from(retry).is_ok_and(|r| r < retries);
+            prop_assert_eq!(delay.is_some(), exists);
+            let Some(delay) = delay else { return Ok(()) };
+            let cap_ms = max.as_millis() as f64;
+            prop_assert!(delay.as_millis() as f64 <= 2.0 * cap_ms, "{:?} over {:?}", delay, max);
+            if base.as_millis() == 0 || max.as_millis() == 0 {
+                prop_assert_eq!(delay, Duration::ZERO);
+            }
+            let fixed = RetryMode::fixed(retries, base).delay_for_attempt(retry, &FixedDraw(draw));
+            prop_assert_eq!(fixed, exists.then_some(base));
+        }
+
+        /// Without jitter and with a finite multiplier >= 1 the pause is the written formula
+        /// in whole milliseconds, and it never shrinks from one retry to the next.
+        #[test]
+        fn a_valid_exponential_mode_follows_the_formula(
+            base in (0u64..1_000_000).prop_map(Duration::from_millis),
+            multiplier in prop_oneof![Just(1.0), Just(2.0), 1.0f64..10.0, 1.0f64..f64::MAX],
+            max in duration(),
+            retry in retry(),
+        ) {
+            let mode = RetryMode::exponential_custom(usize::MAX, base, multiplier, max, 0.0);
+            let rng = SplitMix64::new(0);
+            let delay = mode.delay_for_attempt(retry, &rng).unwrap().as_millis() as f64;
+            // Whole milliseconds of `min(base · multiplier^retry, max)`, saturating at
+            // `u64::MAX` ms; a zero base stays zero (`0 · ∞` is not the cap).
+            let grown = base.as_millis() as f64 * multiplier.powf(f64::from(retry));
+            let expected = if base.is_zero() {
+                0.0
+            } else {
+                grown.min(max.as_millis() as f64).min(u64::MAX as f64)
+            };
+            let tolerance = 1.0 + expected * 4.0 * f64::EPSILON * f64::from(retry.max(2));
+            prop_assert!((delay - expected.floor()).abs() <= tolerance, "{} vs {}", delay, expected);
+            if let Some(next) = mode.delay_for_attempt(retry.saturating_add(1), &rng) {
+                prop_assert!(next.as_millis() as f64 >= delay);
+            }
+        }
+    }
+}

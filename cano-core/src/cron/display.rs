@@ -158,9 +158,16 @@ fn write_set(f: &mut fmt::Formatter<'_>, set: &Set, style: Style, name: Name) ->
         }
     }
     if style == Style::Wild && values.len() == 1 {
-        // A lone value written with a step (`*/60`, `5/24`): keep a step.
-        name(f, values[0])?;
-        return write!(f, "/{}", set.max - set.min + 1);
+        // A lone value written with a step (`5/59`, `0-0/2`): keep a step. The largest
+        // step a field takes is its largest value, so `v/max` is `v` alone for `v > 0`.
+        let value = values[0];
+        name(f, value)?;
+        if value > set.min {
+            return write!(f, "/{}", set.max);
+        }
+        f.write_char('-')?;
+        name(f, value)?;
+        return f.write_str("/1");
     }
     let items = items(values, style != Style::Plain);
     let needs_marker = style == Style::Wild && items.iter().all(|item| item.step == 1);

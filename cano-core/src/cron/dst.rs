@@ -127,6 +127,12 @@ impl Job<'_> {
     }
 
     fn next_in_rules(&self, tz: &TimeZone, mut t: i64) -> Option<Timestamp> {
+        // The walk below checks a gap when it crosses into the segment after it. A search
+        // that *starts* on a gap's end instant (from the last second before the gap, or a
+        // fraction of it) crosses nothing, so the gap it starts on is checked here.
+        if self.fixed_time && self.fires_at_gap_end(tz, t) {
+            return timestamp(t);
+        }
         // The first civil match at or after `searched_from`, reused while still valid.
         let mut cached: Option<(i64, i64)> = None;
         for _ in 0..MAX_SEGMENTS {
@@ -207,6 +213,27 @@ impl Job<'_> {
             t = start - 1;
         }
         None
+    }
+
+    /// Whether `t` is the end of a gap (a transition at which the offset grows) that holds
+    /// a civil time of this job: a fixed-time job then fires at `t`.
+    fn fires_at_gap_end(&self, tz: &TimeZone, t: i64) -> bool {
+        let Some(transition) = timestamp(t.saturating_add(1)).and_then(|n| tz.preceding(n).next())
+        else {
+            return false;
+        };
+        if transition.timestamp().as_second() != t {
+            return false;
+        }
+        let after = i64::from(transition.offset().seconds());
+        let Some(before) = offset_at(tz, t - 1) else {
+            return false;
+        };
+        after > before
+            && self
+                .fields
+                .next_at_or_after(t + before)
+                .is_some_and(|civil| civil < t + after)
     }
 
     /// For a fixed-time job whose civil time `civil`, read with `offset`, is the *second*

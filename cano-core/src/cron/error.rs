@@ -72,7 +72,9 @@ pub enum CronErrorKind {
     },
     /// A range whose start is after its end (`FRI-MON`); ranges do not wrap around.
     ReversedRange,
-    /// A step of 0, or one larger than the field's span.
+    /// A step of 0, or one larger than the field allows: its largest value (59 for seconds
+    /// and minutes, 23 for hours, 31 for day-of-month, 12 for months, 7 for weekdays), or
+    /// 129 for years. `*/60` in minutes is rejected, as by Quartz, `cron` and cron-parser.
     InvalidStep {
         /// The largest step the field allows.
         max: u32,

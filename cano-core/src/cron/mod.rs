@@ -36,8 +36,14 @@
 //!
 //! Every field takes `*`, lists (`1,15`), ranges (`MON-FRI`), and steps over `*`, a range or
 //! a start (`*/5`, `10-50/7`, `5/15` = 5, 20, 35, 50; a weekday start runs to Saturday, so
-//! `4/3` is Thursday alone). Names are case-insensitive, three letters or in full (`mon`,
-//! `Monday`). `?` means `*` in the two day fields. Ranges go from low to high: `FRI-MON` is
+//! `4/3` is Thursday alone). A step is at least 1 and at most the field's largest value —
+//! 59 for seconds and minutes, 23 for hours, 31 for day-of-month, 12 for months, 7 for
+//! weekdays, as in Quartz, `cron` and cron-parser — and at most 129 for years; so `*/60` and
+//! `1/60` in minutes and `*/8` in weekdays are rejected ([`CronErrorKind::InvalidStep`])
+//! rather than silently selecting one value. Names are case-insensitive, three letters or in
+//! full (`mon`, `Monday`). `?` means `*` in the two day fields, also before a step: `?/5` is
+//! `*/5` (as in the `cron` crate, so cano 0.12's expressions keep working, and croner; Quartz
+//! rejects it). Ranges go from low to high: `FRI-MON` is
 //! rejected (write `FRI-SAT,SUN-MON`); with POSIX numbering `SUN` ending a range is day 7, so
 //! `FRI-SUN` works. The aliases `@yearly`
 //! (= `@annually`), `@monthly`, `@weekly` (Sunday), `@daily` (= `@midnight`) and `@hourly`
@@ -78,7 +84,10 @@
 //! Monday ([`WeekdayNumbering::Posix`]). Quartz, the `cron` crate and therefore cano 0.12
 //! number them `1`–`7` with Sunday `1` ([`WeekdayNumbering::Quartz`]). Names mean the same
 //! under both, so `MON-FRI` is portable while `1-5` is not. [`CronOptions::quartz`] selects
-//! Quartz numbering and AND, so every expression cano 0.12 accepted keeps its meaning:
+//! Quartz numbering and AND, so every expression cano 0.12 accepted keeps its meaning. A
+//! scheduler takes the options with the expression,
+//! `scheduler.cron(id, job, input, ("0 0 9 * * 2", CronOptions::quartz()))`, or a `Cron`
+//! parsed with them (see [`IntoCron`]); a plain string is read in the default dialect.
 //!
 //! ```
 //! use cano_core::cron::{Cron, CronOptions};
@@ -187,6 +196,8 @@
 //!   value (cano, like Vixie, also counts lists and ranges such as `0 9,17 * * *`). It
 //!   rejects a single-number step such as `5/15`, which cano (like Quartz and `cron`)
 //!   accepts, and reads `SUN-SUN` (or `0-SUN`) as the whole week where cano reads Sunday.
+//!   It accepts any step (`*/60`, `*/100`), where cano rejects one larger than the field's
+//!   largest value.
 //!   It has open DST bugs
 //!   (<https://github.com/Hexagon/croner-rust/issues/16>,
 //!   <https://github.com/Hexagon/croner-rust/issues/51>), searches up to year 5000, and
@@ -204,6 +215,7 @@ mod display;
 mod dst;
 mod error;
 mod fields;
+mod into_cron;
 mod options;
 mod parse;
 mod search;
@@ -219,6 +231,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
 pub use error::{CronError, CronErrorKind, CronField};
+pub use into_cron::IntoCron;
 pub use options::{CronOptions, DayMatching, WeekdayNumbering};
 
 use dst::{Job, Zone};

@@ -51,6 +51,10 @@ struct Spec {
     min: u32,
     max: u32,
     names: Names,
+    /// The largest step allowed: the field's largest value, as in Quartz, `cron` and
+    /// cron-parser (a larger step from `*` selects one value at most); for years, one less
+    /// than their span.
+    max_step: u32,
     allowed: &'static str,
 }
 
@@ -59,6 +63,7 @@ const SECOND: Spec = Spec {
     min: 0,
     max: 59,
     names: Names::None,
+    max_step: 59,
     allowed: "0-59, *, lists (,), ranges (-) and steps (/)",
 };
 const MINUTE: Spec = Spec {
@@ -70,6 +75,7 @@ const HOUR: Spec = Spec {
     min: 0,
     max: 23,
     names: Names::None,
+    max_step: 23,
     allowed: "0-23, *, lists (,), ranges (-) and steps (/)",
 };
 const DAY_OF_MONTH: Spec = Spec {
@@ -77,6 +83,7 @@ const DAY_OF_MONTH: Spec = Spec {
     min: 1,
     max: 31,
     names: Names::None,
+    max_step: 31,
     allowed: "1-31, *, ?, L, L-n, nW, LW, lists (,), ranges (-) and steps (/)",
 };
 const MONTH: Spec = Spec {
@@ -84,6 +91,7 @@ const MONTH: Spec = Spec {
     min: 1,
     max: 12,
     names: Names::Months,
+    max_step: 12,
     allowed: "1-12 or JAN-DEC, *, lists (,), ranges (-) and steps (/)",
 };
 const DAY_OF_WEEK_POSIX: Spec = Spec {
@@ -91,6 +99,7 @@ const DAY_OF_WEEK_POSIX: Spec = Spec {
     min: 0,
     max: 7,
     names: Names::Weekdays,
+    max_step: 7,
     allowed: "0-7 or SUN-SAT (0 and 7 are Sunday), *, ?, dL, d#n, lists (,), ranges (-) and \
               steps (/)",
 };
@@ -99,6 +108,7 @@ const DAY_OF_WEEK_QUARTZ: Spec = Spec {
     min: 1,
     max: 7,
     names: Names::Weekdays,
+    max_step: 7,
     allowed: "1-7 or SUN-SAT (1 is Sunday, Quartz numbering), *, ?, dL, d#n, lists (,), \
               ranges (-) and steps (/)",
 };
@@ -107,6 +117,7 @@ const YEAR: Spec = Spec {
     min: FIRST_YEAR as u32,
     max: LAST_YEAR as u32,
     names: Names::None,
+    max_step: LAST_YEAR as u32 - FIRST_YEAR as u32,
     allowed: "1970-2099, *, lists (,), ranges (-) and steps (/)",
 };
 
@@ -457,7 +468,12 @@ impl<'a> Parser<'a> {
         if spec.field == CronField::DayOfMonth && first.eq_ignore_ascii_case(&b'L') {
             return self.last_day_of_month(span, bits);
         }
-        let (low, high) = if first == b'*' {
+        // `?/n` is `*/n` in the day fields, as in the `cron` crate (cano 0.12's parser) and
+        // croner, so cano 0.12's expressions keep working.
+        let question_step = first == b'?'
+            && peek(at + 1) == b'/'
+            && matches!(spec.field, CronField::DayOfMonth | CronField::DayOfWeek);
+        let (low, high) = if first == b'*' || question_step {
             at += 1;
             bits.wild = true;
             (spec.min, spec.max)
@@ -534,7 +550,7 @@ impl<'a> Parser<'a> {
             bits.wild = true;
             at += 1;
             let step_start = at;
-            let max = spec.max - spec.min + 1;
+            let max = spec.max_step;
             step = self.digits(&mut at, span.end, spec)?;
             if step == 0 || step > max {
                 return Err(self.error(

@@ -1,5 +1,5 @@
 //! [`BackoffPolicy`]: how long a failing scheduled flow waits before its next run, and when
-//! it trips. The math is the reference's (cano 0.12) to the letter; only the source of
+//! it trips. The math is cano 0.12's to the letter; only the source of
 //! randomness changed: jitter comes from an injected [`RandomSource`] (the scheduler's is a
 //! [`SplitMix64`](crate::random::SplitMix64) seeded by
 //! [`Scheduler::set_seed`](crate::scheduler::Scheduler::set_seed)), so a test gets the same
@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use crate::error::{CanoError, CanoResult};
 use crate::random::RandomSource;
-use crate::workflow::retry::{clamp_jitter, powi};
+use crate::workflow::retry::{jitter_factor, powi};
 
 /// Exponential backoff for a scheduled flow after failed runs, with an optional trip.
 ///
@@ -19,7 +19,7 @@ use crate::workflow::retry::{clamp_jitter, powi};
 /// capped delay). With `streak_limit = Some(n)`, the `n`-th consecutive failure trips the flow
 /// instead: it stops running until `reset_flow`.
 ///
-/// The defaults are the reference's: 1 s, ×2, 5 min cap, 0.1 jitter, never trips.
+/// The defaults are cano 0.12's: 1 s, ×2, 5 min cap, 0.1 jitter, never trips.
 ///
 /// ```
 /// use cano_core::backoff::BackoffPolicy;
@@ -79,25 +79,32 @@ impl BackoffPolicy {
     }
 
     /// The delay after the `streak`-th consecutive failure, before jitter (a `streak` of 0 is
-    /// treated as 1). Never panics: an overflowing or non-finite value becomes `max_delay`.
+    /// treated as 1). Total over every `streak` and every policy, and never more than
+    /// `max_delay`: a zero `initial` stays zero however long the streak (unlike cano 0.12,
+    /// where `0 × 2^1024` became NaN and then `max_delay`); a growth that overflows, or a
+    /// NaN `multiplier`, gives `max_delay`; a `multiplier` below 1 (which
+    /// [`validate`](BackoffPolicy::validate) rejects) shrinks the delay, at worst to zero.
     pub fn delay_without_jitter(&self, streak: u32) -> Duration {
         self.delay_with_factor(streak, 1.0)
     }
 
     /// The delay after the `streak`-th consecutive failure, jitter drawn from `rng` (a
-    /// `streak` of 0 is treated as 1). Never panics.
+    /// `streak` of 0 is treated as 1): [`delay_without_jitter`](Self::delay_without_jitter)
+    /// scaled by a factor in `[1 − jitter, 1 + jitter]` and capped at `max_delay` again.
+    /// Never panics; a draw outside `[-1, 1]` from a custom `rng` is clamped.
     pub fn compute_delay(&self, streak: u32, rng: &(impl RandomSource + ?Sized)) -> Duration {
-        let jitter = clamp_jitter(self.jitter);
-        if jitter > 0.0 {
-            self.delay_with_factor(streak, 1.0 + jitter * rng.next_symmetric())
-        } else {
-            self.delay_with_factor(streak, 1.0)
-        }
+        self.delay_with_factor(streak, jitter_factor(self.jitter, rng))
     }
 
     fn delay_with_factor(&self, streak: u32, factor: f64) -> Duration {
+        if self.initial.is_zero() || self.max_delay.is_zero() {
+            // Zero stays zero: without this, `0 × multiplier^k` is `0 × ∞ = NaN` once the
+            // growth overflows (k ≥ 1024 for ×2), and NaN would be read as `max_delay`.
+            return Duration::ZERO;
+        }
         let streak = streak.max(1);
         let base = self.initial.as_secs_f64() * powi(self.multiplier, streak - 1);
+        // `f64::min` takes the cap when `base` is NaN (a NaN multiplier) or infinite.
         let capped = base.min(self.max_delay.as_secs_f64());
         let jittered = (capped * factor).max(0.0);
         Duration::try_from_secs_f64(jittered)
@@ -189,6 +196,16 @@ mod tests {
         for _ in 0..200 {
             assert!(p.compute_delay(20, &rng) <= Duration::from_secs(2));
         }
+    }
+
+    #[test]
+    fn zero_initial_stays_zero_past_the_overflow_of_the_growth() {
+        let p = no_jitter(0, 300_000);
+        for streak in [1, 1_024, 1_025, u32::MAX] {
+            assert_eq!(p.delay_without_jitter(streak), Duration::ZERO, "{streak}");
+        }
+        let p = no_jitter(1, 0);
+        assert_eq!(p.delay_without_jitter(u32::MAX), Duration::ZERO);
     }
 
     #[test]

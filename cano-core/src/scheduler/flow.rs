@@ -9,9 +9,9 @@
 //!  Tripped ──reset──▶ Idle          any ──pause──▶ Paused ──resume──▶ (what it was)
 //! ```
 //!
-//! As in the reference, `reset` clears the streak and the backoff window but leaves a running
+//! As in cano 0.12, `reset` clears the streak and the backoff window but leaves a running
 //! flow running (a failure of that run then starts a new streak at 1), and a success clears
-//! any backoff. Unlike the reference, a flow may have several runs in flight (with
+//! any backoff. Unlike in cano 0.12, a flow may have several runs in flight (with
 //! [`OverlapPolicy::AllowConcurrent`](crate::scheduler::schedule::OverlapPolicy::AllowConcurrent)), so
 //! "running" is a count.
 
@@ -28,7 +28,7 @@ use crate::time::{Instant, to_wall};
 ///
 /// A flow with a run in flight is `Running` whatever else holds; otherwise a tripped flow is
 /// `Tripped`, a paused one `Paused`, and so on. `Backoff` stays visible until the next run
-/// starts (as in the reference), even once `until` has passed.
+/// starts (as in cano 0.12), even once `until` has passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Status {
@@ -142,8 +142,8 @@ impl FlowState {
         }
     }
 
-    /// Records that a run started at wall time `wall` (the reference stamps `run_count` and
-    /// `last_run` at the start).
+    /// Records that a run started at wall time `wall` (cano 0.12 also stamped `run_count`
+    /// and `last_run` at the start).
     pub fn start(&mut self, wall: Timestamp) {
         self.running += 1;
         self.run_count += 1;

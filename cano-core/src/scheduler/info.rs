@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use crate::scheduler::flow::Status;
 
-/// A snapshot of one flow (the reference's fields, in jiff types, plus the next fire and
+/// A snapshot of one flow (cano 0.12's fields, in jiff types, plus the next fire and
 /// counters of missed and skipped fires).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -15,7 +15,7 @@ pub struct FlowInfo {
     pub id: String,
     /// What it is doing.
     pub status: Status,
-    /// Runs started since `start()` (stamped when a run starts, as in the reference).
+    /// Runs started since `start()` (stamped when a run starts, as in cano 0.12).
     pub run_count: u64,
     /// When the last run started.
     pub last_run: Option<Timestamp>,

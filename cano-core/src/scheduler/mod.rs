@@ -74,7 +74,7 @@ pub use slot::UpcomingFires;
 use jiff::tz::TimeZone;
 
 use self::core::FlowMap;
-use crate::cron::Cron;
+use crate::cron::IntoCron;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::{Clock, Spawner};
 use crate::scheduler::backoff::BackoffPolicy;
@@ -217,8 +217,43 @@ where
         )
     }
 
-    /// Runs `job` at each match of the cron expression `expr` (see [`crate::cron`] for the
-    /// syntax; `CRON_TZ=` picks a zone, else [`Scheduler::set_time_zone`], default UTC).
+    /// Runs `job` at each match of `schedule`: a cron expression (`&str` or `String`, see
+    /// [`crate::cron`] for the syntax), an expression with its dialect
+    /// (`(expr, CronOptions)`), or a [`Cron`](crate::cron::Cron) parsed beforehand (see [`IntoCron`]).
+    /// `CRON_TZ=` picks a zone, else [`Scheduler::set_time_zone`], default UTC.
+    ///
+    /// # Coming from cano 0.12
+    ///
+    /// cano 0.12 (through the `cron` crate) read expressions in the Quartz dialect; cano's
+    /// default is POSIX cron, and the same text can mean other days:
+    ///
+    /// | expression | cano (default) | cano 0.12, and cano with [`CronOptions::quartz`](crate::cron::CronOptions::quartz) |
+    /// |---|---|---|
+    /// | `0 0 9 * * 2` | Tuesdays | Mondays (Sunday is `1`) |
+    /// | `0 0 9 * * 1-5` | Monday to Friday | Sunday to Thursday |
+    /// | `0 30 9 1-7 * MON` | days 1–7 **or** Mondays | the first Monday (days 1–7 **and** Monday) |
+    ///
+    /// Day names (`MON-FRI`) mean the same in both. Pass `(expr, CronOptions::quartz())` to
+    /// keep an expression's cano 0.12 meaning:
+    ///
+    /// ```
+    /// use cano_core::cron::CronOptions;
+    /// use cano_core::scheduler::{job_fn, Fire, Scheduler};
+    /// use cano_core::testing::Simulation;
+    /// use core::time::Duration;
+    ///
+    /// let sim = Simulation::new(); // Thursday 2026-01-01T00:00:00Z
+    /// let mut scheduler = Scheduler::new();
+    /// let job = || job_fn(|(), _fire: Fire| async { Ok(()) });
+    /// scheduler.cron("posix", job(), (), "0 0 9 * * 2").unwrap();
+    /// scheduler.cron("as-in-0.12", job(), (), ("0 0 9 * * 2", CronOptions::quartz())).unwrap();
+    /// let running = sim.block_on(scheduler.start(sim.clock(), sim.spawner())).unwrap();
+    /// sim.run_for(Duration::from_secs(7 * 24 * 3600));
+    /// let last_run = |id| running.status(id).unwrap().last_run.unwrap().to_string();
+    /// assert_eq!(last_run("posix"), "2026-01-06T09:00:00Z"); // a Tuesday
+    /// assert_eq!(last_run("as-in-0.12"), "2026-01-05T09:00:00Z"); // a Monday
+    /// sim.block_on(running.stop()).unwrap();
+    /// ```
     ///
     /// # Errors
     ///
@@ -230,10 +265,10 @@ where
         id: &str,
         job: impl Job<S>,
         initial_state: S,
-        expr: &str,
+        schedule: impl IntoCron,
     ) -> CanoResult<()> {
         // `CanoError::InvalidCron` keeps the typed error (field, token, span) as the source.
-        let cron = Cron::parse(expr).map_err(CanoError::from)?;
+        let cron = schedule.into_cron().map_err(CanoError::from)?;
         self.register(id, Schedule::Cron(cron), job, initial_state)
     }
 

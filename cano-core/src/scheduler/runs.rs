@@ -83,6 +83,7 @@ impl RunTable {
         RunId { slot, generation }
     }
 
+    #[cfg(test)]
     fn live_slot(&self, run: RunId) -> Option<&RunSlot> {
         self.slots
             .get(run.slot as usize)

@@ -1,5 +1,5 @@
-//! When a flow fires: [`Schedule`] (`Every`, `Cron`, `Manual`) and the policies the
-//! reference lacks, each defaulting to the reference's behaviour: [`OverlapPolicy`],
+//! When a flow fires: [`Schedule`] (`Every`, `Cron`, `Manual`) and the policies
+//! cano 0.12 lacked, each defaulting to cano 0.12's behaviour: [`OverlapPolicy`],
 //! [`MissedFirePolicy`], [`IntervalMode`], [`FirstRun`] and schedule jitter, gathered in
 //! [`SchedulePolicy`].
 //!
@@ -19,7 +19,7 @@
 //! time. Fixed-delay intervals have no grid, so nothing is ever missed: a late fixed-delay
 //! fire simply runs late.
 //!
-//! Fires that come due inside a backoff window are *skipped* (the reference suppresses them),
+//! Fires that come due inside a backoff window are *skipped* (as cano 0.12 suppressed them),
 //! not missed: they are not caught up later.
 
 use alloc::sync::Arc;
@@ -53,7 +53,7 @@ pub enum Schedule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum OverlapPolicy {
-    /// Never two runs at once (the reference). A `trigger` is refused with "already
+    /// Never two runs at once (as in cano 0.12). A `trigger` is refused with "already
     /// running"; scheduled fires that pass during the run go to the [`MissedFirePolicy`]
     /// when it ends (with the default policy: dropped, counted as missed).
     #[default]
@@ -82,7 +82,7 @@ impl OverlapPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum MissedFirePolicy {
-    /// Drop them (the reference: no catch-up, no burst); only a fire within the grace runs.
+    /// Drop them (as cano 0.12 did: no catch-up, no burst); only a fire within the grace runs.
     /// The flow continues with its next fire after now.
     #[default]
     Skip,
@@ -104,7 +104,7 @@ pub enum MissedFirePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum IntervalMode {
-    /// The next fire is `interval` after the previous run *ended* (the reference). No fire
+    /// The next fire is `interval` after the previous run *ended* (as in cano 0.12). No fire
     /// comes due while a run is in flight, so none is ever missed.
     #[default]
     FixedDelay,
@@ -117,14 +117,14 @@ pub enum IntervalMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum FirstRun {
-    /// At `start()` (the reference).
+    /// At `start()` (as in cano 0.12).
     #[default]
     AtStart,
     /// One interval after `start()`.
     AfterInterval,
 }
 
-/// A flow's scheduling policies. The default keeps the reference's behaviour.
+/// A flow's scheduling policies. The default keeps cano 0.12's behaviour.
 ///
 /// ```
 /// use cano_core::schedule::{MissedFirePolicy, OverlapPolicy, SchedulePolicy};

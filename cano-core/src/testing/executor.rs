@@ -1,7 +1,7 @@
 //! [`Simulation`]: a single-threaded executor on virtual time.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Wake, Waker};
 use std::vec::Vec;
@@ -20,6 +20,14 @@ use crate::time::Instant;
 /// How many polls may happen without time moving before a simulation calls it a livelock.
 const POLLS_WITHOUT_PROGRESS_LIMIT: u64 = 50_000_000;
 
+/// How many polls of one task in a row, without time moving, may each leave it pending with
+/// only its own wake-up to go on before a simulation calls it a livelock. Such a task is
+/// yielding in a busy loop (a workflow `A → A` whose task never waits, say), and on virtual
+/// time no deadline can ever pass while it spins.
+const SELF_WAKES_LIMIT: u64 = 100_000;
+
+const NOT_POLLING: usize = usize::MAX;
+
 /// A virtual-time executor: runs every ready task, and when none is ready jumps its
 /// [`FakeClock`] to the earliest pending sleep. A simulated day takes milliseconds.
 ///
@@ -31,7 +39,8 @@ const POLLS_WITHOUT_PROGRESS_LIMIT: u64 = 50_000_000;
 ///
 /// A simulation panics rather than hang: when the future it waits for can never complete
 /// (no task is ready and no sleep is pending) it reports a deadlock, and when tasks keep
-/// waking each other without time moving it reports a livelock.
+/// waking each other without time moving it reports a livelock — quickly when every poll
+/// only wakes the polled task itself (a loop that never waits, yielding now and then).
 pub struct Simulation {
     clock: FakeClock,
     shared: Arc<Shared>,
@@ -42,6 +51,59 @@ struct Shared {
     tasks: Mutex<Vec<Option<BoxFuture>>>,
     ready: Mutex<VecDeque<usize>>,
     free_ids: Mutex<Vec<usize>>,
+    /// The id of the task being polled ([`NOT_POLLING`] between polls).
+    polling: AtomicUsize,
+    /// Whether the task being polled woke itself.
+    self_woken: AtomicBool,
+    /// Per task id, its latest run of polls that only woke itself.
+    self_wakes: Mutex<Vec<SelfWakes>>,
+}
+
+/// The polls since time last moved.
+#[derive(Default)]
+struct Spinning {
+    polls: u64,
+}
+
+impl Spinning {
+    fn polled(&mut self) {
+        self.polls += 1;
+        if self.polls > POLLS_WITHOUT_PROGRESS_LIMIT {
+            panic!("simulation livelock: tasks keep waking each other and time never moves");
+        }
+    }
+}
+
+/// One task's latest polls that each left it woken by itself alone: how many in a row, all
+/// at virtual instant `at`.
+#[derive(Clone, Copy)]
+struct SelfWakes {
+    at: Instant,
+    count: u64,
+}
+
+impl SelfWakes {
+    const NONE: SelfWakes = SelfWakes {
+        at: Instant::ZERO,
+        count: 0,
+    };
+
+    fn record(&mut self, woke_only_itself: bool, now: Instant) {
+        if !woke_only_itself {
+            self.count = 0;
+            return;
+        }
+        if self.at != now {
+            *self = SelfWakes { at: now, count: 0 };
+        }
+        self.count += 1;
+        if self.count > SELF_WAKES_LIMIT {
+            panic!(
+                "simulation livelock: a task keeps waking itself and time never moves (a loop \
+                 whose steps never wait, such as a workflow state that returns to itself at once)"
+            );
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,6 +121,9 @@ impl Wake for TaskWaker {
     }
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(shared) = self.shared.upgrade() {
+            if shared.polling.load(Ordering::Relaxed) == self.id {
+                shared.self_woken.store(true, Ordering::Relaxed);
+            }
             lock(&shared.ready).push_back(self.id);
         }
     }
@@ -100,6 +165,9 @@ impl Simulation {
                 tasks: Mutex::new(Vec::new()),
                 ready: Mutex::new(VecDeque::new()),
                 free_ids: Mutex::new(Vec::new()),
+                polling: AtomicUsize::new(NOT_POLLING),
+                self_woken: AtomicBool::new(false),
+                self_wakes: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -128,14 +196,11 @@ impl Simulation {
     /// Polls every ready task until none is ready, without moving time. Returns how many
     /// polls it made.
     pub fn run_until_stalled(&self) -> u64 {
-        let mut polls = 0;
+        let mut spinning = Spinning::default();
         while self.poll_one_ready() {
-            polls += 1;
-            if polls > POLLS_WITHOUT_PROGRESS_LIMIT {
-                panic!("simulation livelock: tasks keep waking each other and time never moves");
-            }
+            spinning.polled();
         }
-        polls
+        spinning.polls
     }
 
     /// Runs tasks and jumps time until no task is ready and no sleep is pending.
@@ -183,21 +248,19 @@ impl Simulation {
         let flag = Arc::new(FlagWaker(AtomicBool::new(true)));
         let waker = Waker::from(flag.clone());
         let mut cx = Context::from_waker(&waker);
-        let mut polls_without_progress: u64 = 0;
+        let mut spinning = Spinning::default();
+        let mut self_wakes = SelfWakes::NONE;
         loop {
             if flag.0.swap(false, Ordering::SeqCst) {
                 if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                     return output;
                 }
-                polls_without_progress += 1;
+                spinning.polled();
+                // Only this thread polls: a wake during the poll came from the future itself.
+                self_wakes.record(flag.0.load(Ordering::SeqCst), self.clock.now());
             }
             if self.poll_one_ready() {
-                polls_without_progress += 1;
-                if polls_without_progress > POLLS_WITHOUT_PROGRESS_LIMIT {
-                    panic!(
-                        "simulation livelock: tasks keep waking each other and time never moves"
-                    );
-                }
+                spinning.polled();
                 continue;
             }
             if flag.0.load(Ordering::SeqCst) {
@@ -206,7 +269,7 @@ impl Simulation {
             match self.clock.next_deadline() {
                 Some(deadline) => {
                     self.clock.advance_to(deadline);
-                    polls_without_progress = 0;
+                    spinning = Spinning::default();
                 }
                 None => panic!(
                     "simulation deadlock: the future is pending, no task is ready and no sleep \
@@ -218,6 +281,11 @@ impl Simulation {
     }
 
     /// Polls the next ready task, if any. Returns whether one was polled.
+    ///
+    /// # Panics
+    ///
+    /// When the task has woken only itself [`SELF_WAKES_LIMIT`] polls in a row without time
+    /// moving: a livelock.
     fn poll_one_ready(&self) -> bool {
         let Some(id) = lock(&self.shared.ready).pop_front() else {
             return false;
@@ -231,10 +299,22 @@ impl Simulation {
             shared: Arc::downgrade(&self.shared),
         }));
         let mut cx = Context::from_waker(&waker);
-        match task.as_mut().poll(&mut cx) {
+        self.shared.self_woken.store(false, Ordering::Relaxed);
+        self.shared.polling.store(id, Ordering::Relaxed);
+        let poll = task.as_mut().poll(&mut cx);
+        self.shared.polling.store(NOT_POLLING, Ordering::Relaxed);
+        let woke_only_itself = poll.is_pending() && self.shared.self_woken.load(Ordering::Relaxed);
+        match poll {
             Poll::Pending => lock(&self.shared.tasks)[id] = Some(task),
             Poll::Ready(()) => lock(&self.shared.free_ids).push(id),
         }
+        let now = self.clock.now();
+        let mut all = lock(&self.shared.self_wakes);
+        if all.len() <= id {
+            all.resize(id + 1, SelfWakes::NONE);
+        }
+        // A panic here poisons the lock, which `lock` shrugs off.
+        all[id].record(woke_only_itself, now);
         true
     }
 }
@@ -371,6 +451,59 @@ mod tests {
     fn a_future_that_can_never_complete_is_a_deadlock_not_a_hang() {
         let sim = Simulation::new();
         sim.block_on(futures::future::pending::<()>());
+    }
+
+    /// Returns `Pending` `times` times, waking itself each time.
+    async fn yield_times(times: u64) {
+        let mut left = times;
+        core::future::poll_fn(|cx| {
+            if left == 0 {
+                return Poll::Ready(());
+            }
+            left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await
+    }
+
+    #[test]
+    #[should_panic(expected = "keeps waking itself")]
+    fn a_task_that_only_yields_is_a_livelock_reported_quickly() {
+        let sim = Simulation::new();
+        sim.spawner()
+            .spawn(Box::pin(yield_times(u64::MAX)))
+            .unwrap();
+        sim.run_until_stalled();
+    }
+
+    #[test]
+    #[should_panic(expected = "keeps waking itself")]
+    fn a_block_on_future_that_only_yields_is_a_livelock_reported_quickly() {
+        Simulation::new().block_on(yield_times(u64::MAX));
+    }
+
+    #[test]
+    fn many_tasks_yielding_a_while_each_are_no_livelock() {
+        let sim = Simulation::new();
+        // More self-waking polls in all than the limit, but few for each task.
+        for _ in 0..1_000 {
+            sim.spawner()
+                .spawn(Box::pin(yield_times(SELF_WAKES_LIMIT / 500)))
+                .unwrap();
+        }
+        sim.block_on(yield_times(SELF_WAKES_LIMIT / 2));
+        sim.run_until_stalled();
+        assert_eq!(sim.live_tasks(), 0);
+        // Nor is yielding past the limit in all while time moves now and then (here the task
+        // moves it itself, without ever waiting).
+        let clock = sim.clock();
+        sim.block_on(async move {
+            for _ in 0..3 {
+                yield_times(SELF_WAKES_LIMIT - 1).await;
+                clock.advance(Duration::from_millis(1));
+            }
+        });
     }
 
     #[test]

@@ -26,7 +26,14 @@
 //!   them down at stop.
 //!
 //! Every entry point applies the workflow's total timeout and honours the cancellation
-//! token.
+//! token, also when no task ever waits: the run checks both as it enters each state and
+//! before each retry, and yields to the executor once every 32 states (a retry loop, once
+//! every 32 attempts that fail at once), as tokio's cooperative budget does. So `A → A`
+//! with a task that returns at once, or `RetryMode::fixed(usize::MAX, Duration::ZERO)` on a
+//! task that always fails, ends at its timeout and never starves the other tasks of its
+//! thread. (On the virtual-time [`Simulation`](crate::testing::Simulation) such a loop lets
+//! no time pass, so only cancellation ends it there; otherwise the simulation reports a
+//! livelock.)
 //!
 //! ## Sharing one workflow between concurrent runs
 //!
@@ -253,8 +260,9 @@ where
     }
 
     /// Bounds every run (the state machine, not resource setup and teardown) by `limit`; a
-    /// run that exceeds it fails with [`CanoError::Timeout`]. Applies to scheduled runs
-    /// ([`run_fsm`](Self::run_fsm)) too.
+    /// run that exceeds it fails with [`CanoError::Timeout`]: the waiting task is dropped
+    /// at its current `.await`, and a run whose tasks never wait stops at the next state or
+    /// retry. Applies to scheduled runs ([`run_fsm`](Self::run_fsm)) too.
     pub fn with_timeout(mut self, limit: Duration) -> Self {
         self.total_timeout = Some(limit);
         self

@@ -19,6 +19,13 @@ use crate::error::CanoError;
 use crate::panic::isolate_panic;
 use crate::random::RandomSource;
 use crate::runtime::Clock;
+use crate::workflow::run::RunGuard;
+
+/// How many attempts the retry loop starts within one poll before it yields to the
+/// executor (waking itself first). Attempts that fail at once with no pause between them
+/// would otherwise never return `Pending`: no timeout, cancellation or other task on the
+/// same thread would ever get a turn.
+const ATTEMPTS_PER_POLL: u32 = 32;
 
 /// How a failed task is retried.
 ///
@@ -149,17 +156,31 @@ impl RetryMode {
                         grown.min(max_ms)
                     }
                 };
-                let jitter = clamp_jitter(*jitter);
-                let factor = if jitter > 0.0 {
-                    1.0 + jitter * random.next_symmetric()
-                } else {
-                    1.0
-                };
+                let factor = jitter_factor(*jitter, random);
                 // `as u64` saturates (and maps NaN to 0): never a panic, never a wrap.
                 let millis = (capped * factor).max(0.0) as u64;
                 Some(Duration::from_millis(millis))
             }
         }
+    }
+}
+
+/// The random factor a delay is scaled by: `1 + jitter · U[-1, 1]`, always in `[0, 2]`.
+/// Draws one value only when the clamped jitter is positive. A source that returns a value
+/// outside `[-1, 1]` (or NaN) is clamped (NaN counts as 0), so a custom [`RandomSource`]
+/// cannot make a delay negative, NaN or more than twice its base.
+pub(crate) fn jitter_factor(jitter: f64, random: &(impl RandomSource + ?Sized)) -> f64 {
+    let jitter = clamp_jitter(jitter);
+    if jitter > 0.0 {
+        let draw = random.next_symmetric();
+        let draw = if draw.is_nan() {
+            0.0
+        } else {
+            draw.clamp(-1.0, 1.0)
+        };
+        1.0 + jitter * draw
+    } else {
+        1.0
     }
 }
 
@@ -267,7 +288,8 @@ impl TaskConfig {
 /// per-attempt timeout, and retries failures with the configured pauses on `clock`.
 ///
 /// Errors: [`CanoError::CircuitOpen`] at once when the breaker rejects (no attempt consumed);
-/// the attempt's own error when only one attempt is allowed; otherwise
+/// a [`CanoError::Configuration`] from an attempt at once (retrying cannot fix it); the
+/// attempt's own error when only one attempt is allowed; otherwise
 /// [`CanoError::RetryExhausted`] with the last error as its source. With feature `std` a
 /// panicking attempt becomes [`CanoError::TaskExecution`] and is not retried.
 ///
@@ -303,7 +325,7 @@ where
 {
     let mut attempt = Box::new(attempt);
     let make = move || -> BoxFuture<'a, Result<T, CanoError>> { Box::pin(attempt()) };
-    Attempts::new(config, clock, random, make, NoEvents).await
+    Attempts::new(config, clock, random, make, NoEvents, None).await
 }
 
 /// Makes the future of one attempt. Implemented for closures and for the engine's own
@@ -338,6 +360,8 @@ pub(crate) struct Attempts<'a, T, C: Clock, F, E> {
     random: &'a dyn RandomSource,
     make_attempt: F,
     events: E,
+    /// The run's cancellation and deadline, checked before every retry (in a workflow).
+    guard: Option<RunGuard<'a>>,
     failed: u32,
     step: RetryStep<'a, T, C>,
 }
@@ -365,6 +389,7 @@ where
         random: &'a dyn RandomSource,
         make_attempt: F,
         events: E,
+        guard: Option<RunGuard<'a>>,
     ) -> Self {
         Attempts {
             config,
@@ -372,6 +397,7 @@ where
             random,
             make_attempt,
             events,
+            guard,
             failed: 0,
             step: RetryStep::Ready,
         }
@@ -420,9 +446,17 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let config: &'a TaskConfig = this.config;
+        let mut started = 0;
         loop {
             let (outcome, permit) = match &mut this.step {
                 RetryStep::Ready => {
+                    started += 1;
+                    if started > ATTEMPTS_PER_POLL {
+                        // Attempts that keep failing at once: let the executor run others
+                        // (and the run's timeout and cancellation) before the next one.
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
                     let permit = match config.circuit_breaker.as_deref() {
                         None => None,
                         Some(breaker) => match breaker.try_acquire(this.clock.now()) {
@@ -529,6 +563,11 @@ where
             permit.record_failure(self.clock.now());
         }
         self.failed = self.failed.saturating_add(1);
+        // A configuration error (a task with neither `run` nor `run_bare`, a bad setting)
+        // fails every attempt the same way: report it at once, unwrapped.
+        if matches!(error, CanoError::Configuration(_)) {
+            return Some(self.finish(Err(error)));
+        }
         let mode = &self.config.retry_mode;
         let max = mode.max_attempts();
         if usize::try_from(self.failed).unwrap_or(usize::MAX) >= max {
@@ -538,6 +577,10 @@ where
                 CanoError::retry_exhausted(self.failed, error)
             };
             return Some(self.finish(Err(error)));
+        }
+        if let Some(Err(stop)) = self.guard.map(|guard| guard.check(self.clock)) {
+            // The run timed out or was cancelled: no further attempt.
+            return Some(self.finish(Err(stop)));
         }
         self.events.retry(self.failed);
         self.step = match mode.delay_for_attempt(self.failed - 1, self.random) {

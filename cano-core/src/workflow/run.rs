@@ -5,7 +5,9 @@ use alloc::boxed::Box;
 use core::fmt;
 use core::future::Future;
 use core::hash::Hash;
-use core::pin::pin;
+use core::pin::{Pin, pin};
+use core::task::{Context, Poll};
+use core::time::Duration;
 
 use futures::future::{Either, ready, select};
 
@@ -20,6 +22,13 @@ use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
 use crate::resource::Resources;
 use crate::runtime::{Clock, NoSpawner, Spawner};
+use crate::time::Instant;
+
+/// How many states a run enters in a row before it yields to the executor once (waking
+/// itself first), like tokio's cooperative budget. Without it a loop of tasks that finish
+/// without waiting (`A → A`) never returns `Pending`, so neither its timeout, nor its
+/// cancellation, nor any other task on the same thread would ever run.
+const STATES_PER_YIELD: u32 = 32;
 
 /// A boxed run of the state machine.
 type BoxedRun<'a, S> = core::pin::Pin<Box<dyn Future<Output = Result<S, CanoError>> + Send + 'a>>;
@@ -176,7 +185,7 @@ where
         initial: S,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
         if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return Either::Left(self.drive(ctx, initial));
+            return Either::Left(self.drive(ctx, initial, None));
         }
         let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
         Either::Right(guarded)
@@ -189,7 +198,9 @@ where
     ) -> Result<S, CanoError> {
         let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
         let deadline = self.total_timeout.map(|limit| clock.now() + limit);
-        let run = self.drive(ctx, initial);
+        // The run checks the deadline and the token itself at every state and retry; racing
+        // it against them also stops a task that is waiting.
+        let run = self.drive(ctx, initial, deadline);
         let stop = async {
             let timeout = async {
                 match deadline {
@@ -198,10 +209,7 @@ where
                 }
             };
             match select(pin!(timeout), cancel.cancelled()).await {
-                Either::Left(_) => CanoError::timeout(alloc::format!(
-                    "Workflow timeout exceeded: the run took longer than {:?}",
-                    self.total_timeout.unwrap_or_default()
-                )),
+                Either::Left(_) => run_timed_out(self.total_timeout.unwrap_or_default()),
                 Either::Right(_) => cancelled(),
             }
         };
@@ -215,10 +223,17 @@ where
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
+        deadline: Option<Instant>,
     ) -> Result<S, CanoError> {
+        let guard = RunGuard {
+            cancel: &ctx.cancel,
+            deadline,
+            limit: self.total_timeout.unwrap_or_default(),
+        };
         let mut state = initial;
         let mut previous: Option<usize> = None;
         let mut split_results: Option<Box<SplitResult<S>>> = None;
+        let mut states_since_yield: u32 = 0;
         loop {
             let Some(at) = self.position(&state) else {
                 return Err(self.unknown_target(previous, &state));
@@ -228,9 +243,12 @@ where
             if slot.exit {
                 return Ok(state);
             }
-            if ctx.cancel.is_cancelled() {
-                return Err(cancelled());
+            states_since_yield += 1;
+            if states_since_yield >= STATES_PER_YIELD {
+                states_since_yield = 0;
+                YieldOnce::default().await;
             }
+            guard.check(&ctx.clock)?;
             let next = match &slot.handler {
                 None => {
                     return Err(CanoError::workflow(alloc::format!(
@@ -249,12 +267,13 @@ where
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
-                                    Box::pin(self.retry_loop(task, &ctx.clock, Some(error))).await
+                                    Box::pin(self.retry_loop(task, &ctx.clock, guard, Some(error)))
+                                        .await
                                 }
                             },
                         }
                     } else {
-                        Box::pin(self.retry_loop(task, &ctx.clock, None)).await
+                        Box::pin(self.retry_loop(task, &ctx.clock, guard, None)).await
                     };
                     self.events(task).finish(&outcome);
                     outcome?.into_state()
@@ -266,14 +285,20 @@ where
                         spawner: ctx.spawner.as_ref(),
                         random: &self.random,
                         observers: &self.observers,
+                        guard,
                     };
                     // Boxed: keeps the rarer split path out of every run's future.
-                    split_results = Some(Box::new(Box::pin(run_split(spec, env)).await?));
+                    match Box::pin(run_split(spec, env)).await {
+                        Ok(results) => split_results = Some(Box::new(results)),
+                        // Branches cut short by the deadline or the token fail the join;
+                        // the run ends for that reason, not for the join.
+                        Err(error) => return Err(guard.check(&ctx.clock).err().unwrap_or(error)),
+                    }
                     spec.join.join_state.clone()
                 }
                 Some(Handler::Join(join)) => {
                     let results = split_results.take().unwrap_or_default();
-                    Box::pin(self.run_join(join, results, &ctx.clock)).await?
+                    Box::pin(self.run_join(join, results, &ctx.clock, guard)).await?
                 }
             };
             previous = Some(at);
@@ -297,13 +322,15 @@ where
         &self,
         task: &RegisteredTask<S, K>,
         clock: &C,
+        guard: RunGuard<'_>,
         first_error: Option<CanoError>,
     ) -> Result<TaskResult<S>, CanoError> {
         let run = RunTask {
             task: &*task.task,
             resources: &self.resources,
         };
-        let attempts = Attempts::new(&task.config, clock, &*self.random, run, self.events(task));
+        let events = self.events(task);
+        let attempts = Attempts::new(&task.config, clock, &*self.random, run, events, Some(guard));
         match first_error {
             None => attempts.await,
             Some(error) => attempts.after_failed_first(error)?.await,
@@ -330,6 +357,7 @@ where
         join: &RegisteredJoin<S, K>,
         results: Box<SplitResult<S>>,
         clock: &C,
+        guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
             observers: self.observers.as_slice(),
@@ -344,7 +372,8 @@ where
             resources: &self.resources,
             results: &results,
         };
-        let outcome = Attempts::new(&join.config, clock, &*self.random, run, events).await;
+        let outcome =
+            Attempts::new(&join.config, clock, &*self.random, run, events, Some(guard)).await;
         events.finish(&outcome);
         outcome.map(TaskResult::into_state)
     }
@@ -352,6 +381,54 @@ where
 
 fn cancelled() -> CanoError {
     CanoError::cancelled("workflow run cancelled")
+}
+
+fn run_timed_out(limit: Duration) -> CanoError {
+    CanoError::timeout(alloc::format!(
+        "Workflow timeout exceeded: the run took longer than {limit:?}"
+    ))
+}
+
+/// What ends a run early: its cancellation token and its total-timeout deadline. Checked
+/// at every state and before every retry, so that a run whose tasks never wait still ends.
+#[derive(Clone, Copy)]
+pub(crate) struct RunGuard<'a> {
+    cancel: &'a CancellationToken,
+    deadline: Option<Instant>,
+    /// The total timeout, for the error message.
+    limit: Duration,
+}
+
+impl RunGuard<'_> {
+    /// `Err` with [`CanoError::Cancelled`] or [`CanoError::Timeout`] once the run must end.
+    pub(crate) fn check(&self, clock: &impl Clock) -> Result<(), CanoError> {
+        if self.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        match self.deadline {
+            Some(at) if clock.now() >= at => Err(run_timed_out(self.limit)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Returns `Pending` once, after waking its task: a turn for the rest of the executor.
+#[derive(Default)]
+struct YieldOnce {
+    yielded: bool,
+}
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }
 
 /// A hold on the resources that is released without a teardown if the run is dropped.

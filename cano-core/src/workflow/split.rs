@@ -32,6 +32,7 @@ use crate::runtime::{Clock, Spawner};
 use crate::workflow::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
 use crate::workflow::observer::{Observers, TaskEvents, TaskId};
 use crate::workflow::retry::{Attempts, MakeAttempt};
+use crate::workflow::run::RunGuard;
 use crate::workflow::task::{RegisteredTask, RunTask, TaskResult};
 
 /// A registered split state.
@@ -47,6 +48,9 @@ pub(crate) struct SplitEnv<'a, S, K, C, Sp> {
     pub(crate) spawner: Option<&'a Sp>,
     pub(crate) random: &'a Arc<dyn RandomSource>,
     pub(crate) observers: &'a Observers<S>,
+    /// The run's cancellation and deadline, checked before every retry of a branch run
+    /// in place.
+    pub(crate) guard: RunGuard<'a>,
 }
 
 type Outcome<S> = Result<TaskResult<S>, CanoError>;
@@ -216,7 +220,9 @@ where
             task: &*branch.task,
             resources,
         };
-        let retry_loop = |run| Attempts::new(&branch.config, clock, &**random, run, events);
+        let guard = self.env.guard;
+        let retry_loop =
+            |run| Attempts::new(&branch.config, clock, &**random, run, events, Some(guard));
         if !branch.config.first_attempt_is_bare() {
             self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll);
             return None;
@@ -267,7 +273,7 @@ where
                 task: &*task,
                 resources: &*resources,
             };
-            let outcome = Attempts::new(&config, &clock, &*random, run, events).await;
+            let outcome = Attempts::new(&config, &clock, &*random, run, events, None).await;
             // The split may have been decided already; then nobody listens.
             let _ = tx.send(outcome);
         };

@@ -97,12 +97,13 @@ pub trait Task<S, K = DefaultKey>: Send + Sync {
     }
 
     /// Does the work without resources. The default returns a
-    /// [`CanoError::Configuration`] saying that neither `run` nor `run_bare` was written.
+    /// [`CanoError::Configuration`] saying that neither `run` nor `run_bare` was written;
+    /// like every configuration error it is reported at once, never retried.
     fn run_bare(&self) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
         async {
             Err(CanoError::configuration(alloc::format!(
-                "Task<{}>: neither `run` nor `run_bare` was implemented",
-                core::any::type_name::<Self>()
+                "task {}: neither `run` nor `run_bare` is implemented",
+                crate::type_name::short_type_name::<Self>()
             )))
         }
     }

@@ -7,7 +7,7 @@
 //! [`SplitResult`]. The same workflow then runs with `JoinStrategy::All`, which one slow
 //! replica is enough to fail.
 //!
-//! Run with `cargo run -p cano-smol --example split_join`.
+//! Run with `cargo run -p cano-smol --example smol_split_join`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //! brings it back once the upstream is fixed. Each run prints what it does; the demo prints
 //! `sync`'s status at each step, stops after 3.6 s and prints every flow's status.
 //!
-//! Run with `cargo run -p cano-smol --example quickstart`.
+//! Run with `cargo run -p cano-smol --example smol_quickstart`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
