@@ -5,20 +5,6 @@
 //! back in as method calls. The async driver ([`Scheduler::start`](super::Scheduler::start))
 //! is a thin loop around it, and a test or benchmark can drive it directly without any
 //! runtime.
-//!
-//! # The life of a core
-//!
-//! ```text
-//!  Registering ──start──▶ Running ──begin_stop(now, grace)──▶ Stopping { deadline }
-//!                                                               │ deadline passes
-//!                                                               ▼
-//!                            Stopped ◀──last run ended── Draining (poll: Cancel(run) each)
-//! ```
-//!
-//! `Stopping` and `Draining` become `Stopped` as soon as no run is in flight. Nothing new
-//! starts once stopping began (triggers and commands are refused with
-//! [`SchedulerError::Stopped`]); outcomes of the runs still in flight are recorded, and a
-//! run that winds down with [`CanoError::Cancelled`] then is cancelled, not failed.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -112,7 +98,19 @@ pub enum Action {
     Stopped,
 }
 
-/// Where a core is in its life (see the [module docs](self)).
+/// Where a core is in its life.
+///
+/// ```text
+///  Registering ──start──▶ Running ──begin_stop(now, grace)──▶ Stopping { deadline }
+///                                                               │ deadline passes
+///                                                               ▼
+///                            Stopped ◀──last run ended── Draining (poll: Cancel(run) each)
+/// ```
+///
+/// `Stopping` and `Draining` become `Stopped` as soon as no run is in flight. Nothing new
+/// starts once stopping began (triggers and commands are refused with
+/// [`SchedulerError::Stopped`]); outcomes of the runs still in flight are recorded, and a
+/// run that winds down with [`CanoError::Cancelled`] then is cancelled, not failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// Flows and settings may be added; nothing runs.
@@ -184,7 +182,7 @@ impl From<Result<(), &CanoError>> for RunOutcome {
 }
 
 /// The pure scheduler state machine: every flow, the runs in flight and one deadline queue.
-/// See the [scheduler module docs](crate::scheduler) and [this module's](self).
+/// See the [scheduler module docs](crate::scheduler) and [`Stage`] for its life.
 ///
 /// ```
 /// use cano_core::scheduler::{Action, SchedulerCore};
