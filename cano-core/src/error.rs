@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use core::error::Error;
 use core::fmt;
 
+use crate::checkpoint::CheckpointError;
 use crate::cron::CronError;
 use crate::runtime::SpawnError;
 use crate::scheduler::SchedulerError;
@@ -59,8 +60,16 @@ pub enum CanoError {
     Timeout(Message),
     /// A circuit breaker rejected the call without running it.
     CircuitOpen(Message),
-    /// A checkpoint store operation failed.
-    CheckpointStore(Message),
+    /// A checkpoint store operation failed; the typed cause says how (conflict, fenced, …).
+    CheckpointStore(CheckpointError),
+    /// A resumed log was written by another version of the workflow
+    /// ([`Workflow::with_workflow_version`](crate::Workflow::with_workflow_version)).
+    WorkflowVersionMismatch {
+        /// The version in the log.
+        stored: u32,
+        /// This workflow's version.
+        expected: u32,
+    },
     /// A rollback failed; `errors[0]` is the original failure, the rest are compensation
     /// failures in the order they happened.
     CompensationFailed {
@@ -86,6 +95,15 @@ pub enum CanoError {
     Cancelled(Message),
     /// A run could not be spawned on the runtime.
     Spawn(SpawnError),
+    /// A rate limiter refused: `tier` names the limit that was reached (a
+    /// [`MultiRateLimiter`](crate::rate_limit::MultiRateLimiter) tier, or a limiter's name) and
+    /// `retry_after` is how long until it admits again.
+    RateLimited {
+        /// The limit that refused.
+        tier: Message,
+        /// How long until it admits again.
+        retry_after: core::time::Duration,
+    },
     /// A cron expression could not be parsed. Its [`category`](CanoError::category) is
     /// `"configuration"`; the [`CronError`] (field, token, span, what is allowed) is kept
     /// whole as the source.
@@ -121,8 +139,6 @@ impl CanoError {
         timeout => Timeout,
         /// A [`CanoError::CircuitOpen`].
         circuit_open => CircuitOpen,
-        /// A [`CanoError::CheckpointStore`].
-        checkpoint_store => CheckpointStore,
         /// A [`CanoError::Generic`].
         generic => Generic,
         /// A [`CanoError::ResourceNotFound`].
@@ -141,6 +157,19 @@ impl CanoError {
             attempts,
             source: Box::new(last),
         }
+    }
+
+    /// A [`CanoError::RateLimited`].
+    pub fn rate_limited(tier: impl Into<Message>, retry_after: core::time::Duration) -> Self {
+        CanoError::RateLimited {
+            tier: tier.into(),
+            retry_after,
+        }
+    }
+
+    /// A [`CanoError::CheckpointStore`] with a [`CheckpointError::Backend`] message.
+    pub fn checkpoint_store(message: impl Into<Message>) -> Self {
+        CanoError::CheckpointStore(CheckpointError::Backend(message.into()))
     }
 
     /// A [`CanoError::CompensationFailed`].
@@ -186,7 +215,6 @@ impl CanoError {
             | CanoError::Configuration(m)
             | CanoError::Timeout(m)
             | CanoError::CircuitOpen(m)
-            | CanoError::CheckpointStore(m)
             | CanoError::Generic(m)
             | CanoError::ResourceNotFound(m)
             | CanoError::ResourceTypeMismatch(m)
@@ -202,6 +230,14 @@ impl CanoError {
             }
             CanoError::Spawn(e) => Cow::Owned(e.to_string()),
             CanoError::InvalidCron(e) => Cow::Owned(e.to_string()),
+            CanoError::RateLimited { tier, retry_after } => Cow::Owned(alloc::format!(
+                "tier {tier} is at its limit; retry after {} µs",
+                retry_after.as_micros()
+            )),
+            CanoError::CheckpointStore(e) => Cow::Owned(e.to_string()),
+            CanoError::WorkflowVersionMismatch { stored, expected } => Cow::Owned(alloc::format!(
+                "the checkpoint log was written by workflow version {stored}, this workflow is version {expected}"
+            )),
             CanoError::Scheduler(e) => Cow::Owned(e.to_string()),
         }
     }
@@ -225,6 +261,7 @@ impl CanoError {
             CanoError::RetryExhausted { .. } => "retry_exhausted",
             CanoError::Timeout(_) => "timeout",
             CanoError::CircuitOpen(_) => "circuit_open",
+            CanoError::WorkflowVersionMismatch { .. } => "workflow_version_mismatch",
             CanoError::CheckpointStore(_) => "checkpoint_store",
             CanoError::CompensationFailed { .. } => "compensation_failed",
             CanoError::Generic(_) => "generic",
@@ -235,6 +272,7 @@ impl CanoError {
             CanoError::Cancelled(_) => "cancelled",
             CanoError::Spawn(_) => "spawn",
             CanoError::InvalidCron(_) => "configuration",
+            CanoError::RateLimited { .. } => "rate_limited",
             CanoError::Scheduler(e) => e.category(),
         }
     }
@@ -255,7 +293,10 @@ impl fmt::Display for CanoError {
             }
             CanoError::Timeout(m) => write!(f, "Timeout error: {m}"),
             CanoError::CircuitOpen(m) => write!(f, "Circuit open: {m}"),
-            CanoError::CheckpointStore(m) => write!(f, "Checkpoint store error: {m}"),
+            CanoError::CheckpointStore(e) => write!(f, "Checkpoint store error: {e}"),
+            CanoError::WorkflowVersionMismatch { .. } => {
+                write!(f, "Workflow version mismatch: {}", self.message())
+            }
             CanoError::CompensationFailed { errors } => {
                 write!(
                     f,
@@ -279,6 +320,7 @@ impl fmt::Display for CanoError {
             CanoError::Cancelled(m) => write!(f, "Cancelled: {m}"),
             CanoError::Spawn(e) => write!(f, "Spawn error: {e}"),
             CanoError::InvalidCron(e) => write!(f, "Configuration error: {e}"),
+            CanoError::RateLimited { .. } => write!(f, "Rate limited: {}", self.message()),
             CanoError::Scheduler(e) if e.is_configuration() => {
                 write!(f, "Configuration error: {e}")
             }
@@ -295,6 +337,7 @@ impl Error for CanoError {
             CanoError::CompensationFailed { errors } => errors.first().map(|e| e as &dyn Error),
             CanoError::Spawn(e) => Some(e),
             CanoError::InvalidCron(e) => Some(e),
+            CanoError::CheckpointStore(e) => Some(e),
             _ => None,
         }
     }
@@ -321,6 +364,17 @@ impl PartialEq for CanoError {
             ) => a == b,
             (CanoError::Spawn(a), CanoError::Spawn(b)) => a == b,
             (CanoError::InvalidCron(a), CanoError::InvalidCron(b)) => a == b,
+            (
+                CanoError::RateLimited {
+                    tier: a,
+                    retry_after: x,
+                },
+                CanoError::RateLimited {
+                    tier: b,
+                    retry_after: y,
+                },
+            ) => a == b && x == y,
+            (CanoError::CheckpointStore(a), CanoError::CheckpointStore(b)) => a == b,
             _ => self.category() == other.category() && self.message() == other.message(),
         }
     }

@@ -18,6 +18,7 @@ use crate::circuit::{CircuitBreaker, Permit};
 use crate::error::CanoError;
 use crate::panic::isolate_panic;
 use crate::random::RandomSource;
+use crate::rate_limit::RateLimit;
 use crate::runtime::Clock;
 use crate::workflow::run::RunGuard;
 
@@ -231,6 +232,28 @@ pub struct TaskConfig {
     /// A breaker consulted before every attempt. When it rejects, the task fails at once
     /// with [`CanoError::CircuitOpen`], which is never retried nor wrapped.
     pub circuit_breaker: Option<Arc<CircuitBreaker>>,
+    /// A rate limit every attempt takes a permit from first (see
+    /// [`with_rate_limit`](Self::with_rate_limit)).
+    pub rate_limit: Option<TaskRateLimit>,
+}
+
+/// A task's rate limit: the limiter, and whether an attempt waits for a permit or fails.
+#[derive(Clone)]
+pub struct TaskRateLimit {
+    /// The limiter (shared with whatever else draws on the same quota).
+    pub limiter: Arc<dyn RateLimit>,
+    /// `true`: sleep on the run's clock until the limiter admits, then attempt. `false`: fail
+    /// at once with [`CanoError::RateLimited`] (never retried nor wrapped, like an open
+    /// circuit).
+    pub wait: bool,
+}
+
+impl core::fmt::Debug for TaskRateLimit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TaskRateLimit")
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TaskConfig {
@@ -245,6 +268,7 @@ impl TaskConfig {
             retry_mode: RetryMode::None,
             attempt_timeout: None,
             circuit_breaker: None,
+            rate_limit: None,
         }
     }
 
@@ -274,7 +298,30 @@ impl TaskConfig {
     /// exists: no breaker permit and no attempt deadline have to be armed first. The common
     /// case, and the cheap one: the loop is only built if that attempt fails.
     pub(crate) fn first_attempt_is_bare(&self) -> bool {
-        self.circuit_breaker.is_none() && self.attempt_timeout.is_none()
+        self.circuit_breaker.is_none()
+            && self.attempt_timeout.is_none()
+            && self.rate_limit.is_none()
+    }
+
+    /// Takes a permit from `limiter` before every attempt, waiting on the run's clock exactly
+    /// until it admits (the wait is not part of the attempt's timeout). A limiter that can
+    /// never admit fails the task with [`CanoError::Configuration`].
+    pub fn with_rate_limit(mut self, limiter: Arc<dyn RateLimit>) -> Self {
+        self.rate_limit = Some(TaskRateLimit {
+            limiter,
+            wait: true,
+        });
+        self
+    }
+
+    /// Takes a permit from `limiter` before every attempt and fails the task at once with
+    /// [`CanoError::RateLimited`] (tier and when to retry) when it refuses.
+    pub fn with_rate_limit_or_fail(mut self, limiter: Arc<dyn RateLimit>) -> Self {
+        self.rate_limit = Some(TaskRateLimit {
+            limiter,
+            wait: false,
+        });
+        self
     }
 
     /// Sets the circuit breaker (shared: clones of the `Arc` share one breaker).
@@ -363,10 +410,10 @@ pub(crate) struct Attempts<'a, T, C: Clock, F, E> {
     /// The run's cancellation and deadline, checked before every retry (in a workflow).
     guard: Option<RunGuard<'a>>,
     failed: u32,
-    step: RetryStep<'a, T, C>,
+    phase: Phase<'a, T, C>,
 }
 
-enum RetryStep<'a, T, C: Clock> {
+enum Phase<'a, T, C: Clock> {
     Ready,
     Running {
         attempt: BoxFuture<'a, Result<T, CanoError>>,
@@ -399,7 +446,7 @@ where
             events,
             guard,
             failed: 0,
-            step: RetryStep::Ready,
+            phase: Phase::Ready,
         }
     }
 
@@ -418,7 +465,7 @@ where
         mut self,
         attempt: BoxFuture<'a, Result<T, CanoError>>,
     ) -> Self {
-        self.step = RetryStep::Running {
+        self.phase = Phase::Running {
             attempt,
             deadline: None,
             permit: None,
@@ -427,7 +474,7 @@ where
     }
 
     fn finish(&mut self, outcome: Result<T, CanoError>) -> Poll<Result<T, CanoError>> {
-        self.step = RetryStep::Finished;
+        self.phase = Phase::Finished;
         Poll::Ready(outcome)
     }
 }
@@ -448,14 +495,27 @@ where
         let config: &'a TaskConfig = this.config;
         let mut started = 0;
         loop {
-            let (outcome, permit) = match &mut this.step {
-                RetryStep::Ready => {
+            let (outcome, permit) = match &mut this.phase {
+                Phase::Ready => {
                     started += 1;
                     if started > ATTEMPTS_PER_POLL {
                         // Attempts that keep failing at once: let the executor run others
                         // (and the run's timeout and cancellation) before the next one.
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
+                    }
+                    if let Some(limit) = &config.rate_limit {
+                        let now = this.clock.now();
+                        match limit.limiter.try_acquire_at(now) {
+                            Ok(()) => {}
+                            Err(CanoError::RateLimited { retry_after, .. }) if limit.wait => {
+                                let wait = retry_after.max(Duration::from_micros(1));
+                                this.phase =
+                                    Phase::Pausing(Box::pin(this.clock.sleep_until(now + wait)));
+                                continue;
+                            }
+                            Err(refused) => return this.finish(Err(refused)),
+                        }
                     }
                     let permit = match config.circuit_breaker.as_deref() {
                         None => None,
@@ -485,7 +545,7 @@ where
                             if expired {
                                 (Err(attempt_timed_out()), permit)
                             } else {
-                                this.step = RetryStep::Running {
+                                this.phase = Phase::Running {
                                     attempt,
                                     deadline,
                                     permit,
@@ -495,13 +555,13 @@ where
                         }
                     }
                 }
-                RetryStep::Running {
+                Phase::Running {
                     attempt,
                     deadline,
                     permit,
                 } => {
                     let outcome = match isolate_panic(|| attempt.as_mut().poll(cx)) {
-                        // The permit is dropped with the step: a failure for the breaker.
+                        // The permit is dropped with the phase: a failure for the breaker.
                         Err(panicked) => return this.finish(Err(panicked)),
                         Ok(Poll::Ready(outcome)) => outcome,
                         Ok(Poll::Pending) => {
@@ -517,14 +577,14 @@ where
                     };
                     (outcome, permit.take())
                 }
-                RetryStep::Pausing(sleep) => {
+                Phase::Pausing(sleep) => {
                     if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
-                    this.step = RetryStep::Ready;
+                    this.phase = Phase::Ready;
                     continue;
                 }
-                RetryStep::Finished => {
+                Phase::Finished => {
                     return Poll::Ready(Err(CanoError::workflow(
                         "retry loop polled after it completed",
                     )));
@@ -583,11 +643,11 @@ where
             return Some(self.finish(Err(stop)));
         }
         self.events.retry(self.failed);
-        self.step = match mode.delay_for_attempt(self.failed - 1, self.random) {
+        self.phase = match mode.delay_for_attempt(self.failed - 1, self.random) {
             Some(pause) if !pause.is_zero() => {
-                RetryStep::Pausing(Box::pin(self.clock.sleep_until(self.clock.now() + pause)))
+                Phase::Pausing(Box::pin(self.clock.sleep_until(self.clock.now() + pause)))
             }
-            _ => RetryStep::Ready,
+            _ => Phase::Ready,
         };
         None
     }
