@@ -17,6 +17,7 @@ use core::fmt;
 use crate::checkpoint::CheckpointError;
 use crate::cron::CronError;
 use crate::runtime::SpawnError;
+use crate::scheduler::SchedulerError;
 
 /// A message carried by an error variant.
 pub type Message = Cow<'static, str>;
@@ -107,6 +108,10 @@ pub enum CanoError {
     /// `"configuration"`; the [`CronError`] (field, token, span, what is allowed) is kept
     /// whole as the source.
     InvalidCron(CronError),
+    /// The scheduler was misused (not running, unknown flow, duplicate id, …). Its
+    /// [`category`](CanoError::category) and text are those of the `Workflow` or
+    /// `Configuration` error cano 0.12 gave; the [`SchedulerError`] says which case it is.
+    Scheduler(SchedulerError),
 }
 
 macro_rules! constructors {
@@ -233,6 +238,15 @@ impl CanoError {
             CanoError::WorkflowVersionMismatch { stored, expected } => Cow::Owned(alloc::format!(
                 "the checkpoint log was written by workflow version {stored}, this workflow is version {expected}"
             )),
+            CanoError::Scheduler(e) => Cow::Owned(e.to_string()),
+        }
+    }
+
+    /// The scheduler misuse this error reports, if it is one.
+    pub fn as_scheduler_error(&self) -> Option<&SchedulerError> {
+        match self {
+            CanoError::Scheduler(e) => Some(e),
+            _ => None,
         }
     }
 
@@ -259,6 +273,7 @@ impl CanoError {
             CanoError::Spawn(_) => "spawn",
             CanoError::InvalidCron(_) => "configuration",
             CanoError::RateLimited { .. } => "rate_limited",
+            CanoError::Scheduler(e) => e.category(),
         }
     }
 }
@@ -306,6 +321,10 @@ impl fmt::Display for CanoError {
             CanoError::Spawn(e) => write!(f, "Spawn error: {e}"),
             CanoError::InvalidCron(e) => write!(f, "Configuration error: {e}"),
             CanoError::RateLimited { .. } => write!(f, "Rate limited: {}", self.message()),
+            CanoError::Scheduler(e) if e.is_configuration() => {
+                write!(f, "Configuration error: {e}")
+            }
+            CanoError::Scheduler(e) => write!(f, "Workflow error: {e}"),
         }
     }
 }

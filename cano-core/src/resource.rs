@@ -117,7 +117,7 @@ struct Item {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum Readiness {
     Down,
     SettingUp,
     Up,
@@ -126,16 +126,16 @@ enum Phase {
 
 struct LifecycleState {
     holders: usize,
-    phase: Phase,
-    /// Bumped at every phase change, so a caller waiting on a setup knows whether the
+    readiness: Readiness,
+    /// Bumped at every readiness change, so a caller waiting on a setup knows whether the
     /// change it sees is the end of that setup.
     epoch: u64,
     waiters: Waiters,
 }
 
 impl LifecycleState {
-    fn enter(&mut self, phase: Phase) {
-        self.phase = phase;
+    fn enter(&mut self, readiness: Readiness) {
+        self.readiness = readiness;
         self.epoch = self.epoch.wrapping_add(1);
     }
 }
@@ -167,7 +167,7 @@ impl<K> Default for Resources<K> {
             items: Vec::new(),
             lifecycle: Lock::new(LifecycleState {
                 holders: 0,
-                phase: Phase::Down,
+                readiness: Readiness::Down,
                 epoch: 0,
                 waiters: Waiters::default(),
             }),
@@ -340,9 +340,9 @@ impl<K> Resources<K> {
         if !lead {
             return Ok(());
         }
-        let mut guard = PhaseGuard {
+        let mut guard = ReadinessGuard {
             resources: self,
-            on_drop: Phase::Down,
+            on_drop: Readiness::Down,
         };
         for (done, item) in self.items.iter().enumerate() {
             if let Err(error) = item.lifecycle.setup_dyn().await {
@@ -361,7 +361,7 @@ impl<K> Resources<K> {
                 });
             }
         }
-        guard.on_drop = Phase::Up;
+        guard.on_drop = Readiness::Up;
         Ok(())
     }
 
@@ -376,12 +376,12 @@ impl<K> Resources<K> {
             return Vec::new();
         }
         let lead = self.lifecycle.with(|l| {
-            if l.holders == 0 || l.phase != Phase::Up {
+            if l.holders == 0 || l.readiness != Readiness::Up {
                 return Err(());
             }
             l.holders -= 1;
             if l.holders == 0 {
-                l.enter(Phase::TearingDown);
+                l.enter(Readiness::TearingDown);
                 Ok(true)
             } else {
                 Ok(false)
@@ -396,9 +396,9 @@ impl<K> Resources<K> {
             Ok(false) => return Vec::new(),
             Ok(true) => {}
         }
-        let _guard = PhaseGuard {
+        let _guard = ReadinessGuard {
             resources: self,
-            on_drop: Phase::Down,
+            on_drop: Readiness::Down,
         };
         let mut errors = Vec::new();
         for item in self.items.iter().rev() {
@@ -450,28 +450,28 @@ impl<K> Future for JoinLifecycle<'_, K> {
                 }
                 // The setup it joined ended. Success keeps the resources up while this
                 // caller holds them, so the very next epoch being Up means success.
-                if l.epoch == epoch.wrapping_add(1) && l.phase == Phase::Up {
+                if l.epoch == epoch.wrapping_add(1) && l.readiness == Readiness::Up {
                     return Poll::Ready(false);
                 }
                 *joined = None; // it failed: not a holder; start over
             }
-            match l.phase {
-                Phase::Up => {
+            match l.readiness {
+                Readiness::Up => {
                     l.holders += 1;
                     Poll::Ready(false)
                 }
-                Phase::Down => {
-                    l.enter(Phase::SettingUp);
+                Readiness::Down => {
+                    l.enter(Readiness::SettingUp);
                     l.holders = 1;
                     Poll::Ready(true)
                 }
-                Phase::SettingUp => {
+                Readiness::SettingUp => {
                     l.holders += 1;
                     *joined = Some(l.epoch);
                     l.waiters.park(waiter, cx.waker());
                     Poll::Pending
                 }
-                Phase::TearingDown => {
+                Readiness::TearingDown => {
                     l.waiters.park(waiter, cx.waker());
                     Poll::Pending
                 }
@@ -489,8 +489,8 @@ impl<K> Drop for JoinLifecycle<'_, K> {
         };
         // Dropped while counted as a holder of a setup that is running or just succeeded.
         self.resources.lifecycle.with(|l| {
-            let still_counted =
-                l.epoch == epoch || (l.epoch == epoch.wrapping_add(1) && l.phase == Phase::Up);
+            let still_counted = l.epoch == epoch
+                || (l.epoch == epoch.wrapping_add(1) && l.readiness == Readiness::Up);
             if still_counted {
                 l.holders = l.holders.saturating_sub(1);
             }
@@ -498,19 +498,19 @@ impl<K> Drop for JoinLifecycle<'_, K> {
     }
 }
 
-/// Ends a setup or teardown: sets the final phase and wakes waiting callers, also when the
+/// Ends a setup or teardown: sets the final readiness and wakes waiting callers, also when the
 /// future running it is dropped.
-struct PhaseGuard<'a, K> {
+struct ReadinessGuard<'a, K> {
     resources: &'a Resources<K>,
-    on_drop: Phase,
+    on_drop: Readiness,
 }
 
-impl<K> Drop for PhaseGuard<'_, K> {
+impl<K> Drop for ReadinessGuard<'_, K> {
     fn drop(&mut self) {
-        let phase = self.on_drop;
+        let readiness = self.on_drop;
         let wakers = self.resources.lifecycle.with(|l| {
-            l.enter(phase);
-            if phase == Phase::Down {
+            l.enter(readiness);
+            if readiness == Readiness::Down {
                 l.holders = 0;
             }
             l.waiters.take_all()

@@ -7,6 +7,8 @@ use core::fmt;
 use core::ops::{Add, AddAssign, Sub};
 use core::time::Duration;
 
+use jiff::{SignedDuration, Timestamp};
+
 /// A point on a monotonic clock, in microseconds since the clock's own origin.
 ///
 /// Each [`Clock`](crate::Clock) chooses its origin (usually the moment it was created), so
@@ -137,9 +139,86 @@ impl fmt::Debug for Instant {
     }
 }
 
+// Monotonic <-> wall conversions. Decision code keeps both clocks apart (see the crate
+// docs); these are the only places that relate them, always through one pair `now`/`wall`
+// read at the same moment.
+
+/// The wall time of monotonic instant `t`, given that `now` and `wall` are the same moment
+/// (saturating at the ends of [`Timestamp`]'s range).
+pub(crate) fn to_wall(t: Instant, now: Instant, wall: Timestamp) -> Timestamp {
+    let ahead = signed(t.saturating_duration_since(now));
+    let behind = signed(now.saturating_duration_since(t));
+    wall.checked_add(ahead - behind).unwrap_or(if t > now {
+        Timestamp::MAX
+    } else {
+        Timestamp::MIN
+    })
+}
+
+fn signed(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
+}
+
+/// The wall time of monotonic instant `t` in µs since the Unix epoch, given that `now` and
+/// `wall` are the same moment: [`to_wall`] in integer arithmetic (saturating), for paths
+/// taken on every run.
+pub(crate) fn wall_micros_at(t: Instant, now: Instant, wall: Timestamp) -> i64 {
+    wall.as_microsecond()
+        .saturating_add(mono_micros(t) - mono_micros(now))
+}
+
+/// `t` in signed microseconds since its clock's origin (saturating), the base of
+/// monotonic fire times.
+pub(crate) fn mono_micros(t: Instant) -> i64 {
+    i64::try_from(t.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The instant `micros` after the origin (negative: the origin).
+pub(crate) fn instant_at(micros: i64) -> Instant {
+    Instant::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+/// The timestamp `micros` after the Unix epoch, saturating at the ends of jiff's range.
+pub(crate) fn timestamp_at(micros: i64) -> Timestamp {
+    Timestamp::from_microsecond(micros).unwrap_or(if micros > 0 {
+        Timestamp::MAX
+    } else {
+        Timestamp::MIN
+    })
+}
+
+/// `d` in signed microseconds (saturating).
+pub(crate) fn duration_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn monotonic_to_wall() {
+        let w = Timestamp::from_second(1_767_225_600).unwrap();
+        let now = Instant::from_secs(100);
+        assert_eq!(
+            to_wall(Instant::from_secs(160), now, w),
+            w + SignedDuration::from_secs(60)
+        );
+        assert_eq!(
+            to_wall(Instant::from_secs(40), now, w),
+            w - SignedDuration::from_secs(60)
+        );
+        assert_eq!(to_wall(Instant::MAX, now, w), Timestamp::MAX);
+        assert_eq!(timestamp_at(i64::MAX), Timestamp::MAX);
+        assert_eq!(timestamp_at(i64::MIN), Timestamp::MIN);
+        assert_eq!(instant_at(-5), Instant::ZERO);
+        assert_eq!(mono_micros(Instant::MAX), i64::MAX);
+        for t in [0, 1, 40, 100, 160, 1 << 40] {
+            let t = Instant::from_secs(t);
+            // Equal on jiff's range; beyond it both saturate.
+            assert_eq!(timestamp_at(wall_micros_at(t, now, w)), to_wall(t, now, w));
+        }
+    }
 
     #[test]
     fn arithmetic_saturates_instead_of_panicking() {

@@ -512,10 +512,11 @@ fn dispatch(c: &mut Criterion) {
     group.bench_function("cano/core poll+finish per run", |b| {
         let mut core = SchedulerCore::new();
         for i in 0..FLOWS {
-            let id = format!("flow-{i}");
-            core.add_flow(&id, Schedule::Every(ten_ms)).unwrap();
+            let id = core
+                .add_flow(&format!("flow-{i}"), Schedule::Every(ten_ms))
+                .unwrap();
             core.set_policy(
-                &id,
+                id,
                 SchedulePolicy {
                     interval_mode: IntervalMode::FixedRate,
                     ..SchedulePolicy::default()
@@ -533,10 +534,10 @@ fn dispatch(c: &mut Criterion) {
             while done < iters {
                 let wall = wall0 + Duration::from_micros(now.as_micros());
                 while let Action::Start(d) = core.poll(now, wall) {
-                    batch.push(d.flow);
+                    batch.push(d.run);
                 }
-                for flow in batch.drain(..) {
-                    core.finish(flow, now, wall, Ok(())).unwrap();
+                for run in batch.drain(..) {
+                    core.finish(run, now, wall, Ok(())).unwrap();
                     done += 1;
                 }
                 now = core

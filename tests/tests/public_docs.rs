@@ -70,16 +70,7 @@ fn readme_and_migration_guide_snippets_are_doctested_through_cano_tokio_alone() 
 
 /// Lines that belong to files another branch restructures; drop an entry once its text is
 /// gone (the test then fails on a stale entry, so the list cannot rot).
-const PENDING_ELSEWHERE: &[(&str, &str)] = &[
-    (
-        "cano-core/src/scheduler/driver.rs",
-        "(the reference's advertised bound)",
-    ),
-    (
-        "cano-core/src/scheduler/core.rs",
-        "reference's cron was UTC only",
-    ),
-];
+const PENDING_ELSEWHERE: &[(&str, &str)] = &[];
 
 #[test]
 fn public_docs_say_cano_012_not_the_reference() {

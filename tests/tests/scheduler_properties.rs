@@ -15,7 +15,7 @@ use cano_core::jiff::Timestamp;
 use cano_core::schedule::{
     IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
 };
-use cano_core::scheduler::{Action, FlowIndex, SchedulerCore};
+use cano_core::scheduler::{Action, FlowIndex, RunId, SchedulerCore};
 use cano_core::{CanoError, Instant, Status};
 use proptest::prelude::*;
 
@@ -97,6 +97,7 @@ fn commands(flows: usize) -> impl Strategy<Value = Vec<(u64, Command)>> {
 
 struct InFlight {
     end: Instant,
+    run: RunId,
     flow: FlowIndex,
     fail: bool,
 }
@@ -119,9 +120,12 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
     let mut core = SchedulerCore::new();
     core.set_seed(seed);
     let ids: Vec<String> = (0..specs.len()).map(|i| format!("f{i}")).collect();
+    let mut flows = Vec::new();
     for (id, spec) in ids.iter().zip(specs) {
-        core.add_flow(id, Schedule::Every(Duration::from_millis(spec.interval_ms)))
+        let id = core
+            .add_flow(id, Schedule::Every(Duration::from_millis(spec.interval_ms)))
             .unwrap();
+        flows.push(id);
         core.set_policy(
             id,
             SchedulePolicy {
@@ -210,6 +214,7 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
             *n += 1;
             in_flight.push(InFlight {
                 end: now + Duration::from_millis(run_ms),
+                run: d.run,
                 flow: d.flow,
                 fail,
             });
@@ -237,8 +242,8 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
             *running.get_mut(&i).unwrap() -= 1;
             let err = CanoError::task_execution("boom");
             let outcome = if r.fail { Err(&err) } else { Ok(()) };
-            core.finish(r.flow, now, wall(now), outcome).unwrap();
-            let status = core.status(&ids[i], now, wall(now)).unwrap().status;
+            core.finish(r.run, now, wall(now), outcome).unwrap();
+            let status = core.info(r.flow, now, wall(now)).status;
             if matches!(status, Status::Tripped { .. }) {
                 tripped.insert(i, true);
             }
@@ -251,7 +256,7 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
             let w = wall(now);
             match command {
                 Command::Trigger(i) => {
-                    if let Ok(Some(d)) = core.trigger(&ids[*i], now, w) {
+                    if let Ok(Some(d)) = core.trigger(flows[*i], now, w) {
                         if tripped.get(i).copied().unwrap_or(false) {
                             out.violations
                                 .push(format!("trigger ran tripped {}", ids[*i]));
@@ -271,17 +276,18 @@ fn simulate(specs: &[FlowSpec], commands: &[(u64, Command)], seed: u64) -> Obser
                         }
                         in_flight.push(InFlight {
                             end: now + Duration::from_millis(spec.run_ms[0]),
+                            run: d.run,
                             flow: d.flow,
                             fail: false,
                         });
                     }
                 }
                 Command::Reset(i) => {
-                    core.reset_flow(&ids[*i], now, w).unwrap();
+                    core.reset_flow(flows[*i], now, w).unwrap();
                     tripped.insert(*i, false);
                 }
-                Command::Pause(i) => core.pause(&ids[*i]).unwrap(),
-                Command::Resume(i) => core.resume(&ids[*i], now, w).unwrap(),
+                Command::Pause(i) => core.pause(flows[*i]).unwrap(),
+                Command::Resume(i) => core.resume(flows[*i], now, w).unwrap(),
             }
         }
     }

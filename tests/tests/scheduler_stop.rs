@@ -366,23 +366,22 @@ fn the_core_decides_that_cancelled_during_a_stop_is_not_a_failure() {
     let flow = core.add_flow("m", Schedule::Manual).unwrap();
     core.start(Instant::ZERO, wall);
 
-    core.trigger("m", Instant::ZERO, wall).unwrap().unwrap();
-    core.finish(flow, Instant::from_secs(1), wall, Err(&cancelled))
+    let run = core.trigger(flow, Instant::ZERO, wall).unwrap().unwrap();
+    core.finish(run.run, Instant::from_secs(1), wall, Err(&cancelled))
         .unwrap();
     assert_eq!(
-        core.status("m", Instant::from_secs(1), wall)
-            .unwrap()
-            .failure_streak,
+        core.info(flow, Instant::from_secs(1), wall).failure_streak,
         1
     );
 
-    core.trigger("m", Instant::from_secs(2), wall)
+    let run = core
+        .trigger(flow, Instant::from_secs(2), wall)
         .unwrap()
         .unwrap();
-    core.stop();
-    core.finish(flow, Instant::from_secs(3), wall, Err(&cancelled))
+    core.begin_stop(Instant::from_secs(2), std::time::Duration::from_secs(30));
+    core.finish(run.run, Instant::from_secs(3), wall, Err(&cancelled))
         .unwrap();
-    let info = core.status("m", Instant::from_secs(3), wall).unwrap();
+    let info = core.info(flow, Instant::from_secs(3), wall);
     assert_eq!(
         info.failure_streak, 1,
         "unchanged by the cancelled run: {info:?}"

@@ -1,6 +1,6 @@
 //! [`plan_catch_up`]: which fires a restarted scheduler runs for the time it was down.
 
-use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -152,7 +152,7 @@ pub fn plan_catch_up(
                 },
             }
         }
-        Schedule::Cron(cron) => Timeline::Wall(Box::new(CronSchedule {
+        Schedule::Cron(cron) => Timeline::Wall(Arc::new(CronSchedule {
             cron: cron.clone(),
             zone: cron.time_zone().cloned().unwrap_or_else(|| zone.clone()),
         })),

@@ -1,17 +1,14 @@
-//! [`SchedulerCore`]: every flow's schedule and status, and one deadline queue for all of
-//! them. Pure and synchronous: each call takes the monotonic and wall time as arguments;
-//! [`SchedulerCore::poll`] says which runs to start and when to call it again; run outcomes,
-//! triggers and commands come back in as method calls. The async driver
-//! ([`Scheduler::start`](super::Scheduler::start)) is a thin loop around it, and a test or
-//! benchmark can drive it directly without any runtime.
+//! [`SchedulerCore`]: every flow's schedule and status, the runs in flight, the stop, and
+//! one deadline queue for all of it. Pure and synchronous: each call takes the monotonic and
+//! wall time as arguments; [`SchedulerCore::poll`] says what to do (start a run, cancel a
+//! run, report the stop) and when to call it again; run outcomes, triggers and commands come
+//! back in as method calls. The async driver ([`Scheduler::start`](super::Scheduler::start))
+//! is a thin loop around it, and a test or benchmark can drive it directly without any
+//! runtime.
 
-use alloc::boxed::Box;
-use alloc::collections::BinaryHeap;
-use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::hash::BuildHasher;
 use core::time::Duration;
 
@@ -20,22 +17,22 @@ use hashbrown::HashTable;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use super::error::SchedulerError;
 use super::info::FlowInfo;
 use super::job::FireId;
-use crate::error::{CanoError, CanoResult};
+use super::queue::DeadlineQueue;
+use super::runs::{RunId, RunTable};
+use super::slot::{Due, FireTime, FlowSlot, Held, UpcomingFires};
+use crate::error::CanoError;
 use crate::random::SplitMix64;
 use crate::scheduler::backoff::BackoffPolicy;
-use crate::scheduler::flow::{FlowState, StartRefusal, Transition, to_wall};
+use crate::scheduler::flow::{FlowState, StartRefusal, Transition};
 #[cfg(test)]
 use crate::scheduler::schedule::WallSchedule;
 use crate::scheduler::schedule::{
-    CronSchedule, FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule,
-    SchedulePolicy, Timeline, choose, keep, micros, stable_jitter,
+    CronSchedule, IntervalMode, OverlapPolicy, Schedule, SchedulePolicy, Timeline, micros,
 };
-use crate::time::Instant;
-
-/// "No pending fire".
-const NO_FIRE: i64 = i64::MAX;
+use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
@@ -53,7 +50,13 @@ pub const DEFAULT_MISFIRE_GRACE: Duration = Duration::from_secs(1);
 /// [`SchedulerCore::set_wall_clock_check`]).
 pub const DEFAULT_WALL_CLOCK_CHECK: Duration = Duration::from_secs(60);
 
-/// A flow's position in registration order.
+/// The most fire times [`SchedulerCore::next_fires`] (and
+/// [`RunningScheduler::next_fires`](super::RunningScheduler::next_fires)) return at once;
+/// walk [`SchedulerCore::upcoming_fires`] for more.
+pub const NEXT_FIRES_LIMIT: usize = 1024;
+
+/// A flow of one core: its position in registration order. Commands, outcomes and queries
+/// all name a flow by it ([`SchedulerCore::flow`] finds it from the id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowIndex(u32);
 
@@ -62,65 +65,124 @@ impl FlowIndex {
     pub fn get(self) -> usize {
         self.0 as usize
     }
-
-    pub(crate) fn from_usize(i: usize) -> Self {
-        FlowIndex(i as u32)
-    }
 }
 
 /// A run to start now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dispatch {
+    /// The run, to report its outcome under ([`SchedulerCore::finish`]).
+    pub run: RunId,
     /// The flow.
     pub flow: FlowIndex,
     /// The run's fire id.
     pub fire: FireId,
 }
 
-/// What [`SchedulerCore::poll`] wants done.
+/// What [`SchedulerCore::poll`] wants done. Call `poll` again after `Start` and `Cancel`,
+/// until it returns `WakeAt`, `Idle` or `Stopped`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
-    /// Start this run now, then poll again.
+    /// Start this run now.
     Start(Dispatch),
-    /// Nothing to start before this monotonic instant (or an earlier event).
+    /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
+    /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
+    Cancel(RunId),
+    /// Nothing to do before this monotonic instant (or an earlier event).
     WakeAt(Instant),
-    /// Nothing is scheduled: wait for an event.
+    /// Nothing is scheduled: wait for an event (an outcome, a trigger, a command).
     Idle,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Registering,
-    Running,
+    /// The stop is complete: no run is in flight, and none will start. Tear down and report
+    /// (the runs cancelled at the deadline are [`SchedulerCore::cancelled_fires`]). A driver
+    /// that sleeps learns of it from [`SchedulerCore::stage`] after an outcome.
     Stopped,
 }
 
-#[derive(Debug)]
-struct FlowSlot {
-    id: Arc<str>,
-    timeline: Timeline,
-    overlap: OverlapPolicy,
-    missed: MissedFirePolicy,
-    /// Before start: the largest jitter; after: this flow's fixed offset (µs).
-    jitter: i64,
-    backoff: u32,
-    state: FlowState,
-    /// The pending fire, in the timeline's base (for fixed delay: the nominal next fire).
-    next_fire: i64,
-    /// The last fire id's time (µs): fire ids strictly increase.
-    last_fire_id: i64,
-    missed_fires: u32,
-    skipped_fires: u32,
-    generation: u32,
-    armed: bool,
-    /// Was due while at its overlap limit (the run's end re-plans it).
-    blocked: bool,
-    buffered_trigger: bool,
-    first_after_interval: bool,
+/// Where a core is in its life.
+///
+/// ```text
+///  Registering ──start──▶ Running ──begin_stop(now, grace)──▶ Stopping { deadline }
+///                                                               │ deadline passes
+///                                                               ▼
+///                            Stopped ◀──last run ended── Draining (poll: Cancel(run) each)
+/// ```
+///
+/// `Stopping` and `Draining` become `Stopped` as soon as no run is in flight. Nothing new
+/// starts once stopping began (triggers and commands are refused with
+/// [`SchedulerError::Stopped`]); outcomes of the runs still in flight are recorded, and a
+/// run that winds down with [`CanoError::Cancelled`] then is cancelled, not failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Flows and settings may be added; nothing runs.
+    Registering,
+    /// Flows fire; commands are accepted.
+    Running,
+    /// A stop began: nothing new starts; runs in flight may finish until `deadline`.
+    Stopping {
+        /// When the runs still in flight are cancelled.
+        deadline: Instant,
+    },
+    /// The deadline passed: the runs left were cancelled; waiting for them to end.
+    Draining,
+    /// No run is in flight and none will start.
+    Stopped,
 }
 
-/// The pure scheduler state machine: every flow and one deadline queue. See the
-/// [scheduler module docs](crate::scheduler).
+/// How a run ended, as reported to [`SchedulerCore::finish`].
+///
+/// Built from the job's result with `From<Result<(), &CanoError>>`, which renders a failure's
+/// text once (do it before taking any lock: the text is user-sized).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunOutcome {
+    /// The run returned `Ok`.
+    Succeeded,
+    /// The run returned an error.
+    Failed(RunFailure),
+    /// The run was dropped before it finished (cancelled at a stop's deadline, refused or
+    /// dropped by its runtime): neither success nor failure.
+    Cancelled,
+}
+
+/// A failed run's error, as its flow keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFailure {
+    message: Arc<str>,
+    cancellation: bool,
+}
+
+impl RunFailure {
+    /// Renders `error`'s text.
+    pub fn new(error: &CanoError) -> Self {
+        RunFailure {
+            message: alloc::string::ToString::to_string(error).into(),
+            cancellation: matches!(error, CanoError::Cancelled(_)),
+        }
+    }
+
+    /// The error's `Display` text.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Whether it was a [`CanoError::Cancelled`] (a cancelled run during a stop).
+    pub fn is_cancellation(&self) -> bool {
+        self.cancellation
+    }
+}
+
+impl From<Result<(), &CanoError>> for RunOutcome {
+    #[inline]
+    fn from(result: Result<(), &CanoError>) -> Self {
+        match result {
+            Ok(()) => RunOutcome::Succeeded,
+            Err(error) => RunOutcome::Failed(RunFailure::new(error)),
+        }
+    }
+}
+
+/// The pure scheduler state machine: every flow, the runs in flight and one deadline queue.
+/// See the [scheduler module docs](crate::scheduler) and [`Stage`] for its life.
 ///
 /// ```
 /// use cano_core::scheduler::{Action, SchedulerCore};
@@ -137,16 +199,22 @@ struct FlowSlot {
 /// assert_eq!(run.flow, every);
 /// assert_eq!(core.poll(Instant::ZERO, wall), Action::Idle); // fixed delay: waits for the end
 /// let end = Instant::from_secs(2);
-/// core.finish(run.flow, end, wall, Ok(())).unwrap();
+/// core.finish(run.run, end, wall, Ok(())).unwrap();
 /// assert_eq!(core.poll(end, wall), Action::WakeAt(Instant::from_secs(12)));
+///
+/// // Stop with 5 s of grace: nothing runs, so it is stopped at once.
+/// assert!(core.begin_stop(end, Duration::from_secs(5)));
+/// assert_eq!(core.poll(end, wall), Action::Stopped);
 /// ```
 #[derive(Debug)]
 pub struct SchedulerCore {
     flows: Vec<FlowSlot>,
     by_id: HashTable<u32>,
     hasher: DefaultHashBuilder,
-    queue: BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    stale: usize,
+    queue: DeadlineQueue,
+    runs: RunTable,
+    /// Runs cancelled at the stop's deadline.
+    cancelled: Vec<FireId>,
     backoffs: Vec<BackoffPolicy>,
     rng: SplitMix64,
     seed: u64,
@@ -160,52 +228,17 @@ pub struct SchedulerCore {
     /// from the earliest the jump can have ended (the previous poll, at most one check
     /// interval back, read with the new offset) to when it was noticed. A fire in this span
     /// may have come due while the machine was awake, made late only by the check's
-    /// polling, so it is on time (see `on_due`) rather than lost.
+    /// polling, so it is on time (see `FlowSlot::on_due`) rather than lost.
     awake_after_jump: Option<(i64, i64)>,
     wall_flows: usize,
     time_zone: TimeZone,
-    phase: Phase,
+    stage: Stage,
 }
 
 impl Default for SchedulerCore {
     fn default() -> Self {
         SchedulerCore::new()
     }
-}
-
-fn mono(t: Instant) -> i64 {
-    i64::try_from(t.as_micros()).unwrap_or(i64::MAX)
-}
-
-fn instant(base: i64) -> Instant {
-    Instant::from_micros(u64::try_from(base).unwrap_or(0))
-}
-
-fn timestamp(micros: i64) -> Timestamp {
-    Timestamp::from_microsecond(micros).unwrap_or(if micros > 0 {
-        Timestamp::MAX
-    } else {
-        Timestamp::MIN
-    })
-}
-
-fn saturating_add(counter: u32, n: u64) -> u32 {
-    u32::try_from(u64::from(counter).saturating_add(n)).unwrap_or(u32::MAX)
-}
-
-fn slot_in_flight(flows: &mut [FlowSlot], flow: FlowIndex) -> CanoResult<&mut FlowSlot> {
-    flows
-        .get_mut(flow.get())
-        .filter(|s| s.state.running() > 0)
-        .ok_or_else(|| CanoError::workflow("a run ended for a flow with no run in flight"))
-}
-
-fn not_found(id: &str) -> CanoError {
-    CanoError::workflow(format!("No workflow registered with id '{id}'"))
-}
-
-fn not_running() -> CanoError {
-    CanoError::workflow("Scheduler not running — call start() before trigger()")
 }
 
 impl SchedulerCore {
@@ -215,8 +248,9 @@ impl SchedulerCore {
             flows: Vec::new(),
             by_id: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
-            queue: BinaryHeap::new(),
-            stale: 0,
+            queue: DeadlineQueue::default(),
+            runs: RunTable::default(),
+            cancelled: Vec::new(),
             backoffs: alloc::vec![BackoffPolicy::default()],
             rng: SplitMix64::new(0),
             seed: 0,
@@ -228,7 +262,7 @@ impl SchedulerCore {
             awake_after_jump: None,
             wall_flows: 0,
             time_zone: TimeZone::UTC,
-            phase: Phase::Registering,
+            stage: Stage::Registering,
         }
     }
 
@@ -259,8 +293,8 @@ impl SchedulerCore {
         self.wall_check = every.filter(|d| !d.is_zero());
     }
 
-    /// The time zone of cron expressions without a `CRON_TZ=` prefix (default UTC; the
-    /// reference's cron was UTC only).
+    /// The time zone of cron expressions without a `CRON_TZ=` prefix (default UTC; cano
+    /// 0.12's cron was UTC only).
     pub fn set_time_zone(&mut self, zone: TimeZone) {
         self.time_zone = zone;
     }
@@ -275,7 +309,7 @@ impl SchedulerCore {
         self.flows.is_empty()
     }
 
-    /// The index of flow `id`.
+    /// The flow registered as `id`.
     pub fn index_of(&self, id: &str) -> Option<FlowIndex> {
         let hash = self.hasher.hash_one(id);
         self.by_id
@@ -283,9 +317,24 @@ impl SchedulerCore {
             .map(|&i| FlowIndex(i))
     }
 
+    /// The flow registered as `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::UnknownFlow`].
+    pub fn flow(&self, id: &str) -> Result<FlowIndex, SchedulerError> {
+        self.index_of(id)
+            .ok_or_else(|| SchedulerError::unknown_flow(id))
+    }
+
     /// Whether flow `id` is registered.
     pub fn contains(&self, id: &str) -> bool {
         self.index_of(id).is_some()
+    }
+
+    /// Every flow, in registration order.
+    pub fn flows(&self) -> impl ExactSizeIterator<Item = FlowIndex> + DoubleEndedIterator {
+        (0..self.flows.len() as u32).map(FlowIndex)
     }
 
     /// The id of flow `flow`.
@@ -301,20 +350,23 @@ impl SchedulerCore {
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id, a zero interval, or a call after
-    /// `start`. (A bad cron expression is an error of [`Cron::parse`](crate::cron::Cron::parse).)
-    pub fn add_flow(&mut self, id: &str, schedule: Schedule) -> CanoResult<FlowIndex> {
+    /// [`SchedulerError::EmptyFlowId`], [`SchedulerError::DuplicateFlow`],
+    /// [`SchedulerError::ZeroInterval`], [`SchedulerError::TooManyFlows`], or
+    /// [`SchedulerError::AddAfterStart`]. (A bad cron expression is an error of
+    /// [`Cron::parse`](crate::cron::Cron::parse).)
+    pub fn add_flow(&mut self, id: &str, schedule: Schedule) -> Result<FlowIndex, SchedulerError> {
+        if id.is_empty() {
+            return Err(SchedulerError::EmptyFlowId);
+        }
         let timeline = match schedule {
             Schedule::Every(interval) => {
                 let interval = micros(interval);
                 if interval == 0 {
-                    return Err(CanoError::configuration(format!(
-                        "Flow '{id}': interval must be greater than zero"
-                    )));
+                    return Err(SchedulerError::ZeroInterval { id: id.into() });
                 }
                 Timeline::FixedDelay { interval }
             }
-            Schedule::Cron(cron) => Timeline::Wall(Box::new(CronSchedule {
+            Schedule::Cron(cron) => Timeline::Wall(Arc::new(CronSchedule {
                 cron,
                 zone: TimeZone::UTC,
             })),
@@ -327,45 +379,27 @@ impl SchedulerCore {
     pub(crate) fn add_wall_flow(
         &mut self,
         id: &str,
-        schedule: Box<dyn WallSchedule>,
-    ) -> CanoResult<FlowIndex> {
-        self.add_timeline(id, Timeline::Wall(schedule))
+        schedule: alloc::boxed::Box<dyn WallSchedule>,
+    ) -> Result<FlowIndex, SchedulerError> {
+        self.add_timeline(id, Timeline::Wall(Arc::from(schedule)))
     }
 
-    fn add_timeline(&mut self, id: &str, timeline: Timeline) -> CanoResult<FlowIndex> {
-        if self.phase != Phase::Registering {
-            return Err(CanoError::configuration(
-                "flows can only be added before start()",
-            ));
+    fn add_timeline(&mut self, id: &str, timeline: Timeline) -> Result<FlowIndex, SchedulerError> {
+        if self.stage != Stage::Registering {
+            return Err(SchedulerError::AddAfterStart);
+        }
+        if id.is_empty() {
+            return Err(SchedulerError::EmptyFlowId);
         }
         if self.contains(id) {
-            return Err(CanoError::configuration(format!(
-                "Flow '{id}' already exists"
-            )));
+            return Err(SchedulerError::DuplicateFlow { id: id.into() });
         }
-        let index = u32::try_from(self.flows.len())
-            .map_err(|_| CanoError::configuration("too many flows"))?;
+        let index = u32::try_from(self.flows.len()).map_err(|_| SchedulerError::TooManyFlows)?;
         if timeline.is_wall() {
             self.wall_flows += 1;
         }
-        self.flows.push(FlowSlot {
-            id: Arc::from(id),
-            timeline,
-            overlap: OverlapPolicy::default(),
-            missed: MissedFirePolicy::default(),
-            jitter: 0,
-            backoff: 0,
-            state: FlowState::new(),
-            next_fire: NO_FIRE,
-            last_fire_id: i64::MIN,
-            missed_fires: 0,
-            skipped_fires: 0,
-            generation: 0,
-            armed: false,
-            blocked: false,
-            buffered_trigger: false,
-            first_after_interval: false,
-        });
+        self.flows.push(FlowSlot::new(id, timeline));
+        self.queue.add_flow();
         let hash = self.hasher.hash_one(id);
         let (flows, hasher) = (&self.flows, &self.hasher);
         self.by_id
@@ -373,26 +407,37 @@ impl SchedulerCore {
         Ok(FlowIndex(index))
     }
 
-    fn registered(&self, id: &str, what: &str) -> CanoResult<usize> {
-        if self.phase != Phase::Registering {
-            return Err(CanoError::configuration(format!(
-                "cannot set {what} after start()"
-            )));
+    /// The slot of `flow`, for a setting (before `start`).
+    fn registered(&self, flow: FlowIndex, setting: &'static str) -> Result<usize, SchedulerError> {
+        if self.stage != Stage::Registering {
+            return Err(SchedulerError::SetAfterStart { setting });
         }
-        self.index_of(id).map(FlowIndex::get).ok_or_else(|| {
-            CanoError::configuration(format!("Flow '{id}' not found — cannot set {what}"))
-        })
+        self.slot_index(flow)
     }
 
-    /// Sets flow `id`'s backoff policy.
+    fn slot_index(&self, flow: FlowIndex) -> Result<usize, SchedulerError> {
+        if flow.get() < self.flows.len() {
+            Ok(flow.get())
+        } else {
+            Err(SchedulerError::unknown_flow(&alloc::format!(
+                "#{}",
+                flow.get()
+            )))
+        }
+    }
+
+    /// Sets flow `flow`'s backoff policy.
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id, an invalid policy, or a call after
-    /// `start`.
-    pub fn set_backoff(&mut self, id: &str, policy: BackoffPolicy) -> CanoResult<()> {
-        let i = self.registered(id, "backoff")?;
-        policy.validate()?;
+    /// [`SchedulerError::InvalidPolicy`], or [`SchedulerError::SetAfterStart`].
+    pub fn set_backoff(
+        &mut self,
+        flow: FlowIndex,
+        policy: BackoffPolicy,
+    ) -> Result<(), SchedulerError> {
+        let i = self.registered(flow, "backoff")?;
+        policy.validate().map_err(SchedulerError::invalid_policy)?;
         let slot = match self.backoffs.iter().position(|p| *p == policy) {
             Some(existing) => existing,
             None => {
@@ -400,47 +445,47 @@ impl SchedulerCore {
                 self.backoffs.len() - 1
             }
         };
-        self.flows[i].backoff = slot as u32;
+        self.flows[i].config.backoff = slot as u32;
         Ok(())
     }
 
-    /// Flow `id`'s scheduling policies (before `start`).
+    /// Flow `flow`'s scheduling policies (before `start`).
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or a call after `start`.
-    pub fn policy(&self, id: &str) -> CanoResult<SchedulePolicy> {
-        let slot = &self.flows[self.registered(id, "schedule policy")?];
+    /// [`SchedulerError::SetAfterStart`].
+    pub fn policy(&self, flow: FlowIndex) -> Result<SchedulePolicy, SchedulerError> {
+        let slot = &self.flows[self.registered(flow, "schedule policy")?];
         Ok(SchedulePolicy {
-            overlap: slot.overlap,
-            missed: slot.missed,
+            overlap: slot.config.overlap,
+            missed: slot.config.missed,
             interval_mode: match slot.timeline {
                 Timeline::FixedRate { .. } => IntervalMode::FixedRate,
                 _ => IntervalMode::FixedDelay,
             },
-            first_run: if slot.first_after_interval {
-                FirstRun::AfterInterval
-            } else {
-                FirstRun::AtStart
-            },
-            jitter: Duration::from_micros(slot.jitter as u64),
+            first_run: slot.config.first_run,
+            jitter: Duration::from_micros(slot.config.jitter as u64),
         })
     }
 
-    /// Sets flow `id`'s scheduling policies.
+    /// Sets flow `flow`'s scheduling policies.
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id, an invalid policy (see
-    /// [`SchedulePolicy::validate`]), or a call after `start`.
-    pub fn set_policy(&mut self, id: &str, policy: SchedulePolicy) -> CanoResult<()> {
-        let i = self.registered(id, "schedule policy")?;
-        policy.validate()?;
+    /// [`SchedulerError::InvalidPolicy`] (see [`SchedulePolicy::validate`]), or
+    /// [`SchedulerError::SetAfterStart`].
+    pub fn set_policy(
+        &mut self,
+        flow: FlowIndex,
+        policy: SchedulePolicy,
+    ) -> Result<(), SchedulerError> {
+        let i = self.registered(flow, "schedule policy")?;
+        policy.validate().map_err(SchedulerError::invalid_policy)?;
         let slot = &mut self.flows[i];
-        slot.overlap = policy.overlap;
-        slot.missed = policy.missed;
-        slot.jitter = micros(policy.jitter);
-        slot.first_after_interval = policy.first_run == FirstRun::AfterInterval;
+        slot.config.overlap = policy.overlap;
+        slot.config.missed = policy.missed;
+        slot.config.jitter = micros(policy.jitter);
+        slot.config.first_run = policy.first_run;
         if let Timeline::FixedDelay { interval } | Timeline::FixedRate { interval, .. } =
             slot.timeline
         {
@@ -456,53 +501,21 @@ impl SchedulerCore {
     }
 
     /// Starts scheduling at monotonic `now` / wall `wall`: interval flows fire at once (or
-    /// after one interval), cron flows at their next match. Does nothing if already started.
+    /// after one interval), cron flows at their next match. Does nothing unless the core is
+    /// [`Stage::Registering`].
     pub fn start(&mut self, now: Instant, wall: Timestamp) {
-        if self.phase != Phase::Registering {
+        if self.stage != Stage::Registering {
             return;
         }
-        self.phase = Phase::Running;
+        self.stage = Stage::Running;
         self.flows.shrink_to_fit();
         self.backoffs.shrink_to_fit();
-        self.queue.reserve_exact(self.flows.len());
-        let (now_base, wall_base) = (mono(now), wall.as_microsecond());
-        for i in 0..self.flows.len() {
-            let seed = self.seed;
-            let slot = &mut self.flows[i];
-            slot.jitter = micros(stable_jitter(
-                seed,
-                &slot.id,
-                Duration::from_micros(slot.jitter as u64),
-            ));
-            let first = match &mut slot.timeline {
-                // Saturating: `every(Duration::MAX)` means "effectively never", not "now".
-                Timeline::FixedDelay { interval } => {
-                    now_base.saturating_add(if slot.first_after_interval {
-                        *interval
-                    } else {
-                        0
-                    })
-                }
-                Timeline::FixedRate { interval, anchor } => {
-                    *anchor = now_base.saturating_add(if slot.first_after_interval {
-                        *interval
-                    } else {
-                        0
-                    });
-                    *anchor
-                }
-                Timeline::Wall(schedule) => {
-                    schedule.set_zone(&self.time_zone);
-                    schedule.next_after(wall_base).unwrap_or(NO_FIRE)
-                }
-                Timeline::Manual => NO_FIRE,
-            };
-            slot.next_fire = first;
-            if first != NO_FIRE {
-                self.arm(i, now, wall);
-            }
+        self.queue.settle();
+        for (i, slot) in self.flows.iter_mut().enumerate() {
+            slot.start(self.seed, &self.time_zone, now, wall);
+            slot.arm(i as u32, &mut self.queue, now, wall);
         }
-        self.wall_offset = Some(wall_base - now_base);
+        self.wall_offset = Some(wall.as_microsecond() - mono_micros(now));
         self.last_poll = now;
         self.next_wall_check = self.wall_check_after(now);
     }
@@ -514,86 +527,134 @@ impl SchedulerCore {
         }
     }
 
-    /// Whether `start` has been called and `stop` has not.
+    /// Where the core is in its life.
+    pub fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// Whether `start` has been called and no stop has begun.
     pub fn is_running(&self) -> bool {
-        self.phase == Phase::Running
+        self.stage == Stage::Running
     }
 
-    /// Stops: nothing is dispatched any more and commands are refused. Runs in flight may
-    /// still report their outcome (for the record).
-    pub fn stop(&mut self) {
-        self.phase = Phase::Stopped;
+    /// Whether the stop is complete ([`Stage::Stopped`]).
+    pub fn is_stopped(&self) -> bool {
+        self.stage == Stage::Stopped
+    }
+
+    /// Begins a stop at `now`: nothing is dispatched any more and commands are refused; runs
+    /// in flight may finish until `now + grace`, then [`poll`](Self::poll) asks to cancel
+    /// them. Returns whether this call began the stop: a later call changes nothing (its
+    /// grace is ignored). A core that never started is stopped at once.
+    pub fn begin_stop(&mut self, now: Instant, grace: Duration) -> bool {
+        if !matches!(self.stage, Stage::Registering | Stage::Running) {
+            return false;
+        }
+        self.stage = Stage::Stopping {
+            deadline: now.saturating_add(grace),
+        };
         self.queue.clear();
-        self.stale = 0;
         for slot in &mut self.flows {
-            slot.armed = false;
-            slot.buffered_trigger = false;
+            slot.held = slot.held.without_trigger();
+        }
+        self.settle_stop();
+        true
+    }
+
+    /// A stopping core with no run in flight is stopped.
+    fn settle_stop(&mut self) {
+        if matches!(self.stage, Stage::Stopping { .. } | Stage::Draining) && self.runs.live() == 0 {
+            self.stage = Stage::Stopped;
         }
     }
 
-    /// The next run to start at `now` / `wall`, or when to poll again. Call it until it
-    /// returns [`Action::WakeAt`] or [`Action::Idle`].
+    /// What to do at `now` / `wall`. Call it until it returns [`Action::WakeAt`],
+    /// [`Action::Idle`] or [`Action::Stopped`].
     pub fn poll(&mut self, now: Instant, wall: Timestamp) -> Action {
-        if self.phase != Phase::Running {
-            return Action::Idle;
+        match self.stage {
+            Stage::Registering => Action::Idle,
+            Stage::Running => self.poll_running(now, wall),
+            Stage::Stopping { deadline } if now < deadline => Action::WakeAt(deadline),
+            Stage::Stopping { .. } | Stage::Draining => {
+                self.stage = Stage::Draining;
+                match self.runs.next_to_cancel() {
+                    Some((run, entry)) => {
+                        let id = self.flows[entry.flow as usize].id.clone();
+                        self.cancelled
+                            .push(FireId::new(id, timestamp_at(entry.scheduled)));
+                        Action::Cancel(run)
+                    }
+                    // Every run left was asked to cancel: wait for their ends.
+                    None => Action::Idle,
+                }
+            }
+            Stage::Stopped => Action::Stopped,
         }
+    }
+
+    fn poll_running(&mut self, now: Instant, wall: Timestamp) -> Action {
         self.check_wall_clock(now, wall);
-        while let Some(&Reverse((due, flow, generation))) = self.queue.peek() {
-            if due > now {
-                break;
-            }
-            self.queue.pop();
+        while let Some(flow) = self.queue.pop_due(now) {
             let i = flow as usize;
-            let slot = &mut self.flows[i];
-            if slot.generation != generation || !slot.armed {
-                self.stale = self.stale.saturating_sub(1);
-                continue;
-            }
-            slot.armed = false;
-            if let Some(dispatch) = self.on_due(i, now, wall) {
-                return Action::Start(dispatch);
+            match self.flows[i].on_due(
+                flow,
+                &mut self.queue,
+                now,
+                wall,
+                self.grace,
+                self.awake_after_jump,
+            ) {
+                Due::Nothing => {}
+                Due::Replan => self.rearm(i, now, wall, false),
+                Due::Start(at) => {
+                    let dispatch = self.start_run(i, at, wall);
+                    self.rearm(i, now, wall, false);
+                    return Action::Start(dispatch);
+                }
             }
         }
-        self.drop_stale_top();
         match self.next_wake() {
             Some(t) => Action::WakeAt(t),
             None => Action::Idle,
         }
     }
 
+    /// The runs cancelled at the stop's deadline, in the order [`poll`](Self::poll) asked
+    /// to cancel them.
+    pub fn cancelled_fires(&self) -> &[FireId] {
+        &self.cancelled
+    }
+
     /// The wall time at monotonic `now`, as of the last [`SchedulerCore::poll`] (or `start`):
     /// good enough for bookkeeping that the next poll re-checks against the real wall clock,
     /// and one clock read cheaper. [`Timestamp::UNIX_EPOCH`] + `now` before `start`.
     pub fn wall_estimate(&self, now: Instant) -> Timestamp {
-        timestamp(self.wall_offset.unwrap_or(0).saturating_add(mono(now)))
+        timestamp_at(
+            self.wall_offset
+                .unwrap_or(0)
+                .saturating_add(mono_micros(now)),
+        )
     }
 
-    /// When [`SchedulerCore::poll`] next has something to do, if ever (events aside).
+    /// When [`SchedulerCore::poll`] next has something to do, if ever (events aside): the
+    /// next due flow or wall-clock check while running, the deadline while stopping.
     pub fn next_wake(&self) -> Option<Instant> {
-        if self.phase != Phase::Running {
-            return None;
-        }
-        let queued = self.queue.peek().map(|Reverse((due, ..))| *due);
-        let check = (self.next_wall_check != Instant::MAX).then_some(self.next_wall_check);
-        match (queued, check) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn drop_stale_top(&mut self) {
-        while let Some(&Reverse((_, flow, generation))) = self.queue.peek() {
-            let slot = &self.flows[flow as usize];
-            if slot.generation == generation && slot.armed {
-                break;
+        match self.stage {
+            Stage::Running => {
+                let queued = self.queue.next_due();
+                let check = (self.next_wall_check != Instant::MAX).then_some(self.next_wall_check);
+                match (queued, check) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
             }
-            self.queue.pop();
-            self.stale = self.stale.saturating_sub(1);
+            Stage::Stopping { deadline } => Some(deadline),
+            Stage::Registering | Stage::Draining | Stage::Stopped => None,
         }
     }
 
     fn check_wall_clock(&mut self, now: Instant, wall: Timestamp) {
-        let offset = wall.as_microsecond() - mono(now);
+        let offset = wall.as_microsecond() - mono_micros(now);
         let previous = self.wall_offset.replace(offset);
         let previous_poll = core::mem::replace(&mut self.last_poll, now);
         if self.wall_flows == 0 {
@@ -609,330 +670,144 @@ impl SchedulerCore {
         if jump.abs() <= WALL_JUMP_TOLERANCE {
             return;
         }
-        let wall_base = wall.as_microsecond();
         // A forward jump (a suspend, an NTP step) ended at some point since the previous
         // poll; fires after that point came due while awake. A backward one makes any
-        // earlier span meaningless (the wall clock may pass through it again).
-        // Only with a wall-clock check, which bounds how late such a fire runs to one check
-        // interval; without one the jump is noticed at a planned wake, arbitrarily late.
+        // earlier span meaningless (the wall clock may pass through it again). Only with a
+        // wall-clock check, which bounds how late such a fire runs to one check interval;
+        // without one the jump is noticed at a planned wake, arbitrarily late.
         self.awake_after_jump = match self.wall_check {
             Some(every) if jump > 0 => {
                 let earliest = previous_poll.max(now.saturating_sub(every));
-                Some((mono(earliest).saturating_add(offset), wall_base))
+                Some((
+                    mono_micros(earliest).saturating_add(offset),
+                    wall.as_microsecond(),
+                ))
             }
             _ => None,
         };
-        for i in 0..self.flows.len() {
-            let slot = &mut self.flows[i];
-            if !slot.timeline.is_wall() {
-                continue;
-            }
-            if jump <= -WALL_CORRECTION {
-                // A correction: the flow restarts from the new wall time, and its fire ids
-                // with it (they are the real scheduled times again). This applies to flows
-                // that are not armed too (a run in flight): they re-arm from this fire.
-                slot.next_fire = slot.timeline.next_at_or_after(wall_base).unwrap_or(NO_FIRE);
-                slot.last_fire_id = i64::MIN;
-            }
-            if !slot.armed {
-                continue;
-            }
-            self.disarm(i);
-            if self.flows[i].next_fire != NO_FIRE {
-                self.arm(i, now, wall);
+        let correction = jump <= -WALL_CORRECTION;
+        for (i, slot) in self.flows.iter_mut().enumerate() {
+            if slot.timeline.is_wall() {
+                slot.wall_jumped(i as u32, &mut self.queue, now, wall, correction);
             }
         }
     }
 
-    fn base_now(slot: &FlowSlot, now: Instant, wall: Timestamp) -> i64 {
-        if slot.timeline.is_wall() {
-            wall.as_microsecond()
-        } else {
-            mono(now)
-        }
-    }
-
-    /// Queues flow `i` for its pending fire.
-    fn arm(&mut self, i: usize, now: Instant, wall: Timestamp) {
-        let slot = &mut self.flows[i];
-        let fire = slot.next_fire;
-        let base_due = match &slot.timeline {
-            Timeline::FixedDelay { .. } => match slot.state.backoff_until(now) {
-                Some(until) => fire.max(mono(until)),
-                None => fire,
-            },
-            _ => fire,
-        };
-        let jitter = slot.timeline.jitter_for(fire, slot.jitter);
-        let due = if slot.timeline.is_wall() {
-            let ahead = base_due.saturating_sub(wall.as_microsecond());
-            now + Duration::from_micros(u64::try_from(ahead).unwrap_or(0))
-        } else {
-            instant(base_due)
-        } + Duration::from_micros(jitter as u64);
-        if slot.armed {
-            self.stale += 1;
-        }
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.armed = true;
-        self.queue.push(Reverse((due, i as u32, slot.generation)));
-        self.compact_queue();
-    }
-
-    fn disarm(&mut self, i: usize) {
-        let slot = &mut self.flows[i];
-        if slot.armed {
-            slot.armed = false;
-            self.stale += 1;
-            self.compact_queue();
-        }
-    }
-
-    fn compact_queue(&mut self) {
-        if self.stale > 64 && self.stale > self.queue.len() / 2 {
-            let flows = &self.flows;
-            self.queue.retain(|Reverse((_, flow, generation))| {
-                let slot = &flows[*flow as usize];
-                slot.armed && slot.generation == *generation
-            });
-            self.stale = 0;
-        }
-    }
-
-    fn start_run(&mut self, i: usize, scheduled_wall: i64, wall: Timestamp) -> Dispatch {
-        let slot = &mut self.flows[i];
-        let scheduled = scheduled_wall.max(slot.last_fire_id.saturating_add(1));
-        slot.last_fire_id = scheduled;
-        slot.state.start(wall);
-        Dispatch {
-            flow: FlowIndex(i as u32),
-            fire: FireId::new(slot.id.clone(), timestamp(scheduled)),
-        }
-    }
-
-    fn fire_wall(slot: &FlowSlot, fire: i64, now: Instant, wall: Timestamp) -> i64 {
-        if slot.timeline.is_wall() {
-            fire
-        } else {
-            to_wall(instant(fire), now, wall).as_microsecond()
-        }
-    }
-
-    /// Flow `i`'s queue entry came due.
-    fn on_due(&mut self, i: usize, now: Instant, wall: Timestamp) -> Option<Dispatch> {
-        let slot = &mut self.flows[i];
-        if slot.state.is_paused() || slot.state.is_tripped() {
-            return None;
-        }
-        let limit = slot.overlap.limit();
-        if slot.buffered_trigger {
-            if slot.state.check_start(limit).is_err() {
-                slot.blocked = true;
-                return None;
-            }
-            slot.buffered_trigger = false;
-            let dispatch = self.start_run(i, wall.as_microsecond(), wall);
-            self.rearm(i, now, wall, false);
-            return Some(dispatch);
-        }
-        let fire = slot.next_fire;
-        let base_now = Self::base_now(slot, now, wall);
-        if fire == NO_FIRE {
-            return None;
-        }
-        if fire > base_now {
-            // The wall clock is behind the plan (stepped back, or drifted): plan again.
-            self.arm(i, now, wall);
-            return None;
-        }
-        if slot.state.check_start(limit).is_err() {
-            slot.blocked = true;
-            return None;
-        }
-        if let Timeline::FixedDelay { .. } = slot.timeline {
-            let scheduled = match slot.state.backoff_end() {
-                Some(until) => fire.max(mono(until)),
-                None => fire,
-            };
-            slot.next_fire = NO_FIRE;
-            let at = Self::fire_wall(slot, scheduled, now, wall);
-            return Some(self.start_run(i, at, wall));
-        }
-        if slot.state.backoff_until(now).is_some() {
-            // Suppressed one by one (as the reference's loops do), so the count is exact.
-            let passed = slot.timeline.passed(fire, base_now, 1);
-            slot.skipped_fires = saturating_add(slot.skipped_fires, passed.count);
-            slot.next_fire = slot.timeline.next_after(passed.latest).unwrap_or(NO_FIRE);
-            if slot.next_fire != NO_FIRE {
-                self.arm(i, now, wall);
-            }
-            return None;
-        }
-        let passed = slot.timeline.passed(fire, base_now, keep(slot.missed));
-        let coalesce = slot.blocked && slot.overlap == OverlapPolicy::BufferOne;
-        let mut grace = self.grace.saturating_add(slot.jitter);
-        if slot.timeline.is_wall()
-            && let Some((from, to)) = self.awake_after_jump
-            && (from..=to).contains(&passed.latest)
-        {
-            // Due after a wall-clock jump ended, late only because the jump was noticed at
-            // the next poll (at most one wall-clock check later): on time.
-            grace = grace.max(base_now.saturating_sub(passed.latest));
-        }
-        let choice = choose(slot.missed, &passed, base_now, grace, coalesce);
-        slot.blocked = false;
-        slot.missed_fires = saturating_add(slot.missed_fires, choice.dropped);
-        let after = choice.run.unwrap_or(passed.latest);
-        slot.next_fire = slot.timeline.next_after(after).unwrap_or(NO_FIRE);
-        let dispatch = choice.run.map(|run| {
-            let at = Self::fire_wall(&self.flows[i], run, now, wall);
-            self.start_run(i, at, wall)
-        });
-        self.rearm(i, now, wall, false);
-        dispatch
-    }
-
-    /// Re-plans flow `i` after its state changed. `fresh` (reset, resume) forgets fires that
-    /// passed while it was off.
+    /// Re-plans flow `i` after its state changed (only while running).
     fn rearm(&mut self, i: usize, now: Instant, wall: Timestamp, fresh: bool) {
-        let slot = &mut self.flows[i];
-        if self.phase != Phase::Running || slot.state.is_paused() || slot.state.is_tripped() {
-            self.disarm(i);
-            return;
-        }
-        let limit = slot.overlap.limit();
-        let can_start = slot.state.check_start(limit).is_ok();
-        if slot.buffered_trigger {
-            if can_start {
-                self.arm_now(i, now);
-            } else {
-                slot.blocked = true;
-                self.disarm(i);
-            }
-            return;
-        }
-        match slot.timeline {
-            Timeline::Manual => {}
-            Timeline::FixedDelay { interval } => {
-                if slot.state.running() > 0 {
-                    slot.next_fire = NO_FIRE;
-                    self.disarm(i);
-                    return;
-                }
-                if slot.next_fire == NO_FIRE {
-                    slot.next_fire = mono(now).saturating_add(interval);
-                }
-                if fresh {
-                    slot.next_fire = slot.next_fire.max(mono(now));
-                }
-                self.arm(i, now, wall);
-            }
-            Timeline::FixedRate { .. } | Timeline::Wall(_) => {
-                if fresh {
-                    let base_now = Self::base_now(slot, now, wall);
-                    slot.next_fire = slot.timeline.next_after(base_now).unwrap_or(NO_FIRE);
-                }
-                if slot.next_fire == NO_FIRE {
-                    self.disarm(i);
-                } else if can_start {
-                    if !slot.armed || fresh {
-                        self.arm(i, now, wall);
-                    }
-                } else {
-                    slot.blocked = true;
-                    self.disarm(i);
-                }
-            }
+        if self.stage == Stage::Running {
+            self.flows[i].rearm(i as u32, &mut self.queue, now, wall, fresh);
+        } else {
+            self.queue.disarm(i as u32);
         }
     }
 
-    fn arm_now(&mut self, i: usize, now: Instant) {
+    fn start_run(&mut self, i: usize, scheduled: i64, wall: Timestamp) -> Dispatch {
         let slot = &mut self.flows[i];
-        if slot.armed {
-            self.stale += 1;
+        let at = slot.next_fire_id(scheduled);
+        slot.state.start(wall);
+        let fire = FireId::new(slot.id.clone(), timestamp_at(at));
+        Dispatch {
+            run: self.runs.insert(i as u32, at),
+            flow: FlowIndex(i as u32),
+            fire,
         }
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.armed = true;
-        self.queue.push(Reverse((now, i as u32, slot.generation)));
     }
 
-    /// Records the outcome of a run of `flow` that ended at `now`. A run that wound down with
-    /// [`CanoError::Cancelled`] after [`stop`](Self::stop) is recorded as
-    /// [`cancelled`](Self::cancelled), not as a failure of its flow.
+    /// Records how run `run` ended, at `now`. Once a stop began, a run that wound down with
+    /// [`CanoError::Cancelled`] is recorded as [`RunOutcome::Cancelled`], not as a failure
+    /// of its flow; the last run to end completes the stop.
     ///
     /// # Errors
     ///
-    /// [`CanoError::Workflow`] if `flow` has no run in flight (a driver bug).
+    /// [`SchedulerError::UnknownRun`] if `run` is not in flight (a driver bug: reported
+    /// twice, or from another core). Nothing changes then.
     pub fn finish(
+        &mut self,
+        run: RunId,
+        now: Instant,
+        wall: Timestamp,
+        outcome: impl Into<RunOutcome>,
+    ) -> Result<(), SchedulerError> {
+        let i = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)? as usize;
+        let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
+        let slot = &mut self.flows[i];
+        let result = match outcome.into() {
+            RunOutcome::Succeeded => Some(Ok(())),
+            RunOutcome::Failed(failure) if !(stopping && failure.cancellation) => {
+                Some(Err(failure.message))
+            }
+            RunOutcome::Failed(_) | RunOutcome::Cancelled => None,
+        };
+        match result {
+            None => slot.state.cancelled(),
+            Some(result) => {
+                let policy = &self.backoffs[slot.config.backoff as usize];
+                let transition = slot.state.finish(now, result, policy, &self.rng);
+                if let Timeline::FixedDelay { interval } = slot.timeline {
+                    // Fixed delay: measured from the end of this run.
+                    slot.next_fire = Some(FireTime::Monotonic(instant_at(
+                        mono_micros(now).saturating_add(interval),
+                    )));
+                }
+                if transition == Transition::Tripped {
+                    slot.held = Held::Nothing;
+                }
+            }
+        }
+        self.rearm(i, now, wall, false);
+        self.settle_stop();
+        Ok(())
+    }
+
+    /// Whether commands are accepted now.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::NotStarted`] or [`SchedulerError::Stopped`].
+    pub fn check_running(&self) -> Result<(), SchedulerError> {
+        match self.stage {
+            Stage::Running => Ok(()),
+            Stage::Registering => Err(SchedulerError::NotStarted),
+            _ => Err(SchedulerError::Stopped),
+        }
+    }
+
+    fn command(&self, flow: FlowIndex) -> Result<usize, SchedulerError> {
+        self.check_running()?;
+        self.slot_index(flow)
+    }
+
+    /// Starts a run of flow `flow` now, bypassing a backoff window. `Ok(None)`: the run was
+    /// accepted but held ([`OverlapPolicy::BufferOne`](crate::schedule::OverlapPolicy::BufferOne))
+    /// and starts when the current one ends (it comes out of [`SchedulerCore::poll`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::NotStarted`], [`SchedulerError::Stopped`],
+    /// [`SchedulerError::Tripped`], or [`SchedulerError::AlreadyRunning`] (at the overlap
+    /// limit and unable to hold another).
+    pub fn trigger(
         &mut self,
         flow: FlowIndex,
         now: Instant,
         wall: Timestamp,
-        outcome: Result<(), &CanoError>,
-    ) -> CanoResult<()> {
-        if self.phase == Phase::Stopped && matches!(outcome, Err(CanoError::Cancelled(_))) {
-            return self.cancelled(flow, now, wall);
-        }
-        let i = flow.get();
-        let slot = slot_in_flight(&mut self.flows, flow)?;
-        let policy = &self.backoffs[slot.backoff as usize];
-        let transition = slot.state.finish(now, outcome, policy, &self.rng);
-        if let Timeline::FixedDelay { interval } = slot.timeline {
-            // Fixed delay: measured from the end of this run.
-            slot.next_fire = mono(now).saturating_add(interval);
-        }
-        if transition == Transition::Tripped {
-            slot.blocked = false;
-            slot.buffered_trigger = false;
-        }
-        self.rearm(i, now, wall, false);
-        Ok(())
-    }
-
-    /// Records that a run of `flow` was cancelled (by a stop): neither success nor failure.
-    ///
-    /// # Errors
-    ///
-    /// [`CanoError::Workflow`] if `flow` has no run in flight.
-    pub fn cancelled(&mut self, flow: FlowIndex, now: Instant, wall: Timestamp) -> CanoResult<()> {
-        let i = flow.get();
-        let slot = slot_in_flight(&mut self.flows, flow)?;
-        slot.state.cancelled();
-        self.rearm(i, now, wall, false);
-        Ok(())
-    }
-
-    /// Starts a run of flow `id` now, bypassing a backoff window. `Ok(None)`: the run was
-    /// accepted but buffered ([`OverlapPolicy::BufferOne`]) and starts when the current one
-    /// ends (it comes out of [`SchedulerCore::poll`]).
-    ///
-    /// # Errors
-    ///
-    /// [`CanoError::Workflow`] when the scheduler is not running, the id is unknown, the flow
-    /// is tripped, or it is already running (and cannot buffer).
-    pub fn trigger(
-        &mut self,
-        id: &str,
-        now: Instant,
-        wall: Timestamp,
-    ) -> CanoResult<Option<Dispatch>> {
-        if self.phase != Phase::Running {
-            return Err(not_running());
-        }
-        let i = self.index_of(id).ok_or_else(|| not_found(id))?.get();
+    ) -> Result<Option<Dispatch>, SchedulerError> {
+        let i = self.command(flow)?;
         let slot = &mut self.flows[i];
-        match slot.state.check_start(slot.overlap.limit()) {
-            Err(StartRefusal::Tripped) => Err(CanoError::workflow(format!(
-                "Flow '{id}' is tripped — call reset_flow before triggering"
-            ))),
+        match slot.state.check_start(slot.config.overlap.limit()) {
+            Err(StartRefusal::Tripped) => Err(SchedulerError::Tripped {
+                id: (*slot.id).into(),
+            }),
             Err(StartRefusal::AtLimit) => {
-                if slot.overlap == OverlapPolicy::BufferOne && !slot.buffered_trigger {
-                    slot.buffered_trigger = true;
+                let held = slot.held.with_trigger();
+                if let (OverlapPolicy::BufferOne, Some(held)) = (slot.config.overlap, held) {
+                    slot.held = held;
                     Ok(None)
                 } else {
-                    Err(CanoError::workflow(format!(
-                        "Flow '{id}' is already running"
-                    )))
+                    Err(SchedulerError::AlreadyRunning {
+                        id: (*slot.id).into(),
+                    })
                 }
             }
             Ok(()) => {
@@ -943,51 +818,50 @@ impl SchedulerCore {
         }
     }
 
-    fn command(&mut self, id: &str) -> CanoResult<usize> {
-        if self.phase != Phase::Running {
-            return Err(CanoError::workflow(
-                "Scheduler not running — call start() first",
-            ));
-        }
-        self.index_of(id)
-            .map(FlowIndex::get)
-            .ok_or_else(|| not_found(id))
-    }
-
-    /// Clears flow `id`'s failure streak, backoff window and trip. A running flow stays
+    /// Clears flow `flow`'s failure streak, backoff window and trip. A running flow stays
     /// running (a failure of that run starts a new streak at 1). Scheduled fires resume from
     /// now.
     ///
     /// # Errors
     ///
-    /// [`CanoError::Workflow`] for an unknown id or a scheduler that is not running.
-    pub fn reset_flow(&mut self, id: &str, now: Instant, wall: Timestamp) -> CanoResult<()> {
-        let i = self.command(id)?;
+    /// [`SchedulerError::NotStarted`] or [`SchedulerError::Stopped`].
+    pub fn reset_flow(
+        &mut self,
+        flow: FlowIndex,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Result<(), SchedulerError> {
+        let i = self.command(flow)?;
         self.flows[i].state.reset();
         self.rearm(i, now, wall, true);
         Ok(())
     }
 
-    /// Pauses flow `id`'s scheduled fires (runs in flight continue; `trigger` still works).
+    /// Pauses flow `flow`'s scheduled fires (runs in flight continue; `trigger` still works).
     ///
     /// # Errors
     ///
-    /// [`CanoError::Workflow`] for an unknown id or a scheduler that is not running.
-    pub fn pause(&mut self, id: &str) -> CanoResult<()> {
-        let i = self.command(id)?;
+    /// [`SchedulerError::NotStarted`] or [`SchedulerError::Stopped`].
+    pub fn pause(&mut self, flow: FlowIndex) -> Result<(), SchedulerError> {
+        let i = self.command(flow)?;
         self.flows[i].state.set_paused(true);
-        self.disarm(i);
+        self.queue.disarm(i as u32);
         Ok(())
     }
 
-    /// Resumes flow `id`'s scheduled fires from now (fires that passed while paused are not
-    /// caught up).
+    /// Resumes flow `flow`'s scheduled fires from now (fires that passed while paused are
+    /// not caught up).
     ///
     /// # Errors
     ///
-    /// [`CanoError::Workflow`] for an unknown id or a scheduler that is not running.
-    pub fn resume(&mut self, id: &str, now: Instant, wall: Timestamp) -> CanoResult<()> {
-        let i = self.command(id)?;
+    /// [`SchedulerError::NotStarted`] or [`SchedulerError::Stopped`].
+    pub fn resume(
+        &mut self,
+        flow: FlowIndex,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Result<(), SchedulerError> {
+        let i = self.command(flow)?;
         if self.flows[i].state.is_paused() {
             self.flows[i].state.set_paused(false);
             self.rearm(i, now, wall, true);
@@ -995,9 +869,14 @@ impl SchedulerCore {
         Ok(())
     }
 
-    /// Whether any flow has a run in flight.
+    /// Whether any run is in flight.
     pub fn has_running_flows(&self) -> bool {
-        self.flows.iter().any(|s| s.state.running() > 0)
+        self.runs.live() > 0
+    }
+
+    /// Runs in flight.
+    pub fn runs_in_flight(&self) -> usize {
+        self.runs.live()
     }
 
     /// A snapshot of flow `flow`.
@@ -1006,91 +885,144 @@ impl SchedulerCore {
     ///
     /// If `flow` did not come from this core.
     pub fn info(&self, flow: FlowIndex, now: Instant, wall: Timestamp) -> FlowInfo {
-        let slot = &self.flows[flow.get()];
-        let next_fire = (self.phase == Phase::Running
-            && !slot.state.is_paused()
-            && !slot.state.is_tripped()
-            && slot.next_fire != NO_FIRE)
-            .then(|| {
-                let scheduled = match slot.timeline {
-                    Timeline::FixedDelay { .. } => match slot.state.backoff_until(now) {
-                        Some(until) => slot.next_fire.max(mono(until)),
-                        None => slot.next_fire,
-                    },
-                    _ => slot.next_fire,
-                };
-                timestamp(Self::fire_wall(slot, scheduled, now, wall))
-            });
-        FlowInfo {
-            id: String::from(&*slot.id),
-            status: slot.state.status(now, wall),
-            run_count: slot.state.run_count(),
-            last_run: slot.state.last_run(),
-            failure_streak: slot.state.failure_streak(),
-            next_eligible: slot
-                .state
-                .backoff_until(now)
-                .map(|until| to_wall(until, now, wall)),
-            next_fire,
-            missed_fires: u64::from(slot.missed_fires),
-            skipped_fires: u64::from(slot.skipped_fires),
-        }
+        self.view(flow, now, wall).into_info()
     }
 
-    /// A snapshot of flow `id`, or `None` if unknown.
-    pub fn status(&self, id: &str, now: Instant, wall: Timestamp) -> Option<FlowInfo> {
-        self.index_of(id).map(|i| self.info(i, now, wall))
+    /// What [`info`](Self::info) reports, without its allocations (to be made outside a
+    /// lock).
+    pub(crate) fn view(&self, flow: FlowIndex, now: Instant, wall: Timestamp) -> FlowView {
+        let slot = &self.flows[flow.get()];
+        FlowView {
+            id: slot.id.clone(),
+            state: slot.state.clone(),
+            now,
+            wall,
+            next_fire: if self.is_running() {
+                slot.planned_fire(now, wall)
+            } else {
+                None
+            },
+            missed_fires: slot.missed_fires,
+            skipped_fires: slot.skipped_fires,
+        }
     }
 
     /// Snapshots of every flow, in registration order.
     pub fn list(&self, now: Instant, wall: Timestamp) -> Vec<FlowInfo> {
-        (0..self.flows.len())
-            .map(|i| self.info(FlowIndex(i as u32), now, wall))
+        self.flows()
+            .map(|flow| self.info(flow, now, wall))
             .collect()
     }
 
-    /// The next `n` scheduled fire times of flow `id` (before jitter), as planned now: for a
-    /// fixed-delay flow this assumes each run takes no time. Empty for manual, paused,
-    /// tripped or stopped flows.
+    /// Flow `flow`'s planned fire times from now on (before jitter), walked lazily; see
+    /// [`UpcomingFires`]. Empty unless the core is running.
     ///
-    /// # Errors
+    /// # Panics
     ///
-    /// [`CanoError::Workflow`] for an unknown id.
+    /// If `flow` did not come from this core.
+    pub fn upcoming_fires(&self, flow: FlowIndex, now: Instant, wall: Timestamp) -> UpcomingFires {
+        if self.is_running() {
+            self.flows[flow.get()].upcoming(now, wall)
+        } else {
+            UpcomingFires::empty()
+        }
+    }
+
+    /// The next `n` (at most [`NEXT_FIRES_LIMIT`]) scheduled fire times of flow `flow`
+    /// (before jitter), as planned now: for a fixed-delay flow this assumes each run takes
+    /// no time. Empty for manual, paused, tripped or stopped flows.
+    ///
+    /// # Panics
+    ///
+    /// If `flow` did not come from this core.
     pub fn next_fires(
         &self,
-        id: &str,
+        flow: FlowIndex,
         n: usize,
         now: Instant,
         wall: Timestamp,
-    ) -> CanoResult<Vec<Timestamp>> {
-        let flow = self.index_of(id).ok_or_else(|| not_found(id))?;
-        let slot = &self.flows[flow.get()];
-        let mut out = Vec::new();
-        let Some(first) = self.info(flow, now, wall).next_fire else {
-            return Ok(out);
-        };
-        let mut fire = match slot.timeline {
-            Timeline::Wall(_) => first.as_microsecond(),
-            _ => mono(now) + (first.as_microsecond() - wall.as_microsecond()),
-        };
-        while out.len() < n {
-            out.push(timestamp(Self::fire_wall(slot, fire, now, wall)));
-            fire = match slot.timeline {
-                Timeline::FixedDelay { interval } => fire.saturating_add(interval),
-                _ => match slot.timeline.next_after(fire) {
-                    Some(next) => next,
-                    None => break,
-                },
-            };
+    ) -> Vec<Timestamp> {
+        self.upcoming_fires(flow, now, wall)
+            .take(n.min(NEXT_FIRES_LIMIT))
+            .collect()
+    }
+}
+
+/// Values kept per flow outside the core (a scheduler's jobs), stored under the
+/// [`FlowIndex`] the core gave each flow.
+pub(crate) struct FlowMap<T>(Vec<T>);
+
+impl<T> Default for FlowMap<T> {
+    fn default() -> Self {
+        FlowMap(Vec::new())
+    }
+}
+
+impl<T> FlowMap<T> {
+    /// Stores `value` for `flow`, the flow the core registered last.
+    pub(crate) fn insert(&mut self, flow: FlowIndex, value: T) {
+        debug_assert_eq!(flow.get(), self.0.len(), "flows are stored as registered");
+        self.0.push(value);
+    }
+
+    pub(crate) fn get(&self, flow: FlowIndex) -> &T {
+        &self.0[flow.get()]
+    }
+
+    /// Every flow's value, in registration order.
+    pub(crate) fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (FlowIndex, &T)> + ExactSizeIterator {
+        self.0
+            .iter()
+            .enumerate()
+            .map(|(i, value)| (FlowIndex(i as u32), value))
+    }
+
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
+/// A flow's snapshot with shared text: cheap to take under a lock, turned into a
+/// [`FlowInfo`] (which allocates) outside it.
+#[derive(Debug, Clone)]
+pub(crate) struct FlowView {
+    id: Arc<str>,
+    state: FlowState,
+    now: Instant,
+    wall: Timestamp,
+    next_fire: Option<Timestamp>,
+    missed_fires: u32,
+    skipped_fires: u32,
+}
+
+impl FlowView {
+    pub(crate) fn into_info(self) -> FlowInfo {
+        let state = &self.state;
+        FlowInfo {
+            id: String::from(&*self.id),
+            status: state.status(self.now, self.wall),
+            run_count: state.run_count(),
+            last_run: state.last_run(),
+            failure_streak: state.failure_streak(),
+            next_eligible: state
+                .backoff_until(self.now)
+                .map(|until| to_wall(until, self.now, self.wall)),
+            next_fire: self.next_fire,
+            missed_fires: u64::from(self.missed_fires),
+            skipped_fires: u64::from(self.skipped_fires),
         }
-        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduler::schedule::FirstRun;
     use crate::scheduler::schedule::tests::Aligned;
+    use alloc::boxed::Box;
+    use alloc::format;
 
     fn wall_at(secs: i64) -> Timestamp {
         Timestamp::from_second(1_767_225_600 + secs).unwrap()
@@ -1134,6 +1066,22 @@ mod tests {
             }
             out
         }
+
+        /// Polls until the core waits; returns the runs it asked to cancel and how it waits.
+        fn poll_cancels(&mut self) -> (Vec<RunId>, Action) {
+            let mut cancels = Vec::new();
+            loop {
+                match self.core.poll(self.now, self.wall) {
+                    Action::Cancel(run) => cancels.push(run),
+                    Action::Start(d) => panic!("started {d:?} while stopping"),
+                    other => return (cancels, other),
+                }
+            }
+        }
+
+        fn finish(&mut self, run: RunId, outcome: impl Into<RunOutcome>) {
+            self.core.finish(run, self.now, self.wall, outcome).unwrap();
+        }
     }
 
     #[test]
@@ -1158,7 +1106,7 @@ mod tests {
             .add_flow("r", Schedule::Every(Duration::from_secs(10)))
             .unwrap();
         core.set_policy(
-            "r",
+            f,
             SchedulePolicy {
                 interval_mode: IntervalMode::FixedRate,
                 ..SchedulePolicy::default()
@@ -1166,12 +1114,13 @@ mod tests {
         )
         .unwrap();
         let mut h = Harness::new(core);
-        assert_eq!(h.poll_all().len(), 1);
+        let first = h.poll_all();
+        assert_eq!(first.len(), 1);
         // Due at 10 while running: blocked, nothing started.
         h.advance_to(secs(10));
         assert!(h.poll_all().is_empty());
         h.advance_to(secs(25));
-        h.core.finish(f, h.now, h.wall, Ok(())).unwrap();
+        h.finish(first[0].run, Ok(()));
         assert!(h.poll_all().is_empty());
         let info = h.core.info(f, h.now, h.wall);
         assert_eq!(info.missed_fires, 2);
@@ -1196,5 +1145,285 @@ mod tests {
         h.advance_to(secs(90));
         assert_eq!(h.poll_all().len(), 1);
         assert_eq!(h.started[0].scheduled(), wall_at(60));
+    }
+
+    /// Two hourly flows, both running from the start.
+    fn two_running() -> (Harness, Vec<Dispatch>) {
+        let mut core = SchedulerCore::new();
+        core.add_flow("a", Schedule::Every(Duration::from_secs(3600)))
+            .unwrap();
+        core.add_flow("b", Schedule::Every(Duration::from_secs(3600)))
+            .unwrap();
+        let mut h = Harness::new(core);
+        let runs = h.poll_all();
+        assert_eq!(runs.len(), 2);
+        (h, runs)
+    }
+
+    #[test]
+    fn stop_lets_runs_finish_within_the_grace_and_is_complete_when_the_last_ends() {
+        let (mut h, runs) = two_running();
+        h.advance_to(secs(10));
+        assert!(h.core.begin_stop(h.now, Duration::from_secs(5)));
+        assert_eq!(h.core.stage(), Stage::Stopping { deadline: secs(15) });
+        // The deadline is the next wake; nothing is dispatched any more.
+        assert_eq!(h.core.next_wake(), Some(secs(15)));
+        assert_eq!(h.core.poll(h.now, h.wall), Action::WakeAt(secs(15)));
+        h.advance_to(secs(12));
+        h.finish(runs[0].run, Ok(()));
+        assert_eq!(h.core.poll(h.now, h.wall), Action::WakeAt(secs(15)));
+        h.advance_to(secs(14));
+        h.finish(runs[1].run, Ok(()));
+        assert!(h.core.is_stopped());
+        assert_eq!(h.core.next_wake(), None);
+        assert_eq!(h.core.poll(h.now, h.wall), Action::Stopped);
+        assert!(h.core.cancelled_fires().is_empty());
+        // Outcomes during the grace are recorded.
+        let a = h.core.info(FlowIndex(0), h.now, h.wall);
+        assert_eq!(a.status, crate::Status::Completed);
+        assert_eq!(a.next_fire, None, "nothing is planned after a stop");
+    }
+
+    #[test]
+    fn stop_cancels_the_runs_left_at_the_deadline_once_each() {
+        let (mut h, runs) = two_running();
+        h.core.begin_stop(h.now, Duration::from_secs(5));
+        h.advance_to(secs(5));
+        let (cancels, waiting) = h.poll_cancels();
+        assert_eq!(cancels, [runs[0].run, runs[1].run]);
+        assert_eq!(waiting, Action::Idle, "waits for the cancelled runs to end");
+        assert_eq!(h.core.stage(), Stage::Draining);
+        assert_eq!(h.core.next_wake(), None);
+        assert_eq!(
+            h.core.cancelled_fires(),
+            [runs[0].fire.clone(), runs[1].fire.clone()]
+        );
+        // Asked once: polling again asks nothing more.
+        assert_eq!(h.poll_cancels(), (Vec::new(), Action::Idle));
+        h.finish(runs[0].run, RunOutcome::Cancelled);
+        assert_eq!(h.core.stage(), Stage::Draining);
+        h.finish(runs[1].run, RunOutcome::Cancelled);
+        assert_eq!(h.core.poll(h.now, h.wall), Action::Stopped);
+        // A cancelled run is neither a success nor a failure.
+        let a = h.core.info(runs[0].flow, h.now, h.wall);
+        assert_eq!((a.status, a.failure_streak), (crate::Status::Idle, 0));
+    }
+
+    /// A run that ignores its cancellation keeps the core draining until it does end;
+    /// however it ends, the stop then completes and its outcome is recorded.
+    #[test]
+    fn a_run_that_ignores_cancellation_holds_the_stop_until_it_ends() {
+        let (mut h, runs) = two_running();
+        h.core.begin_stop(h.now, Duration::from_secs(1));
+        h.advance_to(secs(1));
+        assert_eq!(h.poll_cancels().0.len(), 2);
+        h.finish(runs[0].run, RunOutcome::Cancelled);
+        h.advance_to(secs(3600));
+        assert_eq!(h.poll_cancels(), (Vec::new(), Action::Idle));
+        assert!(!h.core.is_stopped());
+        let err = CanoError::task_execution("late");
+        h.finish(runs[1].run, Err(&err));
+        assert_eq!(h.core.poll(h.now, h.wall), Action::Stopped);
+        let b = h.core.info(runs[1].flow, h.now, h.wall);
+        assert_eq!(b.failure_streak, 1, "a real failure stays a failure: {b:?}");
+        // It is still listed as cancelled: it was asked to stop at the deadline.
+        assert_eq!(h.core.cancelled_fires().len(), 2);
+    }
+
+    #[test]
+    fn a_zero_grace_cancels_at_once_and_a_stop_without_runs_is_immediate() {
+        let (mut h, runs) = two_running();
+        h.core.begin_stop(h.now, Duration::ZERO);
+        assert_eq!(h.poll_cancels().0, [runs[0].run, runs[1].run]);
+
+        let mut core = SchedulerCore::new();
+        core.add_flow("m", Schedule::Manual).unwrap();
+        let mut h = Harness::new(core);
+        assert!(h.core.begin_stop(h.now, Duration::from_secs(30)));
+        assert!(h.core.is_stopped());
+        assert_eq!(h.core.poll(h.now, h.wall), Action::Stopped);
+
+        // A core that never started stops at once too.
+        let mut never = SchedulerCore::new();
+        assert!(never.begin_stop(Instant::ZERO, Duration::from_secs(30)));
+        assert!(never.is_stopped());
+        assert_eq!(
+            never.add_flow("late", Schedule::Manual),
+            Err(SchedulerError::AddAfterStart)
+        );
+    }
+
+    #[test]
+    fn a_second_stop_changes_nothing_and_keeps_the_first_report() {
+        let (mut h, runs) = two_running();
+        assert!(h.core.begin_stop(h.now, Duration::from_secs(5)));
+        // Neither a shorter nor a longer grace moves the deadline.
+        assert!(!h.core.begin_stop(h.now, Duration::ZERO));
+        assert!(!h.core.begin_stop(h.now, Duration::from_secs(500)));
+        assert_eq!(h.core.next_wake(), Some(secs(5)));
+        h.advance_to(secs(5));
+        h.poll_cancels();
+        for run in &runs {
+            h.finish(run.run, RunOutcome::Cancelled);
+        }
+        let report = h.core.cancelled_fires().to_vec();
+        assert!(!h.core.begin_stop(h.now, Duration::from_secs(1)));
+        assert_eq!(h.core.cancelled_fires(), report);
+        assert!(h.core.is_stopped());
+    }
+
+    #[test]
+    fn triggers_and_commands_during_and_after_a_stop_say_it_was_stopped() {
+        let mut core = SchedulerCore::new();
+        let m = core.add_flow("m", Schedule::Manual).unwrap();
+        assert_eq!(
+            core.trigger(m, Instant::ZERO, wall_at(0)),
+            Err(SchedulerError::NotStarted)
+        );
+        let mut h = Harness::new(core);
+        let run = h.core.trigger(m, h.now, h.wall).unwrap().unwrap();
+        h.core.begin_stop(h.now, Duration::from_secs(10));
+        let refused = |h: &mut Harness| {
+            let (now, wall) = (h.now, h.wall);
+            assert_eq!(h.core.trigger(m, now, wall), Err(SchedulerError::Stopped));
+            assert_eq!(
+                h.core.reset_flow(m, now, wall),
+                Err(SchedulerError::Stopped)
+            );
+            assert_eq!(h.core.pause(m), Err(SchedulerError::Stopped));
+            assert_eq!(h.core.resume(m, now, wall), Err(SchedulerError::Stopped));
+        };
+        refused(&mut h); // during the grace
+        h.advance_to(secs(2));
+        h.finish(run.run, Ok(()));
+        assert!(h.core.is_stopped());
+        refused(&mut h); // after
+        let text = alloc::string::ToString::to_string(&CanoError::from(SchedulerError::Stopped));
+        assert!(text.contains("Scheduler not running"), "{text}");
+        assert!(text.contains("stopped"), "{text}");
+        // Queries keep working.
+        assert_eq!(h.core.info(m, h.now, h.wall).run_count, 1);
+    }
+
+    #[test]
+    fn cancelled_is_a_failure_while_running_and_a_cancellation_once_stopping() {
+        let mut core = SchedulerCore::new();
+        let m = core.add_flow("m", Schedule::Manual).unwrap();
+        let mut h = Harness::new(core);
+        let cancelled = CanoError::cancelled("winding down");
+        let run = h.core.trigger(m, h.now, h.wall).unwrap().unwrap();
+        h.finish(run.run, Err(&cancelled));
+        assert_eq!(h.core.info(m, h.now, h.wall).failure_streak, 1);
+        let run = h.core.trigger(m, h.now, h.wall).unwrap().unwrap();
+        h.core.begin_stop(h.now, Duration::from_secs(1));
+        h.finish(run.run, Err(&cancelled));
+        assert_eq!(h.core.info(m, h.now, h.wall).failure_streak, 1);
+        assert!(h.core.is_stopped());
+    }
+
+    #[test]
+    fn an_outcome_for_a_run_not_in_flight_is_refused() {
+        let (mut h, runs) = two_running();
+        h.finish(runs[0].run, Ok(()));
+        let (now, wall) = (h.now, h.wall);
+        assert_eq!(
+            h.core.finish(runs[0].run, now, wall, Ok(())),
+            Err(SchedulerError::UnknownRun)
+        );
+        assert_eq!(h.core.runs_in_flight(), 1);
+    }
+
+    /// Every stop rule at once, swept over when runs end relative to the deadline: a run
+    /// ending before the deadline is never cancelled; every run still in flight at the
+    /// deadline is cancelled exactly there, exactly once; the stop completes when the last
+    /// run ends, and never before the deadline if a run outlives it.
+    #[test]
+    fn stop_rules_hold_for_every_ending_around_the_deadline() {
+        let grace = 10u64;
+        for a_end in 1..=15u64 {
+            for b_end in 1..=15u64 {
+                for b_ignores in [false, true] {
+                    let (mut h, runs) = two_running();
+                    h.core.begin_stop(h.now, Duration::from_secs(grace));
+                    let ends = [(runs[0].run, a_end, false), (runs[1].run, b_end, b_ignores)];
+                    let mut asked = Vec::new();
+                    let mut open: Vec<_> = ends.to_vec();
+                    for t in 1..=20u64 {
+                        h.advance_to(secs(t));
+                        let (cancels, waiting) = h.poll_cancels();
+                        for run in &cancels {
+                            assert_eq!(t, grace, "cancelled at {t}, not at the deadline");
+                            assert!(!asked.contains(run), "asked twice");
+                            asked.push(*run);
+                        }
+                        let stopped = waiting == Action::Stopped;
+                        assert_eq!(stopped, open.is_empty(), "t={t}, open={open:?}");
+                        // Runs end: at their time, or (unless they ignore it) when asked.
+                        open.retain(|&(run, end, ignores)| {
+                            let cancelled_now = cancels.contains(&run) && !ignores;
+                            if end == t || (end > t && cancelled_now) {
+                                let outcome = if cancelled_now && end != t {
+                                    RunOutcome::Cancelled
+                                } else {
+                                    RunOutcome::Succeeded
+                                };
+                                h.core.finish(run, h.now, h.wall, outcome).unwrap();
+                                false
+                            } else {
+                                true
+                            }
+                        });
+                    }
+                    let expected: Vec<RunId> = ends
+                        .iter()
+                        .filter(|(_, end, _)| *end >= grace)
+                        .map(|(run, ..)| *run)
+                        .collect();
+                    assert_eq!(asked, expected, "a={a_end} b={b_end}");
+                    assert!(h.core.is_stopped());
+                    assert_eq!(h.core.cancelled_fires().len(), expected.len());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn next_fires_is_bounded_and_upcoming_fires_walks_on() {
+        let mut core = SchedulerCore::new();
+        let every = core
+            .add_flow("every", Schedule::Every(Duration::from_secs(1)))
+            .unwrap();
+        core.set_policy(
+            every,
+            SchedulePolicy {
+                first_run: FirstRun::AfterInterval,
+                ..SchedulePolicy::default()
+            },
+        )
+        .unwrap();
+        let cron = core
+            .add_wall_flow("cron", Box::new(Aligned(60_000_000)))
+            .unwrap();
+        let h = Harness::new(core);
+        for flow in [every, cron] {
+            let fires = h.core.next_fires(flow, usize::MAX, h.now, h.wall);
+            assert_eq!(fires.len(), NEXT_FIRES_LIMIT);
+            assert!(fires.windows(2).all(|w| w[0] < w[1]));
+            let walked: Vec<_> = h
+                .core
+                .upcoming_fires(flow, h.now, h.wall)
+                .take(5000)
+                .collect();
+            assert_eq!(walked.len(), 5000);
+            assert_eq!(walked[..NEXT_FIRES_LIMIT], fires[..]);
+        }
+        assert_eq!(
+            h.core.next_fires(every, 2, h.now, h.wall),
+            [wall_at(1), wall_at(2)]
+        );
+        assert_eq!(
+            h.core.next_fires(cron, 2, h.now, h.wall),
+            [wall_at(60), wall_at(120)]
+        );
     }
 }

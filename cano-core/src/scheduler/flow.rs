@@ -15,16 +15,14 @@
 //! [`OverlapPolicy::AllowConcurrent`](crate::scheduler::schedule::OverlapPolicy::AllowConcurrent)), so
 //! "running" is a count.
 
-use alloc::boxed::Box;
-use alloc::string::{String, ToString};
-use core::time::Duration;
+use alloc::string::String;
+use alloc::sync::Arc;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
-use crate::error::CanoError;
 use crate::random::RandomSource;
 use crate::scheduler::backoff::BackoffPolicy;
-use crate::time::Instant;
+use crate::time::{Instant, to_wall};
 
 /// What a flow is doing, as reported by `status` and `list`.
 ///
@@ -84,18 +82,19 @@ pub enum StartRefusal {
     AtLimit,
 }
 
+/// What the runs so far left the flow in (running and paused are kept beside it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
+enum Standing {
     Idle,
     Completed,
     Backoff,
     Tripped,
 }
 
-/// One flow's status: phase, failure streak, backoff window, counters.
+/// One flow's status: its standing (idle, completed, backoff, tripped), failure streak, backoff window, counters.
 #[derive(Debug, Clone)]
 pub struct FlowState {
-    phase: Phase,
+    standing: Standing,
     paused: bool,
     running: u32,
     streak: u32,
@@ -103,7 +102,8 @@ pub struct FlowState {
     /// Wall time (µs since the Unix epoch) the last run started; `i64::MIN` = never.
     last_run_micros: i64,
     backoff_until: Instant,
-    last_error: Option<Box<str>>,
+    /// Shared, so a status snapshot copies a pointer, not the text.
+    last_error: Option<Arc<str>>,
 }
 
 impl Default for FlowState {
@@ -116,7 +116,7 @@ impl FlowState {
     /// A flow that has never run.
     pub const fn new() -> Self {
         FlowState {
-            phase: Phase::Idle,
+            standing: Standing::Idle,
             paused: false,
             running: 0,
             streak: 0,
@@ -133,7 +133,7 @@ impl FlowState {
     ///
     /// [`StartRefusal::Tripped`] or [`StartRefusal::AtLimit`].
     pub fn check_start(&self, limit: u32) -> Result<(), StartRefusal> {
-        if self.phase == Phase::Tripped {
+        if self.standing == Standing::Tripped {
             Err(StartRefusal::Tripped)
         } else if self.running >= limit {
             Err(StartRefusal::AtLimit)
@@ -151,11 +151,12 @@ impl FlowState {
     }
 
     /// Applies a finished run's outcome at monotonic time `now`, drawing backoff jitter from
-    /// `rng`.
+    /// `rng`. A failure comes as its error's `Display` text, rendered by the caller (outside
+    /// any lock: the text is user-sized).
     pub fn finish(
         &mut self,
         now: Instant,
-        outcome: Result<(), &CanoError>,
+        outcome: Result<(), Arc<str>>,
         policy: &BackoffPolicy,
         rng: &(impl RandomSource + ?Sized),
     ) -> Transition {
@@ -163,19 +164,19 @@ impl FlowState {
         match outcome {
             Ok(()) => {
                 self.streak = 0;
-                self.phase = Phase::Completed;
+                self.standing = Standing::Completed;
                 self.last_error = None;
                 Transition::Completed
             }
             Err(error) => {
                 self.streak = self.streak.saturating_add(1);
-                self.last_error = Some(error.to_string().into_boxed_str());
+                self.last_error = Some(error);
                 if policy.is_tripped(self.streak) {
-                    self.phase = Phase::Tripped;
+                    self.standing = Standing::Tripped;
                     Transition::Tripped
                 } else {
                     let until = now + policy.compute_delay(self.streak, rng);
-                    self.phase = Phase::Backoff;
+                    self.standing = Standing::Backoff;
                     self.backoff_until = until;
                     Transition::Backoff { until }
                 }
@@ -192,8 +193,8 @@ impl FlowState {
     pub fn reset(&mut self) {
         self.streak = 0;
         self.backoff_until = Instant::ZERO;
-        if matches!(self.phase, Phase::Tripped | Phase::Backoff) {
-            self.phase = Phase::Idle;
+        if matches!(self.standing, Standing::Tripped | Standing::Backoff) {
+            self.standing = Standing::Idle;
         }
     }
 
@@ -209,7 +210,7 @@ impl FlowState {
 
     /// Whether the flow is tripped.
     pub fn is_tripped(&self) -> bool {
-        self.phase == Phase::Tripped
+        self.standing == Standing::Tripped
     }
 
     /// Runs in flight.
@@ -229,12 +230,13 @@ impl FlowState {
 
     /// The end of the backoff window, if one is open at `now`.
     pub fn backoff_until(&self, now: Instant) -> Option<Instant> {
-        (self.phase == Phase::Backoff && self.backoff_until > now).then_some(self.backoff_until)
+        (self.standing == Standing::Backoff && self.backoff_until > now)
+            .then_some(self.backoff_until)
     }
 
     /// The end of the last backoff window, open or not, while the flow is in `Backoff`.
     pub fn backoff_end(&self) -> Option<Instant> {
-        (self.phase == Phase::Backoff).then_some(self.backoff_until)
+        (self.standing == Standing::Backoff).then_some(self.backoff_until)
     }
 
     /// Wall time the last run started.
@@ -254,7 +256,7 @@ impl FlowState {
         let last_error = || self.last_error.as_deref().unwrap_or("").into();
         if self.running > 0 {
             Status::Running
-        } else if self.phase == Phase::Tripped {
+        } else if self.standing == Standing::Tripped {
             Status::Tripped {
                 streak: self.streak,
                 last_error: last_error(),
@@ -262,10 +264,10 @@ impl FlowState {
         } else if self.paused {
             Status::Paused
         } else {
-            match self.phase {
-                Phase::Idle => Status::Idle,
-                Phase::Completed => Status::Completed,
-                Phase::Backoff | Phase::Tripped => Status::Backoff {
+            match self.standing {
+                Standing::Idle => Status::Idle,
+                Standing::Completed => Status::Completed,
+                Standing::Backoff | Standing::Tripped => Status::Backoff {
                     until: to_wall(self.backoff_until, now, wall),
                     streak: self.streak,
                     last_error: last_error(),
@@ -275,25 +277,17 @@ impl FlowState {
     }
 }
 
-/// The wall time of monotonic instant `t`, given that `now` and `wall` are the same moment.
-pub(crate) fn to_wall(t: Instant, now: Instant, wall: Timestamp) -> Timestamp {
-    let ahead = signed(t.saturating_duration_since(now));
-    let behind = signed(now.saturating_duration_since(t));
-    wall.checked_add(ahead - behind).unwrap_or(if t > now {
-        Timestamp::MAX
-    } else {
-        Timestamp::MIN
-    })
-}
-
-fn signed(d: Duration) -> SignedDuration {
-    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::CanoError;
     use crate::random::SplitMix64;
+    use alloc::string::ToString;
+    use core::time::Duration;
+
+    fn text(error: &CanoError) -> Arc<str> {
+        error.to_string().into()
+    }
 
     fn wall0() -> Timestamp {
         Timestamp::from_second(1_767_225_600).unwrap()
@@ -316,7 +310,7 @@ mod tests {
         assert_eq!(f.status(Instant::ZERO, wall0()), Status::Idle);
         f.start(wall0());
         assert_eq!(f.status(Instant::ZERO, wall0()), Status::Running);
-        let t = f.finish(Instant::from_secs(1), Err(&err), &policy(None), &rng);
+        let t = f.finish(Instant::from_secs(1), Err(text(&err)), &policy(None), &rng);
         assert_eq!(
             t,
             Transition::Backoff {
@@ -333,7 +327,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         f.start(wall0());
-        let t = f.finish(Instant::from_secs(2), Err(&err), &policy(None), &rng);
+        let t = f.finish(Instant::from_secs(2), Err(text(&err)), &policy(None), &rng);
         assert_eq!(
             t,
             Transition::Backoff {
@@ -358,7 +352,7 @@ mod tests {
         let err = CanoError::task_execution("x");
         for i in 1..=2 {
             f.start(wall0());
-            let t = f.finish(Instant::ZERO, Err(&err), &policy(Some(2)), &rng);
+            let t = f.finish(Instant::ZERO, Err(text(&err)), &policy(Some(2)), &rng);
             assert_eq!(t == Transition::Tripped, i == 2);
         }
         assert_eq!(f.check_start(1), Err(StartRefusal::Tripped));
@@ -378,12 +372,12 @@ mod tests {
         let err = CanoError::task_execution("x");
         for _ in 0..3 {
             f.start(wall0());
-            f.finish(Instant::ZERO, Err(&err), &policy(None), &rng);
+            f.finish(Instant::ZERO, Err(text(&err)), &policy(None), &rng);
         }
         f.start(wall0());
         f.reset();
         assert_eq!(f.status(Instant::ZERO, wall0()), Status::Running);
-        f.finish(Instant::ZERO, Err(&err), &policy(None), &rng);
+        f.finish(Instant::ZERO, Err(text(&err)), &policy(None), &rng);
         assert_eq!(f.failure_streak(), 1);
     }
 
@@ -397,19 +391,5 @@ mod tests {
         f.set_paused(true);
         assert_eq!(f.status(Instant::ZERO, wall0()), Status::Paused);
         assert_eq!(f.last_run(), Some(wall0()));
-    }
-
-    #[test]
-    fn monotonic_to_wall() {
-        let w = wall0();
-        let now = Instant::from_secs(100);
-        assert_eq!(
-            to_wall(Instant::from_secs(160), now, w),
-            w + SignedDuration::from_secs(60)
-        );
-        assert_eq!(
-            to_wall(Instant::from_secs(40), now, w),
-            w - SignedDuration::from_secs(60)
-        );
     }
 }

@@ -3,9 +3,13 @@
 //!
 //! * [`Scheduler`] is the builder (cano 0.12's API: `every`, `cron`, `manual`,
 //!   `set_backoff`, …); [`Scheduler::start`] consumes it and returns a [`RunningScheduler`].
-//! * [`SchedulerCore`] is the pure state machine underneath: every flow, one deadline queue
-//!   (a heap keyed by the next due instant). It takes the time as arguments and says what to
-//!   start and when to wake; the async loop around it is thin and the same on every runtime.
+//! * [`SchedulerCore`] is the pure state machine underneath: every flow, the runs in flight,
+//!   the stop and its deadline, one deadline queue (a heap keyed by the next due instant). It
+//!   takes the time as arguments and says what to do ([`Action`]: start a run, cancel a run,
+//!   the stop is complete) and when to wake; the async loop around it only spawns, aborts
+//!   and sleeps, and is the same on every runtime.
+//! * Misuse (an unknown flow, a trigger after a stop, a duplicate id, …) is a
+//!   [`SchedulerError`] inside [`CanoError::Scheduler`], with cano 0.12's messages.
 //! * What runs is a [`Job`]: anything that runs once per fire and returns `Ok` or `Err`
 //!   (plain async closures through [`job_fn`]), with optional setup/teardown hooks. Each run
 //!   receives a [`Fire`] whose [`FireId`] (flow id + scheduled time) is an idempotency key.
@@ -42,25 +46,34 @@
 pub mod backoff;
 mod core;
 mod driver;
+mod error;
 pub mod flow;
+mod handle;
 mod info;
 mod job;
+mod queue;
+mod runs;
 pub mod schedule;
+mod slot;
 
 use ::core::time::Duration;
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 
 pub use self::core::{
-    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, SchedulerCore,
+    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, NEXT_FIRES_LIMIT,
+    RunFailure, RunOutcome, SchedulerCore, Stage,
 };
 pub use crate::runtime::DynClock;
-pub use driver::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
+pub use error::SchedulerError;
+pub use handle::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
 pub use info::FlowInfo;
 pub use job::{Fire, FireId, Job, JobFn, job_fn};
+pub use runs::RunId;
+pub use slot::UpcomingFires;
 
 use jiff::tz::TimeZone;
 
+use self::core::FlowMap;
 use crate::cron::IntoCron;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::{Clock, Spawner};
@@ -74,18 +87,21 @@ use driver::FlowJob;
 /// The scheduler builder. All flows share one input type `S` (each flow's
 /// `initial_state`, cloned for every run).
 ///
-/// Registration errors are [`CanoError::Configuration`]: a duplicate id, a zero interval, a
-/// bad cron expression, an unknown id in a setter, an invalid policy.
+/// Registration errors have category `"configuration"`: a [`SchedulerError`] (an empty or
+/// duplicate id, a zero interval, an unknown id in a setter, an invalid policy) or
+/// [`CanoError::InvalidCron`] for a bad cron expression.
 pub struct Scheduler<S = ()> {
-    core: SchedulerCore,
-    jobs: Vec<FlowJob<S>>,
+    /// Boxed: `start` and its callers' futures move a pointer, not the whole core, across
+    /// their awaits (on a microcontroller those futures are heap or static memory).
+    core: Box<SchedulerCore>,
+    jobs: FlowMap<FlowJob<S>>,
 }
 
 impl<S> Default for Scheduler<S> {
     fn default() -> Self {
         Scheduler {
-            core: SchedulerCore::new(),
-            jobs: Vec::new(),
+            core: Box::new(SchedulerCore::new()),
+            jobs: FlowMap::default(),
         }
     }
 }
@@ -114,9 +130,19 @@ where
         job: impl Job<S>,
         initial_state: S,
     ) -> CanoResult<()> {
-        self.core.add_flow(id, schedule)?;
-        self.jobs.push((Box::new(job), initial_state));
+        let flow = self.core.add_flow(id, schedule)?;
+        self.jobs.insert(flow, (Box::new(job), initial_state));
         Ok(())
+    }
+
+    /// The flow `id`, for a setter.
+    fn setter_target(&self, id: &str, setting: &'static str) -> Result<FlowIndex, SchedulerError> {
+        self.core
+            .index_of(id)
+            .ok_or_else(|| SchedulerError::UnknownFlowInSetter {
+                id: id.into(),
+                setting,
+            })
     }
 
     /// Runs `job` every `interval`: at start, then `interval` after each run ends (change
@@ -124,7 +150,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id or a zero interval.
+    /// A [`SchedulerError`] (category `"configuration"`) for an empty or duplicate id or a
+    /// zero interval.
     pub fn every(
         &mut self,
         id: &str,
@@ -230,7 +257,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id; [`CanoError::InvalidCron`] (category
+    /// A [`SchedulerError`] for an empty or duplicate id; [`CanoError::InvalidCron`] (category
     /// `"configuration"`) for an invalid expression, with the [`CronError`](crate::cron::CronError)
     /// naming the field, the token, its byte span and what is allowed there.
     pub fn cron(
@@ -254,7 +281,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for a duplicate id.
+    /// A [`SchedulerError`] (category `"configuration"`) for an empty or duplicate id.
     pub fn manual(&mut self, id: &str, job: impl Job<S>, initial_state: S) -> CanoResult<()> {
         self.register(id, Schedule::Manual, job, initial_state)
     }
@@ -263,18 +290,22 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or an invalid
+    /// policy.
     pub fn set_backoff(&mut self, id: &str, policy: BackoffPolicy) -> CanoResult<()> {
-        self.core.set_backoff(id, policy)
+        let flow = self.setter_target(id, "backoff")?;
+        Ok(self.core.set_backoff(flow, policy)?)
     }
 
     /// Sets all of flow `id`'s scheduling policies at once.
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or an invalid policy.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or an invalid
+    /// policy.
     pub fn set_policy(&mut self, id: &str, policy: SchedulePolicy) -> CanoResult<()> {
-        self.core.set_policy(id, policy)
+        let flow = self.setter_target(id, "schedule policy")?;
+        Ok(self.core.set_policy(flow, policy)?)
     }
 
     fn update_policy(
@@ -282,16 +313,18 @@ where
         id: &str,
         change: impl FnOnce(&mut SchedulePolicy),
     ) -> CanoResult<()> {
-        let mut policy = self.core.policy(id)?;
+        let flow = self.setter_target(id, "schedule policy")?;
+        let mut policy = self.core.policy(flow)?;
         change(&mut policy);
-        self.core.set_policy(id, policy)
+        Ok(self.core.set_policy(flow, policy)?)
     }
 
     /// Sets flow `id`'s [`OverlapPolicy`].
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or `AllowConcurrent(0)`.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or
+    /// `AllowConcurrent(0)`.
     pub fn set_overlap(&mut self, id: &str, overlap: OverlapPolicy) -> CanoResult<()> {
         self.update_policy(id, |p| p.overlap = overlap)
     }
@@ -300,7 +333,8 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id or `RunAll { max: 0 }`.
+    /// A [`SchedulerError`] (category `"configuration"`) for an unknown id or
+    /// `RunAll { max: 0 }`.
     pub fn set_missed_fires(&mut self, id: &str, missed: MissedFirePolicy) -> CanoResult<()> {
         self.update_policy(id, |p| p.missed = missed)
     }
@@ -309,7 +343,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id.
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
     pub fn set_interval_mode(&mut self, id: &str, mode: IntervalMode) -> CanoResult<()> {
         self.update_policy(id, |p| p.interval_mode = mode)
     }
@@ -318,7 +352,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id.
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
     pub fn set_first_run(&mut self, id: &str, first_run: FirstRun) -> CanoResult<()> {
         self.update_policy(id, |p| p.first_run = first_run)
     }
@@ -327,7 +361,7 @@ where
     ///
     /// # Errors
     ///
-    /// [`CanoError::Configuration`] for an unknown id.
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
     pub fn set_jitter(&mut self, id: &str, jitter: Duration) -> CanoResult<()> {
         self.update_policy(id, |p| p.jitter = jitter)
     }
@@ -382,18 +416,17 @@ where
         spawner: P,
     ) -> CanoResult<RunningScheduler> {
         let Scheduler { mut core, jobs } = self;
-        for (i, (job, input)) in jobs.iter().enumerate() {
+        for (flow, (job, input)) in jobs.iter() {
             job.validate(input).map_err(|e| match e {
-                CanoError::Configuration(message) => CanoError::configuration(format!(
-                    "Flow '{}': {message}",
-                    core.flow_id(FlowIndex::from_usize(i))
-                )),
+                CanoError::Configuration(message) => {
+                    CanoError::configuration(format!("Flow '{}': {message}", core.flow_id(flow)))
+                }
                 other => other,
             })?;
         }
-        for (done, (job, _)) in jobs.iter().enumerate() {
+        for (done, (_, (job, _))) in jobs.iter().enumerate() {
             if let Err(e) = job.setup().await {
-                for (job, _) in jobs[..done].iter().rev() {
+                for (_, (job, _)) in jobs.iter().take(done).rev() {
                     // The setup error is what the caller needs; a teardown error on the way
                     // out has nowhere better to go.
                     let _ = job.teardown().await;

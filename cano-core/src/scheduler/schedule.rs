@@ -22,7 +22,7 @@
 //! Fires that come due inside a backoff window are *skipped* (as cano 0.12 suppressed them),
 //! not missed: they are not caught up later.
 
-use alloc::boxed::Box;
+use alloc::sync::Arc;
 use core::fmt;
 use core::time::Duration;
 
@@ -246,7 +246,8 @@ pub(crate) enum Timeline {
     /// `anchor + k · interval` (the anchor is set at start).
     FixedRate { interval: i64, anchor: i64 },
     /// A wall-clock schedule.
-    Wall(Box<dyn WallSchedule>),
+    /// Shared, so a plan of upcoming fires can be walked outside the scheduler's lock.
+    Wall(Arc<dyn WallSchedule>),
     /// Never fires by itself.
     Manual,
 }
@@ -264,9 +265,7 @@ pub(crate) struct Passed {
     pub(crate) kept: u64,
 }
 
-pub(crate) fn micros(d: Duration) -> i64 {
-    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
-}
+pub(crate) use crate::time::duration_micros as micros;
 
 impl fmt::Debug for Timeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -500,7 +499,7 @@ pub(crate) mod tests {
 
     #[test]
     fn wall_scan_counts_and_keeps_the_most_recent() {
-        let t = Timeline::Wall(Box::new(Aligned(10)));
+        let t = Timeline::Wall(Arc::new(Aligned(10)));
         let p = t.passed(10, 95, 3);
         assert_eq!(
             p,
@@ -516,7 +515,7 @@ pub(crate) mod tests {
 
     #[test]
     fn wall_scan_jumps_past_the_limit() {
-        let t = Timeline::Wall(Box::new(Aligned(1)));
+        let t = Timeline::Wall(Arc::new(Aligned(1)));
         let now = (SCAN_LIMIT as i64) * 50;
         let p = t.passed(1, now, 5);
         assert_eq!(p.latest, now);
@@ -572,7 +571,7 @@ pub(crate) mod tests {
         let t = rate(10);
         assert_eq!(t.jitter_for(110, 3), 3);
         assert_eq!(t.jitter_for(110, 50), 9);
-        let w = Timeline::Wall(Box::new(Aligned(10)));
+        let w = Timeline::Wall(Arc::new(Aligned(10)));
         assert_eq!(w.jitter_for(20, 50), 9);
         assert_eq!(Timeline::Manual.jitter_for(20, 50), 0);
     }
