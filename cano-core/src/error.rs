@@ -14,6 +14,7 @@ use alloc::vec::Vec;
 use core::error::Error;
 use core::fmt;
 
+use crate::checkpoint::CheckpointError;
 use crate::cron::CronError;
 use crate::runtime::SpawnError;
 use crate::scheduler::SchedulerError;
@@ -59,8 +60,16 @@ pub enum CanoError {
     Timeout(Message),
     /// A circuit breaker rejected the call without running it.
     CircuitOpen(Message),
-    /// A checkpoint store operation failed.
-    CheckpointStore(Message),
+    /// A checkpoint store operation failed; the typed cause says how (conflict, fenced, …).
+    CheckpointStore(CheckpointError),
+    /// A resumed log was written by another version of the workflow
+    /// (`Workflow::with_workflow_version`).
+    WorkflowVersionMismatch {
+        /// The version in the log.
+        stored: u32,
+        /// This workflow's version.
+        expected: u32,
+    },
     /// A rollback failed; `errors[0]` is the original failure, the rest are compensation
     /// failures in the order they happened.
     CompensationFailed {
@@ -121,8 +130,6 @@ impl CanoError {
         timeout => Timeout,
         /// A [`CanoError::CircuitOpen`].
         circuit_open => CircuitOpen,
-        /// A [`CanoError::CheckpointStore`].
-        checkpoint_store => CheckpointStore,
         /// A [`CanoError::Generic`].
         generic => Generic,
         /// A [`CanoError::ResourceNotFound`].
@@ -141,6 +148,11 @@ impl CanoError {
             attempts,
             source: Box::new(last),
         }
+    }
+
+    /// A [`CanoError::CheckpointStore`] with a [`CheckpointError::Backend`] message.
+    pub fn checkpoint_store(message: impl Into<Message>) -> Self {
+        CanoError::CheckpointStore(CheckpointError::Backend(message.into()))
     }
 
     /// A [`CanoError::CompensationFailed`].
@@ -186,7 +198,6 @@ impl CanoError {
             | CanoError::Configuration(m)
             | CanoError::Timeout(m)
             | CanoError::CircuitOpen(m)
-            | CanoError::CheckpointStore(m)
             | CanoError::Generic(m)
             | CanoError::ResourceNotFound(m)
             | CanoError::ResourceTypeMismatch(m)
@@ -203,6 +214,10 @@ impl CanoError {
             CanoError::Spawn(e) => Cow::Owned(e.to_string()),
             CanoError::InvalidCron(e) => Cow::Owned(e.to_string()),
             CanoError::Scheduler(e) => Cow::Owned(e.to_string()),
+            CanoError::CheckpointStore(e) => Cow::Owned(e.to_string()),
+            CanoError::WorkflowVersionMismatch { stored, expected } => Cow::Owned(alloc::format!(
+                "the checkpoint log was written by workflow version {stored}, this workflow is version {expected}"
+            )),
         }
     }
 
@@ -225,6 +240,7 @@ impl CanoError {
             CanoError::RetryExhausted { .. } => "retry_exhausted",
             CanoError::Timeout(_) => "timeout",
             CanoError::CircuitOpen(_) => "circuit_open",
+            CanoError::WorkflowVersionMismatch { .. } => "workflow_version_mismatch",
             CanoError::CheckpointStore(_) => "checkpoint_store",
             CanoError::CompensationFailed { .. } => "compensation_failed",
             CanoError::Generic(_) => "generic",
@@ -255,7 +271,10 @@ impl fmt::Display for CanoError {
             }
             CanoError::Timeout(m) => write!(f, "Timeout error: {m}"),
             CanoError::CircuitOpen(m) => write!(f, "Circuit open: {m}"),
-            CanoError::CheckpointStore(m) => write!(f, "Checkpoint store error: {m}"),
+            CanoError::CheckpointStore(e) => write!(f, "Checkpoint store error: {e}"),
+            CanoError::WorkflowVersionMismatch { .. } => {
+                write!(f, "Workflow version mismatch: {}", self.message())
+            }
             CanoError::CompensationFailed { errors } => {
                 write!(
                     f,
@@ -295,6 +314,7 @@ impl Error for CanoError {
             CanoError::CompensationFailed { errors } => errors.first().map(|e| e as &dyn Error),
             CanoError::Spawn(e) => Some(e),
             CanoError::InvalidCron(e) => Some(e),
+            CanoError::CheckpointStore(e) => Some(e),
             _ => None,
         }
     }
@@ -321,6 +341,7 @@ impl PartialEq for CanoError {
             ) => a == b,
             (CanoError::Spawn(a), CanoError::Spawn(b)) => a == b,
             (CanoError::InvalidCron(a), CanoError::InvalidCron(b)) => a == b,
+            (CanoError::CheckpointStore(a), CanoError::CheckpointStore(b)) => a == b,
             _ => self.category() == other.category() && self.message() == other.message(),
         }
     }

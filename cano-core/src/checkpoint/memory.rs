@@ -1,0 +1,468 @@
+//! [`MemoryCheckpointStore`]: run logs in RAM, for tests and RAM-only devices; with feature
+//! `testing`, fault injection ([`Fault`]).
+
+use alloc::borrow::Cow;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+use core::future::{Future, ready};
+
+use super::{
+    CheckpointError, CheckpointResult, CheckpointRow, CheckpointStore, Fence, RunId, RunLog,
+    RunOutcome,
+};
+use crate::sync::Lock;
+
+/// A [`CheckpointStore`] in memory. Clones share the same logs.
+///
+/// Every call completes immediately (its future is ready when created) and is atomic. Logs
+/// live as long as the store, so a "crash" in a test is dropping the workflow's future and
+/// resuming from the same store. Finished runs are forgotten unless
+/// [`with_tombstones`](Self::with_tombstones) keeps the newest ones.
+///
+/// ```
+/// use cano_core::checkpoint::{CheckpointRow, CheckpointStore, CheckpointError, MemoryCheckpointStore, RunId, RunLog, RunOutcome};
+/// use futures::executor::block_on;
+///
+/// let store = MemoryCheckpointStore::new().with_tombstones(8);
+/// let run = RunId::new("order-1");
+/// block_on(async {
+///     let first = store.start(&run, &CheckpointRow::state_entry(0, "reserve".into(), 1)).await.unwrap();
+///     // A second live run with the same id is refused.
+///     let twin = store.start(&run, &CheckpointRow::state_entry(0, "reserve".into(), 1)).await;
+///     assert!(matches!(twin, Err(CheckpointError::Conflict { .. })));
+///
+///     // A new owner takes over: the old writer is fenced out.
+///     let owner = store.resume(&run).await.unwrap();
+///     let zombie = store.append(&run, first, &CheckpointRow::state_entry(1, "charge".into(), 1)).await;
+///     assert!(matches!(zombie, Err(CheckpointError::Fenced { .. })));
+///     store.append(&run, owner, &CheckpointRow::state_entry(1, "charge".into(), 1)).await.unwrap();
+///
+///     store.finish(&run, owner, RunOutcome::Completed).await.unwrap();
+///     assert_eq!(store.load(&run).await.unwrap(), RunLog::Finished(RunOutcome::Completed));
+///     assert!(store.list_unfinished().await.unwrap().is_empty());
+/// });
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryCheckpointStore {
+    inner: Arc<Lock<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// The last fence issued, store-wide.
+    last_fence: u64,
+    runs: BTreeMap<RunId, Log>,
+    tombstones: VecDeque<(RunId, RunOutcome)>,
+    tombstone_capacity: usize,
+    appends: u64,
+    #[cfg(feature = "testing")]
+    faults: Vec<Fault>,
+}
+
+struct Log {
+    fence: Fence,
+    rows: Vec<Arc<CheckpointRow>>,
+}
+
+impl Inner {
+    fn issue_fence(&mut self) -> Fence {
+        self.last_fence += 1;
+        Fence(self.last_fence)
+    }
+
+    fn owned(&mut self, run: &RunId, presented: Fence) -> CheckpointResult<&mut Log> {
+        match self.runs.get_mut(run) {
+            Some(log) if log.fence == presented => Ok(log),
+            found => Err(CheckpointError::Fenced {
+                run: run.clone(),
+                presented,
+                current: found.map(|log| log.fence),
+            }),
+        }
+    }
+
+    fn forget_tombstone(&mut self, run: &RunId) {
+        self.tombstones.retain(|(id, _)| id != run);
+    }
+}
+
+impl MemoryCheckpointStore {
+    /// An empty store that keeps no tombstones.
+    pub fn new() -> Self {
+        MemoryCheckpointStore::default()
+    }
+
+    /// Keeps the outcome of the newest `capacity` finished runs ([`RunLog::Finished`]);
+    /// older ones are forgotten ([`RunLog::Unknown`]).
+    pub fn with_tombstones(self, capacity: usize) -> Self {
+        self.inner.with(|inner| {
+            inner.tombstone_capacity = capacity;
+            while inner.tombstones.len() > capacity {
+                inner.tombstones.pop_front();
+            }
+        });
+        self
+    }
+
+    /// Successful appends so far (not counting [`start`](CheckpointStore::start)'s row 0).
+    pub fn appends(&self) -> u64 {
+        self.inner.with(|inner| inner.appends)
+    }
+
+    /// [`CheckpointStore::load`], synchronously (for tests and inspection).
+    pub fn log(&self, run: &RunId) -> RunLog {
+        let snapshot = self.inner.with(|inner| match inner.runs.get(run) {
+            Some(log) => Ok(log.rows.clone()),
+            None => Err(inner
+                .tombstones
+                .iter()
+                .find(|(id, _)| id == run)
+                .map(|(_, outcome)| *outcome)),
+        });
+        match snapshot {
+            Ok(rows) => RunLog::Unfinished(rows.iter().map(|row| (**row).clone()).collect()),
+            Err(Some(outcome)) => RunLog::Finished(outcome),
+            Err(None) => RunLog::Unknown,
+        }
+    }
+
+    /// The rows of `run`'s unfinished log (empty if it has none).
+    pub fn rows(&self, run: &RunId) -> Vec<CheckpointRow> {
+        match self.log(run) {
+            RunLog::Unfinished(rows) => rows,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Replaces `run`'s log with `rows` under a new fence, as if a process had written them
+    /// and died: for tests that start from a crafted log (an old version's, a renamed
+    /// state's). Returns the fence. `rows` must be dense from 0; the store does not check.
+    pub fn seed(&self, run: &RunId, rows: Vec<CheckpointRow>) -> Fence {
+        let rows = rows.into_iter().map(Arc::new).collect();
+        self.inner.with(|inner| {
+            let fence = inner.issue_fence();
+            inner.forget_tombstone(run);
+            inner.runs.insert(run.clone(), Log { fence, rows });
+            fence
+        })
+    }
+
+    fn start_now(&self, run: &RunId, first: &CheckpointRow) -> CheckpointResult<Fence> {
+        if first.sequence != 0 {
+            return Err(CheckpointError::Conflict {
+                run: run.clone(),
+                detail: Cow::Owned(alloc::format!(
+                    "a log starts at sequence 0, not {}",
+                    first.sequence
+                )),
+            });
+        }
+        let row = Arc::new(first.clone());
+        self.inner.with(|inner| {
+            #[cfg(feature = "testing")]
+            let after_write = match inner.take_fault(Operation::Start, Some(0)) {
+                Some(fault) if !fault.after_write => return Err(fault.error),
+                other => other,
+            };
+            if inner.runs.contains_key(run) {
+                return Err(CheckpointError::Conflict {
+                    run: run.clone(),
+                    detail: Cow::Borrowed("the run already has an unfinished log"),
+                });
+            }
+            let fence = inner.issue_fence();
+            inner.forget_tombstone(run);
+            inner.runs.insert(
+                run.clone(),
+                Log {
+                    fence,
+                    rows: alloc::vec![row],
+                },
+            );
+            #[cfg(feature = "testing")]
+            if let Some(fault) = after_write {
+                return Err(fault.error);
+            }
+            Ok(fence)
+        })
+    }
+
+    fn resume_now(&self, run: &RunId) -> CheckpointResult<Fence> {
+        self.inner.with(|inner| {
+            #[cfg(feature = "testing")]
+            if let Some(fault) = inner.take_fault(Operation::Resume, None) {
+                return Err(fault.error);
+            }
+            if !inner.runs.contains_key(run) {
+                return Err(CheckpointError::NotFound { run: run.clone() });
+            }
+            let fence = inner.issue_fence();
+            if let Some(log) = inner.runs.get_mut(run) {
+                log.fence = fence;
+            }
+            Ok(fence)
+        })
+    }
+
+    fn append_now(&self, run: &RunId, fence: Fence, row: &CheckpointRow) -> CheckpointResult<()> {
+        let row = Arc::new(row.clone());
+        self.inner.with(|inner| {
+            #[cfg(feature = "testing")]
+            let after_write = match inner.take_fault(Operation::Append, Some(row.sequence)) {
+                Some(fault) if !fault.after_write => return Err(fault.error),
+                other => other,
+            };
+            let log = inner.owned(run, fence)?;
+            let next = log.rows.len() as u64;
+            if row.sequence != next {
+                return Err(CheckpointError::Conflict {
+                    run: run.clone(),
+                    detail: Cow::Owned(alloc::format!(
+                        "sequence {} offered, {next} expected",
+                        row.sequence
+                    )),
+                });
+            }
+            log.rows.push(row);
+            inner.appends += 1;
+            #[cfg(feature = "testing")]
+            if let Some(fault) = after_write {
+                return Err(fault.error);
+            }
+            Ok(())
+        })
+    }
+
+    fn finish_now(&self, run: &RunId, fence: Fence, outcome: RunOutcome) -> CheckpointResult<()> {
+        let dropped = self.inner.with(|inner| {
+            #[cfg(feature = "testing")]
+            let after_write = match inner.take_fault(Operation::Finish, None) {
+                Some(fault) if !fault.after_write => return Err(fault.error),
+                other => other,
+            };
+            inner.owned(run, fence)?;
+            let dropped = inner.runs.remove(run);
+            if inner.tombstone_capacity > 0 {
+                if inner.tombstones.len() == inner.tombstone_capacity {
+                    inner.tombstones.pop_front();
+                }
+                inner.tombstones.push_back((run.clone(), outcome));
+            }
+            #[cfg(feature = "testing")]
+            if let Some(fault) = after_write {
+                return Err(fault.error);
+            }
+            Ok(dropped)
+        })?;
+        // The rows are freed outside the lock.
+        drop(dropped);
+        Ok(())
+    }
+
+    fn load_now(&self, run: &RunId) -> CheckpointResult<RunLog> {
+        #[cfg(feature = "testing")]
+        if let Some(fault) = self
+            .inner
+            .with(|inner| inner.take_fault(Operation::Load, None))
+        {
+            return Err(fault.error);
+        }
+        Ok(self.log(run))
+    }
+
+    fn list_now(&self) -> CheckpointResult<Vec<RunId>> {
+        self.inner.with(|inner| {
+            #[cfg(feature = "testing")]
+            if let Some(fault) = inner.take_fault(Operation::ListUnfinished, None) {
+                return Err(fault.error);
+            }
+            Ok(inner.runs.keys().cloned().collect())
+        })
+    }
+}
+
+impl CheckpointStore for MemoryCheckpointStore {
+    fn start(
+        &self,
+        run: &RunId,
+        first: &CheckpointRow,
+    ) -> impl Future<Output = CheckpointResult<Fence>> + Send {
+        ready(self.start_now(run, first))
+    }
+
+    fn resume(&self, run: &RunId) -> impl Future<Output = CheckpointResult<Fence>> + Send {
+        ready(self.resume_now(run))
+    }
+
+    fn append(
+        &self,
+        run: &RunId,
+        fence: Fence,
+        row: &CheckpointRow,
+    ) -> impl Future<Output = CheckpointResult<()>> + Send {
+        ready(self.append_now(run, fence, row))
+    }
+
+    fn load(&self, run: &RunId) -> impl Future<Output = CheckpointResult<RunLog>> + Send {
+        ready(self.load_now(run))
+    }
+
+    fn finish(
+        &self,
+        run: &RunId,
+        fence: Fence,
+        outcome: RunOutcome,
+    ) -> impl Future<Output = CheckpointResult<()>> + Send {
+        ready(self.finish_now(run, fence, outcome))
+    }
+
+    fn list_unfinished(&self) -> impl Future<Output = CheckpointResult<Vec<RunId>>> + Send {
+        ready(self.list_now())
+    }
+}
+
+impl fmt::Debug for MemoryCheckpointStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (runs, tombstones) = self
+            .inner
+            .with(|inner| (inner.runs.len(), inner.tombstones.len()));
+        f.debug_struct("MemoryCheckpointStore")
+            .field("unfinished_runs", &runs)
+            .field("tombstones", &tombstones)
+            .finish()
+    }
+}
+
+/// A store call [`Fault`] can target.
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Operation {
+    /// [`CheckpointStore::start`].
+    Start,
+    /// [`CheckpointStore::resume`].
+    Resume,
+    /// [`CheckpointStore::append`].
+    Append,
+    /// [`CheckpointStore::load`].
+    Load,
+    /// [`CheckpointStore::finish`].
+    Finish,
+    /// [`CheckpointStore::list_unfinished`].
+    ListUnfinished,
+}
+
+/// An injected failure of a [`MemoryCheckpointStore`] call (feature `testing`).
+///
+/// By default the targeted call fails with [`CheckpointError::Unavailable`] *before* it
+/// changes anything; [`after_write`](Self::after_write) makes it fail after its write landed
+/// (the lost-acknowledgement case a real store can produce).
+///
+/// ```
+/// use cano_core::checkpoint::{CheckpointRow, CheckpointStore, CheckpointError, Fault, MemoryCheckpointStore, Operation, RunId};
+/// use futures::executor::block_on;
+///
+/// let store = MemoryCheckpointStore::new();
+/// store.inject(Fault::on(Operation::Append).at_sequence(2));
+/// let run = RunId::new("r");
+/// block_on(async {
+///     let fence = store.start(&run, &CheckpointRow::state_entry(0, "a".into(), 1)).await.unwrap();
+///     store.append(&run, fence, &CheckpointRow::state_entry(1, "b".into(), 1)).await.unwrap();
+///     let failed = store.append(&run, fence, &CheckpointRow::state_entry(2, "c".into(), 1)).await;
+///     assert!(matches!(failed, Err(CheckpointError::Unavailable(_))));
+///     // The fault fired once; the retry succeeds.
+///     store.append(&run, fence, &CheckpointRow::state_entry(2, "c".into(), 1)).await.unwrap();
+/// });
+/// ```
+#[cfg(feature = "testing")]
+#[derive(Debug, Clone)]
+pub struct Fault {
+    operation: Operation,
+    sequence: Option<u64>,
+    skip: u32,
+    times: u32,
+    after_write: bool,
+    error: CheckpointError,
+}
+
+#[cfg(feature = "testing")]
+impl Fault {
+    /// Fails the next call of `operation`, once, with [`CheckpointError::Unavailable`].
+    pub fn on(operation: Operation) -> Self {
+        Fault {
+            operation,
+            sequence: None,
+            skip: 0,
+            times: 1,
+            after_write: false,
+            error: CheckpointError::Unavailable(Cow::Borrowed("injected fault")),
+        }
+    }
+
+    /// Only calls writing the row with this sequence count ([`Operation::Append`] and
+    /// [`Operation::Start`], whose row is 0).
+    pub fn at_sequence(mut self, sequence: u64) -> Self {
+        self.sequence = Some(sequence);
+        self
+    }
+
+    /// Lets the first `calls` matching calls pass.
+    pub fn after(mut self, calls: u32) -> Self {
+        self.skip = calls;
+        self
+    }
+
+    /// Fails `times` matching calls (default 1; `u32::MAX` for "from now on").
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = times;
+        self
+    }
+
+    /// Applies the write, then reports the failure.
+    pub fn after_write(mut self) -> Self {
+        self.after_write = true;
+        self
+    }
+
+    /// Fails with `error` instead of [`CheckpointError::Unavailable`].
+    pub fn with_error(mut self, error: CheckpointError) -> Self {
+        self.error = error;
+        self
+    }
+}
+
+#[cfg(feature = "testing")]
+impl MemoryCheckpointStore {
+    /// Arms `fault`; faults are checked in the order they were injected.
+    pub fn inject(&self, fault: Fault) {
+        self.inner.with(|inner| inner.faults.push(fault));
+    }
+
+    /// Disarms every fault.
+    pub fn clear_faults(&self) {
+        self.inner.with(|inner| inner.faults.clear());
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Inner {
+    /// The fault that fires for this call, if any (consuming one of its times).
+    fn take_fault(&mut self, operation: Operation, sequence: Option<u64>) -> Option<Fault> {
+        let at = self.faults.iter().position(|fault| {
+            fault.operation == operation && (fault.sequence.is_none() || fault.sequence == sequence)
+        })?;
+        let fault = &mut self.faults[at];
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
+        let fired = fault.clone();
+        fault.times = fault.times.saturating_sub(1);
+        if fault.times == 0 {
+            self.faults.remove(at);
+        }
+        Some(fired)
+    }
+}
