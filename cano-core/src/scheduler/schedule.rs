@@ -212,6 +212,12 @@ pub(crate) trait WallSchedule: Send + Sync {
 
     /// The zone for expressions that name none (set at start).
     fn set_zone(&mut self, _zone: &TimeZone) {}
+
+    /// The cron expression behind this schedule, if it is one (for its
+    /// [`ScheduleHash`](crate::persist::ScheduleHash)).
+    fn cron(&self) -> Option<&Cron> {
+        None
+    }
 }
 
 /// A cron expression evaluated in a zone.
@@ -231,6 +237,10 @@ impl WallSchedule for CronSchedule {
 
     fn set_zone(&mut self, zone: &TimeZone) {
         self.zone = zone.clone();
+    }
+
+    fn cron(&self) -> Option<&Cron> {
+        Some(&self.cron)
     }
 }
 
