@@ -44,6 +44,14 @@ pub trait WorkflowExt<S> {
     /// Runs from `initial` to an exit state; see
     /// [`Workflow::orchestrate_with`](cano_core::Workflow::orchestrate_with) for errors.
     fn orchestrate(&self, initial: S) -> impl Future<Output = Result<S, CanoError>> + Send;
+
+    /// Resumes the unfinished checkpointed run `run`; see
+    /// [`Workflow::resume_from_with`](cano_core::Workflow::resume_from_with) for what
+    /// re-runs and for errors.
+    fn resume_from(
+        &self,
+        run: impl Into<cano_core::checkpoint::RunId>,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send;
 }
 
 impl<S, K> WorkflowExt<S> for Workflow<S, K>
@@ -53,5 +61,12 @@ where
 {
     fn orchestrate(&self, initial: S) -> impl Future<Output = Result<S, CanoError>> + Send {
         self.orchestrate_on(&shared_clock(), initial)
+    }
+
+    fn resume_from(
+        &self,
+        run: impl Into<cano_core::checkpoint::RunId>,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send {
+        self.resume_from_on(&shared_clock(), run)
     }
 }

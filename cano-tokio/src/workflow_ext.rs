@@ -45,6 +45,14 @@ pub trait WorkflowExt<S> {
     /// Runs from `initial` to an exit state; see
     /// [`Workflow::orchestrate_with`](cano_core::Workflow::orchestrate_with) for errors.
     fn orchestrate(&self, initial: S) -> impl Future<Output = Result<S, CanoError>> + Send;
+
+    /// Resumes the unfinished checkpointed run `run`; see
+    /// [`Workflow::resume_from_with`](cano_core::Workflow::resume_from_with) for what
+    /// re-runs and for errors.
+    fn resume_from(
+        &self,
+        run: impl Into<cano_core::checkpoint::RunId>,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send;
 }
 
 impl<S, K> WorkflowExt<S> for Workflow<S, K>
@@ -60,5 +68,18 @@ where
         };
         let ctx = RunContext::new(shared_clock()).with_optional_spawner(spawner);
         self.orchestrate_with(ctx, initial)
+    }
+
+    fn resume_from(
+        &self,
+        run: impl Into<cano_core::checkpoint::RunId>,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send {
+        let spawner = if self.uses_spawner() {
+            TokioSpawner::try_current().ok()
+        } else {
+            None
+        };
+        let ctx = RunContext::new(shared_clock()).with_optional_spawner(spawner);
+        self.resume_from_with(ctx, run)
     }
 }

@@ -75,7 +75,13 @@ const PENDING_ELSEWHERE: &[(&str, &str)] = &[];
 #[test]
 fn public_docs_say_cano_012_not_the_reference() {
     let mut files = vec![root().join("README.md"), root().join("MIGRATING.md")];
-    for krate in ["cano-core", "cano-tokio", "cano-smol", "cano-embassy"] {
+    for krate in [
+        "cano-core",
+        "cano-tokio",
+        "cano-smol",
+        "cano-embassy",
+        "cano-redb",
+    ] {
         let mut stack = vec![root().join(krate).join("src")];
         while let Some(dir) = stack.pop() {
             for entry in fs::read_dir(&dir).unwrap() {
@@ -152,6 +158,7 @@ fn example_names_are_unique_across_the_workspace() {
         "cano-tokio",
         "cano-smol",
         "cano-embassy",
+        "cano-redb",
         "tests",
     ] {
         let manifest = read(&root().join(krate).join("Cargo.toml"));

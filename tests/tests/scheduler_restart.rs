@@ -253,10 +253,7 @@ fn store_faults_lose_nothing_acknowledged() {
     let acknowledged = a.running.status("flaky").unwrap();
     kill(a);
     let b = boot(&store, wall(200));
-    assert_eq!(
-        b.running.status("paused").unwrap().status == Status::Paused,
-        false
-    );
+    assert_ne!(b.running.status("paused").unwrap().status, Status::Paused);
     assert_eq!(
         b.running.status("flaky").unwrap().failure_streak,
         acknowledged.failure_streak

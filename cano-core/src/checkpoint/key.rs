@@ -11,7 +11,7 @@ use super::RunId;
 /// renaming a variant, changing its `Debug` output or reordering an enum does not break
 /// resuming old logs, as long as the key stays. Keys must be unique among a workflow's
 /// states (validation checks it); a log naming a key the workflow no longer has fails
-/// `Workflow::resume_from` with an error naming the key.
+/// [`resume_from_with`](crate::Workflow::resume_from_with) with an error naming the key.
 ///
 /// ```
 /// use cano_core::checkpoint::StateKey;
@@ -38,8 +38,10 @@ pub trait StateKey {
     fn state_key(&self) -> Cow<'static, str>;
 }
 
-/// The key under which a task makes its side effects effectively-once: the run, the state
-/// visit (the sequence of the state's entry row), the state's key and the attempt (1-based).
+/// The key under which a task makes its side effects effectively-once: the run, the visit
+/// (the sequence of the log row the attempt's work follows: the state's entry row, or for a
+/// stepped task's later steps its newest cursor row), the state's key and the attempt
+/// (1-based).
 ///
 /// A resumed run re-enters the state that was in flight under its original entry row, so the
 /// re-run's first attempt has the same key as the crashed run's first attempt. Displays as
@@ -78,7 +80,7 @@ impl<'a> IdempotencyKey<'a> {
         self.run
     }
 
-    /// The sequence of the state's entry row in the run's log.
+    /// The sequence of the log row this work follows (see the type's docs).
     pub fn visit(&self) -> u64 {
         self.visit
     }

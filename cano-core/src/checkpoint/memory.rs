@@ -2,11 +2,13 @@
 //! `testing`, fault injection ([`Fault`]).
 
 use alloc::borrow::Cow;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::{Future, ready};
+
+use hashbrown::HashMap;
 
 use super::{
     CheckpointError, CheckpointResult, CheckpointRow, CheckpointStore, Fence, RunId, RunLog,
@@ -53,17 +55,24 @@ pub struct MemoryCheckpointStore {
 struct Inner {
     /// The last fence issued, store-wide.
     last_fence: u64,
-    runs: BTreeMap<RunId, Log>,
+    /// A hash map, not a B-tree: it keeps its table when a finished run is removed, so a
+    /// store that runs one workflow after another allocates nothing per run for the index.
+    runs: HashMap<RunId, Log>,
     tombstones: VecDeque<(RunId, RunOutcome)>,
     tombstone_capacity: usize,
     appends: u64,
+    /// The emptied row buffer of the last finished run, reused by the next start: a store
+    /// that runs one workflow after another allocates no row buffer per run.
+    spare_rows: Vec<CheckpointRow>,
     #[cfg(feature = "testing")]
     faults: Vec<Fault>,
 }
 
 struct Log {
     fence: Fence,
-    rows: Vec<Arc<CheckpointRow>>,
+    /// A load copies the rows inside the lock: loads are rare (a resume, a test), appends
+    /// are per transition and must stay one push.
+    rows: Vec<CheckpointRow>,
 }
 
 impl Inner {
@@ -122,7 +131,7 @@ impl MemoryCheckpointStore {
                 .map(|(_, outcome)| *outcome)),
         });
         match snapshot {
-            Ok(rows) => RunLog::Unfinished(rows.iter().map(|row| (**row).clone()).collect()),
+            Ok(rows) => RunLog::Unfinished(rows),
             Err(Some(outcome)) => RunLog::Finished(outcome),
             Err(None) => RunLog::Unknown,
         }
@@ -140,7 +149,6 @@ impl MemoryCheckpointStore {
     /// and died: for tests that start from a crafted log (an old version's, a renamed
     /// state's). Returns the fence. `rows` must be dense from 0; the store does not check.
     pub fn seed(&self, run: &RunId, rows: Vec<CheckpointRow>) -> Fence {
-        let rows = rows.into_iter().map(Arc::new).collect();
         self.inner.with(|inner| {
             let fence = inner.issue_fence();
             inner.forget_tombstone(run);
@@ -159,7 +167,7 @@ impl MemoryCheckpointStore {
                 )),
             });
         }
-        let row = Arc::new(first.clone());
+        let first = first.clone();
         self.inner.with(|inner| {
             #[cfg(feature = "testing")]
             let after_write = match inner.take_fault(Operation::Start, Some(0)) {
@@ -174,13 +182,9 @@ impl MemoryCheckpointStore {
             }
             let fence = inner.issue_fence();
             inner.forget_tombstone(run);
-            inner.runs.insert(
-                run.clone(),
-                Log {
-                    fence,
-                    rows: alloc::vec![row],
-                },
-            );
+            let mut rows = core::mem::take(&mut inner.spare_rows);
+            rows.push(first);
+            inner.runs.insert(run.clone(), Log { fence, rows });
             #[cfg(feature = "testing")]
             if let Some(fault) = after_write {
                 return Err(fault.error);
@@ -207,7 +211,7 @@ impl MemoryCheckpointStore {
     }
 
     fn append_now(&self, run: &RunId, fence: Fence, row: &CheckpointRow) -> CheckpointResult<()> {
-        let row = Arc::new(row.clone());
+        let row = row.clone();
         self.inner.with(|inner| {
             #[cfg(feature = "testing")]
             let after_write = match inner.take_fault(Operation::Append, Some(row.sequence)) {
@@ -256,8 +260,18 @@ impl MemoryCheckpointStore {
             }
             Ok(dropped)
         })?;
-        // The rows are freed outside the lock.
-        drop(dropped);
+        // The rows are freed outside the lock; their buffer is kept for the next start.
+        if let Some(Log { mut rows, .. }) = dropped {
+            rows.clear();
+            let replaced = self.inner.with(|inner| {
+                if rows.capacity() > inner.spare_rows.capacity() {
+                    core::mem::replace(&mut inner.spare_rows, rows)
+                } else {
+                    rows
+                }
+            });
+            drop(replaced);
+        }
         Ok(())
     }
 
@@ -273,13 +287,18 @@ impl MemoryCheckpointStore {
     }
 
     fn list_now(&self) -> CheckpointResult<Vec<RunId>> {
-        self.inner.with(|inner| {
-            #[cfg(feature = "testing")]
-            if let Some(fault) = inner.take_fault(Operation::ListUnfinished, None) {
-                return Err(fault.error);
-            }
-            Ok(inner.runs.keys().cloned().collect())
-        })
+        self.inner
+            .with(|inner| {
+                #[cfg(feature = "testing")]
+                if let Some(fault) = inner.take_fault(Operation::ListUnfinished, None) {
+                    return Err(fault.error);
+                }
+                Ok(inner.runs.keys().cloned().collect::<Vec<RunId>>())
+            })
+            .map(|mut runs| {
+                runs.sort_unstable();
+                runs
+            })
     }
 }
 

@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use jiff::Timestamp;
 
 use crate::cancel::CancellationToken;
+use crate::checkpoint::RunId;
 use crate::error::{CanoError, CanoResult};
 use crate::runtime::DynClock;
 use crate::workflow::{RunContext, Workflow};
@@ -227,8 +228,19 @@ where
     S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
     K: Send + Sync + 'static,
 {
+    /// A checkpointed workflow runs each fire under its own log: the run id is the
+    /// [`FireId`] (`flow@scheduled-time`), so a run of one fire never conflicts with
+    /// another's, and [`Workflow::recover_runs`] with the prefix `flow@` finds a flow's
+    /// unfinished runs after a restart.
     fn run<'a>(&'a self, input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>> {
         let ctx = RunContext::new(fire.clock).with_cancellation(fire.cancel);
+        if self.is_checkpointed() {
+            let run = RunId::from(alloc::string::ToString::to_string(&fire.id));
+            return Box::pin(
+                self.run_fsm_as(ctx, run, input)
+                    .map(|result| result.map(drop)),
+            );
+        }
         Box::pin(self.run_fsm(ctx, input).map(|result| result.map(drop)))
     }
 

@@ -42,11 +42,15 @@
 //! concurrent run sets resources up, the last one tears them down, and no run ever sees
 //! its resources torn down underneath it.
 
+mod durable;
 pub mod join;
 pub mod observer;
 pub mod retry;
 mod run;
+pub mod saga;
+pub mod shapes;
 mod split;
+pub mod stepped;
 pub mod task;
 
 pub use run::RunContext;
@@ -61,6 +65,7 @@ use core::time::Duration;
 
 use hashbrown::HashMap;
 
+use crate::checkpoint::{CheckpointStore, DynCheckpointStore, RunId, StateKey};
 use crate::error::CanoError;
 use crate::random::{RandomSource, SplitMix64, next_default_seed};
 use crate::resource::{DefaultKey, Resources};
@@ -68,7 +73,9 @@ use crate::resource::{DefaultKey, Resources};
 use join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask};
 use observer::{Observers, WorkflowObserver};
 use retry::TaskConfig;
+use saga::{CompensatableTask, RegisteredCompensatable};
 use split::SplitSpec;
+use stepped::{RegisteredStepped, SteppedTask};
 use task::{RegisteredTask, Task};
 
 /// Up to this many states, a lookup scans the state table instead of hashing: for a few
@@ -78,16 +85,55 @@ const LINEAR_LOOKUP_MAX: usize = 16;
 /// What a state does when entered.
 enum Handler<S, K> {
     Single(Arc<RegisteredTask<S, K>>),
+    /// A [`RouterTask`](shapes::router::RouterTask): dispatched as `Single`, but it only
+    /// decides, so a durable run records no checkpoint row for it.
+    Router(Arc<RegisteredTask<S, K>>),
     Split(Arc<SplitSpec<S, K>>),
     Join(Arc<RegisteredJoin<S, K>>),
+    Compensatable(Arc<RegisteredCompensatable<S, K>>),
+    Stepped(Arc<RegisteredStepped<S, K>>),
 }
 
 impl<S, K> Clone for Handler<S, K> {
     fn clone(&self) -> Self {
         match self {
             Handler::Single(t) => Handler::Single(t.clone()),
+            Handler::Router(t) => Handler::Router(t.clone()),
             Handler::Split(s) => Handler::Split(s.clone()),
             Handler::Join(j) => Handler::Join(j.clone()),
+            Handler::Compensatable(c) => Handler::Compensatable(c.clone()),
+            Handler::Stepped(t) => Handler::Stepped(t.clone()),
+        }
+    }
+}
+
+/// A workflow's checkpoint store and how it names states in the log.
+struct Checkpointing<S> {
+    store: Arc<dyn DynCheckpointStore>,
+    state_key: fn(&S) -> Cow<'static, str>,
+}
+
+/// The durability settings of a workflow: all `None`/default for a plain one.
+struct DurableSettings<S> {
+    checkpoint: Option<Checkpointing<S>>,
+    workflow_id: Option<RunId>,
+    workflow_version: u32,
+    compensation_timeout: Option<Duration>,
+    /// Some state was registered with a compensatable task (runs then keep a stack).
+    has_sagas: bool,
+}
+
+impl<S> Clone for DurableSettings<S> {
+    fn clone(&self) -> Self {
+        DurableSettings {
+            checkpoint: self.checkpoint.as_ref().map(|c| Checkpointing {
+                store: c.store.clone(),
+                state_key: c.state_key,
+            }),
+            workflow_id: self.workflow_id.clone(),
+            workflow_version: self.workflow_version,
+            compensation_timeout: self.compensation_timeout,
+            has_sagas: self.has_sagas,
         }
     }
 }
@@ -150,6 +196,7 @@ pub struct Workflow<S, K = DefaultKey> {
     total_timeout: Option<Duration>,
     observers: Observers<S>,
     random: Arc<dyn RandomSource>,
+    durable: DurableSettings<S>,
     validated: AtomicBool,
 }
 
@@ -178,6 +225,13 @@ where
             total_timeout: None,
             observers: Arc::new(Vec::new()),
             random: Arc::new(SplitMix64::new(next_default_seed())),
+            durable: DurableSettings {
+                checkpoint: None,
+                workflow_id: None,
+                workflow_version: 1,
+                compensation_timeout: None,
+                has_sagas: false,
+            },
             validated: AtomicBool::new(false),
         }
     }
@@ -219,6 +273,21 @@ where
         self
     }
 
+    /// Runs `router` when `state` is entered; the state it returns comes next. A router is
+    /// dispatched exactly like a task given to [`register`](Self::register) (same cost, same
+    /// observer events, its [`config`](shapes::router::RouterTask::config) applies), but it
+    /// only decides: a checkpointed run writes no row for it and gives it no idempotency key
+    /// of its own. A crash while a router runs resumes at the state before it (or at the
+    /// router, if the run started there: a run's first row always names where it began).
+    pub fn register_router<T>(mut self, state: S, router: T) -> Self
+    where
+        T: shapes::router::RouterTask<S, K> + 'static,
+    {
+        let task = RegisteredTask::new(shapes::router::RouterAsTask(router));
+        self.slot_mut(state).handler = Some(Handler::Router(Arc::new(task)));
+        self
+    }
+
     /// Runs every task in `tasks` concurrently when `state` is entered, then continues in
     /// `join.join_state` if the join is satisfied (see [`JoinConfig`]). The states the
     /// branches return are not followed; they are handed, with every branch's outcome, to
@@ -244,6 +313,71 @@ where
         };
         self.slot_mut(state).handler = Some(Handler::Join(Arc::new(join)));
         self
+    }
+
+    /// Runs the compensatable `task` when `state` is entered; if the run fails later, its
+    /// compensation is part of the rollback (see [`saga`]).
+    pub fn register_compensatable<T: CompensatableTask<S, K> + 'static>(
+        mut self,
+        state: S,
+        task: T,
+    ) -> Self {
+        self.durable.has_sagas = true;
+        self.slot_mut(state).handler = Some(Handler::Compensatable(Arc::new(
+            RegisteredCompensatable::new(task),
+        )));
+        self
+    }
+
+    /// Runs the stepped `task` when `state` is entered, one step at a time, persisting its
+    /// cursor after each step in a checkpointed run (see [`stepped`]).
+    pub fn register_stepped<T: SteppedTask<S, K> + 'static>(mut self, state: S, task: T) -> Self {
+        self.slot_mut(state).handler =
+            Some(Handler::Stepped(Arc::new(RegisteredStepped::new(task))));
+        self
+    }
+
+    /// The run id of [`orchestrate_with`](Self::orchestrate_with) in a checkpointed
+    /// workflow: the key of its log, and what [`resume_from_with`](Self::resume_from_with)
+    /// takes. One id serves one live run at a time: a second run started while the first is
+    /// unfinished fails with a [`CheckpointError::Conflict`](crate::checkpoint::CheckpointError::Conflict)
+    /// (clone the workflow, which is cheap, to give concurrent runs their own ids).
+    pub fn with_workflow_id(mut self, id: impl Into<RunId>) -> Self {
+        self.durable.workflow_id = Some(id.into());
+        self
+    }
+
+    /// The version stamped on every row this workflow writes (default 1). Change it when
+    /// the workflow's shape changes incompatibly; resuming a log of another version fails
+    /// with [`CanoError::WorkflowVersionMismatch`].
+    pub fn with_workflow_version(mut self, version: u32) -> Self {
+        self.durable.workflow_version = version;
+        self
+    }
+
+    /// Bounds a rollback drain as a whole (each compensation is also bounded by its task's
+    /// `attempt_timeout`). Default: half the total timeout, at most 30 s; 30 s without a
+    /// total timeout. Compensations that the budget leaves no time for fail with
+    /// [`CanoError::Timeout`] in the [`CanoError::CompensationFailed`] list and are retried
+    /// by a resume.
+    pub fn with_compensation_timeout(mut self, budget: Duration) -> Self {
+        self.durable.compensation_timeout = Some(budget);
+        self
+    }
+
+    /// The workflow's id ([`with_workflow_id`](Self::with_workflow_id)).
+    pub fn workflow_id(&self) -> Option<&RunId> {
+        self.durable.workflow_id.as_ref()
+    }
+
+    /// The workflow's version ([`with_workflow_version`](Self::with_workflow_version)).
+    pub fn workflow_version(&self) -> u32 {
+        self.durable.workflow_version
+    }
+
+    /// Whether runs are checkpointed ([`with_checkpoint_store`](Self::with_checkpoint_store)).
+    pub fn is_checkpointed(&self) -> bool {
+        self.durable.checkpoint.is_some()
     }
 
     /// Makes `state` an exit state: a run that enters it ends there, returning it. The
@@ -311,13 +445,63 @@ where
             .is_some_and(|s| s.exit || s.handler.is_some())
     }
 
+    /// The state whose [`StateKey`] is `key`, among registered and exit states.
+    fn state_by_key(&self, key: &str) -> Option<&S> {
+        let checkpoint = self.durable.checkpoint.as_ref()?;
+        self.states
+            .iter()
+            .find(|slot| {
+                (slot.exit || slot.handler.is_some()) && (checkpoint.state_key)(&slot.state) == key
+            })
+            .map(|slot| &slot.state)
+    }
+
+    fn validate_durability(&self) -> Result<(), CanoError> {
+        let mut names: Vec<&str> = Vec::new();
+        for slot in &self.states {
+            if let Some(Handler::Compensatable(task)) = &slot.handler {
+                if names.contains(&&*task.name) {
+                    return Err(CanoError::configuration(alloc::format!(
+                        "Two compensatable tasks are named `{}`: a rollback finds a compensation by its task's name, so names must be unique",
+                        task.name
+                    )));
+                }
+                names.push(&task.name);
+            }
+        }
+        let Some(checkpoint) = &self.durable.checkpoint else {
+            return Ok(());
+        };
+        let known: Vec<&StateSlot<S, K>> = self
+            .states
+            .iter()
+            .filter(|slot| slot.exit || slot.handler.is_some())
+            .collect();
+        for (i, a) in known.iter().enumerate() {
+            let key = (checkpoint.state_key)(&a.state);
+            if let Some(b) = known[i + 1..]
+                .iter()
+                .find(|b| (checkpoint.state_key)(&b.state) == key)
+            {
+                return Err(CanoError::configuration(alloc::format!(
+                    "States {:?} and {:?} have the same state key `{key}`: a checkpoint log could not tell them apart",
+                    a.state,
+                    b.state
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the workflow's shape. Every error is a [`CanoError::Configuration`]:
     ///
     /// * no registered state, or no exit state;
     /// * a split whose `PartialTimeout` has no timeout, whose `Percentage` is not in
     ///   `(0, 1]`, whose bulkhead is 0, whose strategy needs more branches than it has, or
     ///   whose `join_state` is neither registered nor an exit state;
-    /// * a [`JoinTask`] state that no split joins into.
+    /// * a [`JoinTask`] state that no split joins into;
+    /// * two compensatable tasks with one name, or (in a checkpointed workflow) two states
+    ///   with one [`StateKey`].
     ///
     /// States returned by tasks are only known at run time; a run that is handed a state
     /// that is neither registered nor an exit state fails with a [`CanoError::Workflow`]
@@ -374,7 +558,7 @@ where
                 }
             }
         }
-        Ok(())
+        self.validate_durability()
     }
 
     /// Checks that `initial` is registered or an exit state
@@ -400,6 +584,32 @@ where
     }
 }
 
+impl<S, K> Workflow<S, K>
+where
+    S: StateKey + Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    /// Checkpoints every run into `store` (see [`checkpoint`](crate::checkpoint)): a row
+    /// before each state's task, so a crashed run can be resumed with
+    /// [`resume_from_with`](Self::resume_from_with). States are named in the log by their
+    /// [`StateKey`]. Runs need an id: [`with_workflow_id`](Self::with_workflow_id), or a
+    /// scheduled run's own.
+    ///
+    /// A run that completes finishes its log ([`RunOutcome::Completed`](crate::checkpoint::RunOutcome::Completed)),
+    /// and so does a clean rollback. A run that fails, times out or is cancelled with
+    /// nothing to compensate keeps its log, so it can be resumed; so does a rollback with a
+    /// failed compensation. What a failing store does to a run is described in the
+    /// [`checkpoint`](crate::checkpoint#what-happens-when-the-store-fails) module.
+    pub fn with_checkpoint_store(mut self, store: impl CheckpointStore + 'static) -> Self {
+        *self.validated.get_mut() = false;
+        self.durable.checkpoint = Some(Checkpointing {
+            store: Arc::new(store),
+            state_key: <S as StateKey>::state_key,
+        });
+        self
+    }
+}
+
 impl<S: Clone + Eq + Hash, K> Clone for Workflow<S, K> {
     /// Shares the resources, tasks and observers; the clone validates again on first run.
     fn clone(&self) -> Self {
@@ -410,6 +620,7 @@ impl<S: Clone + Eq + Hash, K> Clone for Workflow<S, K> {
             total_timeout: self.total_timeout,
             observers: self.observers.clone(),
             random: self.random.clone(),
+            durable: self.durable.clone(),
             validated: AtomicBool::new(false),
         }
     }
@@ -431,6 +642,9 @@ impl<S: fmt::Debug, K> fmt::Debug for Workflow<S, K> {
             .field("exit_states", &exits)
             .field("total_timeout", &self.total_timeout)
             .field("observers", &self.observers.len())
+            .field("checkpointed", &self.durable.checkpoint.is_some())
+            .field("workflow_id", &self.durable.workflow_id)
+            .field("workflow_version", &self.durable.workflow_version)
             .field("resources", &self.resources)
             .finish()
     }

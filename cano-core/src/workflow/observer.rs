@@ -7,6 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::checkpoint::{CheckpointError, CheckpointRow, RunId};
 use crate::error::CanoError;
 
 /// Which task an event is about: its name, and for a branch of a split its index.
@@ -30,8 +31,10 @@ impl fmt::Display for TaskId<'_> {
 }
 
 /// Hooks called by a workflow run, in this order for a state:
-/// `on_state_enter` → `on_task_start` → (`on_retry`)* / `on_circuit_open` →
-/// `on_task_success` | `on_task_failure`.
+/// `on_state_enter` → (`on_checkpoint`) → `on_task_start` → (`on_retry`)* /
+/// `on_circuit_open` → `on_task_success` | `on_task_failure`. A rollback calls
+/// `on_rollback_start`, then `on_compensation_start` → `on_compensation_finish` per
+/// compensation; a resume calls `on_resume` before the resumed state is entered.
 ///
 /// Every method has a no-op default, so an observer implements only what it needs. Hooks
 /// are synchronous and run on the workflow's own task: keep them short. A panicking hook is
@@ -80,6 +83,31 @@ pub trait WorkflowObserver<S>: Send + Sync {
     /// returned unchanged; this hook is where such errors are reported.
     fn on_resource_error(&self, error: &CanoError) {
         let _ = error;
+    }
+    /// `row` was appended to `run`'s checkpoint log (row 0 by the run's start).
+    fn on_checkpoint(&self, run: &RunId, row: &CheckpointRow) {
+        let _ = (run, row);
+    }
+    /// A best-effort checkpoint write failed (finishing the log, a rollback's rows); the
+    /// run's result is unchanged and the log stays resumable.
+    fn on_checkpoint_error(&self, run: &RunId, error: &CheckpointError) {
+        let _ = (run, error);
+    }
+    /// `run` was resumed from its log and re-enters `state` (which runs again).
+    fn on_resume(&self, run: &RunId, state: &S) {
+        let _ = (run, state);
+    }
+    /// The run failed with `error` and its rollback (the compensation drain) starts.
+    fn on_rollback_start(&self, error: &CanoError) {
+        let _ = error;
+    }
+    /// A compensation is about to run.
+    fn on_compensation_start(&self, task: TaskId<'_>) {
+        let _ = task;
+    }
+    /// A compensation ended.
+    fn on_compensation_finish(&self, task: TaskId<'_>, outcome: Result<(), &CanoError>) {
+        let _ = (task, outcome);
     }
 }
 

@@ -11,13 +11,15 @@ use core::time::Duration;
 
 use futures::future::{Either, ready, select};
 
+use super::durable::{Begin, Ledger, Opened};
 use super::join::{RunJoin, SplitResult};
 use super::observer::{TaskEvents, TaskId};
 use super::retry::Attempts;
 use super::split::{SplitEnv, run_split};
-use super::task::{RegisteredTask, RunTask, TaskResult};
+use super::task::{KeyBase, RegisteredTask, RunTask, TaskResult};
 use super::{Handler, RegisteredJoin, Workflow};
 use crate::cancel::CancellationToken;
+use crate::checkpoint::RunId;
 use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
 use crate::resource::Resources;
@@ -134,13 +136,24 @@ where
         if self.resources.is_empty() {
             return Either::Right(Either::Left(self.run_checked(ctx, initial)));
         }
-        let with_lifecycle: BoxedRun<'a, S> = Box::pin(async move {
+        Either::Right(Either::Right(
+            self.with_resources(self.run_checked(ctx, initial)),
+        ))
+    }
+
+    /// `run` inside the resource lifecycle: set up (a setup error is returned and `run`
+    /// never polled), run, release the hold (the last holder tears down).
+    fn with_resources<'a, F>(&'a self, run: F) -> BoxedRun<'a, S>
+    where
+        F: Future<Output = Result<S, CanoError>> + Send + 'a,
+    {
+        Box::pin(async move {
             self.resources.setup_all().await?;
             let mut hold = Hold {
                 resources: &self.resources,
                 armed: true,
             };
-            let result = self.run_checked(ctx, initial).await;
+            let result = run.await;
             hold.armed = false;
             let errors = self.resources.teardown_all().await;
             for error in &errors {
@@ -149,8 +162,50 @@ where
                     .for_each(|o| o.on_resource_error(error));
             }
             result
-        });
-        Either::Right(Either::Right(with_lifecycle))
+        })
+    }
+
+    /// Resumes the unfinished run `run` from its checkpoint log on `clock`. See
+    /// [`resume_from_with`](Self::resume_from_with).
+    pub fn resume_from_on<'a, C: Clock, R: Into<RunId>>(
+        &'a self,
+        clock: &C,
+        run: R,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, R> {
+        self.resume_from_with(RunContext::new(clock.clone()), run)
+    }
+
+    /// Resumes the unfinished run `run` in `ctx` (cano 0.12's `resume_from`): takes the run
+    /// over in the store (a new fence: a zombie writer of the same run is locked out),
+    /// rebuilds the compensation stack and cursors from the log, and **runs again the state
+    /// that was in flight** (at-least-once; its tasks see the same idempotency keys as
+    /// before the crash). A log that shows a rollback in progress finishes the rollback
+    /// instead (compensations with a done row are not run again) and returns an error
+    /// naming the original failure. Resources are set up and torn down as in
+    /// [`orchestrate_with`](Self::orchestrate_with); the total timeout starts anew.
+    ///
+    /// Errors, before anything runs: [`CanoError::Configuration`] without a checkpoint
+    /// store or from validation; [`CanoError::CheckpointStore`] with
+    /// [`NotFound`](crate::checkpoint::CheckpointError::NotFound) if the run has no
+    /// unfinished log, or the store's error; [`CanoError::WorkflowVersionMismatch`] for a
+    /// log of another version; [`CanoError::Workflow`] naming the state key if the log's
+    /// state is not a state of this workflow. After that, as
+    /// [`orchestrate_with`](Self::orchestrate_with).
+    pub fn resume_from_with<'a, C: Clock, Sp: Spawner, R: Into<RunId>>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        run: R,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp, R> {
+        let run = run.into();
+        let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
+            Err(error) => Box::pin(ready(Err(error))),
+            Ok(()) => Box::pin(self.run_ledgered(ctx, Begin::Resume(run))),
+        };
+        if self.resources.is_empty() {
+            resumed
+        } else {
+            self.with_resources(resumed)
+        }
     }
 
     /// Runs the state machine from `initial` without touching the resource lifecycle
@@ -172,6 +227,43 @@ where
         }
     }
 
+    /// [`run_fsm`](Self::run_fsm) as the run `run` of a checkpointed workflow (instead of
+    /// its [`workflow_id`](Self::workflow_id)): how a scheduler gives each fire its own log.
+    /// A workflow without a checkpoint store ignores `run`.
+    pub fn run_fsm_as<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        run: RunId,
+        initial: S,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        if let Err(error) = self.check(&initial) {
+            return Either::Left(ready(Err(error)));
+        }
+        if !self.needs_ledger() {
+            return Either::Right(Either::Left(self.run_checked(ctx, initial)));
+        }
+        let begin = Begin::Fresh {
+            run: Some(run),
+            initial,
+        };
+        let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
+        Either::Right(Either::Right(durable))
+    }
+
+    /// [`resume_from_with`](Self::resume_from_with) without the resource lifecycle (the
+    /// caller holds the resources, as a scheduler does).
+    pub fn resume_fsm<'a, C: Clock, Sp: Spawner>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        run: RunId,
+    ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
+        let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
+            Err(error) => Box::pin(ready(Err(error))),
+            Ok(()) => Box::pin(self.run_ledgered(ctx, Begin::Resume(run))),
+        };
+        resumed
+    }
+
     fn check(&self, initial: &S) -> Result<(), CanoError> {
         self.ensure_valid()?;
         self.validate_initial_state(initial)
@@ -184,23 +276,55 @@ where
         ctx: RunContext<C, Sp>,
         initial: S,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
-        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return Either::Left(self.drive(ctx, initial, None));
+        if self.needs_ledger() {
+            let begin = Begin::Fresh { run: None, initial };
+            let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
+            return Either::Right(durable);
         }
-        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial));
+        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+            return Either::Left(self.drive(ctx, initial, None, None));
+        }
+        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial, None));
         Either::Right(guarded)
+    }
+
+    /// A run with a ledger (checkpoints, compensations): open it, run, settle it (finish
+    /// the log, or roll back).
+    pub(crate) async fn run_ledgered<C: Clock, Sp: Spawner>(
+        &self,
+        ctx: RunContext<C, Sp>,
+        begin: Begin<S>,
+    ) -> Result<S, CanoError> {
+        let (mut ledger, opened) = self.open_ledger(begin).await?;
+        let clock = ctx.clock.clone();
+        let (outcome, resumed_rollback) = match opened {
+            Opened::Rollback(original) => (Err(original), true),
+            Opened::Run(state) => {
+                // The guarded run is boxed: it holds a second copy of the loop's future, and
+                // a small future here keeps a plain checkpointed run's allocation small.
+                let outcome = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+                    self.drive(ctx, state, None, Some(&mut ledger)).await
+                } else {
+                    Box::pin(self.run_guarded(ctx, state, Some(&mut ledger))).await
+                };
+                (outcome, false)
+            }
+        };
+        self.settle(&mut ledger, outcome, resumed_rollback, &clock)
+            .await
     }
 
     async fn run_guarded<C: Clock, Sp: Spawner>(
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
+        ledger: Option<&mut Ledger<'_, S>>,
     ) -> Result<S, CanoError> {
         let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
         let deadline = self.total_timeout.map(|limit| clock.now() + limit);
         // The run checks the deadline and the token itself at every state and retry; racing
         // it against them also stops a task that is waiting.
-        let run = self.drive(ctx, initial, deadline);
+        let run = self.drive(ctx, initial, deadline, ledger);
         let stop = async {
             let timeout = async {
                 match deadline {
@@ -219,11 +343,15 @@ where
         }
     }
 
+    /// The run loop. `ledger` is `None` for a plain workflow; with one, each state entry is
+    /// recorded (before its task runs) and compensatable and stepped states record their
+    /// progress.
     async fn drive<C: Clock, Sp: Spawner>(
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
         deadline: Option<Instant>,
+        mut ledger: Option<&mut Ledger<'_, S>>,
     ) -> Result<S, CanoError> {
         let guard = RunGuard {
             cancel: &ctx.cancel,
@@ -249,31 +377,53 @@ where
                 YieldOnce::default().await;
             }
             guard.check(&ctx.clock)?;
+            if let Some(ledger) = ledger.as_deref_mut() {
+                if let Some(Handler::Router(_)) = slot.handler {
+                    // A router only decides: no row (see `register_router`).
+                    ledger.pass_router();
+                } else {
+                    // Only the store's boxed future lives across this await.
+                    let wrote = match self.prepare_entry(ledger, at) {
+                        Some(write) => write.await.map(|()| true)?,
+                        None => false,
+                    };
+                    if wrote {
+                        self.commit_entry(ledger);
+                    }
+                }
+            }
             let next = match &slot.handler {
                 None => {
                     return Err(CanoError::workflow(alloc::format!(
                         "No task registered for state: {state:?}"
                     )));
                 }
-                Some(Handler::Single(task)) => {
+                Some(Handler::Single(task) | Handler::Router(task)) => {
                     split_results = None;
                     self.events(task).start();
+                    let key = match slot.handler {
+                        // A router has no row, so no visit of its own to key.
+                        Some(Handler::Router(_)) => None,
+                        _ => ledger.as_deref().and_then(Ledger::key_base),
+                    };
                     let outcome = if task.config.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
-                        match isolate_panic(|| task.task.run_dyn(&self.resources)) {
+                        let first_ctx = KeyBase::context(key, &self.resources, 1);
+                        match isolate_panic(|| task.task.run_with_dyn(first_ctx)) {
                             Err(panicked) => Err(panicked),
                             Ok(first) => match Isolated(first).await {
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
-                                    Box::pin(self.retry_loop(task, &ctx.clock, guard, Some(error)))
-                                        .await
+                                    let retry =
+                                        self.retry_loop(task, &ctx.clock, guard, Some(error), key);
+                                    Box::pin(retry).await
                                 }
                             },
                         }
                     } else {
-                        Box::pin(self.retry_loop(task, &ctx.clock, guard, None)).await
+                        Box::pin(self.retry_loop(task, &ctx.clock, guard, None, key)).await
                     };
                     self.events(task).finish(&outcome);
                     outcome?.into_state()
@@ -300,6 +450,17 @@ where
                     let results = split_results.take().unwrap_or_default();
                     Box::pin(self.run_join(join, results, &ctx.clock, guard)).await?
                 }
+                Some(Handler::Compensatable(task)) => {
+                    split_results = None;
+                    let run =
+                        self.run_compensatable(task, ledger.as_deref_mut(), &ctx.clock, guard);
+                    Box::pin(run).await?
+                }
+                Some(Handler::Stepped(task)) => {
+                    split_results = None;
+                    let run = self.run_stepped(task, ledger.as_deref_mut(), at, &ctx.clock, guard);
+                    Box::pin(run).await?
+                }
             };
             previous = Some(at);
             state = next;
@@ -324,10 +485,13 @@ where
         clock: &C,
         guard: RunGuard<'_>,
         first_error: Option<CanoError>,
+        key: Option<KeyBase<'_>>,
     ) -> Result<TaskResult<S>, CanoError> {
         let run = RunTask {
             task: &*task.task,
             resources: &self.resources,
+            key,
+            attempts: u32::from(first_error.is_some()),
         };
         let events = self.events(task);
         let attempts = Attempts::new(&task.config, clock, &*self.random, run, events, Some(guard));
@@ -342,8 +506,10 @@ where
             return CanoError::workflow(alloc::format!("No task registered for state: {state:?}"));
         };
         let task = match &from.handler {
-            Some(Handler::Single(t)) => &*t.name,
+            Some(Handler::Single(t) | Handler::Router(t)) => &*t.name,
             Some(Handler::Join(j)) => &*j.name,
+            Some(Handler::Compensatable(t)) => &*t.name,
+            Some(Handler::Stepped(t)) => &*t.name,
             _ => "?",
         };
         CanoError::workflow(alloc::format!(

@@ -33,7 +33,7 @@ use crate::workflow::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker,
 use crate::workflow::observer::{Observers, TaskEvents, TaskId};
 use crate::workflow::retry::{Attempts, MakeAttempt};
 use crate::workflow::run::RunGuard;
-use crate::workflow::task::{RegisteredTask, RunTask, TaskResult};
+use crate::workflow::task::{RegisteredTask, RunBranch, TaskResult};
 
 /// A registered split state.
 pub(crate) struct SplitSpec<S, K> {
@@ -55,8 +55,11 @@ pub(crate) struct SplitEnv<'a, S, K, C, Sp> {
 
 type Outcome<S> = Result<TaskResult<S>, CanoError>;
 type LocalBranch<'a, S, K, C> =
-    Attempts<'a, TaskResult<S>, C, RunTask<'a, S, K>, TaskEvents<'a, S>>;
+    Attempts<'a, TaskResult<S>, C, RunBranch<'a, S, K>, TaskEvents<'a, S>>;
 
+// Slots live in one `Vec` per split; boxing the local branch would cost an allocation per
+// branch, which polling branches in place exists to avoid.
+#[allow(clippy::large_enum_variant)]
 enum Slot<'a, S, K, C: Clock> {
     Queued,
     Local(LocalBranch<'a, S, K, C>, Wakeup),
@@ -216,10 +219,7 @@ where
         let clock: &'a C = self.env.clock;
         let random: &'a Arc<dyn RandomSource> = self.env.random;
         let resources: &'a Resources<K> = self.env.resources;
-        let mut run = RunTask {
-            task: &*branch.task,
-            resources,
-        };
+        let mut run = RunBranch::new(&*branch.task, resources);
         let guard = self.env.guard;
         let retry_loop =
             |run| Attempts::new(&branch.config, clock, &**random, run, events, Some(guard));
@@ -269,10 +269,7 @@ where
                     branch: Some(index),
                 },
             };
-            let run = RunTask {
-                task: &*task,
-                resources: &*resources,
-            };
+            let run = RunBranch::new(&*task, &*resources);
             let outcome = Attempts::new(&config, &clock, &*random, run, events, None).await;
             // The split may have been decided already; then nobody listens.
             let _ = tx.send(outcome);

@@ -11,6 +11,7 @@ use core::future::Future;
 
 use futures::future::BoxFuture;
 
+use crate::checkpoint::{IdempotencyKey, RunId};
 use crate::error::CanoError;
 use crate::resource::{DefaultKey, Resources};
 use crate::workflow::retry::{MakeAttempt, TaskConfig};
@@ -59,6 +60,98 @@ impl<S> From<S> for TaskResult<S> {
     }
 }
 
+/// What a task's attempt runs with: the workflow's [`Resources`] and, in a checkpointed run,
+/// the attempt's [`IdempotencyKey`].
+///
+/// Tasks that need the key implement [`Task::run_with`] instead of [`Task::run`]; every
+/// other task keeps its `run` and never sees the context. It is a small `Copy` value.
+///
+/// ```
+/// use cano_core::{CanoError, Resources, Task, TaskContext, TaskResult};
+///
+/// #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// enum State { Charge, Done }
+///
+/// struct Charge;
+/// impl Task<State> for Charge {
+///     async fn run_with(&self, ctx: TaskContext<'_>) -> Result<TaskResult<State>, CanoError> {
+///         // Effectively-once: the payment provider deduplicates on this key.
+///         let _key = ctx.idempotency_key().map(|key| key.visit_key().to_string());
+///         Ok(TaskResult::Single(State::Done))
+///     }
+/// }
+/// ```
+pub struct TaskContext<'a, K = DefaultKey> {
+    resources: &'a Resources<K>,
+    key: Option<IdempotencyKey<'a>>,
+}
+
+impl<K> Clone for TaskContext<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for TaskContext<'_, K> {}
+
+impl<'a, K> TaskContext<'a, K> {
+    /// A context with no idempotency key (to call a task outside a workflow, in a test).
+    pub fn new(resources: &'a Resources<K>) -> Self {
+        TaskContext {
+            resources,
+            key: None,
+        }
+    }
+
+    /// The context with `key` as its idempotency key.
+    pub fn with_idempotency_key(mut self, key: IdempotencyKey<'a>) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The workflow's resources.
+    pub fn resources(&self) -> &'a Resources<K> {
+        self.resources
+    }
+
+    /// The key of this attempt (run, state visit, state key, attempt number), or `None` in a
+    /// run without a checkpoint store and in split branches. A state re-run after a resume
+    /// sees the same keys as in the run that crashed (see
+    /// [`IdempotencyKey`]).
+    pub fn idempotency_key(&self) -> Option<IdempotencyKey<'a>> {
+        self.key
+    }
+}
+
+impl<K> core::fmt::Debug for TaskContext<'_, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("idempotency_key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts of an [`IdempotencyKey`] the engine knows before an attempt: everything but
+/// the attempt number.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyBase<'a> {
+    pub(crate) run: &'a RunId,
+    pub(crate) visit: u64,
+    pub(crate) state: &'a str,
+}
+
+impl<'a> KeyBase<'a> {
+    pub(crate) fn context<K>(
+        base: Option<Self>,
+        resources: &'a Resources<K>,
+        attempt: u32,
+    ) -> TaskContext<'a, K> {
+        TaskContext {
+            resources,
+            key: base.map(|b| IdempotencyKey::new(b.run, b.visit, b.state, attempt)),
+        }
+    }
+}
+
 /// One unit of work: runs against the workflow's [`Resources`] and names the next state.
 ///
 /// Implement [`run`](Task::run) (or [`run_bare`](Task::run_bare) if the task needs no
@@ -85,6 +178,16 @@ impl<S> From<S> for TaskResult<S> {
 /// assert_eq!(end, Ok(State::Done));
 /// ```
 pub trait Task<S, K = DefaultKey>: Send + Sync {
+    /// What the workflow calls: does the work with its [`TaskContext`]. The default calls
+    /// [`run`](Task::run) with the context's resources; implement this one instead when the
+    /// task needs its [`IdempotencyKey`].
+    fn run_with(
+        &self,
+        ctx: TaskContext<'_, K>,
+    ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
+        self.run(ctx.resources())
+    }
+
     /// Does the work. The default calls [`run_bare`](Task::run_bare).
     ///
     /// An `Err` fails the attempt; the task's [`TaskConfig`] decides whether it is retried.
@@ -132,6 +235,11 @@ pub trait DynTask<S, K = DefaultKey>: Send + Sync {
         &'a self,
         res: &'a Resources<K>,
     ) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>>;
+    /// [`Task::run_with`] with its future boxed.
+    fn run_with_dyn<'a>(
+        &'a self,
+        ctx: TaskContext<'a, K>,
+    ) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>>;
     /// [`Task::config`].
     fn config_dyn(&self) -> TaskConfig;
     /// [`Task::name`].
@@ -144,6 +252,12 @@ impl<S: 'static, K: 'static, T: Task<S, K>> DynTask<S, K> for T {
         res: &'a Resources<K>,
     ) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
         Box::pin(self.run(res))
+    }
+    fn run_with_dyn<'a>(
+        &'a self,
+        ctx: TaskContext<'a, K>,
+    ) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
+        Box::pin(self.run_with(ctx))
     }
     fn config_dyn(&self) -> TaskConfig {
         self.config()
@@ -175,11 +289,36 @@ impl<S: 'static, K: 'static> RegisteredTask<S, K> {
 pub(crate) struct RunTask<'a, S, K> {
     pub(crate) task: &'a dyn DynTask<S, K>,
     pub(crate) resources: &'a Resources<K>,
+    /// The idempotency key's parts, in a checkpointed run.
+    pub(crate) key: Option<KeyBase<'a>>,
+    /// Attempts made so far.
+    pub(crate) attempts: u32,
+}
+
+/// Makes attempts of a split branch: like [`RunTask`] without an idempotency key (branches
+/// have none), so a split's many retry loops stay small.
+pub(crate) struct RunBranch<'a, S, K> {
+    pub(crate) task: &'a dyn DynTask<S, K>,
+    pub(crate) resources: &'a Resources<K>,
+}
+
+impl<'a, S, K> RunBranch<'a, S, K> {
+    pub(crate) fn new(task: &'a dyn DynTask<S, K>, resources: &'a Resources<K>) -> Self {
+        RunBranch { task, resources }
+    }
+}
+
+impl<'a, S, K> MakeAttempt<'a, TaskResult<S>> for RunBranch<'a, S, K> {
+    fn make(&mut self) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
+        self.task.run_with_dyn(TaskContext::new(self.resources))
+    }
 }
 
 impl<'a, S, K> MakeAttempt<'a, TaskResult<S>> for RunTask<'a, S, K> {
     fn make(&mut self) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
-        self.task.run_dyn(self.resources)
+        self.attempts += 1;
+        self.task
+            .run_with_dyn(KeyBase::context(self.key, self.resources, self.attempts))
     }
 }
 
@@ -191,6 +330,12 @@ macro_rules! forward_task {
                 res: &Resources<K>,
             ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
                 async move { (**self).run_dyn(res).await }
+            }
+            fn run_with(
+                &self,
+                ctx: TaskContext<'_, K>,
+            ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
+                async move { (**self).run_with_dyn(ctx).await }
             }
             fn config(&self) -> TaskConfig {
                 (**self).config_dyn()
@@ -211,6 +356,12 @@ impl<S: 'static, K: 'static, T: Task<S, K>> Task<S, K> for Arc<T> {
         res: &Resources<K>,
     ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
         T::run(self, res)
+    }
+    fn run_with(
+        &self,
+        ctx: TaskContext<'_, K>,
+    ) -> impl Future<Output = Result<TaskResult<S>, CanoError>> + Send {
+        T::run_with(self, ctx)
     }
     fn config(&self) -> TaskConfig {
         T::config(self)

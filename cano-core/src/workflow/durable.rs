@@ -1,0 +1,808 @@
+//! The durability layer around a run: opening a run's log (start or resume), the rows
+//! written at state entry, after compensatable tasks and after steps, and the rollback
+//! drain. The run loop calls in here only through a `Ledger`, which a plain workflow (no
+//! checkpoint store, no compensatable task) never creates.
+
+use alloc::borrow::Cow;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::hash::Hash;
+use core::pin::pin;
+use core::time::Duration;
+
+use futures::future::{Either, select};
+
+use super::observer::{TaskEvents, TaskId};
+use super::retry::Attempts;
+use super::run::RunGuard;
+use super::saga::{RegisteredCompensatable, RunCompensatable};
+use super::stepped::{RegisteredStepped, RunStep, StepOutcome};
+use super::task::{KeyBase, TaskContext};
+use super::{Handler, Workflow};
+use futures::future::BoxFuture;
+
+use crate::checkpoint::{
+    CheckpointError, CheckpointResult, CheckpointRow, DynCheckpointStore, Fence, RowKind, RunId,
+    RunLog, RunOutcome,
+};
+use crate::error::CanoError;
+use crate::panic::{Isolated, isolate_panic};
+use crate::runtime::Clock;
+
+/// The compensation budget when neither it nor a total timeout is set.
+const DEFAULT_COMPENSATION_BUDGET: Duration = Duration::from_secs(30);
+
+/// How a ledgered run begins.
+pub(crate) enum Begin<S> {
+    /// A new run from `initial`, under `run` (or the workflow's id).
+    Fresh { run: Option<RunId>, initial: S },
+    /// The unfinished run `run`, from its log.
+    Resume(RunId),
+}
+
+/// What a run does after its ledger is open.
+pub(crate) enum Opened<S> {
+    /// Run the state machine from this state.
+    Run(S),
+    /// The log shows a rollback in progress: finish its drain; this is the original error.
+    Rollback(CanoError),
+}
+
+/// One run's durable bookkeeping: its log (if the workflow has a store) and its
+/// compensation stack.
+pub(crate) struct Ledger<'w, S> {
+    journal: Option<Journal<'w, S>>,
+    stack: Vec<Completion>,
+    /// A stepped state's cursor from the log, for the state a resume starts in.
+    resume_cursor: Option<(usize, Vec<u8>)>,
+    /// The next state entered already has its entry row (row 0 of a fresh run, or the
+    /// resumed state's).
+    entry_written: bool,
+    /// The sequence of the row the current work follows (see `IdempotencyKey::visit`).
+    visit: u64,
+    state_key: Cow<'static, str>,
+    /// The log already has its `RollbackStarted` row.
+    rollback_recorded: bool,
+    /// The entry row being written (kept here so the write borrows it, not the run loop).
+    pending_entry: Option<CheckpointRow>,
+}
+
+struct Journal<'w, S> {
+    store: &'w dyn DynCheckpointStore,
+    state_key: fn(&S) -> Cow<'static, str>,
+    run: RunId,
+    fence: Fence,
+    next: u64,
+    version: u32,
+}
+
+/// A completed compensatable task, waiting on the stack.
+struct Completion {
+    /// The visit it completed in: a re-run of the same visit after a resume replaces it.
+    visit: u64,
+    /// Its completion row, in a checkpointed run.
+    sequence: Option<u64>,
+    task: Cow<'static, str>,
+    state: Cow<'static, str>,
+    output: Vec<u8>,
+}
+
+impl<S> Ledger<'_, S> {
+    /// Passes a router state, which writes no row: only the "entry already written" mark of
+    /// a run that starts (or resumes) in it is used up, so the next state records its own.
+    pub(crate) fn pass_router(&mut self) {
+        self.entry_written = false;
+    }
+
+    /// The idempotency key of the current work, in a checkpointed run.
+    pub(crate) fn key_base(&self) -> Option<KeyBase<'_>> {
+        self.journal.as_ref().map(|journal| KeyBase {
+            run: &journal.run,
+            visit: self.visit,
+            state: &self.state_key,
+        })
+    }
+
+    /// The cursor a resumed run left for the state in slot `at`, once (a later visit of the
+    /// state starts without one).
+    pub(crate) fn take_resume_cursor(&mut self, at: usize) -> Option<Vec<u8>> {
+        match self.resume_cursor.take() {
+            Some((slot, cursor)) if slot == at => Some(cursor),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `error` means another writer owns the run now: this run must stop touching it
+/// (no rollback: the new owner decides).
+fn ownership_lost(error: &CanoError) -> bool {
+    matches!(
+        error,
+        CanoError::CheckpointStore(
+            CheckpointError::Fenced { .. } | CheckpointError::Conflict { .. }
+        )
+    )
+}
+
+impl<S, K> Workflow<S, K>
+where
+    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    /// Whether runs need a ledger: a checkpoint store or a compensatable task.
+    pub(crate) fn needs_ledger(&self) -> bool {
+        self.durable.checkpoint.is_some() || self.durable.has_sagas
+    }
+
+    fn no_ledger_yet(&self) -> Ledger<'_, S> {
+        Ledger {
+            journal: None,
+            stack: Vec::new(),
+            resume_cursor: None,
+            entry_written: false,
+            visit: 0,
+            state_key: Cow::Borrowed(""),
+            rollback_recorded: false,
+            pending_entry: None,
+        }
+    }
+
+    /// Resumes or abandons (per `recovery`) every unfinished run of this workflow's store
+    /// whose id starts with `prefix` (a scheduled flow's runs are `flow@…`: pass
+    /// `"flow@"`), one after another, in id order; the recovery scan a process does at
+    /// start. Resumed runs run without the resource lifecycle (see
+    /// [`resume_fsm`](Self::resume_fsm)): hold the resources around this call.
+    ///
+    /// Errors: [`CanoError::Configuration`] without a checkpoint store; the store's error
+    /// if the scan fails. A run that fails to resume or abandon is reported in the
+    /// [`RecoveryReport`](crate::checkpoint::RecoveryReport), not as an error.
+    pub async fn recover_runs<C: crate::Clock, Sp: crate::Spawner>(
+        &self,
+        ctx: crate::RunContext<C, Sp>,
+        prefix: &str,
+        recovery: crate::checkpoint::Recovery,
+    ) -> Result<crate::checkpoint::RecoveryReport, CanoError> {
+        let Some(checkpoint) = &self.durable.checkpoint else {
+            return Err(CanoError::configuration(
+                "recover_runs needs a checkpoint store: call with_checkpoint_store",
+            ));
+        };
+        let mut report = crate::checkpoint::RecoveryReport::default();
+        let runs = checkpoint.store.list_unfinished_dyn().await?;
+        for run in runs
+            .into_iter()
+            .filter(|run| run.as_str().starts_with(prefix))
+        {
+            match recovery {
+                crate::checkpoint::Recovery::Resume => {
+                    let outcome = self.resume_fsm(ctx.clone(), run.clone()).await;
+                    report.resumed.push((run, outcome.map(drop)));
+                }
+                crate::checkpoint::Recovery::Abandon => {
+                    let fence = checkpoint.store.resume_dyn(&run).await;
+                    let finished = match fence {
+                        Ok(fence) => {
+                            checkpoint
+                                .store
+                                .finish_dyn(&run, fence, RunOutcome::Abandoned)
+                                .await
+                        }
+                        Err(error) => Err(error),
+                    };
+                    match finished {
+                        Ok(()) => report.abandoned.push(run),
+                        Err(error) => report.resumed.push((run, Err(error.into()))),
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Starts or resumes the run's log.
+    pub(crate) async fn open_ledger(
+        &self,
+        begin: Begin<S>,
+    ) -> Result<(Ledger<'_, S>, Opened<S>), CanoError> {
+        let mut ledger = self.no_ledger_yet();
+        let Some(checkpoint) = &self.durable.checkpoint else {
+            return match begin {
+                Begin::Fresh { initial, .. } => Ok((ledger, Opened::Run(initial))),
+                Begin::Resume(_) => Err(CanoError::configuration(
+                    "resume_from needs a checkpoint store: call with_checkpoint_store",
+                )),
+            };
+        };
+        let version = self.durable.workflow_version;
+        match begin {
+            Begin::Fresh { run, initial } => {
+                let run = run
+                    .or_else(|| self.durable.workflow_id.clone())
+                    .ok_or_else(|| {
+                        CanoError::configuration(
+                            "a checkpointed workflow needs a run id: call with_workflow_id",
+                        )
+                    })?;
+                if self.slot(&initial).is_some_and(|slot| slot.exit) {
+                    // Nothing runs, so nothing is recorded.
+                    return Ok((ledger, Opened::Run(initial)));
+                }
+                let key = (checkpoint.state_key)(&initial);
+                let first = CheckpointRow::state_entry(0, key.clone(), version);
+                let fence = checkpoint.store.start_dyn(&run, &first).await?;
+                self.observers
+                    .iter()
+                    .for_each(|o| o.on_checkpoint(&run, &first));
+                ledger.journal = Some(Journal {
+                    store: &*checkpoint.store,
+                    state_key: checkpoint.state_key,
+                    run,
+                    fence,
+                    next: 1,
+                    version,
+                });
+                ledger.entry_written = true;
+                ledger.state_key = key;
+                Ok((ledger, Opened::Run(initial)))
+            }
+            Begin::Resume(run) => {
+                // Checked before taking the run over, so a workflow of the wrong version
+                // or shape never fences out a live owner.
+                let rows = self.unfinished_rows(&run).await?;
+                self.check_resumable(&run, &rows)?;
+                let fence = checkpoint.store.resume_dyn(&run).await?;
+                let rows = self.unfinished_rows(&run).await?;
+                let resumed = self.check_resumable(&run, &rows)?;
+                let opened = self.rebuild(&mut ledger, &run, &rows, resumed)?;
+                if let Opened::Run(state) = &opened {
+                    self.observers.iter().for_each(|o| o.on_resume(&run, state));
+                }
+                ledger.journal = Some(Journal {
+                    store: &*checkpoint.store,
+                    state_key: checkpoint.state_key,
+                    run,
+                    fence,
+                    next: rows.len() as u64,
+                    version,
+                });
+                Ok((ledger, opened))
+            }
+        }
+    }
+
+    async fn unfinished_rows(&self, run: &RunId) -> Result<Vec<CheckpointRow>, CanoError> {
+        let Some(checkpoint) = &self.durable.checkpoint else {
+            return Ok(Vec::new());
+        };
+        match checkpoint.store.load_dyn(run).await? {
+            RunLog::Unfinished(rows) if !rows.is_empty() => Ok(rows),
+            _ => Err(CheckpointError::NotFound { run: run.clone() }.into()),
+        }
+    }
+
+    /// Checks versions, density and state keys; returns the index of the last entry row
+    /// and the slot of its state.
+    fn check_resumable(
+        &self,
+        run: &RunId,
+        rows: &[CheckpointRow],
+    ) -> Result<(usize, usize), CanoError> {
+        let expected = self.durable.workflow_version;
+        let mut last_entry = None;
+        for (i, row) in rows.iter().enumerate() {
+            if row.workflow_version != expected {
+                return Err(CanoError::WorkflowVersionMismatch {
+                    stored: row.workflow_version,
+                    expected,
+                });
+            }
+            if row.sequence != i as u64 {
+                return Err(CheckpointError::Corrupt(Cow::Owned(alloc::format!(
+                    "the log of run `{run}` has sequence {} at position {i}",
+                    row.sequence
+                )))
+                .into());
+            }
+            if row.kind == RowKind::StateEntry {
+                last_entry = Some(i);
+            }
+        }
+        let Some(last) = last_entry else {
+            return Err(CheckpointError::Corrupt(Cow::Owned(alloc::format!(
+                "the log of run `{run}` has no state entry row"
+            )))
+            .into());
+        };
+        let key = &rows[last].state;
+        let slot = self
+            .state_by_key(key)
+            .and_then(|state| self.position(state))
+            .ok_or_else(|| {
+                CanoError::workflow(alloc::format!(
+                    "the checkpoint log of run `{run}` names state key `{key}` (row {last}), \
+                     which is not a state of this workflow (renamed or removed?)"
+                ))
+            })?;
+        Ok((last, slot))
+    }
+
+    /// Rebuilds the compensation stack, the cursor and the position from the log.
+    fn rebuild(
+        &self,
+        ledger: &mut Ledger<'_, S>,
+        run: &RunId,
+        rows: &[CheckpointRow],
+        (last_entry, slot): (usize, usize),
+    ) -> Result<Opened<S>, CanoError> {
+        let mut visit = 0;
+        let mut rollback: Option<String> = None;
+        for row in rows {
+            match row.kind {
+                RowKind::StateEntry => visit = row.sequence,
+                RowKind::CompensationCompletion => {
+                    let completion = Completion {
+                        visit,
+                        sequence: Some(row.sequence),
+                        task: row.task.clone(),
+                        state: row.state.clone(),
+                        output: row.blob.clone().unwrap_or_default(),
+                    };
+                    push_completion(&mut ledger.stack, completion);
+                }
+                RowKind::CompensationDone { completion } => {
+                    ledger.stack.retain(|c| c.sequence != Some(completion));
+                }
+                RowKind::RollbackStarted => {
+                    let text = row.blob.as_deref().unwrap_or_default();
+                    rollback = Some(String::from_utf8_lossy(text).into_owned());
+                }
+                RowKind::StepCursor => {}
+            }
+        }
+        if let Some(original) = rollback {
+            ledger.rollback_recorded = true;
+            return Ok(Opened::Rollback(CanoError::workflow(alloc::format!(
+                "run `{run}` was rolling back when it stopped; it had failed with: {original}"
+            ))));
+        }
+        let entry = &rows[last_entry];
+        ledger.entry_written = true;
+        ledger.visit = entry.sequence;
+        ledger.state_key = entry.state.clone();
+        if let Some(cursor_row) = rows[last_entry..]
+            .iter()
+            .rev()
+            .find(|row| row.kind == RowKind::StepCursor && row.state == entry.state)
+        {
+            ledger.visit = cursor_row.sequence;
+            ledger.resume_cursor = Some((slot, cursor_row.blob.clone().unwrap_or_default()));
+        }
+        Ok(Opened::Run(self.states[slot].state.clone()))
+    }
+
+    async fn append(
+        &self,
+        journal: &mut Journal<'_, S>,
+        row: CheckpointRow,
+    ) -> Result<u64, CanoError> {
+        journal
+            .store
+            .append_dyn(&journal.run, journal.fence, &row)
+            .await?;
+        journal.next += 1;
+        self.observers
+            .iter()
+            .for_each(|o| o.on_checkpoint(&journal.run, &row));
+        Ok(row.sequence)
+    }
+
+    /// Prepares the record of entering the state in slot `at` (before its task runs):
+    /// `Some` write to await, then [`commit_entry`](Self::commit_entry). Split in two so
+    /// the run loop holds only the store's boxed future across the await.
+    pub(crate) fn prepare_entry<'l>(
+        &self,
+        ledger: &'l mut Ledger<'_, S>,
+        at: usize,
+    ) -> Option<BoxFuture<'l, CheckpointResult<()>>> {
+        if core::mem::take(&mut ledger.entry_written) {
+            return None;
+        }
+        ledger.resume_cursor = None;
+        let Some(journal) = ledger.journal.as_ref() else {
+            ledger.visit += 1;
+            return None;
+        };
+        let key = (journal.state_key)(&self.states[at].state);
+        ledger.pending_entry = Some(CheckpointRow::state_entry(
+            journal.next,
+            key,
+            journal.version,
+        ));
+        let ledger: &'l Ledger<'_, S> = ledger;
+        let (journal, row) = (ledger.journal.as_ref()?, ledger.pending_entry.as_ref()?);
+        Some(journal.store.append_dyn(&journal.run, journal.fence, row))
+    }
+
+    /// After the write of [`prepare_entry`](Self::prepare_entry) succeeded.
+    pub(crate) fn commit_entry(&self, ledger: &mut Ledger<'_, S>) {
+        let (Some(journal), Some(row)) = (ledger.journal.as_mut(), ledger.pending_entry.take())
+        else {
+            return;
+        };
+        journal.next += 1;
+        self.observers
+            .iter()
+            .for_each(|o| o.on_checkpoint(&journal.run, &row));
+        ledger.visit = row.sequence;
+        ledger.state_key = row.state;
+    }
+
+    /// Runs a compensatable state's task and records its completion.
+    pub(crate) async fn run_compensatable<C: Clock>(
+        &self,
+        task: &RegisteredCompensatable<S, K>,
+        ledger: Option<&mut Ledger<'_, S>>,
+        clock: &C,
+        guard: RunGuard<'_>,
+    ) -> Result<S, CanoError> {
+        let events = TaskEvents {
+            observers: self.observers.as_slice(),
+            id: TaskId {
+                name: &task.name,
+                branch: None,
+            },
+        };
+        events.start();
+        let key = ledger.as_deref().and_then(Ledger::key_base);
+        let run = RunCompensatable {
+            task: &*task.task,
+            resources: &self.resources,
+            key,
+            attempts: 0,
+        };
+        let outcome =
+            Attempts::new(&task.config, clock, &*self.random, run, events, Some(guard)).await;
+        events.finish(&outcome);
+        let (next, output) = outcome?;
+        if let Some(ledger) = ledger {
+            self.record_completion(ledger, task.name.clone(), output)
+                .await?;
+        }
+        Ok(next.into_state())
+    }
+
+    /// Puts a completion on the stack, after writing its row. A failed write still puts
+    /// it on the stack: the task's work happened and the rollback must undo it.
+    async fn record_completion(
+        &self,
+        ledger: &mut Ledger<'_, S>,
+        task: Cow<'static, str>,
+        output: Vec<u8>,
+    ) -> Result<(), CanoError> {
+        let mut completion = Completion {
+            visit: ledger.visit,
+            sequence: None,
+            task,
+            state: ledger.state_key.clone(),
+            output,
+        };
+        let written = match ledger.journal.as_mut() {
+            None => Ok(()),
+            Some(journal) => {
+                let row = CheckpointRow::completion(
+                    journal.next,
+                    completion.state.clone(),
+                    completion.task.clone(),
+                    journal.version,
+                    completion.output.clone(),
+                );
+                self.append(journal, row)
+                    .await
+                    .map(|sequence| completion.sequence = Some(sequence))
+            }
+        };
+        push_completion(&mut ledger.stack, completion);
+        written
+    }
+
+    /// Records a cursor of the current state (a [`RowKind::StepCursor`] row), after which the
+    /// state's idempotency keys name that row as their visit. The one way every
+    /// long-running task shape (stepped tasks; poll, batch and stream tasks) persists its
+    /// progress: a resumed run hands the newest cursor back through
+    /// `Ledger::take_resume_cursor`. Does nothing in a run without a store.
+    pub(crate) async fn record_cursor(
+        &self,
+        ledger: &mut Ledger<'_, S>,
+        task: Cow<'static, str>,
+        cursor: Vec<u8>,
+    ) -> Result<(), CanoError> {
+        let Some(journal) = ledger.journal.as_mut() else {
+            return Ok(());
+        };
+        let row = CheckpointRow::cursor(
+            journal.next,
+            ledger.state_key.clone(),
+            task,
+            journal.version,
+            cursor,
+        );
+        ledger.visit = self.append(journal, row).await?;
+        Ok(())
+    }
+
+    /// Runs a stepped state: one retried attempt per step, a cursor row after each.
+    pub(crate) async fn run_stepped<C: Clock>(
+        &self,
+        task: &RegisteredStepped<S, K>,
+        mut ledger: Option<&mut Ledger<'_, S>>,
+        at: usize,
+        clock: &C,
+        guard: RunGuard<'_>,
+    ) -> Result<S, CanoError> {
+        let events = TaskEvents {
+            observers: self.observers.as_slice(),
+            id: TaskId {
+                name: &task.name,
+                branch: None,
+            },
+        };
+        events.start();
+        let mut cursor = ledger
+            .as_deref_mut()
+            .and_then(|ledger| ledger.take_resume_cursor(at));
+        let outcome = loop {
+            let step = RunStep {
+                task: &*task.task,
+                resources: &self.resources,
+                key: ledger.as_deref().and_then(Ledger::key_base),
+                cursor: cursor.as_deref(),
+                attempts: 0,
+            };
+            match Attempts::new(
+                &task.config,
+                clock,
+                &*self.random,
+                step,
+                events,
+                Some(guard),
+            )
+            .await
+            {
+                Err(error) => break Err(error),
+                Ok(StepOutcome::Done(next)) => break Ok(next.into_state()),
+                Ok(StepOutcome::More(next_cursor)) => {
+                    if let Some(ledger) = ledger.as_deref_mut()
+                        && let Err(error) = self
+                            .record_cursor(ledger, task.name.clone(), next_cursor.clone())
+                            .await
+                    {
+                        break Err(error);
+                    }
+                    cursor = Some(next_cursor);
+                }
+            }
+        };
+        events.finish(&outcome);
+        outcome
+    }
+
+    /// Ends a ledgered run: finishes the log after success, drains the compensations after
+    /// a failure.
+    pub(crate) async fn settle<C: Clock>(
+        &self,
+        ledger: &mut Ledger<'_, S>,
+        outcome: Result<S, CanoError>,
+        resumed_rollback: bool,
+        clock: &C,
+    ) -> Result<S, CanoError> {
+        match outcome {
+            Ok(exit) => {
+                self.finish_log(ledger, RunOutcome::Completed).await;
+                Ok(exit)
+            }
+            Err(error) if ownership_lost(&error) => Err(error),
+            Err(error) if ledger.stack.is_empty() && !resumed_rollback => {
+                // Nothing to undo: the log stays, so the run can be resumed.
+                Err(error)
+            }
+            // Boxed: the drain is the rare path and its future is large.
+            Err(error) => Err(alloc::boxed::Box::pin(self.drain(ledger, error, clock)).await),
+        }
+    }
+
+    async fn finish_log(&self, ledger: &mut Ledger<'_, S>, outcome: RunOutcome) {
+        let Some(journal) = ledger.journal.as_ref() else {
+            return;
+        };
+        if let Err(error) = journal
+            .store
+            .finish_dyn(&journal.run, journal.fence, outcome)
+            .await
+        {
+            self.observers
+                .iter()
+                .for_each(|o| o.on_checkpoint_error(&journal.run, &error));
+        }
+    }
+
+    /// A best-effort row of the drain: `Ok(true)` if it landed, `Ok(false)` if not (or
+    /// there is no log), `Err` only when the run is no longer ours.
+    async fn drain_row(
+        &self,
+        ledger: &mut Ledger<'_, S>,
+        kind: RowKind,
+        task: Cow<'static, str>,
+        blob: Option<Vec<u8>>,
+    ) -> Result<bool, CanoError> {
+        let Some(journal) = ledger.journal.as_mut() else {
+            return Ok(false);
+        };
+        let row = CheckpointRow {
+            sequence: journal.next,
+            kind,
+            state: ledger.state_key.clone(),
+            task,
+            workflow_version: journal.version,
+            blob,
+        };
+        match self.append(journal, row).await {
+            Ok(_) => Ok(true),
+            Err(error) if ownership_lost(&error) => Err(error),
+            Err(CanoError::CheckpointStore(error)) => {
+                self.observers
+                    .iter()
+                    .for_each(|o| o.on_checkpoint_error(&journal.run, &error));
+                Ok(false)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn compensation_budget(&self) -> Duration {
+        self.durable.compensation_timeout.unwrap_or_else(|| {
+            self.total_timeout
+                .map_or(DEFAULT_COMPENSATION_BUDGET, |total| {
+                    (total / 2).min(DEFAULT_COMPENSATION_BUDGET)
+                })
+        })
+    }
+
+    fn compensatable_named(&self, name: &str) -> Option<&RegisteredCompensatable<S, K>> {
+        self.states.iter().find_map(|slot| match &slot.handler {
+            Some(Handler::Compensatable(task)) if task.name == name => Some(&**task),
+            _ => None,
+        })
+    }
+
+    /// The rollback: every completion on the stack, newest first. Returns the run's error.
+    async fn drain<C: Clock>(
+        &self,
+        ledger: &mut Ledger<'_, S>,
+        original: CanoError,
+        clock: &C,
+    ) -> CanoError {
+        self.observers
+            .iter()
+            .for_each(|o| o.on_rollback_start(&original));
+        if !ledger.rollback_recorded {
+            let text = alloc::string::ToString::to_string(&original).into_bytes();
+            let started = RowKind::RollbackStarted;
+            match self
+                .drain_row(ledger, started, Cow::Borrowed(""), Some(text))
+                .await
+            {
+                Err(lost) => return CanoError::compensation_failed(alloc::vec![original, lost]),
+                Ok(landed) => ledger.rollback_recorded = landed,
+            }
+        }
+        let budget = self.compensation_budget();
+        let deadline = clock.now() + budget;
+        let mut errors = alloc::vec![original];
+        while let Some(completion) = ledger.stack.pop() {
+            let Some(task) = self.compensatable_named(&completion.task) else {
+                errors.push(CanoError::workflow(alloc::format!(
+                    "no compensatable task named `{}` is registered: its work in state `{}` cannot be rolled back",
+                    completion.task, completion.state
+                )));
+                continue;
+            };
+            let events = TaskEvents {
+                observers: self.observers.as_slice(),
+                id: TaskId {
+                    name: &task.name,
+                    branch: None,
+                },
+            };
+            self.observers
+                .iter()
+                .for_each(|o| o.on_compensation_start(events.id));
+            let result = self
+                .compensate(ledger, task, &completion, deadline, budget, clock)
+                .await;
+            self.observers
+                .iter()
+                .for_each(|o| o.on_compensation_finish(events.id, result.as_ref().map(|_| ())));
+            match result {
+                Err(error) => errors.push(error),
+                Ok(()) => {
+                    let Some(sequence) = completion.sequence else {
+                        continue;
+                    };
+                    let done = RowKind::CompensationDone {
+                        completion: sequence,
+                    };
+                    if let Err(lost) = self.drain_row(ledger, done, completion.task, None).await {
+                        errors.push(lost);
+                        return CanoError::compensation_failed(errors);
+                    }
+                }
+            }
+        }
+        if errors.len() == 1 {
+            self.finish_log(ledger, RunOutcome::RolledBack).await;
+            errors.remove(0)
+        } else {
+            CanoError::compensation_failed(errors)
+        }
+    }
+
+    /// One compensation: bounded by the task's attempt timeout and the budget's deadline,
+    /// panics isolated.
+    async fn compensate<C: Clock>(
+        &self,
+        ledger: &Ledger<'_, S>,
+        task: &RegisteredCompensatable<S, K>,
+        completion: &Completion,
+        deadline: crate::time::Instant,
+        budget: Duration,
+        clock: &C,
+    ) -> Result<(), CanoError> {
+        let now = clock.now();
+        if now >= deadline {
+            return Err(CanoError::timeout(alloc::format!(
+                "the compensation budget of {budget:?} ran out before compensating `{}`",
+                task.name
+            )));
+        }
+        let limit = match task.config.attempt_timeout {
+            Some(timeout) if now + timeout < deadline => now + timeout,
+            _ => deadline,
+        };
+        let key = ledger.journal.as_ref().map(|journal| KeyBase {
+            run: &journal.run,
+            visit: completion.sequence.unwrap_or(completion.visit),
+            state: &completion.state,
+        });
+        let ctx: TaskContext<'_, K> = KeyBase::context(key, &self.resources, 1);
+        let future = isolate_panic(|| task.task.compensate_dyn(ctx, &completion.output))?;
+        let sleep = clock.sleep_until(limit);
+        match select(pin!(Isolated(future)), pin!(sleep)).await {
+            Either::Left((Ok(result), _)) => result,
+            Either::Left((Err(panicked), _)) => Err(panicked),
+            Either::Right(_) => Err(CanoError::timeout(alloc::format!(
+                "compensating `{}` took longer than {:?}",
+                task.name,
+                limit.saturating_duration_since(now)
+            ))),
+        }
+    }
+}
+
+/// Pushes a completion; a completion of the visit on top replaces it (the state re-ran
+/// after a resume, so its older completion describes the same work).
+fn push_completion(stack: &mut Vec<Completion>, completion: Completion) {
+    match stack.last_mut() {
+        Some(top) if top.visit == completion.visit => *top = completion,
+        _ => stack.push(completion),
+    }
+}
+
+impl<S> fmt::Debug for Ledger<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ledger")
+            .field("run", &self.journal.as_ref().map(|j| &j.run))
+            .field("completions", &self.stack.len())
+            .finish_non_exhaustive()
+    }
+}

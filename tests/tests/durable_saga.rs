@@ -1,0 +1,474 @@
+//! Sagas on the fake clock: LIFO drain, the original error first, bounded and
+//! panic-isolated compensations, timeout and cancellation drains, and drains that resume
+//! after a crash without compensating anything twice.
+
+mod durable_support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cano_core::checkpoint::{CheckpointRow, RowKind, RunId, RunLog, RunOutcome};
+use cano_core::{CancellationToken, CanoError, Clock, RunContext, Workflow};
+use durable_support::*;
+
+/// reserve (undoable) → charge (undoable) → ship (undoable) → pack (plain, fails or not).
+fn saga(env: &Env, tweak: impl Fn(&mut Undoable), pack_fails: bool) -> Workflow<Order> {
+    let mut undoables: Vec<Undoable> = vec![
+        Undoable::new("reserve", Order::Charge, env),
+        Undoable::new("charge", Order::Ship, env),
+        Undoable::new("ship", Order::Failed, env),
+    ];
+    undoables.iter_mut().for_each(&tweak);
+    let mut pack = Step::new("pack", Order::Done, env);
+    pack.fail_for_good = pack_fails;
+    let mut it = undoables.into_iter();
+    Workflow::bare()
+        .register_compensatable(Order::Reserve, it.next().unwrap())
+        .register_compensatable(Order::Charge, it.next().unwrap())
+        .register_compensatable(Order::Ship, it.next().unwrap())
+        .register(Order::Failed, pack)
+        .add_exit_state(Order::Done)
+}
+
+fn durable(env: &Env, wf: Workflow<Order>) -> Workflow<Order> {
+    wf.with_checkpoint_store(env.store.clone())
+        .with_workflow_id("saga-1")
+}
+
+fn undo_labels(env: &Env) -> Vec<String> {
+    env.effects
+        .labels()
+        .into_iter()
+        .filter(|l| l.starts_with("undo-") && !l.ends_with("-output"))
+        .collect()
+}
+
+#[test]
+fn a_failure_compensates_in_reverse_order_and_returns_the_original_error() {
+    for checkpointed in [false, true] {
+        let env = Env::new();
+        let events = Arc::new(DurableEvents::default());
+        let mut wf = saga(&env, |_| {}, true).with_observer(events.clone());
+        if checkpointed {
+            wf = durable(&env, wf);
+        }
+        let err = env
+            .sim
+            .block_on(wf.orchestrate_on(&env.clock, Order::Reserve))
+            .unwrap_err();
+        assert_eq!(
+            err.category(),
+            "retry_exhausted",
+            "the original error, not a wrapper"
+        );
+        assert_eq!(
+            undo_labels(&env),
+            ["undo-ship", "undo-charge", "undo-reserve"]
+        );
+        let outputs: Vec<String> = env
+            .effects
+            .all()
+            .into_iter()
+            .filter(|e| e.contains("-output"))
+            .collect();
+        assert_eq!(
+            outputs,
+            [
+                "undo-ship-output ship#1",
+                "undo-charge-output charge#1",
+                "undo-reserve-output reserve#1"
+            ],
+            "each compensation gets its own task's output back"
+        );
+        let seen = events.0.lock().unwrap().clone();
+        assert!(seen.iter().any(|e| e.starts_with("rollback")), "{seen:?}");
+        assert_eq!(
+            seen.iter()
+                .filter(|e| e.starts_with("compensated") && e.ends_with("true"))
+                .count(),
+            3
+        );
+        if checkpointed {
+            assert_eq!(env.log("saga-1"), RunLog::Finished(RunOutcome::RolledBack));
+        }
+    }
+}
+
+#[test]
+fn compensations_of_a_checkpointed_run_get_keys_naming_their_completion_rows() {
+    let env = Env::new();
+    let wf = durable(&env, saga(&env, |_| {}, true));
+    let _ = env
+        .sim
+        .block_on(wf.orchestrate_on(&env.clock, Order::Reserve));
+    let undo_keys: Vec<String> = env
+        .effects
+        .all()
+        .into_iter()
+        .filter(|e| e.starts_with("undo-") && !e.contains("-output"))
+        .collect();
+    // rows: 0 entry reserve, 1 completion reserve, 2 entry charge, 3 completion charge,
+    // 4 entry ship, 5 completion ship, 6 entry failed (pack).
+    assert_eq!(
+        undo_keys,
+        [
+            "undo-ship saga-1/5/ship/1",
+            "undo-charge saga-1/3/charge/1",
+            "undo-reserve saga-1/1/reserve/1"
+        ]
+    );
+}
+
+#[test]
+fn a_failed_compensation_is_reported_after_the_original_error_and_the_drain_goes_on() {
+    let env = Env::new();
+    let wf = durable(
+        &env,
+        saga(
+            &env,
+            |u| {
+                if u.label == "charge" {
+                    u.undo_failures.store(1, Ordering::SeqCst)
+                }
+            },
+            true,
+        ),
+    );
+    let err = env
+        .sim
+        .block_on(wf.orchestrate_on(&env.clock, Order::Reserve))
+        .unwrap_err();
+    let CanoError::CompensationFailed { errors } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        errors[0].category(),
+        "retry_exhausted",
+        "the original error comes first"
+    );
+    assert_eq!(errors[1], CanoError::task_execution("undo-charge failed"));
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve"],
+        "never stops early"
+    );
+    assert!(
+        matches!(env.log("saga-1"), RunLog::Unfinished(_)),
+        "a dirty rollback keeps its log"
+    );
+
+    // Resuming the run finishes the drain: only the failed compensation runs again.
+    let err = env
+        .sim
+        .block_on(wf.resume_from_on(&env.clock, "saga-1"))
+        .unwrap_err();
+    assert_eq!(err.category(), "workflow");
+    assert!(
+        err.to_string().contains("pack failed"),
+        "names the original failure: {err}"
+    );
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve", "undo-charge"]
+    );
+    assert_eq!(env.log("saga-1"), RunLog::Finished(RunOutcome::RolledBack));
+}
+
+#[test]
+fn a_panicking_compensation_is_isolated() {
+    let env = Env::new();
+    let wf = saga(&env, |u| u.undo_panics = u.label == "ship", true);
+    let err = env
+        .sim
+        .block_on(wf.orchestrate_on(&env.clock, Order::Reserve))
+        .unwrap_err();
+    let CanoError::CompensationFailed { errors } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        errors[1].to_string().contains("undo-ship panicked"),
+        "{err}"
+    );
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve"]
+    );
+}
+
+#[test]
+fn each_compensation_is_bounded_by_its_attempt_timeout_and_the_drain_by_its_budget() {
+    let env = Env::new();
+    let wf = saga(
+        &env,
+        |u| {
+            u.undo_takes = Duration::from_secs(100);
+            u.attempt_timeout = Some(Duration::from_secs(5));
+        },
+        true,
+    )
+    .with_compensation_timeout(Duration::from_secs(12));
+    let start = env.clock.now();
+    let err = env
+        .sim
+        .block_on(wf.orchestrate_on(&env.clock, Order::Reserve))
+        .unwrap_err();
+    let CanoError::CompensationFailed { errors } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(errors.len(), 4);
+    assert!(
+        errors[1].to_string().contains("took longer than 5s"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[2].to_string().contains("took longer than 5s"),
+        "{}",
+        errors[2]
+    );
+    assert!(
+        errors[3].to_string().contains("took longer than 2s"),
+        "the budget's rest: {}",
+        errors[3]
+    );
+    assert_eq!(
+        env.clock.now() - start,
+        Duration::from_secs(3 + 12),
+        "pack's three 1 s retry pauses, then a drain of exactly its budget"
+    );
+}
+
+#[test]
+fn a_total_timeout_drains_the_compensations() {
+    let env = Env::new();
+    env.crash.set("pack"); // pack hangs a day
+    let mut wf = saga(&env, |_| {}, false).with_timeout(Duration::from_secs(30));
+    wf = durable(&env, wf);
+    let err = env
+        .sim
+        .block_on(wf.orchestrate_on(&env.clock, Order::Reserve))
+        .unwrap_err();
+    assert_eq!(err.category(), "timeout", "{err}");
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve"]
+    );
+    assert_eq!(env.log("saga-1"), RunLog::Finished(RunOutcome::RolledBack));
+}
+
+#[test]
+fn a_cancelled_run_drains_the_compensations() {
+    let env = Env::new();
+    env.crash.set("pack");
+    let wf = saga(&env, |_| {}, false);
+    let token = CancellationToken::new();
+    let ctx = RunContext::new(env.clock.clone()).with_cancellation(token.clone());
+    let err = env.sim.block_on(async {
+        let run = wf.orchestrate_with(ctx, Order::Reserve);
+        let cancel = async {
+            env.clock
+                .sleep_until(env.clock.now() + Duration::from_secs(10))
+                .await;
+            token.cancel();
+        };
+        futures::future::join(run, cancel).await.0
+    });
+    assert_eq!(err.unwrap_err().category(), "cancelled");
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve"]
+    );
+}
+
+#[test]
+fn a_crash_between_a_completion_row_and_the_next_entry_does_not_compensate_twice() {
+    // Real crash: the entry row after `charge`'s completion never lands.
+    let env = Env::new();
+    let store = FreezingStore::new(env.store.clone());
+    store.freeze_on(RowKind::StateEntry, "ship");
+    let wf = saga(&env, |_| {}, true)
+        .with_checkpoint_store(store.clone())
+        .with_workflow_id("saga-1");
+    assert!(
+        env.run_or_crash(
+            wf.orchestrate_on(&env.clock, Order::Reserve),
+            Duration::from_secs(60)
+        )
+        .is_none()
+    );
+    assert_eq!(
+        kinds(&env.rows("saga-1")).last().unwrap(),
+        &(RowKind::CompensationCompletion, "charge".to_string())
+    );
+    let err = env
+        .sim
+        .block_on(wf.resume_from_on(&env.clock, "saga-1"))
+        .unwrap_err();
+    assert_eq!(err.category(), "retry_exhausted");
+    assert_eq!(
+        env.effects.count("charge"),
+        2,
+        "the in-flight state re-ran (at-least-once)"
+    );
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve"],
+        "but it is compensated once"
+    );
+    let outputs: Vec<String> = env
+        .effects
+        .all()
+        .into_iter()
+        .filter(|e| e.starts_with("undo-charge-output"))
+        .collect();
+    assert_eq!(
+        outputs,
+        ["undo-charge-output charge#2"],
+        "with the re-run's output"
+    );
+}
+
+#[test]
+fn a_crash_after_a_completion_whose_rerun_fails_still_compensates_the_first_run() {
+    // Seeded log: `reserve` completed, then `charge` completed and the process died before
+    // entering `ship`. On resume `charge` fails for good: its first run's work must still be
+    // undone (with the first run's output), once.
+    let env = Env::new();
+    let run = RunId::new("saga-1");
+    let blob = |s: &str| cano_core::checkpoint::encode_blob(&s.to_string()).unwrap();
+    env.store.seed(
+        &run,
+        vec![
+            CheckpointRow::state_entry(0, "reserve".into(), 1),
+            CheckpointRow::completion(1, "reserve".into(), "reserve".into(), 1, blob("reserve#0")),
+            CheckpointRow::state_entry(2, "charge".into(), 1),
+            CheckpointRow::completion(3, "charge".into(), "charge".into(), 1, blob("charge#0")),
+        ],
+    );
+    // `charge` now fails in its state; its compensation stays registered (under its name,
+    // on another state) so the first run's work can be undone.
+    let failing_charge = Step {
+        fail_for_good: true,
+        ..Step::new("charge", Order::Ship, &env)
+    };
+    let wf = Workflow::bare()
+        .register_compensatable(
+            Order::Reserve,
+            Undoable::new("reserve", Order::Charge, &env),
+        )
+        .register(Order::Charge, failing_charge)
+        .register_compensatable(Order::Failed, Undoable::new("charge", Order::Ship, &env))
+        .add_exit_state(Order::Done)
+        .with_checkpoint_store(env.store.clone());
+    let err = env
+        .sim
+        .block_on(wf.resume_from_on(&env.clock, run.clone()))
+        .unwrap_err();
+    assert_eq!(err.category(), "retry_exhausted", "{err}");
+    let outputs: Vec<String> = env
+        .effects
+        .all()
+        .into_iter()
+        .filter(|e| e.contains("-output"))
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            "undo-charge-output charge#0",
+            "undo-reserve-output reserve#0"
+        ],
+        "both completed tasks are undone once, newest first, with their logged outputs"
+    );
+    assert_eq!(
+        env.store.log(&run),
+        RunLog::Finished(RunOutcome::RolledBack)
+    );
+}
+
+#[test]
+fn a_crash_in_the_middle_of_a_drain_resumes_it_without_rerunning_finished_compensations() {
+    let env = Env::new();
+    let store = FreezingStore::new(env.store.clone());
+    // The process dies while writing the done row of `charge`'s compensation.
+    store.freeze_on(RowKind::CompensationDone { completion: 3 }, "failed");
+    let wf = saga(&env, |_| {}, true)
+        .with_checkpoint_store(store.clone())
+        .with_workflow_id("saga-1");
+    assert!(
+        env.run_or_crash(
+            wf.orchestrate_on(&env.clock, Order::Reserve),
+            Duration::from_secs(60)
+        )
+        .is_none()
+    );
+    assert_eq!(undo_labels(&env), ["undo-ship", "undo-charge"]);
+    let pack_calls = env.effects.count("pack");
+
+    let err = env
+        .sim
+        .block_on(wf.resume_from_on(&env.clock, "saga-1"))
+        .unwrap_err();
+    assert!(err.to_string().contains("pack failed"), "{err}");
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-charge", "undo-reserve"],
+        "ship's finished compensation is not re-run; charge's (done row lost) runs again; the drain ends"
+    );
+    assert_eq!(
+        env.effects.count("pack"),
+        pack_calls,
+        "the failed forward state is not re-run"
+    );
+    assert_eq!(env.log("saga-1"), RunLog::Finished(RunOutcome::RolledBack));
+}
+
+#[test]
+fn a_rollback_leaves_a_readable_trail_in_the_log() {
+    let env = Env::new();
+    let wf = durable(
+        &env,
+        saga(
+            &env,
+            |u| {
+                if u.label == "reserve" {
+                    u.undo_failures.store(1, Ordering::SeqCst)
+                }
+            },
+            true,
+        ),
+    );
+    let _ = env
+        .sim
+        .block_on(wf.orchestrate_on(&env.clock, Order::Reserve));
+    let rows = env.rows("saga-1");
+    let kinds: Vec<RowKind> = rows.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            RowKind::StateEntry,
+            RowKind::CompensationCompletion,
+            RowKind::StateEntry,
+            RowKind::CompensationCompletion,
+            RowKind::StateEntry,
+            RowKind::CompensationCompletion,
+            RowKind::StateEntry,
+            RowKind::RollbackStarted,
+            RowKind::CompensationDone { completion: 5 },
+            RowKind::CompensationDone { completion: 3 },
+        ],
+        "reserve's compensation failed: no done row, so a resume retries it"
+    );
+}
+
+#[test]
+fn compensatable_tasks_need_unique_names() {
+    let env = Env::new();
+    let wf = Workflow::bare()
+        .register_compensatable(Order::Reserve, Undoable::new("same", Order::Charge, &env))
+        .register_compensatable(Order::Charge, Undoable::new("same", Order::Done, &env))
+        .add_exit_state(Order::Done);
+    let err = wf.validate().unwrap_err();
+    assert!(err.to_string().contains("`same`"), "{err}");
+}
