@@ -510,8 +510,9 @@ where
                             Ok(()) => {}
                             Err(CanoError::RateLimited { retry_after, .. }) if limit.wait => {
                                 let wait = retry_after.max(Duration::from_micros(1));
-                                this.step =
-                                    RetryStep::Pausing(Box::pin(this.clock.sleep_until(now + wait)));
+                                this.step = RetryStep::Pausing(Box::pin(
+                                    this.clock.sleep_until(now + wait),
+                                ));
                                 continue;
                             }
                             Err(refused) => return this.finish(Err(refused)),
