@@ -34,7 +34,7 @@ use crate::scheduler::flow::{FlowState, StartRefusal, Transition};
 #[cfg(test)]
 use crate::scheduler::schedule::WallSchedule;
 use crate::scheduler::schedule::{
-    CronSchedule, IntervalMode, OverlapPolicy, Schedule, SchedulePolicy, Timeline, micros,
+    CronSchedule, OverlapPolicy, Schedule, SchedulePolicy, Timeline, micros,
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 use alloc::collections::VecDeque;
@@ -511,10 +511,7 @@ impl SchedulerCore {
         Ok(SchedulePolicy {
             overlap: slot.config.overlap,
             missed: slot.config.missed,
-            interval_mode: match slot.timeline {
-                Timeline::FixedRate { .. } => IntervalMode::FixedRate,
-                _ => IntervalMode::FixedDelay,
-            },
+            interval_mode: slot.timeline.interval_mode(),
             first_run: slot.config.first_run,
             jitter: Duration::from_micros(slot.config.jitter as u64),
         })
@@ -538,16 +535,14 @@ impl SchedulerCore {
         slot.config.missed = policy.missed;
         slot.config.jitter = micros(policy.jitter);
         slot.config.first_run = policy.first_run;
-        if let Timeline::FixedDelay { interval } | Timeline::FixedRate { interval, .. } =
-            slot.timeline
-        {
-            slot.timeline = match policy.interval_mode {
-                IntervalMode::FixedDelay => Timeline::FixedDelay { interval },
-                IntervalMode::FixedRate => Timeline::FixedRate {
-                    interval,
-                    anchor: 0,
-                },
-            };
+        if let Some(interval) = slot.timeline.every() {
+            let was_wall = slot.timeline.is_wall();
+            slot.timeline = Timeline::every_in(interval, policy.interval_mode);
+            match (was_wall, slot.timeline.is_wall()) {
+                (false, true) => self.wall_flows += 1,
+                (true, false) => self.wall_flows -= 1,
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -1369,8 +1364,8 @@ impl FlowView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::schedule::FirstRun;
     use crate::scheduler::schedule::tests::Aligned;
+    use crate::scheduler::schedule::{FirstRun, IntervalMode};
     use alloc::boxed::Box;
     use alloc::format;
 
@@ -1784,7 +1779,7 @@ mod tests {
 mod restart_tests {
     use super::*;
     use crate::cron::Cron;
-    use crate::scheduler::schedule::MissedFirePolicy;
+    use crate::scheduler::schedule::{IntervalMode, MissedFirePolicy};
     use alloc::collections::BTreeMap;
     use alloc::vec;
 
@@ -2185,5 +2180,85 @@ mod restart_tests {
         );
         assert_eq!(node.core.poll(node.now, node.wall), Action::Stopped);
         assert_eq!(node.core.unsaved_flows().collect::<Vec<_>>(), [m]);
+    }
+
+    fn aligned(phase: u64, missed: MissedFirePolicy) -> SchedulerCore {
+        let mut core = SchedulerCore::new();
+        let f = core
+            .add_flow("grid", Schedule::Every(Duration::from_secs(10)))
+            .unwrap();
+        core.set_policy(
+            f,
+            SchedulePolicy {
+                interval_mode: IntervalMode::EpochAligned {
+                    phase: Duration::from_secs(phase),
+                },
+                missed,
+                ..SchedulePolicy::default()
+            },
+        )
+        .unwrap();
+        core
+    }
+
+    /// Every process computes the same fire times, whenever it started and whatever its
+    /// monotonic clock reads; a phase of an interval or more wraps.
+    #[test]
+    fn epoch_aligned_intervals_fire_on_one_grid_in_every_process() {
+        let mut grids = Vec::new();
+        for (start, phase) in [(7, 3), (11, 3), (2, 13)] {
+            let mut node = Node::start(
+                aligned(phase, MissedFirePolicy::Skip),
+                Kept::new(),
+                wall_at(start),
+            );
+            node.now = Instant::from_secs(1000 + start as u64);
+            let mut fires = Vec::new();
+            for _ in 0..60 {
+                node.advance(1);
+                for run in node.poll() {
+                    fires.push(run.fire.scheduled());
+                    node.finish(run.run, Ok(()));
+                }
+            }
+            assert_eq!(
+                node.core.flows[0].policy().interval_mode,
+                IntervalMode::EpochAligned {
+                    phase: Duration::from_secs(3)
+                }
+            );
+            grids.push(
+                fires
+                    .into_iter()
+                    .filter(|f| *f >= wall_at(23))
+                    .take(4)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let expected: Vec<_> = [23, 33, 43, 53].map(wall_at).to_vec();
+        assert!(grids.iter().all(|g| *g == expected), "{grids:?}");
+    }
+
+    #[test]
+    fn epoch_aligned_catch_up_continues_the_grid() {
+        let core = aligned(3, MissedFirePolicy::RunAll { max: 2 });
+        let mut record = FlowRecord::new(core.flows[0].schedule_hash(&TimeZone::UTC));
+        record.last_fire = Some(wall_at(13));
+        let kept = Kept::from([(Arc::from("grid"), record)]);
+        let mut node = Node::start(core, kept, wall_at(55));
+        let mut fires = Vec::new();
+        for _ in 0..3 {
+            for run in node.poll() {
+                fires.push(run.fire.scheduled());
+                node.finish(run.run, Ok(()));
+            }
+        }
+        assert_eq!(fires, [wall_at(43), wall_at(53)]);
+        assert_eq!(node.info("grid").missed_fires, 2);
+        assert_eq!(node.info("grid").next_fire, Some(wall_at(63)));
+        // Another phase is another schedule: nothing caught up.
+        let other = aligned(4, MissedFirePolicy::RunAll { max: 2 });
+        let mut node = Node::start(other, node.kept.clone(), wall_at(100));
+        assert!(node.poll().is_empty());
     }
 }

@@ -18,8 +18,8 @@ use super::queue::DeadlineQueue;
 use crate::persist::ScheduleHash;
 use crate::scheduler::flow::FlowState;
 use crate::scheduler::schedule::{
-    FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy, Timeline,
-    WallSchedule, choose, keep, micros, stable_jitter,
+    FirstRun, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy, Timeline, WallSchedule,
+    choose, keep, micros, stable_jitter,
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, wall_micros_at};
 
@@ -203,10 +203,7 @@ impl FlowSlot {
         SchedulePolicy {
             overlap: self.config.overlap,
             missed: self.config.missed,
-            interval_mode: match self.timeline {
-                Timeline::FixedRate { .. } => IntervalMode::FixedRate,
-                _ => IntervalMode::FixedDelay,
-            },
+            interval_mode: self.timeline.interval_mode(),
             first_run: self.config.first_run,
             jitter: Duration::from_micros(self.config.jitter.max(0) as u64),
         }
@@ -219,9 +216,11 @@ impl FlowSlot {
             Timeline::FixedDelay { interval } | Timeline::FixedRate { interval, .. } => {
                 Schedule::Every(Duration::from_micros(*interval as u64))
             }
-            Timeline::Wall(schedule) => schedule
-                .cron()
-                .map_or(Schedule::Manual, |cron| Schedule::Cron(cron.clone())),
+            Timeline::Wall(schedule) => match (schedule.cron(), schedule.epoch_grid()) {
+                (Some(cron), _) => Schedule::Cron(cron.clone()),
+                (None, Some(grid)) => Schedule::Every(Duration::from_micros(grid.interval as u64)),
+                (None, None) => Schedule::Manual,
+            },
             Timeline::Manual => Schedule::Manual,
         }
     }
