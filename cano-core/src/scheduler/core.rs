@@ -738,7 +738,9 @@ impl SchedulerCore {
 
     fn poll_running(&mut self, now: Instant, wall: Timestamp) -> Action {
         self.check_wall_clock(now, wall);
-        if let Some(dispatch) = self.start_catch_up(wall) {
+        if self.persist.is_some()
+            && let Some(dispatch) = self.start_catch_up(wall)
+        {
             return Action::Start(dispatch);
         }
         while let Some(flow) = self.queue.pop_due(now) {
@@ -1066,7 +1068,17 @@ impl SchedulerCore {
         self.persist.as_ref().map_or(0, |p| p.unknown)
     }
 
+    /// Asks for flow `i`'s record to be written (nothing without a store: this check is
+    /// all a store-less core pays per fire and outcome).
+    #[inline(always)]
     fn mark_dirty(&mut self, i: usize) {
+        if self.persist.is_some() {
+            self.mark_dirty_slow(i);
+        }
+    }
+
+    #[inline(never)]
+    fn mark_dirty_slow(&mut self, i: usize) {
         if let Some(persist) = &mut self.persist {
             if persist.dirty.len() < self.flows.len() {
                 persist.dirty.resize(self.flows.len(), false);
