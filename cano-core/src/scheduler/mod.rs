@@ -414,7 +414,7 @@ where
     /// scheduler loads what the store kept and gives each flow back its last fire, failure
     /// streak, backoff window, trip, pause and buffered trigger; fires missed while it was
     /// down run or are dropped per each flow's
-    /// [`MissedFirePolicy`](crate::schedule::MissedFirePolicy) (a flow whose schedule
+    /// [`MissedFirePolicy`] (a flow whose schedule
     /// changed catches nothing up). While running, each fire, outcome and command is
     /// written to the store by the scheduler's loop (never a poll that changed nothing);
     /// [`RunningScheduler::flush`] waits for those writes. A failed write does not undo the
