@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 
 use super::{FlowRecord, ScheduleHash};
 use crate::scheduler::schedule::{
-    CronSchedule, IntervalMode, Schedule, SchedulePolicy, Timeline, choose, keep, micros,
+    CronSchedule, EpochGrid, IntervalMode, Schedule, SchedulePolicy, Timeline, choose, keep, micros,
 };
 
 /// Why nothing from before a restart is caught up.
@@ -150,6 +150,9 @@ pub fn plan_catch_up(
                     interval,
                     anchor: last,
                 },
+                IntervalMode::EpochAligned { phase } => {
+                    Timeline::Wall(Arc::new(EpochGrid::new(interval, phase)))
+                }
             }
         }
         Schedule::Cron(cron) => Timeline::Wall(Arc::new(CronSchedule {

@@ -80,6 +80,7 @@ const TAG_CRON_DAY_MATCHING: u8 = 3;
 const TAG_ZONE: u8 = 4;
 const TAG_INTERVAL_MODE: u8 = 5;
 const TAG_MANUAL: u8 = 6;
+const TAG_EPOCH_PHASE: u8 = 7;
 
 impl ScheduleHash {
     /// The hash of `schedule` under `policy`, with `zone` the scheduler's time zone (used by
@@ -91,11 +92,17 @@ impl ScheduleHash {
             Schedule::Every(interval) => {
                 let micros = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
                 h.field(TAG_EVERY_MICROS, &micros.to_le_bytes());
-                let mode: u8 = match policy.interval_mode {
-                    IntervalMode::FixedDelay => 0,
-                    IntervalMode::FixedRate => 1,
-                };
-                h.field(TAG_INTERVAL_MODE, &[mode]);
+                match policy.interval_mode {
+                    IntervalMode::FixedDelay => h.field(TAG_INTERVAL_MODE, &[0]),
+                    IntervalMode::FixedRate => h.field(TAG_INTERVAL_MODE, &[1]),
+                    IntervalMode::EpochAligned { phase } => {
+                        h.field(TAG_INTERVAL_MODE, &[2]);
+                        // As the scheduler keeps it: modulo the interval.
+                        let interval = micros.max(1);
+                        let phase = u64::try_from(phase.as_micros()).unwrap_or(u64::MAX) % interval;
+                        h.field(TAG_EPOCH_PHASE, &phase.to_le_bytes());
+                    }
+                }
             }
             Schedule::Cron(cron) => {
                 // The normalized text, streamed: equal meaning, equal text. Weekdays print as

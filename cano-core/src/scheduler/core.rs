@@ -6,6 +6,7 @@
 //! is a thin loop around it, and a test or benchmark can drive it directly without any
 //! runtime.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -22,17 +23,21 @@ use super::info::FlowInfo;
 use super::job::FireId;
 use super::queue::DeadlineQueue;
 use super::runs::{RunId, RunTable};
-use super::slot::{Due, FireTime, FlowSlot, Held, UpcomingFires};
+use super::slot::{Due, FireTime, FlowSlot, Held, UpcomingFires, saturating_add};
 use crate::error::CanoError;
+use crate::persist::{
+    CatchUpReason, FlowRecord, PersistError, PersistResult, ScheduleHash, StoredFlow, plan_catch_up,
+};
 use crate::random::SplitMix64;
 use crate::scheduler::backoff::BackoffPolicy;
 use crate::scheduler::flow::{FlowState, StartRefusal, Transition};
 #[cfg(test)]
 use crate::scheduler::schedule::WallSchedule;
 use crate::scheduler::schedule::{
-    CronSchedule, IntervalMode, OverlapPolicy, Schedule, SchedulePolicy, Timeline, micros,
+    CronSchedule, OverlapPolicy, Schedule, SchedulePolicy, Timeline, micros,
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
+use alloc::collections::VecDeque;
 
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
@@ -88,6 +93,11 @@ pub enum Action {
     /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
     /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
     Cancel(RunId),
+    /// Write this flow's record to the schedule store (only with
+    /// [`SchedulerCore::persist_schedules`]), then report the result with
+    /// [`SchedulerCore::save_done`]. Asked after a fire, an outcome or a command, never for a
+    /// poll that changed nothing.
+    Save(ScheduleWrite),
     /// Nothing to do before this monotonic instant (or an earlier event).
     WakeAt(Instant),
     /// Nothing is scheduled: wait for an event (an outcome, a trigger, a command).
@@ -96,6 +106,63 @@ pub enum Action {
     /// (the runs cancelled at the deadline are [`SchedulerCore::cancelled_fires`]). A driver
     /// that sleeps learns of it from [`SchedulerCore::stage`] after an outcome.
     Stopped,
+}
+
+/// A write of one flow's [`FlowRecord`] that the core asks its driver for
+/// ([`Action::Save`], [`SchedulerCore::take_save`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleWrite {
+    /// The flow.
+    pub flow: FlowIndex,
+    /// Its id (the store's key).
+    pub id: Arc<str>,
+    /// Its state now.
+    pub record: FlowRecord,
+}
+
+/// The first delay before a failed schedule-store write is retried; it doubles up to
+/// [`SAVE_RETRY_MAX`] while writes keep failing.
+pub const SAVE_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest delay between retries of a failing schedule-store write.
+pub const SAVE_RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// What a core with a schedule store keeps beside its flows. Boxed in an `Option`: a core
+/// without a store pays one pointer and one branch per fire, outcome and command.
+#[derive(Debug, Default)]
+struct Persisting {
+    /// Per flow: the hash of its schedule (set at start).
+    hashes: Vec<ScheduleHash>,
+    /// Per flow: whether it waits in `pending`.
+    dirty: Vec<bool>,
+    /// Flows whose record must be written, oldest change first.
+    pending: VecDeque<u32>,
+    /// Writes handed out and not reported yet.
+    in_flight: usize,
+    /// Failed writes are retried from then on.
+    retry_at: Instant,
+    retry_delay: Duration,
+    /// Writes that failed (ever), for `flush`-style waiters.
+    failed: u64,
+    /// Flows refused by the store with a higher fence: written no more.
+    fenced: Vec<bool>,
+    /// Flows whose last write failed after the stop completed.
+    unsaved: Vec<u32>,
+    /// Records loaded before start, by flow.
+    restored: Vec<Option<FlowRecord>>,
+    /// Stored records of flows not registered any more.
+    unknown: usize,
+    /// Catch-up fires (flow, wall µs) still to start, oldest first.
+    catch_up: Vec<(u32, i64)>,
+}
+
+impl Persisting {
+    fn mark(&mut self, i: usize) {
+        if !self.dirty[i] && !self.fenced[i] {
+            self.dirty[i] = true;
+            self.pending.push_back(i as u32);
+        }
+    }
 }
 
 /// Where a core is in its life.
@@ -233,6 +300,7 @@ pub struct SchedulerCore {
     wall_flows: usize,
     time_zone: TimeZone,
     stage: Stage,
+    persist: Option<Box<Persisting>>,
 }
 
 impl Default for SchedulerCore {
@@ -263,6 +331,7 @@ impl SchedulerCore {
             wall_flows: 0,
             time_zone: TimeZone::UTC,
             stage: Stage::Registering,
+            persist: None,
         }
     }
 
@@ -459,10 +528,7 @@ impl SchedulerCore {
         Ok(SchedulePolicy {
             overlap: slot.config.overlap,
             missed: slot.config.missed,
-            interval_mode: match slot.timeline {
-                Timeline::FixedRate { .. } => IntervalMode::FixedRate,
-                _ => IntervalMode::FixedDelay,
-            },
+            interval_mode: slot.timeline.interval_mode(),
             first_run: slot.config.first_run,
             jitter: Duration::from_micros(slot.config.jitter as u64),
         })
@@ -486,16 +552,14 @@ impl SchedulerCore {
         slot.config.missed = policy.missed;
         slot.config.jitter = micros(policy.jitter);
         slot.config.first_run = policy.first_run;
-        if let Timeline::FixedDelay { interval } | Timeline::FixedRate { interval, .. } =
-            slot.timeline
-        {
-            slot.timeline = match policy.interval_mode {
-                IntervalMode::FixedDelay => Timeline::FixedDelay { interval },
-                IntervalMode::FixedRate => Timeline::FixedRate {
-                    interval,
-                    anchor: 0,
-                },
-            };
+        if let Some(interval) = slot.timeline.every() {
+            let was_wall = slot.timeline.is_wall();
+            slot.timeline = Timeline::every_in(interval, policy.interval_mode);
+            match (was_wall, slot.timeline.is_wall()) {
+                (false, true) => self.wall_flows += 1,
+                (true, false) => self.wall_flows -= 1,
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -511,13 +575,105 @@ impl SchedulerCore {
         self.flows.shrink_to_fit();
         self.backoffs.shrink_to_fit();
         self.queue.settle();
-        for (i, slot) in self.flows.iter_mut().enumerate() {
+        if let Some(persist) = &mut self.persist {
+            persist.hashes = self
+                .flows
+                .iter()
+                .map(|slot| slot.schedule_hash(&self.time_zone))
+                .collect();
+        }
+        for slot in &mut self.flows {
             slot.start(self.seed, &self.time_zone, now, wall);
-            slot.arm(i as u32, &mut self.queue, now, wall);
         }
         self.wall_offset = Some(wall.as_microsecond() - mono_micros(now));
         self.last_poll = now;
+        if self.persist.is_some() {
+            for i in 0..self.flows.len() {
+                self.restore_flow(i, now, wall);
+            }
+        }
+        for (i, slot) in self.flows.iter_mut().enumerate() {
+            if !slot.state.is_paused() && !slot.state.is_tripped() {
+                slot.arm(i as u32, &mut self.queue, now, wall);
+            }
+            if slot.held.has_trigger() {
+                self.queue.arm(i as u32, now);
+            }
+        }
         self.next_wall_check = self.wall_check_after(now);
+    }
+
+    /// Applies flow `i`'s restored record at start: its status, and the fires it missed
+    /// while the scheduler was down per its [`MissedFirePolicy`](crate::schedule::MissedFirePolicy)
+    /// ([`plan_catch_up`]).
+    fn restore_flow(&mut self, i: usize, now: Instant, wall: Timestamp) {
+        let Some(persist) = self.persist.as_deref_mut() else {
+            return;
+        };
+        let Some(record) = persist.restored.get_mut(i).and_then(Option::take) else {
+            return;
+        };
+        let slot = &mut self.flows[i];
+        let policy = slot.policy();
+        let schedule = slot.schedule();
+        let plan = plan_catch_up(
+            Some(&record),
+            &schedule,
+            &policy,
+            &self.time_zone,
+            wall,
+            Duration::from_micros(self.grace as u64),
+        );
+        let wall_us = wall.as_microsecond();
+        let mono_of = |wall_micros: i64| {
+            instant_at(mono_micros(now).saturating_add(wall_micros.saturating_sub(wall_us).max(0)))
+        };
+        let backoff_until = record.next_eligible.map(|t| mono_of(t.as_microsecond()));
+        slot.state.restore(
+            record.streak,
+            record.tripped,
+            record.paused,
+            backoff_until,
+            record.last_error.clone(),
+            record.last_fire,
+        );
+        // Fire ids keep increasing across the restart.
+        slot.last_fire_id = record.last_fire.map(Timestamp::as_microsecond);
+        if plan.buffered_trigger {
+            slot.held = Held::Trigger;
+        }
+        slot.missed_fires = saturating_add(slot.missed_fires, plan.dropped);
+        let caught_up = plan.reason.is_none() || plan.reason == Some(CatchUpReason::Paused);
+        if let (true, Some(last)) = (caught_up, record.last_fire) {
+            let last = last.as_microsecond();
+            match slot.timeline {
+                Timeline::FixedDelay { interval } => {
+                    // No grid: the next fire is one interval after the last (or the end of
+                    // its backoff window), at once if that passed.
+                    let due = last.saturating_add(interval).max(
+                        record
+                            .next_eligible
+                            .map_or(i64::MIN, |t| t.as_microsecond()),
+                    );
+                    slot.next_fire = Some(FireTime::Monotonic(mono_of(due)));
+                    return;
+                }
+                Timeline::FixedRate {
+                    interval,
+                    ref mut anchor,
+                } => {
+                    // The grid continues from the last fire: its next point after now.
+                    let steps = wall_us.saturating_sub(last).max(0) / interval.max(1) + 1;
+                    let next = last.saturating_add(steps.saturating_mul(interval));
+                    *anchor = mono_micros(mono_of(next));
+                    slot.next_fire = Some(FireTime::Monotonic(instant_at(*anchor)));
+                }
+                Timeline::Wall(_) | Timeline::Manual => {}
+            }
+        }
+        persist
+            .catch_up
+            .extend(plan.fires.iter().map(|f| (i as u32, f.as_microsecond())));
     }
 
     fn wall_check_after(&self, now: Instant) -> Instant {
@@ -571,6 +727,12 @@ impl SchedulerCore {
     /// What to do at `now` / `wall`. Call it until it returns [`Action::WakeAt`],
     /// [`Action::Idle`] or [`Action::Stopped`].
     pub fn poll(&mut self, now: Instant, wall: Timestamp) -> Action {
+        if self.persist.is_some()
+            && self.stage != Stage::Registering
+            && let Some(write) = self.take_save(now, wall)
+        {
+            return Action::Save(write);
+        }
         match self.stage {
             Stage::Registering => Action::Idle,
             Stage::Running => self.poll_running(now, wall),
@@ -594,6 +756,11 @@ impl SchedulerCore {
 
     fn poll_running(&mut self, now: Instant, wall: Timestamp) -> Action {
         self.check_wall_clock(now, wall);
+        if self.persist.is_some()
+            && let Some(dispatch) = self.start_catch_up(wall)
+        {
+            return Action::Start(dispatch);
+        }
         while let Some(flow) = self.queue.pop_due(now) {
             let i = flow as usize;
             match self.flows[i].on_due(
@@ -639,7 +806,7 @@ impl SchedulerCore {
     /// When [`SchedulerCore::poll`] next has something to do, if ever (events aside): the
     /// next due flow or wall-clock check while running, the deadline while stopping.
     pub fn next_wake(&self) -> Option<Instant> {
-        match self.stage {
+        let own = match self.stage {
             Stage::Running => {
                 let queued = self.queue.next_due();
                 let check = (self.next_wall_check != Instant::MAX).then_some(self.next_wall_check);
@@ -650,7 +817,17 @@ impl SchedulerCore {
             }
             Stage::Stopping { deadline } => Some(deadline),
             Stage::Registering | Stage::Draining | Stage::Stopped => None,
+        };
+        if self.persist.is_none() || self.stage == Stage::Registering {
+            return own;
         }
+        // With a store: a catch-up fire that can start, and pending writes, wake too.
+        let catch_up =
+            (self.stage == Stage::Running && self.catch_up_ready()).then_some(Instant::ZERO);
+        [own, catch_up, self.save_wake()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn check_wall_clock(&mut self, now: Instant, wall: Timestamp) {
@@ -707,6 +884,7 @@ impl SchedulerCore {
         let at = slot.next_fire_id(scheduled);
         slot.state.start(wall);
         let fire = FireId::new(slot.id.clone(), timestamp_at(at));
+        self.mark_dirty(i);
         Dispatch {
             run: self.runs.insert(i as u32, at),
             flow: FlowIndex(i as u32),
@@ -755,6 +933,7 @@ impl SchedulerCore {
                 }
             }
         }
+        self.mark_dirty(i);
         self.rearm(i, now, wall, false);
         self.settle_stop();
         Ok(())
@@ -803,6 +982,7 @@ impl SchedulerCore {
                 let held = slot.held.with_trigger();
                 if let (OverlapPolicy::BufferOne, Some(held)) = (slot.config.overlap, held) {
                     slot.held = held;
+                    self.mark_dirty(i);
                     Ok(None)
                 } else {
                     Err(SchedulerError::AlreadyRunning {
@@ -833,6 +1013,7 @@ impl SchedulerCore {
     ) -> Result<(), SchedulerError> {
         let i = self.command(flow)?;
         self.flows[i].state.reset();
+        self.mark_dirty(i);
         self.rearm(i, now, wall, true);
         Ok(())
     }
@@ -845,6 +1026,7 @@ impl SchedulerCore {
     pub fn pause(&mut self, flow: FlowIndex) -> Result<(), SchedulerError> {
         let i = self.command(flow)?;
         self.flows[i].state.set_paused(true);
+        self.mark_dirty(i);
         self.queue.disarm(i as u32);
         Ok(())
     }
@@ -864,9 +1046,225 @@ impl SchedulerCore {
         let i = self.command(flow)?;
         if self.flows[i].state.is_paused() {
             self.flows[i].state.set_paused(false);
+            self.mark_dirty(i);
             self.rearm(i, now, wall, true);
         }
         Ok(())
+    }
+
+    /// Keeps every flow's state in a schedule store (before `start`): from now on the core
+    /// asks for writes ([`Action::Save`], [`take_save`](Self::take_save)) after each fire,
+    /// outcome and command. Without this call (the default) the core asks for none and
+    /// costs nothing more.
+    ///
+    /// What a failed write does ([`save_done`](Self::save_done) with an error): the run or
+    /// command it recorded stands (the scheduler does not undo work because a store is
+    /// down); the flow's record is written again with its state at that time, at the next
+    /// retry ([`SAVE_RETRY`], doubling up to [`SAVE_RETRY_MAX`] while writes keep failing).
+    /// A write refused with [`PersistError::Fenced`] (another scheduler owns the flow now)
+    /// is not retried for that flow.
+    pub fn persist_schedules(&mut self) {
+        if self.stage == Stage::Registering && self.persist.is_none() {
+            self.persist = Some(Box::default());
+        }
+    }
+
+    /// Whether the core keeps its flows in a schedule store ([`persist_schedules`](Self::persist_schedules)).
+    pub fn persists_schedules(&self) -> bool {
+        self.persist.is_some()
+    }
+
+    /// Takes the records a schedule store kept (before `start`; implies
+    /// [`persist_schedules`](Self::persist_schedules)). At `start` each registered flow
+    /// gets back its failure streak, backoff window, trip, pause, buffered trigger and last
+    /// fire, and the fires it missed while the scheduler was down are run or dropped per its
+    /// [`MissedFirePolicy`](crate::schedule::MissedFirePolicy) ([`plan_catch_up`]); a flow
+    /// whose schedule changed ([`ScheduleHash`]) catches nothing up. Records of flows that
+    /// are not registered are ignored (counted by
+    /// [`unknown_stored_flows`](Self::unknown_stored_flows)). Returns `false`, changing
+    /// nothing, once started.
+    pub fn restore(&mut self, stored: Vec<StoredFlow>) -> bool {
+        if self.stage != Stage::Registering {
+            return false;
+        }
+        self.persist_schedules();
+        let len = self.flows.len();
+        let mut restored: Vec<Option<FlowRecord>> = alloc::vec![None; len];
+        let mut unknown = 0;
+        for StoredFlow { flow, record, .. } in stored {
+            match self.index_of(&flow) {
+                Some(i) => restored[i.get()] = Some(record),
+                None => unknown += 1,
+            }
+        }
+        if let Some(persist) = &mut self.persist {
+            persist.restored = restored;
+            persist.unknown = unknown;
+        }
+        true
+    }
+
+    /// Stored records of flows that are not registered, as of [`restore`](Self::restore).
+    pub fn unknown_stored_flows(&self) -> usize {
+        self.persist.as_ref().map_or(0, |p| p.unknown)
+    }
+
+    /// Asks for flow `i`'s record to be written (nothing without a store: this check is
+    /// all a store-less core pays per fire and outcome).
+    #[inline(always)]
+    fn mark_dirty(&mut self, i: usize) {
+        if self.persist.is_some() {
+            self.mark_dirty_slow(i);
+        }
+    }
+
+    #[inline(never)]
+    fn mark_dirty_slow(&mut self, i: usize) {
+        if let Some(persist) = &mut self.persist {
+            if persist.dirty.len() < self.flows.len() {
+                persist.dirty.resize(self.flows.len(), false);
+                persist.fenced.resize(self.flows.len(), false);
+            }
+            persist.mark(i);
+        }
+    }
+
+    /// The record of flow `i` as it stands at `now` / `wall`.
+    fn record_of(&self, i: usize, now: Instant, wall: Timestamp) -> FlowRecord {
+        let slot = &self.flows[i];
+        let hash = self
+            .persist
+            .as_ref()
+            .and_then(|p| p.hashes.get(i).copied())
+            .unwrap_or_else(|| slot.schedule_hash(&self.time_zone));
+        let mut record = FlowRecord::new(hash);
+        record.last_fire = slot.last_fire_id.map(timestamp_at);
+        record.streak = slot.state.failure_streak();
+        // Whole microseconds: what stores keep.
+        record.next_eligible = slot
+            .state
+            .backoff_until(now)
+            .map(|until| timestamp_at(to_wall(until, now, wall).as_microsecond()));
+        record.paused = slot.state.is_paused();
+        record.tripped = slot.state.is_tripped();
+        record.buffered_trigger = slot.held.has_trigger();
+        record.last_error = slot.state.last_error().map(Arc::from);
+        record
+    }
+
+    /// The next schedule-store write the core asks for at `now` / `wall`, if any (what
+    /// [`poll`](Self::poll) returns as [`Action::Save`]; a driver that changed the core
+    /// outside `poll`, by an outcome or a command, may take it here). Failed writes wait for
+    /// their retry time, except once the stop is complete (then each is tried once more).
+    /// Report each write's result with [`save_done`](Self::save_done).
+    pub fn take_save(&mut self, now: Instant, wall: Timestamp) -> Option<ScheduleWrite> {
+        let stopped = self.stage == Stage::Stopped;
+        let persist = self.persist.as_deref_mut()?;
+        if persist.pending.is_empty() || (now < persist.retry_at && !stopped) {
+            return None;
+        }
+        let i = persist.pending.pop_front()? as usize;
+        persist.dirty[i] = false;
+        persist.in_flight += 1;
+        Some(ScheduleWrite {
+            flow: FlowIndex(i as u32),
+            id: self.flows[i].id.clone(),
+            record: self.record_of(i, now, wall),
+        })
+    }
+
+    /// Reports how a write the core asked for ended, at `now`. On an error the flow is
+    /// written again later (see [`persist_schedules`](Self::persist_schedules)); after the
+    /// stop completed it is listed by [`unsaved_flows`](Self::unsaved_flows) instead.
+    pub fn save_done(&mut self, flow: FlowIndex, now: Instant, result: &PersistResult<()>) {
+        let stopped = self.stage == Stage::Stopped;
+        let Some(persist) = self.persist.as_deref_mut() else {
+            return;
+        };
+        let i = flow.get();
+        if i >= persist.dirty.len() {
+            return;
+        }
+        persist.in_flight = persist.in_flight.saturating_sub(1);
+        match result {
+            Ok(()) => persist.retry_delay = Duration::ZERO,
+            Err(PersistError::Fenced { .. }) => {
+                persist.failed += 1;
+                persist.fenced[i] = true;
+            }
+            Err(_) => {
+                persist.failed += 1;
+                if stopped {
+                    if !persist.unsaved.contains(&(i as u32)) {
+                        persist.unsaved.push(i as u32);
+                    }
+                } else {
+                    persist.mark(i);
+                    persist.retry_delay =
+                        (persist.retry_delay * 2).clamp(SAVE_RETRY, SAVE_RETRY_MAX);
+                    persist.retry_at = now.saturating_add(persist.retry_delay);
+                }
+            }
+        }
+    }
+
+    /// Whether every write asked for so far was made and reported successful (no write
+    /// pending, none in flight). Always `true` without a schedule store.
+    pub fn saves_settled(&self) -> bool {
+        self.persist
+            .as_ref()
+            .is_none_or(|p| p.pending.is_empty() && p.in_flight == 0)
+    }
+
+    /// Schedule-store writes that failed so far (each retry counts).
+    pub fn failed_saves(&self) -> u64 {
+        self.persist.as_ref().map_or(0, |p| p.failed)
+    }
+
+    /// Flows whose state could not be written before the stop completed.
+    pub fn unsaved_flows(&self) -> impl Iterator<Item = FlowIndex> + '_ {
+        self.persist
+            .iter()
+            .flat_map(|p| p.unsaved.iter().map(|&i| FlowIndex(i)))
+    }
+
+    /// When a write is (or will be) ready to take, if one is pending.
+    fn save_wake(&self) -> Option<Instant> {
+        let persist = self.persist.as_deref()?;
+        (!persist.pending.is_empty()).then_some(persist.retry_at)
+    }
+
+    fn catch_up_ready(&self) -> bool {
+        self.persist.as_deref().is_some_and(|p| {
+            p.catch_up.iter().any(|&(flow, _)| {
+                let slot = &self.flows[flow as usize];
+                !slot.state.is_paused()
+                    && slot.state.check_start(slot.config.overlap.limit())
+                        != Err(StartRefusal::AtLimit)
+            })
+        })
+    }
+
+    /// Starts the oldest catch-up fire whose flow can start now (fires of a tripped flow
+    /// are dropped; a paused flow's wait for its resume).
+    fn start_catch_up(&mut self, wall: Timestamp) -> Option<Dispatch> {
+        let persist = self.persist.as_deref_mut()?;
+        if persist.catch_up.is_empty() {
+            return None;
+        }
+        let flows = &self.flows;
+        persist
+            .catch_up
+            .retain(|&(flow, _)| !flows[flow as usize].state.is_tripped());
+        let position = persist.catch_up.iter().position(|&(flow, _)| {
+            let slot = &flows[flow as usize];
+            !slot.state.is_paused() && slot.state.check_start(slot.config.overlap.limit()).is_ok()
+        })?;
+        let (flow, at) = persist.catch_up.remove(position);
+        if persist.catch_up.is_empty() {
+            persist.catch_up = Vec::new();
+        }
+        Some(self.start_run(flow as usize, at, wall))
     }
 
     /// Whether any run is in flight.
@@ -1019,8 +1417,8 @@ impl FlowView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scheduler::schedule::FirstRun;
     use crate::scheduler::schedule::tests::Aligned;
+    use crate::scheduler::schedule::{FirstRun, IntervalMode};
     use alloc::boxed::Box;
     use alloc::format;
 
@@ -1425,5 +1823,495 @@ mod tests {
             h.core.next_fires(cron, 2, h.now, h.wall),
             [wall_at(60), wall_at(120)]
         );
+    }
+}
+
+/// The core with a schedule store: what it asks to write, what it restores, what it catches
+/// up. Pure: the "store" is a map the tests fill from the core's own [`Action::Save`]s.
+#[cfg(test)]
+mod restart_tests {
+    use super::*;
+    use crate::cron::Cron;
+    use crate::scheduler::schedule::{IntervalMode, MissedFirePolicy};
+    use alloc::collections::BTreeMap;
+    use alloc::vec;
+
+    fn wall_at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + secs).unwrap()
+    }
+
+    /// Records by flow id, as a store would keep them.
+    type Kept = BTreeMap<Arc<str>, FlowRecord>;
+
+    /// A core at monotonic `now` / wall `wall`, whose saves are kept and acknowledged.
+    struct Node {
+        core: SchedulerCore,
+        now: Instant,
+        wall: Timestamp,
+        kept: Kept,
+        started: Vec<Dispatch>,
+        saves: usize,
+    }
+
+    impl Node {
+        fn start(mut core: SchedulerCore, kept: Kept, wall: Timestamp) -> Node {
+            let stored = kept
+                .iter()
+                .map(|(flow, record)| StoredFlow {
+                    flow: flow.clone(),
+                    record: record.clone(),
+                    fence: crate::persist::Fence::ZERO,
+                })
+                .collect();
+            assert!(core.restore(stored));
+            // A restarted process's monotonic clock starts again near zero.
+            let now = Instant::from_secs(5);
+            core.start(now, wall);
+            Node {
+                core,
+                now,
+                wall,
+                kept,
+                started: Vec::new(),
+                saves: 0,
+            }
+        }
+
+        fn advance(&mut self, secs: u64) {
+            self.now += Duration::from_secs(secs);
+            self.wall += Duration::from_secs(secs);
+        }
+
+        /// Polls until the core waits; keeps every save, returns the runs started.
+        fn poll(&mut self) -> Vec<Dispatch> {
+            let mut out = Vec::new();
+            loop {
+                match self.core.poll(self.now, self.wall) {
+                    Action::Start(d) => {
+                        self.started.push(d.clone());
+                        out.push(d);
+                    }
+                    Action::Save(write) => self.keep(write),
+                    _ => return out,
+                }
+            }
+        }
+
+        fn keep(&mut self, write: ScheduleWrite) {
+            self.saves += 1;
+            self.kept.insert(write.id, write.record);
+            self.core.save_done(write.flow, self.now, &Ok(()));
+        }
+
+        /// Takes the saves an outcome or a command asked for.
+        fn drain(&mut self) {
+            while let Some(write) = self.core.take_save(self.now, self.wall) {
+                self.keep(write);
+            }
+        }
+
+        fn finish(&mut self, run: RunId, outcome: impl Into<RunOutcome>) {
+            self.core.finish(run, self.now, self.wall, outcome).unwrap();
+            self.drain();
+        }
+
+        fn info(&self, id: &str) -> FlowInfo {
+            self.core
+                .info(self.core.flow(id).unwrap(), self.now, self.wall)
+        }
+    }
+
+    fn hourly(missed: MissedFirePolicy) -> SchedulerCore {
+        let mut core = SchedulerCore::new();
+        let f = core
+            .add_flow("hourly", Schedule::Cron(Cron::parse("0 * * * *").unwrap()))
+            .unwrap();
+        core.set_policy(
+            f,
+            SchedulePolicy {
+                missed,
+                ..SchedulePolicy::default()
+            },
+        )
+        .unwrap();
+        core
+    }
+
+    #[test]
+    fn a_core_without_a_store_asks_for_no_write() {
+        let mut core = SchedulerCore::new();
+        core.add_flow("m", Schedule::Manual).unwrap();
+        core.start(Instant::ZERO, wall_at(0));
+        let m = core.flow("m").unwrap();
+        let run = core.trigger(m, Instant::ZERO, wall_at(0)).unwrap().unwrap();
+        core.finish(run.run, Instant::ZERO, wall_at(0), Ok(()))
+            .unwrap();
+        core.pause(m).unwrap();
+        assert_eq!(core.take_save(Instant::ZERO, wall_at(0)), None);
+        assert_eq!(core.poll(Instant::ZERO, wall_at(0)), Action::Idle);
+        assert!(core.saves_settled());
+    }
+
+    #[test]
+    fn writes_are_asked_on_fire_outcome_and_command_never_on_an_idle_poll() {
+        let mut core = SchedulerCore::new();
+        core.add_flow("tick", Schedule::Every(Duration::from_secs(10)))
+            .unwrap();
+        core.add_flow("m", Schedule::Manual).unwrap();
+        core.persist_schedules();
+        let mut node = Node::start(core, Kept::new(), wall_at(0));
+        let runs = node.poll();
+        assert_eq!((runs.len(), node.saves), (1, 1), "the fire is written");
+        assert_eq!(node.kept["tick"].last_fire, Some(wall_at(0)));
+        // Polls that change nothing write nothing.
+        for _ in 0..3 {
+            assert!(node.poll().is_empty());
+        }
+        assert_eq!(node.saves, 1);
+        node.advance(2);
+        let err = CanoError::task_execution("boom");
+        node.finish(runs[0].run, Err(&err));
+        assert_eq!(node.saves, 2, "the outcome is written");
+        assert_eq!(node.kept["tick"].streak, 1);
+        assert!(node.kept["tick"].next_eligible.is_some());
+        let m = node.core.flow("m").unwrap();
+        node.core.pause(m).unwrap();
+        node.drain();
+        assert!(node.kept["m"].paused);
+        node.core.resume(m, node.now, node.wall).unwrap();
+        node.drain();
+        assert!(!node.kept["m"].paused);
+        assert_eq!(node.saves, 4);
+        assert!(node.core.saves_settled());
+    }
+
+    #[test]
+    fn streak_backoff_trip_pause_and_a_buffered_trigger_survive_a_restart() {
+        let build = || {
+            let mut core = SchedulerCore::new();
+            let every = core
+                .add_flow("every", Schedule::Every(Duration::from_secs(60)))
+                .unwrap();
+            core.set_backoff(
+                every,
+                BackoffPolicy {
+                    initial: Duration::from_secs(600),
+                    max_delay: Duration::from_secs(3600),
+                    jitter: 0.0,
+                    streak_limit: Some(3),
+                    ..BackoffPolicy::default()
+                },
+            )
+            .unwrap();
+            let trip = core.add_flow("trip", Schedule::Manual).unwrap();
+            core.set_backoff(trip, BackoffPolicy::with_trip(1)).unwrap();
+            core.add_flow("paused", Schedule::Every(Duration::from_secs(60)))
+                .unwrap();
+            let buffered = core.add_flow("buffered", Schedule::Manual).unwrap();
+            core.set_policy(
+                buffered,
+                SchedulePolicy {
+                    overlap: OverlapPolicy::BufferOne,
+                    ..SchedulePolicy::default()
+                },
+            )
+            .unwrap();
+            core.persist_schedules();
+            core
+        };
+        let mut a = Node::start(build(), Kept::new(), wall_at(0));
+        let first = a.poll();
+        let err = CanoError::task_execution("boom");
+        let every = first.iter().find(|d| d.fire.flow() == "every").unwrap();
+        a.finish(every.run, Err(&err)); // streak 1, backoff 600 s
+        let trip = a.core.flow("trip").unwrap();
+        let run = a.core.trigger(trip, a.now, a.wall).unwrap().unwrap();
+        a.finish(run.run, Err(&err)); // tripped
+        let paused = a.core.flow("paused").unwrap();
+        a.core.pause(paused).unwrap();
+        let buffered = a.core.flow("buffered").unwrap();
+        let run = a.core.trigger(buffered, a.now, a.wall).unwrap().unwrap();
+        assert_eq!(a.core.trigger(buffered, a.now, a.wall), Ok(None));
+        a.drain();
+        a.poll();
+        assert!(a.kept["buffered"].buffered_trigger);
+        let _ = run; // the process dies with this run in flight
+
+        // 100 s later a new process starts from what was kept.
+        let mut b = Node::start(build(), a.kept.clone(), wall_at(100));
+        let every = b.info("every");
+        assert_eq!(every.failure_streak, 1);
+        assert_eq!(every.next_eligible, Some(wall_at(600)));
+        assert!(matches!(
+            b.info("trip").status,
+            crate::Status::Tripped { streak: 1, .. }
+        ));
+        assert_eq!(b.info("paused").status, crate::Status::Paused);
+        let started = b.poll();
+        let flows: Vec<&str> = started.iter().map(|d| d.fire.flow()).collect();
+        assert_eq!(
+            flows,
+            ["buffered"],
+            "only the buffered trigger starts at once"
+        );
+        assert!(started[0].fire.scheduled() > a.started.last().unwrap().fire.scheduled());
+        assert!(!b.kept["buffered"].buffered_trigger, "its start is written");
+        // The backoff window holds: the fixed-delay flow fires at its end, not before.
+        b.advance(499);
+        assert!(b.poll().is_empty());
+        b.advance(1);
+        let late = b.poll();
+        assert_eq!(late.len(), 1);
+        assert_eq!(late[0].fire.scheduled(), wall_at(600));
+        let trip = b.core.flow("trip").unwrap();
+        assert!(b.core.trigger(trip, b.now, b.wall).is_err());
+    }
+
+    /// An hourly flow last fired at 00:00 restarts at 03:30: each policy's catch-up.
+    #[test]
+    fn catch_up_follows_each_missed_fire_policy() {
+        let last = |core: &SchedulerCore| {
+            let mut record = FlowRecord::new(core.flows[0].schedule_hash(&TimeZone::UTC));
+            record.last_fire = Some(wall_at(0));
+            Kept::from([(Arc::from("hourly"), record)])
+        };
+        let cases = [
+            (MissedFirePolicy::Skip, vec![], 3),
+            (
+                MissedFirePolicy::RunOnce {
+                    window: Duration::from_secs(3600),
+                },
+                vec![wall_at(3 * 3600)],
+                2,
+            ),
+            (
+                MissedFirePolicy::RunAll { max: 2 },
+                vec![wall_at(2 * 3600), wall_at(3 * 3600)],
+                1,
+            ),
+        ];
+        for (policy, expected, dropped) in cases {
+            let core = hourly(policy);
+            let kept = last(&core);
+            let mut node = Node::start(core, kept, wall_at(3 * 3600 + 1800));
+            let mut fires = Vec::new();
+            // One at a time (the overlap limit is 1): each starts when the previous ended.
+            loop {
+                let runs = node.poll();
+                if runs.is_empty() {
+                    break;
+                }
+                assert_eq!(runs.len(), 1, "{policy:?}");
+                fires.push(runs[0].fire.scheduled());
+                node.finish(runs[0].run, Ok(()));
+            }
+            assert_eq!(fires, expected, "{policy:?}");
+            let info = node.info("hourly");
+            assert_eq!(info.missed_fires, dropped, "{policy:?}");
+            assert_eq!(info.next_fire, Some(wall_at(4 * 3600)), "{policy:?}");
+            assert_eq!(
+                node.kept["hourly"].last_fire,
+                Some(*expected.last().unwrap_or(&wall_at(0)))
+            );
+        }
+    }
+
+    #[test]
+    fn a_changed_schedule_catches_nothing_up_but_keeps_the_status() {
+        let old = hourly(MissedFirePolicy::RunAll { max: 10 });
+        let mut record = FlowRecord::new(old.flows[0].schedule_hash(&TimeZone::UTC));
+        record.last_fire = Some(wall_at(0));
+        record.streak = 2;
+        let mut core = SchedulerCore::new();
+        core.add_flow("hourly", Schedule::Cron(Cron::parse("30 * * * *").unwrap()))
+            .unwrap();
+        let kept = Kept::from([(Arc::from("hourly"), record)]);
+        let mut node = Node::start(core, kept, wall_at(5 * 3600));
+        assert!(node.poll().is_empty());
+        let info = node.info("hourly");
+        assert_eq!((info.missed_fires, info.failure_streak), (0, 2));
+        assert_eq!(info.next_fire, Some(wall_at(5 * 3600 + 1800)));
+    }
+
+    #[test]
+    fn a_fixed_rate_grid_continues_from_the_last_fire() {
+        let mut core = SchedulerCore::new();
+        let f = core
+            .add_flow("rate", Schedule::Every(Duration::from_secs(600)))
+            .unwrap();
+        core.set_policy(
+            f,
+            SchedulePolicy {
+                interval_mode: IntervalMode::FixedRate,
+                missed: MissedFirePolicy::RunAll { max: 2 },
+                ..SchedulePolicy::default()
+            },
+        )
+        .unwrap();
+        let mut record = FlowRecord::new(core.flows[0].schedule_hash(&TimeZone::UTC));
+        record.last_fire = Some(wall_at(0));
+        let kept = Kept::from([(Arc::from("rate"), record)]);
+        let mut node = Node::start(core, kept, wall_at(35 * 60));
+        let runs = node.poll();
+        assert_eq!(runs[0].fire.scheduled(), wall_at(20 * 60));
+        node.finish(runs[0].run, Ok(()));
+        let runs = node.poll();
+        assert_eq!(runs[0].fire.scheduled(), wall_at(30 * 60));
+        node.finish(runs[0].run, Ok(()));
+        assert_eq!(node.info("rate").next_fire, Some(wall_at(40 * 60)));
+        node.advance(5 * 60);
+        let runs = node.poll();
+        assert_eq!(runs[0].fire.scheduled(), wall_at(40 * 60));
+    }
+
+    #[test]
+    fn a_failed_write_is_retried_with_the_latest_state_and_a_fenced_flow_is_left_alone() {
+        let mut core = SchedulerCore::new();
+        core.add_flow("m", Schedule::Manual).unwrap();
+        core.add_flow("n", Schedule::Manual).unwrap();
+        core.persist_schedules();
+        let mut node = Node::start(core, Kept::new(), wall_at(0));
+        let m = node.core.flow("m").unwrap();
+        node.core.pause(m).unwrap();
+        let write = node.core.take_save(node.now, node.wall).unwrap();
+        node.core.save_done(
+            write.flow,
+            node.now,
+            &Err(PersistError::unavailable("partition")),
+        );
+        assert!(!node.core.saves_settled());
+        assert_eq!(node.core.failed_saves(), 1);
+        // Not before the retry time (no busy loop), and the core says when.
+        assert_eq!(node.core.take_save(node.now, node.wall), None);
+        assert_eq!(node.core.next_wake(), Some(node.now + SAVE_RETRY));
+        node.core.resume(m, node.now, node.wall).unwrap();
+        node.advance(1);
+        let retry = node.core.take_save(node.now, node.wall).unwrap();
+        assert!(
+            !retry.record.paused,
+            "the retry carries the state at its time"
+        );
+        node.core.save_done(retry.flow, node.now, &Ok(()));
+        assert!(node.core.saves_settled());
+        // A fenced flow is not written again.
+        let n = node.core.flow("n").unwrap();
+        node.core.pause(n).unwrap();
+        let write = node.core.take_save(node.now, node.wall).unwrap();
+        node.core.save_done(
+            write.flow,
+            node.now,
+            &Err(PersistError::Fenced {
+                current: crate::persist::Fence(7),
+            }),
+        );
+        node.core.resume(n, node.now, node.wall).unwrap();
+        node.advance(3600);
+        assert_eq!(node.core.take_save(node.now, node.wall), None);
+    }
+
+    /// The stop waits for the writes: `Stopped` comes only after the last one was asked.
+    #[test]
+    fn the_stop_asks_for_the_last_writes_before_it_is_stopped() {
+        let mut core = SchedulerCore::new();
+        core.add_flow("m", Schedule::Manual).unwrap();
+        core.persist_schedules();
+        let mut node = Node::start(core, Kept::new(), wall_at(0));
+        let m = node.core.flow("m").unwrap();
+        let run = node.core.trigger(m, node.now, node.wall).unwrap().unwrap();
+        node.core.begin_stop(node.now, Duration::from_secs(5));
+        node.core
+            .finish(run.run, node.now, node.wall, Ok(()))
+            .unwrap();
+        assert!(node.core.is_stopped());
+        let Action::Save(write) = node.core.poll(node.now, node.wall) else {
+            panic!("the outcome's write comes first")
+        };
+        node.core.save_done(
+            write.flow,
+            node.now,
+            &Err(PersistError::unavailable("down")),
+        );
+        assert_eq!(node.core.poll(node.now, node.wall), Action::Stopped);
+        assert_eq!(node.core.unsaved_flows().collect::<Vec<_>>(), [m]);
+    }
+
+    fn aligned(phase: u64, missed: MissedFirePolicy) -> SchedulerCore {
+        let mut core = SchedulerCore::new();
+        let f = core
+            .add_flow("grid", Schedule::Every(Duration::from_secs(10)))
+            .unwrap();
+        core.set_policy(
+            f,
+            SchedulePolicy {
+                interval_mode: IntervalMode::EpochAligned {
+                    phase: Duration::from_secs(phase),
+                },
+                missed,
+                ..SchedulePolicy::default()
+            },
+        )
+        .unwrap();
+        core
+    }
+
+    /// Every process computes the same fire times, whenever it started and whatever its
+    /// monotonic clock reads; a phase of an interval or more wraps.
+    #[test]
+    fn epoch_aligned_intervals_fire_on_one_grid_in_every_process() {
+        let mut grids = Vec::new();
+        for (start, phase) in [(7, 3), (11, 3), (2, 13)] {
+            let mut node = Node::start(
+                aligned(phase, MissedFirePolicy::Skip),
+                Kept::new(),
+                wall_at(start),
+            );
+            node.now = Instant::from_secs(1000 + start as u64);
+            let mut fires = Vec::new();
+            for _ in 0..60 {
+                node.advance(1);
+                for run in node.poll() {
+                    fires.push(run.fire.scheduled());
+                    node.finish(run.run, Ok(()));
+                }
+            }
+            assert_eq!(
+                node.core.flows[0].policy().interval_mode,
+                IntervalMode::EpochAligned {
+                    phase: Duration::from_secs(3)
+                }
+            );
+            grids.push(
+                fires
+                    .into_iter()
+                    .filter(|f| *f >= wall_at(23))
+                    .take(4)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let expected: Vec<_> = [23, 33, 43, 53].map(wall_at).to_vec();
+        assert!(grids.iter().all(|g| *g == expected), "{grids:?}");
+    }
+
+    #[test]
+    fn epoch_aligned_catch_up_continues_the_grid() {
+        let core = aligned(3, MissedFirePolicy::RunAll { max: 2 });
+        let mut record = FlowRecord::new(core.flows[0].schedule_hash(&TimeZone::UTC));
+        record.last_fire = Some(wall_at(13));
+        let kept = Kept::from([(Arc::from("grid"), record)]);
+        let mut node = Node::start(core, kept, wall_at(55));
+        let mut fires = Vec::new();
+        for _ in 0..3 {
+            for run in node.poll() {
+                fires.push(run.fire.scheduled());
+                node.finish(run.run, Ok(()));
+            }
+        }
+        assert_eq!(fires, [wall_at(43), wall_at(53)]);
+        assert_eq!(node.info("grid").missed_fires, 2);
+        assert_eq!(node.info("grid").next_fire, Some(wall_at(63)));
+        // Another phase is another schedule: nothing caught up.
+        let other = aligned(4, MissedFirePolicy::RunAll { max: 2 });
+        let mut node = Node::start(other, node.kept.clone(), wall_at(100));
+        assert!(node.poll().is_empty());
     }
 }

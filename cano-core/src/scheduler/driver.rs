@@ -19,7 +19,7 @@ use core::task::{Context, Poll, Waker};
 use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
 use futures::task::AtomicWaker;
 
-use super::core::{Action, Dispatch, FlowMap, RunOutcome, SchedulerCore};
+use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
 use super::error::SchedulerError;
 use super::handle::{RunningScheduler, StopReport};
 use super::job::{Fire, Job};
@@ -27,6 +27,7 @@ use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
 use crate::panic::isolate_future_panic;
+use crate::persist::{DynScheduleStore, Fence, PersistError};
 use crate::runtime::DynClock;
 use crate::runtime::{Clock, SpawnError, Spawner};
 use crate::sync::Lock;
@@ -46,6 +47,10 @@ pub(crate) struct DriverState {
     sleeping_until: Instant,
     report: Option<Arc<CanoResult<StopReport>>>,
     report_waiters: Vec<Waker>,
+    /// Waiting for every requested schedule-store write to be made.
+    pub(crate) flush_waiters: Vec<Waker>,
+    /// The last schedule-store write error.
+    pub(crate) last_save_error: Option<PersistError>,
 }
 
 /// A run decided on inside the critical section, spawned outside it.
@@ -97,6 +102,8 @@ pub(crate) struct Common {
     stop_deadline: CancellationToken,
     /// Live `RunningScheduler` clones.
     pub(crate) handles: AtomicUsize,
+    /// Where each flow's state is kept across restarts, if anywhere.
+    store: Option<Arc<dyn DynScheduleStore>>,
 }
 
 impl Common {
@@ -124,6 +131,30 @@ impl Common {
         if wake {
             self.notify_loop();
         }
+    }
+
+    /// Makes the schedule-store writes the core asked for, one after the other (so a
+    /// flow's records reach the store in the order they were taken), and reports each
+    /// result to the core; then wakes `flush` waiters.
+    async fn save_all<C: Clock>(&self, clock: &C, saves: &mut Vec<ScheduleWrite>) {
+        let Some(store) = &self.store else {
+            saves.clear();
+            return;
+        };
+        for write in saves.drain(..) {
+            // A single scheduler writes with the lowest fence; a fleet node's is its claim's.
+            let result = store.save_dyn(&write.id, &write.record, Fence::ZERO).await;
+            let now = clock.now();
+            self.state.with(|st| {
+                st.core.save_done(write.flow, now, &result);
+                if let Err(e) = result {
+                    st.last_save_error = Some(e);
+                }
+            });
+        }
+        saves.shrink_to(KEPT);
+        let waiters = self.state.with(|st| core::mem::take(&mut st.flush_waiters));
+        waiters.into_iter().for_each(Waker::wake);
     }
 
     /// Publishes the stop's report (the first one wins) and wakes its waiters.
@@ -302,12 +333,14 @@ where
     let common = &driver.common;
     let mut starts: Vec<PendingRun> = Vec::new();
     let mut cancels: Vec<AbortHandle> = Vec::new();
+    let mut saves: Vec<ScheduleWrite> = Vec::new();
     let mut sleep = None;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
         let wake = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
+                    Action::Save(write) => saves.push(write),
                     Action::Start(dispatch) => starts.push(st.admit(dispatch)),
                     Action::Cancel(run) => cancels.extend(st.take_abort(run)),
                     Action::WakeAt(t) => break Some(t),
@@ -328,6 +361,9 @@ where
             let _ = driver.clone().spawn_run(run);
         }
         starts.shrink_to(KEPT);
+        if !saves.is_empty() {
+            common.save_all(&clock, &mut saves).await;
+        }
         match wake {
             Some(deadline) => common.sleep_or_notified(&clock, deadline, &mut sleep).await,
             None => break,
@@ -342,10 +378,18 @@ where
             teardown_errors.push((id, e));
         }
     }
-    let cancelled = common.state.with(|st| st.core.cancelled_fires().to_vec());
+    let (cancelled, unsaved) = common.state.with(|st| {
+        let unsaved: Vec<_> = st
+            .core
+            .unsaved_flows()
+            .map(|flow| st.core.flow_id(flow).into())
+            .collect();
+        (st.core.cancelled_fires().to_vec(), unsaved)
+    });
     common.publish(Ok(StopReport {
         cancelled,
         teardown_errors,
+        unsaved,
     }));
 }
 
@@ -356,6 +400,7 @@ pub(crate) async fn launch<S, C, P>(
     mut jobs: FlowMap<FlowJob<S>>,
     clock: C,
     spawner: P,
+    store: Option<Arc<dyn DynScheduleStore>>,
 ) -> CanoResult<RunningScheduler>
 where
     S: Clone + Send + Sync + 'static,
@@ -371,6 +416,8 @@ where
                 sleeping_until: Instant::ZERO,
                 report: None,
                 report_waiters: Vec::new(),
+                flush_waiters: Vec::new(),
+                last_save_error: None,
             }),
             clock: DynClock::new(clock.clone()),
             notified: AtomicBool::new(false),
@@ -378,6 +425,7 @@ where
             stop: CancellationToken::new(),
             stop_deadline: CancellationToken::new(),
             handles: AtomicUsize::new(1),
+            store,
         },
         jobs,
         spawner,

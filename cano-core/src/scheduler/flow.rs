@@ -184,6 +184,35 @@ impl FlowState {
         }
     }
 
+    /// Takes over what a schedule store kept across a restart: the failure streak, a trip,
+    /// a pause, the end of a backoff window (monotonic, in this process's clock), the last
+    /// failure's text and when the last run was scheduled. The run count starts at zero
+    /// (it counts runs since this start).
+    pub(crate) fn restore(
+        &mut self,
+        streak: u32,
+        tripped: bool,
+        paused: bool,
+        backoff_until: Option<Instant>,
+        last_error: Option<Arc<str>>,
+        last_run: Option<Timestamp>,
+    ) {
+        self.streak = streak;
+        self.paused = paused;
+        self.last_error = last_error;
+        self.last_run_micros = last_run.map_or(i64::MIN, Timestamp::as_microsecond);
+        self.standing = if tripped {
+            Standing::Tripped
+        } else if streak > 0 {
+            self.backoff_until = backoff_until.unwrap_or(Instant::ZERO);
+            Standing::Backoff
+        } else if last_run.is_some() {
+            Standing::Completed
+        } else {
+            Standing::Idle
+        };
+    }
+
     /// Records that a run was cancelled (by a scheduler stop): neither success nor failure.
     pub fn cancelled(&mut self) {
         self.running = self.running.saturating_sub(1);

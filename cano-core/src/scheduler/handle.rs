@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::future::poll_fn;
 use core::sync::atomic::Ordering;
+use core::task::Poll;
 use core::time::Duration;
 
 use jiff::Timestamp;
@@ -38,6 +39,10 @@ pub struct StopReport {
     pub cancelled: Vec<FireId>,
     /// Teardown hooks that failed (or panicked), by flow id, in teardown order.
     pub teardown_errors: Vec<(String, CanoError)>,
+    /// With a schedule store: flows whose last state could not be written before the stop
+    /// completed (the store was unreachable; each was tried once more at the end). After a
+    /// restart they come back as last written.
+    pub unsaved: Vec<String>,
 }
 
 /// A started scheduler. Cheap to clone; clones share everything.
@@ -151,6 +156,41 @@ impl RunningScheduler {
     /// [`SchedulerError::UnknownFlow`], or [`SchedulerError::Stopped`] after stop.
     pub fn resume(&self, id: &str) -> CanoResult<()> {
         Ok(self.command(id, |st, flow, now, wall| st.core.resume(flow, now, wall))?)
+    }
+
+    /// Completes once every schedule-store write asked for until now was made: the state
+    /// of every fire, outcome and command before this call survives a restart. Without a
+    /// store it completes at once.
+    ///
+    /// Commands (`pause`, `trigger`, …) are synchronous: they change the scheduler's state
+    /// at once and queue its write; await `flush` to know the write reached the store.
+    ///
+    /// # Errors
+    ///
+    /// The store's error ([`CanoError::Store`]) if a write failed while waiting; the write
+    /// is retried (see [`SchedulerCore::persist_schedules`]), and a later `flush` succeeds
+    /// once it went through.
+    pub async fn flush(&self) -> CanoResult<()> {
+        let common = self.common();
+        let failed_before = common.state.with(|st| st.core.failed_saves());
+        poll_fn(|cx| {
+            common.state.with(|st| {
+                if st.core.failed_saves() > failed_before {
+                    let error = st.last_save_error.clone().unwrap_or_else(|| {
+                        crate::persist::PersistError::unavailable("write failed")
+                    });
+                    return Poll::Ready(Err(CanoError::from(error)));
+                }
+                if st.core.saves_settled() {
+                    return Poll::Ready(Ok(()));
+                }
+                if !st.flush_waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    st.flush_waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            })
+        })
+        .await
     }
 
     /// A snapshot of flow `id`, or `None` if no such flow is registered.

@@ -61,7 +61,7 @@ use alloc::boxed::Box;
 
 pub use self::core::{
     Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, NEXT_FIRES_LIMIT,
-    RunFailure, RunOutcome, SchedulerCore, Stage,
+    RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite, SchedulerCore, Stage,
 };
 pub use crate::runtime::DynClock;
 pub use error::SchedulerError;
@@ -76,12 +76,14 @@ use jiff::tz::TimeZone;
 use self::core::FlowMap;
 use crate::cron::IntoCron;
 use crate::error::{CanoError, CanoResult};
+use crate::persist::{DynScheduleStore, ScheduleStore};
 use crate::runtime::{Clock, Spawner};
 use crate::scheduler::backoff::BackoffPolicy;
 use crate::scheduler::schedule::{
     FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
 };
 use alloc::format;
+use alloc::sync::Arc;
 use driver::FlowJob;
 
 /// The scheduler builder. All flows share one input type `S` (each flow's
@@ -95,6 +97,7 @@ pub struct Scheduler<S = ()> {
     /// their awaits (on a microcontroller those futures are heap or static memory).
     core: Box<SchedulerCore>,
     jobs: FlowMap<FlowJob<S>>,
+    store: Option<Arc<dyn DynScheduleStore>>,
 }
 
 impl<S> Default for Scheduler<S> {
@@ -102,6 +105,7 @@ impl<S> Default for Scheduler<S> {
         Scheduler {
             core: Box::new(SchedulerCore::new()),
             jobs: FlowMap::default(),
+            store: None,
         }
     }
 }
@@ -399,6 +403,43 @@ where
         self.core.contains(id)
     }
 
+    /// Keeps every flow's state in `store` across restarts (see
+    /// [`set_schedule_store`](Self::set_schedule_store)).
+    pub fn with_schedule_store(mut self, store: impl ScheduleStore + 'static) -> Self {
+        self.set_schedule_store(store);
+        self
+    }
+
+    /// Keeps every flow's state in `store` across restarts: at [`start`](Self::start) the
+    /// scheduler loads what the store kept and gives each flow back its last fire, failure
+    /// streak, backoff window, trip, pause and buffered trigger; fires missed while it was
+    /// down run or are dropped per each flow's
+    /// [`MissedFirePolicy`] (a flow whose schedule
+    /// changed catches nothing up). While running, each fire, outcome and command is
+    /// written to the store by the scheduler's loop (never a poll that changed nothing);
+    /// [`RunningScheduler::flush`] waits for those writes. A failed write does not undo the
+    /// run or command: it is retried with the flow's state at that time (see
+    /// [`SchedulerCore::persist_schedules`]).
+    ///
+    /// ```
+    /// use cano_core::persist::MemoryScheduleStore;
+    /// use cano_core::scheduler::{job_fn, Scheduler};
+    /// use cano_core::testing::Simulation;
+    ///
+    /// let store = MemoryScheduleStore::new();
+    /// let sim = Simulation::new();
+    /// let mut scheduler = Scheduler::new().with_schedule_store(store.clone());
+    /// scheduler.manual("report", job_fn(|(), _| async { Ok(()) }), ()).unwrap();
+    /// let running = sim.block_on(scheduler.start(sim.clock(), sim.spawner())).unwrap();
+    /// running.pause("report").unwrap();
+    /// sim.block_on(running.flush()).unwrap(); // the pause is in the store now
+    /// sim.block_on(running.stop()).unwrap();
+    /// ```
+    pub fn set_schedule_store(&mut self, store: impl ScheduleStore + 'static) {
+        self.core.persist_schedules();
+        self.store = Some(Arc::new(store));
+    }
+
     /// Sets up every job (in registration order), then starts the scheduler's single loop on
     /// `spawner`, timed by `clock`. Interval flows fire at once (unless
     /// [`FirstRun::AfterInterval`]); cron flows wait for their next match.
@@ -415,7 +456,14 @@ where
         clock: C,
         spawner: P,
     ) -> CanoResult<RunningScheduler> {
-        let Scheduler { mut core, jobs } = self;
+        let Scheduler {
+            mut core,
+            jobs,
+            store,
+        } = self;
+        if let Some(store) = &store {
+            core.restore(store.load_all_dyn().await?);
+        }
         for (flow, (job, input)) in jobs.iter() {
             job.validate(input).map_err(|e| match e {
                 CanoError::Configuration(message) => {
@@ -435,6 +483,6 @@ where
             }
         }
         core.start(clock.now(), clock.wall_now());
-        driver::launch(core, jobs, clock, spawner).await
+        driver::launch(core, jobs, clock, spawner, store).await
     }
 }

@@ -111,6 +111,47 @@ pub enum IntervalMode {
     /// Fires are `interval` apart on a grid anchored at the first fire, whatever the runs
     /// take (tokio's `interval`). Fires that pass during a long run are missed fires.
     FixedRate,
+    /// Fires at the wall times `k · interval + phase` since the Unix epoch (UTC), whatever
+    /// the runs take, like a cron expression: every process computes the same fire times
+    /// (and so the same [`FireId`](crate::scheduler::FireId)s), which a fleet needs, and a
+    /// restart continues on the same grid. A phase of an interval or more is taken modulo
+    /// the interval. Fires that pass during a long run are missed fires; the first fire is
+    /// the first grid point after start ([`FirstRun`] does not apply).
+    EpochAligned {
+        /// The offset of the grid from the epoch.
+        phase: Duration,
+    },
+}
+
+/// The grid of [`IntervalMode::EpochAligned`]: `k · interval + phase` µs since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EpochGrid {
+    pub(crate) interval: i64,
+    /// In `0..interval`.
+    pub(crate) phase: i64,
+}
+
+impl EpochGrid {
+    pub(crate) fn new(interval: i64, phase: Duration) -> EpochGrid {
+        let interval = interval.max(1);
+        EpochGrid {
+            interval,
+            phase: micros(phase).rem_euclid(interval),
+        }
+    }
+}
+
+impl WallSchedule for EpochGrid {
+    fn next_after(&self, after: i64) -> Option<i64> {
+        let k = after.saturating_sub(self.phase).div_euclid(self.interval);
+        k.checked_add(1)?
+            .checked_mul(self.interval)?
+            .checked_add(self.phase)
+    }
+
+    fn epoch_grid(&self) -> Option<EpochGrid> {
+        Some(*self)
+    }
 }
 
 /// When an `Every` flow fires first. (Cron flows always wait for their next match.)
@@ -212,6 +253,17 @@ pub(crate) trait WallSchedule: Send + Sync {
 
     /// The zone for expressions that name none (set at start).
     fn set_zone(&mut self, _zone: &TimeZone) {}
+
+    /// The cron expression behind this schedule, if it is one (for its
+    /// [`ScheduleHash`](crate::persist::ScheduleHash)).
+    fn cron(&self) -> Option<&Cron> {
+        None
+    }
+
+    /// The epoch-aligned interval behind this schedule, if it is one.
+    fn epoch_grid(&self) -> Option<EpochGrid> {
+        None
+    }
 }
 
 /// A cron expression evaluated in a zone.
@@ -231,6 +283,10 @@ impl WallSchedule for CronSchedule {
 
     fn set_zone(&mut self, zone: &TimeZone) {
         self.zone = zone.clone();
+    }
+
+    fn cron(&self) -> Option<&Cron> {
+        Some(&self.cron)
     }
 }
 
@@ -284,6 +340,45 @@ impl Timeline {
     /// Whether fires are in wall time.
     pub(crate) fn is_wall(&self) -> bool {
         matches!(self, Timeline::Wall(_))
+    }
+
+    /// The interval mode this timeline was made for (fixed delay for cron and manual ones).
+    pub(crate) fn interval_mode(&self) -> IntervalMode {
+        match self {
+            Timeline::FixedRate { .. } => IntervalMode::FixedRate,
+            Timeline::Wall(schedule) => match schedule.epoch_grid() {
+                Some(grid) => IntervalMode::EpochAligned {
+                    phase: Duration::from_micros(grid.phase as u64),
+                },
+                None => IntervalMode::FixedDelay,
+            },
+            Timeline::FixedDelay { .. } | Timeline::Manual => IntervalMode::FixedDelay,
+        }
+    }
+
+    /// The interval of an `Every` flow, whatever its mode.
+    pub(crate) fn every(&self) -> Option<i64> {
+        match self {
+            Timeline::FixedDelay { interval } | Timeline::FixedRate { interval, .. } => {
+                Some(*interval)
+            }
+            Timeline::Wall(schedule) => schedule.epoch_grid().map(|grid| grid.interval),
+            Timeline::Manual => None,
+        }
+    }
+
+    /// The `Every` timeline of `interval` µs in `mode`.
+    pub(crate) fn every_in(interval: i64, mode: IntervalMode) -> Timeline {
+        match mode {
+            IntervalMode::FixedDelay => Timeline::FixedDelay { interval },
+            IntervalMode::FixedRate => Timeline::FixedRate {
+                interval,
+                anchor: 0,
+            },
+            IntervalMode::EpochAligned { phase } => {
+                Timeline::Wall(Arc::new(EpochGrid::new(interval, phase)))
+            }
+        }
     }
 
     /// The first fire strictly after `t`. `None` for fixed-delay and manual timelines, and

@@ -15,10 +15,11 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::queue::DeadlineQueue;
+use crate::persist::ScheduleHash;
 use crate::scheduler::flow::FlowState;
 use crate::scheduler::schedule::{
-    FirstRun, MissedFirePolicy, OverlapPolicy, Timeline, WallSchedule, choose, keep, micros,
-    stable_jitter,
+    FirstRun, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy, Timeline, WallSchedule,
+    choose, keep, micros, stable_jitter,
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, wall_micros_at};
 
@@ -136,7 +137,7 @@ impl Held {
         }
     }
 
-    fn has_trigger(self) -> bool {
+    pub(crate) fn has_trigger(self) -> bool {
         matches!(self, Held::Trigger | Held::TriggerAndFire)
     }
 
@@ -195,6 +196,38 @@ impl FlowSlot {
             skipped_fires: 0,
             held: Held::Nothing,
         }
+    }
+
+    /// The flow's policies as set (the jitter is its fixed offset once started).
+    pub(crate) fn policy(&self) -> SchedulePolicy {
+        SchedulePolicy {
+            overlap: self.config.overlap,
+            missed: self.config.missed,
+            interval_mode: self.timeline.interval_mode(),
+            first_run: self.config.first_run,
+            jitter: Duration::from_micros(self.config.jitter.max(0) as u64),
+        }
+    }
+
+    /// The schedule this flow was registered with (a wall schedule that is not a cron
+    /// expression, which only tests make, counts as manual).
+    pub(crate) fn schedule(&self) -> Schedule {
+        match &self.timeline {
+            Timeline::FixedDelay { interval } | Timeline::FixedRate { interval, .. } => {
+                Schedule::Every(Duration::from_micros(*interval as u64))
+            }
+            Timeline::Wall(schedule) => match (schedule.cron(), schedule.epoch_grid()) {
+                (Some(cron), _) => Schedule::Cron(cron.clone()),
+                (None, Some(grid)) => Schedule::Every(Duration::from_micros(grid.interval as u64)),
+                (None, None) => Schedule::Manual,
+            },
+            Timeline::Manual => Schedule::Manual,
+        }
+    }
+
+    /// The hash of what decides this flow's fire times.
+    pub(crate) fn schedule_hash(&self, zone: &TimeZone) -> ScheduleHash {
+        ScheduleHash::of(&self.schedule(), &self.policy(), zone)
     }
 
     /// "Now" in the timeline's base.
