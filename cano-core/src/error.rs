@@ -62,7 +62,7 @@ pub enum CanoError {
     /// A checkpoint store operation failed; the typed cause says how (conflict, fenced, …).
     CheckpointStore(CheckpointError),
     /// A resumed log was written by another version of the workflow
-    /// ([`Workflow::with_workflow_version`](crate::Workflow::with_workflow_version)).
+    /// (`Workflow::with_workflow_version`).
     WorkflowVersionMismatch {
         /// The version in the log.
         stored: u32,

@@ -51,6 +51,16 @@
 //! held across an `.await` or while user code runs. With feature `std` the host
 //! implementation of `critical-section` is enabled.
 //!
+//! ## Restarts and fleets
+//!
+//! [`persist`] holds the contracts of the scheduler's stores: a
+//! [`ScheduleStore`](persist::ScheduleStore) (each flow's last fire, streak, pause and trip,
+//! so a restart catches up per the flow's missed-fire policy) and a
+//! [`FireLedger`](persist::FireLedger) (a fleet's claims, one per fire, with leases in the
+//! store's clock and fencing tokens), their in-memory implementations, and the pure decisions
+//! made from their answers (catch-up, lease trust, clock skew). `cano-postgres` implements
+//! both on PostgreSQL.
+//!
 //! ## Features
 //!
 //! * `std`: panic isolation (a panicking task is an error of its state, not a crash) and
@@ -80,6 +90,7 @@ pub mod runtime;
 pub mod checkpoint;
 pub mod circuit;
 mod panic;
+pub mod persist;
 pub mod resource;
 pub mod store;
 

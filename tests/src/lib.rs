@@ -1,6 +1,8 @@
 //! Shared helpers for cano's conformance suite, differential tests and benchmarks.
 
 pub mod harness;
+pub mod persist_conformance;
+pub mod pg_server;
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.
 #[doc = include_str!("../../README.md")]

@@ -89,7 +89,7 @@ use crate::error::{CanoError, Message};
 
 /// The id of one workflow run: the key of its log.
 ///
-/// Ad-hoc runs take the id given to [`Workflow::with_workflow_id`](crate::Workflow::with_workflow_id);
+/// Ad-hoc runs take the id given to `Workflow::with_workflow_id`;
 /// scheduled runs derive theirs from their fire (`flow@timestamp`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RunId(Arc<str>);
@@ -188,7 +188,7 @@ pub struct CheckpointRow {
     /// is involved).
     pub task: Cow<'static, str>,
     /// The version of the workflow that wrote the row
-    /// ([`Workflow::with_workflow_version`](crate::Workflow::with_workflow_version)).
+    /// (`Workflow::with_workflow_version`).
     pub workflow_version: u32,
     /// A compensation output, a cursor, or an error text, by kind.
     pub blob: Option<Vec<u8>>,

@@ -1,0 +1,303 @@
+//! The connection and its supervisor: one connection per store, re-opened with backoff when
+//! it drops; notifications forwarded to the command subscribers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cano_core::persist::{FleetCommand, PersistError, PersistResult};
+use futures::StreamExt;
+use tokio::sync::{broadcast, oneshot, watch};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
+
+use crate::PgConfig;
+use crate::commands::{CommandEvent, decode_payload};
+use crate::error::from_pg;
+use crate::schema::migrate;
+
+/// The statements every store call uses, prepared once per connection.
+pub(crate) struct Prepared {
+    pub(crate) claim: Statement,
+    pub(crate) take_over: Statement,
+    pub(crate) renew: Statement,
+    pub(crate) complete: Statement,
+    pub(crate) expired: Statement,
+    pub(crate) retain: Statement,
+    pub(crate) fire: Statement,
+    pub(crate) flow: Statement,
+    pub(crate) acquire_flow: Statement,
+    pub(crate) renew_flow: Statement,
+    pub(crate) release_flow: Statement,
+    pub(crate) save_flow: Statement,
+    pub(crate) delete_flow: Statement,
+    pub(crate) load_all: Statement,
+    pub(crate) notify: Statement,
+    pub(crate) checkpoint_start: Statement,
+    pub(crate) checkpoint_resume: Statement,
+    pub(crate) checkpoint_append: Statement,
+    pub(crate) checkpoint_load: Statement,
+    pub(crate) checkpoint_finish: Statement,
+    pub(crate) checkpoint_list: Statement,
+}
+
+/// A live connection: its client and prepared statements.
+pub(crate) struct Live {
+    pub(crate) client: Client,
+    pub(crate) sql: Prepared,
+}
+
+/// What the store handles and the supervisor share.
+pub(crate) struct Link {
+    pub(crate) schema: String,
+    pub(crate) channel: String,
+    pub(crate) live: Mutex<Option<Arc<Live>>>,
+    pub(crate) connected: watch::Sender<bool>,
+    pub(crate) commands: broadcast::Sender<CommandEvent>,
+}
+
+impl Link {
+    /// The live connection, or `Unavailable` while reconnecting.
+    pub(crate) fn live(&self) -> PersistResult<Arc<Live>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| PersistError::unavailable("not connected to PostgreSQL (reconnecting)"))
+    }
+
+    fn set(&self, live: Option<Arc<Live>>) {
+        let up = live.is_some();
+        let old = std::mem::replace(
+            &mut *self.live.lock().unwrap_or_else(|p| p.into_inner()),
+            live,
+        );
+        drop(old); // outside the lock
+        self.connected.send_replace(up);
+    }
+}
+
+const EXPIRED_SQL: &str = "WITH n AS (SELECT clock_timestamp() AS t)
+SELECT cano_us(n.t) AS now_us, c.flow, c.scheduled_us, c.owner, c.fence,
+       cano_us(c.lease_until) AS expired_us, c.takeovers
+  FROM n LEFT JOIN LATERAL (
+       SELECT * FROM cano_fire_claims k
+        WHERE k.state = 0 AND k.lease_until <= n.t
+        ORDER BY k.lease_until, k.flow, k.scheduled_us
+        LIMIT $1) c ON true";
+
+const RETAIN_SQL: &str = "WITH d AS (
+    DELETE FROM cano_fire_claims k WHERE k.state <> 0 AND k.ended_at < cano_ts($1) RETURNING 1)
+SELECT count(*) AS pruned, cano_us(clock_timestamp()) AS now_us FROM d";
+
+const FIRE_SQL: &str = "SELECT cano_us(clock_timestamp()) AS now_us, k.owner, k.fence, k.state,
+       k.outcome, cano_us(k.lease_until) AS expires_us, k.takeovers
+  FROM (SELECT 1) one LEFT JOIN cano_fire_claims k ON k.flow = $1 AND k.scheduled_us = $2";
+
+const FLOW_SQL: &str = "SELECT cano_us(clock_timestamp()) AS now_us, l.high_water_us, l.abandoned,
+       l.fence, l.owner, cano_us(l.owner_until) AS owner_until_us
+  FROM (SELECT 1) one LEFT JOIN cano_ledger_flows l ON l.flow = $1";
+
+const RELEASE_FLOW_SQL: &str = "WITH u AS (
+    UPDATE cano_ledger_flows l SET owner_until = least(l.owner_until, clock_timestamp())
+     WHERE l.flow = $1 AND l.owner_fence = $2 RETURNING 1)
+SELECT cano_us(clock_timestamp()) AS now_us, (SELECT count(*) FROM u) AS released";
+
+const LOAD_ALL_SQL: &str =
+    "SELECT flow, fence, schedule_hash, last_fire_us, streak, next_eligible_us,
+       paused, tripped, buffered_trigger, last_error FROM cano_flow_records";
+
+async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
+    Ok(Prepared {
+        claim: client
+            .prepare("SELECT * FROM cano_claim($1, $2, $3, $4, $5)")
+            .await?,
+        take_over: client
+            .prepare("SELECT * FROM cano_take_over($1, $2, $3, $4, $5)")
+            .await?,
+        renew: client
+            .prepare("SELECT * FROM cano_renew($1, $2, $3, $4)")
+            .await?,
+        complete: client
+            .prepare("SELECT * FROM cano_complete($1, $2, $3, $4)")
+            .await?,
+        expired: client.prepare(EXPIRED_SQL).await?,
+        retain: client.prepare(RETAIN_SQL).await?,
+        fire: client.prepare(FIRE_SQL).await?,
+        flow: client.prepare(FLOW_SQL).await?,
+        acquire_flow: client
+            .prepare("SELECT * FROM cano_acquire_flow($1, $2, $3)")
+            .await?,
+        renew_flow: client
+            .prepare("SELECT * FROM cano_renew_flow($1, $2, $3)")
+            .await?,
+        release_flow: client.prepare(RELEASE_FLOW_SQL).await?,
+        save_flow: client
+            .prepare("SELECT * FROM cano_save_flow($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+            .await?,
+        delete_flow: client
+            .prepare("SELECT * FROM cano_delete_flow($1, $2)")
+            .await?,
+        load_all: client.prepare(LOAD_ALL_SQL).await?,
+        notify: client.prepare("SELECT pg_notify($1, $2)").await?,
+        checkpoint_start: client
+            .prepare("SELECT * FROM cano_checkpoint_start($1, $2, $3)")
+            .await?,
+        checkpoint_resume: client
+            .prepare("SELECT * FROM cano_checkpoint_resume($1)")
+            .await?,
+        checkpoint_append: client
+            .prepare("SELECT * FROM cano_checkpoint_append($1, $2, $3, $4)")
+            .await?,
+        checkpoint_load: client
+            .prepare("SELECT row_bytes FROM cano_checkpoint_rows WHERE run = $1 ORDER BY sequence")
+            .await?,
+        checkpoint_finish: client
+            .prepare("SELECT * FROM cano_checkpoint_finish($1, $2)")
+            .await?,
+        checkpoint_list: client
+            .prepare("SELECT run FROM cano_checkpoint_runs ORDER BY run")
+            .await?,
+    })
+}
+
+/// Opens a connection, drives it on the current tokio runtime, migrates (the first time),
+/// sets the search path, listens for commands and prepares the statements. Returns the live
+/// connection and a receiver that resolves when the connection ends.
+async fn open(
+    config: &PgConfig,
+    link: &Arc<Link>,
+    run_migrations: bool,
+) -> PersistResult<(Arc<Live>, oneshot::Receiver<()>)> {
+    let (mut client, mut connection) = config.pg.connect(NoTls).await.map_err(from_pg)?;
+    let (ended_tx, ended_rx) = oneshot::channel();
+    let commands = link.commands.clone();
+    let channel = link.channel.clone();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) if n.channel() == channel => {
+                    if let Ok(command) = decode_payload(n.payload()) {
+                        let _ = commands.send(CommandEvent::Command(command));
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        let _ = ended_tx.send(());
+    });
+    if run_migrations {
+        migrate(&mut client, &link.schema).await?;
+    }
+    client
+        .batch_execute(&format!(
+            "SET search_path TO \"{}\"; LISTEN \"{}\";",
+            link.schema, link.channel
+        ))
+        .await
+        .map_err(from_pg)?;
+    let sql = prepare(&client).await.map_err(from_pg)?;
+    Ok((Arc::new(Live { client, sql }), ended_rx))
+}
+
+/// Connects (migrating the schema) and returns the link, then keeps the connection up on
+/// the current tokio runtime until `stop` resolves (the last store handle was dropped).
+pub(crate) async fn start(
+    config: PgConfig,
+    stop: oneshot::Receiver<()>,
+) -> PersistResult<(Arc<Link>, impl std::future::Future<Output = ()> + Send)> {
+    let (connected, _) = watch::channel(false);
+    let (commands, _) = broadcast::channel(1024);
+    let link = Arc::new(Link {
+        channel: format!("cano_{}", config.schema),
+        schema: config.schema.clone(),
+        live: Mutex::new(None),
+        connected,
+        commands,
+    });
+    let (live, ended) = open(&config, &link, true).await?;
+    link.set(Some(live));
+    let supervised = supervise(config, link.clone(), stop, ended);
+    Ok((link, supervised))
+}
+
+async fn supervise(
+    config: PgConfig,
+    link: Arc<Link>,
+    mut stop: oneshot::Receiver<()>,
+    mut ended: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = &mut ended => {}
+        }
+        link.set(None);
+        let mut backoff = config.reconnect_min;
+        loop {
+            tokio::select! {
+                _ = &mut stop => { link.set(None); return; }
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            match open(&config, &link, false).await {
+                Ok((live, now_ended)) => {
+                    link.set(Some(live));
+                    // Notifications sent while disconnected are lost: subscribers reload.
+                    let _ = link.commands.send(CommandEvent::Resync);
+                    ended = now_ended;
+                    break;
+                }
+                Err(_) => backoff = jittered((backoff * 2).min(config.reconnect_max)),
+            }
+        }
+    }
+    link.set(None);
+}
+
+/// `d` less up to a quarter, so a fleet whose database restarted does not reconnect in
+/// lockstep.
+fn jittered(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let quarter = d.as_micros() as u64 / 4;
+    d.saturating_sub(Duration::from_micros(random % quarter.max(1)))
+}
+
+/// Reads a typed value from a row.
+pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    column: &str,
+) -> PersistResult<T> {
+    row.try_get(column)
+        .map_err(|e| PersistError::corrupt(format!("column {column}: {e}")))
+}
+
+/// One row of a query that always returns one.
+pub(crate) async fn query_one(
+    live: &Live,
+    statement: &Statement,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> PersistResult<tokio_postgres::Row> {
+    live.client
+        .query_one(statement, params)
+        .await
+        .map_err(from_pg)
+}
+
+/// Publishes `command` on the fleet's channel.
+pub(crate) async fn notify(link: &Link, command: &FleetCommand) -> PersistResult<()> {
+    let live = link.live()?;
+    let payload = crate::commands::encode_payload(command);
+    live.client
+        .execute(&live.sql.notify, &[&link.channel, &payload])
+        .await
+        .map_err(from_pg)?;
+    Ok(())
+}
+
+/// The default reconnect backoff: from 50 ms, doubling, up to 5 s.
+pub(crate) const RECONNECT_MIN: Duration = Duration::from_millis(50);
+/// See [`RECONNECT_MIN`].
+pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(5);

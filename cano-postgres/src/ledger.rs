@@ -1,0 +1,350 @@
+//! [`FireLedger`] for [`PgStore`]: each call is one prepared statement.
+
+use std::time::Duration;
+
+use cano_core::persist::{
+    ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
+    FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult, Stamped,
+    TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
+};
+use cano_core::scheduler::FireId;
+use jiff::Timestamp;
+use tokio_postgres::Row;
+
+use crate::PgStore;
+use crate::conn::{get, query_one};
+
+fn key(fire: &FireId) -> PersistResult<(&str, i64)> {
+    check_flow_id(fire.flow())?;
+    Ok((fire.flow(), to_micros(fire.scheduled())?))
+}
+
+fn fence(value: i64) -> PersistResult<Fence> {
+    u64::try_from(value)
+        .map(Fence)
+        .map_err(|_| PersistError::corrupt(format!("a negative fence {value}")))
+}
+
+fn fence_param(f: Fence) -> PersistResult<i64> {
+    i64::try_from(f.0)
+        .map_err(|_| PersistError::invalid(format!("{f} is beyond what the store keeps")))
+}
+
+fn count(value: i64, what: &str) -> PersistResult<u32> {
+    u32::try_from(value).map_err(|_| PersistError::corrupt(format!("{what} {value} out of range")))
+}
+
+fn outcome(code: i16) -> PersistResult<FireOutcome> {
+    u8::try_from(code)
+        .ok()
+        .and_then(FireOutcome::from_code)
+        .ok_or_else(|| PersistError::corrupt(format!("unknown outcome code {code}")))
+}
+
+fn now(row: &Row, column: &str) -> PersistResult<Timestamp> {
+    from_micros(get::<i64>(row, column)?)
+}
+
+fn time(row: &Row, column: &str) -> PersistResult<Timestamp> {
+    from_micros(get::<i64>(row, column)?)
+}
+
+fn node(row: &Row, column: &str) -> PersistResult<NodeId> {
+    Ok(NodeId::new(get::<String>(row, column)?))
+}
+
+fn claimed(row: &Row) -> PersistResult<FireClaim> {
+    Ok(FireClaim {
+        fence: fence(get(row, "o_fence")?)?,
+        expires: time(row, "o_expires_us")?,
+        takeovers: count(get(row, "o_takeovers")?, "takeovers")?,
+    })
+}
+
+fn unknown_status(status: i16) -> PersistError {
+    PersistError::corrupt(format!("unknown claim status {status}"))
+}
+
+impl FireLedger for PgStore {
+    async fn claim_limited(
+        &self,
+        fire: &FireId,
+        node_id: &NodeId,
+        lease: Duration,
+        max_live: u32,
+    ) -> PersistResult<Stamped<ClaimOutcome>> {
+        if max_live == 0 {
+            return Err(PersistError::invalid("max_live must be at least 1"));
+        }
+        let max_live = i64::from(max_live);
+        let (flow, at) = key(fire)?;
+        let lease = lease_micros(lease)?;
+        let live = self.link.live()?;
+        let row = query_one(
+            &live,
+            &live.sql.claim,
+            &[&flow, &at, &node_id.as_str(), &lease, &max_live],
+        )
+        .await?;
+        let status: i16 = get(&row, "o_status")?;
+        let value = match status {
+            0 => ClaimOutcome::Claimed(claimed(&row)?),
+            1 => ClaimOutcome::Taken {
+                owner: node(&row, "o_owner")?,
+                expires: time(&row, "o_expires_us")?,
+            },
+            2 => ClaimOutcome::Done {
+                outcome: outcome(get(&row, "o_outcome")?)?,
+            },
+            3 => ClaimOutcome::Abandoned {
+                takeovers: count(get(&row, "o_takeovers")?, "takeovers")?,
+            },
+            4 => ClaimOutcome::Stale {
+                high_water: time(&row, "o_high_water_us")?,
+            },
+            6 => ClaimOutcome::AtLimit {
+                live: u32::try_from(get::<i64>(&row, "o_live")?).unwrap_or(u32::MAX),
+            },
+            other => return Err(unknown_status(other)),
+        };
+        Ok(Stamped::new(value, now(&row, "o_now_us")?))
+    }
+
+    async fn renew(
+        &self,
+        fire: &FireId,
+        held: Fence,
+        lease: Duration,
+    ) -> PersistResult<Stamped<Timestamp>> {
+        let (flow, at) = key(fire)?;
+        let lease = lease_micros(lease)?;
+        let live = self.link.live()?;
+        let row = query_one(
+            &live,
+            &live.sql.renew,
+            &[&flow, &at, &fence_param(held)?, &lease],
+        )
+        .await?;
+        if !get::<bool>(&row, "o_ok")? {
+            return Err(PersistError::Fenced {
+                current: fence(get(&row, "o_current")?)?,
+            });
+        }
+        Ok(Stamped::new(
+            time(&row, "o_expires_us")?,
+            now(&row, "o_now_us")?,
+        ))
+    }
+
+    async fn complete(
+        &self,
+        fire: &FireId,
+        held: Fence,
+        ended: FireOutcome,
+    ) -> PersistResult<Stamped<()>> {
+        let (flow, at) = key(fire)?;
+        let live = self.link.live()?;
+        let code = i16::from(ended.code());
+        let row = query_one(
+            &live,
+            &live.sql.complete,
+            &[&flow, &at, &fence_param(held)?, &code],
+        )
+        .await?;
+        if !get::<bool>(&row, "o_ok")? {
+            return Err(PersistError::Fenced {
+                current: fence(get(&row, "o_current")?)?,
+            });
+        }
+        Ok(Stamped::new((), now(&row, "o_now_us")?))
+    }
+
+    async fn expired(&self, limit: usize) -> PersistResult<Stamped<Vec<ExpiredClaim>>> {
+        let live = self.link.live()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = live
+            .client
+            .query(&live.sql.expired, &[&limit])
+            .await
+            .map_err(crate::error::from_pg)?;
+        let first = rows
+            .first()
+            .ok_or_else(|| PersistError::corrupt("the expired query returned no row"))?;
+        let store_now = now(first, "now_us")?;
+        let mut expired = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(flow) = get::<Option<String>>(row, "flow")? else {
+                continue; // the one row of an empty result
+            };
+            expired.push(ExpiredClaim {
+                fire: FireId::new(flow, time(row, "scheduled_us")?),
+                owner: node(row, "owner")?,
+                fence: fence(get(row, "fence")?)?,
+                expired_at: time(row, "expired_us")?,
+                takeovers: count(get(row, "takeovers")?, "takeovers")?,
+            });
+        }
+        Ok(Stamped::new(expired, store_now))
+    }
+
+    async fn take_over(
+        &self,
+        fire: &FireId,
+        node_id: &NodeId,
+        lease: Duration,
+        max_takeovers: u32,
+    ) -> PersistResult<Stamped<TakeoverOutcome>> {
+        let (flow, at) = key(fire)?;
+        let lease = lease_micros(lease)?;
+        let max = i64::from(max_takeovers);
+        let live = self.link.live()?;
+        let row = query_one(
+            &live,
+            &live.sql.take_over,
+            &[&flow, &at, &node_id.as_str(), &lease, &max],
+        )
+        .await?;
+        let status: i16 = get(&row, "o_status")?;
+        let value = match status {
+            0 => TakeoverOutcome::Claimed(claimed(&row)?),
+            1 => TakeoverOutcome::Live {
+                owner: node(&row, "o_owner")?,
+                expires: time(&row, "o_expires_us")?,
+            },
+            2 => TakeoverOutcome::Done {
+                outcome: outcome(get(&row, "o_outcome")?)?,
+            },
+            3 => TakeoverOutcome::Abandoned {
+                takeovers: count(get(&row, "o_takeovers")?, "takeovers")?,
+            },
+            5 => TakeoverOutcome::Missing,
+            other => return Err(unknown_status(other)),
+        };
+        Ok(Stamped::new(value, now(&row, "o_now_us")?))
+    }
+
+    async fn retain(&self, ended_before: Timestamp) -> PersistResult<Stamped<u64>> {
+        let cutoff = ended_before.as_microsecond();
+        let live = self.link.live()?;
+        let row = query_one(&live, &live.sql.retain, &[&cutoff]).await?;
+        let pruned = u64::try_from(get::<i64>(&row, "pruned")?).unwrap_or(0);
+        Ok(Stamped::new(pruned, now(&row, "now_us")?))
+    }
+
+    async fn fire(&self, fire: &FireId) -> PersistResult<Stamped<Option<FireRecord>>> {
+        let (flow, at) = key(fire)?;
+        let live = self.link.live()?;
+        let row = query_one(&live, &live.sql.fire, &[&flow, &at]).await?;
+        let store_now = now(&row, "now_us")?;
+        let Some(state) = get::<Option<i16>>(&row, "state")? else {
+            return Ok(Stamped::new(None, store_now));
+        };
+        let state = match state {
+            0 => ClaimState::Claimed,
+            1 => ClaimState::Done(outcome(get(&row, "outcome")?)?),
+            2 => ClaimState::Abandoned,
+            other => {
+                return Err(PersistError::corrupt(format!(
+                    "unknown claim state {other}"
+                )));
+            }
+        };
+        let record = FireRecord {
+            fire: fire.clone(),
+            owner: node(&row, "owner")?,
+            fence: fence(get(&row, "fence")?)?,
+            state,
+            expires: time(&row, "expires_us")?,
+            takeovers: count(get(&row, "takeovers")?, "takeovers")?,
+        };
+        Ok(Stamped::new(Some(record), store_now))
+    }
+
+    async fn flow(&self, flow: &str) -> PersistResult<Stamped<LedgerFlow>> {
+        check_flow_id(flow)?;
+        let live = self.link.live()?;
+        let row = query_one(&live, &live.sql.flow, &[&flow]).await?;
+        let store_now = now(&row, "now_us")?;
+        let Some(issued) = get::<Option<i64>>(&row, "fence")? else {
+            return Ok(Stamped::new(LedgerFlow::default(), store_now));
+        };
+        let owner = match (
+            get::<Option<String>>(&row, "owner")?,
+            get::<Option<i64>>(&row, "owner_until_us")?,
+        ) {
+            (Some(owner), Some(until)) => Some((NodeId::new(owner), from_micros(until)?)),
+            _ => None,
+        };
+        let value = LedgerFlow {
+            high_water: get::<Option<i64>>(&row, "high_water_us")?
+                .map(from_micros)
+                .transpose()?,
+            abandoned: u64::try_from(get::<i64>(&row, "abandoned")?).unwrap_or(0),
+            fence: fence(issued)?,
+            owner,
+        };
+        Ok(Stamped::new(value, store_now))
+    }
+
+    async fn acquire_flow(
+        &self,
+        flow: &str,
+        node_id: &NodeId,
+        lease: Duration,
+    ) -> PersistResult<Stamped<FlowLeaseOutcome>> {
+        check_flow_id(flow)?;
+        let lease = lease_micros(lease)?;
+        let live = self.link.live()?;
+        let row = query_one(
+            &live,
+            &live.sql.acquire_flow,
+            &[&flow, &node_id.as_str(), &lease],
+        )
+        .await?;
+        let value = if get::<bool>(&row, "o_owned")? {
+            FlowLeaseOutcome::Owned(FlowLease {
+                fence: fence(get(&row, "o_fence")?)?,
+                expires: time(&row, "o_expires_us")?,
+            })
+        } else {
+            FlowLeaseOutcome::HeldBy {
+                owner: node(&row, "o_owner")?,
+                expires: time(&row, "o_expires_us")?,
+            }
+        };
+        Ok(Stamped::new(value, now(&row, "o_now_us")?))
+    }
+
+    async fn renew_flow(
+        &self,
+        flow: &str,
+        held: Fence,
+        lease: Duration,
+    ) -> PersistResult<Stamped<Timestamp>> {
+        check_flow_id(flow)?;
+        let lease = lease_micros(lease)?;
+        let live = self.link.live()?;
+        let row = query_one(
+            &live,
+            &live.sql.renew_flow,
+            &[&flow, &fence_param(held)?, &lease],
+        )
+        .await?;
+        if !get::<bool>(&row, "o_ok")? {
+            return Err(PersistError::Fenced {
+                current: fence(get(&row, "o_current")?)?,
+            });
+        }
+        Ok(Stamped::new(
+            time(&row, "o_expires_us")?,
+            now(&row, "o_now_us")?,
+        ))
+    }
+
+    async fn release_flow(&self, flow: &str, held: Fence) -> PersistResult<Stamped<()>> {
+        check_flow_id(flow)?;
+        let live = self.link.live()?;
+        let row = query_one(&live, &live.sql.release_flow, &[&flow, &fence_param(held)?]).await?;
+        Ok(Stamped::new((), now(&row, "now_us")?))
+    }
+}

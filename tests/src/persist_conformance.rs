@@ -1,0 +1,902 @@
+//! One contract, every store: the rules of [`FireLedger`] and [`ScheduleStore`], checked
+//! against each implementation through a [`StoreFixture`].
+//!
+//! Run by `tests/persist_memory.rs` (the in-memory stores) and `tests/persist_postgres.rs`
+//! (cano-postgres on a real server). A new store gets the same checks by implementing
+//! [`StoreFixture`] and calling [`run_fire_ledger_suite`] and [`run_schedule_store_suite`]
+//! (the redb store's hook: a `tests/persist_redb.rs` doing just that).
+//!
+//! Each case gets a fresh fixture and uses its own flows; cases run concurrently, so a slow
+//! real-time store spends its lease waits once, not once per case.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cano_core::persist::{
+    ClaimOutcome, ClaimState, Fence, FireLedger, FireOutcome, FlowLeaseOutcome, FlowRecord,
+    MAX_LEASE, NodeId, PersistError, ScheduleHash, ScheduleStore, TakeoverOutcome,
+};
+use cano_core::scheduler::FireId;
+use futures::future::join_all;
+use jiff::Timestamp;
+
+/// A boxed future (the fixture's methods are called from generic code).
+pub type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A store under test: fresh and empty when made, with a way to let the store's time pass.
+pub trait StoreFixture: Send + Sync + 'static {
+    /// The ledger.
+    type Ledger: FireLedger + 'static;
+    /// The schedule store.
+    type Schedule: ScheduleStore + 'static;
+
+    /// The ledger, as one node sees it.
+    fn ledger(&self) -> &Self::Ledger;
+    /// The schedule store, as one node sees it.
+    fn schedule(&self) -> &Self::Schedule;
+    /// `n` more handles on the same stores (separate connections where the store has them),
+    /// for races.
+    fn handles(&self, n: usize) -> Boxed<'_, Vec<(Self::Ledger, Self::Schedule)>>;
+    /// Lets at least `d` pass on the store's clock.
+    fn pass(&self, d: Duration) -> Boxed<'_, ()>;
+    /// A lease that [`pass`](Self::pass)ing twice its length surely outlives, yet long
+    /// enough that a few calls fit inside it (real-time stores: a few hundred ms).
+    fn short_lease(&self) -> Duration;
+}
+
+/// A lease no case outlives.
+const LONG: Duration = Duration::from_secs(600);
+
+fn t(s: &str) -> Timestamp {
+    s.parse().expect("a test time")
+}
+
+fn fire(flow: &str, at: &str) -> FireId {
+    FireId::new(flow, t(at))
+}
+
+fn node(n: &str) -> NodeId {
+    NodeId::new(n)
+}
+
+type Case<F> = fn(Arc<F>) -> Boxed<'static, ()>;
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), |f| Box::pin($name(f)))),*]
+    };
+}
+
+async fn run_cases<F, M, Fut>(make: M, cases: &[(&'static str, Case<F>)])
+where
+    F: StoreFixture,
+    M: Fn() -> Fut,
+    Fut: Future<Output = F>,
+{
+    let mut runs = Vec::new();
+    for (name, case) in cases {
+        let fixture = Arc::new(make().await);
+        let name = *name;
+        runs.push(async move {
+            case(fixture).await;
+            name
+        });
+    }
+    let done = join_all(runs).await;
+    assert_eq!(done.len(), cases.len());
+}
+
+/// Every [`FireLedger`] rule, each case on a fresh fixture from `make`.
+pub async fn run_fire_ledger_suite<F, M, Fut>(make: M)
+where
+    F: StoreFixture,
+    M: Fn() -> Fut,
+    Fut: Future<Output = F>,
+{
+    let cases: &[(&'static str, Case<F>)] = cases![
+        one_live_claim_per_fire,
+        answers_carry_the_store_clock,
+        fences_strictly_increase_per_flow,
+        renew_needs_the_current_fence,
+        completion_is_final_and_retries_are_accepted,
+        high_water_mark_refuses_older_fires,
+        expired_claims_are_taken_over_and_the_zombie_is_fenced,
+        a_lapsed_lease_is_fenced_before_any_takeover,
+        abandoned_after_the_most_takeovers,
+        retain_forgets_ended_claims_but_not_the_high_water_mark,
+        flow_leases_exclude_other_nodes,
+        bad_input_is_invalid,
+        concurrent_claims_never_give_two_live_claims,
+        the_overlap_limit_holds_fleet_wide,
+        concurrent_takeovers_have_one_winner,
+    ];
+    run_cases(make, cases).await;
+}
+
+/// Every [`ScheduleStore`] rule, each case on a fresh fixture from `make`.
+pub async fn run_schedule_store_suite<F, M, Fut>(make: M)
+where
+    F: StoreFixture,
+    M: Fn() -> Fut,
+    Fut: Future<Output = F>,
+{
+    let cases: &[(&'static str, Case<F>)] = cases![
+        records_round_trip,
+        lower_fences_are_refused,
+        concurrent_writers_leave_the_highest_fence,
+        bad_records_are_invalid,
+    ];
+    run_cases(make, cases).await;
+}
+
+fn claimed(answer: &ClaimOutcome, case: &str) -> cano_core::persist::FireClaim {
+    match answer {
+        ClaimOutcome::Claimed(c) => *c,
+        other => panic!("{case}: expected Claimed, got {other:?}"),
+    }
+}
+
+async fn one_live_claim_per_fire<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let x = fire("once", "2026-01-01T00:00:00Z");
+    let a = l.claim(&x, &node("a"), LONG).await.expect("claim");
+    let first = claimed(&a.value, "first claim");
+    assert!(first.fence > Fence::ZERO);
+    assert_eq!(first.takeovers, 0);
+    let b = l.claim(&x, &node("b"), LONG).await.expect("claim");
+    match b.value {
+        ClaimOutcome::Taken { owner, expires } => {
+            assert_eq!(owner, node("a"));
+            assert_eq!(expires, first.expires);
+        }
+        other => panic!("a second node's claim: expected Taken, got {other:?}"),
+    }
+    // The holder asking again (its answer was lost) gets the same claim, with a fresh lease.
+    let again = l.claim(&x, &node("a"), LONG).await.expect("claim");
+    let again = claimed(&again.value, "the holder's retry");
+    assert_eq!(again.fence, first.fence);
+    assert!(again.expires >= first.expires);
+    let record = l.fire(&x).await.expect("fire").value.expect("a record");
+    assert_eq!(record.owner, node("a"));
+    assert_eq!(record.state, ClaimState::Claimed);
+    assert_eq!(record.fence, first.fence);
+    assert!(
+        l.fire(&fire("once", "2026-01-01T00:00:01Z"))
+            .await
+            .expect("fire")
+            .value
+            .is_none()
+    );
+}
+
+async fn answers_carry_the_store_clock<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let lease = Duration::from_secs(30);
+    let a = l
+        .claim(&fire("clock", "2026-01-01T00:00:00Z"), &node("a"), lease)
+        .await
+        .expect("claim");
+    let c = claimed(&a.value, "claim");
+    assert_eq!(
+        c.expires,
+        a.store_now + lease,
+        "the lease is measured from the store's now"
+    );
+    f.pass(Duration::from_millis(20)).await;
+    let r = l
+        .renew(&fire("clock", "2026-01-01T00:00:00Z"), c.fence, lease)
+        .await
+        .expect("renew");
+    assert!(r.store_now > a.store_now, "the store's clock moved on");
+    assert_eq!(r.value, r.store_now + lease);
+}
+
+async fn fences_strictly_increase_per_flow<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let mut last = Fence::ZERO;
+    for minute in 0..5 {
+        let x = fire("fences", &format!("2026-01-01T00:{minute:02}:00Z"));
+        let c = claimed(
+            &l.claim(&x, &node("a"), LONG).await.expect("claim").value,
+            "claim",
+        );
+        assert!(c.fence > last, "fence {:?} after {last:?}", c.fence);
+        last = c.fence;
+    }
+    let lease = l
+        .acquire_flow("fences", &node("a"), LONG)
+        .await
+        .expect("acquire")
+        .value;
+    match lease {
+        FlowLeaseOutcome::Owned(owned) => assert!(owned.fence > last),
+        other => panic!("acquire: expected Owned, got {other:?}"),
+    }
+    assert!(l.flow("fences").await.expect("flow").value.fence > last);
+}
+
+async fn renew_needs_the_current_fence<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let x = fire("renew", "2026-01-01T00:00:00Z");
+    let c = claimed(
+        &l.claim(&x, &node("a"), LONG).await.expect("claim").value,
+        "claim",
+    );
+    f.pass(Duration::from_millis(5)).await;
+    let renewed = l.renew(&x, c.fence, LONG).await.expect("renew");
+    assert!(renewed.value > c.expires);
+    let wrong = l.renew(&x, Fence(c.fence.0 + 7), LONG).await.unwrap_err();
+    assert_eq!(wrong, PersistError::Fenced { current: c.fence });
+    let unknown = l
+        .renew(&fire("renew", "2026-01-01T01:00:00Z"), c.fence, LONG)
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.is_fenced(),
+        "renewing a fire nobody claimed: {unknown:?}"
+    );
+}
+
+async fn completion_is_final_and_retries_are_accepted<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let x = fire("complete", "2026-01-01T00:00:00Z");
+    let c = claimed(
+        &l.claim(&x, &node("a"), LONG).await.expect("claim").value,
+        "claim",
+    );
+    l.complete(&x, c.fence, FireOutcome::Failed)
+        .await
+        .expect("complete");
+    l.complete(&x, c.fence, FireOutcome::Failed)
+        .await
+        .expect("a retried completion");
+    assert!(
+        l.complete(&x, c.fence, FireOutcome::Succeeded)
+            .await
+            .unwrap_err()
+            .is_fenced()
+    );
+    assert!(l.renew(&x, c.fence, LONG).await.unwrap_err().is_fenced());
+    for who in ["a", "b"] {
+        let again = l.claim(&x, &node(who), LONG).await.expect("claim").value;
+        assert_eq!(
+            again,
+            ClaimOutcome::Done {
+                outcome: FireOutcome::Failed
+            }
+        );
+    }
+    let taken = l
+        .take_over(&x, &node("b"), LONG, 3)
+        .await
+        .expect("take over")
+        .value;
+    assert_eq!(
+        taken,
+        TakeoverOutcome::Done {
+            outcome: FireOutcome::Failed
+        }
+    );
+    let record = l.fire(&x).await.expect("fire").value.expect("record");
+    assert_eq!(record.state, ClaimState::Done(FireOutcome::Failed));
+    assert!(l.expired(100).await.expect("expired").value.is_empty());
+}
+
+async fn high_water_mark_refuses_older_fires<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let two = fire("hwm", "2026-01-01T00:02:00Z");
+    claimed(
+        &l.claim(&two, &node("a"), LONG).await.expect("claim").value,
+        "claim at 2",
+    );
+    let one = fire("hwm", "2026-01-01T00:01:00Z");
+    let stale = l.claim(&one, &node("b"), LONG).await.expect("claim").value;
+    assert_eq!(
+        stale,
+        ClaimOutcome::Stale {
+            high_water: two.scheduled()
+        }
+    );
+    // At the mark itself the fire's record answers.
+    assert!(matches!(
+        l.claim(&two, &node("b"), LONG).await.expect("claim").value,
+        ClaimOutcome::Taken { .. }
+    ));
+    // Other flows have marks of their own.
+    claimed(
+        &l.claim(&fire("hwm-other", "2026-01-01T00:00:00Z"), &node("b"), LONG)
+            .await
+            .expect("claim")
+            .value,
+        "other flow",
+    );
+    let three = fire("hwm", "2026-01-01T00:03:00Z");
+    claimed(
+        &l.claim(&three, &node("b"), LONG)
+            .await
+            .expect("claim")
+            .value,
+        "claim at 3",
+    );
+    let flow = l.flow("hwm").await.expect("flow").value;
+    assert_eq!(flow.high_water, Some(three.scheduled()));
+    assert_eq!(
+        l.flow("never-seen").await.expect("flow").value,
+        Default::default()
+    );
+}
+
+async fn expired_claims_are_taken_over_and_the_zombie_is_fenced<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    let x = fire("takeover", "2026-01-01T00:00:00Z");
+    let a = claimed(
+        &l.claim(&x, &node("a"), short).await.expect("claim").value,
+        "claim",
+    );
+    let early = l
+        .take_over(&x, &node("b"), LONG, 3)
+        .await
+        .expect("take over")
+        .value;
+    assert!(
+        matches!(early, TakeoverOutcome::Live { ref owner, .. } if *owner == node("a")),
+        "{early:?}"
+    );
+    assert!(l.expired(10).await.expect("expired").value.is_empty());
+    f.pass(short * 2).await;
+    let expired = l.expired(10).await.expect("expired");
+    assert_eq!(expired.value.len(), 1);
+    let e = &expired.value[0];
+    assert_eq!(
+        (&e.fire, &e.owner, e.fence, e.takeovers),
+        (&x, &node("a"), a.fence, 0)
+    );
+    assert_eq!(e.expired_at, a.expires);
+    assert!(e.expired_at <= expired.store_now);
+    let b = match l
+        .take_over(&x, &node("b"), LONG, 3)
+        .await
+        .expect("take over")
+        .value
+    {
+        TakeoverOutcome::Claimed(b) => b,
+        other => panic!("take over: expected Claimed, got {other:?}"),
+    };
+    assert!(b.fence > a.fence);
+    assert_eq!(b.takeovers, 1);
+    // The zombie's late writes are refused.
+    assert_eq!(
+        l.renew(&x, a.fence, LONG).await.unwrap_err(),
+        PersistError::Fenced { current: b.fence }
+    );
+    assert_eq!(
+        l.complete(&x, a.fence, FireOutcome::Succeeded)
+            .await
+            .unwrap_err(),
+        PersistError::Fenced { current: b.fence }
+    );
+    assert!(matches!(
+        l.claim(&x, &node("c"), LONG).await.expect("claim").value,
+        ClaimOutcome::Taken { ref owner, .. } if *owner == node("b")
+    ));
+    l.complete(&x, b.fence, FireOutcome::Succeeded)
+        .await
+        .expect("the new holder completes");
+    assert_eq!(
+        l.take_over(
+            &fire("takeover", "2030-01-01T00:00:00Z"),
+            &node("b"),
+            LONG,
+            3
+        )
+        .await
+        .expect("take over")
+        .value,
+        TakeoverOutcome::Missing
+    );
+}
+
+async fn a_lapsed_lease_is_fenced_before_any_takeover<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    let x = fire("lapsed", "2026-01-01T00:00:00Z");
+    let a = claimed(
+        &l.claim(&x, &node("a"), short).await.expect("claim").value,
+        "claim",
+    );
+    f.pass(short * 2).await;
+    assert_eq!(
+        l.renew(&x, a.fence, LONG).await.unwrap_err(),
+        PersistError::Fenced { current: a.fence }
+    );
+    assert_eq!(
+        l.complete(&x, a.fence, FireOutcome::Succeeded)
+            .await
+            .unwrap_err(),
+        PersistError::Fenced { current: a.fence }
+    );
+    // The lapsed holder asking again is not let back in silently: it sees the lapsed claim.
+    match l.claim(&x, &node("a"), LONG).await.expect("claim").value {
+        ClaimOutcome::Taken { owner, expires } => {
+            assert_eq!(owner, node("a"));
+            assert_eq!(expires, a.expires);
+        }
+        other => panic!("claim after lapse: expected Taken, got {other:?}"),
+    }
+}
+
+async fn abandoned_after_the_most_takeovers<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    let x = fire("abandon", "2026-01-01T00:00:00Z");
+    claimed(
+        &l.claim(&x, &node("a"), short).await.expect("claim").value,
+        "claim",
+    );
+    for (i, who) in ["b", "c"].into_iter().enumerate() {
+        f.pass(short * 2).await;
+        match l
+            .take_over(&x, &node(who), short, 2)
+            .await
+            .expect("take over")
+            .value
+        {
+            TakeoverOutcome::Claimed(c) => assert_eq!(c.takeovers, i as u32 + 1),
+            other => panic!("takeover {}: expected Claimed, got {other:?}", i + 1),
+        }
+    }
+    f.pass(short * 2).await;
+    assert_eq!(
+        l.take_over(&x, &node("d"), short, 2)
+            .await
+            .expect("take over")
+            .value,
+        TakeoverOutcome::Abandoned { takeovers: 2 }
+    );
+    assert_eq!(
+        l.take_over(&x, &node("e"), short, 2)
+            .await
+            .expect("take over")
+            .value,
+        TakeoverOutcome::Abandoned { takeovers: 2 }
+    );
+    assert_eq!(
+        l.claim(&x, &node("e"), short).await.expect("claim").value,
+        ClaimOutcome::Abandoned { takeovers: 2 }
+    );
+    assert_eq!(
+        l.flow("abandon").await.expect("flow").value.abandoned,
+        1,
+        "counted once"
+    );
+    assert!(l.expired(10).await.expect("expired").value.is_empty());
+    assert_eq!(
+        l.fire(&x).await.expect("fire").value.expect("record").state,
+        ClaimState::Abandoned
+    );
+}
+
+async fn retain_forgets_ended_claims_but_not_the_high_water_mark<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let fires: Vec<FireId> = (0..3)
+        .map(|m| fire("retain", &format!("2026-01-01T00:0{m}:00Z")))
+        .collect();
+    for (i, x) in fires.iter().enumerate() {
+        let c = claimed(
+            &l.claim(x, &node("a"), LONG).await.expect("claim").value,
+            "claim",
+        );
+        if i < 2 {
+            l.complete(x, c.fence, FireOutcome::Succeeded)
+                .await
+                .expect("complete");
+        }
+    }
+    let before = l.retain(Timestamp::UNIX_EPOCH).await.expect("retain");
+    assert_eq!(before.value, 0, "nothing ended before 1970");
+    f.pass(Duration::from_millis(5)).await;
+    let now = l.flow("retain").await.expect("flow").store_now;
+    assert_eq!(l.retain(now).await.expect("retain").value, 2);
+    assert!(l.fire(&fires[0]).await.expect("fire").value.is_none());
+    assert!(
+        l.fire(&fires[2]).await.expect("fire").value.is_some(),
+        "a live claim is kept"
+    );
+    assert!(matches!(
+        l.claim(&fires[0], &node("b"), LONG)
+            .await
+            .expect("claim")
+            .value,
+        ClaimOutcome::Stale { .. }
+    ));
+}
+
+async fn flow_leases_exclude_other_nodes<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    let a = match l
+        .acquire_flow("owned", &node("a"), LONG)
+        .await
+        .expect("acquire")
+        .value
+    {
+        FlowLeaseOutcome::Owned(lease) => lease,
+        other => panic!("acquire: expected Owned, got {other:?}"),
+    };
+    assert!(matches!(
+        l.acquire_flow("owned", &node("b"), LONG).await.expect("acquire").value,
+        FlowLeaseOutcome::HeldBy { ref owner, .. } if *owner == node("a")
+    ));
+    let x = fire("owned", "2026-01-01T00:00:00Z");
+    assert!(matches!(
+        l.claim(&x, &node("b"), LONG).await.expect("claim").value,
+        ClaimOutcome::Taken { ref owner, .. } if *owner == node("a")
+    ));
+    claimed(
+        &l.claim(&x, &node("a"), LONG).await.expect("claim").value,
+        "the owner claims",
+    );
+    let again = l
+        .acquire_flow("owned", &node("a"), LONG)
+        .await
+        .expect("acquire")
+        .value;
+    assert!(matches!(again, FlowLeaseOutcome::Owned(l2) if l2.fence == a.fence));
+    f.pass(Duration::from_millis(5)).await;
+    assert!(
+        l.renew_flow("owned", a.fence, LONG)
+            .await
+            .expect("renew")
+            .value
+            > a.expires
+    );
+    assert!(
+        l.renew_flow("owned", Fence(a.fence.0 + 9), LONG)
+            .await
+            .unwrap_err()
+            .is_fenced()
+    );
+    l.release_flow("owned", a.fence).await.expect("release");
+    l.release_flow("owned", a.fence)
+        .await
+        .expect("releasing twice");
+    let b = match l
+        .acquire_flow("owned", &node("b"), short)
+        .await
+        .expect("acquire")
+        .value
+    {
+        FlowLeaseOutcome::Owned(lease) => lease,
+        other => panic!("acquire after release: expected Owned, got {other:?}"),
+    };
+    assert!(b.fence > a.fence);
+    assert!(
+        l.renew_flow("owned", a.fence, LONG)
+            .await
+            .unwrap_err()
+            .is_fenced(),
+        "the old owner is fenced"
+    );
+    let owner = l.flow("owned").await.expect("flow").value.owner;
+    assert_eq!(owner.map(|o| o.0), Some(node("b")));
+    f.pass(short * 2).await;
+    assert!(
+        l.renew_flow("owned", b.fence, LONG)
+            .await
+            .unwrap_err()
+            .is_fenced(),
+        "a lapsed lease"
+    );
+    assert!(matches!(
+        l.acquire_flow("owned", &node("c"), LONG).await.expect("acquire").value,
+        FlowLeaseOutcome::Owned(c) if c.fence > b.fence
+    ));
+}
+
+async fn bad_input_is_invalid<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let invalid = |r: Result<_, PersistError>| matches!(r, Err(PersistError::Invalid(_)));
+    assert!(invalid(
+        l.claim(&fire("", "2026-01-01T00:00:00Z"), &node("a"), LONG)
+            .await
+            .map(drop)
+    ));
+    let sub_micro = FireId::new("bad", Timestamp::new(1_700_000_000, 1).expect("time"));
+    assert!(invalid(
+        l.claim(&sub_micro, &node("a"), LONG).await.map(drop)
+    ));
+    let x = fire("bad", "2026-01-01T00:00:00Z");
+    assert!(invalid(
+        l.claim(&x, &node("a"), Duration::ZERO).await.map(drop)
+    ));
+    assert!(invalid(
+        l.claim(&x, &node("a"), MAX_LEASE + Duration::from_secs(1))
+            .await
+            .map(drop)
+    ));
+    assert!(invalid(
+        l.acquire_flow("", &node("a"), LONG).await.map(drop)
+    ));
+    // Nothing was recorded by the refused calls.
+    assert!(l.fire(&x).await.expect("fire").value.is_none());
+}
+
+async fn concurrent_claims_never_give_two_live_claims<F: StoreFixture>(f: Arc<F>) {
+    const NODES: usize = 12;
+    const FIRES: usize = 15;
+    let handles = f.handles(NODES).await;
+    let fires: Vec<FireId> = (0..FIRES)
+        .map(|s| fire("race", &format!("2026-01-01T00:00:{s:02}Z")))
+        .collect();
+    // Every node claims every fire in ascending order, as schedulers do, all at once.
+    let runs = handles.iter().enumerate().map(|(i, (ledger, _))| {
+        let fires = fires.clone();
+        async move {
+            let me = node(&format!("n{i}"));
+            let mut won = Vec::new();
+            for x in &fires {
+                let answer = ledger.claim(x, &me, LONG).await.expect("claim");
+                if let ClaimOutcome::Claimed(c) = answer.value {
+                    won.push((x.clone(), me.clone(), c.fence));
+                }
+            }
+            won
+        }
+    });
+    let won: Vec<_> = join_all(runs).await.into_iter().flatten().collect();
+    for x in &fires {
+        let winners: Vec<_> = won.iter().filter(|(w, _, _)| w == x).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{x}: exactly one claim wins, got {winners:?}"
+        );
+        let record = f
+            .ledger()
+            .fire(x)
+            .await
+            .expect("fire")
+            .value
+            .expect("record");
+        assert_eq!(record.owner, winners[0].1);
+        assert_eq!(record.fence, winners[0].2);
+    }
+}
+
+async fn concurrent_takeovers_have_one_winner<F: StoreFixture>(f: Arc<F>) {
+    let short = f.short_lease();
+    let handles = f.handles(10).await;
+    let x = fire("takeover-race", "2026-01-01T00:00:00Z");
+    let first = claimed(
+        &f.ledger()
+            .claim(&x, &node("dead"), short)
+            .await
+            .expect("claim")
+            .value,
+        "claim",
+    );
+    f.pass(short * 2).await;
+    let runs = handles.iter().enumerate().map(|(i, (ledger, _))| {
+        let x = x.clone();
+        async move {
+            ledger
+                .take_over(&x, &node(&format!("n{i}")), LONG, 5)
+                .await
+                .expect("take over")
+                .value
+        }
+    });
+    let answers = join_all(runs).await;
+    let winners: Vec<_> = answers
+        .iter()
+        .filter_map(|a| match a {
+            TakeoverOutcome::Claimed(c) => Some(*c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "one takeover wins: {answers:?}");
+    assert!(winners[0].fence > first.fence);
+    assert_eq!(winners[0].takeovers, 1);
+    assert!(
+        answers.iter().all(|a| matches!(
+            a,
+            TakeoverOutcome::Claimed(_) | TakeoverOutcome::Live { .. }
+        )),
+        "the others see the new live claim: {answers:?}"
+    );
+}
+
+async fn the_overlap_limit_holds_fleet_wide<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    let at = |m: u32| fire("limited", &format!("2026-01-01T00:{m:02}:00Z"));
+    let one = claimed(
+        &l.claim_limited(&at(1), &node("a"), LONG, 1)
+            .await
+            .expect("claim")
+            .value,
+        "first",
+    );
+    assert_eq!(
+        l.claim_limited(&at(2), &node("b"), short, 1)
+            .await
+            .expect("claim")
+            .value,
+        ClaimOutcome::AtLimit { live: 1 },
+        "Skip: no second live run anywhere"
+    );
+    let flow = l.flow("limited").await.expect("flow").value;
+    assert_eq!(
+        flow.high_water,
+        Some(at(1).scheduled()),
+        "a refused claim leaves the mark"
+    );
+    assert_eq!(flow.fence, one.fence, "and takes no fence");
+    assert!(l.fire(&at(2)).await.expect("fire").value.is_none());
+    // The holder asking again is answered as always.
+    claimed(
+        &l.claim_limited(&at(1), &node("a"), LONG, 1)
+            .await
+            .expect("claim")
+            .value,
+        "the holder's retry",
+    );
+    l.complete(&at(1), one.fence, FireOutcome::Succeeded)
+        .await
+        .expect("complete");
+    claimed(
+        &l.claim_limited(&at(2), &node("b"), short, 1)
+            .await
+            .expect("claim")
+            .value,
+        "after the run ended",
+    );
+    claimed(
+        &l.claim_limited(&at(3), &node("c"), short, 2)
+            .await
+            .expect("claim")
+            .value,
+        "a second of two",
+    );
+    assert_eq!(
+        l.claim_limited(&at(4), &node("d"), short, 2)
+            .await
+            .expect("claim")
+            .value,
+        ClaimOutcome::AtLimit { live: 2 }
+    );
+    // Lapsed claims are not live.
+    f.pass(short * 2).await;
+    claimed(
+        &l.claim_limited(&at(4), &node("d"), LONG, 1)
+            .await
+            .expect("claim")
+            .value,
+        "lapsed claims do not count",
+    );
+    assert!(matches!(
+        l.claim_limited(&at(5), &node("d"), LONG, 0).await,
+        Err(PersistError::Invalid(_))
+    ));
+}
+
+fn sample_record(seed: u32) -> FlowRecord {
+    let mut r = FlowRecord::new(ScheduleHash(u64::MAX - u64::from(seed)));
+    r.last_fire =
+        Some(Timestamp::from_microsecond(1_767_225_600_000_000 + i64::from(seed)).expect("time"));
+    r.streak = seed;
+    r.next_eligible = Some(Timestamp::from_microsecond(-1_000_001).expect("time"));
+    r.paused = seed.is_multiple_of(2);
+    r.tripped = seed.is_multiple_of(3);
+    r.buffered_trigger = seed.is_multiple_of(5);
+    r.last_error = Some(Arc::from(format!("error {seed}: ünïcode")));
+    r
+}
+
+async fn records_round_trip<F: StoreFixture>(f: Arc<F>) {
+    let s = f.schedule();
+    assert!(s.load_all().await.expect("load").is_empty());
+    for i in 0..4 {
+        s.save(&format!("flow-{i}"), &sample_record(i), Fence(u64::from(i)))
+            .await
+            .expect("save");
+    }
+    let bare = FlowRecord::new(ScheduleHash(0));
+    s.save("bare", &bare, Fence::ZERO).await.expect("save");
+    let mut all = s.load_all().await.expect("load");
+    all.sort_by(|a, b| a.flow.cmp(&b.flow));
+    assert_eq!(all.len(), 5);
+    assert_eq!(&*all[0].flow, "bare");
+    assert_eq!(all[0].record, bare);
+    for i in 0..4u32 {
+        let stored = &all[i as usize + 1];
+        assert_eq!(&*stored.flow, format!("flow-{i}"));
+        assert_eq!(stored.record, sample_record(i));
+        assert_eq!(stored.fence, Fence(u64::from(i)));
+    }
+    // Overwrite with the same fence: the newest record wins.
+    s.save("flow-1", &sample_record(9), Fence(1))
+        .await
+        .expect("save");
+    s.delete("flow-2", Fence(2)).await.expect("delete");
+    s.delete("never-saved", Fence::ZERO)
+        .await
+        .expect("deleting a missing record");
+    let all = s.load_all().await.expect("load");
+    assert_eq!(all.len(), 4);
+    assert_eq!(
+        all.iter()
+            .find(|x| &*x.flow == "flow-1")
+            .expect("flow-1")
+            .record,
+        sample_record(9)
+    );
+    assert!(all.iter().all(|x| &*x.flow != "flow-2"));
+}
+
+async fn lower_fences_are_refused<F: StoreFixture>(f: Arc<F>) {
+    let s = f.schedule();
+    s.save("fenced", &sample_record(1), Fence(5))
+        .await
+        .expect("save");
+    assert_eq!(
+        s.save("fenced", &sample_record(2), Fence(4))
+            .await
+            .unwrap_err(),
+        PersistError::Fenced { current: Fence(5) }
+    );
+    assert_eq!(
+        s.delete("fenced", Fence(4)).await.unwrap_err(),
+        PersistError::Fenced { current: Fence(5) }
+    );
+    s.save("fenced", &sample_record(3), Fence(6))
+        .await
+        .expect("a higher fence");
+    let all = s.load_all().await.expect("load");
+    assert_eq!(all[0].record, sample_record(3));
+    assert_eq!(all[0].fence, Fence(6));
+    s.delete("fenced", Fence(7)).await.expect("delete");
+    assert!(s.load_all().await.expect("load").is_empty());
+}
+
+async fn concurrent_writers_leave_the_highest_fence<F: StoreFixture>(f: Arc<F>) {
+    let handles = f.handles(8).await;
+    let writes = handles
+        .iter()
+        .enumerate()
+        .map(|(i, (_, store))| async move {
+            for round in 0..5u64 {
+                let fence = Fence(round * 8 + i as u64);
+                match store
+                    .save("contended", &sample_record(fence.0 as u32), fence)
+                    .await
+                {
+                    Ok(()) | Err(PersistError::Fenced { .. }) => {}
+                    Err(e) => panic!("save: {e}"),
+                }
+            }
+        });
+    join_all(writes).await;
+    let all = f.schedule().load_all().await.expect("load");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].fence, Fence(39), "the highest fence's write stands");
+    assert_eq!(all[0].record, sample_record(39));
+}
+
+async fn bad_records_are_invalid<F: StoreFixture>(f: Arc<F>) {
+    let s = f.schedule();
+    let mut r = FlowRecord::new(ScheduleHash(1));
+    assert!(matches!(
+        s.save("", &r, Fence::ZERO).await,
+        Err(PersistError::Invalid(_))
+    ));
+    r.last_fire = Some(Timestamp::new(5, 500).expect("time"));
+    assert!(matches!(
+        s.save("sub-micro", &r, Fence::ZERO).await,
+        Err(PersistError::Invalid(_))
+    ));
+    assert!(s.load_all().await.expect("load").is_empty());
+}

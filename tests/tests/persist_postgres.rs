@@ -1,0 +1,325 @@
+//! cano-postgres against a real PostgreSQL 15 (started by the test itself, see
+//! `cano_tests::pg_server`): the conformance suite, claim races over many connections,
+//! migrations, commands over LISTEN/NOTIFY.
+
+use std::time::Duration;
+
+use cano_core::persist::{
+    ClaimOutcome, FireLedger, FleetCommand, FleetCommandKind, NodeId, PersistError, ScheduleStore,
+};
+use cano_core::scheduler::FireId;
+use cano_postgres::{CommandEvent, IoRuntime, PgConfig, PgStore, SCHEMA_VERSION};
+use cano_tests::persist_conformance::{
+    Boxed, StoreFixture, run_fire_ledger_suite, run_schedule_store_suite,
+};
+use cano_tests::pg_server::PgServer;
+
+/// Short enough to keep the suite fast, long enough for a loaded CI machine to make a few
+/// calls inside it.
+const SHORT_LEASE: Duration = Duration::from_millis(400);
+
+struct Pg {
+    store: PgStore,
+    config: PgConfig,
+}
+
+async fn fresh(prefix: &str) -> Pg {
+    let server = PgServer::shared();
+    let config = PgConfig::new(&server.url("postgres"))
+        .expect("config")
+        .schema(server.fresh_schema(prefix));
+    let store = PgStore::connect(config.clone()).await.expect("connect");
+    Pg { store, config }
+}
+
+impl StoreFixture for Pg {
+    type Ledger = PgStore;
+    type Schedule = PgStore;
+
+    fn ledger(&self) -> &PgStore {
+        &self.store
+    }
+    fn schedule(&self) -> &PgStore {
+        &self.store
+    }
+    fn handles(&self, n: usize) -> Boxed<'_, Vec<(PgStore, PgStore)>> {
+        Box::pin(async move {
+            let mut handles = Vec::new();
+            for _ in 0..n {
+                // A connection each: the races run in the database, not in one client.
+                let store = PgStore::connect(self.config.clone())
+                    .await
+                    .expect("connect");
+                handles.push((store.clone(), store));
+            }
+            handles
+        })
+    }
+    fn pass(&self, d: Duration) -> Boxed<'_, ()> {
+        Box::pin(tokio::time::sleep(d))
+    }
+    fn short_lease(&self) -> Duration {
+        SHORT_LEASE
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fire_ledger_conforms() {
+    run_fire_ledger_suite(|| fresh("ledger")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schedule_store_conforms() {
+    run_schedule_store_suite(|| fresh("schedule")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_checkpoint_store_passes_the_core_contract() {
+    let pg = fresh("checkpoint").await;
+    cano_core::checkpoint::check_store_contract(&pg.store).await;
+    // And it survives a reconnect of the same schema: the rows are in the database.
+    use cano_core::checkpoint::{CheckpointRow, CheckpointStore, RunId, RunLog};
+    let run = RunId::new("kept");
+    let first = CheckpointRow::state_entry(0, "a".into(), 1);
+    let fence = pg.store.start(&run, &first).await.unwrap();
+    let again = PgStore::connect(pg.config.clone()).await.unwrap();
+    assert_eq!(
+        again.load(&run).await.unwrap(),
+        RunLog::Unfinished(vec![first])
+    );
+    assert!(again.resume(&run).await.unwrap() > fence);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_race_over_32_connections_has_one_winner_per_fire() {
+    let pg = fresh("race").await;
+    let handles = pg.handles(32).await;
+    for round in 0..10 {
+        let fire = FireId::new(
+            "hot",
+            format!("2026-01-01T00:00:{round:02}Z").parse().unwrap(),
+        );
+        let claims = handles.iter().enumerate().map(|(i, (store, _))| {
+            let fire = fire.clone();
+            async move {
+                store
+                    .claim(
+                        &fire,
+                        &NodeId::new(format!("n{i}")),
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .expect("claim")
+                    .value
+            }
+        });
+        let answers = futures::future::join_all(claims).await;
+        let winners = answers
+            .iter()
+            .filter(|a| matches!(a, ClaimOutcome::Claimed(_)))
+            .count();
+        assert_eq!(winners, 1, "round {round}: {answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, ClaimOutcome::Claimed(_) | ClaimOutcome::Taken { .. }))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_idempotent_and_concurrent_starts_do_not_race() {
+    let server = PgServer::shared();
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(server.fresh_schema("migrate"));
+    // Eight nodes start at once on an empty database.
+    let starts = (0..8).map(|_| PgStore::connect(config.clone()));
+    let stores: Vec<PgStore> = futures::future::join_all(starts)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("every start succeeds");
+    let fire = FireId::new("m", "2026-01-01T00:00:00Z".parse().unwrap());
+    stores[0]
+        .claim(&fire, &NodeId::new("a"), Duration::from_secs(60))
+        .await
+        .unwrap();
+    // And once more on the existing schema: the data is kept, nothing is applied twice.
+    let again = PgStore::connect(config.clone()).await.expect("restart");
+    assert!(again.fire(&fire).await.unwrap().value.is_some());
+    let (client, connection) = cano_postgres::tokio_postgres::connect(
+        &server.url("postgres"),
+        cano_postgres::tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let schema = again.schema().to_owned();
+    let rows = client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    // A schema from a newer cano-postgres is refused, not misread.
+    client
+        .execute(
+            &format!(
+                "INSERT INTO \"{schema}\".cano_migrations (version, name) VALUES (99, 'future')"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let newer = PgStore::connect(config).await.unwrap_err();
+    assert!(
+        matches!(newer, PersistError::Backend(ref m) if m.contains("newer")),
+        "{newer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_at_version_1_is_upgraded_in_place() {
+    let server = PgServer::shared();
+    let schema = server.fresh_schema("upgrade");
+    let (client, connection) = cano_postgres::tokio_postgres::connect(
+        &server.url("postgres"),
+        cano_postgres::tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // What version 1 of this crate left behind, with a claim in it.
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
+             {}
+             INSERT INTO cano_migrations (version, name) VALUES (1, 'schedule store and fire ledger');
+             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
+            include_str!("../../cano-postgres/src/schema_v1.sql")
+        ))
+        .await
+        .unwrap();
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(schema.clone());
+    let store = PgStore::connect(config).await.expect("upgrades");
+    let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
+    assert!(
+        store.fire(&old).await.unwrap().value.is_some(),
+        "v1 data kept"
+    );
+    let run = cano_core::checkpoint::RunId::new("new");
+    let first = cano_core::checkpoint::CheckpointRow::state_entry(0, "s".into(), 1);
+    cano_core::checkpoint::CheckpointStore::start(&store, &run, &first)
+        .await
+        .expect("v2 tables work");
+    let versions: Vec<i32> = client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_is_a_typed_error() {
+    let server = PgServer::shared();
+    assert!(matches!(
+        PgConfig::new("host=127.0.0.1 port=notaport"),
+        Err(PersistError::Invalid(_))
+    ));
+    let bad_schema = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema("Robert'); DROP");
+    assert!(matches!(
+        PgStore::connect(bad_schema).await,
+        Err(PersistError::Invalid(_))
+    ));
+    let no_db = PgConfig::new(&server.url("no_such_database")).unwrap();
+    assert!(matches!(
+        PgStore::connect(no_db).await,
+        Err(PersistError::Backend(_))
+    ));
+    // Nobody listens on port 1.
+    let refused = PgConfig::new("host=127.0.0.1 port=1 user=postgres connect_timeout=2").unwrap();
+    assert!(matches!(
+        PgStore::connect(refused).await,
+        Err(PersistError::Unavailable(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reach_every_node_promptly() {
+    let a = fresh("commands").await;
+    let b = PgStore::connect(a.config.clone()).await.unwrap();
+    let mut heard_by_b = b.commands();
+    let mut heard_by_a = a.store.commands();
+    let cmd = FleetCommand::new("report", FleetCommandKind::Pause, NodeId::new("a"));
+    a.store.publish(&cmd).await.unwrap();
+    let timeout = Duration::from_secs(10);
+    let got = tokio::time::timeout(timeout, heard_by_b.next())
+        .await
+        .expect("b hears it");
+    assert_eq!(got, Some(CommandEvent::Command(cmd.clone())));
+    let own = tokio::time::timeout(timeout, heard_by_a.next())
+        .await
+        .expect("a hears its own");
+    assert_eq!(own, Some(CommandEvent::Command(cmd)));
+    // Another fleet (schema) hears nothing of it.
+    let other = fresh("commands_other").await;
+    let mut heard_elsewhere = other.store.commands();
+    a.store
+        .publish(&FleetCommand::new(
+            "x",
+            FleetCommandKind::Trigger,
+            NodeId::new("a"),
+        ))
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(timeout, heard_by_b.next())
+        .await
+        .expect("b hears");
+    assert!(matches!(next, Some(CommandEvent::Command(_))));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), heard_elsewhere.next())
+            .await
+            .is_err()
+    );
+}
+
+#[test]
+fn a_smol_style_program_uses_the_store_through_an_io_runtime() {
+    let io = IoRuntime::start().unwrap();
+    let server = PgServer::shared();
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(server.fresh_schema("io_runtime"));
+    // No tokio runtime on this thread: everything is awaited on another executor.
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    futures::executor::block_on(async {
+        assert!(matches!(
+            PgStore::connect(config.clone()).await,
+            Err(PersistError::Invalid(_))
+        ));
+        let store = PgStore::connect_on(io.handle(), config).await.unwrap();
+        let fire = FireId::new("smol", "2026-01-01T00:00:00Z".parse().unwrap());
+        let answer = store
+            .claim(&fire, &NodeId::new("a"), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert!(matches!(answer.value, ClaimOutcome::Claimed(_)));
+        assert!(store.load_all().await.unwrap().is_empty());
+    });
+}
