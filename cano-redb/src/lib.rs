@@ -94,6 +94,7 @@ mod checkpoint;
 mod commit;
 mod error;
 mod layout;
+mod schedule;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
