@@ -94,6 +94,15 @@ pub enum CanoError {
     Cancelled(Message),
     /// A run could not be spawned on the runtime.
     Spawn(SpawnError),
+    /// A rate limiter refused: `tier` names the limit that was reached (a
+    /// [`MultiRateLimiter`](crate::rate_limit::MultiRateLimiter) tier, or a limiter's name) and
+    /// `retry_after` is how long until it admits again.
+    RateLimited {
+        /// The limit that refused.
+        tier: Message,
+        /// How long until it admits again.
+        retry_after: core::time::Duration,
+    },
     /// A cron expression could not be parsed. Its [`category`](CanoError::category) is
     /// `"configuration"`; the [`CronError`] (field, token, span, what is allowed) is kept
     /// whole as the source.
@@ -142,6 +151,14 @@ impl CanoError {
         CanoError::RetryExhausted {
             attempts,
             source: Box::new(last),
+        }
+    }
+
+    /// A [`CanoError::RateLimited`].
+    pub fn rate_limited(tier: impl Into<Message>, retry_after: core::time::Duration) -> Self {
+        CanoError::RateLimited {
+            tier: tier.into(),
+            retry_after,
         }
     }
 
@@ -208,6 +225,10 @@ impl CanoError {
             }
             CanoError::Spawn(e) => Cow::Owned(e.to_string()),
             CanoError::InvalidCron(e) => Cow::Owned(e.to_string()),
+            CanoError::RateLimited { tier, retry_after } => Cow::Owned(alloc::format!(
+                "tier {tier} is at its limit; retry after {} µs",
+                retry_after.as_micros()
+            )),
             CanoError::CheckpointStore(e) => Cow::Owned(e.to_string()),
             CanoError::WorkflowVersionMismatch { stored, expected } => Cow::Owned(alloc::format!(
                 "the checkpoint log was written by workflow version {stored}, this workflow is version {expected}"
@@ -237,6 +258,7 @@ impl CanoError {
             CanoError::Cancelled(_) => "cancelled",
             CanoError::Spawn(_) => "spawn",
             CanoError::InvalidCron(_) => "configuration",
+            CanoError::RateLimited { .. } => "rate_limited",
         }
     }
 }
@@ -283,6 +305,7 @@ impl fmt::Display for CanoError {
             CanoError::Cancelled(m) => write!(f, "Cancelled: {m}"),
             CanoError::Spawn(e) => write!(f, "Spawn error: {e}"),
             CanoError::InvalidCron(e) => write!(f, "Configuration error: {e}"),
+            CanoError::RateLimited { .. } => write!(f, "Rate limited: {}", self.message()),
         }
     }
 }
@@ -322,6 +345,16 @@ impl PartialEq for CanoError {
             ) => a == b,
             (CanoError::Spawn(a), CanoError::Spawn(b)) => a == b,
             (CanoError::InvalidCron(a), CanoError::InvalidCron(b)) => a == b,
+            (
+                CanoError::RateLimited {
+                    tier: a,
+                    retry_after: x,
+                },
+                CanoError::RateLimited {
+                    tier: b,
+                    retry_after: y,
+                },
+            ) => a == b && x == y,
             (CanoError::CheckpointStore(a), CanoError::CheckpointStore(b)) => a == b,
             _ => self.category() == other.category() && self.message() == other.message(),
         }

@@ -44,6 +44,15 @@
 //! [`random::RandomSource`]. Splits poll their branches inside the workflow's own future,
 //! so they need no spawning and run the same on every runtime.
 //!
+//! ## Durable workflows
+//!
+//! With [`Workflow::with_checkpoint_store`] a run writes a log row before each state's task
+//! (see [`checkpoint`]): a crashed run resumes with [`Workflow::resume_from_with`] and re-runs
+//! only the state that was in flight, whose tasks see the same [`checkpoint::IdempotencyKey`]
+//! ([`TaskContext`]) as before. [`CompensatableTask`]s are rolled back in reverse when a run
+//! fails ([`workflow::saga`]); [`SteppedTask`]s persist a cursor after each step. A workflow
+//! without a store or compensatable task pays nothing for any of it.
+//!
 //! Shared state ([`MemoryStore`], [`CircuitBreaker`], [`Resources`]' lifecycle,
 //! [`CancellationToken`]) sits behind a `critical-section` mutex: `std::sync::Mutex` is not
 //! available in `no_std`, a critical section is the lock embassy itself uses (and, unlike a
@@ -91,6 +100,7 @@ pub mod checkpoint;
 pub mod circuit;
 mod panic;
 pub mod persist;
+pub mod rate_limit;
 pub mod resource;
 pub mod store;
 
@@ -102,7 +112,7 @@ pub mod prelude;
 
 // Paths from before the wings had folders; they keep working.
 pub use scheduler::{backoff, flow, schedule};
-pub use workflow::{join, observer, retry, task};
+pub use workflow::{join, observer, retry, shapes, task};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -116,8 +126,11 @@ pub use cancel::CancellationToken;
 pub use circuit::{CircuitBreaker, CircuitPolicy, CircuitState, Permit as CircuitPermit};
 pub use join::{JoinConfig, JoinDecision, JoinStrategy, JoinTask, JoinTracker, SplitResult};
 pub use observer::{TaskId, WorkflowObserver};
+pub use rate_limit::{
+    MultiRateLimiter, RateLimit, RateLimiter, RateLimiterPolicy, WindowPolicy, WindowedRateLimiter,
+};
 pub use resource::{DefaultKey, HealthStatus, Resource, Resources};
-pub use retry::{RetryMode, TaskConfig, run_with_retries};
+pub use retry::{RetryMode, TaskConfig, TaskRateLimit, run_with_retries};
 pub use runtime::NoSpawner;
 pub use store::{MemoryStore, StoreError, StoreResult};
 pub use task::{DynTask, Task, TaskContext, TaskResult};

@@ -4,6 +4,9 @@
 //! Each measurement loops inside one `block_on`, so neither crate pays a runtime entry per
 //! iteration. Compare the two lines of each group as a ratio (see the README table).
 //!
+//! A last group compares ten plain states with ten router states (cano only): a router must
+//! cost no more than a plain state.
+//!
 //! Run: `cargo bench -p cano-tests --bench workflow -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -84,6 +87,28 @@ mod ours {
     }
 
     workflow_builders!();
+
+    pub(crate) struct Route(pub(crate) S);
+
+    impl cano_core::shapes::router::RouterTask<S> for Route {
+        async fn route(&self, _res: &cano_core::Resources) -> Result<TaskResult<S>, CanoError> {
+            Ok(TaskResult::Single(self.0))
+        }
+    }
+
+    /// [`linear`] with every state a router: the same work, another registration.
+    pub(crate) fn linear_routers(states: usize) -> Workflow<S> {
+        (0..states)
+            .fold(Workflow::bare(), |wf, i| {
+                let next = if i + 1 == states {
+                    S::Done
+                } else {
+                    super::CHAIN[i + 1]
+                };
+                wf.register_router(super::CHAIN[i], Route(next))
+            })
+            .add_exit_state(S::Done)
+    }
 }
 
 /// cano 0.12.0 from crates.io.
@@ -165,5 +190,29 @@ fn workflows(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, workflows);
+/// A router costs what a plain state costs: 10 states as tasks, then as routers.
+fn routers(c: &mut Criterion) {
+    let rt = runtime();
+    let (tasks, routers) = (ours::linear(10), ours::linear_routers(10));
+    assert_eq!(rt.block_on(tasks.orchestrate(S::S0)), Ok(S::Done));
+    assert_eq!(rt.block_on(routers.orchestrate(S::S0)), Ok(S::Done));
+    let mut group = c.benchmark_group("linear_10_states_task_vs_router");
+    group.bench_function("router", |b| {
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                routers.orchestrate(black_box(S::S0)).await.unwrap()
+            })
+        })
+    });
+    group.bench_function("task", |b| {
+        b.iter_custom(|iters| {
+            timed(&rt, iters, || async {
+                tasks.orchestrate(black_box(S::S0)).await.unwrap()
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, workflows, routers);
 criterion_main!(benches);

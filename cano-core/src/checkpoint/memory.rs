@@ -61,6 +61,9 @@ struct Inner {
     tombstones: VecDeque<(RunId, RunOutcome)>,
     tombstone_capacity: usize,
     appends: u64,
+    /// The emptied row buffer of the last finished run, reused by the next start: a store
+    /// that runs one workflow after another allocates no row buffer per run.
+    spare_rows: Vec<CheckpointRow>,
     #[cfg(feature = "testing")]
     faults: Vec<Fault>,
 }
@@ -164,8 +167,7 @@ impl MemoryCheckpointStore {
                 )),
             });
         }
-        let mut rows = Vec::with_capacity(8);
-        rows.push(first.clone());
+        let first = first.clone();
         self.inner.with(|inner| {
             #[cfg(feature = "testing")]
             let after_write = match inner.take_fault(Operation::Start, Some(0)) {
@@ -180,6 +182,8 @@ impl MemoryCheckpointStore {
             }
             let fence = inner.issue_fence();
             inner.forget_tombstone(run);
+            let mut rows = core::mem::take(&mut inner.spare_rows);
+            rows.push(first);
             inner.runs.insert(run.clone(), Log { fence, rows });
             #[cfg(feature = "testing")]
             if let Some(fault) = after_write {
@@ -256,8 +260,18 @@ impl MemoryCheckpointStore {
             }
             Ok(dropped)
         })?;
-        // The rows are freed outside the lock.
-        drop(dropped);
+        // The rows are freed outside the lock; their buffer is kept for the next start.
+        if let Some(Log { mut rows, .. }) = dropped {
+            rows.clear();
+            let replaced = self.inner.with(|inner| {
+                if rows.capacity() > inner.spare_rows.capacity() {
+                    core::mem::replace(&mut inner.spare_rows, rows)
+                } else {
+                    rows
+                }
+            });
+            drop(replaced);
+        }
         Ok(())
     }
 

@@ -46,19 +46,49 @@
 //!
 //! ## Cursors: one API for every long-running task shape
 //!
-//! A state that makes progress inside one task (a stepped task
-//! today; poll, batch or stream tasks may reuse it) persists a **cursor blob** for its state as
-//! a [`RowKind::StepCursor`] row: [`CheckpointRow::cursor`] builds one. On resume the newest
-//! cursor row *after the state's last entry row* is handed back (see
-//! [`resume_cursor`]), so a task shape only has to say how to encode its cursor; ordering,
-//! fencing and the at-least-once rule come from the log.
-//!
+//! A state that makes progress inside one task (a
+//! [`SteppedTask`](crate::SteppedTask) today; poll, batch or stream tasks reuse it) persists
+//! a **cursor blob** for its state as a [`RowKind::StepCursor`] row
+//! ([`CheckpointRow::cursor`]). On resume the newest cursor row *after the state's last entry
+//! row* is handed back ([`resume_cursor`] says which), so a task shape only decides what its
+//! cursor is and how to encode it ([`encode_blob`]); ordering, fencing, versions and the
+//! at-least-once rule come from the log. Inside the engine a task shape writes a cursor with
+//! the workflow's `record_cursor` (one row; the state's idempotency keys then name that row
+//! as their visit) and reads the resumed one with the ledger's `take_resume_cursor`; the
+//! stepped runner in `workflow/durable.rs` is the model. A stream task's per-window cursor is
+//! one such row per flushed window.
+
 //! ## What happens when the store fails
 //!
-//! A run whose append fails stops at that point with [`CanoError::CheckpointStore`] (the
-//! state whose entry could not be recorded does not run: it would be invisible to a resume).
-//! If compensations are registered, the rollback drain runs (its own rows are best-effort);
-//! the log is left as it was, so the run can be resumed once the store is back.
+//! * **Start fails**: nothing runs; the error is returned.
+//! * **An entry row's append fails**: the run stops there with
+//!   [`CanoError::CheckpointStore`]; the state whose entry could not be recorded does not run
+//!   (a resume could not know it ran). With compensations on the stack the rollback drain
+//!   runs (its own rows are best-effort); without, the log is left as it was, so the run can
+//!   be resumed once the store is back, from the last recorded state.
+//! * **A completion or cursor row's append fails**: the same, after the work it records (a
+//!   completion still goes on the stack, so the rollback undoes it).
+//! * **An acknowledgement is lost** (the row landed, the call failed): the same as a failed
+//!   append; the resume re-runs the state the row names.
+//! * **Finishing the log fails** after a successful run: the run's result is returned and
+//!   [`WorkflowObserver::on_checkpoint_error`](crate::WorkflowObserver::on_checkpoint_error)
+//!   is told; the log stays unfinished, and a resume would run its last state again
+//!   (at-least-once).
+//! * **[`Fenced`](CheckpointError::Fenced) or [`Conflict`](CheckpointError::Conflict)
+//!   mid-run**: another owner has the run; this one stops at once and rolls nothing back.
+//!
+//! ## Guarantees
+//!
+//! * A checkpointed run re-runs **at most the state that was in flight** when it stopped
+//!   (per resume), and only after its entry row landed: **at-least-once per state**.
+//! * Effects keyed by the [`IdempotencyKey`] are **effectively-once**: a re-run sees the
+//!   keys of the run that crashed.
+//! * A finished compensation (one with a [`RowKind::CompensationDone`] row) never runs
+//!   again; one that was running when the process died runs again (compensations must be
+//!   idempotent).
+//! * Not guaranteed: exactly-once execution of anything; a task that was cancelled or timed
+//!   out mid-run is dropped at its `.await`, and work it did without returning has no
+//!   completion row, so a rollback cannot undo it.
 
 mod codec;
 #[cfg(feature = "testing")]
@@ -167,8 +197,8 @@ pub enum RowKind {
     StepCursor,
     /// The run failed and its rollback started; `blob` is the original error's text.
     RollbackStarted,
-    /// The compensation of the completion row with sequence `completion` finished (or
-    /// failed for good: the drain never runs one compensation twice on purpose).
+    /// The compensation of the completion row with sequence `completion` succeeded (a
+    /// failed one gets no row, so a resumed drain retries it).
     CompensationDone {
         /// The sequence of the [`RowKind::CompensationCompletion`] row it undid.
         completion: u64,

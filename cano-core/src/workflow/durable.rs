@@ -89,6 +89,12 @@ struct Completion {
 }
 
 impl<S> Ledger<'_, S> {
+    /// Passes a router state, which writes no row: only the "entry already written" mark of
+    /// a run that starts (or resumes) in it is used up, so the next state records its own.
+    pub(crate) fn pass_router(&mut self) {
+        self.entry_written = false;
+    }
+
     /// The idempotency key of the current work, in a checkpointed run.
     pub(crate) fn key_base(&self) -> Option<KeyBase<'_>> {
         self.journal.as_ref().map(|journal| KeyBase {
@@ -98,7 +104,9 @@ impl<S> Ledger<'_, S> {
         })
     }
 
-    fn take_resume_cursor(&mut self, at: usize) -> Option<Vec<u8>> {
+    /// The cursor a resumed run left for the state in slot `at`, once (a later visit of the
+    /// state starts without one).
+    pub(crate) fn take_resume_cursor(&mut self, at: usize) -> Option<Vec<u8>> {
         match self.resume_cursor.take() {
             Some((slot, cursor)) if slot == at => Some(cursor),
             _ => None,
@@ -498,6 +506,31 @@ where
         written
     }
 
+    /// Records a cursor of the current state (a [`RowKind::StepCursor`] row), after which the
+    /// state's idempotency keys name that row as their visit. The one way every
+    /// long-running task shape (stepped tasks; poll, batch and stream tasks) persists its
+    /// progress: a resumed run hands the newest cursor back through
+    /// `Ledger::take_resume_cursor`. Does nothing in a run without a store.
+    pub(crate) async fn record_cursor(
+        &self,
+        ledger: &mut Ledger<'_, S>,
+        task: Cow<'static, str>,
+        cursor: Vec<u8>,
+    ) -> Result<(), CanoError> {
+        let Some(journal) = ledger.journal.as_mut() else {
+            return Ok(());
+        };
+        let row = CheckpointRow::cursor(
+            journal.next,
+            ledger.state_key.clone(),
+            task,
+            journal.version,
+            cursor,
+        );
+        ledger.visit = self.append(journal, row).await?;
+        Ok(())
+    }
+
     /// Runs a stepped state: one retried attempt per step, a cursor row after each.
     pub(crate) async fn run_stepped<C: Clock>(
         &self,
@@ -540,19 +573,11 @@ where
                 Ok(StepOutcome::Done(next)) => break Ok(next.into_state()),
                 Ok(StepOutcome::More(next_cursor)) => {
                     if let Some(ledger) = ledger.as_deref_mut()
-                        && let Some(journal) = ledger.journal.as_mut()
+                        && let Err(error) = self
+                            .record_cursor(ledger, task.name.clone(), next_cursor.clone())
+                            .await
                     {
-                        let row = CheckpointRow::cursor(
-                            journal.next,
-                            ledger.state_key.clone(),
-                            task.name.clone(),
-                            journal.version,
-                            next_cursor.clone(),
-                        );
-                        match self.append(journal, row).await {
-                            Ok(sequence) => ledger.visit = sequence,
-                            Err(error) => break Err(error),
-                        }
+                        break Err(error);
                     }
                     cursor = Some(next_cursor);
                 }
@@ -581,7 +606,8 @@ where
                 // Nothing to undo: the log stays, so the run can be resumed.
                 Err(error)
             }
-            Err(error) => Err(self.drain(ledger, error, clock).await),
+            // Boxed: the drain is the rare path and its future is large.
+            Err(error) => Err(alloc::boxed::Box::pin(self.drain(ledger, error, clock)).await),
         }
     }
 
@@ -600,16 +626,17 @@ where
         }
     }
 
-    /// A best-effort row of the drain: `Err` only when the run is no longer ours.
+    /// A best-effort row of the drain: `Ok(true)` if it landed, `Ok(false)` if not (or
+    /// there is no log), `Err` only when the run is no longer ours.
     async fn drain_row(
         &self,
         ledger: &mut Ledger<'_, S>,
         kind: RowKind,
         task: Cow<'static, str>,
         blob: Option<Vec<u8>>,
-    ) -> Result<(), CanoError> {
+    ) -> Result<bool, CanoError> {
         let Some(journal) = ledger.journal.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         let row = CheckpointRow {
             sequence: journal.next,
@@ -620,15 +647,15 @@ where
             blob,
         };
         match self.append(journal, row).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(error) if ownership_lost(&error) => Err(error),
             Err(CanoError::CheckpointStore(error)) => {
                 self.observers
                     .iter()
                     .for_each(|o| o.on_checkpoint_error(&journal.run, &error));
-                Ok(())
+                Ok(false)
             }
-            Err(_) => Ok(()),
+            Err(_) => Ok(false),
         }
     }
 
@@ -660,18 +687,14 @@ where
             .for_each(|o| o.on_rollback_start(&original));
         if !ledger.rollback_recorded {
             let text = alloc::string::ToString::to_string(&original).into_bytes();
-            if let Err(lost) = self
-                .drain_row(
-                    ledger,
-                    RowKind::RollbackStarted,
-                    Cow::Borrowed(""),
-                    Some(text),
-                )
+            let started = RowKind::RollbackStarted;
+            match self
+                .drain_row(ledger, started, Cow::Borrowed(""), Some(text))
                 .await
             {
-                return CanoError::compensation_failed(alloc::vec![original, lost]);
+                Err(lost) => return CanoError::compensation_failed(alloc::vec![original, lost]),
+                Ok(landed) => ledger.rollback_recorded = landed,
             }
-            ledger.rollback_recorded = true;
         }
         let budget = self.compensation_budget();
         let deadline = clock.now() + budget;

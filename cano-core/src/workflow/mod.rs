@@ -48,6 +48,7 @@ pub mod observer;
 pub mod retry;
 mod run;
 pub mod saga;
+pub mod shapes;
 mod split;
 pub mod stepped;
 pub mod task;
@@ -84,6 +85,9 @@ const LINEAR_LOOKUP_MAX: usize = 16;
 /// What a state does when entered.
 enum Handler<S, K> {
     Single(Arc<RegisteredTask<S, K>>),
+    /// A [`RouterTask`](shapes::router::RouterTask): dispatched as `Single`, but it only
+    /// decides, so a durable run records no checkpoint row for it.
+    Router(Arc<RegisteredTask<S, K>>),
     Split(Arc<SplitSpec<S, K>>),
     Join(Arc<RegisteredJoin<S, K>>),
     Compensatable(Arc<RegisteredCompensatable<S, K>>),
@@ -94,6 +98,7 @@ impl<S, K> Clone for Handler<S, K> {
     fn clone(&self) -> Self {
         match self {
             Handler::Single(t) => Handler::Single(t.clone()),
+            Handler::Router(t) => Handler::Router(t.clone()),
             Handler::Split(s) => Handler::Split(s.clone()),
             Handler::Join(j) => Handler::Join(j.clone()),
             Handler::Compensatable(c) => Handler::Compensatable(c.clone()),
@@ -265,6 +270,21 @@ where
     /// state again replaces its handler.
     pub fn register<T: Task<S, K> + 'static>(mut self, state: S, task: T) -> Self {
         self.slot_mut(state).handler = Some(Handler::Single(Arc::new(RegisteredTask::new(task))));
+        self
+    }
+
+    /// Runs `router` when `state` is entered; the state it returns comes next. A router is
+    /// dispatched exactly like a task given to [`register`](Self::register) (same cost, same
+    /// observer events, its [`config`](shapes::router::RouterTask::config) applies), but it
+    /// only decides: a checkpointed run writes no row for it and gives it no idempotency key
+    /// of its own. A crash while a router runs resumes at the state before it (or at the
+    /// router, if the run started there: a run's first row always names where it began).
+    pub fn register_router<T>(mut self, state: S, router: T) -> Self
+    where
+        T: shapes::router::RouterTask<S, K> + 'static,
+    {
+        let task = RegisteredTask::new(shapes::router::RouterAsTask(router));
+        self.slot_mut(state).handler = Some(Handler::Router(Arc::new(task)));
         self
     }
 
@@ -574,6 +594,12 @@ where
     /// [`resume_from_with`](Self::resume_from_with). States are named in the log by their
     /// [`StateKey`]. Runs need an id: [`with_workflow_id`](Self::with_workflow_id), or a
     /// scheduled run's own.
+    ///
+    /// A run that completes finishes its log ([`RunOutcome::Completed`](crate::checkpoint::RunOutcome::Completed)),
+    /// and so does a clean rollback. A run that fails, times out or is cancelled with
+    /// nothing to compensate keeps its log, so it can be resumed; so does a rollback with a
+    /// failed compensation. What a failing store does to a run is described in the
+    /// [`checkpoint`](crate::checkpoint#what-happens-when-the-store-fails) module.
     pub fn with_checkpoint_store(mut self, store: impl CheckpointStore + 'static) -> Self {
         *self.validated.get_mut() = false;
         self.durable.checkpoint = Some(Checkpointing {

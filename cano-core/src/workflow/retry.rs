@@ -18,6 +18,7 @@ use crate::circuit::{CircuitBreaker, Permit};
 use crate::error::CanoError;
 use crate::panic::isolate_panic;
 use crate::random::RandomSource;
+use crate::rate_limit::RateLimit;
 use crate::runtime::Clock;
 use crate::workflow::run::RunGuard;
 
@@ -231,6 +232,28 @@ pub struct TaskConfig {
     /// A breaker consulted before every attempt. When it rejects, the task fails at once
     /// with [`CanoError::CircuitOpen`], which is never retried nor wrapped.
     pub circuit_breaker: Option<Arc<CircuitBreaker>>,
+    /// A rate limit every attempt takes a permit from first (see
+    /// [`with_rate_limit`](Self::with_rate_limit)).
+    pub rate_limit: Option<TaskRateLimit>,
+}
+
+/// A task's rate limit: the limiter, and whether an attempt waits for a permit or fails.
+#[derive(Clone)]
+pub struct TaskRateLimit {
+    /// The limiter (shared with whatever else draws on the same quota).
+    pub limiter: Arc<dyn RateLimit>,
+    /// `true`: sleep on the run's clock until the limiter admits, then attempt. `false`: fail
+    /// at once with [`CanoError::RateLimited`] (never retried nor wrapped, like an open
+    /// circuit).
+    pub wait: bool,
+}
+
+impl core::fmt::Debug for TaskRateLimit {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TaskRateLimit")
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TaskConfig {
@@ -245,6 +268,7 @@ impl TaskConfig {
             retry_mode: RetryMode::None,
             attempt_timeout: None,
             circuit_breaker: None,
+            rate_limit: None,
         }
     }
 
@@ -274,7 +298,30 @@ impl TaskConfig {
     /// exists: no breaker permit and no attempt deadline have to be armed first. The common
     /// case, and the cheap one: the loop is only built if that attempt fails.
     pub(crate) fn first_attempt_is_bare(&self) -> bool {
-        self.circuit_breaker.is_none() && self.attempt_timeout.is_none()
+        self.circuit_breaker.is_none()
+            && self.attempt_timeout.is_none()
+            && self.rate_limit.is_none()
+    }
+
+    /// Takes a permit from `limiter` before every attempt, waiting on the run's clock exactly
+    /// until it admits (the wait is not part of the attempt's timeout). A limiter that can
+    /// never admit fails the task with [`CanoError::Configuration`].
+    pub fn with_rate_limit(mut self, limiter: Arc<dyn RateLimit>) -> Self {
+        self.rate_limit = Some(TaskRateLimit {
+            limiter,
+            wait: true,
+        });
+        self
+    }
+
+    /// Takes a permit from `limiter` before every attempt and fails the task at once with
+    /// [`CanoError::RateLimited`] (tier and when to retry) when it refuses.
+    pub fn with_rate_limit_or_fail(mut self, limiter: Arc<dyn RateLimit>) -> Self {
+        self.rate_limit = Some(TaskRateLimit {
+            limiter,
+            wait: false,
+        });
+        self
     }
 
     /// Sets the circuit breaker (shared: clones of the `Arc` share one breaker).
@@ -456,6 +503,19 @@ where
                         // (and the run's timeout and cancellation) before the next one.
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
+                    }
+                    if let Some(limit) = &config.rate_limit {
+                        let now = this.clock.now();
+                        match limit.limiter.try_acquire_at(now) {
+                            Ok(()) => {}
+                            Err(CanoError::RateLimited { retry_after, .. }) if limit.wait => {
+                                let wait = retry_after.max(Duration::from_micros(1));
+                                this.phase =
+                                    Phase::Pausing(Box::pin(this.clock.sleep_until(now + wait)));
+                                continue;
+                            }
+                            Err(refused) => return this.finish(Err(refused)),
+                        }
                     }
                     let permit = match config.circuit_breaker.as_deref() {
                         None => None,

@@ -300,10 +300,12 @@ where
         let (outcome, resumed_rollback) = match opened {
             Opened::Rollback(original) => (Err(original), true),
             Opened::Run(state) => {
+                // The guarded run is boxed: it holds a second copy of the loop's future, and
+                // a small future here keeps a plain checkpointed run's allocation small.
                 let outcome = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
                     self.drive(ctx, state, None, Some(&mut ledger)).await
                 } else {
-                    self.run_guarded(ctx, state, Some(&mut ledger)).await
+                    Box::pin(self.run_guarded(ctx, state, Some(&mut ledger))).await
                 };
                 (outcome, false)
             }
@@ -376,13 +378,18 @@ where
             }
             guard.check(&ctx.clock)?;
             if let Some(ledger) = ledger.as_deref_mut() {
-                // Only the store's boxed future lives across this await.
-                let wrote = match self.prepare_entry(ledger, at) {
-                    Some(write) => write.await.map(|()| true)?,
-                    None => false,
-                };
-                if wrote {
-                    self.commit_entry(ledger);
+                if let Some(Handler::Router(_)) = slot.handler {
+                    // A router only decides: no row (see `register_router`).
+                    ledger.pass_router();
+                } else {
+                    // Only the store's boxed future lives across this await.
+                    let wrote = match self.prepare_entry(ledger, at) {
+                        Some(write) => write.await.map(|()| true)?,
+                        None => false,
+                    };
+                    if wrote {
+                        self.commit_entry(ledger);
+                    }
                 }
             }
             let next = match &slot.handler {
@@ -391,10 +398,14 @@ where
                         "No task registered for state: {state:?}"
                     )));
                 }
-                Some(Handler::Single(task)) => {
+                Some(Handler::Single(task) | Handler::Router(task)) => {
                     split_results = None;
                     self.events(task).start();
-                    let key = ledger.as_deref().and_then(Ledger::key_base);
+                    let key = match slot.handler {
+                        // A router has no row, so no visit of its own to key.
+                        Some(Handler::Router(_)) => None,
+                        _ => ledger.as_deref().and_then(Ledger::key_base),
+                    };
                     let outcome = if task.config.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
@@ -495,7 +506,7 @@ where
             return CanoError::workflow(alloc::format!("No task registered for state: {state:?}"));
         };
         let task = match &from.handler {
-            Some(Handler::Single(t)) => &*t.name,
+            Some(Handler::Single(t) | Handler::Router(t)) => &*t.name,
             Some(Handler::Join(j)) => &*j.name,
             Some(Handler::Compensatable(t)) => &*t.name,
             Some(Handler::Stepped(t)) => &*t.name,

@@ -19,6 +19,14 @@
 //!
 //! A compensation must be idempotent: a crash after it ran but before its done row was
 //! written runs it again on resume.
+//!
+//! A crash between a task's completion row and the next state's entry row re-runs the task
+//! on resume (at-least-once, under the same idempotency key); its new completion replaces
+//! the old one on the stack, so the work is compensated once, with the re-run's output. If
+//! the re-run fails instead, the first run's completion stays and is compensated.
+//!
+//! Not covered: a task cancelled or timed out mid-run is dropped at its `.await`; work it
+//! did without returning has no completion, so the rollback cannot undo it.
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;

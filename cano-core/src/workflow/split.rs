@@ -57,6 +57,9 @@ type Outcome<S> = Result<TaskResult<S>, CanoError>;
 type LocalBranch<'a, S, K, C> =
     Attempts<'a, TaskResult<S>, C, RunBranch<'a, S, K>, TaskEvents<'a, S>>;
 
+// Slots live in one `Vec` per split; boxing the local branch would cost an allocation per
+// branch, which polling branches in place exists to avoid.
+#[allow(clippy::large_enum_variant)]
 enum Slot<'a, S, K, C: Clock> {
     Queued,
     Local(LocalBranch<'a, S, K, C>, Wakeup),
