@@ -105,7 +105,9 @@ fn record(seed: u32) -> FlowRecord {
     r.streak = seed;
     r.paused = seed % 2 == 1;
     r.tripped = seed % 3 == 2;
-    r.last_error = (seed % 2 == 0).then(|| format!("failure {seed}").into());
+    r.last_error = seed
+        .is_multiple_of(2)
+        .then(|| format!("failure {seed}").into());
     r
 }
 
@@ -174,7 +176,10 @@ fn schedule_records_and_checkpoints_share_the_file() {
             .unwrap();
         drop(store);
         let store = RedbStore::open(dir.file()).await.unwrap();
-        assert_eq!(store.list_unfinished().await.unwrap(), [run.clone()]);
+        assert_eq!(
+            store.list_unfinished().await.unwrap(),
+            std::slice::from_ref(&run)
+        );
         let RunLog::Unfinished(rows) = store.load(&run).await.unwrap() else {
             panic!("the run is unfinished")
         };
