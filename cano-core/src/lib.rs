@@ -54,11 +54,12 @@
 //! without a store or compensatable task pays nothing for any of it.
 //!
 //! Shared state ([`MemoryStore`], [`CircuitBreaker`], [`Resources`]' lifecycle,
-//! [`CancellationToken`]) sits behind a `critical-section` mutex: `std::sync::Mutex` is not
-//! available in `no_std`, a critical section is the lock embassy itself uses (and, unlike a
-//! spin lock, cannot deadlock against an interrupt-mode executor), and no cano lock is ever
-//! held across an `.await` or while user code runs. With feature `std` the host
-//! implementation of `critical-section` is enabled.
+//! [`CancellationToken`], a running scheduler) sits behind a lock of its own, so unrelated
+//! objects never contend: with feature `std` a `std::sync::Mutex` per object; without it a
+//! `critical-section` mutex, the lock embassy itself uses (unlike a spin lock it cannot
+//! deadlock against an interrupt-mode executor), with the implementation the final binary
+//! picks. cano-core never enables `critical-section/std`. No cano lock is ever held across an
+//! `.await` or while user code runs.
 //!
 //! ## Restarts and fleets
 //!
@@ -72,8 +73,8 @@
 //!
 //! ## Features
 //!
-//! * `std`: panic isolation (a panicking task is an error of its state, not a crash) and
-//!   IANA time zone names from the system database.
+//! * `std`: panic isolation (a panicking task is an error of its state, not a crash),
+//!   IANA time zone names from the system database, and `std::sync::Mutex` locks.
 //! * `testing`: [`testing::FakeClock`] and [`testing::Simulation`], a virtual-time executor
 //!   that jumps time to the next timer so a test simulates a day in milliseconds.
 #![no_std]
@@ -99,8 +100,8 @@ pub mod runtime;
 pub mod checkpoint;
 pub mod circuit;
 mod panic;
-pub mod persist;
 pub mod rate_limit;
+pub mod persist;
 pub mod resource;
 pub mod store;
 

@@ -2,8 +2,8 @@
 //!
 //! Values live behind `Arc<dyn Any + Send + Sync>`; a read clones the `Arc` inside the lock
 //! and clones or downcasts the value outside it, so no user code ever runs while the lock
-//! is held. The lock is a `critical-section` mutex rather than `std::sync::Mutex`, which
-//! `no_std` does not have; see the crate docs.
+//! is held. Each store has its own lock (a `std::sync::Mutex` with feature `std`, a
+//! `critical-section` mutex without it; see the crate docs), so two stores never contend.
 
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -1,33 +1,60 @@
 //! The one lock inside cano-core, and a set of parked wakers.
 //!
-//! cano-core is `no_std`, so `std::sync::Mutex` is out. The lock is a critical section around
-//! a `RefCell` (the `critical-section` crate, the primitive the embassy ecosystem already
-//! uses): safe code, no spinning, and correct even when an interrupt-mode executor contends
-//! with thread mode on a microcontroller, where a spin lock could deadlock. On a host
-//! (feature `std`) a critical section is a process-wide mutex, which is fine because every
-//! section here is a handful of instructions: no user code, no allocation-heavy work, and
-//! never an `.await` inside one.
+//! Every [`Lock`] is its own lock: two `MemoryStore`s (or a store and a scheduler) never
+//! contend with each other.
+//!
+//! * With feature `std` it is a `std::sync::Mutex` per object. A poisoned mutex is used as
+//!   is: sections run no user code, so a panic inside one is a bug in cano or an allocation
+//!   failure, and refusing every later call would only turn it into a cascade of panics.
+//! * Without `std` it is a critical section around a `RefCell` (the `critical-section`
+//!   crate, the primitive the embassy ecosystem already uses): safe code, no spinning, and
+//!   correct even when an interrupt-mode executor contends with thread mode on a
+//!   microcontroller, where a spin lock could deadlock. There the final binary picks the
+//!   implementation (`cortex-m/critical-section-single-core`, …); cano-core never enables
+//!   `critical-section/std`, whose implementation is one mutex for the whole process.
+//!
+//! Either way every section is a handful of instructions: no user code, no allocation-heavy
+//! work, and never an `.await` inside one.
 
 use alloc::vec::Vec;
+#[cfg(not(feature = "std"))]
 use core::cell::RefCell;
 use core::task::Waker;
 
-/// A value behind a critical section.
+/// A value behind its own lock.
 pub(crate) struct Lock<T> {
+    #[cfg(feature = "std")]
+    cell: std::sync::Mutex<T>,
+    #[cfg(not(feature = "std"))]
     cell: critical_section::Mutex<RefCell<T>>,
 }
 
 impl<T> Lock<T> {
     pub(crate) const fn new(value: T) -> Self {
         Lock {
+            #[cfg(feature = "std")]
+            cell: std::sync::Mutex::new(value),
+            #[cfg(not(feature = "std"))]
             cell: critical_section::Mutex::new(RefCell::new(value)),
         }
     }
 
-    /// Runs `f` on the value inside a critical section. `f` must not call back into the
-    /// same lock (it would panic on the `RefCell`), so it never runs user code.
+    /// Runs `f` on the value under the lock. `f` must not call back into the same lock (it
+    /// would deadlock on `std` and panic on the `RefCell` without it), so it never runs user
+    /// code.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        critical_section::with(|cs| f(&mut self.cell.borrow_ref_mut(cs)))
+        #[cfg(feature = "std")]
+        {
+            let mut guard = self
+                .cell
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            critical_section::with(|cs| f(&mut self.cell.borrow_ref_mut(cs)))
+        }
     }
 }
 

@@ -29,7 +29,7 @@
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant as StdInstant;
 
 pub use cano_core::*;
@@ -38,6 +38,8 @@ mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
+mod smol_runtime;
+pub use smol_runtime::SmolRuntime;
 
 pub mod prelude;
 
@@ -45,17 +47,29 @@ use async_executor::Executor;
 use async_io::Timer;
 use cano_core::jiff::Timestamp;
 
+/// The one monotonic origin of every [`SmolClock`] in the process: the moment the first one
+/// was made.
+fn process_origin() -> StdInstant {
+    static ORIGIN: OnceLock<StdInstant> = OnceLock::new();
+    *ORIGIN.get_or_init(StdInstant::now)
+}
+
 /// [`Clock`] on `async-io`'s reactor timers and the system wall clock. Cheap to clone.
+///
+/// Every `SmolClock` in the process measures from one origin (the moment the first one was
+/// made), so [`Instant`]s read from any two of them (the scheduler's, `orchestrate`'s, your
+/// own) are comparable: a [`CircuitBreaker`] opened by a scheduled run stays open for an
+/// `orchestrate` call and for `breaker.state(SmolClock::new().now())` alike.
 #[derive(Debug, Clone, Copy)]
 pub struct SmolClock {
     origin: StdInstant,
 }
 
 impl SmolClock {
-    /// A clock whose monotonic origin is now.
+    /// A clock on the process's monotonic origin.
     pub fn new() -> Self {
         SmolClock {
-            origin: StdInstant::now(),
+            origin: process_origin(),
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Everything in [`cano_core::prelude`] (what cano 0.12's `cano::prelude` held that exists
 //! in cano, plus the clock and scheduler names cano added), and smol's own pieces:
-//! [`SmolClock`], [`SmolSpawner`], [`WorkflowExt`] (for `workflow.orchestrate(initial)`)
-//! and [`start_scheduler`].
+//! [`SmolClock`], [`SmolSpawner`], [`SmolRuntime`] (both as one value, for
+//! `workflow.orchestrate_in` and `scheduler.start_in`), [`WorkflowExt`] (for
+//! `workflow.orchestrate(initial)`) and [`start_scheduler`].
 //!
 //! ```
 //! use cano_smol::prelude::*;
@@ -25,4 +26,4 @@
 
 pub use cano_core::prelude::*;
 
-pub use crate::{SmolClock, SmolSpawner, WorkflowExt, start_scheduler};
+pub use crate::{SmolClock, SmolRuntime, SmolSpawner, WorkflowExt, start_scheduler};

@@ -6,10 +6,11 @@ use async_executor::Executor;
 use cano_core::CanoResult;
 use cano_core::scheduler::{RunningScheduler, Scheduler};
 
-use crate::{SmolClock, SmolSpawner};
+use crate::SmolRuntime;
 
-/// Starts `scheduler` on `executor`: its single loop and every run are tasks of that
-/// executor (which the application keeps running), timed by [`SmolClock`].
+/// Starts `scheduler` on `executor` ([`Scheduler::start_in`] on [`SmolRuntime::new`]): its
+/// single loop and every run are tasks of that executor (which the application keeps
+/// running), timed by a [`SmolClock`](crate::SmolClock).
 ///
 /// # Errors
 ///
@@ -21,7 +22,5 @@ pub async fn start_scheduler<S>(
 where
     S: Clone + Send + Sync + 'static,
 {
-    scheduler
-        .start(SmolClock::new(), SmolSpawner::new(executor))
-        .await
+    scheduler.start_in(&SmolRuntime::new(executor)).await
 }

@@ -3,25 +3,19 @@
 use core::fmt;
 use core::future::Future;
 use core::hash::Hash;
-use std::sync::OnceLock;
 
 use cano_core::{CanoError, Workflow};
 
-use crate::SmolClock;
-
-/// One clock for every `orchestrate` call in the process, so instants that outlive a run
-/// (a circuit breaker's open-until time) stay comparable between runs.
-fn shared_clock() -> SmolClock {
-    static CLOCK: OnceLock<SmolClock> = OnceLock::new();
-    *CLOCK.get_or_init(SmolClock::new)
-}
+use crate::SmolRuntime;
 
 /// Runs a [`Workflow`] on smol, as easily as in cano 0.12.
 ///
-/// `orchestrate` uses a process-wide [`SmolClock`]. Splits poll their branches in place (a
-/// smol executor is the application's own, so there is no ambient spawner); for spawned
-/// branches use [`Workflow::orchestrate_with`](cano_core::Workflow::orchestrate_with) with a
-/// [`SmolSpawner`](crate::SmolSpawner).
+/// `orchestrate` is [`Workflow::orchestrate_in`] on [`SmolRuntime::without_executor`]: a
+/// [`SmolClock`](crate::SmolClock) (the process's one time origin, so a circuit breaker's
+/// open-until time means the same to every run and to the scheduler), and splits poll their
+/// branches in place (a smol executor is the application's own, so there is no ambient
+/// spawner). For spawned branches use `workflow.orchestrate_in(&SmolRuntime::new(executor),
+/// initial)`.
 ///
 /// ```
 /// use cano_smol::{CanoError, Resources, Task, TaskResult, Workflow, WorkflowExt};
@@ -60,13 +54,13 @@ where
     K: Send + Sync + 'static,
 {
     fn orchestrate(&self, initial: S) -> impl Future<Output = Result<S, CanoError>> + Send {
-        self.orchestrate_on(&shared_clock(), initial)
+        self.orchestrate_in(&SmolRuntime::without_executor(), initial)
     }
 
     fn resume_from(
         &self,
         run: impl Into<cano_core::checkpoint::RunId>,
     ) -> impl Future<Output = Result<S, CanoError>> + Send {
-        self.resume_from_on(&shared_clock(), run)
+        self.resume_from_in(&SmolRuntime::without_executor(), run)
     }
 }

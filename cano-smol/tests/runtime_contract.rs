@@ -50,3 +50,13 @@ fn spawner_runs_two_futures_concurrently() {
     let result = futures_lite::future::block_on(ex.run(all_done)).unwrap();
     assert_eq!(result, (1, 2));
 }
+
+#[test]
+fn a_scheduler_cannot_start_without_an_executor_and_says_so() {
+    use cano_smol::{CanoError, Scheduler, SmolRuntime, SpawnError};
+    let start = Scheduler::<()>::new().start_in(&SmolRuntime::without_executor());
+    assert_eq!(
+        futures_lite::future::block_on(start).unwrap_err(),
+        CanoError::Spawn(SpawnError::Shutdown)
+    );
+}

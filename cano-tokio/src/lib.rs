@@ -87,6 +87,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
+use std::sync::OnceLock;
 
 pub use cano_core::*;
 
@@ -94,6 +95,8 @@ mod workflow_ext;
 pub use workflow_ext::WorkflowExt;
 mod scheduler_ext;
 pub use scheduler_ext::start_scheduler;
+mod tokio_runtime;
+pub use tokio_runtime::TokioRuntime;
 mod shutdown;
 pub use shutdown::{shutdown_on, shutdown_on_ctrl_c};
 
@@ -114,34 +117,70 @@ use cano_core::jiff::{SignedDuration, Timestamp};
 /// the caller's own logic. Tokio's timer wheel covers about two years.
 const LONGEST_SLEEP: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// How far before the first clock of the process its time origin lies.
+///
+/// A `start_paused` runtime's clock stands at the real instant the runtime was built, which
+/// can be earlier than the first `TokioClock`; an origin a day before that moment keeps every
+/// such runtime's time at or after the origin, so no reading saturates at zero.
+const ORIGIN_LEAD: Duration = Duration::from_secs(24 * 3600);
+
+/// The one monotonic origin of every [`TokioClock`] in the process.
+fn process_origin() -> tokio::time::Instant {
+    static ORIGIN: OnceLock<tokio::time::Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        // The real time, not tokio's: under paused time tokio's reading is one runtime's
+        // virtual time, which other runtimes (other tests) may be far behind.
+        let now = std::time::Instant::now();
+        // Some platforms cannot represent instants long before boot: lead by less there.
+        let origin = [
+            ORIGIN_LEAD,
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        ]
+        .into_iter()
+        .find_map(|lead| now.checked_sub(lead))
+        .unwrap_or(now);
+        tokio::time::Instant::from_std(origin)
+    })
+}
+
 /// [`Clock`] on `tokio::time`. Cheap to clone.
+///
+/// Every `TokioClock` in the process measures from one origin, so [`Instant`]s read from any
+/// two of them (the scheduler's, `orchestrate`'s, your own) are comparable: a
+/// [`CircuitBreaker`] opened by a scheduled run stays open for an `orchestrate` call and for
+/// `breaker.state(TokioClock::new().now())` alike. The origin lies a little before the first
+/// clock was made, so `now()` does not start at zero. Under `start_paused` the clock follows
+/// the runtime's paused time.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioClock {
     origin: tokio::time::Instant,
-    wall_anchor: Option<Timestamp>,
+    /// Wall time and tokio time at the moment a [`TokioClock::with_wall_anchor`] clock was
+    /// made; `None` for the system wall clock.
+    wall_anchor: Option<(Timestamp, tokio::time::Instant)>,
 }
 
 impl TokioClock {
-    /// A clock whose monotonic origin is now and whose wall clock is the system clock.
+    /// A clock on the process's monotonic origin whose wall clock is the system clock.
     ///
-    /// # Panics
-    ///
-    /// Outside a tokio runtime with the time driver enabled, like `tokio::time` itself.
+    /// Making one never panics; sleeping on it needs a tokio runtime with the time driver
+    /// enabled, like `tokio::time` itself.
     pub fn new() -> Self {
         TokioClock {
-            origin: tokio::time::Instant::now(),
+            origin: process_origin(),
             wall_anchor: None,
         }
     }
 
-    /// A clock whose wall time is `wall_at_origin` plus the tokio time elapsed since now.
+    /// A clock whose wall time is `wall_now` at this moment, moving on with tokio's time
+    /// from here (its monotonic time is every `TokioClock`'s).
     ///
     /// Under `start_paused` this makes cron schedules as deterministic as intervals. It does
     /// not see NTP steps or suspend, so production code should use [`TokioClock::new`].
-    pub fn with_wall_anchor(wall_at_origin: Timestamp) -> Self {
+    pub fn with_wall_anchor(wall_now: Timestamp) -> Self {
         TokioClock {
-            origin: tokio::time::Instant::now(),
-            wall_anchor: Some(wall_at_origin),
+            origin: process_origin(),
+            wall_anchor: Some((wall_now, tokio::time::Instant::now())),
         }
     }
 
@@ -171,10 +210,10 @@ impl Clock for TokioClock {
     fn wall_now(&self) -> Timestamp {
         match self.wall_anchor {
             None => Timestamp::now(),
-            Some(anchor) => {
-                let elapsed = SignedDuration::try_from(self.now().elapsed_since_origin())
-                    .unwrap_or(SignedDuration::MAX);
-                anchor.checked_add(elapsed).unwrap_or(Timestamp::MAX)
+            Some((wall, at)) => {
+                let elapsed = tokio::time::Instant::now().saturating_duration_since(at);
+                let elapsed = SignedDuration::try_from(elapsed).unwrap_or(SignedDuration::MAX);
+                wall.checked_add(elapsed).unwrap_or(Timestamp::MAX)
             }
         }
     }

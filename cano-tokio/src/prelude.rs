@@ -2,8 +2,10 @@
 //!
 //! Everything in [`cano_core::prelude`] (what cano 0.12's `cano::prelude` held that exists
 //! in cano, plus the clock and scheduler names cano added), and tokio's own pieces:
-//! [`TokioClock`], [`TokioSpawner`], [`WorkflowExt`] (for `workflow.orchestrate(initial)`),
-//! [`start_scheduler`], [`shutdown_on`] and [`shutdown_on_ctrl_c`].
+//! [`TokioClock`], [`TokioSpawner`], [`TokioRuntime`] (both as one value, for
+//! `workflow.orchestrate_in` and `scheduler.start_in`), [`WorkflowExt`] (for
+//! `workflow.orchestrate(initial)`), [`start_scheduler`], [`shutdown_on`] and
+//! [`shutdown_on_ctrl_c`].
 //!
 //! ```
 //! use cano_tokio::prelude::*;
@@ -29,5 +31,6 @@
 pub use cano_core::prelude::*;
 
 pub use crate::{
-    TokioClock, TokioSpawner, WorkflowExt, shutdown_on, shutdown_on_ctrl_c, start_scheduler,
+    TokioClock, TokioRuntime, TokioSpawner, WorkflowExt, shutdown_on, shutdown_on_ctrl_c,
+    start_scheduler,
 };

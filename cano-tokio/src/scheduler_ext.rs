@@ -1,12 +1,13 @@
 //! One call to start a cano scheduler on tokio.
 
+use cano_core::CanoResult;
 use cano_core::scheduler::{RunningScheduler, Scheduler};
-use cano_core::{CanoError, CanoResult};
 
-use crate::{TokioClock, TokioSpawner};
+use crate::TokioRuntime;
 
-/// Starts `scheduler` on the current tokio runtime: its single loop and every run are tokio
-/// tasks, timed by [`TokioClock::new`] (the system wall clock for cron flows).
+/// Starts `scheduler` on the current tokio runtime ([`Scheduler::start_in`] on
+/// [`TokioRuntime::current`]): its single loop and every run are tokio tasks, timed by a
+/// [`TokioClock`](crate::TokioClock) (the system wall clock for cron flows).
 ///
 /// ```
 /// use cano_tokio::scheduler::{job_fn, Fire, Scheduler};
@@ -27,11 +28,11 @@ use crate::{TokioClock, TokioSpawner};
 ///
 /// # Errors
 ///
-/// [`CanoError::Spawn`] outside a tokio runtime, or any error of [`Scheduler::start`].
+/// [`CanoError::Spawn`](cano_core::CanoError::Spawn) outside a tokio runtime, or any error
+/// of [`Scheduler::start`].
 pub async fn start_scheduler<S>(scheduler: Scheduler<S>) -> CanoResult<RunningScheduler>
 where
     S: Clone + Send + Sync + 'static,
 {
-    let spawner = TokioSpawner::try_current().map_err(CanoError::Spawn)?;
-    scheduler.start(TokioClock::new(), spawner).await
+    scheduler.start_in(&TokioRuntime::current()).await
 }

@@ -3,24 +3,18 @@
 use core::fmt;
 use core::future::Future;
 use core::hash::Hash;
-use std::sync::OnceLock;
 
-use cano_core::{CanoError, RunContext, Workflow};
+use cano_core::{CanoError, Workflow};
 
-use crate::{TokioClock, TokioSpawner};
-
-/// One clock for every `orchestrate` call in the process, so instants that outlive a run
-/// (a circuit breaker's open-until time) stay comparable between runs.
-fn shared_clock() -> TokioClock {
-    static CLOCK: OnceLock<TokioClock> = OnceLock::new();
-    *CLOCK.get_or_init(TokioClock::new)
-}
+use crate::TokioRuntime;
 
 /// Runs a [`Workflow`] on tokio, as easily as in cano 0.12.
 ///
-/// `orchestrate` uses a process-wide [`TokioClock`] and, inside a runtime, a
-/// [`TokioSpawner`] for splits that ask for spawned branches (parallelism on a
-/// multi-threaded runtime); other splits poll their branches in place.
+/// `orchestrate` is [`Workflow::orchestrate_in`] on [`TokioRuntime::current`]: a
+/// [`TokioClock`](crate::TokioClock) (the process's one time origin, so a circuit breaker's
+/// open-until time means the same to every run and to the scheduler) and, inside a runtime, a
+/// [`TokioSpawner`](crate::TokioSpawner) for splits that ask for spawned branches
+/// (parallelism on a multi-threaded runtime); other splits poll their branches in place.
 ///
 /// ```
 /// use cano_tokio::{CanoError, Resources, Task, TaskResult, Workflow, WorkflowExt};
@@ -61,25 +55,13 @@ where
     K: Send + Sync + 'static,
 {
     fn orchestrate(&self, initial: S) -> impl Future<Output = Result<S, CanoError>> + Send {
-        let spawner = if self.uses_spawner() {
-            TokioSpawner::try_current().ok()
-        } else {
-            None
-        };
-        let ctx = RunContext::new(shared_clock()).with_optional_spawner(spawner);
-        self.orchestrate_with(ctx, initial)
+        self.orchestrate_in(&TokioRuntime::current(), initial)
     }
 
     fn resume_from(
         &self,
         run: impl Into<cano_core::checkpoint::RunId>,
     ) -> impl Future<Output = Result<S, CanoError>> + Send {
-        let spawner = if self.uses_spawner() {
-            TokioSpawner::try_current().ok()
-        } else {
-            None
-        };
-        let ctx = RunContext::new(shared_clock()).with_optional_spawner(spawner);
-        self.resume_from_with(ctx, run)
+        self.resume_from_in(&TokioRuntime::current(), run)
     }
 }

@@ -10,12 +10,17 @@ use futures::channel::oneshot;
 #[tokio::test(start_paused = true)]
 async fn clock_sleeps_exactly_until_the_deadline_under_paused_time() {
     let clock = TokioClock::new();
-    assert_eq!(clock.now(), Instant::ZERO);
-    let deadline = Instant::from_secs(6 * 3600);
+    // Every clock of the process shares one origin, so a new clock does not read zero;
+    // deadlines are relative to its first reading.
+    let start = clock.now();
+    assert_eq!(clock.now(), start, "paused time stands still");
+    let deadline = start + Duration::from_secs(6 * 3600);
     clock.sleep_until(deadline).await;
     assert_eq!(clock.now(), deadline);
     // A deadline in the past completes at once.
-    clock.sleep_until(Instant::from_secs(1)).await;
+    clock.sleep_until(start + Duration::from_secs(1)).await;
+    assert_eq!(clock.now(), deadline);
+    clock.sleep_until(Instant::ZERO).await;
     assert_eq!(clock.now(), deadline);
 }
 
@@ -81,4 +86,30 @@ fn spawner_outside_a_runtime_is_an_error_not_a_panic() {
         TokioSpawner::try_current().unwrap_err(),
         cano_tokio::SpawnError::Shutdown
     );
+}
+
+#[test]
+fn a_scheduler_cannot_start_outside_a_runtime_and_says_so() {
+    use cano_tokio::{CanoError, Scheduler, SpawnError, TokioRuntime};
+    use std::task::{Context, Poll, Waker};
+    let start = std::pin::pin!(Scheduler::<()>::new().start_in(&TokioRuntime::current()));
+    // No runtime to block on here: the refusal is immediate, on the first poll.
+    let Poll::Ready(result) = start.poll(&mut Context::from_waker(Waker::noop())) else {
+        panic!("starting outside a runtime must fail at once");
+    };
+    assert_eq!(result.unwrap_err(), CanoError::Spawn(SpawnError::Shutdown));
+}
+
+#[test]
+fn a_runtime_from_a_handle_starts_a_scheduler_from_outside_it() {
+    use cano_tokio::{Scheduler, TokioRuntime};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let runtime = TokioRuntime::from_handle(rt.handle().clone());
+    let running = rt
+        .block_on(Scheduler::<()>::new().start_in(&runtime))
+        .unwrap();
+    rt.block_on(running.stop()).unwrap();
 }

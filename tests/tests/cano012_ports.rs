@@ -412,8 +412,14 @@ macro_rules! prelude_names {
     };
 }
 
-prelude_names!(tokio_prelude, cano_tokio, TokioClock, TokioSpawner);
-prelude_names!(smol_prelude, cano_smol, SmolClock, SmolSpawner);
+prelude_names!(
+    tokio_prelude,
+    cano_tokio,
+    TokioClock,
+    TokioSpawner,
+    TokioRuntime
+);
+prelude_names!(smol_prelude, cano_smol, SmolClock, SmolSpawner, SmolRuntime);
 prelude_names!(
     embassy_prelude,
     cano_embassy,

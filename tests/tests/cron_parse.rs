@@ -646,3 +646,180 @@ fn every_step_of_every_field_is_judged_by_the_rule() {
     }
     assert!(checked > 2_000, "{checked}");
 }
+
+/// A number too large for 32 bits was reported as `4294967295 is outside 0-59`: a number
+/// the user never wrote. The message names the number as written.
+#[test]
+fn a_number_too_large_for_u32_is_named_as_written() {
+    let err = Cron::parse("99999999999999999999 * * * *").unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &CronErrorKind::OutOfRange {
+            value: u32::MAX,
+            min: 0,
+            max: 59
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("`99999999999999999999` (bytes 0..20): 99999999999999999999 is outside 0-59"),
+        "{err}"
+    );
+    // Sweep: every numeric position of every field, with numbers from just past the field's
+    // range to far past `u32::MAX`; the message always quotes the digits written.
+    let templates = [
+        "{} * * * * *",
+        "0 {} * * * *",
+        "0 0 {} * * *",
+        "0 0 0 {} * *",
+        "0 0 0 * {} *",
+        "0 0 0 * * {}",
+        "0 0 0 1 1 * {}",
+        "0 0 0 L-{} * *",
+        "0 0 0 {}W * *",
+        "0 0 0 ? * MON#{}",
+        "0 0 0 * * 1-{}",
+        "0 0 0 * {}-12 *",
+    ];
+    let numbers = [
+        "4294967295",
+        "4294967296",
+        "99999999999",
+        "18446744073709551616",
+        "000000000000000000000099999999999999",
+    ];
+    for template in templates {
+        for number in numbers {
+            let expression = template.replace("{}", number);
+            let err = Cron::parse(&expression).unwrap_err();
+            assert!(
+                matches!(err.kind(), CronErrorKind::OutOfRange { .. }),
+                "{expression}: {err}"
+            );
+            assert_eq!(err.token(), number, "{expression}: {err}");
+            assert!(
+                err.to_string().contains(&format!(": {number} is outside")),
+                "{expression}: {err}"
+            );
+        }
+    }
+}
+
+/// A name with a look-alike letter from outside ASCII (a Cyrillic `О` in `MОN`) was reported
+/// as the unknown name `M`. The error names the whole word, on character boundaries.
+#[test]
+fn a_name_with_a_non_ascii_letter_is_named_whole() {
+    rejects(
+        "0 0 * * MОN",
+        CronErrorKind::UnknownName,
+        Some(CronField::DayOfWeek),
+        "MОN",
+        8..12,
+    );
+    // Sweep: every month and weekday name, with each of its letters replaced by look-alikes
+    // (Cyrillic, Greek, full-width, accented), in every position of a list or range.
+    let names = [
+        (
+            CronField::Month,
+            [
+                "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+            ]
+            .as_slice(),
+        ),
+        (
+            CronField::DayOfWeek,
+            ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"].as_slice(),
+        ),
+    ];
+    let look_alikes = ['О', 'А', 'Е', 'Ο', 'Ａ', 'É', 'ß'];
+    for (field, list) in names {
+        for name in list {
+            for position in 0..name.len() {
+                for look_alike in look_alikes {
+                    let mut word: String = name.to_string();
+                    word.replace_range(position..position + 1, &look_alike.to_string());
+                    for shape in ["{}", "{}-DEC", "JAN,{}", "{}/2"] {
+                        let item = shape.replace("{}", &word);
+                        let item = match field {
+                            CronField::DayOfWeek => {
+                                item.replace("DEC", "SAT").replace("JAN", "SUN")
+                            }
+                            _ => item,
+                        };
+                        let expression = match field {
+                            CronField::Month => format!("0 0 0 * {item} *"),
+                            _ => format!("0 0 0 * * {item}"),
+                        };
+                        let err = Cron::parse(&expression)
+                            .err()
+                            .unwrap_or_else(|| panic!("{expression} was accepted"));
+                        assert_eq!(err.field(), Some(field), "{expression}: {err}");
+                        assert_eq!(err.token(), word, "{expression}: {err}");
+                        assert_eq!(&expression[err.span()], word, "{expression}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Accepted edge forms (leading zeros, `L-0`, named steps, `?/n`, a step as large as the
+/// field, ranges ending on Sunday 7): `Display` prints an expression that parses back to
+/// the same schedule, forwards and backwards, and prints the same text again.
+#[test]
+fn edge_forms_round_trip_through_display() {
+    let forms = [
+        "007 * * * *",
+        "00 00 * * *",
+        "0\t0 * * *\n",
+        "0 0 L-0 * *",
+        "0 0 L-30 * *",
+        "0 0 * * MON/2",
+        "0 0 * * SUN/2",
+        "0 0 * * 6-7/2",
+        "0 0 * * 7-7",
+        "0 0 * * 0-7",
+        "0 0 * * SUN-SUN",
+        "0 0 * * MON-SUN",
+        "0 0 * * 7L",
+        "0 0 * * 0L",
+        "0 0 * * 7/1",
+        "0 0 * * ?/2",
+        "0 0 ?/2 * *",
+        "0 0 * JAN/2 *",
+        "0 0 * */12 *",
+        "0 0 */31 * *",
+        "0 */23 * * *",
+        "*/59 * * * * *",
+        "0 0 0 1 1 * 1970-2099/129",
+        "0 0 0 29 2 * 2024/4",
+        "0 0 L,15 * *",
+        "0 0 LW * MON",
+        "0 0 * * MON#1,FRI#2,SATL",
+        "0 0 30W 4 *",
+        "0 0 1W * *",
+        "@HOURLY",
+        "CRON_TZ=America/Santiago 0 0 L * *",
+        "TZ=EST5EDT,M3.2.0,M11.1.0 30 2 * * *",
+    ];
+    let starts = [
+        "2026-01-01T00:00:00Z",
+        "2027-02-28T23:59:59Z",
+        "2028-02-29T12:00:00Z",
+    ];
+    for form in forms {
+        let cron = Cron::parse(form).unwrap_or_else(|e| panic!("{form}: {e}"));
+        let shown = cron.to_string();
+        let again = Cron::parse(&shown).unwrap_or_else(|e| panic!("{form} -> {shown}: {e}"));
+        assert_eq!(again.to_string(), shown, "{form}");
+        for start in starts {
+            let start = utc(start);
+            let a: Vec<_> = cron.upcoming(&start).take(40).collect();
+            let b: Vec<_> = again.upcoming(&start).take(40).collect();
+            assert_eq!(a, b, "{form} -> {shown}");
+            let a: Vec<_> = cron.preceding(&start).take(40).collect();
+            let b: Vec<_> = again.preceding(&start).take(40).collect();
+            assert_eq!(a, b, "{form} -> {shown} backwards");
+        }
+    }
+}

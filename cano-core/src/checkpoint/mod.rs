@@ -172,17 +172,11 @@ impl AsRef<str> for RunId {
     }
 }
 
-/// A fencing token: proof that its holder owns a run's log. Issued by
-/// [`CheckpointStore::start`] and [`CheckpointStore::resume`]; unique and increasing across
-/// a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Fence(pub u64);
-
-impl fmt::Display for Fence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "fence {}", self.0)
-    }
-}
+/// The fencing token of a run's log: proof that its holder owns the log. Issued by
+/// [`CheckpointStore::start`] and [`CheckpointStore::resume`]; unique and increasing across a
+/// store. The same type as the schedule store's and fire ledger's fences
+/// ([`persist::Fence`](crate::persist::Fence)): one concept, one name.
+pub use crate::persist::Fence;
 
 /// What a [`CheckpointRow`] records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

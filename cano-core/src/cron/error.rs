@@ -193,6 +193,12 @@ impl fmt::Display for CronError {
             }
             CronErrorKind::UnknownAlias => f.write_str("unknown @ alias")?,
             CronErrorKind::Syntax => f.write_str("cannot be read")?,
+            // A number too large for `u32` is saturated in `value`: name it as written.
+            CronErrorKind::OutOfRange {
+                value: u32::MAX,
+                min,
+                max,
+            } => write!(f, "{} is outside {min}-{max}", inner.token)?,
             CronErrorKind::OutOfRange { value, min, max } => {
                 write!(f, "{value} is outside {min}-{max}")?
             }

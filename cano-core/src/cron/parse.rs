@@ -615,6 +615,22 @@ impl<'a> Parser<'a> {
             *at += 1;
         }
         let word = start..*at;
+        // The whole word for an error: also when a look-alike letter from outside ASCII (a
+        // Cyrillic `О` in `MОN`) ended the ASCII part early. Stopping at an ASCII byte or at
+        // `end` keeps the span on character boundaries.
+        let mut word_end = word.end;
+        while word_end < end
+            && (bytes[word_end].is_ascii_alphanumeric() || !bytes[word_end].is_ascii())
+        {
+            word_end += 1;
+        }
+        if word.is_empty() && word_end > start {
+            let kind = match spec.names {
+                Names::None => CronErrorKind::Syntax,
+                _ => CronErrorKind::UnknownName,
+            };
+            return Err(self.error(kind, Some(spec), start..word_end));
+        }
         if word.is_empty() {
             return Err(self.error(
                 CronErrorKind::Syntax,
@@ -634,15 +650,16 @@ impl<'a> Parser<'a> {
         {
             return Ok(Atom::LastWeekday(value));
         }
-        let special = ["L", "W", "LW"]
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(text));
+        let special = word_end == word.end
+            && ["L", "W", "LW"]
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(text));
         let kind = if special {
             CronErrorKind::NotAllowedHere
         } else {
             CronErrorKind::UnknownName
         };
-        Err(self.error(kind, Some(spec), word))
+        Err(self.error(kind, Some(spec), word.start..word_end))
     }
 
     /// The value of a month or weekday name in this field, if it is one.

@@ -2,7 +2,10 @@
 //! core.
 //!
 //! An adapter crate implements both for its runtime; the scheduler and workflow drivers are
-//! generic over them. See the crate docs for why everything here is `Send`.
+//! generic over them. [`Runtime`] bundles the two into one value for the adapters' one-call
+//! entry points ([`Workflow::orchestrate_in`](crate::Workflow::orchestrate_in),
+//! [`Scheduler::start_in`](crate::Scheduler::start_in)). See the crate docs for why
+//! everything here is `Send`.
 
 use core::fmt;
 use core::future::Future;
@@ -13,6 +16,8 @@ use crate::time::Instant;
 
 mod dyn_clock;
 pub use dyn_clock::DynClock;
+mod entry;
+pub use entry::Runtime;
 
 /// A boxed, `Send` future with no output: what a [`Spawner`] runs.
 pub type BoxFuture = futures::future::BoxFuture<'static, ()>;

@@ -154,6 +154,14 @@ pub struct SchedulerCore {
     wall_check: Option<Duration>,
     next_wall_check: Instant,
     wall_offset: Option<i64>,
+    /// When the core last read the clocks (monotonic), to bound when a wall jump happened.
+    last_poll: Instant,
+    /// After a forward wall-clock jump noticed by the wall-clock check: the wall times (µs)
+    /// from the earliest the jump can have ended (the previous poll, at most one check
+    /// interval back, read with the new offset) to when it was noticed. A fire in this span
+    /// may have come due while the machine was awake, made late only by the check's
+    /// polling, so it is on time (see `on_due`) rather than lost.
+    awake_after_jump: Option<(i64, i64)>,
     wall_flows: usize,
     time_zone: TimeZone,
     phase: Phase,
@@ -216,6 +224,8 @@ impl SchedulerCore {
             wall_check: Some(DEFAULT_WALL_CLOCK_CHECK),
             next_wall_check: Instant::MAX,
             wall_offset: None,
+            last_poll: Instant::ZERO,
+            awake_after_jump: None,
             wall_flows: 0,
             time_zone: TimeZone::UTC,
             phase: Phase::Registering,
@@ -238,6 +248,13 @@ impl SchedulerCore {
     /// while cron flows exist (`None`: never). A suspended machine's monotonic clock stands
     /// still, so without this check a cron flow notices a suspend only at its next planned
     /// wake-up. The check is O(1) unless the wall clock jumped.
+    ///
+    /// A forward jump is noticed up to one check interval after it ended, so a cron fire
+    /// that came due in between (a wake-up just before a fire, or just before a DST gap
+    /// whose fixed-time fire is the gap's end) is on time, however small the misfire grace:
+    /// it runs once, at most one interval late. Fires the jump skipped over go through the
+    /// missed-fire policy. Without the check such a fire is noticed at the planned wake-up
+    /// and counts as missed.
     pub fn set_wall_clock_check(&mut self, every: Option<Duration>) {
         self.wall_check = every.filter(|d| !d.is_zero());
     }
@@ -486,6 +503,7 @@ impl SchedulerCore {
             }
         }
         self.wall_offset = Some(wall_base - now_base);
+        self.last_poll = now;
         self.next_wall_check = self.wall_check_after(now);
     }
 
@@ -577,6 +595,7 @@ impl SchedulerCore {
     fn check_wall_clock(&mut self, now: Instant, wall: Timestamp) {
         let offset = wall.as_microsecond() - mono(now);
         let previous = self.wall_offset.replace(offset);
+        let previous_poll = core::mem::replace(&mut self.last_poll, now);
         if self.wall_flows == 0 {
             return;
         }
@@ -591,6 +610,18 @@ impl SchedulerCore {
             return;
         }
         let wall_base = wall.as_microsecond();
+        // A forward jump (a suspend, an NTP step) ended at some point since the previous
+        // poll; fires after that point came due while awake. A backward one makes any
+        // earlier span meaningless (the wall clock may pass through it again).
+        // Only with a wall-clock check, which bounds how late such a fire runs to one check
+        // interval; without one the jump is noticed at a planned wake, arbitrarily late.
+        self.awake_after_jump = match self.wall_check {
+            Some(every) if jump > 0 => {
+                let earliest = previous_poll.max(now.saturating_sub(every));
+                Some((mono(earliest).saturating_add(offset), wall_base))
+            }
+            _ => None,
+        };
         for i in 0..self.flows.len() {
             let slot = &mut self.flows[i];
             if !slot.timeline.is_wall() {
@@ -739,13 +770,16 @@ impl SchedulerCore {
         }
         let passed = slot.timeline.passed(fire, base_now, keep(slot.missed));
         let coalesce = slot.blocked && slot.overlap == OverlapPolicy::BufferOne;
-        let choice = choose(
-            slot.missed,
-            &passed,
-            base_now,
-            self.grace.saturating_add(slot.jitter),
-            coalesce,
-        );
+        let mut grace = self.grace.saturating_add(slot.jitter);
+        if slot.timeline.is_wall()
+            && let Some((from, to)) = self.awake_after_jump
+            && (from..=to).contains(&passed.latest)
+        {
+            // Due after a wall-clock jump ended, late only because the jump was noticed at
+            // the next poll (at most one wall-clock check later): on time.
+            grace = grace.max(base_now.saturating_sub(passed.latest));
+        }
+        let choice = choose(slot.missed, &passed, base_now, grace, coalesce);
         slot.blocked = false;
         slot.missed_fires = saturating_add(slot.missed_fires, choice.dropped);
         let after = choice.run.unwrap_or(passed.latest);

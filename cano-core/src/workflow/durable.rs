@@ -114,6 +114,36 @@ impl<S> Ledger<'_, S> {
     }
 }
 
+/// Where the run loop finds its ledger: [`NoLedger`] for a plain workflow (every lookup is
+/// a constant `None`, so the loop is compiled without the checkpoint code), or a ledger.
+pub(crate) trait LedgerSlot<'w, S>: Send {
+    fn get(&self) -> Option<&Ledger<'w, S>>;
+    fn get_mut(&mut self) -> Option<&mut Ledger<'w, S>>;
+}
+
+/// No ledger: a plain run.
+pub(crate) struct NoLedger;
+
+impl<'w, S> LedgerSlot<'w, S> for NoLedger {
+    #[inline(always)]
+    fn get(&self) -> Option<&Ledger<'w, S>> {
+        None
+    }
+    #[inline(always)]
+    fn get_mut(&mut self) -> Option<&mut Ledger<'w, S>> {
+        None
+    }
+}
+
+impl<'w, S: Send + Sync> LedgerSlot<'w, S> for &mut Ledger<'w, S> {
+    fn get(&self) -> Option<&Ledger<'w, S>> {
+        Some(self)
+    }
+    fn get_mut(&mut self) -> Option<&mut Ledger<'w, S>> {
+        Some(self)
+    }
+}
+
 /// Whether `error` means another writer owns the run now: this run must stop touching it
 /// (no rollback: the new owner decides).
 fn ownership_lost(error: &CanoError) -> bool {

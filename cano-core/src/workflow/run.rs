@@ -11,7 +11,7 @@ use core::time::Duration;
 
 use futures::future::{Either, ready, select};
 
-use super::durable::{Begin, Ledger, Opened};
+use super::durable::{Begin, Ledger, LedgerSlot, NoLedger, Opened};
 use super::join::{RunJoin, SplitResult};
 use super::observer::{TaskEvents, TaskId};
 use super::retry::Attempts;
@@ -282,9 +282,9 @@ where
             return Either::Right(durable);
         }
         if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return Either::Left(self.drive(ctx, initial, None, None));
+            return Either::Left(self.drive(ctx, initial, None, NoLedger));
         }
-        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial, None));
+        let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial, NoLedger));
         Either::Right(guarded)
     }
 
@@ -303,9 +303,9 @@ where
                 // The guarded run is boxed: it holds a second copy of the loop's future, and
                 // a small future here keeps a plain checkpointed run's allocation small.
                 let outcome = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-                    self.drive(ctx, state, None, Some(&mut ledger)).await
+                    self.drive(ctx, state, None, &mut ledger).await
                 } else {
-                    Box::pin(self.run_guarded(ctx, state, Some(&mut ledger))).await
+                    Box::pin(self.run_guarded(ctx, state, &mut ledger)).await
                 };
                 (outcome, false)
             }
@@ -314,11 +314,11 @@ where
             .await
     }
 
-    async fn run_guarded<C: Clock, Sp: Spawner>(
+    async fn run_guarded<'w, C: Clock, Sp: Spawner, L: LedgerSlot<'w, S>>(
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
-        ledger: Option<&mut Ledger<'_, S>>,
+        ledger: L,
     ) -> Result<S, CanoError> {
         let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
         let deadline = self.total_timeout.map(|limit| clock.now() + limit);
@@ -343,15 +343,15 @@ where
         }
     }
 
-    /// The run loop. `ledger` is `None` for a plain workflow; with one, each state entry is
-    /// recorded (before its task runs) and compensatable and stepped states record their
-    /// progress.
-    async fn drive<C: Clock, Sp: Spawner>(
+    /// The run loop. `ledger` is [`NoLedger`] for a plain workflow (a type with no ledger,
+    /// so the checkpoint code compiles away); with one, each state entry is recorded (before
+    /// its task runs) and compensatable and stepped states record their progress.
+    async fn drive<'w, C: Clock, Sp: Spawner, L: LedgerSlot<'w, S>>(
         &self,
         ctx: RunContext<C, Sp>,
         initial: S,
         deadline: Option<Instant>,
-        mut ledger: Option<&mut Ledger<'_, S>>,
+        mut ledger: L,
     ) -> Result<S, CanoError> {
         let guard = RunGuard {
             cancel: &ctx.cancel,
@@ -377,7 +377,7 @@ where
                 YieldOnce::default().await;
             }
             guard.check(&ctx.clock)?;
-            if let Some(ledger) = ledger.as_deref_mut() {
+            if let Some(ledger) = ledger.get_mut() {
                 if let Some(Handler::Router(_)) = slot.handler {
                     // A router only decides: no row (see `register_router`).
                     ledger.pass_router();
@@ -401,21 +401,30 @@ where
                 Some(Handler::Single(task) | Handler::Router(task)) => {
                     split_results = None;
                     self.events(task).start();
-                    let key = match slot.handler {
-                        // A router has no row, so no visit of its own to key.
-                        Some(Handler::Router(_)) => None,
-                        _ => ledger.as_deref().and_then(Ledger::key_base),
-                    };
+                    // The key is looked up where it is used, not held across the await:
+                    // a plain run's future stays as small as before checkpoints existed. A
+                    // router has no row, so no visit of its own to key.
+                    let keyed = !matches!(slot.handler, Some(Handler::Router(_)));
                     let outcome = if task.config.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
-                        let first_ctx = KeyBase::context(key, &self.resources, 1);
-                        match isolate_panic(|| task.task.run_with_dyn(first_ctx)) {
+                        let first =
+                            || match ledger.get().filter(|_| keyed).and_then(Ledger::key_base) {
+                                None => task.task.run_dyn(&self.resources),
+                                key => task.task.run_with_dyn(KeyBase::context(
+                                    key,
+                                    &self.resources,
+                                    1,
+                                )),
+                            };
+                        match isolate_panic(first) {
                             Err(panicked) => Err(panicked),
                             Ok(first) => match Isolated(first).await {
                                 Err(panicked) => Err(panicked),
                                 Ok(Ok(result)) => Ok(result),
                                 Ok(Err(error)) => {
+                                    let key =
+                                        ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
                                     let retry =
                                         self.retry_loop(task, &ctx.clock, guard, Some(error), key);
                                     Box::pin(retry).await
@@ -423,6 +432,7 @@ where
                             },
                         }
                     } else {
+                        let key = ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
                         Box::pin(self.retry_loop(task, &ctx.clock, guard, None, key)).await
                     };
                     self.events(task).finish(&outcome);
@@ -452,13 +462,12 @@ where
                 }
                 Some(Handler::Compensatable(task)) => {
                     split_results = None;
-                    let run =
-                        self.run_compensatable(task, ledger.as_deref_mut(), &ctx.clock, guard);
+                    let run = self.run_compensatable(task, ledger.get_mut(), &ctx.clock, guard);
                     Box::pin(run).await?
                 }
                 Some(Handler::Stepped(task)) => {
                     split_results = None;
-                    let run = self.run_stepped(task, ledger.as_deref_mut(), at, &ctx.clock, guard);
+                    let run = self.run_stepped(task, ledger.get_mut(), at, &ctx.clock, guard);
                     Box::pin(run).await?
                 }
             };

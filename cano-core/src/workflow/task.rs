@@ -230,7 +230,8 @@ pub trait Task<S, K = DefaultKey>: Send + Sync {
 /// `vec![Box::new(A) as Box<dyn DynTask<State>>, Box::new(B)]`. `Box<dyn DynTask>` and
 /// `Arc<dyn DynTask>` are tasks themselves.
 pub trait DynTask<S, K = DefaultKey>: Send + Sync {
-    /// [`Task::run`] with its future boxed.
+    /// [`Task::run_with`] without an idempotency key, its future boxed (for a task that
+    /// implements `run`, that is `run`).
     fn run_dyn<'a>(
         &'a self,
         res: &'a Resources<K>,
@@ -251,7 +252,8 @@ impl<S: 'static, K: 'static, T: Task<S, K>> DynTask<S, K> for T {
         &'a self,
         res: &'a Resources<K>,
     ) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
-        Box::pin(self.run(res))
+        // Through `run_with`, so a task that implements only `run_with` runs here too.
+        Box::pin(self.run_with(TaskContext::new(res)))
     }
     fn run_with_dyn<'a>(
         &'a self,
@@ -310,15 +312,20 @@ impl<'a, S, K> RunBranch<'a, S, K> {
 
 impl<'a, S, K> MakeAttempt<'a, TaskResult<S>> for RunBranch<'a, S, K> {
     fn make(&mut self) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
-        self.task.run_with_dyn(TaskContext::new(self.resources))
+        self.task.run_dyn(self.resources)
     }
 }
 
 impl<'a, S, K> MakeAttempt<'a, TaskResult<S>> for RunTask<'a, S, K> {
     fn make(&mut self) -> BoxFuture<'a, Result<TaskResult<S>, CanoError>> {
         self.attempts += 1;
-        self.task
-            .run_with_dyn(KeyBase::context(self.key, self.resources, self.attempts))
+        match self.key {
+            None => self.task.run_dyn(self.resources),
+            Some(_) => {
+                self.task
+                    .run_with_dyn(KeyBase::context(self.key, self.resources, self.attempts))
+            }
+        }
     }
 }
 
