@@ -100,8 +100,8 @@ pub mod runtime;
 pub mod checkpoint;
 pub mod circuit;
 mod panic;
-pub mod rate_limit;
 pub mod persist;
+pub mod rate_limit;
 pub mod resource;
 pub mod store;
 
