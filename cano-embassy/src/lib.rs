@@ -116,3 +116,9 @@ pub use clock::{EmbassyClock, EmbassySleep};
 pub use spawner::{EmbassySpawner, Pool};
 
 pub mod prelude;
+
+#[cfg(feature = "flash-store")]
+extern crate alloc;
+
+#[cfg(feature = "flash-store")]
+pub mod flash_store;

@@ -8,12 +8,14 @@
 //! | `cano_checkpoint_rows` | (run id `&str`, sequence `u64`) | the row, as the core encodes it |
 //! | `cano_checkpoint_tombstones` | run id `&str` | a finished run's outcome and age |
 //! | `cano_checkpoint_tombstone_ages` | age `u64` | run id (the oldest tombstone is first) |
+//! | `cano_schedule_flows` | flow id `&str` | (fence `u64`, the flow's record as the core encodes it) |
 //!
 //! `cano_meta` also holds the store-wide counters `"last_fence"` (the last fence issued) and
 //! `"last_finish"` (the age of the newest tombstone), u64 little-endian.
 //!
 //! Every table of the store is named `cano_…`. The layout grows by adding tables under new
-//! names (the schedule-state store will add its own), which an older build ignores; the
+//! names (the schedule store added `cano_schedule_flows` this way, in schema 1), which an
+//! older build ignores; the
 //! schema version changes only when the encoding of an existing table changes, and a build
 //! refuses a file of a newer schema rather than misreading it.
 
@@ -46,6 +48,12 @@ pub(crate) const TOMBSTONES: TableDefinition<'static, &str, &[u8]> =
 pub(crate) const TOMBSTONE_AGES: TableDefinition<'static, u64, &str> =
     TableDefinition::new("cano_checkpoint_tombstone_ages");
 
+/// Each flow's schedule record: the fence of its last write and the record's bytes
+/// ([`FlowRecord::encode`](cano_core::persist::FlowRecord::encode)). The fence is redb's own
+/// fixed-width encoding, so it stays readable (and enforced) even if the record is damaged.
+pub(crate) const SCHEDULE_FLOWS: TableDefinition<'static, &str, (u64, &[u8])> =
+    TableDefinition::new("cano_schedule_flows");
+
 /// `cano_meta` keys of store-wide counters (u64 little-endian).
 pub(crate) const LAST_FENCE_KEY: &str = "last_fence";
 pub(crate) const LAST_FINISH_KEY: &str = "last_finish";
@@ -55,6 +63,7 @@ pub(crate) const LAST_FINISH_KEY: &str = "last_finish";
 pub(crate) struct WriteTables<'txn> {
     txn: &'txn WriteTransaction,
     checkpoint: Option<CheckpointTables<'txn>>,
+    schedule: Option<Table<'txn, &'static str, (u64, &'static [u8])>>,
 }
 
 /// The checkpoint store's tables, open in one write transaction.
@@ -71,6 +80,20 @@ impl<'txn> WriteTables<'txn> {
         WriteTables {
             txn,
             checkpoint: None,
+            schedule: None,
+        }
+    }
+
+    /// The schedule store's table.
+    pub(crate) fn schedule(
+        &mut self,
+    ) -> Result<&mut Table<'txn, &'static str, (u64, &'static [u8])>, TransactionFailure> {
+        if self.schedule.is_none() {
+            self.schedule = Some(self.txn.open_table(SCHEDULE_FLOWS)?);
+        }
+        match self.schedule.as_mut() {
+            Some(table) => Ok(table),
+            None => Err(TransactionFailure::not_applied()),
         }
     }
 
@@ -247,6 +270,8 @@ fn check_or_initialise(path: &Path, db: &Database) -> Result<(), OpenError> {
         write.open_table(ROWS).map_err(|e| fail(&e))?;
         write.open_table(TOMBSTONES).map_err(|e| fail(&e))?;
         write.open_table(TOMBSTONE_AGES).map_err(|e| fail(&e))?;
+        // Added after the checkpoint tables: a file made by an older build gets it here.
+        write.open_table(SCHEDULE_FLOWS).map_err(|e| fail(&e))?;
     }
     write.commit().map_err(|e| fail(&e))?;
     Ok(())

@@ -6,7 +6,10 @@
 //! [`RedbStore`] implements cano-core's
 //! [`CheckpointStore`](cano_core::checkpoint::CheckpointStore) contract (start, resume,
 //! append, load, finish, list unfinished runs; fences; conflicts) exactly as the core's
-//! memory store does, and passes the same contract check.
+//! memory store does, and passes the same contract check. It is also the schedule store
+//! ([`ScheduleStore`](cano_core::persist::ScheduleStore)): each flow's record in the same
+//! file, group-committed and fenced, so a restarted scheduler catches up (see the README's
+//! "Schedule state").
 //!
 //! * **Durable by default.** Every commit uses [`Durability::Immediate`]: when a write's
 //!   future returns `Ok`, the write is on disk. [`RedbStoreBuilder::durability`] can turn
@@ -80,7 +83,8 @@
 //! `cano_checkpoint_rows` (keyed by run id and sequence; rows in the core's
 //! [`encode_row`](cano_core::checkpoint::encode_row) form),
 //! `cano_checkpoint_tombstones` and `cano_checkpoint_tombstone_ages` (bounded history of
-//! finished runs, see [`RedbStoreBuilder::tombstones`]). Every table is named `cano_…`;
+//! finished runs, see [`RedbStoreBuilder::tombstones`]), `cano_schedule_flows` (per flow:
+//! the fence of its last write and its record). Every table is named `cano_…`;
 //! the layout grows by new tables, and the schema version ([`SCHEMA_VERSION`]) changes
 //! only when an existing table's encoding does. redb admits one process per file.
 #![forbid(unsafe_code)]
@@ -94,6 +98,7 @@ mod checkpoint;
 mod commit;
 mod error;
 mod layout;
+mod schedule;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
