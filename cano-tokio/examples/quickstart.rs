@@ -13,6 +13,11 @@
 //! after start the demo stops gracefully (or earlier on Ctrl-C), prints the stop report and
 //! the final status of every flow, and exits 0.
 //!
+//! The flows' state (last fire, failure streak, backoff, trip, pause) lives in cano's
+//! embedded store, a redb file (`cano-quickstart.redb` in the system's temp directory, or
+//! the path in `CANO_QUICKSTART_DB`): run the demo twice and the second run starts where the
+//! first stopped, with no server. Delete the file to start afresh.
+//!
 //! Run with `cargo run -p cano-tokio --example quickstart`.
 
 use std::fmt;
@@ -20,6 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use cano_redb::RedbStore;
 use cano_tokio::backoff::BackoffPolicy;
 use cano_tokio::jiff::Timestamp;
 use cano_tokio::jiff::tz::TimeZone;
@@ -79,10 +85,35 @@ async fn main() -> Result<(), CanoError> {
         },
     )?;
 
+    // The embedded store: every flow's state survives a restart of this program.
+    let path = std::env::var_os("CANO_QUICKSTART_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("cano-quickstart.redb"));
+    let store = RedbStore::open(&path)
+        .await
+        .map_err(|e| CanoError::configuration(format!("cannot open {}: {e}", path.display())))?;
+    scheduler.set_schedule_store(store);
+
     println!("cano quickstart on tokio: 4 flows; stops by itself within 6 s, or press Ctrl-C");
+    println!(
+        "flow state kept in {} (run again to resume from it)",
+        path.display()
+    );
     println!("(status as sampled every {SAMPLE_EVERY:?}; times: local wall clock, +since start)\n");
     clock_start();
     let running = cano_tokio::start_scheduler(scheduler).await?;
+    for info in running.list() {
+        if let Some(last) = info.last_run {
+            println!(
+                "restored {:<9} {:?}, last ran {}, failure streak {}",
+                info.id,
+                info.status,
+                last.to_zoned_datetime(TimeZone::system())
+                    .strftime("%Y-%m-%d %H:%M:%S"),
+                info.failure_streak
+            );
+        }
+    }
 
     let sampler = tokio::spawn(print_status_changes(running.clone()));
     let auto_stopped = Arc::new(AtomicBool::new(false));
