@@ -53,6 +53,8 @@ mod split;
 pub mod stepped;
 pub mod task;
 
+/// Moved to the runtime contract; kept here so `cano_core::workflow::NoSpawner` still works.
+pub use crate::runtime::NoSpawner;
 pub use run::RunContext;
 
 use alloc::borrow::Cow;
