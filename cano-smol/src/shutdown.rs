@@ -2,9 +2,7 @@
 //! on other signals ([`shutdown_on_signals`]) or on any future ([`shutdown_on`]). Signals are
 //! received with smol-rs's [`async_signal`] (re-exported), which needs no runtime of its own.
 
-use core::future::{Future, poll_fn};
-use core::pin::pin;
-use core::task::Poll;
+use core::future::Future;
 use core::time::Duration;
 
 use async_signal::{Signal, Signals};
@@ -95,29 +93,13 @@ pub async fn shutdown_on(
     .await
 }
 
-/// Stops `running` when `signal` yields `Ok`; returns the error (scheduler untouched) when it
-/// yields `Err`; returns the report of any stop that happens first. (cano-tokio's shutdown
-/// helper has the same shape.)
+/// Stops `running` when `signal` yields `Ok` (see [`RunningScheduler::stop_on`]).
 async fn stop_when(
     running: &RunningScheduler,
     grace: Duration,
     signal: impl Future<Output = CanoResult<()>>,
 ) -> CanoResult<StopReport> {
-    let mut signal = pin!(signal);
-    let mut stopped = pin!(running.wait());
-    let received = poll_fn(|cx| {
-        // A report that is already there wins over a signal arriving in the same poll.
-        if let Poll::Ready(report) = stopped.as_mut().poll(cx) {
-            return Poll::Ready(Err(report));
-        }
-        signal.as_mut().poll(cx).map(Ok)
-    })
-    .await;
-    match received {
-        Ok(Ok(())) => running.stop_within(grace).await,
-        Ok(Err(cannot_listen)) => Err(cannot_listen),
-        Err(report) => report,
-    }
+    running.stop_on(grace, signal).await
 }
 
 #[cfg(test)]

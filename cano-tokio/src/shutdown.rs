@@ -1,9 +1,7 @@
 //! Graceful shutdown: stop a running scheduler on Ctrl-C ([`shutdown_on_ctrl_c`]) or on any
 //! other signal future ([`shutdown_on`]).
 
-use core::future::{Future, poll_fn};
-use core::pin::pin;
-use core::task::Poll;
+use core::future::Future;
 use core::time::Duration;
 
 use cano_core::CanoError;
@@ -107,34 +105,21 @@ pub async fn shutdown_on(
     .await
 }
 
-/// Stops `running` when `signal` yields `Ok`; returns the error (scheduler untouched) when it
-/// yields `Err`; returns the report of any stop that happens first.
+/// Stops `running` when `signal` yields `Ok` (see [`RunningScheduler::stop_on`]).
 async fn stop_when(
     running: &RunningScheduler,
     grace: Duration,
     signal: impl Future<Output = CanoResult<()>>,
 ) -> CanoResult<StopReport> {
-    let mut signal = pin!(signal);
-    let mut stopped = pin!(running.wait());
-    let received = poll_fn(|cx| {
-        // A report that is already there wins over a signal arriving in the same poll.
-        if let Poll::Ready(report) = stopped.as_mut().poll(cx) {
-            return Poll::Ready(Err(report));
-        }
-        signal.as_mut().poll(cx).map(Ok)
-    })
-    .await;
-    match received {
-        Ok(Ok(())) => running.stop_within(grace).await,
-        Ok(Err(cannot_listen)) => Err(cannot_listen),
-        Err(report) => report,
-    }
+    running.stop_on(grace, signal).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use cano_core::scheduler::{Fire, Scheduler, job_fn};
+    use core::future::poll_fn;
+    use core::task::Poll;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 

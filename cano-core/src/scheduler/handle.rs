@@ -301,6 +301,37 @@ impl RunningScheduler {
     pub async fn wait(&self) -> CanoResult<StopReport> {
         poll_fn(|cx| self.common().poll_report(cx)).await
     }
+
+    /// Waits for `signal`, then stops with `grace` for the runs in flight and returns the
+    /// stop's report; if the scheduler is stopped some other way first, returns that stop's
+    /// report and drops `signal`. What the adapters' `shutdown_on_ctrl_c` and `shutdown_on`
+    /// are built on: `signal` is a Ctrl-C listener, a SIGTERM, a message.
+    ///
+    /// # Errors
+    ///
+    /// The error `signal` yields (the scheduler is left running: it could not listen);
+    /// otherwise as [`wait`](Self::wait).
+    pub async fn stop_on(
+        &self,
+        grace: Duration,
+        signal: impl core::future::Future<Output = CanoResult<()>>,
+    ) -> CanoResult<StopReport> {
+        let mut signal = core::pin::pin!(signal);
+        let mut stopped = core::pin::pin!(self.wait());
+        let received = poll_fn(|cx| {
+            // A report that is already there wins over a signal arriving in the same poll.
+            if let Poll::Ready(report) = stopped.as_mut().poll(cx) {
+                return Poll::Ready(Err(report));
+            }
+            signal.as_mut().poll(cx).map(Ok)
+        })
+        .await;
+        match received {
+            Ok(Ok(())) => self.stop_within(grace).await,
+            Ok(Err(cannot_listen)) => Err(cannot_listen),
+            Err(report) => report,
+        }
+    }
 }
 
 impl Clone for RunningScheduler {
