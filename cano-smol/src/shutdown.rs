@@ -71,7 +71,7 @@ pub async fn shutdown_on_signals(
             Some(Ok(_)) | None => Ok(()),
         }
     };
-    stop_when(running, grace, received).await
+    running.stop_on(grace, received).await
 }
 
 /// Waits for `signal` to complete, then stops `running`, giving runs in flight `grace` to
@@ -86,20 +86,12 @@ pub async fn shutdown_on(
     grace: Duration,
     signal: impl Future<Output = ()>,
 ) -> CanoResult<StopReport> {
-    stop_when(running, grace, async {
-        signal.await;
-        Ok(())
-    })
-    .await
-}
-
-/// Stops `running` when `signal` yields `Ok` (see [`RunningScheduler::stop_on`]).
-async fn stop_when(
-    running: &RunningScheduler,
-    grace: Duration,
-    signal: impl Future<Output = CanoResult<()>>,
-) -> CanoResult<StopReport> {
-    running.stop_on(grace, signal).await
+    running
+        .stop_on(grace, async {
+            signal.await;
+            Ok(())
+        })
+        .await
 }
 
 #[cfg(test)]
@@ -169,7 +161,8 @@ mod tests {
     fn a_signal_that_cannot_listen_leaves_the_scheduler_running() {
         with_scheduler(async |running, _| {
             let broken = async { Err(CanoError::configuration("no signals here")) };
-            let error = stop_when(&running, Duration::from_secs(1), broken)
+            let error = running
+                .stop_on(Duration::from_secs(1), broken)
                 .await
                 .unwrap_err();
             assert_eq!(error, CanoError::configuration("no signals here"));

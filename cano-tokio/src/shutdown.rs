@@ -52,7 +52,7 @@ pub async fn shutdown_on_ctrl_c(
             .await
             .map_err(|e| CanoError::external("cannot listen for Ctrl-C", e))
     };
-    stop_when(running, grace, ctrl_c).await
+    running.stop_on(grace, ctrl_c).await
 }
 
 /// Waits for `signal` to complete, then stops `running`, giving runs in flight `grace` to
@@ -98,20 +98,12 @@ pub async fn shutdown_on(
     grace: Duration,
     signal: impl Future<Output = ()>,
 ) -> CanoResult<StopReport> {
-    stop_when(running, grace, async {
-        signal.await;
-        Ok(())
-    })
-    .await
-}
-
-/// Stops `running` when `signal` yields `Ok` (see [`RunningScheduler::stop_on`]).
-async fn stop_when(
-    running: &RunningScheduler,
-    grace: Duration,
-    signal: impl Future<Output = CanoResult<()>>,
-) -> CanoResult<StopReport> {
-    running.stop_on(grace, signal).await
+    running
+        .stop_on(grace, async {
+            signal.await;
+            Ok(())
+        })
+        .await
 }
 
 #[cfg(test)]
@@ -201,7 +193,8 @@ mod tests {
             .unwrap();
         let running = crate::start_scheduler(scheduler).await.unwrap();
         let broken = async { Err(CanoError::configuration("no signals here")) };
-        let error = stop_when(&running, Duration::from_secs(1), broken)
+        let error = running
+            .stop_on(Duration::from_secs(1), broken)
             .await
             .unwrap_err();
         assert_eq!(error, CanoError::configuration("no signals here"));
