@@ -107,3 +107,247 @@ fn a_flow_set_to_abandon_finishes_its_unfinished_logs_without_running_them() {
     assert_eq!(env.store.log(&run), RunLog::Finished(RunOutcome::Abandoned));
     assert_eq!(env.effects.count("charge"), 1, "nothing ran");
 }
+
+// ---------------------------------------------------------------------------------------
+// The recovery scan a scheduler runs by itself at start.
+
+use cano_core::checkpoint::CheckpointRow;
+use cano_core::scheduler::schedule::OverlapPolicy;
+use cano_core::scheduler::{FlowInfo, RecoveryCounts, RunningScheduler};
+use std::sync::Arc;
+
+fn counts(info: &FlowInfo) -> (u64, u64, u64) {
+    let RecoveryCounts {
+        resumed,
+        abandoned,
+        failed,
+        ..
+    } = info.recovered;
+    (resumed, abandoned, failed)
+}
+
+/// A second process: a scheduler with the flow `report` (manual unless `every` is set) on
+/// the same store, started; `adjust` sets it up before the start.
+fn restarted(
+    env: &Env,
+    wf: Workflow<Order>,
+    adjust: impl FnOnce(&mut Scheduler<Order>),
+) -> RunningScheduler {
+    let mut scheduler = Scheduler::new();
+    scheduler.manual("report", wf, Order::Reserve).unwrap();
+    adjust(&mut scheduler);
+    env.sim
+        .block_on(scheduler.start(env.clock.clone(), env.sim.spawner()))
+        .unwrap()
+}
+
+#[test]
+fn a_new_scheduler_resumes_a_crashed_run_at_its_in_flight_state_exactly_once() {
+    let env = Env::new();
+    let run = interrupted_fire(&env);
+    let events = Arc::new(DurableEvents::default());
+    let wf = scheduled_workflow(&env).with_observer(events.clone());
+    let running = restarted(&env, wf, |_| {});
+    env.sim.run_for(Duration::from_secs(3600));
+
+    assert_eq!(env.store.log(&run), RunLog::Finished(RunOutcome::Completed));
+    assert_eq!(
+        env.effects.all(),
+        [
+            format!("reserve {run}/0/reserve/1"),
+            format!("charge {run}/1/charge/1"),
+            format!("charge {run}/1/charge/1"),
+        ],
+        "only the in-flight state ran again, once, with the keys it had"
+    );
+    let info = running.status("report").unwrap();
+    assert_eq!(counts(&info), (1, 0, 0), "{info:?}");
+    assert_eq!(info.run_count, 1, "the resumed run is a run of the flow");
+    assert_eq!(info.failure_streak, 0);
+    let heard = events.0.lock().unwrap().clone();
+    assert_eq!(
+        heard
+            .iter()
+            .filter(|e| e.starts_with("resume "))
+            .collect::<Vec<_>>(),
+        [&format!("resume {run} Charge")],
+        "{heard:?}"
+    );
+    let report = env.sim.block_on(running.stop()).unwrap();
+    assert!(report.cancelled.is_empty());
+
+    // A third start finds nothing left to do.
+    let running = restarted(&env, scheduled_workflow(&env), |_| {});
+    env.sim.run_for(Duration::from_secs(60));
+    assert_eq!(counts(&running.status("report").unwrap()), (0, 0, 0));
+    assert_eq!(env.effects.count("charge"), 2);
+    env.sim.block_on(running.stop()).unwrap();
+}
+
+#[test]
+fn a_flow_set_to_abandon_finishes_the_log_at_start_and_runs_nothing() {
+    let env = Env::new();
+    let run = interrupted_fire(&env);
+    let events = Arc::new(AbandonEvents::default());
+    let wf = scheduled_workflow(&env).with_observer(events.clone());
+    let running = restarted(&env, wf, |s| {
+        s.set_recovery("report", cano_core::scheduler::Recovery::Abandon)
+            .unwrap();
+    });
+    env.sim.run_for(Duration::from_secs(3600));
+    assert_eq!(env.store.log(&run), RunLog::Finished(RunOutcome::Abandoned));
+    assert_eq!(env.effects.count("charge"), 1, "nothing ran");
+    assert_eq!(env.effects.count("reserve"), 1, "nothing ran");
+    let info = running.status("report").unwrap();
+    assert_eq!(counts(&info), (0, 1, 0), "{info:?}");
+    assert_eq!(info.run_count, 0);
+    assert_eq!(*events.0.lock().unwrap(), [run.to_string()]);
+    env.sim.block_on(running.stop()).unwrap();
+}
+
+#[derive(Default)]
+struct AbandonEvents(std::sync::Mutex<Vec<String>>);
+
+impl cano_core::WorkflowObserver<Order> for AbandonEvents {
+    fn on_abandon(&self, run: &RunId) {
+        self.0.lock().unwrap().push(run.to_string());
+    }
+}
+
+#[test]
+fn runs_of_other_flows_ad_hoc_ids_and_foreign_names_are_left_alone() {
+    let env = Env::new();
+    let row = || vec![CheckpointRow::state_entry(0, "reserve".into(), 1)];
+    let strangers = [
+        "other@2026-01-01T00:00:00Z",
+        // The flow `report@x`'s run, not `report`'s.
+        "report@x@2026-01-01T00:00:00Z",
+        "report",
+        "report@",
+        "report@yesterday",
+        // Not how a fire id displays (nanoseconds; a lower-case offset): not ours.
+        "report@2026-01-01T00:00:00.000000001Z",
+        "report@2026-01-01T00:00:00+00:00",
+        "reports@2026-01-01T00:00:00Z",
+    ];
+    for id in strangers {
+        env.store.seed(&RunId::new(id), row());
+    }
+    let running = restarted(&env, scheduled_workflow(&env), |_| {});
+    env.sim.run_for(Duration::from_secs(3600));
+    for id in strangers {
+        assert!(
+            matches!(env.store.log(&RunId::new(id)), RunLog::Unfinished(_)),
+            "{id} was touched"
+        );
+    }
+    assert!(env.effects.all().is_empty(), "{:?}", env.effects.all());
+    let info = running.status("report").unwrap();
+    assert_eq!(counts(&info), (0, 0, 0));
+    assert_eq!(info.run_count, 0);
+    env.sim.block_on(running.stop()).unwrap();
+}
+
+#[test]
+fn a_stop_during_a_resumed_run_cancels_it_at_the_grace_and_leaves_its_log() {
+    let env = Env::new();
+    let run = interrupted_fire(&env);
+    env.crash.set("charge"); // the resumed run hangs in `charge` too
+    let running = restarted(&env, scheduled_workflow(&env), |_| {});
+    env.sim.run_for(Duration::from_secs(60));
+    assert_eq!(
+        env.effects.count("charge"),
+        2,
+        "the resumed run is in `charge`"
+    );
+    assert_eq!(
+        running.status("report").unwrap().status,
+        cano_core::scheduler::flow::Status::Running
+    );
+    let report = env
+        .sim
+        .block_on(running.stop_within(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(
+        report
+            .cancelled
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [run.to_string()],
+        "the resumed run is cancelled under its own fire id"
+    );
+    assert!(
+        matches!(env.store.log(&run), RunLog::Unfinished(_)),
+        "a cancelled resume leaves the log for the next start"
+    );
+}
+
+#[test]
+fn a_resumed_run_that_fails_is_counted_failed_and_is_a_failure_of_its_flow() {
+    let env = Env::new();
+    let run = interrupted_fire(&env);
+    let mut charge = Step::new("charge", Order::Done, &env);
+    charge.fail_for_good = true;
+    let wf = Workflow::bare()
+        .register(Order::Reserve, Step::new("reserve", Order::Charge, &env))
+        .register(Order::Charge, charge)
+        .add_exit_state(Order::Done)
+        .with_checkpoint_store(env.store.clone());
+    let running = restarted(&env, wf, |_| {});
+    env.sim.run_for(Duration::from_secs(3600));
+    let info = running.status("report").unwrap();
+    assert_eq!(counts(&info), (0, 0, 1), "{info:?}");
+    assert_eq!(info.failure_streak, 1);
+    assert!(matches!(env.store.log(&run), RunLog::Unfinished(_)));
+    env.sim.block_on(running.stop()).unwrap();
+}
+
+/// An interval flow fires at start; with a resumed run in flight its overlap policy
+/// decides: `Skip` starts no fresh run beside it, `AllowConcurrent(2)` does.
+#[test]
+fn a_resumed_run_is_the_flows_live_run_for_its_overlap_policy() {
+    for (overlap, fresh_runs) in [
+        (OverlapPolicy::Skip, 0),
+        (OverlapPolicy::BufferOne, 0),
+        (OverlapPolicy::AllowConcurrent(2), 1),
+    ] {
+        let env = Env::new();
+        let run = interrupted_fire(&env);
+        env.crash.set("charge"); // the resumed run hangs in `charge`
+        let mut scheduler = Scheduler::new();
+        scheduler
+            .every(
+                "report",
+                scheduled_workflow(&env),
+                Order::Reserve,
+                Duration::from_secs(7200),
+            )
+            .unwrap();
+        scheduler.set_overlap("report", overlap).unwrap();
+        let running = env
+            .sim
+            .block_on(scheduler.start(env.clock.clone(), env.sim.spawner()))
+            .unwrap();
+        env.sim.run_for(Duration::from_secs(3600));
+        assert_eq!(
+            env.effects.count("reserve"),
+            1 + fresh_runs,
+            "{overlap:?}: {:?}",
+            env.effects.all()
+        );
+        let info = running.status("report").unwrap();
+        assert_eq!(info.run_count, 1 + fresh_runs as u64, "{overlap:?}");
+        let report = env
+            .sim
+            .block_on(running.stop_within(Duration::from_secs(1)))
+            .unwrap();
+        assert!(
+            report
+                .cancelled
+                .iter()
+                .any(|f| f.to_string() == run.as_str()),
+            "{overlap:?}: {report:?}"
+        );
+    }
+}

@@ -39,6 +39,8 @@ use crate::scheduler::schedule::{
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 use alloc::collections::VecDeque;
 
+mod recovery;
+
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
 const WALL_JUMP_TOLERANCE: i64 = 1_000_000;
@@ -90,6 +92,11 @@ pub struct Dispatch {
 pub enum Action {
     /// Start this run now.
     Start(Dispatch),
+    /// Resume this run now: an unfinished run of its flow that a previous process left in
+    /// the job's store, found by the recovery scan at start ([`SchedulerCore::recover`]).
+    /// Run it with the job's resume (not as a fresh run); its outcome comes back with
+    /// [`SchedulerCore::finish`] like any run's.
+    Resume(Dispatch),
     /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
     /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
     Cancel(RunId),
@@ -301,6 +308,7 @@ pub struct SchedulerCore {
     time_zone: TimeZone,
     stage: Stage,
     persist: Option<Box<Persisting>>,
+    recovery: Option<Box<recovery::Recovering>>,
 }
 
 impl Default for SchedulerCore {
@@ -332,6 +340,7 @@ impl SchedulerCore {
             time_zone: TimeZone::UTC,
             stage: Stage::Registering,
             persist: None,
+            recovery: None,
         }
     }
 
@@ -756,6 +765,11 @@ impl SchedulerCore {
 
     fn poll_running(&mut self, now: Instant, wall: Timestamp) -> Action {
         self.check_wall_clock(now, wall);
+        if self.recovery.is_some()
+            && let Some(dispatch) = self.start_recovery(wall)
+        {
+            return Action::Resume(dispatch);
+        }
         if self.persist.is_some()
             && let Some(dispatch) = self.start_catch_up(wall)
         {
@@ -817,6 +831,10 @@ impl SchedulerCore {
             }
             Stage::Stopping { deadline } => Some(deadline),
             Stage::Registering | Stage::Draining | Stage::Stopped => None,
+        };
+        let own = match own {
+            _ if self.recovery.is_some() && self.recovery_ready() => Some(Instant::ZERO),
+            own => own,
         };
         if self.persist.is_none() || self.stage == Stage::Registering {
             return own;
@@ -909,8 +927,10 @@ impl SchedulerCore {
     ) -> Result<(), SchedulerError> {
         let i = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)? as usize;
         let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
+        let outcome = outcome.into();
+        self.recovery_ended(run, i, &outcome, stopping);
         let slot = &mut self.flows[i];
-        let result = match outcome.into() {
+        let result = match outcome {
             RunOutcome::Succeeded => Some(Ok(())),
             RunOutcome::Failed(failure) if !(stopping && failure.cancellation) => {
                 Some(Err(failure.message))
@@ -1302,6 +1322,7 @@ impl SchedulerCore {
             },
             missed_fires: slot.missed_fires,
             skipped_fires: slot.skipped_fires,
+            recovered: self.recovery_counts(flow),
         }
     }
 
@@ -1393,6 +1414,7 @@ pub(crate) struct FlowView {
     next_fire: Option<Timestamp>,
     missed_fires: u32,
     skipped_fires: u32,
+    recovered: super::info::RecoveryCounts,
 }
 
 impl FlowView {
@@ -1410,6 +1432,7 @@ impl FlowView {
             next_fire: self.next_fire,
             missed_fires: u64::from(self.missed_fires),
             skipped_fires: u64::from(self.skipped_fires),
+            recovered: self.recovered,
         }
     }
 }

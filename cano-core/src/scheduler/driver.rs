@@ -22,7 +22,7 @@ use futures::task::AtomicWaker;
 use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
 use super::error::SchedulerError;
 use super::handle::{RunningScheduler, StopReport};
-use super::job::{Fire, Job};
+use super::job::{Fire, Job, dispatched_run};
 use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
@@ -57,6 +57,8 @@ pub(crate) struct DriverState {
 pub(crate) struct PendingRun {
     dispatch: Dispatch,
     registration: AbortRegistration,
+    /// [`Action::Resume`]: the job resumes the fire's unfinished run.
+    resume: bool,
 }
 
 impl DriverState {
@@ -71,6 +73,7 @@ impl DriverState {
         PendingRun {
             dispatch,
             registration,
+            resume: false,
         }
     }
 
@@ -257,6 +260,7 @@ where
         let PendingRun {
             dispatch: Dispatch { run, flow, fire },
             registration,
+            resume,
         } = run;
         let driver = self.clone();
         let future = async move {
@@ -274,7 +278,7 @@ where
                 common.stop_deadline.clone(),
                 common.clock.clone(),
             );
-            let job_run = async move { job.run(input.clone(), fire).await };
+            let job_run = async move { dispatched_run(&**job, input, fire, resume).await };
             let outcome = match Abortable::new(isolate_future_panic(job_run), registration).await {
                 Ok(result) => RunOutcome::from(result.as_ref().map(|_| ())),
                 Err(Aborted) => RunOutcome::Cancelled,
@@ -342,6 +346,10 @@ where
                 match st.core.poll(now, wall) {
                     Action::Save(write) => saves.push(write),
                     Action::Start(dispatch) => starts.push(st.admit(dispatch)),
+                    Action::Resume(dispatch) => starts.push(PendingRun {
+                        resume: true,
+                        ..st.admit(dispatch)
+                    }),
                     Action::Cancel(run) => cancels.extend(st.take_abort(run)),
                     Action::WakeAt(t) => break Some(t),
                     Action::Idle => break Some(Instant::MAX),

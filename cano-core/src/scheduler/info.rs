@@ -31,4 +31,24 @@ pub struct FlowInfo {
     pub missed_fires: u64,
     /// Fires that came due inside a backoff window and were suppressed.
     pub skipped_fires: u64,
+    /// What the recovery scan at `start()` did with runs of this flow that a previous
+    /// process left unfinished (see [`Scheduler::set_recovery`](super::Scheduler::set_recovery)).
+    pub recovered: RecoveryCounts,
+}
+
+/// Unfinished runs of one flow found by the recovery scan at `start()`, by how each ended
+/// (see [`Scheduler::set_recovery`](super::Scheduler::set_recovery)). A resumed run is
+/// counted when it ends; one cancelled by a stop is not counted (its log stays unfinished,
+/// so the next start finds it again).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct RecoveryCounts {
+    /// Runs resumed from their log that then ran to an exit state.
+    pub resumed: u64,
+    /// Logs finished as [`Abandoned`](crate::checkpoint::RunOutcome::Abandoned) without
+    /// running anything.
+    pub abandoned: u64,
+    /// Runs whose resume ended in an error (the run's failure, its rollback's, or the
+    /// store's), or whose log could not be finished as abandoned.
+    pub failed: u64,
 }

@@ -175,6 +175,65 @@ pub trait Job<S>: Send + Sync + 'static {
     fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
         Box::pin(core::future::ready(Ok(())))
     }
+
+    /// The job's recovery side, if it keeps a durable log per run (a checkpointed
+    /// [`Workflow`] does): the scheduler's recovery scan at `start()` asks it for the
+    /// flow's unfinished runs and resumes or abandons them (see
+    /// [`Scheduler::set_recovery`](super::Scheduler::set_recovery)). `None` by default: a
+    /// job without one costs nothing at start.
+    fn recoverable(&self) -> Option<&dyn RecoverableJob> {
+        None
+    }
+}
+
+/// What the scheduler's recovery scan needs from a job that keeps a durable log per run
+/// ([`Job::recoverable`]). Each scheduled run's log is named by its [`FireId`]
+/// (`flow@scheduled-time`), so the scheduler tells a flow's runs from others by their ids.
+pub trait RecoverableJob: Send + Sync {
+    /// Every run with an unfinished log in the job's store (all of them: the scheduler
+    /// keeps its flow's).
+    ///
+    /// # Errors
+    ///
+    /// The store's error; `start()` fails with it.
+    fn unfinished_runs(&self) -> BoxFuture<'_, CanoResult<alloc::vec::Vec<RunId>>>;
+
+    /// Takes the unfinished run named by `fire`'s id over and runs it to its end (the
+    /// state that was in flight runs again). `fire`'s tokens are the scheduler's, as for
+    /// [`Job::run`].
+    ///
+    /// # Errors
+    ///
+    /// As a run's errors, and the store's if the log cannot be taken over.
+    fn resume(&self, fire: Fire) -> BoxFuture<'_, CanoResult<()>>;
+
+    /// Finishes the unfinished run `run`'s log as
+    /// [`Abandoned`](crate::checkpoint::RunOutcome::Abandoned) without running anything.
+    ///
+    /// # Errors
+    ///
+    /// The store's error.
+    fn abandon<'a>(&'a self, run: &'a RunId) -> BoxFuture<'a, CanoResult<()>>;
+}
+
+/// The run a scheduler dispatched: a fresh run of `job` with `input`, or (`resume`) the
+/// resume of the unfinished run named by the fire's id.
+pub(crate) fn dispatched_run<'a, S: Clone + 'static>(
+    job: &'a dyn Job<S>,
+    input: &S,
+    fire: Fire,
+    resume: bool,
+) -> BoxFuture<'a, CanoResult<()>> {
+    if !resume {
+        return job.run(input.clone(), fire);
+    }
+    match job.recoverable() {
+        Some(recoverable) => recoverable.resume(fire),
+        // The core resumes only runs a recoverable job listed.
+        None => Box::pin(core::future::ready(Err(CanoError::configuration(
+            alloc::format!("flow '{}': its job cannot resume runs", fire.id.flow()),
+        )))),
+    }
 }
 
 /// A closure `Fn(input, Fire) -> impl Future<Output = CanoResult<()>>` as a [`Job`]; see
@@ -262,5 +321,34 @@ where
                 None => Ok(()),
             }
         })
+    }
+
+    /// `Some` for a checkpointed workflow: its store is scanned at start.
+    fn recoverable(&self) -> Option<&dyn RecoverableJob> {
+        self.is_checkpointed()
+            .then_some(self as &dyn RecoverableJob)
+    }
+}
+
+impl<S, K> RecoverableJob for Workflow<S, K>
+where
+    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    fn unfinished_runs(&self) -> BoxFuture<'_, CanoResult<alloc::vec::Vec<RunId>>> {
+        Box::pin(self.unfinished_runs())
+    }
+
+    /// [`Workflow::resume_fsm`] of the run named by the fire's id, on the scheduler's clock,
+    /// cancelled at the stop's deadline (the resources are the scheduler's, held from start
+    /// to stop).
+    fn resume(&self, fire: Fire) -> BoxFuture<'_, CanoResult<()>> {
+        let run = RunId::from(alloc::string::ToString::to_string(&fire.id));
+        let ctx = RunContext::new(fire.clock).with_cancellation(fire.cancel);
+        Box::pin(self.resume_fsm(ctx, run).map(|result| result.map(drop)))
+    }
+
+    fn abandon<'a>(&'a self, run: &'a RunId) -> BoxFuture<'a, CanoResult<()>> {
+        Box::pin(self.abandon_run(run))
     }
 }

@@ -52,6 +52,7 @@ mod handle;
 mod info;
 mod job;
 mod queue;
+mod recovery;
 mod runs;
 pub mod schedule;
 mod slot;
@@ -63,11 +64,12 @@ pub use self::core::{
     Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, NEXT_FIRES_LIMIT,
     RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite, SchedulerCore, Stage,
 };
+pub use crate::checkpoint::Recovery;
 pub use crate::runtime::DynClock;
 pub use error::SchedulerError;
 pub use handle::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
-pub use info::FlowInfo;
-pub use job::{Fire, FireId, Job, JobFn, job_fn};
+pub use info::{FlowInfo, RecoveryCounts};
+pub use job::{Fire, FireId, Job, JobFn, RecoverableJob, job_fn};
 pub use runs::RunId;
 pub use slot::UpcomingFires;
 
@@ -370,6 +372,42 @@ where
         self.update_policy(id, |p| p.jitter = jitter)
     }
 
+    /// What [`start`](Self::start) does with flow `id`'s runs that a previous process left
+    /// unfinished (default [`Recovery::Resume`]). Only a job that keeps a log per run has
+    /// any: a workflow with a checkpoint store, whose scheduled runs are logged as
+    /// `id@fire-time` (its [`FireId`]).
+    ///
+    /// At start, after the jobs are set up, the scheduler lists the job's unfinished runs and
+    /// keeps the ones named `id@…` as its fires are (another flow's runs and ad-hoc ids are
+    /// left alone). With `Resume`, each is resumed from its log (the state that was in flight
+    /// runs again, with the idempotency keys it had), oldest first, as a run of the flow: it
+    /// counts as in flight for a stop (whose grace, then cancellation, apply to it), in
+    /// `run_count` and the flow's status, and as the flow's live run for its
+    /// [`OverlapPolicy`]: at most the overlap limit of resumed runs at a time, and a fire
+    /// that comes due meanwhile is skipped, held or run beside it as the policy says (so
+    /// under `Skip` no fresh run starts while a resumed one runs). With
+    /// [`Recovery::Abandon`], each log is finished as
+    /// [`Abandoned`](crate::checkpoint::RunOutcome::Abandoned) before the first fire and
+    /// nothing runs (no compensation either). [`FlowInfo::recovered`] counts what happened;
+    /// the workflow's observers hear `on_resume` or `on_abandon` per run.
+    ///
+    /// ```
+    /// use cano_core::scheduler::{job_fn, Recovery, Scheduler};
+    ///
+    /// let mut scheduler = Scheduler::new();
+    /// scheduler.manual("report", job_fn(|(), _| async { Ok(()) }), ()).unwrap();
+    /// scheduler.set_recovery("report", Recovery::Abandon).unwrap();
+    /// assert!(scheduler.set_recovery("nope", Recovery::Resume).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
+    pub fn set_recovery(&mut self, id: &str, recovery: Recovery) -> CanoResult<()> {
+        let flow = self.setter_target(id, "recovery")?;
+        Ok(self.core.set_recovery(flow, recovery)?)
+    }
+
     /// Seeds backoff jitter and schedule jitter offsets (default 0): the same seed gives the
     /// same delays and offsets on every run.
     pub fn set_seed(&mut self, seed: u64) {
@@ -440,7 +478,8 @@ where
         self.store = Some(Arc::new(store));
     }
 
-    /// Sets up every job (in registration order), then starts the scheduler's single loop on
+    /// Sets up every job (in registration order), runs the recovery scan (see
+    /// [`set_recovery`](Self::set_recovery)), then starts the scheduler's single loop on
     /// `spawner`, timed by `clock`. Interval flows fire at once (unless
     /// [`FirstRun::AfterInterval`]); cron flows wait for their next match.
     ///
@@ -449,7 +488,8 @@ where
     /// # Errors
     ///
     /// The first failing job validation (for a workflow: [`CanoError::Configuration`] naming
-    /// the flow), the first failing setup (jobs already set up are torn down, last first), or
+    /// the flow), the first failing setup (jobs already set up are torn down, last first),
+    /// the first failing recovery scan of a job's store (every job is torn down), or
     /// [`CanoError::Spawn`] if the loop cannot be spawned.
     pub async fn start<C: Clock, P: Spawner>(
         self,
@@ -483,6 +523,13 @@ where
             }
         }
         core.start(clock.now(), clock.wall_now());
+        if let Err(e) = recovery::scan(&mut core, &jobs).await {
+            for (_, (job, _)) in jobs.iter().rev() {
+                // The scan's error is what the caller needs.
+                let _ = job.teardown().await;
+            }
+            return Err(e);
+        }
         driver::launch(core, jobs, clock, spawner, store).await
     }
 }

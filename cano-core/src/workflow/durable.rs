@@ -209,25 +209,45 @@ where
                     let outcome = self.resume_fsm(ctx.clone(), run.clone()).await;
                     report.resumed.push((run, outcome.map(drop)));
                 }
-                crate::checkpoint::Recovery::Abandon => {
-                    let fence = checkpoint.store.resume_dyn(&run).await;
-                    let finished = match fence {
-                        Ok(fence) => {
-                            checkpoint
-                                .store
-                                .finish_dyn(&run, fence, RunOutcome::Abandoned)
-                                .await
-                        }
-                        Err(error) => Err(error),
-                    };
-                    match finished {
-                        Ok(()) => report.abandoned.push(run),
-                        Err(error) => report.resumed.push((run, Err(error.into()))),
-                    }
-                }
+                crate::checkpoint::Recovery::Abandon => match self.abandon_run(&run).await {
+                    Ok(()) => report.abandoned.push(run),
+                    Err(error) => report.resumed.push((run, Err(error))),
+                },
             }
         }
         Ok(report)
+    }
+
+    /// Every unfinished run in the checkpoint store (none without one).
+    pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunId>, CanoError> {
+        match &self.durable.checkpoint {
+            Some(checkpoint) => Ok(checkpoint.store.list_unfinished_dyn().await?),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Takes the unfinished run `run` over (a new fence) and finishes its log as
+    /// [`RunOutcome::Abandoned`], running nothing; observers hear
+    /// [`on_abandon`](super::observer::WorkflowObserver::on_abandon).
+    pub(crate) async fn abandon_run(&self, run: &RunId) -> Result<(), CanoError> {
+        let Some(checkpoint) = &self.durable.checkpoint else {
+            return Err(CanoError::configuration(
+                "abandoning a run needs a checkpoint store: call with_checkpoint_store",
+            ));
+        };
+        let store = &checkpoint.store;
+        let finished = match store.resume_dyn(run).await {
+            Ok(fence) => store.finish_dyn(run, fence, RunOutcome::Abandoned).await,
+            Err(error) => Err(error),
+        };
+        match finished {
+            Ok(()) => self.observers.iter().for_each(|o| o.on_abandon(run)),
+            Err(ref error) => self
+                .observers
+                .iter()
+                .for_each(|o| o.on_checkpoint_error(run, error)),
+        }
+        Ok(finished?)
     }
 
     /// Starts or resumes the run's log.

@@ -93,6 +93,12 @@ pub trait WorkflowObserver<S>: Send + Sync {
     fn on_checkpoint_error(&self, run: &RunId, error: &CheckpointError) {
         let _ = (run, error);
     }
+    /// `run`, left unfinished by a previous process, was finished as abandoned without
+    /// running anything (a scheduler's recovery scan with
+    /// [`Recovery::Abandon`](crate::checkpoint::Recovery::Abandon)).
+    fn on_abandon(&self, run: &RunId) {
+        let _ = run;
+    }
     /// `run` was resumed from its log and re-enters `state` (which runs again).
     fn on_resume(&self, run: &RunId, state: &S) {
         let _ = (run, state);
