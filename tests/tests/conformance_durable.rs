@@ -1,14 +1,18 @@
 //! Durable workflows written once and run on every runtime (fake clock, tokio paused, tokio
 //! multi-thread, smol, embassy): a checkpointed run that "crashes" (its future is dropped
-//! mid-state) and is resumed, and a saga whose rollback runs in reverse with a compensation
-//! bounded by its attempt timeout.
+//! mid-state) and is resumed, a scheduler that resumes a crashed fire's run by itself at
+//! start, and a saga whose rollback runs in reverse with a compensation bounded by its
+//! attempt timeout.
 
 use std::borrow::Cow;
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cano_core::checkpoint::{MemoryCheckpointStore, RunId, RunLog, RunOutcome, StateKey};
+use cano_core::checkpoint::{
+    CheckpointRow, MemoryCheckpointStore, RunId, RunLog, RunOutcome, StateKey,
+};
+use cano_core::scheduler::Scheduler;
 use cano_core::{
     CanoError, Clock, CompensatableTask, RunContext, Task, TaskConfig, TaskContext, TaskResult,
     Workflow,
@@ -241,5 +245,66 @@ fn saga_rolls_back_in_reverse<H: Harness>() {
     );
 }
 
+/// A scheduler started on a store that holds an unfinished run of its flow (a previous
+/// process died in `second`) resumes it by itself: `second` runs again under the key it had,
+/// then `third`, and `FlowInfo` counts the resume.
+fn scheduler_resumes_a_crashed_fire_at_start<H: Harness>() {
+    let (log, final_log, recovered, run_count) = H::run(|clock, spawner| async move {
+        let log: Log = Arc::default();
+        let store = MemoryCheckpointStore::new().with_tombstones(4);
+        let run = RunId::new("report@2026-01-01T00:00:00Z");
+        store.seed(
+            &run,
+            vec![
+                CheckpointRow::state_entry(0, "first".into(), 1),
+                CheckpointRow::state_entry(1, "second".into(), 1),
+            ],
+        );
+        let hop = |label, next| Hop {
+            label,
+            next,
+            clock: clock.clone(),
+            sleep_first: None,
+            log: log.clone(),
+        };
+        let wf = Workflow::bare()
+            .register(Leg::First, hop("first", Leg::Second))
+            .register(Leg::Second, hop("second", Leg::Third))
+            .register(Leg::Third, hop("third", Leg::Done))
+            .add_exit_state(Leg::Done)
+            .with_checkpoint_store(store.clone());
+        let mut scheduler = Scheduler::new();
+        scheduler.manual("report", wf, Leg::First).unwrap();
+        let running = scheduler.start(clock.clone(), spawner).await.unwrap();
+        clock.sleep_until(clock.now() + H::UNIT * 20).await;
+        let info = running.status("report").unwrap();
+        running.stop().await.unwrap();
+        let entries = log.lock().unwrap().clone();
+        (
+            entries,
+            store.log(&run),
+            info.recovered.resumed,
+            info.run_count,
+        )
+    });
+    assert_eq!(
+        log,
+        [
+            "second report@2026-01-01T00:00:00Z/1/second/1",
+            "third report@2026-01-01T00:00:00Z/2/third/1"
+        ],
+        "{}",
+        H::NAME
+    );
+    assert_eq!(
+        final_log,
+        RunLog::Finished(RunOutcome::Completed),
+        "{}",
+        H::NAME
+    );
+    assert_eq!((recovered, run_count), (1, 1), "{}", H::NAME);
+}
+
 conformance!(checkpointed_run_is_resumed_after_a_crash);
+conformance!(scheduler_resumes_a_crashed_fire_at_start);
 conformance!(saga_rolls_back_in_reverse);

@@ -574,8 +574,9 @@ impl<T: CheckpointStore> CheckpointStore for Arc<T> {
     }
 }
 
-/// What to do with runs a previous process left unfinished
-/// ([`Workflow::recover_runs`](crate::Workflow::recover_runs)).
+/// What to do with runs a previous process left unfinished: a scheduler's choice per flow
+/// ([`Scheduler::set_recovery`](crate::scheduler::Scheduler::set_recovery)), or
+/// [`Workflow::recover_runs`](crate::Workflow::recover_runs)'s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Recovery {

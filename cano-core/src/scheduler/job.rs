@@ -134,7 +134,9 @@ impl Fire {
 ///
 /// A [`Workflow`] is a job: each run is [`Workflow::run_fsm`] from the flow's initial state
 /// on the scheduler's clock, cancelled at the stop's deadline ([`Fire::cancellation`]); its
-/// resources are set up at start and torn down at stop (not per run).
+/// resources are set up at start and torn down at stop (not per run). A checkpointed one is
+/// also [`recoverable`](Job::recoverable): the runs a previous process left unfinished are
+/// resumed (or abandoned) at start.
 ///
 /// Plain async closures become jobs through [`job_fn`], or directly when they take only the
 /// [`Fire`]:
@@ -289,8 +291,8 @@ where
 {
     /// A checkpointed workflow runs each fire under its own log: the run id is the
     /// [`FireId`] (`flow@scheduled-time`), so a run of one fire never conflicts with
-    /// another's, and [`Workflow::recover_runs`] with the prefix `flow@` finds a flow's
-    /// unfinished runs after a restart.
+    /// another's, and the scheduler's recovery scan at start finds a flow's unfinished runs
+    /// after a restart (see [`Scheduler::set_recovery`](super::Scheduler::set_recovery)).
     fn run<'a>(&'a self, input: S, fire: Fire) -> BoxFuture<'a, CanoResult<()>> {
         let ctx = RunContext::new(fire.clock).with_cancellation(fire.cancel);
         if self.is_checkpointed() {
