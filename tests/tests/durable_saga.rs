@@ -472,3 +472,309 @@ fn compensatable_tasks_need_unique_names() {
     let err = wf.validate().unwrap_err();
     assert!(err.to_string().contains("`same`"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------------
+// A compensatable task in flight when the run is cancelled or times out finishes first (as
+// in cano 0.15), its completion is recorded, and the drain undoes it too.
+
+/// reserve (undoable, instant) → charge (undoable, `charge_takes`) → ship (plain, 5 s) → Done.
+fn slow_charge(env: &Env, charge_takes: Duration) -> Workflow<Order> {
+    let mut charge = Undoable::new("charge", Order::Ship, env);
+    charge.run_takes = charge_takes;
+    let ship = SlowStep {
+        takes: Duration::from_secs(5),
+        effects: env.effects.clone(),
+        clock: env.clock.clone(),
+    };
+    Workflow::bare()
+        .register_compensatable(Order::Reserve, Undoable::new("reserve", Order::Charge, env))
+        .register_compensatable(Order::Charge, charge)
+        .register(Order::Ship, ship)
+        .add_exit_state(Order::Done)
+        .with_checkpoint_store(env.store.clone())
+        .with_workflow_id("saga-1")
+}
+
+/// Records `ship`, then sleeps `takes`, then goes to `Done`.
+struct SlowStep {
+    takes: Duration,
+    effects: Effects,
+    clock: cano_core::testing::FakeClock,
+}
+
+impl cano_core::Task<Order> for SlowStep {
+    async fn run_with(
+        &self,
+        ctx: cano_core::TaskContext<'_>,
+    ) -> Result<cano_core::TaskResult<Order>, CanoError> {
+        self.effects.record("ship", &ctx);
+        self.clock.sleep_until(self.clock.now() + self.takes).await;
+        self.effects.record("shipped", &ctx);
+        Ok(cano_core::TaskResult::Single(Order::Done))
+    }
+    fn config(&self) -> cano_core::TaskConfig {
+        cano_core::TaskConfig::minimal()
+    }
+}
+
+/// Runs `wf` with a token cancelled `cancel_at` after the start; returns the result and
+/// when (after the start) the run returned.
+fn run_cancelled_at(
+    env: &Env,
+    wf: &Workflow<Order>,
+    cancel_at: Duration,
+) -> (Result<Order, CanoError>, Duration) {
+    let token = CancellationToken::new();
+    let ctx = RunContext::new(env.clock.clone()).with_cancellation(token.clone());
+    let start = env.clock.now();
+    env.sim.block_on(async {
+        let run = async {
+            let result = wf.orchestrate_with(ctx, Order::Reserve).await;
+            (result, env.clock.now() - start)
+        };
+        let cancel = async {
+            env.clock.sleep_until(start + cancel_at).await;
+            token.cancel();
+        };
+        futures::future::join(run, cancel).await.0
+    })
+}
+
+fn completions(env: &Env) -> Vec<String> {
+    env.store
+        .rows(&RunId::new("saga-1"))
+        .iter()
+        .filter(|r| r.kind == RowKind::CompensationCompletion)
+        .map(|r| r.task.to_string())
+        .collect()
+}
+
+#[test]
+fn a_cancel_while_a_compensatable_task_runs_lets_it_finish_then_undoes_it() {
+    let env = Env::new();
+    let events = Arc::new(DurableEvents::default());
+    let wf = slow_charge(&env, Duration::from_secs(10)).with_observer(events.clone());
+    let (result, returned) = run_cancelled_at(&env, &wf, Duration::from_secs(3));
+    assert_eq!(result.unwrap_err().category(), "cancelled");
+    assert_eq!(returned, Duration::from_secs(10), "charge ran to its end");
+    assert_eq!(
+        env.effects.labels(),
+        [
+            "reserve",
+            "charge",
+            "undo-charge",
+            "undo-charge-output",
+            "undo-reserve",
+            "undo-reserve-output"
+        ],
+        "ship never started; both were undone, newest first"
+    );
+    assert_eq!(
+        env.effects.all()[2..]
+            .iter()
+            .filter(|e| e.contains("-output"))
+            .collect::<Vec<_>>(),
+        [
+            "undo-charge-output charge#1",
+            "undo-reserve-output reserve#1"
+        ]
+    );
+    assert_eq!(env.log("saga-1"), RunLog::Finished(RunOutcome::RolledBack));
+    let heard = events.0.lock().unwrap().clone();
+    assert!(
+        heard
+            .iter()
+            .any(|e| e == "checkpoint saga-1 3 CompensationCompletion charge"),
+        "charge's completion row was written: {heard:?}"
+    );
+    assert!(
+        !heard.iter().any(|e| e.contains(" ship")),
+        "no entry row for ship: {heard:?}"
+    );
+}
+
+/// The cancel instant swept across the run: while `charge` (0–5 s) runs, it finishes and
+/// is undone with `reserve`; while `ship` (5–10 s) runs, ship is dropped and both are
+/// undone; after 10 s the run has completed.
+#[test]
+fn the_cancel_instant_swept_across_a_compensatable_task_and_the_next_state() {
+    let charge_takes = Duration::from_secs(5);
+    for tenths in 1..=110u64 {
+        let cancel_at = Duration::from_millis(tenths * 100);
+        let env = Env::new();
+        let wf = slow_charge(&env, charge_takes);
+        // Rows are kept until the run finishes: peek at them by tombstone-free store state.
+        let (result, returned) = run_cancelled_at(&env, &wf, cancel_at);
+        let labels = env.effects.labels();
+        let case = format!("cancel at {cancel_at:?}: {result:?} after {returned:?}, {labels:?}");
+        if cancel_at < charge_takes {
+            assert_eq!(
+                result.as_ref().unwrap_err().category(),
+                "cancelled",
+                "{case}"
+            );
+            assert_eq!(returned, charge_takes, "{case}");
+            assert_eq!(
+                labels,
+                [
+                    "reserve",
+                    "charge",
+                    "undo-charge",
+                    "undo-charge-output",
+                    "undo-reserve",
+                    "undo-reserve-output"
+                ],
+                "{case}"
+            );
+        } else if cancel_at < charge_takes + Duration::from_secs(5) {
+            assert_eq!(
+                result.as_ref().unwrap_err().category(),
+                "cancelled",
+                "{case}"
+            );
+            assert_eq!(returned, cancel_at, "{case}: ship is dropped at once");
+            assert_eq!(
+                labels,
+                [
+                    "reserve",
+                    "charge",
+                    "ship",
+                    "undo-charge",
+                    "undo-charge-output",
+                    "undo-reserve",
+                    "undo-reserve-output"
+                ],
+                "{case}"
+            );
+        } else {
+            assert_eq!(result, Ok(Order::Done), "{case}");
+            assert_eq!(labels, ["reserve", "charge", "ship", "shipped"], "{case}");
+            assert_eq!(env.log("saga-1"), RunLog::Finished(RunOutcome::Completed));
+            continue;
+        }
+        assert_eq!(
+            env.log("saga-1"),
+            RunLog::Finished(RunOutcome::RolledBack),
+            "{case}"
+        );
+        assert!(completions(&env).is_empty(), "{case}: the log is finished");
+    }
+}
+
+/// The same sweep for the total timeout: a timeout while `charge` runs lets it finish
+/// (within the compensation budget, 10 s here; by default it is half the total timeout).
+#[test]
+fn a_total_timeout_swept_across_a_compensatable_task_lets_it_finish() {
+    for secs in 1..=12u64 {
+        let env = Env::new();
+        let timeout = Duration::from_secs(secs);
+        let wf = slow_charge(&env, Duration::from_secs(5))
+            .with_timeout(timeout)
+            .with_compensation_timeout(Duration::from_secs(10));
+        let start = env.clock.now();
+        let result = env
+            .sim
+            .block_on(wf.orchestrate_on(&env.clock, Order::Reserve));
+        let returned = env.clock.now() - start;
+        let labels = env.effects.labels();
+        let case = format!("timeout {timeout:?}: {result:?} after {returned:?}, {labels:?}");
+        match secs {
+            1..=4 => {
+                assert_eq!(result.unwrap_err().category(), "timeout", "{case}");
+                assert_eq!(returned, Duration::from_secs(5), "{case}");
+                assert_eq!(
+                    labels.iter().filter(|l| *l == "undo-charge").count(),
+                    1,
+                    "{case}"
+                );
+                assert!(!labels.contains(&"ship".to_string()), "{case}");
+            }
+            5..=9 => {
+                assert_eq!(result.unwrap_err().category(), "timeout", "{case}");
+                assert_eq!(returned, timeout, "{case}");
+                assert!(labels.contains(&"undo-charge".to_string()), "{case}");
+            }
+            _ => assert_eq!(result, Ok(Order::Done), "{case}"),
+        }
+    }
+}
+
+/// A compensatable task that does not finish within one compensation budget of the
+/// cancellation is dropped (it has no completion row, so only the work before it is undone).
+#[test]
+fn the_grace_of_an_in_flight_compensatable_task_is_one_compensation_budget() {
+    let env = Env::new();
+    let wf = slow_charge(&env, Duration::from_secs(100))
+        .with_compensation_timeout(Duration::from_secs(2));
+    let (result, returned) = run_cancelled_at(&env, &wf, Duration::from_secs(1));
+    assert_eq!(result.unwrap_err().category(), "cancelled");
+    assert_eq!(
+        returned,
+        Duration::from_secs(3),
+        "cancel at 1 s + a 2 s budget"
+    );
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-reserve"],
+        "charge never completed, so it is not undone"
+    );
+    assert_eq!(env.log("saga-1"), RunLog::Finished(RunOutcome::RolledBack));
+}
+
+/// Fails its first attempt; retried after a 10 s pause.
+struct FlakyCharge {
+    calls: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl cano_core::CompensatableTask<Order> for FlakyCharge {
+    type Output = u32;
+    async fn run(
+        &self,
+        _ctx: cano_core::TaskContext<'_>,
+    ) -> Result<(cano_core::TaskResult<Order>, u32), CanoError> {
+        match self.calls.fetch_add(1, Ordering::SeqCst) {
+            0 => Err(CanoError::task_execution("flaked")),
+            n => Ok((cano_core::TaskResult::Single(Order::Done), n)),
+        }
+    }
+    async fn compensate(&self, _ctx: cano_core::TaskContext<'_>, _: u32) -> Result<(), CanoError> {
+        Ok(())
+    }
+    fn config(&self) -> cano_core::TaskConfig {
+        cano_core::TaskConfig::new().with_fixed_retry(3, Duration::from_secs(10))
+    }
+}
+
+/// A cancel during a compensatable task's retry pause starts no new attempt.
+#[test]
+fn a_cancel_during_a_retry_pause_starts_no_new_attempt() {
+    let env = Env::new();
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let wf = Workflow::bare()
+        .register_compensatable(
+            Order::Charge,
+            FlakyCharge {
+                calls: calls.clone(),
+            },
+        )
+        .add_exit_state(Order::Done);
+    let token = CancellationToken::new();
+    let ctx = RunContext::new(env.clock.clone()).with_cancellation(token.clone());
+    let result = env.sim.block_on(async {
+        let run = wf.orchestrate_with(ctx, Order::Charge);
+        let cancel = async {
+            env.clock
+                .sleep_until(env.clock.now() + Duration::from_secs(3))
+                .await;
+            token.cancel();
+        };
+        futures::future::join(run, cancel).await.0
+    });
+    assert_eq!(result.unwrap_err().category(), "cancelled");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "no attempt after the cancel"
+    );
+    assert!(env.clock.now() <= cano_core::Instant::ZERO + Duration::from_secs(10));
+}

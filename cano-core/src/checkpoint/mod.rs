@@ -87,8 +87,9 @@
 //!   again; one that was running when the process died runs again (compensations must be
 //!   idempotent).
 //! * Not guaranteed: exactly-once execution of anything; a task that was cancelled or timed
-//!   out mid-run is dropped at its `.await`, and work it did without returning has no
-//!   completion row, so a rollback cannot undo it.
+//!   out mid-run is dropped at its `.await` (a compensatable one only after a grace of one
+//!   compensation budget, see [`CompensatableTask`](crate::CompensatableTask)), and work it
+//!   did without returning has no completion row, so a rollback cannot undo it.
 
 mod codec;
 #[cfg(feature = "testing")]

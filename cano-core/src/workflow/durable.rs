@@ -146,7 +146,7 @@ impl<'w, S: Send + Sync> LedgerSlot<'w, S> for &mut Ledger<'w, S> {
 
 /// Whether `error` means another writer owns the run now: this run must stop touching it
 /// (no rollback: the new owner decides).
-fn ownership_lost(error: &CanoError) -> bool {
+pub(crate) fn ownership_lost(error: &CanoError) -> bool {
     matches!(
         error,
         CanoError::CheckpointStore(
@@ -709,7 +709,7 @@ where
         }
     }
 
-    fn compensation_budget(&self) -> Duration {
+    pub(crate) fn compensation_budget(&self) -> Duration {
         self.durable.compensation_timeout.unwrap_or_else(|| {
             self.total_timeout
                 .map_or(DEFAULT_COMPENSATION_BUDGET, |total| {

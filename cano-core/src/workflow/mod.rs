@@ -358,8 +358,9 @@ where
     }
 
     /// Bounds a rollback drain as a whole (each compensation is also bounded by its task's
-    /// `attempt_timeout`). Default: half the total timeout, at most 30 s; 30 s without a
-    /// total timeout. Compensations that the budget leaves no time for fail with
+    /// `attempt_timeout`), and how long a compensatable task in flight when the run is
+    /// cancelled or times out may still take to finish. Default: half the total timeout, at
+    /// most 30 s; 30 s without a total timeout. Compensations that the budget leaves no time for fail with
     /// [`CanoError::Timeout`] in the [`CanoError::CompensationFailed`] list and are retried
     /// by a resume.
     pub fn with_compensation_timeout(mut self, budget: Duration) -> Self {

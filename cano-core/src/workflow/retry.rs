@@ -596,6 +596,11 @@ where
                     if sleep.as_mut().poll(cx).is_pending() {
                         return Poll::Pending;
                     }
+                    // A run cancelled or timed out during the pause starts no new attempt
+                    // (a run that lets its task finish keeps polling this loop).
+                    if let Some(Err(stop)) = this.guard.map(|guard| guard.check(this.clock)) {
+                        return this.finish(Err(stop));
+                    }
                     this.phase = Phase::Ready;
                     continue;
                 }

@@ -6,6 +6,7 @@ use core::fmt;
 use core::future::Future;
 use core::hash::Hash;
 use core::pin::{Pin, pin};
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll};
 use core::time::Duration;
 
@@ -218,7 +219,8 @@ where
     /// [`CanoError::RetryExhausted`] after retries); [`CanoError::Workflow`] for a state
     /// with no handler or an unsatisfied join; [`CanoError::Timeout`] when the total
     /// timeout passes; [`CanoError::Cancelled`] when the context's token is cancelled (the
-    /// running task's future is dropped at its current `.await`).
+    /// running task's future is dropped at its current `.await`; a compensatable task's only
+    /// after a grace to finish, see [`CompensatableTask`](crate::CompensatableTask)).
     pub fn run_fsm<'a, C: Clock, Sp: Spawner>(
         &'a self,
         ctx: RunContext<C, Sp>,
@@ -299,7 +301,7 @@ where
             return Either::Right(durable);
         }
         if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-            return Either::Left(self.drive(ctx, initial, None, NoLedger));
+            return Either::Left(self.drive(ctx, initial, None, NoLedger, None));
         }
         let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial, NoLedger));
         Either::Right(guarded)
@@ -320,7 +322,7 @@ where
                 // The guarded run is boxed: it holds a second copy of the loop's future, and
                 // a small future here keeps a plain checkpointed run's allocation small.
                 let outcome = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-                    self.drive(ctx, state, None, &mut ledger).await
+                    self.drive(ctx, state, None, &mut ledger, None).await
                 } else {
                     Box::pin(self.run_guarded(ctx, state, &mut ledger)).await
                 };
@@ -339,9 +341,12 @@ where
     ) -> Result<S, CanoError> {
         let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
         let deadline = self.total_timeout.map(|limit| clock.now() + limit);
+        // Raised while a compensatable task runs: its work must not be dropped half done.
+        let shield = AtomicBool::new(false);
+        let shield = self.durable.has_sagas.then_some(&shield);
         // The run checks the deadline and the token itself at every state and retry; racing
         // it against them also stops a task that is waiting.
-        let run = self.drive(ctx, initial, deadline, ledger);
+        let mut run = pin!(self.drive(ctx, initial, deadline, ledger, shield));
         let stop = async {
             let timeout = async {
                 match deadline {
@@ -354,9 +359,21 @@ where
                 Either::Right(_) => cancelled(),
             }
         };
-        match select(pin!(run), pin!(stop)).await {
-            Either::Left((result, _)) => result,
-            Either::Right((error, _)) => Err(error),
+        let error = match select(run.as_mut(), pin!(stop)).await {
+            Either::Left((result, _)) => return result,
+            Either::Right((error, _)) => error,
+        };
+        if !shield.is_some_and(|s| s.load(Ordering::Acquire)) {
+            return Err(error);
+        }
+        // A compensatable task is in flight (as cano 0.15 lets it): it may finish, and its
+        // completion be recorded, within one compensation budget; the run then ends before
+        // the next state (its guard) and the drain undoes that task too. Past the budget it
+        // is dropped like any other task.
+        let grace = clock.now() + self.compensation_budget();
+        match select(run, pin!(clock.sleep_until(grace))).await {
+            Either::Left((Err(lost), _)) if super::durable::ownership_lost(&lost) => Err(lost),
+            Either::Left(_) | Either::Right(_) => Err(error),
         }
     }
 
@@ -369,6 +386,7 @@ where
         initial: S,
         deadline: Option<Instant>,
         mut ledger: L,
+        shield: Option<&AtomicBool>,
     ) -> Result<S, CanoError> {
         let guard = RunGuard {
             cancel: &ctx.cancel,
@@ -487,8 +505,19 @@ where
                 }
                 Some(Handler::Compensatable(task)) => {
                     split_results = None;
+                    if let Some(shield) = shield {
+                        shield.store(true, Ordering::Release);
+                    }
                     let run = self.run_compensatable(task, ledger.get_mut(), &ctx.clock, guard);
-                    telemetry::in_span(span, Box::pin(run)).await?
+                    let next = telemetry::in_span(span, Box::pin(run)).await;
+                    if let Some(shield) = shield {
+                        shield.store(false, Ordering::Release);
+                    }
+                    let next = next?;
+                    // A cancellation or timeout that came while the task ran ends the run
+                    // here, after its completion was recorded (0.15 checks at the boundary).
+                    guard.check(&ctx.clock)?;
+                    next
                 }
                 Some(Handler::Stepped(task)) => {
                     split_results = None;

@@ -25,8 +25,16 @@
 //! the old one on the stack, so the work is compensated once, with the re-run's output. If
 //! the re-run fails instead, the first run's completion stays and is compensated.
 //!
-//! Not covered: a task cancelled or timed out mid-run is dropped at its `.await`; work it
-//! did without returning has no completion, so the rollback cannot undo it.
+//! A compensatable task **in flight when the run is cancelled or times out finishes first**
+//! (as in cano 0.15): its current attempt runs on (no new attempt starts) for up to one
+//! compensation budget after the cancellation, its completion is recorded, the run ends
+//! before the next state, and the drain undoes it with the rest. So a cancelled saga returns
+//! within two compensation budgets (the task's grace, then the drain's). A task still running
+//! when its grace ends is dropped at its `.await`, like any other task at cancellation.
+//!
+//! Not covered: a task dropped mid-run (a plain task at cancellation, or a compensatable one
+//! past its grace) did work without returning; it has no completion, so the rollback cannot
+//! undo it.
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;

@@ -163,6 +163,8 @@ pub struct Undoable {
     pub undo_panics: bool,
     /// The compensation sleeps this long.
     pub undo_takes: Duration,
+    /// The forward run sleeps this long (after recording its effect).
+    pub run_takes: Duration,
     pub attempt_timeout: Option<Duration>,
 }
 
@@ -178,6 +180,7 @@ impl Undoable {
             undo_failures: Arc::new(AtomicU32::new(0)),
             undo_panics: false,
             undo_takes: Duration::ZERO,
+            run_takes: Duration::ZERO,
             attempt_timeout: None,
         }
     }
@@ -189,6 +192,11 @@ impl CompensatableTask<Order> for Undoable {
         self.effects.record(self.label, &ctx);
         if self.crash.fires(self.label) {
             self.clock.sleep_until(self.clock.now() + DAY).await;
+        }
+        if !self.run_takes.is_zero() {
+            self.clock
+                .sleep_until(self.clock.now() + self.run_takes)
+                .await;
         }
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         Ok((TaskResult::Single(self.next), format!("{}#{n}", self.label)))
