@@ -15,6 +15,7 @@ use crate::error::CanoError;
 /// Runs `f`, turning a panic into a [`CanoError::TaskExecution`] (feature `std`; without it
 /// a panic is whatever the target's panic handler does).
 #[cfg(feature = "std")]
+#[inline(always)]
 pub(crate) fn isolate_panic<R>(f: impl FnOnce() -> R) -> Result<R, CanoError> {
     std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).map_err(|payload| {
         use alloc::borrow::Cow;
@@ -43,6 +44,9 @@ pub(crate) struct Isolated<'a, T>(pub(crate) BoxFuture<'a, Result<T, CanoError>>
 impl<T> Future for Isolated<'_, T> {
     type Output = Result<Result<T, CanoError>, CanoError>;
 
+    // Inlined into the run loop: a plain state's task poll is the hot path, and once more
+    // task shapes poll through here the compiler stops inlining it on its own.
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match isolate_panic(|| self.0.as_mut().poll(cx)) {
             Err(panicked) => Poll::Ready(Err(panicked)),
