@@ -55,9 +55,15 @@ pub struct MemoryCheckpointStore {
 struct Inner {
     /// The last fence issued, store-wide.
     last_fence: u64,
-    /// A hash map, not a B-tree: it keeps its table when a finished run is removed, so a
-    /// store that runs one workflow after another allocates nothing per run for the index.
-    runs: HashMap<RunId, Log>,
+    /// Each unfinished run's place in `logs`. A hash map, not a B-tree: it keeps its table
+    /// when a finished run is removed, so a store that runs one workflow after another
+    /// allocates nothing per run for the index.
+    index: HashMap<RunId, usize>,
+    /// The unfinished logs, dense (a finished log's place goes to the last one).
+    logs: Vec<Log>,
+    /// The fence and place of the log written last: a run's next append finds its log
+    /// without hashing its id (checked against the log's fence and id, so never wrong).
+    hot: Option<(Fence, usize)>,
     tombstones: VecDeque<(RunId, RunOutcome)>,
     tombstone_capacity: usize,
     appends: u64,
@@ -69,6 +75,7 @@ struct Inner {
 }
 
 struct Log {
+    run: RunId,
     fence: Fence,
     /// A load copies the rows inside the lock: loads are rare (a resume, a test), appends
     /// are per transition and must stay one push.
@@ -81,20 +88,68 @@ impl Inner {
         Fence(self.last_fence)
     }
 
+    fn place(&self, run: &RunId) -> Option<usize> {
+        self.index.get(run).copied()
+    }
+
+    fn get(&self, run: &RunId) -> Option<&Log> {
+        self.place(run).map(|at| &self.logs[at])
+    }
+
     fn owned(&mut self, run: &RunId, presented: Fence) -> CheckpointResult<&mut Log> {
-        match self.runs.get_mut(run) {
-            Some(log) if log.fence == presented => Ok(log),
+        let hot = self.hot.and_then(|(fence, at)| {
+            let log = self.logs.get(at)?;
+            (fence == presented && log.fence == presented && same_run(&log.run, run)).then_some(at)
+        });
+        let found = hot.or_else(|| self.place(run));
+        match found.map(|at| (at, self.logs[at].fence)) {
+            Some((at, fence)) if fence == presented => {
+                self.hot = Some((presented, at));
+                Ok(&mut self.logs[at])
+            }
             found => Err(CheckpointError::Fenced {
                 run: run.clone(),
                 presented,
-                current: found.map(|log| log.fence),
+                current: found.map(|(_, fence)| fence),
             }),
         }
+    }
+
+    /// Adds (or replaces) `run`'s log.
+    fn insert(&mut self, log: Log) -> usize {
+        match self.place(&log.run) {
+            Some(at) => {
+                self.logs[at] = log;
+                at
+            }
+            None => {
+                self.index.insert(log.run.clone(), self.logs.len());
+                self.logs.push(log);
+                self.logs.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, run: &RunId) -> Option<Log> {
+        let at = self.index.remove(run)?;
+        let log = self.logs.swap_remove(at);
+        if let Some(moved) = self.logs.get(at)
+            && let Some(place) = self.index.get_mut(&moved.run)
+        {
+            *place = at;
+        }
+        self.hot = None;
+        Some(log)
     }
 
     fn forget_tombstone(&mut self, run: &RunId) {
         self.tombstones.retain(|(id, _)| id != run);
     }
+}
+
+/// Whether two ids name one run (one shared id, as a run's writes pass it, compares at once).
+fn same_run(a: &RunId, b: &RunId) -> bool {
+    Arc::ptr_eq(&a.0, &b.0) || a.0 == b.0
 }
 
 impl MemoryCheckpointStore {
@@ -122,7 +177,7 @@ impl MemoryCheckpointStore {
 
     /// [`CheckpointStore::load`], synchronously (for tests and inspection).
     pub fn log(&self, run: &RunId) -> RunLog {
-        let snapshot = self.inner.with(|inner| match inner.runs.get(run) {
+        let snapshot = self.inner.with(|inner| match inner.get(run) {
             Some(log) => Ok(log.rows.clone()),
             None => Err(inner
                 .tombstones
@@ -152,7 +207,11 @@ impl MemoryCheckpointStore {
         self.inner.with(|inner| {
             let fence = inner.issue_fence();
             inner.forget_tombstone(run);
-            inner.runs.insert(run.clone(), Log { fence, rows });
+            inner.insert(Log {
+                run: run.clone(),
+                fence,
+                rows,
+            });
             fence
         })
     }
@@ -174,7 +233,7 @@ impl MemoryCheckpointStore {
                 Some(fault) if !fault.after_write => return Err(fault.error),
                 other => other,
             };
-            if inner.runs.contains_key(run) {
+            if inner.place(run).is_some() {
                 return Err(CheckpointError::Conflict {
                     run: run.clone(),
                     detail: Cow::Borrowed("the run already has an unfinished log"),
@@ -184,7 +243,12 @@ impl MemoryCheckpointStore {
             inner.forget_tombstone(run);
             let mut rows = core::mem::take(&mut inner.spare_rows);
             rows.push(first);
-            inner.runs.insert(run.clone(), Log { fence, rows });
+            let at = inner.insert(Log {
+                run: run.clone(),
+                fence,
+                rows,
+            });
+            inner.hot = Some((fence, at));
             #[cfg(feature = "testing")]
             if let Some(fault) = after_write {
                 return Err(fault.error);
@@ -199,13 +263,12 @@ impl MemoryCheckpointStore {
             if let Some(fault) = inner.take_fault(Operation::Resume, None) {
                 return Err(fault.error);
             }
-            if !inner.runs.contains_key(run) {
+            let Some(at) = inner.place(run) else {
                 return Err(CheckpointError::NotFound { run: run.clone() });
-            }
+            };
             let fence = inner.issue_fence();
-            if let Some(log) = inner.runs.get_mut(run) {
-                log.fence = fence;
-            }
+            inner.logs[at].fence = fence;
+            inner.hot = Some((fence, at));
             Ok(fence)
         })
     }
@@ -247,7 +310,7 @@ impl MemoryCheckpointStore {
                 other => other,
             };
             inner.owned(run, fence)?;
-            let dropped = inner.runs.remove(run);
+            let dropped = inner.remove(run);
             if inner.tombstone_capacity > 0 {
                 if inner.tombstones.len() == inner.tombstone_capacity {
                     inner.tombstones.pop_front();
@@ -293,7 +356,11 @@ impl MemoryCheckpointStore {
                 if let Some(fault) = inner.take_fault(Operation::ListUnfinished, None) {
                     return Err(fault.error);
                 }
-                Ok(inner.runs.keys().cloned().collect::<Vec<RunId>>())
+                Ok(inner
+                    .logs
+                    .iter()
+                    .map(|log| log.run.clone())
+                    .collect::<Vec<RunId>>())
             })
             .map(|mut runs| {
                 runs.sort_unstable();
@@ -324,6 +391,16 @@ impl CheckpointStore for MemoryCheckpointStore {
         ready(self.append_now(run, fence, row))
     }
 
+    /// Always `Some`: every call completes at once.
+    fn try_append_now(
+        &self,
+        run: &RunId,
+        fence: Fence,
+        row: &CheckpointRow,
+    ) -> Option<CheckpointResult<()>> {
+        Some(self.append_now(run, fence, row))
+    }
+
     fn load(&self, run: &RunId) -> impl Future<Output = CheckpointResult<RunLog>> + Send {
         ready(self.load_now(run))
     }
@@ -346,7 +423,7 @@ impl fmt::Debug for MemoryCheckpointStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (runs, tombstones) = self
             .inner
-            .with(|inner| (inner.runs.len(), inner.tombstones.len()));
+            .with(|inner| (inner.logs.len(), inner.tombstones.len()));
         f.debug_struct("MemoryCheckpointStore")
             .field("unfinished_runs", &runs)
             .field("tombstones", &tombstones)
@@ -468,7 +545,17 @@ impl MemoryCheckpointStore {
 #[cfg(feature = "testing")]
 impl Inner {
     /// The fault that fires for this call, if any (consuming one of its times).
+    #[inline(always)]
     fn take_fault(&mut self, operation: Operation, sequence: Option<u64>) -> Option<Fault> {
+        if self.faults.is_empty() {
+            None
+        } else {
+            self.take_armed_fault(operation, sequence)
+        }
+    }
+
+    #[cold]
+    fn take_armed_fault(&mut self, operation: Operation, sequence: Option<u64>) -> Option<Fault> {
         let at = self.faults.iter().position(|fault| {
             fault.operation == operation && (fault.sequence.is_none() || fault.sequence == sequence)
         })?;
@@ -483,5 +570,70 @@ impl Inner {
             self.faults.remove(at);
         }
         Some(fired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    fn entry(sequence: u64) -> CheckpointRow {
+        CheckpointRow::state_entry(sequence, Cow::Borrowed("s"), 1)
+    }
+
+    /// Interleaved runs, finished in every order, with each writer also presenting the
+    /// other runs' fences: the log found without hashing (the last written) is never the
+    /// wrong one, and a finished run's place taken by another keeps that one reachable.
+    #[test]
+    fn interleaved_runs_each_reach_only_their_own_log() {
+        for finish_order in [
+            [0, 1, 2],
+            [2, 1, 0],
+            [1, 0, 2],
+            [1, 2, 0],
+            [0, 2, 1],
+            [2, 0, 1],
+        ] {
+            let store = MemoryCheckpointStore::new();
+            let runs: Vec<RunId> = (0..3)
+                .map(|i| RunId::from(alloc::format!("r{i}")))
+                .collect();
+            let fences: Vec<Fence> = runs
+                .iter()
+                .map(|run| block_on(store.start(run, &entry(0))).unwrap())
+                .collect();
+            for sequence in 1..4 {
+                for (i, run) in runs.iter().enumerate() {
+                    // A twin id (another allocation, same text) writes as the run itself.
+                    let twin = RunId::from(run.as_str());
+                    let id = if sequence % 2 == 0 { &twin } else { run };
+                    for (j, &fence) in fences.iter().enumerate() {
+                        if j != i {
+                            assert!(matches!(
+                                store.try_append_now(id, fence, &entry(sequence)),
+                                Some(Err(CheckpointError::Fenced { .. }))
+                            ));
+                        }
+                    }
+                    store
+                        .try_append_now(id, fences[i], &entry(sequence))
+                        .unwrap()
+                        .unwrap();
+                }
+            }
+            for (done, &i) in finish_order.iter().enumerate() {
+                block_on(store.finish(&runs[i], fences[i], RunOutcome::Completed)).unwrap();
+                for &k in &finish_order[done + 1..] {
+                    let rows = store.rows(&runs[k]);
+                    assert_eq!(rows.len(), 4 + done, "{finish_order:?}: run {k}");
+                    store
+                        .try_append_now(&runs[k], fences[k], &entry(4 + done as u64))
+                        .unwrap()
+                        .unwrap();
+                }
+            }
+            assert!(block_on(store.list_unfinished()).unwrap().is_empty());
+        }
     }
 }

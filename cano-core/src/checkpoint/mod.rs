@@ -414,6 +414,22 @@ pub trait CheckpointStore: Send + Sync {
         row: &CheckpointRow,
     ) -> impl Future<Output = CheckpointResult<()>> + Send;
 
+    /// [`append`](Self::append) made at once, by a store that can complete it without
+    /// waiting: `Some` with exactly what `append` would return (and having done what it
+    /// would do), or `None` (the default) when the caller must await `append`. The run loop
+    /// tries it first: an in-memory store answers every call, which spares a checkpointed
+    /// transition the boxed future of [`DynCheckpointStore::append_dyn`]. A store that
+    /// wraps another must not forward it unless its own `append` adds nothing.
+    fn try_append_now(
+        &self,
+        run: &RunId,
+        fence: Fence,
+        row: &CheckpointRow,
+    ) -> Option<CheckpointResult<()>> {
+        let _ = (run, fence, row);
+        None
+    }
+
     /// `run`'s log. Never fails for an unknown run ([`RunLog::Unknown`]).
     fn load(&self, run: &RunId) -> impl Future<Output = CheckpointResult<RunLog>> + Send;
 
@@ -450,6 +466,16 @@ pub trait DynCheckpointStore: Send + Sync {
         fence: Fence,
         row: &'a CheckpointRow,
     ) -> BoxFuture<'a, CheckpointResult<()>>;
+    /// [`CheckpointStore::try_append_now`] (`None` by default).
+    fn try_append_now_dyn(
+        &self,
+        run: &RunId,
+        fence: Fence,
+        row: &CheckpointRow,
+    ) -> Option<CheckpointResult<()>> {
+        let _ = (run, fence, row);
+        None
+    }
     /// [`CheckpointStore::load`], boxed.
     fn load_dyn<'a>(&'a self, run: &'a RunId) -> BoxFuture<'a, CheckpointResult<RunLog>>;
     /// [`CheckpointStore::finish`], boxed.
@@ -481,6 +507,15 @@ impl<T: CheckpointStore> DynCheckpointStore for T {
         row: &'a CheckpointRow,
     ) -> BoxFuture<'a, CheckpointResult<()>> {
         Box::pin(self.append(run, fence, row))
+    }
+    #[inline]
+    fn try_append_now_dyn(
+        &self,
+        run: &RunId,
+        fence: Fence,
+        row: &CheckpointRow,
+    ) -> Option<CheckpointResult<()>> {
+        self.try_append_now(run, fence, row)
     }
     fn load_dyn<'a>(&'a self, run: &'a RunId) -> BoxFuture<'a, CheckpointResult<RunLog>> {
         Box::pin(self.load(run))
@@ -518,6 +553,14 @@ macro_rules! forward_store {
                 row: &CheckpointRow,
             ) -> impl Future<Output = CheckpointResult<()>> + Send {
                 async move { (**self).append_dyn(run, fence, row).await }
+            }
+            fn try_append_now(
+                &self,
+                run: &RunId,
+                fence: Fence,
+                row: &CheckpointRow,
+            ) -> Option<CheckpointResult<()>> {
+                (**self).try_append_now_dyn(run, fence, row)
             }
             fn load(&self, run: &RunId) -> impl Future<Output = CheckpointResult<RunLog>> + Send {
                 async move { (**self).load_dyn(run).await }
@@ -558,6 +601,14 @@ impl<T: CheckpointStore> CheckpointStore for Arc<T> {
         row: &CheckpointRow,
     ) -> impl Future<Output = CheckpointResult<()>> + Send {
         T::append(self, run, fence, row)
+    }
+    fn try_append_now(
+        &self,
+        run: &RunId,
+        fence: Fence,
+        row: &CheckpointRow,
+    ) -> Option<CheckpointResult<()>> {
+        T::try_append_now(self, run, fence, row)
     }
     fn load(&self, run: &RunId) -> impl Future<Output = CheckpointResult<RunLog>> + Send {
         T::load(self, run)

@@ -33,6 +33,12 @@ use crate::runtime::Clock;
 /// The compensation budget when neither it nor a total timeout is set.
 const DEFAULT_COMPENSATION_BUDGET: Duration = Duration::from_secs(30);
 
+/// An entry row's write: made already, or the store's future to await.
+pub(crate) enum EntryWrite<'l> {
+    Done(CheckpointResult<()>),
+    Pending(BoxFuture<'l, CheckpointResult<()>>),
+}
+
 /// How a ledgered run begins.
 pub(crate) enum Begin<S> {
     /// A new run from `initial`, under `run` (or the workflow's id).
@@ -64,8 +70,11 @@ pub(crate) struct Ledger<'w, S> {
     state_key: Cow<'static, str>,
     /// The log already has its `RollbackStarted` row.
     rollback_recorded: bool,
-    /// The entry row being written (kept here so the write borrows it, not the run loop).
-    pending_entry: Option<CheckpointRow>,
+    /// The entry row being written (kept here so the write borrows it, not the run loop),
+    /// reused by every entry of the run: only its sequence and state change.
+    entry_row: CheckpointRow,
+    /// `entry_row` is written and waits for [`commit_entry`](Workflow::commit_entry).
+    entry_pending: bool,
 }
 
 struct Journal<'w, S> {
@@ -174,7 +183,12 @@ where
             visit: 0,
             state_key: Cow::Borrowed(""),
             rollback_recorded: false,
-            pending_entry: None,
+            entry_row: CheckpointRow::state_entry(
+                0,
+                Cow::Borrowed(""),
+                self.durable.workflow_version,
+            ),
+            entry_pending: false,
         }
     }
 
@@ -436,10 +450,11 @@ where
         journal: &mut Journal<'_, S>,
         row: CheckpointRow,
     ) -> Result<u64, CanoError> {
-        journal
-            .store
-            .append_dyn(&journal.run, journal.fence, &row)
-            .await?;
+        let store = journal.store;
+        match store.try_append_now_dyn(&journal.run, journal.fence, &row) {
+            Some(done) => done?,
+            None => store.append_dyn(&journal.run, journal.fence, &row).await?,
+        }
         journal.next += 1;
         self.observers
             .iter()
@@ -448,13 +463,14 @@ where
     }
 
     /// Prepares the record of entering the state in slot `at` (before its task runs):
-    /// `Some` write to await, then [`commit_entry`](Self::commit_entry). Split in two so
-    /// the run loop holds only the store's boxed future across the await.
+    /// `Some` write (made already by a store that answers at once, else to await), then
+    /// [`commit_entry`](Self::commit_entry). Split in two so the run loop holds only the
+    /// store's boxed future across the await.
     pub(crate) fn prepare_entry<'l>(
         &self,
         ledger: &'l mut Ledger<'_, S>,
         at: usize,
-    ) -> Option<BoxFuture<'l, CheckpointResult<()>>> {
+    ) -> Option<EntryWrite<'l>> {
         if core::mem::take(&mut ledger.entry_written) {
             return None;
         }
@@ -463,29 +479,40 @@ where
             ledger.visit += 1;
             return None;
         };
-        let key = (journal.state_key)(&self.states[at].state);
-        ledger.pending_entry = Some(CheckpointRow::state_entry(
-            journal.next,
-            key,
-            journal.version,
-        ));
+        ledger.entry_row.sequence = journal.next;
+        ledger.entry_row.state = (journal.state_key)(&self.states[at].state);
+        ledger.entry_pending = true;
         let ledger: &'l Ledger<'_, S> = ledger;
-        let (journal, row) = (ledger.journal.as_ref()?, ledger.pending_entry.as_ref()?);
-        Some(journal.store.append_dyn(&journal.run, journal.fence, row))
+        let (journal, row) = (ledger.journal.as_ref()?, &ledger.entry_row);
+        Some(
+            match journal
+                .store
+                .try_append_now_dyn(&journal.run, journal.fence, row)
+            {
+                Some(done) => EntryWrite::Done(done),
+                None => {
+                    EntryWrite::Pending(journal.store.append_dyn(&journal.run, journal.fence, row))
+                }
+            },
+        )
     }
 
     /// After the write of [`prepare_entry`](Self::prepare_entry) succeeded.
     pub(crate) fn commit_entry(&self, ledger: &mut Ledger<'_, S>) {
-        let (Some(journal), Some(row)) = (ledger.journal.as_mut(), ledger.pending_entry.take())
-        else {
+        let Some(journal) = ledger.journal.as_mut() else {
             return;
         };
+        if !core::mem::take(&mut ledger.entry_pending) {
+            return;
+        }
+        let row = &mut ledger.entry_row;
         journal.next += 1;
         self.observers
             .iter()
-            .for_each(|o| o.on_checkpoint(&journal.run, &row));
+            .for_each(|o| o.on_checkpoint(&journal.run, row));
         ledger.visit = row.sequence;
-        ledger.state_key = row.state;
+        // The row keeps the previous key until the next entry replaces it.
+        core::mem::swap(&mut ledger.state_key, &mut row.state);
     }
 
     /// Runs a compensatable state's task and records its completion.

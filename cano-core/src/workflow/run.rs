@@ -12,7 +12,7 @@ use core::time::Duration;
 
 use futures::future::{Either, ready, select};
 
-use super::durable::{Begin, Ledger, LedgerSlot, NoLedger, Opened};
+use super::durable::{Begin, EntryWrite, Ledger, LedgerSlot, NoLedger, Opened};
 use super::join::{RunJoin, SplitResult};
 use super::observer::{TaskEvents, TaskId};
 use super::retry::Attempts;
@@ -420,7 +420,8 @@ where
                 } else {
                     // Only the store's boxed future lives across this await.
                     let wrote = match self.prepare_entry(ledger, at) {
-                        Some(write) => write.await.map(|()| true)?,
+                        Some(EntryWrite::Done(done)) => done.map(|()| true)?,
+                        Some(EntryWrite::Pending(write)) => write.await.map(|()| true)?,
                         None => false,
                     };
                     if wrote {
