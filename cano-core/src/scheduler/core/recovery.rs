@@ -372,7 +372,7 @@ mod tests {
         // A run "from the future" (the wall clock went back since the crash).
         let ahead =
             LogId::from(FireId::new("a", Timestamp::from_second(WALL + 3600).unwrap()).to_string());
-        core.recover(a, &[ahead.clone()]);
+        core.recover(a, core::slice::from_ref(&ahead));
         let resumed = resumes(&mut core, Instant::ZERO);
         assert_eq!(resumed.len(), 1);
         let fresh = core.trigger(a, Instant::ZERO, wall()).unwrap().unwrap();
