@@ -351,3 +351,99 @@ fn a_resumed_run_is_the_flows_live_run_for_its_overlap_policy() {
         );
     }
 }
+
+/// Records `label key`, sleeps `takes`, goes to `next`.
+struct Timed {
+    label: &'static str,
+    next: Order,
+    takes: Duration,
+    env_effects: Effects,
+    clock: cano_core::testing::FakeClock,
+}
+
+impl cano_core::Task<Order> for Timed {
+    async fn run_with(
+        &self,
+        ctx: cano_core::TaskContext<'_>,
+    ) -> Result<cano_core::TaskResult<Order>, cano_core::CanoError> {
+        use cano_core::Clock;
+        self.env_effects.record(self.label, &ctx);
+        self.clock.sleep_until(self.clock.now() + self.takes).await;
+        Ok(cano_core::TaskResult::Single(self.next))
+    }
+    fn config(&self) -> cano_core::TaskConfig {
+        cano_core::TaskConfig::minimal()
+    }
+}
+
+/// reserve → charge → ship, 10 s each.
+fn timed_workflow(env: &Env) -> Workflow<Order> {
+    let step = |label, next| Timed {
+        label,
+        next,
+        takes: Duration::from_secs(10),
+        env_effects: env.effects.clone(),
+        clock: env.clock.clone(),
+    };
+    Workflow::bare()
+        .register(Order::Reserve, step("reserve", Order::Charge))
+        .register(Order::Charge, step("charge", Order::Ship))
+        .register(Order::Ship, step("ship", Order::Done))
+        .add_exit_state(Order::Done)
+        .with_checkpoint_store(env.store.clone())
+}
+
+/// The first process is stopped (grace 0: the run is cancelled at once) at every second of
+/// the run; the next start resumes it: every state runs, only the one in flight twice (under
+/// one key), and the run is counted once.
+#[test]
+fn a_run_stopped_at_any_instant_is_resumed_at_its_in_flight_state_once() {
+    for secs in 1..30u64 {
+        let env = Env::new();
+        let mut scheduler = Scheduler::new();
+        scheduler
+            .manual("report", timed_workflow(&env), Order::Reserve)
+            .unwrap();
+        let running = env
+            .sim
+            .block_on(scheduler.start(env.clock.clone(), env.sim.spawner()))
+            .unwrap();
+        running.trigger("report").unwrap();
+        env.sim.run_for(Duration::from_secs(secs));
+        let report = env
+            .sim
+            .block_on(running.stop_within(Duration::ZERO))
+            .unwrap();
+        assert_eq!(report.cancelled.len(), 1, "at {secs} s: {report:?}");
+        let run = RunId::new(report.cancelled[0].to_string());
+        let before = env.effects.all();
+        let in_flight = before.last().unwrap().clone();
+
+        let running = restarted_with(&env, timed_workflow(&env));
+        env.sim.run_for(Duration::from_secs(60));
+        let info = running.status("report").unwrap();
+        assert_eq!(counts(&info), (1, 0, 0), "at {secs} s: {info:?}");
+        assert_eq!(env.store.log(&run), RunLog::Finished(RunOutcome::Completed));
+        let after = env.effects.all();
+        assert_eq!(after[..before.len()], before[..]);
+        assert_eq!(
+            after[before.len()],
+            in_flight,
+            "at {secs} s: the in-flight state re-runs first, with its key"
+        );
+        let labels = env.effects.labels();
+        for label in ["reserve", "charge", "ship"] {
+            let expected = 1 + usize::from(in_flight.starts_with(label));
+            assert_eq!(
+                labels.iter().filter(|l| *l == label).count(),
+                expected,
+                "at {secs} s: {after:?}"
+            );
+        }
+        env.sim.block_on(running.stop()).unwrap();
+    }
+}
+
+fn restarted_with(env: &Env, wf: Workflow<Order>) -> RunningScheduler {
+    restarted(env, wf, |_| {})
+}
