@@ -96,6 +96,7 @@ impl Inner {
         self.place(run).map(|at| &self.logs[at])
     }
 
+    #[inline]
     fn owned(&mut self, run: &RunId, presented: Fence) -> CheckpointResult<&mut Log> {
         let hot = self.hot.and_then(|(fence, at)| {
             let log = self.logs.get(at)?;
@@ -107,11 +108,44 @@ impl Inner {
                 self.hot = Some((presented, at));
                 Ok(&mut self.logs[at])
             }
-            found => Err(CheckpointError::Fenced {
+            found => Err(fenced(run, presented, found.map(|(_, fence)| fence))),
+        }
+    }
+
+    fn append(&mut self, run: &RunId, fence: Fence, row: CheckpointRow) -> CheckpointResult<()> {
+        let log = self.owned(run, fence)?;
+        let next = log.rows.len() as u64;
+        if row.sequence != next {
+            return Err(CheckpointError::Conflict {
                 run: run.clone(),
-                presented,
-                current: found.map(|(_, fence)| fence),
-            }),
+                detail: Cow::Owned(alloc::format!(
+                    "sequence {} offered, {next} expected",
+                    row.sequence
+                )),
+            });
+        }
+        log.rows.push(row);
+        self.appends += 1;
+        Ok(())
+    }
+
+    /// [`append`](Self::append) with the armed faults applied.
+    #[cfg(feature = "testing")]
+    #[cold]
+    fn append_with_faults(
+        &mut self,
+        run: &RunId,
+        fence: Fence,
+        row: CheckpointRow,
+    ) -> CheckpointResult<()> {
+        let after_write = match self.take_fault(Operation::Append, Some(row.sequence)) {
+            Some(fault) if !fault.after_write => return Err(fault.error),
+            other => other,
+        };
+        self.append(run, fence, row)?;
+        match after_write {
+            Some(fault) => Err(fault.error),
+            None => Ok(()),
         }
     }
 
@@ -144,6 +178,15 @@ impl Inner {
 
     fn forget_tombstone(&mut self, run: &RunId) {
         self.tombstones.retain(|(id, _)| id != run);
+    }
+}
+
+#[cold]
+fn fenced(run: &RunId, presented: Fence, current: Option<Fence>) -> CheckpointError {
+    CheckpointError::Fenced {
+        run: run.clone(),
+        presented,
+        current,
     }
 }
 
@@ -277,28 +320,10 @@ impl MemoryCheckpointStore {
         let row = row.clone();
         self.inner.with(|inner| {
             #[cfg(feature = "testing")]
-            let after_write = match inner.take_fault(Operation::Append, Some(row.sequence)) {
-                Some(fault) if !fault.after_write => return Err(fault.error),
-                other => other,
-            };
-            let log = inner.owned(run, fence)?;
-            let next = log.rows.len() as u64;
-            if row.sequence != next {
-                return Err(CheckpointError::Conflict {
-                    run: run.clone(),
-                    detail: Cow::Owned(alloc::format!(
-                        "sequence {} offered, {next} expected",
-                        row.sequence
-                    )),
-                });
+            if !inner.faults.is_empty() {
+                return inner.append_with_faults(run, fence, row);
             }
-            log.rows.push(row);
-            inner.appends += 1;
-            #[cfg(feature = "testing")]
-            if let Some(fault) = after_write {
-                return Err(fault.error);
-            }
-            Ok(())
+            inner.append(run, fence, row)
         })
     }
 
