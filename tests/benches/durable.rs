@@ -4,6 +4,8 @@
 //! line adds a compensatable task per state (a completion row and a kept output per state).
 //!
 //! Run: `cargo bench -p cano-tests --bench durable -- --warm-up-time 1 --measurement-time 3`
+//! (`tests/examples/callgrind_workflow.rs` counts the same work's instructions, which the
+//! machine's load does not change).
 
 use std::borrow::Cow;
 use std::hint::black_box;
