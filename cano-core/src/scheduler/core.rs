@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::error::SchedulerError;
+use super::events::{EventCursor, EventLog, SchedulerEvent};
 use super::info::FlowInfo;
 use super::job::FireId;
 use super::queue::DeadlineQueue;
@@ -301,6 +302,8 @@ pub struct SchedulerCore {
     time_zone: TimeZone,
     stage: Stage,
     persist: Option<Box<Persisting>>,
+    /// What happened, for subscribers and observers (nothing is kept without readers).
+    events: EventLog,
 }
 
 impl Default for SchedulerCore {
@@ -332,6 +335,7 @@ impl SchedulerCore {
             time_zone: TimeZone::UTC,
             stage: Stage::Registering,
             persist: None,
+            events: EventLog::default(),
         }
     }
 
@@ -709,6 +713,7 @@ impl SchedulerCore {
         self.stage = Stage::Stopping {
             deadline: now.saturating_add(grace),
         };
+        self.events.push(|| SchedulerEvent::Stopping);
         self.queue.clear();
         for slot in &mut self.flows {
             slot.held = slot.held.without_trigger();
@@ -721,6 +726,7 @@ impl SchedulerCore {
     fn settle_stop(&mut self) {
         if matches!(self.stage, Stage::Stopping { .. } | Stage::Draining) && self.runs.live() == 0 {
             self.stage = Stage::Stopped;
+            self.events.push(|| SchedulerEvent::Stopped);
         }
     }
 
@@ -757,24 +763,27 @@ impl SchedulerCore {
     fn poll_running(&mut self, now: Instant, wall: Timestamp) -> Action {
         self.check_wall_clock(now, wall);
         if self.persist.is_some()
-            && let Some(dispatch) = self.start_catch_up(wall)
+            && let Some(dispatch) = self.start_catch_up(now, wall)
         {
             return Action::Start(dispatch);
         }
         while let Some(flow) = self.queue.pop_due(now) {
             let i = flow as usize;
-            match self.flows[i].on_due(
+            let counted = EventLog::counts(&self.flows[i]);
+            let due = self.flows[i].on_due(
                 flow,
                 &mut self.queue,
                 now,
                 wall,
                 self.grace,
                 self.awake_after_jump,
-            ) {
+            );
+            self.events.fires_dropped(&self.flows[i], counted);
+            match due {
                 Due::Nothing => {}
                 Due::Replan => self.rearm(i, now, wall, false),
                 Due::Start(at) => {
-                    let dispatch = self.start_run(i, at, wall);
+                    let dispatch = self.start_run(i, at, now, wall);
                     self.rearm(i, now, wall, false);
                     return Action::Start(dispatch);
                 }
@@ -784,6 +793,38 @@ impl SchedulerCore {
             Some(t) => Action::WakeAt(t),
             None => Action::Idle,
         }
+    }
+
+    /// How many events the core keeps for its readers (see [`crate::scheduler::events`];
+    /// default [`DEFAULT_EVENT_CAPACITY`](super::events::DEFAULT_EVENT_CAPACITY), at least 1).
+    pub fn set_event_capacity(&mut self, capacity: usize) {
+        self.events.set_capacity(capacity);
+    }
+
+    /// Starts reading the core's events: from now on it makes them (until the last reader
+    /// gives its cursor back with [`unsubscribe_events`](Self::unsubscribe_events)), and
+    /// [`next_event`](Self::next_event) reads them from this point on.
+    pub fn subscribe_events(&mut self) -> EventCursor {
+        self.events.subscribe()
+    }
+
+    /// Gives a reader's cursor back; without readers the core makes no event.
+    pub fn unsubscribe_events(&mut self, cursor: EventCursor) {
+        self.events.unsubscribe(cursor);
+    }
+
+    /// The next event for `cursor`, or `None` if it has read everything. A reader that
+    /// fell more than the capacity behind gets [`SchedulerEvent::Lagged`] first.
+    pub fn next_event(&self, cursor: &mut EventCursor) -> Option<SchedulerEvent> {
+        self.events.read(cursor)
+    }
+
+    pub(crate) fn event_log(&self) -> &EventLog {
+        &self.events
+    }
+
+    pub(crate) fn event_log_mut(&mut self) -> &mut EventLog {
+        &mut self.events
     }
 
     /// The runs cancelled at the stop's deadline, in the order [`poll`](Self::poll) asked
@@ -879,14 +920,19 @@ impl SchedulerCore {
         }
     }
 
-    fn start_run(&mut self, i: usize, scheduled: i64, wall: Timestamp) -> Dispatch {
+    fn start_run(&mut self, i: usize, scheduled: i64, now: Instant, wall: Timestamp) -> Dispatch {
         let slot = &mut self.flows[i];
         let at = slot.next_fire_id(scheduled);
         slot.state.start(wall);
         let fire = FireId::new(slot.id.clone(), timestamp_at(at));
         self.mark_dirty(i);
+        let run = self.runs.insert(i as u32, at, now);
+        self.events.push(|| SchedulerEvent::FireStarted {
+            fire: fire.clone(),
+            run,
+        });
         Dispatch {
-            run: self.runs.insert(i as u32, at),
+            run,
             flow: FlowIndex(i as u32),
             fire,
         }
@@ -907,10 +953,21 @@ impl SchedulerCore {
         wall: Timestamp,
         outcome: impl Into<RunOutcome>,
     ) -> Result<(), SchedulerError> {
+        let entry = self.runs.get(run).copied();
         let i = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)? as usize;
         let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
+        let outcome = match outcome.into() {
+            RunOutcome::Failed(failure) if stopping && failure.cancellation => {
+                RunOutcome::Cancelled
+            }
+            outcome => outcome,
+        };
+        if let Some(entry) = entry {
+            self.events
+                .run_ended(&self.flows[i], run, entry, &outcome, now);
+        }
         let slot = &mut self.flows[i];
-        let result = match outcome.into() {
+        let result = match outcome {
             RunOutcome::Succeeded => Some(Ok(())),
             RunOutcome::Failed(failure) if !(stopping && failure.cancellation) => {
                 Some(Err(failure.message))
@@ -922,6 +979,7 @@ impl SchedulerCore {
             Some(result) => {
                 let policy = &self.backoffs[slot.config.backoff as usize];
                 let transition = slot.state.finish(now, result, policy, &self.rng);
+                self.events.transition(slot, transition, now);
                 if let Timeline::FixedDelay { interval } = slot.timeline {
                     // Fixed delay: measured from the end of this run.
                     slot.next_fire = Some(FireTime::Monotonic(instant_at(
@@ -991,7 +1049,7 @@ impl SchedulerCore {
                 }
             }
             Ok(()) => {
-                let dispatch = self.start_run(i, wall.as_microsecond(), wall);
+                let dispatch = self.start_run(i, wall.as_microsecond(), now, wall);
                 self.rearm(i, now, wall, false);
                 Ok(Some(dispatch))
             }
@@ -1013,6 +1071,8 @@ impl SchedulerCore {
     ) -> Result<(), SchedulerError> {
         let i = self.command(flow)?;
         self.flows[i].state.reset();
+        self.events
+            .flow_event(&self.flows[i], |flow| SchedulerEvent::Reset { flow });
         self.mark_dirty(i);
         self.rearm(i, now, wall, true);
         Ok(())
@@ -1026,6 +1086,8 @@ impl SchedulerCore {
     pub fn pause(&mut self, flow: FlowIndex) -> Result<(), SchedulerError> {
         let i = self.command(flow)?;
         self.flows[i].state.set_paused(true);
+        self.events
+            .flow_event(&self.flows[i], |flow| SchedulerEvent::Paused { flow });
         self.mark_dirty(i);
         self.queue.disarm(i as u32);
         Ok(())
@@ -1046,6 +1108,8 @@ impl SchedulerCore {
         let i = self.command(flow)?;
         if self.flows[i].state.is_paused() {
             self.flows[i].state.set_paused(false);
+            self.events
+                .flow_event(&self.flows[i], |flow| SchedulerEvent::Resumed { flow });
             self.mark_dirty(i);
             self.rearm(i, now, wall, true);
         }
@@ -1247,7 +1311,7 @@ impl SchedulerCore {
 
     /// Starts the oldest catch-up fire whose flow can start now (fires of a tripped flow
     /// are dropped; a paused flow's wait for its resume).
-    fn start_catch_up(&mut self, wall: Timestamp) -> Option<Dispatch> {
+    fn start_catch_up(&mut self, now: Instant, wall: Timestamp) -> Option<Dispatch> {
         let persist = self.persist.as_deref_mut()?;
         if persist.catch_up.is_empty() {
             return None;
@@ -1264,7 +1328,7 @@ impl SchedulerCore {
         if persist.catch_up.is_empty() {
             persist.catch_up = Vec::new();
         }
-        Some(self.start_run(flow as usize, at, wall))
+        Some(self.start_run(flow as usize, at, now, wall))
     }
 
     /// Whether any run is in flight.

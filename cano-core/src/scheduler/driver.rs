@@ -21,6 +21,7 @@ use futures::task::AtomicWaker;
 
 use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
 use super::error::SchedulerError;
+use super::events::{EventPump, SchedulerObserver};
 use super::handle::{RunningScheduler, StopReport};
 use super::job::{Fire, Job};
 use super::runs::RunId;
@@ -51,6 +52,8 @@ pub(crate) struct DriverState {
     pub(crate) flush_waiters: Vec<Waker>,
     /// The last schedule-store write error.
     pub(crate) last_save_error: Option<PersistError>,
+    /// Subscribers waiting for events, and the observers' place in them.
+    pub(crate) pump: EventPump,
 }
 
 /// A run decided on inside the critical section, spawned outside it.
@@ -86,6 +89,7 @@ impl DriverState {
                 .core
                 .next_wake()
                 .is_some_and(|t| t < self.sleeping_until)
+            || self.pump.must_wake(self.core.event_log())
     }
 }
 
@@ -104,6 +108,8 @@ pub(crate) struct Common {
     pub(crate) handles: AtomicUsize,
     /// Where each flow's state is kept across restarts, if anywhere.
     store: Option<Arc<dyn DynScheduleStore>>,
+    /// Called with every event, on the loop, outside the lock.
+    observers: Vec<Arc<dyn SchedulerObserver>>,
 }
 
 impl Common {
@@ -334,6 +340,7 @@ where
     let mut starts: Vec<PendingRun> = Vec::new();
     let mut cancels: Vec<AbortHandle> = Vec::new();
     let mut saves: Vec<ScheduleWrite> = Vec::new();
+    let (mut wake_subscribers, mut observed) = (Vec::new(), Vec::new());
     let mut sleep = None;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
@@ -349,8 +356,11 @@ where
                 }
             };
             st.sleeping_until = wake.unwrap_or(Instant::MAX);
+            st.pump
+                .collect(st.core.event_log(), &mut wake_subscribers, &mut observed);
             wake
         });
+        EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
         if !cancels.is_empty() {
             // Outside the lock: both wake the runs' tasks.
             common.stop_deadline.cancel();
@@ -401,6 +411,7 @@ pub(crate) async fn launch<S, C, P>(
     clock: C,
     spawner: P,
     store: Option<Arc<dyn DynScheduleStore>>,
+    observers: Vec<Arc<dyn SchedulerObserver>>,
 ) -> CanoResult<RunningScheduler>
 where
     S: Clone + Send + Sync + 'static,
@@ -408,6 +419,11 @@ where
     P: Spawner,
 {
     jobs.shrink_to_fit();
+    let mut core = core;
+    let mut pump = EventPump::default();
+    if !observers.is_empty() {
+        pump.observe(core.event_log_mut());
+    }
     let driver = Arc::new(Driver {
         common: Common {
             state: Lock::new(DriverState {
@@ -418,6 +434,7 @@ where
                 report_waiters: Vec::new(),
                 flush_waiters: Vec::new(),
                 last_save_error: None,
+                pump,
             }),
             clock: DynClock::new(clock.clone()),
             notified: AtomicBool::new(false),
@@ -426,6 +443,7 @@ where
             stop_deadline: CancellationToken::new(),
             handles: AtomicUsize::new(1),
             store,
+            observers,
         },
         jobs,
         spawner,

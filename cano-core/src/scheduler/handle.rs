@@ -211,6 +211,36 @@ impl RunningScheduler {
         views.into_iter().map(|view| view.into_info()).collect()
     }
 
+    /// A subscription to this scheduler's events from now on: a [`Stream`](futures::Stream)
+    /// of [`SchedulerEvent`](super::SchedulerEvent)s, ending after
+    /// [`SchedulerEvent::Stopped`](super::SchedulerEvent::Stopped) (at once if the scheduler
+    /// has stopped). A subscriber that falls more than the event capacity behind gets
+    /// [`SchedulerEvent::Lagged`](super::SchedulerEvent::Lagged) with the number it missed and
+    /// goes on; the scheduler never waits for it. Each subscription reads on its own.
+    ///
+    /// ```
+    /// use cano_core::scheduler::{job_fn, Scheduler, SchedulerEvent};
+    /// use cano_core::testing::Simulation;
+    /// use futures::StreamExt;
+    ///
+    /// let sim = Simulation::new();
+    /// let mut scheduler = Scheduler::new();
+    /// scheduler.manual("report", job_fn(|(), _| async { Ok(()) }), ()).unwrap();
+    /// let running = sim.block_on(scheduler.start(sim.clock(), sim.spawner())).unwrap();
+    /// let events = running.subscribe();
+    /// running.pause("report").unwrap();
+    /// sim.block_on(running.stop()).unwrap();
+    /// let seen: Vec<_> = sim.block_on(events.collect());
+    /// assert_eq!(seen, [
+    ///     SchedulerEvent::Paused { flow: "report".into() },
+    ///     SchedulerEvent::Stopping,
+    ///     SchedulerEvent::Stopped,
+    /// ]);
+    /// ```
+    pub fn subscribe(&self) -> super::SchedulerEvents {
+        super::SchedulerEvents::new(self.runs.clone())
+    }
+
     /// Whether any flow has a run in flight.
     pub fn has_running_flows(&self) -> bool {
         self.common().state.with(|st| st.core.has_running_flows())
