@@ -20,6 +20,7 @@ use jiff::tz::TimeZone;
 
 use super::error::SchedulerError;
 use super::events::{EventCursor, EventLog, SchedulerEvent};
+use super::history::{History, RunRecord};
 use super::info::FlowInfo;
 use super::job::FireId;
 use super::queue::DeadlineQueue;
@@ -39,6 +40,10 @@ use crate::scheduler::schedule::{
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 use alloc::collections::VecDeque;
+
+mod steer;
+pub use steer::InFlight;
+use steer::Steering;
 
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
@@ -94,6 +99,10 @@ pub enum Action {
     /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
     /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
     Cancel(RunId),
+    /// Cancel this run (drop it) without stopping anything else: it was asked for by
+    /// [`SchedulerCore::cancel_flow`], or by a removal or replacement that gave its runs a
+    /// grace ([`InFlight::Cancel`]). Its end comes back as [`RunOutcome::Cancelled`].
+    Abort(RunId),
     /// Write this flow's record to the schedule store (only with
     /// [`SchedulerCore::persist_schedules`]), then report the result with
     /// [`SchedulerCore::save_done`]. Asked after a fire, an outcome or a command, never for a
@@ -304,6 +313,10 @@ pub struct SchedulerCore {
     persist: Option<Box<Persisting>>,
     /// What happened, for subscribers and observers (nothing is kept without readers).
     events: EventLog,
+    /// The last runs of each flow.
+    history: History,
+    /// Flows removed while running, and runs asked to cancel.
+    steer: Steering,
 }
 
 impl Default for SchedulerCore {
@@ -336,6 +349,8 @@ impl SchedulerCore {
             stage: Stage::Registering,
             persist: None,
             events: EventLog::default(),
+            history: History::default(),
+            steer: Steering::default(),
         }
     }
 
@@ -374,12 +389,12 @@ impl SchedulerCore {
 
     /// Registered flows.
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.flows.len() - self.steer.removed()
     }
 
     /// Whether no flow is registered.
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.len() == 0
     }
 
     /// The flow registered as `id`.
@@ -405,9 +420,12 @@ impl SchedulerCore {
         self.index_of(id).is_some()
     }
 
-    /// Every flow, in registration order.
-    pub fn flows(&self) -> impl ExactSizeIterator<Item = FlowIndex> + DoubleEndedIterator {
-        (0..self.flows.len() as u32).map(FlowIndex)
+    /// Every flow, in registration order (a flow added while running may take the place
+    /// of a removed one).
+    pub fn flows(&self) -> impl DoubleEndedIterator<Item = FlowIndex> + '_ {
+        (0..self.flows.len() as u32)
+            .filter(|&i| !self.flows[i as usize].removed)
+            .map(FlowIndex)
     }
 
     /// The id of flow `flow`.
@@ -428,23 +446,7 @@ impl SchedulerCore {
     /// [`SchedulerError::AddAfterStart`]. (A bad cron expression is an error of
     /// [`Cron::parse`](crate::cron::Cron::parse).)
     pub fn add_flow(&mut self, id: &str, schedule: Schedule) -> Result<FlowIndex, SchedulerError> {
-        if id.is_empty() {
-            return Err(SchedulerError::EmptyFlowId);
-        }
-        let timeline = match schedule {
-            Schedule::Every(interval) => {
-                let interval = micros(interval);
-                if interval == 0 {
-                    return Err(SchedulerError::ZeroInterval { id: id.into() });
-                }
-                Timeline::FixedDelay { interval }
-            }
-            Schedule::Cron(cron) => Timeline::Wall(Arc::new(CronSchedule {
-                cron,
-                zone: TimeZone::UTC,
-            })),
-            Schedule::Manual => Timeline::Manual,
-        };
+        let timeline = timeline_of(id, schedule)?;
         self.add_timeline(id, timeline)
     }
 
@@ -739,6 +741,9 @@ impl SchedulerCore {
         {
             return Action::Save(write);
         }
+        if let Some(run) = self.due_abort(now) {
+            return Action::Abort(run);
+        }
         match self.stage {
             Stage::Registering => Action::Idle,
             Stage::Running => self.poll_running(now, wall),
@@ -819,6 +824,22 @@ impl SchedulerCore {
         self.events.read(cursor)
     }
 
+    /// How many finished runs per flow the core keeps (default
+    /// [`DEFAULT_HISTORY_LIMIT`](super::history::DEFAULT_HISTORY_LIMIT); 0 keeps none and
+    /// allocates nothing).
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history.set_limit(limit);
+    }
+
+    /// Flow `flow`'s last finished runs, oldest first.
+    ///
+    /// # Panics
+    ///
+    /// If `flow` did not come from this core.
+    pub fn history(&self, flow: FlowIndex) -> Vec<RunRecord> {
+        self.history.of(flow.get(), &self.flows[flow.get()].id)
+    }
+
     pub(crate) fn event_log(&self) -> &EventLog {
         &self.events
     }
@@ -858,6 +879,10 @@ impl SchedulerCore {
             }
             Stage::Stopping { deadline } => Some(deadline),
             Stage::Registering | Stage::Draining | Stage::Stopped => None,
+        };
+        let own = match (own, self.next_abort()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         if self.persist.is_none() || self.stage == Stage::Registering {
             return own;
@@ -965,6 +990,7 @@ impl SchedulerCore {
         if let Some(entry) = entry {
             self.events
                 .run_ended(&self.flows[i], run, entry, &outcome, now);
+            self.history.record(i, &entry, &outcome, now, wall);
         }
         let slot = &mut self.flows[i];
         let result = match outcome {
@@ -993,6 +1019,7 @@ impl SchedulerCore {
         }
         self.mark_dirty(i);
         self.rearm(i, now, wall, false);
+        self.release_if_drained(i);
         self.settle_stop();
         Ok(())
     }
@@ -1410,6 +1437,27 @@ impl SchedulerCore {
     }
 }
 
+/// The timeline of a flow `id` registered with `schedule`.
+fn timeline_of(id: &str, schedule: Schedule) -> Result<Timeline, SchedulerError> {
+    if id.is_empty() {
+        return Err(SchedulerError::EmptyFlowId);
+    }
+    Ok(match schedule {
+        Schedule::Every(interval) => {
+            let interval = micros(interval);
+            if interval == 0 {
+                return Err(SchedulerError::ZeroInterval { id: id.into() });
+            }
+            Timeline::FixedDelay { interval }
+        }
+        Schedule::Cron(cron) => Timeline::Wall(Arc::new(CronSchedule {
+            cron,
+            zone: TimeZone::UTC,
+        })),
+        Schedule::Manual => Timeline::Manual,
+    })
+}
+
 /// Values kept per flow outside the core (a scheduler's jobs), stored under the
 /// [`FlowIndex`] the core gave each flow.
 pub(crate) struct FlowMap<T>(Vec<T>);
@@ -1427,10 +1475,6 @@ impl<T> FlowMap<T> {
         self.0.push(value);
     }
 
-    pub(crate) fn get(&self, flow: FlowIndex) -> &T {
-        &self.0[flow.get()]
-    }
-
     /// Every flow's value, in registration order.
     pub(crate) fn iter(
         &self,
@@ -1441,8 +1485,9 @@ impl<T> FlowMap<T> {
             .map(|(i, value)| (FlowIndex(i as u32), value))
     }
 
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
+    /// The values, by flow, in registration order.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        self.0
     }
 }
 

@@ -23,7 +23,7 @@ use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, Schedule
 use super::error::SchedulerError;
 use super::events::{EventPump, SchedulerObserver};
 use super::handle::{RunningScheduler, StopReport};
-use super::job::{Fire, Job};
+use super::job::{Bound, Fire, FlowRunner, Job};
 use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
@@ -54,12 +54,18 @@ pub(crate) struct DriverState {
     pub(crate) last_save_error: Option<PersistError>,
     /// Subscribers waiting for events, and the observers' place in them.
     pub(crate) pump: EventPump,
+    /// Each flow's job, by [`FlowIndex`](super::FlowIndex) (`None`: removed).
+    pub(crate) jobs: Vec<Option<Arc<dyn FlowRunner>>>,
+    /// Jobs of flows removed or replaced while running whose teardown did not run yet
+    /// (the call that removed them was dropped before its runs ended): torn down at stop.
+    pub(crate) orphans: Vec<(String, Arc<dyn FlowRunner>)>,
 }
 
 /// A run decided on inside the critical section, spawned outside it.
 pub(crate) struct PendingRun {
     dispatch: Dispatch,
     registration: AbortRegistration,
+    job: Option<Arc<dyn FlowRunner>>,
 }
 
 impl DriverState {
@@ -71,9 +77,11 @@ impl DriverState {
             self.aborts.resize_with(slot + 1, || None);
         }
         self.aborts[slot] = Some(abort);
+        let job = self.jobs.get(dispatch.flow.get()).and_then(Clone::clone);
         PendingRun {
             dispatch,
             registration,
+            job,
         }
     }
 
@@ -107,7 +115,7 @@ pub(crate) struct Common {
     /// Live `RunningScheduler` clones.
     pub(crate) handles: AtomicUsize,
     /// Where each flow's state is kept across restarts, if anywhere.
-    store: Option<Arc<dyn DynScheduleStore>>,
+    pub(crate) store: Option<Arc<dyn DynScheduleStore>>,
     /// Called with every event, on the loop, outside the lock.
     observers: Vec<Arc<dyn SchedulerObserver>>,
 }
@@ -244,15 +252,13 @@ pub(crate) trait Runs: Send + Sync {
     fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError>;
 }
 
-struct Driver<S, P> {
+struct Driver<P> {
     common: Common,
-    jobs: FlowMap<FlowJob<S>>,
     spawner: P,
 }
 
-impl<S, P> Runs for Driver<S, P>
+impl<P> Runs for Driver<P>
 where
-    S: Clone + Send + Sync + 'static,
     P: Spawner,
 {
     fn common(&self) -> &Common {
@@ -261,9 +267,15 @@ where
 
     fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError> {
         let PendingRun {
-            dispatch: Dispatch { run, flow, fire },
+            dispatch: Dispatch { run, fire, .. },
             registration,
+            job,
         } = run;
+        let Some(job) = job else {
+            // The core dispatched a flow without a job: it cannot run, so it did not.
+            self.common.run_ended(run, RunOutcome::Cancelled);
+            return Ok(());
+        };
         let driver = self.clone();
         let future = async move {
             // If the runtime drops this future mid-run, the run still ends (as cancelled):
@@ -272,7 +284,6 @@ where
                 common: Some(&driver.common),
                 run,
             };
-            let (job, input) = driver.jobs.get(flow);
             let common = &driver.common;
             let fire = Fire::new(
                 fire,
@@ -280,7 +291,7 @@ where
                 common.stop_deadline.clone(),
                 common.clock.clone(),
             );
-            let job_run = async move { job.run(input.clone(), fire).await };
+            let job_run = async move { job.run(fire).await };
             let outcome = match Abortable::new(isolate_future_panic(job_run), registration).await {
                 Ok(result) => RunOutcome::from(result.as_ref().map(|_| ())),
                 Err(Aborted) => RunOutcome::Cancelled,
@@ -330,15 +341,15 @@ impl Drop for PublishOnDrop {
 
 /// The loop: poll the core, spawn and abort what it says, sleep until its next deadline or
 /// an event; when it says the stop is complete, tear down and publish the report.
-async fn run_loop<S, C, P>(driver: Arc<Driver<S, P>>, clock: C)
+async fn run_loop<C, P>(driver: Arc<Driver<P>>, clock: C)
 where
-    S: Clone + Send + Sync + 'static,
     C: Clock,
     P: Spawner,
 {
     let common = &driver.common;
     let mut starts: Vec<PendingRun> = Vec::new();
     let mut cancels: Vec<AbortHandle> = Vec::new();
+    let mut drops: Vec<AbortHandle> = Vec::new();
     let mut saves: Vec<ScheduleWrite> = Vec::new();
     let (mut wake_subscribers, mut observed) = (Vec::new(), Vec::new());
     let mut sleep = None;
@@ -350,6 +361,7 @@ where
                     Action::Save(write) => saves.push(write),
                     Action::Start(dispatch) => starts.push(st.admit(dispatch)),
                     Action::Cancel(run) => cancels.extend(st.take_abort(run)),
+                    Action::Abort(run) => drops.extend(st.take_abort(run)),
                     Action::WakeAt(t) => break Some(t),
                     Action::Idle => break Some(Instant::MAX),
                     Action::Stopped => break None,
@@ -366,6 +378,8 @@ where
             common.stop_deadline.cancel();
             cancels.drain(..).for_each(|abort| abort.abort());
         }
+        // Outside the lock: it wakes the runs' tasks.
+        drops.drain(..).for_each(|abort| abort.abort());
         for run in starts.drain(..) {
             // Already recorded as a failed run of its flow; nobody else to tell.
             let _ = driver.clone().spawn_run(run);
@@ -380,9 +394,23 @@ where
         }
     }
     drop(sleep);
-    // Teardown, last registered first.
+    // Teardown: jobs removed earlier whose teardown was left, then last registered first.
     let mut teardown_errors = Vec::new();
-    for (flow, (job, _)) in driver.jobs.iter().rev() {
+    let (orphans, jobs) = common.state.with(|st| {
+        let jobs: Vec<_> = st
+            .core
+            .flows()
+            .rev()
+            .filter_map(|flow| Some((flow, st.jobs.get(flow.get())?.clone()?)))
+            .collect();
+        (core::mem::take(&mut st.orphans), jobs)
+    });
+    for (id, job) in orphans {
+        if let Err(e) = isolate_future_panic(job.teardown()).await {
+            teardown_errors.push((id, e));
+        }
+    }
+    for (flow, job) in jobs {
         if let Err(e) = isolate_future_panic(job.teardown()).await {
             let id = common.state.with(|st| String::from(st.core.flow_id(flow)));
             teardown_errors.push((id, e));
@@ -407,7 +435,7 @@ where
 /// first handle. If the loop cannot be spawned, tears the jobs down again (last first).
 pub(crate) async fn launch<S, C, P>(
     core: Box<SchedulerCore>,
-    mut jobs: FlowMap<FlowJob<S>>,
+    jobs: FlowMap<FlowJob<S>>,
     clock: C,
     spawner: P,
     store: Option<Arc<dyn DynScheduleStore>>,
@@ -418,7 +446,11 @@ where
     C: Clock,
     P: Spawner,
 {
-    jobs.shrink_to_fit();
+    let jobs: Vec<Option<Arc<dyn FlowRunner>>> = jobs
+        .into_vec()
+        .into_iter()
+        .map(|(job, input)| Some(Arc::new(Bound { job, input }) as Arc<dyn FlowRunner>))
+        .collect();
     let mut core = core;
     let mut pump = EventPump::default();
     if !observers.is_empty() {
@@ -435,6 +467,8 @@ where
                 flush_waiters: Vec::new(),
                 last_save_error: None,
                 pump,
+                jobs,
+                orphans: Vec::new(),
             }),
             clock: DynClock::new(clock.clone()),
             notified: AtomicBool::new(false),
@@ -445,7 +479,6 @@ where
             store,
             observers,
         },
-        jobs,
         spawner,
     });
     // The guard lives outside the loop's body, so it fires even if the loop is dropped
@@ -458,7 +491,8 @@ where
         guard.disarm();
     };
     if let Err(e) = driver.spawner.spawn(Box::pin(run_loop)) {
-        for (_, (job, _)) in driver.jobs.iter().rev() {
+        let jobs = driver.common.state.with(|st| core::mem::take(&mut st.jobs));
+        for job in jobs.into_iter().rev().flatten() {
             // The spawn error is what the caller needs to see.
             let _ = job.teardown().await;
         }

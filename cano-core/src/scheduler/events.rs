@@ -417,7 +417,7 @@ impl EventPump {
         observed.shrink_to(BATCH);
     }
 
-    fn park(&mut self, waker: &Waker) {
+    pub(crate) fn park(&mut self, waker: &Waker) {
         if !self.waiters.iter().any(|w| w.will_wake(waker)) {
             self.waiters.push(waker.clone());
         }

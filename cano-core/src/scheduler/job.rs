@@ -264,3 +264,32 @@ where
         })
     }
 }
+
+/// A flow's job with its input bound: what the scheduler's driver keeps per flow, whatever
+/// the input type (so flows of any input type can be added to a running scheduler).
+pub(crate) trait FlowRunner: Send + Sync + 'static {
+    /// One run: the job on a clone of the flow's input.
+    fn run(&self, fire: Fire) -> BoxFuture<'_, CanoResult<()>>;
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>>;
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>>;
+}
+
+/// A job and the input each of its runs gets a clone of.
+pub(crate) struct Bound<S> {
+    pub(crate) job: Box<dyn Job<S>>,
+    pub(crate) input: S,
+}
+
+impl<S: Clone + Send + Sync + 'static> FlowRunner for Bound<S> {
+    fn run(&self, fire: Fire) -> BoxFuture<'_, CanoResult<()>> {
+        self.job.run(self.input.clone(), fire)
+    }
+
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.job.setup()
+    }
+
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.job.teardown()
+    }
+}

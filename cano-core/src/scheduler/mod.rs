@@ -50,6 +50,7 @@ mod error;
 pub mod events;
 pub mod flow;
 mod handle;
+pub mod history;
 mod info;
 mod job;
 mod queue;
@@ -62,13 +63,15 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 pub use self::core::{
-    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, NEXT_FIRES_LIMIT,
-    RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite, SchedulerCore, Stage,
+    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, InFlight,
+    NEXT_FIRES_LIMIT, RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite,
+    SchedulerCore, Stage,
 };
 pub use crate::runtime::DynClock;
 pub use error::SchedulerError;
 pub use events::{DEFAULT_EVENT_CAPACITY, SchedulerEvent, SchedulerEvents, SchedulerObserver};
-pub use handle::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
+pub use handle::{DEFAULT_STOP_GRACE, FlowOptions, RunningScheduler, StopReport};
+pub use history::{DEFAULT_HISTORY_LIMIT, RunRecord};
 pub use info::FlowInfo;
 pub use job::{Fire, FireId, Job, JobFn, job_fn};
 pub use runs::RunId;
@@ -427,6 +430,12 @@ where
     /// [`DEFAULT_EVENT_CAPACITY`]; at least 1).
     pub fn set_event_capacity(&mut self, capacity: usize) {
         self.core.set_event_capacity(capacity);
+    }
+
+    /// How many finished runs of each flow [`RunningScheduler::history`] keeps (default
+    /// [`DEFAULT_HISTORY_LIMIT`]; 0 keeps none and allocates nothing).
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.core.set_history_limit(limit);
     }
 
     /// How many flows are registered.

@@ -121,6 +121,29 @@ impl RunTable {
         Some(flow)
     }
 
+    /// The runs in flight of `flow`.
+    pub(crate) fn of_flow(&self, flow: u32) -> impl Iterator<Item = RunId> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.entry.flow == flow)
+            .map(|(slot, s)| RunId {
+                slot: slot as u32,
+                generation: s.generation,
+            })
+    }
+
+    /// Marks run `run` as asked to cancel (a stop's deadline then skips it).
+    pub(crate) fn mark_cancelling(&mut self, run: RunId) {
+        if let Some(place) = self
+            .slots
+            .get_mut(run.slot as usize)
+            .filter(|s| s.generation == run.generation && s.entry.flow != FREE)
+        {
+            place.entry.cancelling = true;
+        }
+    }
+
     /// Runs in flight.
     pub(crate) fn live(&self) -> usize {
         self.live
