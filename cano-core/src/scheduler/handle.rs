@@ -360,7 +360,7 @@ impl RunningScheduler {
     /// sim.block_on(running.add_flow("hello", Schedule::Every(Duration::from_secs(60)), job, "hello"))
     ///     .unwrap();
     /// sim.run_for(Duration::from_secs(600));
-    /// assert_eq!(running.status("hello").unwrap().run_count, 10);
+    /// assert_eq!(running.status("hello").unwrap().run_count, 11); // at 0, 60, …, 600 s
     /// sim.block_on(running.stop()).unwrap();
     /// ```
     ///
