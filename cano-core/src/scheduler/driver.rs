@@ -291,7 +291,8 @@ where
                 common.stop_deadline.clone(),
                 common.clock.clone(),
             );
-            let job_run = async move { job.run(fire).await };
+            let span = crate::telemetry::scheduled_run(fire.id());
+            let job_run = crate::telemetry::in_span(span, async move { job.run(fire).await });
             let outcome = match Abortable::new(isolate_future_panic(job_run), registration).await {
                 Ok(result) => RunOutcome::from(result.as_ref().map(|_| ())),
                 Err(Aborted) => RunOutcome::Cancelled,
@@ -452,6 +453,14 @@ where
         .map(|(job, input)| Some(Arc::new(Bound { job, input }) as Arc<dyn FlowRunner>))
         .collect();
     let mut core = core;
+    #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+    let observers = {
+        let mut observers = observers;
+        observers.push(Arc::new(crate::telemetry::SchedulerTelemetry::new(
+            core.len(),
+        )));
+        observers
+    };
     let mut pump = EventPump::default();
     if !observers.is_empty() {
         pump.observe(core.event_log_mut());
