@@ -38,8 +38,9 @@ use crate::scheduler::flow::Transition;
 use crate::time::{Instant, timestamp_at};
 
 /// How many events the core keeps for its subscribers by default: how far a subscriber may
-/// fall behind before it gets [`SchedulerEvent::Lagged`].
-pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+/// fall behind before it gets [`SchedulerEvent::Lagged`]. 256 with feature `std`, 16 without
+/// (a microcontroller's heap is a few KiB; an event is at most about 80 bytes).
+pub const DEFAULT_EVENT_CAPACITY: usize = if cfg!(feature = "std") { 256 } else { 16 };
 
 /// Events a subscription takes from the scheduler per lock section.
 const BATCH: usize = 32;

@@ -14,8 +14,9 @@ use super::job::FireId;
 use super::runs::RunEntry;
 use crate::time::{Instant, timestamp_at, wall_micros_at};
 
-/// How many runs per flow the history keeps by default.
-pub const DEFAULT_HISTORY_LIMIT: usize = 16;
+/// How many runs per flow the history keeps by default: 16 with feature `std`, 4 without
+/// (a microcontroller's heap is a few KiB; each kept run is about 48 bytes).
+pub const DEFAULT_HISTORY_LIMIT: usize = if cfg!(feature = "std") { 16 } else { 4 };
 
 /// One finished run, as the history keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +97,13 @@ impl History {
             self.flows.resize_with(i + 1, VecDeque::new);
         }
         let runs = &mut self.flows[i];
-        if runs.capacity() == 0 {
-            runs.reserve_exact(self.limit);
-        }
         if runs.len() >= self.limit {
             runs.pop_front();
+        } else if runs.len() == runs.capacity() {
+            // Grows by doubling up to the limit, never past it: a flow that ran twice
+            // holds two.
+            let room = (runs.capacity().max(1) * 2).min(self.limit) - runs.len();
+            runs.reserve_exact(room);
         }
         runs.push_back(Kept {
             scheduled: entry.scheduled,
