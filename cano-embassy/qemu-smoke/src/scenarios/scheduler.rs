@@ -532,7 +532,9 @@ pub async fn flows_added_and_removed_at_runtime(Env { clock, .. }: Env) -> Outco
     let fired = runs.load(Ordering::Relaxed);
     let stuck = |fire: Fire| async move {
         let clock = fire.clock();
-        clock.sleep_until(clock.now() + Duration::from_secs(10)).await;
+        clock
+            .sleep_until(clock.now() + Duration::from_secs(10))
+            .await;
         Ok::<(), CanoError>(())
     };
     running
