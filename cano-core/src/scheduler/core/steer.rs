@@ -280,6 +280,11 @@ impl SchedulerCore {
         slot.next_fire = None;
         slot.state.reset();
         self.configure(i, policy, backoff, now, wall);
+        if let Some(persist) = self.persist.as_deref_mut() {
+            // Fires the old schedule missed while the scheduler was down are not the new
+            // schedule's to catch up.
+            persist.catch_up.retain(|&(f, _)| f as usize != i);
+        }
         self.set_schedule_hash(i);
         self.mark_dirty(i);
         self.events
@@ -430,5 +435,66 @@ mod tests {
         assert_eq!(core.flows.len(), 2);
         assert_eq!(core.len(), 1);
         assert_eq!(core.flows().collect::<Vec<_>>(), [b]);
+    }
+
+    /// A replaced flow does not catch up the fires its old schedule missed while the
+    /// scheduler was down (its schedule hash changed), while the same restart without the
+    /// replacement does.
+    #[test]
+    fn a_replaced_flow_catches_nothing_of_its_old_schedule_up() {
+        use crate::cron::Cron;
+        use crate::persist::{FlowRecord, StoredFlow};
+        use crate::scheduler::schedule::MissedFirePolicy;
+        use jiff::tz::TimeZone;
+
+        let hour = |h: i64| Timestamp::from_second(1_767_225_600 + h * 3600).unwrap();
+        let policy = SchedulePolicy {
+            missed: MissedFirePolicy::RunAll { max: 10 },
+            ..SchedulePolicy::default()
+        };
+        let restarted = |replace: bool| {
+            let mut core = SchedulerCore::new();
+            let flow = core
+                .add_flow("hourly", Schedule::Cron(Cron::parse("0 * * * *").unwrap()))
+                .unwrap();
+            core.set_policy(flow, policy).unwrap();
+            let mut record = FlowRecord::new(core.flows[0].schedule_hash(&TimeZone::UTC));
+            record.last_fire = Some(hour(0));
+            core.restore(alloc::vec![StoredFlow {
+                flow: "hourly".into(),
+                record,
+                fence: crate::persist::Fence::ZERO,
+            }]);
+            let wall = hour(5) + jiff::SignedDuration::from_mins(30);
+            core.start(Instant::ZERO, wall);
+            if replace {
+                let runs = core
+                    .replace_flow(
+                        flow,
+                        Schedule::Cron(Cron::parse("15 * * * *").unwrap()),
+                        policy,
+                        BackoffPolicy::default(),
+                        InFlight::Wait,
+                        Instant::ZERO,
+                        wall,
+                    )
+                    .unwrap();
+                assert!(runs.is_empty());
+            }
+            let mut started = 0;
+            loop {
+                match core.poll(Instant::ZERO, wall) {
+                    Action::Start(run) => {
+                        started += 1;
+                        core.finish(run.run, Instant::ZERO, wall, Ok(())).unwrap();
+                    }
+                    Action::Save(write) => core.save_done(write.flow, Instant::ZERO, &Ok(())),
+                    _ => break,
+                }
+            }
+            started
+        };
+        assert_eq!(restarted(false), 5, "hours 1 to 5 are caught up");
+        assert_eq!(restarted(true), 0);
     }
 }
