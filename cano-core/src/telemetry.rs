@@ -324,3 +324,183 @@ fn transition_label(from: &'static str, to: &'static str) -> &'static str {
         _ => "other",
     }
 }
+
+/// The span of one scheduled run (a fire or a trigger of a flow), with its fire id: the
+/// workflow run it makes (`workflow_run`) is its child.
+#[inline(always)]
+pub(crate) fn scheduled_run(fire: &crate::scheduler::FireId) -> Span {
+    Span {
+        #[cfg(feature = "tracing")]
+        inner: tracing::info_span!("scheduled_run", flow = fire.flow(), fire = %fire),
+    }
+}
+
+/// The scheduler's telemetry, driven by its [`SchedulerEvent`](crate::scheduler::SchedulerEvent)s:
+/// an observer the driver adds when a telemetry feature is on (so, with every feature off,
+/// the core makes no event for it).
+///
+/// Events (`tracing`): `scheduled_run_finished` (INFO, WARN on failure), `flow_backoff`
+/// (WARN), `flow_tripped` (ERROR), `fires_missed` and `fires_skipped` (INFO), each with
+/// `flow` and, for runs, `fire`. Metrics (cano 0.15's names): `cano_scheduler_flow_runs_total`
+/// {flow, outcome}, `cano_scheduler_flow_duration_seconds` {flow},
+/// `cano_scheduler_flow_backoff_total` {flow}, `cano_scheduler_flow_tripped_total` {flow}
+/// and the gauge `cano_scheduler_active_flows`. The `flow` label is a flow id: a set the
+/// application chose, not per-run data.
+#[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+pub(crate) struct SchedulerTelemetry {
+    /// Flows counted into `cano_scheduler_active_flows` by this scheduler.
+    #[cfg(feature = "metrics")]
+    active: core::sync::atomic::AtomicUsize,
+}
+
+#[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+impl SchedulerTelemetry {
+    /// For a scheduler starting with `flows` flows.
+    pub(crate) fn new(flows: usize) -> Self {
+        #[cfg(feature = "metrics")]
+        metrics::gauge!("cano_scheduler_active_flows").increment(flows as f64);
+        SchedulerTelemetry {
+            #[cfg(feature = "metrics")]
+            active: core::sync::atomic::AtomicUsize::new(flows),
+        }
+    }
+}
+
+#[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+impl crate::scheduler::SchedulerObserver for SchedulerTelemetry {
+    fn on_event(&self, event: &crate::scheduler::SchedulerEvent) {
+        use crate::scheduler::{RunOutcome, SchedulerEvent};
+        #[cfg(feature = "metrics")]
+        use core::sync::atomic::Ordering;
+        #[cfg(feature = "metrics")]
+        let label = |flow: &str| alloc::string::String::from(flow);
+        match event {
+            SchedulerEvent::FireEnded {
+                fire,
+                outcome,
+                duration,
+                ..
+            } => {
+                let word = match outcome {
+                    RunOutcome::Succeeded => "completed",
+                    RunOutcome::Cancelled => "cancelled",
+                    _ => "failed",
+                };
+                #[cfg(feature = "tracing")]
+                match outcome {
+                    RunOutcome::Failed(failure) => tracing::warn!(
+                        flow = fire.flow(),
+                        fire = %fire,
+                        outcome = word,
+                        error = failure.message(),
+                        duration_ms = duration.as_millis() as u64,
+                        "scheduled_run_finished"
+                    ),
+                    _ => tracing::info!(
+                        flow = fire.flow(),
+                        fire = %fire,
+                        outcome = word,
+                        duration_ms = duration.as_millis() as u64,
+                        "scheduled_run_finished"
+                    ),
+                }
+                #[cfg(feature = "metrics")]
+                {
+                    metrics::counter!("cano_scheduler_flow_runs_total", "flow" => label(fire.flow()), "outcome" => word)
+                        .increment(1);
+                    metrics::histogram!("cano_scheduler_flow_duration_seconds", "flow" => label(fire.flow()))
+                        .record(duration.as_secs_f64());
+                }
+                #[cfg(feature = "defmt")]
+                defmt::debug!(
+                    "cano: flow {=str} run ended: {=str} in {=u64} ms",
+                    fire.flow(),
+                    word,
+                    duration.as_millis() as u64
+                );
+            }
+            SchedulerEvent::Backoff {
+                flow,
+                streak,
+                delay,
+            } => {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    flow = &**flow,
+                    streak,
+                    delay_ms = delay.as_millis() as u64,
+                    "flow_backoff"
+                );
+                #[cfg(feature = "metrics")]
+                metrics::counter!("cano_scheduler_flow_backoff_total", "flow" => label(flow))
+                    .increment(1);
+                #[cfg(feature = "defmt")]
+                defmt::warn!(
+                    "cano: flow {=str} backs off {=u64} ms (streak {=u32})",
+                    &**flow,
+                    delay.as_millis() as u64,
+                    *streak
+                );
+            }
+            SchedulerEvent::Tripped { flow, streak } => {
+                #[cfg(feature = "tracing")]
+                tracing::error!(flow = &**flow, streak, "flow_tripped");
+                #[cfg(feature = "metrics")]
+                metrics::counter!("cano_scheduler_flow_tripped_total", "flow" => label(flow))
+                    .increment(1);
+                #[cfg(feature = "defmt")]
+                defmt::error!(
+                    "cano: flow {=str} tripped (streak {=u32})",
+                    &**flow,
+                    *streak
+                );
+            }
+            SchedulerEvent::FiresMissed { flow, count } => {
+                #[cfg(feature = "tracing")]
+                tracing::info!(flow = &**flow, count, "fires_missed");
+                #[cfg(feature = "defmt")]
+                defmt::info!("cano: flow {=str} missed {=u64} fires", &**flow, *count);
+            }
+            SchedulerEvent::FiresSkipped { flow, count } => {
+                #[cfg(feature = "tracing")]
+                tracing::info!(flow = &**flow, count, "fires_skipped");
+                #[cfg(feature = "defmt")]
+                defmt::info!("cano: flow {=str} skipped {=u64} fires", &**flow, *count);
+            }
+            SchedulerEvent::FlowAdded { flow } => {
+                #[cfg(feature = "tracing")]
+                tracing::info!(flow = &**flow, "flow_added");
+                #[cfg(feature = "metrics")]
+                {
+                    self.active.fetch_add(1, Ordering::Relaxed);
+                    metrics::gauge!("cano_scheduler_active_flows").increment(1.0);
+                }
+                #[cfg(feature = "defmt")]
+                defmt::info!("cano: flow {=str} added", &**flow);
+            }
+            SchedulerEvent::FlowRemoved { flow } => {
+                #[cfg(feature = "tracing")]
+                tracing::info!(flow = &**flow, "flow_removed");
+                #[cfg(feature = "metrics")]
+                {
+                    self.active.fetch_sub(1, Ordering::Relaxed);
+                    metrics::gauge!("cano_scheduler_active_flows").decrement(1.0);
+                }
+                #[cfg(feature = "defmt")]
+                defmt::info!("cano: flow {=str} removed", &**flow);
+            }
+            SchedulerEvent::Stopped => {
+                #[cfg(feature = "metrics")]
+                {
+                    let active = self.active.swap(0, Ordering::Relaxed);
+                    metrics::gauge!("cano_scheduler_active_flows").decrement(active as f64);
+                }
+                #[cfg(feature = "tracing")]
+                tracing::info!("scheduler_stopped");
+                #[cfg(feature = "defmt")]
+                defmt::info!("cano: scheduler stopped");
+            }
+            _ => {}
+        }
+    }
+}

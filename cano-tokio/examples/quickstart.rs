@@ -5,13 +5,16 @@
 //!   seconds field, at every even second of the wall clock;
 //! * `reindex`: a manual flow, triggered from code;
 //! * `sync`: a flaky flow whose upstream fails: it backs off (0.4 s, 0.8 s, 1.6 s), trips
-//!   after 4 failures, refuses a trigger while tripped, and recovers after `reset_flow`.
+//!   after 4 failures, refuses a trigger while tripped, and recovers after `reset_flow`;
+//! * `cleanup`: added while the scheduler runs (with an input type of its own), every
+//!   0.5 s, and removed again a second and a half later.
 //!
-//! Status changes are printed as a 100 ms sampler sees them (`RunningScheduler::list`), with
-//! the wall time (local zone) and the time since start; a run shorter than that shows up as
-//! the next completion. The workflow prints each state it enters, as it enters it. 4 to 6 s
-//! after start the demo stops gracefully (or earlier on Ctrl-C), prints the stop report and
-//! the final status of every flow, and exits 0.
+//! Everything the scheduler does is printed from its event stream
+//! (`RunningScheduler::subscribe`) as it happens, with the wall time (local zone) and the
+//! time since start. The workflow prints each state it enters, as it enters it. 4 to 6 s
+//! after start the demo stops gracefully (or earlier on Ctrl-C), prints the stop report, the
+//! final status of every flow and the last runs of `sync` (`RunningScheduler::history`),
+//! and exits 0.
 //!
 //! The flows' state (last fire, failure streak, backoff, trip, pause) lives in cano's
 //! embedded store, a redb file (`cano-quickstart.redb` in the system's temp directory, or
@@ -29,11 +32,16 @@ use cano_redb::RedbStore;
 use cano_tokio::backoff::BackoffPolicy;
 use cano_tokio::jiff::Timestamp;
 use cano_tokio::jiff::tz::TimeZone;
-use cano_tokio::scheduler::{Fire, FlowInfo, RunningScheduler, Scheduler};
-use cano_tokio::{CanoError, Resources, Status, Task, TaskResult, Workflow, WorkflowObserver};
+use cano_tokio::scheduler::{
+    Fire, InFlight, RunOutcome, RunningScheduler, Scheduler, SchedulerEvent, SchedulerEvents,
+    job_fn,
+};
+use cano_tokio::{
+    CanoError, Resources, Schedule, Status, Task, TaskResult, Workflow, WorkflowObserver,
+};
+use futures::StreamExt;
 
 const STOP_GRACE: Duration = Duration::from_secs(2);
-const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 #[tokio::main]
 async fn main() -> Result<(), CanoError> {
@@ -99,7 +107,7 @@ async fn main() -> Result<(), CanoError> {
         "flow state kept in {} (run again to resume from it)",
         path.display()
     );
-    println!("(status as sampled every {SAMPLE_EVERY:?}; times: local wall clock, +since start)\n");
+    println!("(the scheduler's events as they happen; times: local wall clock, +since start)\n");
     clock_start();
     let running = cano_tokio::start_scheduler(scheduler).await?;
     for info in running.list() {
@@ -115,7 +123,7 @@ async fn main() -> Result<(), CanoError> {
         }
     }
 
-    let sampler = tokio::spawn(print_status_changes(running.clone()));
+    let printer = tokio::spawn(print_events(running.subscribe(), running.clone()));
     let auto_stopped = Arc::new(AtomicBool::new(false));
     let script = tokio::spawn(script(
         running.clone(),
@@ -125,7 +133,7 @@ async fn main() -> Result<(), CanoError> {
 
     let report = cano_tokio::shutdown_on_ctrl_c(&running, STOP_GRACE).await?;
     script.abort();
-    let _ = sampler.await;
+    let _ = printer.await;
     let how = if auto_stopped.load(Ordering::SeqCst) {
         "(the demo's time is up)"
     } else {
@@ -153,6 +161,19 @@ async fn main() -> Result<(), CanoError> {
             info.skipped_fires
         );
     }
+    println!("\nlast runs of sync:");
+    for run in running.history("sync")? {
+        let how = match run.error() {
+            Some(error) => format!("failed: {error}"),
+            None => format!("{:?}", run.outcome),
+        };
+        println!(
+            "  {} ran {} → {}: {how}",
+            run.fire,
+            Since(run.started),
+            Since(run.ended)
+        );
+    }
     Ok(())
 }
 
@@ -164,6 +185,23 @@ async fn script(running: RunningScheduler, upstream_up: Arc<AtomicBool>, stopped
     log("main", "trigger(\"reindex\")");
     report_error(running.trigger("reindex"));
 
+    at(2.0).await;
+    log("main", "add_flow(\"cleanup\", every 0.5 s)");
+    let cleanup = job_fn(|dir: &'static str, _fire: Fire| async move {
+        let _ = dir; // a flow's input may be of any type
+        Ok(())
+    });
+    report_error(
+        running
+            .add_flow(
+                "cleanup",
+                Schedule::Every(Duration::from_millis(500)),
+                cleanup,
+                "/tmp/cano-cache",
+            )
+            .await,
+    );
+
     at(3.2).await;
     log("main", "trigger(\"sync\")");
     report_error(running.trigger("sync"));
@@ -172,6 +210,10 @@ async fn script(running: RunningScheduler, upstream_up: Arc<AtomicBool>, stopped
     upstream_up.store(true, Ordering::SeqCst);
     log("main", "upstream fixed; reset_flow(\"sync\")");
     report_error(running.reset_flow("sync"));
+
+    at(3.6).await;
+    log("main", "remove_flow(\"cleanup\", InFlight::Wait)");
+    report_error(running.remove_flow("cleanup", InFlight::Wait).await);
 
     // Stop 5 s after start while a reindex run (and maybe a report workflow) is in flight:
     // runs in flight get the grace period to finish.
@@ -202,31 +244,48 @@ fn report_error(result: Result<(), CanoError>) {
     }
 }
 
-/// Prints a line for every flow whose status, streak or run count changed since the last
-/// sample, until the scheduler has stopped (then once more).
-async fn print_status_changes(running: RunningScheduler) {
-    let mut last: Vec<Option<(&str, u32, u64)>> = vec![None; running.list().len()];
-    let mut ticks = tokio::time::interval(SAMPLE_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        let stopped = tokio::select! {
-            _ = ticks.tick() => false,
-            _ = running.wait() => true,
-        };
-        for (info, seen) in running.list().into_iter().zip(&mut last) {
-            let key = (
-                status_name(&info.status),
-                info.failure_streak,
-                info.run_count,
-            );
-            if seen.as_ref() != Some(&key) {
-                log(&info.id, describe(&info));
-                *seen = Some(key);
+/// Prints every event of the scheduler as it happens, until the stream ends (after the
+/// scheduler stopped).
+async fn print_events(mut events: SchedulerEvents, running: RunningScheduler) {
+    while let Some(event) = events.next().await {
+        let who = event.flow().unwrap_or("scheduler").to_string();
+        let what = match &event {
+            SchedulerEvent::FireStarted { fire, .. } => {
+                format!("started (fire {})", Since(fire.scheduled()))
             }
-        }
-        if stopped {
-            return;
-        }
+            SchedulerEvent::FireEnded {
+                outcome, duration, ..
+            } => match outcome {
+                RunOutcome::Succeeded => format!("completed in {} ms", duration.as_millis()),
+                RunOutcome::Failed(failure) => format!("failed: {}", failure.message()),
+                RunOutcome::Cancelled => "cancelled".to_string(),
+                other => format!("{other:?}"),
+            },
+            SchedulerEvent::Backoff { streak, delay, .. } => {
+                let next = running
+                    .status(&who)
+                    .and_then(|info| info.next_fire)
+                    .map(|next| format!("; next fire {}", Since(next)))
+                    .unwrap_or_default();
+                format!(
+                    "backs off {:.2}s ({streak} in a row){next}",
+                    delay.as_secs_f64()
+                )
+            }
+            SchedulerEvent::Tripped { streak, .. } => {
+                format!("TRIPPED: {streak} failures in a row; no runs until reset_flow")
+            }
+            SchedulerEvent::Reset { .. } => "reset: streak, backoff and trip cleared".into(),
+            SchedulerEvent::FiresMissed { count, .. } => format!("{count} fires missed"),
+            SchedulerEvent::FiresSkipped { count, .. } => {
+                format!("{count} fires skipped inside the backoff window")
+            }
+            SchedulerEvent::FlowAdded { .. } => "added while running".into(),
+            SchedulerEvent::FlowRemoved { .. } => "removed".into(),
+            SchedulerEvent::Lagged { missed } => format!("(this printer missed {missed} events)"),
+            other => format!("{other:?}"),
+        };
+        log(&who, what);
     }
 }
 
@@ -240,30 +299,6 @@ fn status_name(status: &Status) -> &'static str {
         Status::Paused => "paused",
         _ => "other",
     }
-}
-
-fn describe(info: &FlowInfo) -> String {
-    let mut line = format!("{:<9} run {}", status_name(&info.status), info.run_count);
-    match &info.status {
-        Status::Backoff {
-            until, last_error, ..
-        } => {
-            // The failing run took no time, so the window opened when it started.
-            let window = info
-                .last_run
-                .map(|started| until.duration_since(started).as_secs_f64())
-                .unwrap_or_default();
-            line += &format!(" failed ({last_error}); backs off {window:.2}s");
-        }
-        Status::Tripped { streak, last_error } => {
-            line += &format!(" failed ({last_error}); {streak} in a row: no runs until reset_flow");
-        }
-        _ => {}
-    }
-    if let Some(next) = info.next_fire {
-        line += &format!("; next fire {}", Since(next));
-    }
-    line
 }
 
 // --- The report workflow -------------------------------------------------------------------

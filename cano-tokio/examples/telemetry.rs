@@ -1,6 +1,9 @@
 //! cano's `tracing` and `metrics` features: a workflow with a flaky task and a split runs
 //! under a tiny `tracing` subscriber that prints every event with its span path, and a tiny
-//! `metrics` recorder that prints every counter and histogram update.
+//! `metrics` recorder that prints every counter and histogram update. Then the same workflow
+//! runs once as a scheduled flow (its span path starts with `scheduled_run{flow, fire}`),
+//! beside a flow that backs off and trips (`flow_backoff`, `flow_tripped`, the
+//! `cano_scheduler_*` metrics).
 //!
 //! Run with `cargo run -p cano-tokio --example telemetry --features tracing,metrics`. In an
 //! application, install `tracing-subscriber` and a `metrics` exporter instead.
@@ -217,5 +220,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .add_exit_state(Step::Done);
     let end = workflow.orchestrate(Step::Fetch).await?;
     println!("ended in {end:?}");
+
+    println!("\n-- the same workflow as a scheduled flow, beside one that trips --");
+    // A fresh `Fetch` (it fails its first attempt again).
+    let workflow = Workflow::bare()
+        .register(Step::Fetch, Fetch(AtomicU32::new(0)))
+        .register_split(
+            Step::Fan,
+            [Index, Index],
+            JoinConfig::new(JoinStrategy::All, Step::Done),
+        )
+        .add_exit_state(Step::Done);
+    let mut scheduler = cano_tokio::Scheduler::new();
+    scheduler.manual("report", workflow, Step::Fetch)?;
+    scheduler.every(
+        "sync",
+        |_fire: cano_tokio::scheduler::Fire| async {
+            Err::<(), _>(CanoError::task_execution("upstream answered 503"))
+        },
+        Step::Fetch,
+        Duration::from_millis(20),
+    )?;
+    scheduler.set_backoff(
+        "sync",
+        cano_tokio::BackoffPolicy {
+            initial: Duration::from_millis(20),
+            jitter: 0.0,
+            ..cano_tokio::BackoffPolicy::with_trip(2)
+        },
+    )?;
+    let running = cano_tokio::start_scheduler(scheduler).await?;
+    running.trigger("report")?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    running.stop().await?;
     Ok(())
 }

@@ -255,3 +255,69 @@ fn a_cancelled_run_is_counted_as_cancelled_and_leaves_no_active_run() {
     );
     assert_eq!(recorder.gauge("cano_workflow_active{}"), Some(0.0));
 }
+
+/// The scheduler's metrics (cano 0.15's names), driven by its events: runs by outcome,
+/// durations, backoff and trips by flow, and the active-flows gauge through additions,
+/// removals and the stop.
+#[test]
+fn the_scheduler_records_runs_durations_backoff_trips_and_active_flows() {
+    use cano_tokio::scheduler::{Fire, FlowOptions, InFlight, Scheduler, job_fn};
+    use cano_tokio::{BackoffPolicy, Schedule};
+
+    let recorder = TestRecorder::default();
+    let sim = Simulation::new();
+    metrics::with_local_recorder(&recorder, || {
+        let mut s = Scheduler::new();
+        s.every("wf", workflow(), Step::Start, Duration::from_secs(60))
+            .unwrap();
+        let running = sim.block_on(s.start(sim.clock(), sim.spawner())).unwrap();
+        assert_eq!(recorder.gauge("cano_scheduler_active_flows{}"), Some(1.0));
+        sim.block_on(running.add_flow_with(
+            "flaky",
+            Schedule::Every(Duration::from_secs(10)),
+            FlowOptions::default().with_backoff(BackoffPolicy {
+                jitter: 0.0,
+                ..BackoffPolicy::with_trip(2)
+            }),
+            job_fn(|(), _: Fire| async { Err(CanoError::task_execution("down")) }),
+            (),
+        ))
+        .unwrap();
+        sim.block_on(running.add_flow(
+            "brief",
+            Schedule::Manual,
+            job_fn(|(), _: Fire| async { Ok(()) }),
+            (),
+        ))
+        .unwrap();
+        sim.run_for(Duration::from_secs(30));
+        assert_eq!(recorder.gauge("cano_scheduler_active_flows{}"), Some(3.0));
+        sim.block_on(running.remove_flow("brief", InFlight::Wait))
+            .unwrap();
+        sim.run_for(Duration::from_secs(1));
+        assert_eq!(recorder.gauge("cano_scheduler_active_flows{}"), Some(2.0));
+        sim.block_on(running.stop()).unwrap();
+    });
+    assert_eq!(
+        recorder.counter("cano_scheduler_flow_runs_total{flow=wf,outcome=completed}"),
+        1
+    );
+    assert_eq!(
+        recorder.counter("cano_scheduler_flow_runs_total{flow=flaky,outcome=failed}"),
+        2
+    );
+    assert_eq!(
+        recorder.histogram("cano_scheduler_flow_duration_seconds{flow=wf}"),
+        [2.0],
+        "the workflow's one 2 s retry pause, exact on virtual time"
+    );
+    assert_eq!(
+        recorder.counter("cano_scheduler_flow_backoff_total{flow=flaky}"),
+        1
+    );
+    assert_eq!(
+        recorder.counter("cano_scheduler_flow_tripped_total{flow=flaky}"),
+        1
+    );
+    assert_eq!(recorder.gauge("cano_scheduler_active_flows{}"), Some(0.0));
+}

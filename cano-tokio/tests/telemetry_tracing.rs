@@ -331,3 +331,85 @@ fn circuit_transitions_panics_and_failures_are_events() {
         .collect();
     assert_eq!(outcomes, ["failed", "failed", "failed"]);
 }
+
+/// A scheduled run has its own span carrying its fire id, the workflow run it makes nests
+/// inside it, and backoff and trips are events naming the flow.
+#[test]
+fn scheduled_runs_have_spans_with_their_fire_ids_and_backoff_and_trips_are_events() {
+    use cano_tokio::BackoffPolicy;
+    use cano_tokio::scheduler::{Fire, Scheduler, job_fn};
+
+    let capture = Capture::default();
+    let sim = Simulation::new();
+    let mut s = Scheduler::new();
+    s.every("wf", workflow(), Step::Start, Duration::from_secs(60))
+        .unwrap();
+    let running = capture.run(|| {
+        let running = sim.block_on(s.start(sim.clock(), sim.spawner())).unwrap();
+        sim.block_on(running.add_flow_with(
+            "flaky",
+            cano_tokio::Schedule::Every(Duration::from_secs(10)),
+            cano_tokio::scheduler::FlowOptions::default().with_backoff(BackoffPolicy {
+                jitter: 0.0,
+                ..BackoffPolicy::with_trip(2)
+            }),
+            job_fn(|(), _: Fire| async { Err(CanoError::task_execution("down")) }),
+            (),
+        ))
+        .unwrap();
+        sim.run_for(Duration::from_secs(30));
+        running
+    });
+    capture.run(|| sim.block_on(running.stop())).unwrap();
+    let (spans, events) = capture.snapshot();
+
+    let scheduled = spans_named(&spans, "scheduled_run");
+    let wf_runs: Vec<_> = scheduled
+        .iter()
+        .filter(|(_, s)| s.fields["flow"] == "wf")
+        .collect();
+    assert_eq!(wf_runs.len(), 1, "{scheduled:#?}");
+    let (wf_span, wf_run) = wf_runs[0];
+    assert!(
+        wf_run.fields["fire"].starts_with("wf@2026-01-01T00:00:00"),
+        "{:?}",
+        wf_run.fields
+    );
+    let workflow_runs = spans_named(&spans, "workflow_run");
+    assert_eq!(workflow_runs.len(), 1);
+    assert_eq!(
+        workflow_runs[0].1.parent,
+        Some(*wf_span),
+        "the workflow run nests in it"
+    );
+    let attempt_paths: Vec<_> = spans_named(&spans, "attempt")
+        .iter()
+        .map(|(id, _)| path(&spans, Some(*id)))
+        .collect();
+    assert!(attempt_paths.contains(&vec!["attempt", "state", "workflow_run", "scheduled_run"]));
+
+    let named = |message: &str| -> Vec<&EventRecord> {
+        events.iter().filter(|e| e.message == message).collect()
+    };
+    let backoff = named("flow_backoff");
+    assert_eq!(backoff.len(), 1, "{events:#?}");
+    assert_eq!(backoff[0].fields["flow"], "flaky");
+    assert_eq!(backoff[0].fields["streak"], "1");
+    let tripped = named("flow_tripped");
+    assert_eq!(tripped.len(), 1);
+    assert_eq!(tripped[0].fields["flow"], "flaky");
+    assert_eq!(tripped[0].fields["streak"], "2");
+    let finished = named("scheduled_run_finished");
+    let failed: Vec<_> = finished
+        .iter()
+        .filter(|e| e.fields["outcome"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 2);
+    assert!(
+        failed
+            .iter()
+            .all(|e| e.fields["fire"].starts_with("flaky@"))
+    );
+    assert_eq!(named("flow_added").len(), 1);
+    assert_eq!(named("scheduler_stopped").len(), 1);
+}

@@ -354,3 +354,139 @@ fn graceful_stop_with_an_in_flight_run<H: Harness>() {
 }
 
 conformance!(graceful_stop_with_an_in_flight_run);
+
+/// Flows added, replaced, cancelled and removed on a running scheduler: an added flow fires
+/// on its schedule, `remove_flow(Wait)` returns once the run in flight finished, a replaced
+/// flow runs its new job only, `cancel_flow` drops a run without a failure, and a removed
+/// id can be added again.
+fn flows_added_replaced_and_removed_at_runtime<H: Harness>() {
+    use cano_core::schedule::Schedule;
+    use cano_core::scheduler::{FlowOptions, InFlight};
+
+    H::run(|clock, spawner| async move {
+        let unit = H::UNIT;
+        let base = Arc::new(AtomicU64::new(0));
+        let mut scheduler = Scheduler::new();
+        scheduler
+            .every("base", job_fn(counting(&base)), (), unit * 2)
+            .unwrap();
+        let running = scheduler.start(clock.clone(), spawner).await.unwrap();
+
+        let added = Arc::new(AtomicU64::new(0));
+        let t0 = clock.now();
+        running
+            .add_flow(
+                "added",
+                Schedule::Every(unit * 2),
+                job_fn(counting(&added)),
+                (),
+            )
+            .await
+            .unwrap();
+        clock.sleep_until(t0 + unit.mul_f64(5.5)).await;
+        // At 0, 2 and 4 units.
+        Expect::for_harness::<H>(3, 2, 1).check(H::NAME, added.load(Ordering::SeqCst));
+
+        let finished = Arc::new(AtomicBool::new(false));
+        let (done, c) = (finished.clone(), clock.clone());
+        let slow = job_fn(move |(), _fire: Fire| {
+            let (done, c) = (done.clone(), c.clone());
+            async move {
+                c.sleep_until(c.now() + unit * 3).await;
+                done.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        });
+        running
+            .add_flow("slow", Schedule::Manual, slow, ())
+            .await
+            .unwrap();
+        running.trigger("slow").unwrap();
+        running.remove_flow("slow", InFlight::Wait).await.unwrap();
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "{}: remove_flow(Wait) returned before the run finished",
+            H::NAME
+        );
+        assert!(running.status("slow").is_none(), "{}", H::NAME);
+
+        let replaced = Arc::new(AtomicU64::new(0));
+        let before = added.load(Ordering::SeqCst);
+        let t1 = clock.now();
+        running
+            .replace_flow(
+                "added",
+                Schedule::Every(unit),
+                FlowOptions::default(),
+                job_fn(counting(&replaced)),
+                (),
+                InFlight::Wait,
+            )
+            .await
+            .unwrap();
+        clock.sleep_until(t1 + unit.mul_f64(3.5)).await;
+        assert_eq!(
+            added.load(Ordering::SeqCst),
+            before,
+            "{}: old job ran",
+            H::NAME
+        );
+        // At 0, 1, 2 and 3 units.
+        Expect::for_harness::<H>(4, 2, 1).check(H::NAME, replaced.load(Ordering::SeqCst));
+
+        let c = clock.clone();
+        let stuck = job_fn(move |(), _fire: Fire| {
+            let c = c.clone();
+            async move {
+                c.sleep_until(c.now() + unit * 1000).await;
+                Ok(())
+            }
+        });
+        running
+            .add_flow("stuck", Schedule::Manual, stuck, ())
+            .await
+            .unwrap();
+        running.trigger("stuck").unwrap();
+        assert_eq!(running.cancel_flow("stuck").unwrap(), 1, "{}", H::NAME);
+        let t2 = clock.now();
+        while running.status("stuck").unwrap().status == Status::Running {
+            assert!(clock.now() < t2 + unit * 10, "{}: never cancelled", H::NAME);
+            clock.sleep_until(clock.now() + unit.mul_f64(0.1)).await;
+        }
+        assert_eq!(
+            running.status("stuck").unwrap().failure_streak,
+            0,
+            "{}",
+            H::NAME
+        );
+
+        running
+            .remove_flow(
+                "added",
+                InFlight::Cancel {
+                    grace: Duration::ZERO,
+                },
+            )
+            .await
+            .unwrap();
+        running
+            .add_flow("added", Schedule::Manual, job_fn(counting(&added)), ())
+            .await
+            .unwrap();
+        let mut ids: Vec<_> = running.list().into_iter().map(|f| f.id).collect();
+        ids.sort();
+        assert_eq!(ids, ["added", "base", "stuck"], "{}", H::NAME);
+        running.stop().await.unwrap();
+        let late = running
+            .add_flow("late", Schedule::Manual, job_fn(counting(&added)), ())
+            .await
+            .unwrap_err();
+        assert!(
+            late.as_scheduler_error().is_some_and(|e| e.is_stopped()),
+            "{}: {late}",
+            H::NAME
+        );
+    });
+}
+
+conformance!(flows_added_replaced_and_removed_at_runtime);

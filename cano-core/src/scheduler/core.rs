@@ -19,6 +19,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::error::SchedulerError;
+use super::events::{EventCursor, EventLog, SchedulerEvent};
+use super::history::{History, RunRecord};
 use super::info::FlowInfo;
 use super::job::FireId;
 use super::queue::DeadlineQueue;
@@ -40,6 +42,9 @@ use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 use alloc::collections::VecDeque;
 
 mod recovery;
+mod steer;
+pub use steer::InFlight;
+use steer::Steering;
 
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
@@ -100,6 +105,10 @@ pub enum Action {
     /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
     /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
     Cancel(RunId),
+    /// Cancel this run (drop it) without stopping anything else: it was asked for by
+    /// [`SchedulerCore::cancel_flow`], or by a removal or replacement that gave its runs a
+    /// grace ([`InFlight::Cancel`]). Its end comes back as [`RunOutcome::Cancelled`].
+    Abort(RunId),
     /// Write this flow's record to the schedule store (only with
     /// [`SchedulerCore::persist_schedules`]), then report the result with
     /// [`SchedulerCore::save_done`]. Asked after a fire, an outcome or a command, never for a
@@ -309,6 +318,12 @@ pub struct SchedulerCore {
     stage: Stage,
     persist: Option<Box<Persisting>>,
     recovery: Option<Box<recovery::Recovering>>,
+    /// What happened, for subscribers and observers (nothing is kept without readers).
+    events: EventLog,
+    /// The last runs of each flow.
+    history: History,
+    /// Flows removed while running, and runs asked to cancel.
+    steer: Steering,
 }
 
 impl Default for SchedulerCore {
@@ -341,6 +356,9 @@ impl SchedulerCore {
             stage: Stage::Registering,
             persist: None,
             recovery: None,
+            events: EventLog::default(),
+            history: History::default(),
+            steer: Steering::default(),
         }
     }
 
@@ -379,12 +397,12 @@ impl SchedulerCore {
 
     /// Registered flows.
     pub fn len(&self) -> usize {
-        self.flows.len()
+        self.flows.len() - self.steer.removed()
     }
 
     /// Whether no flow is registered.
     pub fn is_empty(&self) -> bool {
-        self.flows.is_empty()
+        self.len() == 0
     }
 
     /// The flow registered as `id`.
@@ -410,9 +428,12 @@ impl SchedulerCore {
         self.index_of(id).is_some()
     }
 
-    /// Every flow, in registration order.
-    pub fn flows(&self) -> impl ExactSizeIterator<Item = FlowIndex> + DoubleEndedIterator {
-        (0..self.flows.len() as u32).map(FlowIndex)
+    /// Every flow, in registration order (a flow added while running may take the place
+    /// of a removed one).
+    pub fn flows(&self) -> impl DoubleEndedIterator<Item = FlowIndex> + '_ {
+        (0..self.flows.len() as u32)
+            .filter(|&i| !self.flows[i as usize].removed)
+            .map(FlowIndex)
     }
 
     /// The id of flow `flow`.
@@ -433,23 +454,7 @@ impl SchedulerCore {
     /// [`SchedulerError::AddAfterStart`]. (A bad cron expression is an error of
     /// [`Cron::parse`](crate::cron::Cron::parse).)
     pub fn add_flow(&mut self, id: &str, schedule: Schedule) -> Result<FlowIndex, SchedulerError> {
-        if id.is_empty() {
-            return Err(SchedulerError::EmptyFlowId);
-        }
-        let timeline = match schedule {
-            Schedule::Every(interval) => {
-                let interval = micros(interval);
-                if interval == 0 {
-                    return Err(SchedulerError::ZeroInterval { id: id.into() });
-                }
-                Timeline::FixedDelay { interval }
-            }
-            Schedule::Cron(cron) => Timeline::Wall(Arc::new(CronSchedule {
-                cron,
-                zone: TimeZone::UTC,
-            })),
-            Schedule::Manual => Timeline::Manual,
-        };
+        let timeline = timeline_of(id, schedule)?;
         self.add_timeline(id, timeline)
     }
 
@@ -718,6 +723,7 @@ impl SchedulerCore {
         self.stage = Stage::Stopping {
             deadline: now.saturating_add(grace),
         };
+        self.events.push(|| SchedulerEvent::Stopping);
         self.queue.clear();
         for slot in &mut self.flows {
             slot.held = slot.held.without_trigger();
@@ -730,6 +736,7 @@ impl SchedulerCore {
     fn settle_stop(&mut self) {
         if matches!(self.stage, Stage::Stopping { .. } | Stage::Draining) && self.runs.live() == 0 {
             self.stage = Stage::Stopped;
+            self.events.push(|| SchedulerEvent::Stopped);
         }
     }
 
@@ -741,6 +748,9 @@ impl SchedulerCore {
             && let Some(write) = self.take_save(now, wall)
         {
             return Action::Save(write);
+        }
+        if let Some(run) = self.due_abort(now) {
+            return Action::Abort(run);
         }
         match self.stage {
             Stage::Registering => Action::Idle,
@@ -766,29 +776,32 @@ impl SchedulerCore {
     fn poll_running(&mut self, now: Instant, wall: Timestamp) -> Action {
         self.check_wall_clock(now, wall);
         if self.recovery.is_some()
-            && let Some(dispatch) = self.start_recovery(wall)
+            && let Some(dispatch) = self.start_recovery(now, wall)
         {
             return Action::Resume(dispatch);
         }
         if self.persist.is_some()
-            && let Some(dispatch) = self.start_catch_up(wall)
+            && let Some(dispatch) = self.start_catch_up(now, wall)
         {
             return Action::Start(dispatch);
         }
         while let Some(flow) = self.queue.pop_due(now) {
             let i = flow as usize;
-            match self.flows[i].on_due(
+            let counted = EventLog::counts(&self.flows[i]);
+            let due = self.flows[i].on_due(
                 flow,
                 &mut self.queue,
                 now,
                 wall,
                 self.grace,
                 self.awake_after_jump,
-            ) {
+            );
+            self.events.fires_dropped(&self.flows[i], counted);
+            match due {
                 Due::Nothing => {}
                 Due::Replan => self.rearm(i, now, wall, false),
                 Due::Start(at) => {
-                    let dispatch = self.start_run(i, at, wall);
+                    let dispatch = self.start_run(i, at, now, wall);
                     self.rearm(i, now, wall, false);
                     return Action::Start(dispatch);
                 }
@@ -798,6 +811,54 @@ impl SchedulerCore {
             Some(t) => Action::WakeAt(t),
             None => Action::Idle,
         }
+    }
+
+    /// How many events the core keeps for its readers (see [`crate::scheduler::events`];
+    /// default [`DEFAULT_EVENT_CAPACITY`](super::events::DEFAULT_EVENT_CAPACITY), at least 1).
+    pub fn set_event_capacity(&mut self, capacity: usize) {
+        self.events.set_capacity(capacity);
+    }
+
+    /// Starts reading the core's events: from now on it makes them (until the last reader
+    /// gives its cursor back with [`unsubscribe_events`](Self::unsubscribe_events)), and
+    /// [`next_event`](Self::next_event) reads them from this point on.
+    pub fn subscribe_events(&mut self) -> EventCursor {
+        self.events.subscribe()
+    }
+
+    /// Gives a reader's cursor back; without readers the core makes no event.
+    pub fn unsubscribe_events(&mut self, cursor: EventCursor) {
+        self.events.unsubscribe(cursor);
+    }
+
+    /// The next event for `cursor`, or `None` if it has read everything. A reader that
+    /// fell more than the capacity behind gets [`SchedulerEvent::Lagged`] first.
+    pub fn next_event(&self, cursor: &mut EventCursor) -> Option<SchedulerEvent> {
+        self.events.read(cursor)
+    }
+
+    /// How many finished runs per flow the core keeps (default
+    /// [`DEFAULT_HISTORY_LIMIT`](super::history::DEFAULT_HISTORY_LIMIT); 0 keeps none and
+    /// allocates nothing).
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.history.set_limit(limit);
+    }
+
+    /// Flow `flow`'s last finished runs, oldest first.
+    ///
+    /// # Panics
+    ///
+    /// If `flow` did not come from this core.
+    pub fn history(&self, flow: FlowIndex) -> Vec<RunRecord> {
+        self.history.of(flow.get(), &self.flows[flow.get()].id)
+    }
+
+    pub(crate) fn event_log(&self) -> &EventLog {
+        &self.events
+    }
+
+    pub(crate) fn event_log_mut(&mut self) -> &mut EventLog {
+        &mut self.events
     }
 
     /// The runs cancelled at the stop's deadline, in the order [`poll`](Self::poll) asked
@@ -832,9 +893,14 @@ impl SchedulerCore {
             Stage::Stopping { deadline } => Some(deadline),
             Stage::Registering | Stage::Draining | Stage::Stopped => None,
         };
-        let own = match own {
-            _ if self.recovery.is_some() && self.recovery_ready() => Some(Instant::ZERO),
-            own => own,
+        let own = match (own, self.next_abort()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let own = if self.recovery.is_some() && self.recovery_ready() {
+            Some(Instant::ZERO)
+        } else {
+            own
         };
         if self.persist.is_none() || self.stage == Stage::Registering {
             return own;
@@ -897,14 +963,19 @@ impl SchedulerCore {
         }
     }
 
-    fn start_run(&mut self, i: usize, scheduled: i64, wall: Timestamp) -> Dispatch {
+    fn start_run(&mut self, i: usize, scheduled: i64, now: Instant, wall: Timestamp) -> Dispatch {
         let slot = &mut self.flows[i];
         let at = slot.next_fire_id(scheduled);
         slot.state.start(wall);
         let fire = FireId::new(slot.id.clone(), timestamp_at(at));
         self.mark_dirty(i);
+        let run = self.runs.insert(i as u32, at, now);
+        self.events.push(|| SchedulerEvent::FireStarted {
+            fire: fire.clone(),
+            run,
+        });
         Dispatch {
-            run: self.runs.insert(i as u32, at),
+            run,
             flow: FlowIndex(i as u32),
             fire,
         }
@@ -925,10 +996,21 @@ impl SchedulerCore {
         wall: Timestamp,
         outcome: impl Into<RunOutcome>,
     ) -> Result<(), SchedulerError> {
+        let entry = self.runs.get(run).copied();
         let i = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)? as usize;
         let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
-        let outcome = outcome.into();
+        let outcome = match outcome.into() {
+            RunOutcome::Failed(failure) if stopping && failure.cancellation => {
+                RunOutcome::Cancelled
+            }
+            outcome => outcome,
+        };
         self.recovery_ended(run, i, &outcome, stopping);
+        if let Some(entry) = entry {
+            self.events
+                .run_ended(&self.flows[i], run, entry, &outcome, now);
+            self.history.record(i, &entry, &outcome, now, wall);
+        }
         let slot = &mut self.flows[i];
         let result = match outcome {
             RunOutcome::Succeeded => Some(Ok(())),
@@ -942,6 +1024,7 @@ impl SchedulerCore {
             Some(result) => {
                 let policy = &self.backoffs[slot.config.backoff as usize];
                 let transition = slot.state.finish(now, result, policy, &self.rng);
+                self.events.transition(slot, transition, now);
                 if let Timeline::FixedDelay { interval } = slot.timeline {
                     // Fixed delay: measured from the end of this run.
                     slot.next_fire = Some(FireTime::Monotonic(instant_at(
@@ -955,6 +1038,7 @@ impl SchedulerCore {
         }
         self.mark_dirty(i);
         self.rearm(i, now, wall, false);
+        self.release_if_drained(i);
         self.settle_stop();
         Ok(())
     }
@@ -1011,7 +1095,7 @@ impl SchedulerCore {
                 }
             }
             Ok(()) => {
-                let dispatch = self.start_run(i, wall.as_microsecond(), wall);
+                let dispatch = self.start_run(i, wall.as_microsecond(), now, wall);
                 self.rearm(i, now, wall, false);
                 Ok(Some(dispatch))
             }
@@ -1033,6 +1117,8 @@ impl SchedulerCore {
     ) -> Result<(), SchedulerError> {
         let i = self.command(flow)?;
         self.flows[i].state.reset();
+        self.events
+            .flow_event(&self.flows[i], |flow| SchedulerEvent::Reset { flow });
         self.mark_dirty(i);
         self.rearm(i, now, wall, true);
         Ok(())
@@ -1046,6 +1132,8 @@ impl SchedulerCore {
     pub fn pause(&mut self, flow: FlowIndex) -> Result<(), SchedulerError> {
         let i = self.command(flow)?;
         self.flows[i].state.set_paused(true);
+        self.events
+            .flow_event(&self.flows[i], |flow| SchedulerEvent::Paused { flow });
         self.mark_dirty(i);
         self.queue.disarm(i as u32);
         Ok(())
@@ -1066,6 +1154,8 @@ impl SchedulerCore {
         let i = self.command(flow)?;
         if self.flows[i].state.is_paused() {
             self.flows[i].state.set_paused(false);
+            self.events
+                .flow_event(&self.flows[i], |flow| SchedulerEvent::Resumed { flow });
             self.mark_dirty(i);
             self.rearm(i, now, wall, true);
         }
@@ -1267,7 +1357,7 @@ impl SchedulerCore {
 
     /// Starts the oldest catch-up fire whose flow can start now (fires of a tripped flow
     /// are dropped; a paused flow's wait for its resume).
-    fn start_catch_up(&mut self, wall: Timestamp) -> Option<Dispatch> {
+    fn start_catch_up(&mut self, now: Instant, wall: Timestamp) -> Option<Dispatch> {
         let persist = self.persist.as_deref_mut()?;
         if persist.catch_up.is_empty() {
             return None;
@@ -1284,7 +1374,7 @@ impl SchedulerCore {
         if persist.catch_up.is_empty() {
             persist.catch_up = Vec::new();
         }
-        Some(self.start_run(flow as usize, at, wall))
+        Some(self.start_run(flow as usize, at, now, wall))
     }
 
     /// Whether any run is in flight.
@@ -1367,6 +1457,27 @@ impl SchedulerCore {
     }
 }
 
+/// The timeline of a flow `id` registered with `schedule`.
+fn timeline_of(id: &str, schedule: Schedule) -> Result<Timeline, SchedulerError> {
+    if id.is_empty() {
+        return Err(SchedulerError::EmptyFlowId);
+    }
+    Ok(match schedule {
+        Schedule::Every(interval) => {
+            let interval = micros(interval);
+            if interval == 0 {
+                return Err(SchedulerError::ZeroInterval { id: id.into() });
+            }
+            Timeline::FixedDelay { interval }
+        }
+        Schedule::Cron(cron) => Timeline::Wall(Arc::new(CronSchedule {
+            cron,
+            zone: TimeZone::UTC,
+        })),
+        Schedule::Manual => Timeline::Manual,
+    })
+}
+
 /// Values kept per flow outside the core (a scheduler's jobs), stored under the
 /// [`FlowIndex`] the core gave each flow.
 pub(crate) struct FlowMap<T>(Vec<T>);
@@ -1384,10 +1495,6 @@ impl<T> FlowMap<T> {
         self.0.push(value);
     }
 
-    pub(crate) fn get(&self, flow: FlowIndex) -> &T {
-        &self.0[flow.get()]
-    }
-
     /// Every flow's value, in registration order.
     pub(crate) fn iter(
         &self,
@@ -1398,8 +1505,9 @@ impl<T> FlowMap<T> {
             .map(|(i, value)| (FlowIndex(i as u32), value))
     }
 
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
+    /// The values, by flow, in registration order.
+    pub(crate) fn into_vec(self) -> Vec<T> {
+        self.0
     }
 }
 

@@ -21,8 +21,9 @@ use futures::task::AtomicWaker;
 
 use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
 use super::error::SchedulerError;
+use super::events::{EventPump, SchedulerObserver};
 use super::handle::{RunningScheduler, StopReport};
-use super::job::{Fire, Job, dispatched_run};
+use super::job::{Bound, Fire, FlowRunner, Job};
 use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
@@ -51,6 +52,13 @@ pub(crate) struct DriverState {
     pub(crate) flush_waiters: Vec<Waker>,
     /// The last schedule-store write error.
     pub(crate) last_save_error: Option<PersistError>,
+    /// Subscribers waiting for events, and the observers' place in them.
+    pub(crate) pump: EventPump,
+    /// Each flow's job, by [`FlowIndex`](super::FlowIndex) (`None`: removed).
+    pub(crate) jobs: Vec<Option<Arc<dyn FlowRunner>>>,
+    /// Jobs of flows removed or replaced while running whose teardown did not run yet
+    /// (the call that removed them was dropped before its runs ended): torn down at stop.
+    pub(crate) orphans: Vec<(String, Arc<dyn FlowRunner>)>,
 }
 
 /// A run decided on inside the critical section, spawned outside it.
@@ -59,6 +67,7 @@ pub(crate) struct PendingRun {
     registration: AbortRegistration,
     /// [`Action::Resume`]: the job resumes the fire's unfinished run.
     resume: bool,
+    job: Option<Arc<dyn FlowRunner>>,
 }
 
 impl DriverState {
@@ -70,10 +79,12 @@ impl DriverState {
             self.aborts.resize_with(slot + 1, || None);
         }
         self.aborts[slot] = Some(abort);
+        let job = self.jobs.get(dispatch.flow.get()).and_then(Clone::clone);
         PendingRun {
             dispatch,
             registration,
             resume: false,
+            job,
         }
     }
 
@@ -89,6 +100,7 @@ impl DriverState {
                 .core
                 .next_wake()
                 .is_some_and(|t| t < self.sleeping_until)
+            || self.pump.must_wake(self.core.event_log())
     }
 }
 
@@ -106,7 +118,9 @@ pub(crate) struct Common {
     /// Live `RunningScheduler` clones.
     pub(crate) handles: AtomicUsize,
     /// Where each flow's state is kept across restarts, if anywhere.
-    store: Option<Arc<dyn DynScheduleStore>>,
+    pub(crate) store: Option<Arc<dyn DynScheduleStore>>,
+    /// Called with every event, on the loop, outside the lock.
+    observers: Vec<Arc<dyn SchedulerObserver>>,
 }
 
 impl Common {
@@ -241,15 +255,13 @@ pub(crate) trait Runs: Send + Sync {
     fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError>;
 }
 
-struct Driver<S, P> {
+struct Driver<P> {
     common: Common,
-    jobs: FlowMap<FlowJob<S>>,
     spawner: P,
 }
 
-impl<S, P> Runs for Driver<S, P>
+impl<P> Runs for Driver<P>
 where
-    S: Clone + Send + Sync + 'static,
     P: Spawner,
 {
     fn common(&self) -> &Common {
@@ -258,10 +270,16 @@ where
 
     fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError> {
         let PendingRun {
-            dispatch: Dispatch { run, flow, fire },
+            dispatch: Dispatch { run, fire, .. },
             registration,
             resume,
+            job,
         } = run;
+        let Some(job) = job else {
+            // The core dispatched a flow without a job: it cannot run, so it did not.
+            self.common.run_ended(run, RunOutcome::Cancelled);
+            return Ok(());
+        };
         let driver = self.clone();
         let future = async move {
             // If the runtime drops this future mid-run, the run still ends (as cancelled):
@@ -270,7 +288,6 @@ where
                 common: Some(&driver.common),
                 run,
             };
-            let (job, input) = driver.jobs.get(flow);
             let common = &driver.common;
             let fire = Fire::new(
                 fire,
@@ -278,7 +295,9 @@ where
                 common.stop_deadline.clone(),
                 common.clock.clone(),
             );
-            let job_run = async move { dispatched_run(&**job, input, fire, resume).await };
+            let span = crate::telemetry::scheduled_run(fire.id());
+            let job_run =
+                crate::telemetry::in_span(span, async move { job.run(fire, resume).await });
             let outcome = match Abortable::new(isolate_future_panic(job_run), registration).await {
                 Ok(result) => RunOutcome::from(result.as_ref().map(|_| ())),
                 Err(Aborted) => RunOutcome::Cancelled,
@@ -328,16 +347,17 @@ impl Drop for PublishOnDrop {
 
 /// The loop: poll the core, spawn and abort what it says, sleep until its next deadline or
 /// an event; when it says the stop is complete, tear down and publish the report.
-async fn run_loop<S, C, P>(driver: Arc<Driver<S, P>>, clock: C)
+async fn run_loop<C, P>(driver: Arc<Driver<P>>, clock: C)
 where
-    S: Clone + Send + Sync + 'static,
     C: Clock,
     P: Spawner,
 {
     let common = &driver.common;
     let mut starts: Vec<PendingRun> = Vec::new();
     let mut cancels: Vec<AbortHandle> = Vec::new();
+    let mut drops: Vec<AbortHandle> = Vec::new();
     let mut saves: Vec<ScheduleWrite> = Vec::new();
+    let (mut wake_subscribers, mut observed) = (Vec::new(), Vec::new());
     let mut sleep = None;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
@@ -351,19 +371,25 @@ where
                         ..st.admit(dispatch)
                     }),
                     Action::Cancel(run) => cancels.extend(st.take_abort(run)),
+                    Action::Abort(run) => drops.extend(st.take_abort(run)),
                     Action::WakeAt(t) => break Some(t),
                     Action::Idle => break Some(Instant::MAX),
                     Action::Stopped => break None,
                 }
             };
             st.sleeping_until = wake.unwrap_or(Instant::MAX);
+            st.pump
+                .collect(st.core.event_log(), &mut wake_subscribers, &mut observed);
             wake
         });
+        EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
         if !cancels.is_empty() {
             // Outside the lock: both wake the runs' tasks.
             common.stop_deadline.cancel();
             cancels.drain(..).for_each(|abort| abort.abort());
         }
+        // Outside the lock: it wakes the runs' tasks.
+        drops.drain(..).for_each(|abort| abort.abort());
         for run in starts.drain(..) {
             // Already recorded as a failed run of its flow; nobody else to tell.
             let _ = driver.clone().spawn_run(run);
@@ -378,9 +404,23 @@ where
         }
     }
     drop(sleep);
-    // Teardown, last registered first.
+    // Teardown: jobs removed earlier whose teardown was left, then last registered first.
     let mut teardown_errors = Vec::new();
-    for (flow, (job, _)) in driver.jobs.iter().rev() {
+    let (orphans, jobs) = common.state.with(|st| {
+        let jobs: Vec<_> = st
+            .core
+            .flows()
+            .rev()
+            .filter_map(|flow| Some((flow, st.jobs.get(flow.get())?.clone()?)))
+            .collect();
+        (core::mem::take(&mut st.orphans), jobs)
+    });
+    for (id, job) in orphans {
+        if let Err(e) = isolate_future_panic(job.teardown()).await {
+            teardown_errors.push((id, e));
+        }
+    }
+    for (flow, job) in jobs {
         if let Err(e) = isolate_future_panic(job.teardown()).await {
             let id = common.state.with(|st| String::from(st.core.flow_id(flow)));
             teardown_errors.push((id, e));
@@ -405,17 +445,35 @@ where
 /// first handle. If the loop cannot be spawned, tears the jobs down again (last first).
 pub(crate) async fn launch<S, C, P>(
     core: Box<SchedulerCore>,
-    mut jobs: FlowMap<FlowJob<S>>,
+    jobs: FlowMap<FlowJob<S>>,
     clock: C,
     spawner: P,
     store: Option<Arc<dyn DynScheduleStore>>,
+    observers: Vec<Arc<dyn SchedulerObserver>>,
 ) -> CanoResult<RunningScheduler>
 where
     S: Clone + Send + Sync + 'static,
     C: Clock,
     P: Spawner,
 {
-    jobs.shrink_to_fit();
+    let jobs: Vec<Option<Arc<dyn FlowRunner>>> = jobs
+        .into_vec()
+        .into_iter()
+        .map(|(job, input)| Some(Arc::new(Bound { job, input }) as Arc<dyn FlowRunner>))
+        .collect();
+    let mut core = core;
+    #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
+    let observers = {
+        let mut observers = observers;
+        observers.push(Arc::new(crate::telemetry::SchedulerTelemetry::new(
+            core.len(),
+        )));
+        observers
+    };
+    let mut pump = EventPump::default();
+    if !observers.is_empty() {
+        pump.observe(core.event_log_mut());
+    }
     let driver = Arc::new(Driver {
         common: Common {
             state: Lock::new(DriverState {
@@ -426,6 +484,9 @@ where
                 report_waiters: Vec::new(),
                 flush_waiters: Vec::new(),
                 last_save_error: None,
+                pump,
+                jobs,
+                orphans: Vec::new(),
             }),
             clock: DynClock::new(clock.clone()),
             notified: AtomicBool::new(false),
@@ -434,8 +495,8 @@ where
             stop_deadline: CancellationToken::new(),
             handles: AtomicUsize::new(1),
             store,
+            observers,
         },
-        jobs,
         spawner,
     });
     // The guard lives outside the loop's body, so it fires even if the loop is dropped
@@ -448,7 +509,8 @@ where
         guard.disarm();
     };
     if let Err(e) = driver.spawner.spawn(Box::pin(run_loop)) {
-        for (_, (job, _)) in driver.jobs.iter().rev() {
+        let jobs = driver.common.state.with(|st| core::mem::take(&mut st.jobs));
+        for job in jobs.into_iter().rev().flatten() {
             // The spawn error is what the caller needs to see.
             let _ = job.teardown().await;
         }

@@ -17,13 +17,20 @@ use core::time::Duration;
 
 use jiff::Timestamp;
 
-use super::core::{FlowIndex, NEXT_FIRES_LIMIT, SchedulerCore};
+use super::backoff::BackoffPolicy;
+use super::core::{FlowIndex, InFlight, NEXT_FIRES_LIMIT, SchedulerCore};
 use super::driver::{Common, DriverState, Runs};
 use super::error::SchedulerError;
+use super::events::EventCursor;
+use super::history::RunRecord;
 use super::info::FlowInfo;
-use super::job::FireId;
+use super::job::{Bound, FireId, FlowRunner, Job};
+use super::runs::RunId;
+use super::schedule::{Schedule, SchedulePolicy};
 use super::slot::UpcomingFires;
 use crate::error::{CanoError, CanoResult};
+use crate::panic::isolate_future_panic;
+use crate::persist::Fence;
 use crate::runtime::Clock;
 use crate::time::Instant;
 
@@ -43,6 +50,104 @@ pub struct StopReport {
     /// completed (the store was unreachable; each was tried once more at the end). After a
     /// restart they come back as last written.
     pub unsaved: Vec<String>,
+}
+
+/// How a flow added or replaced on a running scheduler is scheduled, beyond its
+/// [`Schedule`]: what the builder's setters (`set_policy`, `set_backoff`) set before start.
+///
+/// ```
+/// use cano_core::scheduler::{FlowOptions, schedule::{OverlapPolicy, SchedulePolicy}};
+/// use cano_core::BackoffPolicy;
+///
+/// let options = FlowOptions::default()
+///     .with_policy(SchedulePolicy { overlap: OverlapPolicy::BufferOne, ..SchedulePolicy::default() })
+///     .with_backoff(BackoffPolicy::with_trip(3));
+/// assert_eq!(options.backoff.streak_limit, Some(3));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlowOptions {
+    /// Overlap, missed fires, interval mode, first run, jitter.
+    pub policy: SchedulePolicy,
+    /// Backoff and trip after failures.
+    pub backoff: BackoffPolicy,
+}
+
+impl FlowOptions {
+    /// These options with `policy`.
+    pub fn with_policy(mut self, policy: SchedulePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// These options with `backoff`.
+    pub fn with_backoff(mut self, backoff: BackoffPolicy) -> Self {
+        self.backoff = backoff;
+        self
+    }
+}
+
+/// A configuration error of a job named by its flow, as `start()` reports it.
+fn in_flow(id: &str, error: CanoError) -> CanoError {
+    match error {
+        CanoError::Configuration(message) => {
+            CanoError::configuration(alloc::format!("Flow '{id}': {message}"))
+        }
+        other => other,
+    }
+}
+
+/// A removed or replaced flow's job, on its way out: once its runs ended it is torn down.
+/// If the call is dropped before, the job is left to the stop's teardown.
+struct Retiring<'a> {
+    common: &'a Common,
+    id: &'a str,
+    job: Option<Arc<dyn FlowRunner>>,
+    /// Keeps the core making events (their ends wake the wait).
+    cursor: Option<EventCursor>,
+}
+
+impl Retiring<'_> {
+    /// Waits until none of `runs` is in flight, then tears the job down.
+    async fn finish(mut self, runs: &[RunId]) -> CanoResult<()> {
+        if self.cursor.is_some() {
+            poll_fn(|cx| {
+                self.common.state.with(|st| {
+                    if runs.iter().all(|&run| !st.core.is_in_flight(run)) {
+                        Poll::Ready(())
+                    } else {
+                        st.pump.park(cx.waker());
+                        Poll::Pending
+                    }
+                })
+            })
+            .await;
+            if let Some(cursor) = self.cursor.take() {
+                self.common
+                    .state
+                    .with(|st| st.core.unsubscribe_events(cursor));
+            }
+        }
+        match self.job.take() {
+            Some(job) => isolate_future_panic(job.teardown()).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Retiring<'_> {
+    fn drop(&mut self) {
+        let (cursor, job) = (self.cursor.take(), self.job.take());
+        if cursor.is_some() || job.is_some() {
+            self.common.state.with(|st| {
+                if let Some(cursor) = cursor {
+                    st.core.unsubscribe_events(cursor);
+                }
+                if let Some(job) = job {
+                    st.orphans.push((self.id.into(), job));
+                }
+            });
+        }
+    }
 }
 
 /// A started scheduler. Cheap to clone; clones share everything.
@@ -209,6 +314,303 @@ impl RunningScheduler {
                 .collect()
         });
         views.into_iter().map(|view| view.into_info()).collect()
+    }
+
+    /// Adds flow `id` to the running scheduler, with the default [`FlowOptions`]; see
+    /// [`add_flow_with`](Self::add_flow_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`add_flow_with`](Self::add_flow_with).
+    pub async fn add_flow<S, J>(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        job: J,
+        initial_state: S,
+    ) -> CanoResult<()>
+    where
+        S: Clone + Send + Sync + 'static,
+        J: Job<S>,
+    {
+        self.add_flow_with(id, schedule, FlowOptions::default(), job, initial_state)
+            .await
+    }
+
+    /// Adds flow `id` to the running scheduler: validates the job, runs its setup, then
+    /// schedules it as if it had been registered before start, from now on (an interval
+    /// flow fires at once unless its policy says
+    /// [`FirstRun::AfterInterval`](super::schedule::FirstRun::AfterInterval); a cron flow
+    /// at its next match). Its teardown runs when it is removed, or at the stop. Its input
+    /// type is its own (it need not be the builder's). Subscribers see
+    /// [`SchedulerEvent::FlowAdded`](super::SchedulerEvent::FlowAdded).
+    ///
+    /// ```
+    /// use cano_core::scheduler::{job_fn, Fire, Scheduler};
+    /// use cano_core::schedule::Schedule;
+    /// use cano_core::testing::Simulation;
+    /// use core::time::Duration;
+    ///
+    /// let sim = Simulation::new();
+    /// let running = sim.block_on(Scheduler::<()>::new().start(sim.clock(), sim.spawner())).unwrap();
+    /// let job = job_fn(|greeting: &'static str, _fire: Fire| async move {
+    ///     assert_eq!(greeting, "hello");
+    ///     Ok(())
+    /// });
+    /// sim.block_on(running.add_flow("hello", Schedule::Every(Duration::from_secs(60)), job, "hello"))
+    ///     .unwrap();
+    /// sim.run_for(Duration::from_secs(600));
+    /// assert_eq!(running.status("hello").unwrap().run_count, 11); // at 0, 60, …, 600 s
+    /// sim.block_on(running.stop()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The builder's errors, typed the same way (category `"configuration"`):
+    /// [`SchedulerError::DuplicateFlow`], [`SchedulerError::EmptyFlowId`],
+    /// [`SchedulerError::ZeroInterval`], [`SchedulerError::InvalidPolicy`]; the job's
+    /// validation error (for a workflow, [`CanoError::Configuration`] naming the flow) or
+    /// setup error; [`SchedulerError::Stopped`] once a stop began (also when it began
+    /// during the setup: the job is torn down again). Nothing is added then.
+    pub async fn add_flow_with<S, J>(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        options: FlowOptions,
+        job: J,
+        initial_state: S,
+    ) -> CanoResult<()>
+    where
+        S: Clone + Send + Sync + 'static,
+        J: Job<S>,
+    {
+        let common = self.common();
+        common.state.with(|st| {
+            st.core
+                .check_new_flow(id, &schedule, &options.policy, &options.backoff)
+        })?;
+        job.validate(&initial_state).map_err(|e| in_flow(id, e))?;
+        let job: Arc<dyn FlowRunner> = Arc::new(Bound {
+            job: alloc::boxed::Box::new(job),
+            input: initial_state,
+        });
+        job.setup().await?;
+        let (now, wall) = self.times();
+        let (added, wake) = common.state.with(|st| {
+            let added =
+                st.core
+                    .add_running_flow(id, schedule, options.policy, options.backoff, now, wall);
+            if let Ok(flow) = added {
+                if st.jobs.len() <= flow.get() {
+                    st.jobs.resize_with(flow.get() + 1, || None);
+                }
+                st.jobs[flow.get()] = Some(job.clone());
+            }
+            (added, st.loop_must_wake())
+        });
+        if wake {
+            common.notify_loop();
+        }
+        if let Err(e) = added {
+            // The refusal is what the caller needs; a teardown error has nowhere better to go.
+            let _ = isolate_future_panic(job.teardown()).await;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Removes flow `id` from the running scheduler: nothing new of it starts (its id is
+    /// free at once, so it may be added again), its runs in flight end as `in_flight` says
+    /// ([`InFlight::Wait`]: let them finish; [`InFlight::Cancel`]: cancel them after a
+    /// grace, as cancelled, not failed); then its job's teardown runs; with a schedule
+    /// store, the flow's record is deleted (after the writes asked for so far, unless the
+    /// id was added again meanwhile). Completes when all of that is done. Subscribers see
+    /// [`SchedulerEvent::FlowRemoved`](super::SchedulerEvent::FlowRemoved), then the ends
+    /// of its runs.
+    ///
+    /// If this future is dropped before it completes, the removal stands and the job is
+    /// torn down at the scheduler's stop instead.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::UnknownFlow`], or [`SchedulerError::Stopped`] once a stop began
+    /// (nothing changes then); the job's teardown error, or the store's delete error
+    /// ([`CanoError::Store`]): the flow is removed all the same.
+    pub async fn remove_flow(&self, id: &str, in_flight: InFlight) -> CanoResult<()> {
+        let common = self.common();
+        let now = common.clock.now();
+        let (removed, wake) = common.state.with(|st| {
+            let removed = st
+                .core
+                .check_running()
+                .and_then(|()| st.core.flow(id))
+                .and_then(|flow| {
+                    let runs = st.core.remove_flow(flow, in_flight, now)?;
+                    let job = st.jobs.get_mut(flow.get()).and_then(Option::take);
+                    let cursor = (!runs.is_empty()).then(|| st.core.subscribe_events());
+                    Ok((runs, job, cursor))
+                });
+            (removed, st.loop_must_wake())
+        });
+        if wake {
+            common.notify_loop();
+        }
+        let (runs, job, cursor) = removed?;
+        let retiring = Retiring {
+            common,
+            id,
+            job,
+            cursor,
+        };
+        let torn_down = retiring.finish(&runs).await;
+        if let Some(store) = &common.store {
+            // The writes asked for before the removal land first; a failure among them
+            // does not keep the record from being deleted.
+            let _ = self.flush().await;
+            if !common.state.with(|st| st.core.contains(id)) {
+                store.delete_dyn(id, Fence::ZERO).await?;
+            }
+        }
+        torn_down
+    }
+
+    /// Replaces flow `id`'s schedule, options and job on the running scheduler: the new
+    /// job is validated and set up, then takes the flow's place at once, planned afresh
+    /// from now (as [`add_flow_with`](Self::add_flow_with) plans). The flow keeps its id,
+    /// its fire ids (they keep increasing), its pause, counters and run history; its
+    /// failure streak, backoff and trip are cleared. The old job's runs in flight end as
+    /// `in_flight` says (and still count for the flow as they end), then the old job is
+    /// torn down. With a schedule store, the flow's record is rewritten with the new
+    /// [`ScheduleHash`](crate::persist::ScheduleHash) (so a restart with the old schedule
+    /// catches nothing up). Subscribers see
+    /// [`SchedulerEvent::FlowReplaced`](super::SchedulerEvent::FlowReplaced).
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::UnknownFlow`], [`SchedulerError::Stopped`], a bad schedule or
+    /// policy, or the new job's validation or setup error: nothing changes then. The old
+    /// job's teardown error: the flow is replaced all the same.
+    pub async fn replace_flow<S, J>(
+        &self,
+        id: &str,
+        schedule: Schedule,
+        options: FlowOptions,
+        job: J,
+        initial_state: S,
+        in_flight: InFlight,
+    ) -> CanoResult<()>
+    where
+        S: Clone + Send + Sync + 'static,
+        J: Job<S>,
+    {
+        let common = self.common();
+        common.state.with(|st| {
+            st.core
+                .check_replacement(id, &schedule, &options.policy, &options.backoff)
+        })?;
+        job.validate(&initial_state).map_err(|e| in_flow(id, e))?;
+        let job: Arc<dyn FlowRunner> = Arc::new(Bound {
+            job: alloc::boxed::Box::new(job),
+            input: initial_state,
+        });
+        job.setup().await?;
+        let (now, wall) = self.times();
+        let (replaced, wake) = common.state.with(|st| {
+            let replaced = st.core.flow(id).and_then(|flow| {
+                let runs = st.core.replace_flow(
+                    flow,
+                    schedule,
+                    options.policy,
+                    options.backoff,
+                    in_flight,
+                    now,
+                    wall,
+                )?;
+                let old = st
+                    .jobs
+                    .get_mut(flow.get())
+                    .and_then(|slot| slot.replace(job.clone()));
+                let cursor = (!runs.is_empty()).then(|| st.core.subscribe_events());
+                Ok((runs, old, cursor))
+            });
+            (replaced, st.loop_must_wake())
+        });
+        if wake {
+            common.notify_loop();
+        }
+        let (runs, old, cursor) = match replaced {
+            Ok(replaced) => replaced,
+            Err(e) => {
+                let _ = isolate_future_panic(job.teardown()).await;
+                return Err(e.into());
+            }
+        };
+        Retiring {
+            common,
+            id,
+            job: old,
+            cursor,
+        }
+        .finish(&runs)
+        .await
+    }
+
+    /// Cancels flow `id`'s runs in flight (they are dropped at their current `.await`, as
+    /// at a stop's deadline) without counting them as failures: the flow's failure streak
+    /// and backoff stay as they were, and its schedule goes on (cano 0.15's `cancel_flow`).
+    /// Returns how many runs were asked to cancel; 0 (not an error) when none was in
+    /// flight. Their ends follow shortly, as
+    /// [`RunOutcome::Cancelled`](super::RunOutcome::Cancelled).
+    ///
+    /// Unlike cano 0.15, which signalled the run's token and let a workflow compensate,
+    /// the run is dropped: a workflow's compensations do not run.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::UnknownFlow`], or [`SchedulerError::Stopped`] once a stop began.
+    pub fn cancel_flow(&self, id: &str) -> CanoResult<usize> {
+        Ok(self.command(id, |st, flow, now, _| st.core.cancel_flow(flow, now))?)
+    }
+
+    /// Flow `id`'s last finished runs, oldest first: at most the history limit
+    /// ([`Scheduler::set_history_limit`](super::Scheduler::set_history_limit), default
+    /// [`DEFAULT_HISTORY_LIMIT`](super::DEFAULT_HISTORY_LIMIT)). Kept after a stop.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::UnknownFlow`].
+    pub fn history(&self, id: &str) -> CanoResult<Vec<RunRecord>> {
+        Ok(self.read(id, |core, flow, _, _| core.history(flow))?)
+    }
+
+    /// A subscription to this scheduler's events from now on: a [`Stream`](futures::Stream)
+    /// of [`SchedulerEvent`](super::SchedulerEvent)s, ending after
+    /// [`SchedulerEvent::Stopped`](super::SchedulerEvent::Stopped) (at once if the scheduler
+    /// has stopped). A subscriber that falls more than the event capacity behind gets
+    /// [`SchedulerEvent::Lagged`](super::SchedulerEvent::Lagged) with the number it missed and
+    /// goes on; the scheduler never waits for it. Each subscription reads on its own.
+    ///
+    /// ```
+    /// use cano_core::scheduler::{job_fn, Scheduler, SchedulerEvent};
+    /// use cano_core::testing::Simulation;
+    /// use futures::StreamExt;
+    ///
+    /// let sim = Simulation::new();
+    /// let mut scheduler = Scheduler::new();
+    /// scheduler.manual("report", job_fn(|(), _| async { Ok(()) }), ()).unwrap();
+    /// let running = sim.block_on(scheduler.start(sim.clock(), sim.spawner())).unwrap();
+    /// let events = running.subscribe();
+    /// running.pause("report").unwrap();
+    /// sim.block_on(running.stop()).unwrap();
+    /// let seen: Vec<_> = sim.block_on(events.collect());
+    /// assert_eq!(seen, [
+    ///     SchedulerEvent::Paused { flow: "report".into() },
+    ///     SchedulerEvent::Stopping,
+    ///     SchedulerEvent::Stopped,
+    /// ]);
+    /// ```
+    pub fn subscribe(&self) -> super::SchedulerEvents {
+        super::SchedulerEvents::new(self.runs.clone())
     }
 
     /// Whether any flow has a run in flight.

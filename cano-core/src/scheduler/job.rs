@@ -354,3 +354,33 @@ where
         Box::pin(self.abandon_run(run))
     }
 }
+
+/// A flow's job with its input bound: what the scheduler's driver keeps per flow, whatever
+/// the input type (so flows of any input type can be added to a running scheduler).
+pub(crate) trait FlowRunner: Send + Sync + 'static {
+    /// One run: the job on a clone of the flow's input, or (`resume`, for
+    /// [`Action::Resume`](super::Action::Resume)) the job resuming the fire's unfinished run.
+    fn run(&self, fire: Fire, resume: bool) -> BoxFuture<'_, CanoResult<()>>;
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>>;
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>>;
+}
+
+/// A job and the input each of its runs gets a clone of.
+pub(crate) struct Bound<S> {
+    pub(crate) job: Box<dyn Job<S>>,
+    pub(crate) input: S,
+}
+
+impl<S: Clone + Send + Sync + 'static> FlowRunner for Bound<S> {
+    fn run(&self, fire: Fire, resume: bool) -> BoxFuture<'_, CanoResult<()>> {
+        dispatched_run(&*self.job, &self.input, fire, resume)
+    }
+
+    fn setup(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.job.setup()
+    }
+
+    fn teardown(&self) -> BoxFuture<'_, CanoResult<()>> {
+        self.job.teardown()
+    }
+}

@@ -47,8 +47,10 @@ pub mod backoff;
 mod core;
 mod driver;
 mod error;
+pub mod events;
 pub mod flow;
 mod handle;
+pub mod history;
 mod info;
 mod job;
 mod queue;
@@ -59,15 +61,19 @@ mod slot;
 
 use ::core::time::Duration;
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 pub use self::core::{
-    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, NEXT_FIRES_LIMIT,
-    RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite, SchedulerCore, Stage,
+    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, InFlight,
+    NEXT_FIRES_LIMIT, RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite,
+    SchedulerCore, Stage,
 };
 pub use crate::checkpoint::Recovery;
 pub use crate::runtime::DynClock;
 pub use error::SchedulerError;
-pub use handle::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
+pub use events::{DEFAULT_EVENT_CAPACITY, SchedulerEvent, SchedulerEvents, SchedulerObserver};
+pub use handle::{DEFAULT_STOP_GRACE, FlowOptions, RunningScheduler, StopReport};
+pub use history::{DEFAULT_HISTORY_LIMIT, RunRecord};
 pub use info::{FlowInfo, RecoveryCounts};
 pub use job::{Fire, FireId, Job, JobFn, RecoverableJob, job_fn};
 pub use runs::RunId;
@@ -100,6 +106,7 @@ pub struct Scheduler<S = ()> {
     core: Box<SchedulerCore>,
     jobs: FlowMap<FlowJob<S>>,
     store: Option<Arc<dyn DynScheduleStore>>,
+    observers: Vec<Arc<dyn SchedulerObserver>>,
 }
 
 impl<S> Default for Scheduler<S> {
@@ -108,6 +115,7 @@ impl<S> Default for Scheduler<S> {
             core: Box::new(SchedulerCore::new()),
             jobs: FlowMap::default(),
             store: None,
+            observers: Vec::new(),
         }
     }
 }
@@ -426,6 +434,48 @@ where
         self.core.set_wall_clock_check(every);
     }
 
+    /// Calls `observer` with every [`SchedulerEvent`], in order, on the scheduler's loop
+    /// (outside its lock; see [`SchedulerObserver`]). Observers are called in the order
+    /// they were added. For a consumer that may be slow, use
+    /// [`RunningScheduler::subscribe`] instead.
+    ///
+    /// ```
+    /// use cano_core::scheduler::{job_fn, Scheduler, SchedulerEvent};
+    /// use cano_core::testing::Simulation;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = seen.clone();
+    /// let sim = Simulation::new();
+    /// let mut scheduler = Scheduler::new();
+    /// scheduler.manual("report", job_fn(|(), _| async { Ok(()) }), ()).unwrap();
+    /// scheduler.observe(move |event: &SchedulerEvent| sink.lock().unwrap().push(event.clone()));
+    /// let running = sim.block_on(scheduler.start(sim.clock(), sim.spawner())).unwrap();
+    /// running.trigger("report").unwrap();
+    /// sim.run_until_idle();
+    /// sim.block_on(running.stop()).unwrap();
+    /// let seen = seen.lock().unwrap();
+    /// assert!(matches!(seen[0], SchedulerEvent::FireStarted { .. }));
+    /// assert!(matches!(seen[1], SchedulerEvent::FireEnded { .. }));
+    /// assert_eq!(seen[2..], [SchedulerEvent::Stopping, SchedulerEvent::Stopped]);
+    /// ```
+    pub fn observe(&mut self, observer: impl SchedulerObserver) {
+        self.observers.push(Arc::new(observer));
+    }
+
+    /// How many events the scheduler keeps for its subscribers and observers: how far one
+    /// may fall behind before it gets [`SchedulerEvent::Lagged`] (default
+    /// [`DEFAULT_EVENT_CAPACITY`]; at least 1).
+    pub fn set_event_capacity(&mut self, capacity: usize) {
+        self.core.set_event_capacity(capacity);
+    }
+
+    /// How many finished runs of each flow [`RunningScheduler::history`] keeps (default
+    /// [`DEFAULT_HISTORY_LIMIT`]; 0 keeps none and allocates nothing).
+    pub fn set_history_limit(&mut self, limit: usize) {
+        self.core.set_history_limit(limit);
+    }
+
     /// How many flows are registered.
     pub fn len(&self) -> usize {
         self.core.len()
@@ -500,6 +550,7 @@ where
             mut core,
             jobs,
             store,
+            observers,
         } = self;
         if let Some(store) = &store {
             core.restore(store.load_all_dyn().await?);
@@ -530,6 +581,6 @@ where
             }
             return Err(e);
         }
-        driver::launch(core, jobs, clock, spawner, store).await
+        driver::launch(core, jobs, clock, spawner, store, observers).await
     }
 }

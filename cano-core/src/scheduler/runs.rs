@@ -34,6 +34,8 @@ pub(crate) struct RunEntry {
     pub(crate) scheduled: i64,
     /// A stop's deadline asked for it to be cancelled.
     pub(crate) cancelling: bool,
+    /// When it started (monotonic), for its duration.
+    pub(crate) started: crate::time::Instant,
 }
 
 /// `RunSlot::flow` of a free slot.
@@ -58,7 +60,12 @@ pub(crate) struct RunTable {
 }
 
 impl RunTable {
-    pub(crate) fn insert(&mut self, flow: u32, scheduled: i64) -> RunId {
+    pub(crate) fn insert(
+        &mut self,
+        flow: u32,
+        scheduled: i64,
+        started: crate::time::Instant,
+    ) -> RunId {
         self.live += 1;
         let generation = self.next_generation;
         self.next_generation = generation.wrapping_add(1);
@@ -68,6 +75,7 @@ impl RunTable {
                 flow,
                 scheduled,
                 cancelling: false,
+                started,
             },
         };
         let slot = match self.free.pop() {
@@ -83,14 +91,12 @@ impl RunTable {
         RunId { slot, generation }
     }
 
-    #[cfg(test)]
     fn live_slot(&self, run: RunId) -> Option<&RunSlot> {
         self.slots
             .get(run.slot as usize)
             .filter(|s| s.generation == run.generation && s.entry.flow != FREE)
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, run: RunId) -> Option<&RunEntry> {
         self.live_slot(run).map(|s| &s.entry)
     }
@@ -113,6 +119,29 @@ impl RunTable {
         }
         self.free.push(run.slot);
         Some(flow)
+    }
+
+    /// The runs in flight of `flow`.
+    pub(crate) fn of_flow(&self, flow: u32) -> impl Iterator<Item = RunId> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.entry.flow == flow)
+            .map(|(slot, s)| RunId {
+                slot: slot as u32,
+                generation: s.generation,
+            })
+    }
+
+    /// Marks run `run` as asked to cancel (a stop's deadline then skips it).
+    pub(crate) fn mark_cancelling(&mut self, run: RunId) {
+        if let Some(place) = self
+            .slots
+            .get_mut(run.slot as usize)
+            .filter(|s| s.generation == run.generation && s.entry.flow != FREE)
+        {
+            place.entry.cancelling = true;
+        }
     }
 
     /// Runs in flight.
@@ -146,12 +175,13 @@ mod tests {
     fn slots_are_reused_and_stale_ids_refused() {
         let mut t = RunTable::default();
         let at = 0;
-        let a = t.insert(0, at);
-        let b = t.insert(1, at);
+        let now = crate::time::Instant::ZERO;
+        let a = t.insert(0, at, now);
+        let b = t.insert(1, at, now);
         assert_eq!((a.slot(), b.slot()), (0, 1));
         assert_eq!(t.remove(a), Some(0));
         assert!(t.remove(a).is_none(), "reported twice");
-        let c = t.insert(2, at);
+        let c = t.insert(2, at, now);
         assert_eq!(c.slot(), 0);
         assert!(t.get(a).is_none(), "a stale id does not name the new run");
         assert_eq!(t.get(c).map(|e| e.flow), Some(2));

@@ -177,6 +177,8 @@ pub(crate) struct FlowSlot {
     pub(crate) missed_fires: u32,
     pub(crate) skipped_fires: u32,
     pub(crate) held: Held,
+    /// Removed while running: no longer known by id; its slot is reused once its runs end.
+    pub(crate) removed: bool,
 }
 
 pub(crate) fn saturating_add(counter: u32, n: u64) -> u32 {
@@ -195,6 +197,7 @@ impl FlowSlot {
             missed_fires: 0,
             skipped_fires: 0,
             held: Held::Nothing,
+            removed: false,
         }
     }
 

@@ -47,7 +47,9 @@ use crate::split_workflow::{BRANCH_ENDS, Log, Step, split_workflow};
 
 #[global_allocator]
 static HEAP: PeakHeap = PeakHeap::empty();
-const HEAP_BYTES: usize = 8 * 1024;
+/// 8 KiB sufficed before the scheduler kept a run history (4 runs per flow without `std`)
+/// and, with `defmt`, an event ring for its logs (16 events): those need about 1.5 KiB more.
+const HEAP_BYTES: usize = 10 * 1024;
 
 /// The scheduler's loop and one run of each of its four flows.
 static SCHEDULER_POOL: Pool<5> = Pool::new();

@@ -74,6 +74,10 @@ pub const ALL: &[Scenario] = &[
         "scheduler: a full pool is a failed run, not a panic",
         scheduler::full_pool_is_a_failed_run
     ),
+    scenario!(
+        "scheduler: flows added, cancelled and removed while it runs",
+        scheduler::flows_added_and_removed_at_runtime
+    ),
 ];
 
 /// How late after its deadline a sleeper may observe the clock: the wake-up happens on the

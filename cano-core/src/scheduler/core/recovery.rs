@@ -16,7 +16,9 @@ use crate::scheduler::error::SchedulerError;
 use crate::scheduler::flow::StartRefusal;
 use crate::scheduler::info::RecoveryCounts;
 use crate::scheduler::job::FireId;
+use crate::scheduler::events::SchedulerEvent;
 use crate::scheduler::runs::RunId;
+use crate::time::Instant;
 
 /// What a core that recovers runs keeps beside its flows. Boxed in an `Option`: a core
 /// with no recovery choice and nothing recovered pays one pointer and one branch.
@@ -171,7 +173,7 @@ impl SchedulerCore {
 
     /// Starts the oldest queued resume whose flow can start now (those of a tripped flow
     /// are dropped: their logs stay for a later start).
-    pub(super) fn start_recovery(&mut self, wall: Timestamp) -> Option<Dispatch> {
+    pub(super) fn start_recovery(&mut self, now: Instant, wall: Timestamp) -> Option<Dispatch> {
         let recovering = self.recovery.as_deref_mut()?;
         if recovering.pending.is_empty() {
             return None;
@@ -194,10 +196,14 @@ impl SchedulerCore {
         slot.state.start(wall);
         let fire = FireId::new(slot.id.clone(), crate::time::timestamp_at(at));
         self.mark_dirty(i);
-        let run = self.runs.insert(flow, at);
+        let run = self.runs.insert(flow, at, now);
         if let Some(recovering) = self.recovery.as_deref_mut() {
             recovering.in_flight.push(run);
         }
+        self.events.push(|| SchedulerEvent::FireStarted {
+            fire: fire.clone(),
+            run,
+        });
         Some(Dispatch {
             run,
             flow: FlowIndex(flow),

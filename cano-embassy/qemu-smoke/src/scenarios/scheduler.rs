@@ -33,6 +33,8 @@ const SCHEDULER_POOL_SIZE: usize = 1 + 4;
 static SCHEDULER_POOL: Pool<SCHEDULER_POOL_SIZE> = Pool::new();
 /// Room for a scheduler's loop and nothing else.
 static ONE_SLOT_POOL: Pool<1> = Pool::new();
+/// The loop and one run of each of the two flows added at runtime.
+static RUNTIME_POOL: Pool<3> = Pool::new();
 
 /// The interval flow's runs take `INTERVAL_WORK`, and the next one starts `INTERVAL` after
 /// the previous one ended (the default `IntervalMode::FixedDelay`).
@@ -495,6 +497,99 @@ pub async fn full_pool_is_a_failed_run(Env { clock, .. }: Env) -> Outcome {
     check!(
         report.is_ok_and(|r| r.cancelled.is_empty()),
         "the stop failed"
+    );
+    Ok(())
+}
+
+/// Flows added to a running scheduler fire on their schedule; `cancel_flow` drops a run
+/// without a failure; a removed flow runs no more and leaves `list()`.
+pub async fn flows_added_and_removed_at_runtime(Env { clock, .. }: Env) -> Outcome {
+    use alloc::sync::Arc;
+    use cano_embassy::Schedule;
+    use cano_embassy::scheduler::InFlight;
+    use core::sync::atomic::{AtomicU32, Ordering};
+
+    const EVERY: Duration = Duration::from_millis(50);
+    let executor = SendSpawner::for_current_executor().await;
+    let spawner = EmbassySpawner::from_send_spawner(executor, &RUNTIME_POOL);
+    let running = Scheduler::<()>::new()
+        .start(clock, spawner)
+        .await
+        .map_err(|e| format!("start failed: {e}"))?;
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let counting = move |_: Fire| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async { Ok::<(), CanoError>(()) }
+    };
+    let t0 = clock.now();
+    running
+        .add_flow("added", Schedule::Every(EVERY), counting, ())
+        .await
+        .map_err(|e| format!("add_flow failed: {e}"))?;
+    // At 0, 50 and 100 ms.
+    clock.sleep_until(t0 + EVERY * 2 + EVERY / 2).await;
+    let fired = runs.load(Ordering::Relaxed);
+    let stuck = |fire: Fire| async move {
+        let clock = fire.clock();
+        clock
+            .sleep_until(clock.now() + Duration::from_secs(10))
+            .await;
+        Ok::<(), CanoError>(())
+    };
+    running
+        .add_flow("stuck", Schedule::Manual, stuck, ())
+        .await
+        .map_err(|e| format!("add_flow failed: {e}"))?;
+    running
+        .trigger("stuck")
+        .map_err(|e| format!("trigger failed: {e}"))?;
+    let cancelled = running
+        .cancel_flow("stuck")
+        .map_err(|e| format!("cancel_flow failed: {e}"))?;
+    clock.sleep_until(clock.now() + MAX_LATENESS).await;
+    let stuck_info = running.status("stuck").ok_or("flow stuck is missing")?;
+    running
+        .remove_flow("added", InFlight::Wait)
+        .await
+        .map_err(|e| format!("remove_flow failed: {e}"))?;
+    let after_removal = runs.load(Ordering::Relaxed);
+    clock.sleep_until(clock.now() + EVERY * 3).await;
+    let later = runs.load(Ordering::Relaxed);
+    let ids: Vec<String> = running.list().into_iter().map(|f| f.id).collect();
+    let report = running
+        .stop_within(Duration::ZERO)
+        .await
+        .map_err(|e| format!("stop failed: {e}"))?;
+    hprintln!(
+        "       added every {} ms: {} runs in {} ms; cancel_flow cancelled {} run(s), leaving {} with a streak of {}; removed: {} more runs; flows left {:?}",
+        millis(EVERY),
+        fired,
+        millis(EVERY * 2 + EVERY / 2),
+        cancelled,
+        status_name(&stuck_info.status),
+        stuck_info.failure_streak,
+        later - after_removal,
+        ids
+    );
+    check!(fired == 3, "added: {fired} runs in 125 ms, expected 3");
+    check!(
+        cancelled == 1 && stuck_info.failure_streak == 0 && stuck_info.status == Status::Idle,
+        "cancel_flow: {cancelled} cancelled, then {} with a streak of {}",
+        status_name(&stuck_info.status),
+        stuck_info.failure_streak
+    );
+    check!(
+        later == after_removal,
+        "removed: {} runs after the removal",
+        later - after_removal
+    );
+    check!(ids == ["stuck"], "flows left {ids:?}, expected [\"stuck\"]");
+    check!(
+        report.cancelled.is_empty() && report.teardown_errors.is_empty(),
+        "stop: {} cancelled, {} teardown errors",
+        report.cancelled.len(),
+        report.teardown_errors.len()
     );
     Ok(())
 }
