@@ -377,8 +377,10 @@ impl<'a> Parser<'a> {
             years,
             day_rule,
             weekly: 0,
+            leap_years_only: false,
         };
         fields.weekly = fields.weekly_days();
+        fields.leap_years_only = fields.only_in_leap_years();
         fields
     }
 
