@@ -52,7 +52,7 @@ impl Civil {
 const ERAS_SHIFT: u32 = 82;
 /// Day 0 of the shifted count is 1970-01-01 plus this (719 468 days from 0000-03-01 to
 /// 1970-01-01, plus the shift).
-const DAYS_SHIFT: u32 = 719_468 + 146_097 * ERAS_SHIFT;
+pub(crate) const DAYS_SHIFT: u32 = 719_468 + 146_097 * ERAS_SHIFT;
 const YEARS_SHIFT: u32 = 400 * ERAS_SHIFT;
 
 /// Days since 1970-01-01 of a valid civil date (year -32800 to 32799).

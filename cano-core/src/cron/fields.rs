@@ -114,6 +114,9 @@ pub(crate) struct Fields {
     /// The expression can fire only in leap years (a February 29 alone, or with weekdays
     /// ANDed): the search then jumps from leap year to leap year.
     pub(crate) leap_years_only: bool,
+    /// Any of `L`, `L-n`, `nW`, `LW`, `dL` or `d#n`: days then need more than the plain
+    /// bitsets.
+    pub(crate) day_modifiers: bool,
 }
 
 /// Bits 1..=`days` set.
@@ -202,6 +205,27 @@ impl Fields {
     #[inline(always)]
     pub(crate) fn day_mask_with(&self, length: u32, first_weekday: impl Fn() -> u32) -> u32 {
         let valid = month_days(length);
+        if !self.day_modifiers {
+            let weekdays = || plain_weekday_mask(self.weekdays, first_weekday());
+            return match self.day_rule {
+                DayRule::Every => valid,
+                DayRule::MonthDays => self.days & valid,
+                DayRule::Weekdays => weekdays() & valid,
+                DayRule::Either => (self.days | weekdays()) & valid,
+                DayRule::Both => self.days & weekdays() & valid,
+            };
+        }
+        self.day_mask_with_modifiers(length, valid, &first_weekday)
+    }
+
+    /// [`Fields::day_mask_with`] when some day modifier is present.
+    #[inline(never)]
+    fn day_mask_with_modifiers(
+        &self,
+        length: u32,
+        valid: u32,
+        first_weekday: &impl Fn() -> u32,
+    ) -> u32 {
         match self.day_rule {
             DayRule::Every => valid,
             DayRule::MonthDays => self.month_day_mask(length, &first_weekday) & valid,
@@ -277,11 +301,7 @@ impl Fields {
 
     #[inline]
     fn weekday_mask(&self, first: u32, length: u32) -> u32 {
-        // Rotate so that bit k says whether day k + 1 matches, then repeat the week.
-        let week = u32::from(self.weekdays);
-        let rotated = ((week >> first) | (week << (7 - first))) & 0x7f;
-        let repeated = u64::from(rotated) * 0b1_0000001_0000001_0000001_0000001;
-        let mask = (repeated << 1) as u32;
+        let mask = plain_weekday_mask(self.weekdays, first);
         if !self.has_weekday_modifiers() {
             return mask;
         }
@@ -311,6 +331,17 @@ impl Fields {
         }
         mask
     }
+}
+
+/// The days (bits 1–31) of a month whose first day is weekday `first` (0 = Sunday) that
+/// fall on one of `weekdays` (bit 0 = Sunday).
+#[inline]
+fn plain_weekday_mask(weekdays: u8, first: u32) -> u32 {
+    // Rotate so that bit k says whether day k + 1 matches, then repeat the week.
+    let week = u32::from(weekdays);
+    let rotated = ((week >> first) | (week << (7 - first))) & 0x7f;
+    let repeated = u64::from(rotated) * 0b1_0000001_0000001_0000001_0000001;
+    (repeated << 1) as u32
 }
 
 /// The first set bit at or after `from`.

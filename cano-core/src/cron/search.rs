@@ -8,8 +8,8 @@
 //! all, and an impossible pattern costs at most one pass over that window.
 
 use super::calendar::{
-    Civil, MAX_YEAR, MIN_YEAR, SECONDS_PER_DAY, civil_from_days, days_from_civil, is_leap_year,
-    month_length,
+    Civil, DAYS_SHIFT, MAX_YEAR, MIN_YEAR, SECONDS_PER_DAY, civil_from_days, days_from_civil,
+    is_leap_year, month_length,
 };
 use super::fields::{Fields, first_bit, last_bit, next_bit, prev_bit};
 
@@ -83,8 +83,8 @@ impl Fields {
         if self.weekly != 0 {
             return Some(self.next_weekly(from));
         }
-        let today = from.div_euclid(SECONDS_PER_DAY);
-        let (h, m, s) = split_day(from.rem_euclid(SECONDS_PER_DAY));
+        let (today, seconds) = split_seconds(from);
+        let (h, m, s) = split_day(seconds);
         let (year, month, day) = civil_from_days(today);
         if year > MAX_YEAR {
             return None;
@@ -318,6 +318,24 @@ fn next_leap_year(year: i32) -> i32 {
         next += 4;
     }
     next
+}
+
+/// `local` seconds as a day number and the seconds into that day: `div_euclid` and
+/// `rem_euclid` by a day, unsigned (cheaper) for every instant jiff can represent.
+#[inline]
+fn split_seconds(local: i64) -> (i64, i64) {
+    const SHIFT: i64 = DAYS_SHIFT as i64 * SECONDS_PER_DAY;
+    match local.checked_add(SHIFT) {
+        Some(shifted) if shifted >= 0 => {
+            let shifted = shifted as u64;
+            let day = (shifted / SECONDS_PER_DAY as u64) as i64 - DAYS_SHIFT as i64;
+            (day, (shifted % SECONDS_PER_DAY as u64) as i64)
+        }
+        _ => (
+            local.div_euclid(SECONDS_PER_DAY),
+            local.rem_euclid(SECONDS_PER_DAY),
+        ),
+    }
 }
 
 fn split_day(seconds: i64) -> (u32, u32, u32) {
