@@ -61,12 +61,12 @@ count() { # <binary> <operation> <repetitions>: instructions of one process
 }
 
 declare -A PER_OP
-per_op() { # <binary> <operation>: instructions per operation into $RESULT (cached)
-  local key="$2"
+per_op() { # <binary> <cache key> [operation]: instructions per operation into $RESULT
+  local key="$2" op="${3:-$2}"
   if [ -z "${PER_OP[$key]:-}" ]; then
     local low high
-    low=$(count "$1" "$2" "$LOW")
-    high=$(count "$1" "$2" "$HIGH")
+    low=$(count "$1" "$op" "$LOW")
+    high=$(count "$1" "$op" "$HIGH")
     PER_OP[$key]=$(( (high - low) / (HIGH - LOW) ))
   fi
   RESULT=${PER_OP[$key]}
@@ -92,11 +92,15 @@ done
 
 if [ -n "$PEER015_BIN" ]; then
   echo
-  echo "cano 0.15.4 (tests/peer015, its own build of cano):"
-  for op in $("$PEER015_BIN" list); do
-    wanted "$op" || continue
-    per_op "$PEER015_BIN" "$op"
-    printf '%-34s %12s\n' "$op" "$RESULT"
+  echo "against cano 0.15.4 (tests/peer015: its own build of cano; each cano row, then its peer's):"
+  mapfile -t OPS015 < <("$PEER015_BIN" list)
+  for ((i = 0; i + 1 < ${#OPS015[@]}; i += 2)); do
+    cano=${OPS015[i]} peer=${OPS015[i + 1]}
+    wanted "$cano" || continue
+    per_op "$PEER015_BIN" "015:$cano" "$cano"; a=$RESULT
+    per_op "$PEER015_BIN" "015:$peer" "$peer"; b=$RESULT
+    printf '%-34s %12s   %-38s %12s   %s\n' "$cano" "$a" "$peer" "$b" \
+      "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')"
   done
 fi
 echo "(valgrind $(valgrind --version | sed 's/valgrind-//'), LOW=$LOW HIGH=$HIGH, load: $(cut -d' ' -f1-3 /proc/loadavg))"
