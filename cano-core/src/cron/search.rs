@@ -143,23 +143,24 @@ impl Fields {
             }
             // The next year that may hold a fire.
             let mut next = year + 1;
-            loop {
+            let next_leap = loop {
                 next = self.next_year(next)?;
                 if next > last_year {
                     return None;
                 }
-                if !self.leap_years_only || is_leap_year(next) {
-                    break;
+                let next_leap = is_leap_year(next);
+                if next_leap || !self.leap_years_only {
+                    break next_leap;
                 }
-                next = next_leap_year(next);
-            }
+                next = next_year_divisible_by_4(next);
+            };
             first_of_year = if next == year + 1 {
                 first_of_year + 365 + i64::from(leap)
             } else {
                 days_from_civil(next, 1, 1)
             };
             year = next;
-            leap = is_leap_year(year);
+            leap = next_leap;
             from_month = 1;
         }
     }
@@ -297,12 +298,16 @@ impl Fields {
     }
 }
 
-/// Days before the first of each month (index 1–12) in a common year.
-const DAYS_BEFORE_MONTH: [u16; 13] = [0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-
+/// Days from January 1 to the first of `month` (1–12).
 #[inline]
 fn days_before_month(leap: bool, month: u32) -> i64 {
-    i64::from(DAYS_BEFORE_MONTH[month as usize]) + i64::from(leap && month > 2)
+    let days = if month > 2 {
+        // Neri and Schneider's month-from-March formula, plus January and February.
+        59 + u32::from(leap) + (979 * month - 2919) / 32
+    } else {
+        31 * (month - 1)
+    };
+    i64::from(days)
 }
 
 /// The weekday of a day number, 0 = Sunday (1970-01-01 was a Thursday).
@@ -311,13 +316,10 @@ fn weekday_of(day: i64) -> u32 {
     (day + 4).rem_euclid(7) as u32
 }
 
-/// The first leap year after `year`.
-fn next_leap_year(year: i32) -> i32 {
-    let mut next = (year + 4) & !3;
-    while !is_leap_year(next) {
-        next += 4;
-    }
-    next
+/// The first year after `year` divisible by 4 (the first leap year after it, unless that
+/// is a century year the Gregorian rule skips; the caller checks).
+fn next_year_divisible_by_4(year: i32) -> i32 {
+    (year + 4) & !3
 }
 
 /// `local` seconds as a day number and the seconds into that day: `div_euclid` and
@@ -475,6 +477,20 @@ mod tests {
         }
         assert!(compared > 50_000, "only {compared} comparisons");
         assert!(fired > compared / 2, "only {fired} of {compared} fired");
+    }
+
+    #[test]
+    fn days_before_each_month_match_the_calendar() {
+        for year in [2023, 2024, 1900, 2000, -1, -4] {
+            let leap = super::is_leap_year(year);
+            for month in 1..=12 {
+                assert_eq!(
+                    super::days_before_month(leap, month),
+                    days_from_civil(year, month, 1) - days_from_civil(year, 1, 1),
+                    "{year}-{month}"
+                );
+            }
+        }
     }
 
     #[test]
