@@ -240,19 +240,20 @@ enum Side {
     Cano012,
 }
 
-fn cano_job(side: Side, count: &Count) -> Box<dyn FnOnce(&mut Scheduler<Flow>, &str, Schedule)> {
+/// Registers flow `id` with cano's job for `side`.
+fn add_cano_flow(side: Side, s: &mut Scheduler<Flow>, id: &str, schedule: Schedule, count: &Count) {
     let count = count.clone();
     if side == Side::CanoWorkflow {
         let workflow = cano_core::Workflow::bare()
             .register(Flow::Run, count)
             .add_exit_state(Flow::Done);
-        Box::new(move |s, id, schedule| schedule.add(s, id, workflow))
+        schedule.add(s, id, workflow);
     } else {
         let job = job_fn(move |_: Flow, _fire: Fire| {
             count.hit();
             std::future::ready(Ok::<(), CanoError>(()))
         });
-        Box::new(move |s, id, schedule| schedule.add(s, id, job))
+        schedule.add(s, id, job);
     }
 }
 
@@ -279,7 +280,7 @@ async fn start_cano(
 ) -> RunningScheduler {
     let mut s = Scheduler::new();
     for i in 0..flows {
-        cano_job(side, count)(&mut s, &format!("flow-{i}"), schedule);
+        add_cano_flow(side, &mut s, &format!("flow-{i}"), schedule, count);
     }
     s.start(TokioClock::new(), TokioSpawner::current())
         .await

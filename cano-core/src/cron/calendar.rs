@@ -107,7 +107,7 @@ pub(crate) fn is_leap_year(year: i32) -> bool {
     // `year % 100 != 0` is `year % 25 != 0` once `year % 4 == 0`, and `% 400` is then `% 16`.
     // Shifted by whole eras, which keeps leap years leap, the remainder is unsigned (cheaper).
     let year = (year as u32).wrapping_add(YEARS_SHIFT);
-    year & 3 == 0 && (year % 25 != 0 || year & 15 == 0)
+    year & 3 == 0 && (!year.is_multiple_of(25) || year & 15 == 0)
 }
 
 #[inline]
