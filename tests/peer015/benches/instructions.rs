@@ -52,8 +52,11 @@ fn triggers_peer(n: u64) {
     });
 }
 
-/// Name and body; each cano row is followed by its cano 0.15.4 row.
-const OPERATIONS: &[(&str, fn(u64))] = &[
+/// An operation's name and body.
+type Operation = (&'static str, fn(u64));
+
+/// Each cano row is followed by its cano 0.15.4 row.
+const OPERATIONS: &[Operation] = &[
     ("workflow/1-state/cano", |n| {
         orchestrate_ours(ours::linear(1), n)
     }),
