@@ -135,6 +135,36 @@ pub mod ours {
             .unwrap()
     }
 
+    /// `n` flows every hour, each a 1-state workflow (`workflow`) or a `job_fn`.
+    pub fn every_hour(n: usize, count: &Count, workflow: bool) -> Scheduler<S> {
+        let mut s = Scheduler::new();
+        for i in 0..n {
+            let id = format!("flow-{i}");
+            let hour = std::time::Duration::from_secs(3600);
+            let count = count.clone();
+            if workflow {
+                let job = Workflow::bare()
+                    .register(S::S0, count)
+                    .add_exit_state(S::Done);
+                s.every(&id, job, S::S0, hour).unwrap();
+            } else {
+                let job = job_fn(move |_: S, _fire: Fire| {
+                    count.hit();
+                    std::future::ready(Ok::<(), CanoError>(()))
+                });
+                s.every(&id, job, S::S0, hour).unwrap();
+            }
+        }
+        s
+    }
+
+    /// Starts `s` on the current tokio runtime.
+    pub async fn start(s: Scheduler<S>) -> RunningScheduler {
+        s.start(TokioClock::new(), TokioSpawner::current())
+            .await
+            .unwrap()
+    }
+
     /// `n` trigger → run → caller woken round trips.
     pub async fn round_trips(
         running: &RunningScheduler,
@@ -197,6 +227,24 @@ pub mod peer {
             .add_exit_state(S::Done);
         s.manual("m", workflow, S::S0).unwrap();
         s.start().await.unwrap()
+    }
+
+    /// `n` flows every hour, each a 1-state workflow.
+    pub fn every_hour(n: usize, count: &Count) -> cano::scheduler::Scheduler<S> {
+        let mut s = cano::scheduler::Scheduler::new();
+        for i in 0..n {
+            let workflow = Workflow::bare()
+                .register(S::S0, count.clone())
+                .add_exit_state(S::Done);
+            s.every(
+                &format!("flow-{i}"),
+                workflow,
+                S::S0,
+                std::time::Duration::from_secs(3600),
+            )
+            .unwrap();
+        }
+        s
     }
 
     /// `n` trigger → run → caller woken round trips.
