@@ -10,7 +10,13 @@
 //! Before the criterion groups, the binary prints figures criterion cannot measure (set
 //! `CANO_BENCH_REPORTS=0` to skip them): heap bytes per registered flow from a counting
 //! global allocator (goal ≤ 256 B), idle CPU with many flows, and process CPU per run on
-//! real multi-threaded runtimes.
+//! real multi-threaded runtimes. Each memory and CPU row runs in a fresh process (this
+//! binary again, with `CANO_BENCH_ROW` naming the row), so no row inherits another's heap,
+//! timers or threads.
+//!
+//! cano 0.12's job is always a workflow; cano's rows run both a `job_fn` closure and a
+//! 1-state `Workflow` (`workflow job`), the like-for-like one. Rows that compare `start()`
+//! name their runtime flavour, and each pair uses the same one on both sides.
 #![allow(missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -65,8 +71,23 @@ fn live() -> isize {
     LIVE.load(Ordering::SeqCst)
 }
 
-/// Process CPU time (user + system) from /proc/self/stat, in seconds.
+/// Process CPU time in seconds: the sum over the process's threads of their time on a CPU
+/// from `/proc/self/task/*/schedstat` (nanoseconds), else user + system from
+/// `/proc/self/stat` (10 ms ticks, too coarse for the 1 s rows).
 fn cpu_seconds() -> f64 {
+    let from_schedstat = std::fs::read_dir("/proc/self/task").ok().map(|tasks| {
+        tasks
+            .filter_map(|task| {
+                let path = task.ok()?.path().join("schedstat");
+                let text = std::fs::read_to_string(path).ok()?;
+                text.split_whitespace().next()?.parse::<f64>().ok()
+            })
+            .sum::<f64>()
+            / 1e9
+    });
+    if let Some(seconds) = from_schedstat.filter(|s| *s > 0.0) {
+        return seconds;
+    }
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after_name = stat.rsplit(')').next().unwrap_or("");
     let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -114,6 +135,26 @@ impl cano012::Task<St> for Count {
         }
         Ok(cano012::TaskResult::Single(St::Done))
     }
+}
+
+impl cano_core::Task<St> for Count {
+    async fn run_bare(&self) -> Result<cano_core::TaskResult<St>, CanoError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        if let Some(tx) = &self.1 {
+            let _ = tx.unbounded_send(());
+        }
+        Ok(cano_core::TaskResult::Single(St::Done))
+    }
+}
+
+/// cano's 1-state workflow job: the same work as [`cano012_workflow`].
+fn our_workflow(
+    counter: &Arc<AtomicU64>,
+    tx: Option<mpsc::UnboundedSender<()>>,
+) -> cano_core::Workflow<St> {
+    cano_core::Workflow::bare()
+        .register(St::Run, Count(counter.clone(), tx))
+        .add_exit_state(St::Done)
 }
 
 fn cano012_workflow(
@@ -164,13 +205,35 @@ fn ours(n: usize, every: Duration, first: FirstRun, counter: &Arc<AtomicU64>) ->
     s
 }
 
-async fn ours_on_tokio(s: Scheduler) -> RunningScheduler {
+/// [`ours`] with a 1-state workflow as every flow's job.
+fn ours_workflows(
+    n: usize,
+    every: Duration,
+    first: FirstRun,
+    counter: &Arc<AtomicU64>,
+) -> Scheduler<St> {
+    let mut s = Scheduler::new();
+    for i in 0..n {
+        let id = format!("flow-{i}");
+        s.every(&id, our_workflow(counter, None), St::Run, every)
+            .unwrap();
+        if first == FirstRun::AfterInterval {
+            s.set_first_run(&id, first).unwrap();
+        }
+    }
+    s
+}
+
+async fn ours_on_tokio<S: Clone + Send + Sync + 'static>(s: Scheduler<S>) -> RunningScheduler {
     s.start(TokioClock::new(), TokioSpawner::current())
         .await
         .unwrap()
 }
 
-fn with_fixed_rate(mut s: Scheduler, n: usize) -> Scheduler {
+fn with_fixed_rate<S: Clone + Send + Sync + 'static>(
+    mut s: Scheduler<S>,
+    n: usize,
+) -> Scheduler<S> {
     for i in 0..n {
         s.set_interval_mode(&format!("flow-{i}"), IntervalMode::FixedRate)
             .unwrap();
@@ -224,7 +287,10 @@ impl Started {
 
 #[derive(Clone, Copy)]
 enum Peer {
+    /// cano, a `job_fn` per flow.
     Cano,
+    /// cano, a 1-state workflow per flow.
+    CanoWorkflow,
     Cano012,
     Tcs,
 }
@@ -239,6 +305,9 @@ impl Peer {
     ) -> Started {
         match self {
             Peer::Cano => Started::Cano(ours_on_tokio(ours(n, every, first, counter)).await),
+            Peer::CanoWorkflow => {
+                Started::Cano(ours_on_tokio(ours_workflows(n, every, first, counter)).await)
+            }
             Peer::Cano012 => {
                 Started::Cano012(cano012_every(n, every, counter).start().await.unwrap())
             }
@@ -270,59 +339,103 @@ fn bytes_per_flow(peer: Peer, n: usize, first: FirstRun, rt: tokio::runtime::Run
     per_flow(before, after, n)
 }
 
-fn report_memory() {
-    const N: usize = 10_000;
-    println!("\n== heap bytes per registered flow ({N} flows, live after start + settle) ==");
-    let rows = [
-        (
-            "cano every(1h), first run at start",
-            Peer::Cano,
-            FirstRun::AtStart,
-            false,
-        ),
-        (
-            "cano every(1h), first run after 1h",
-            Peer::Cano,
-            FirstRun::AfterInterval,
-            false,
-        ),
-        (
-            "cano 0.12 every(1h)",
-            Peer::Cano012,
-            FirstRun::AtStart,
-            true,
-        ),
-        (
-            "tokio-cron-scheduler repeated(1h)",
-            Peer::Tcs,
-            FirstRun::AtStart,
-            true,
-        ),
-    ];
-    for (label, peer, first, mt) in rows {
-        let rt = if mt {
-            multi_thread()
-        } else {
-            current_thread(false)
-        };
-        println!("{label:<45} {:>8.0} B", bytes_per_flow(peer, N, first, rt));
-    }
+/// The memory rows: label, scheduler, first run, multi-thread runtime.
+const MEMORY_ROWS: [(&str, Peer, FirstRun, bool); 6] = [
+    (
+        "cano every(1h), job_fn, first run at start",
+        Peer::Cano,
+        FirstRun::AtStart,
+        false,
+    ),
+    (
+        "cano every(1h), job_fn, first run after 1h",
+        Peer::Cano,
+        FirstRun::AfterInterval,
+        false,
+    ),
+    (
+        "cano every(1h), workflow job, first run at start",
+        Peer::CanoWorkflow,
+        FirstRun::AtStart,
+        false,
+    ),
+    (
+        "cano every(1h), workflow job, first run at start, mt(2)",
+        Peer::CanoWorkflow,
+        FirstRun::AtStart,
+        true,
+    ),
+    (
+        "cano 0.12 every(1h) (a workflow), mt(2)",
+        Peer::Cano012,
+        FirstRun::AtStart,
+        true,
+    ),
+    (
+        "tokio-cron-scheduler repeated(1h), mt(2)",
+        Peer::Tcs,
+        FirstRun::AtStart,
+        true,
+    ),
+];
+
+const MEMORY_FLOWS: usize = 10_000;
+
+fn memory_row(row: usize) {
+    let (label, peer, first, mt) = MEMORY_ROWS[row];
+    let rt = if mt {
+        multi_thread()
+    } else {
+        current_thread(false)
+    };
+    let bytes = bytes_per_flow(peer, MEMORY_FLOWS, first, rt);
+    println!("{label:<58} {bytes:>8.0} B");
+}
+
+fn manual_memory_row() {
     let counter = Arc::new(AtomicU64::new(0));
     let rt = current_thread(false);
     let before = live();
     let mut s = Scheduler::new();
-    for i in 0..N {
+    for i in 0..MEMORY_FLOWS {
         s.manual(&format!("flow-{i}"), our_counter(&counter), ())
             .unwrap();
     }
     let running = rt.block_on(ours_on_tokio(s));
     let after = live();
     println!(
-        "{:<45} {:>8.0} B",
-        "cano manual",
-        per_flow(before, after, N)
+        "{:<58} {:>8.0} B",
+        "cano manual, job_fn",
+        per_flow(before, after, MEMORY_FLOWS)
     );
     rt.block_on(async { running.stop().await.unwrap() });
+}
+
+fn report_memory() {
+    println!(
+        "\n== heap bytes per registered flow ({MEMORY_FLOWS} flows, live after start + settle; \
+         one process per row) =="
+    );
+    for row in 0..MEMORY_ROWS.len() {
+        in_fresh_process(&format!("memory:{row}"));
+    }
+    in_fresh_process("memory:manual");
+}
+
+/// Runs this binary again with `CANO_BENCH_ROW=row`, passing its output through.
+fn in_fresh_process(row: &str) {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let output = std::process::Command::new(exe)
+        .env("CANO_BENCH_ROW", row)
+        .output()
+        .expect("the bench binary runs");
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    if !output.status.success() {
+        println!(
+            "row {row} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 /// Process CPU over `window` (after a settle), as a percentage of one core and per run.
@@ -389,114 +502,157 @@ fn report_idle() {
     }
 }
 
-fn report_dispatch_cpu() {
-    println!("\n== process CPU per run, 1 000 flows, real time ==");
+/// The per-run CPU rows: label, multi-thread runtime, scheduler, interval, fixed rate.
+const DISPATCH_ROWS: [(&str, bool, Peer, Duration, bool); 9] = [
+    (
+        "tokio ct: cano every(10ms) fixed delay, job_fn",
+        false,
+        Peer::Cano,
+        TEN_MS,
+        false,
+    ),
+    (
+        "tokio ct: cano every(10ms) fixed delay, workflow job",
+        false,
+        Peer::CanoWorkflow,
+        TEN_MS,
+        false,
+    ),
+    (
+        "tokio ct: cano 0.12 every(10ms) (a workflow)",
+        false,
+        Peer::Cano012,
+        TEN_MS,
+        false,
+    ),
+    (
+        "tokio mt(2): cano every(10ms) fixed delay, job_fn",
+        true,
+        Peer::Cano,
+        TEN_MS,
+        false,
+    ),
+    (
+        "tokio mt(2): cano every(10ms) fixed delay, workflow job",
+        true,
+        Peer::CanoWorkflow,
+        TEN_MS,
+        false,
+    ),
+    (
+        "tokio mt(2): cano every(10ms) fixed rate, job_fn",
+        true,
+        Peer::Cano,
+        TEN_MS,
+        true,
+    ),
+    (
+        "tokio mt(2): cano 0.12 every(10ms) (a workflow)",
+        true,
+        Peer::Cano012,
+        TEN_MS,
+        false,
+    ),
+    (
+        "tokio mt(2): tokio-cron-scheduler repeated(1s), its floor",
+        true,
+        Peer::Tcs,
+        Duration::from_secs(1),
+        false,
+    ),
+    (
+        "tokio mt(2): cano every(1s), workflow job, as the row above",
+        true,
+        Peer::CanoWorkflow,
+        Duration::from_secs(1),
+        false,
+    ),
+];
+
+const TEN_MS: Duration = Duration::from_millis(10);
+
+fn dispatch_row(row: usize) {
+    let (label, mt, peer, every, fixed_rate) = DISPATCH_ROWS[row];
     let settle = Duration::from_millis(300);
-    let ten_ms = Duration::from_millis(10);
-    let rows: [(&str, bool, Peer, Duration, bool); 6] = [
-        (
-            "tokio ct: cano every(10ms) fixed delay",
-            false,
-            Peer::Cano,
-            ten_ms,
-            false,
-        ),
-        (
-            "tokio ct: cano 0.12 every(10ms)",
-            false,
-            Peer::Cano012,
-            ten_ms,
-            false,
-        ),
-        (
-            "tokio mt(2): cano every(10ms) fixed delay",
-            true,
-            Peer::Cano,
-            ten_ms,
-            false,
-        ),
-        (
-            "tokio mt(2): cano every(10ms) fixed rate",
-            true,
-            Peer::Cano,
-            ten_ms,
-            true,
-        ),
-        (
-            "tokio mt(2): cano 0.12 every(10ms)",
-            true,
-            Peer::Cano012,
-            ten_ms,
-            false,
-        ),
-        (
-            "tokio mt(2): tokio-cron-scheduler repeated(1s), its floor",
-            true,
-            Peer::Tcs,
-            Duration::from_secs(1),
-            false,
-        ),
-    ];
-    for (label, mt, peer, every, fixed_rate) in rows {
-        let rt = if mt {
-            multi_thread()
+    let rt = if mt {
+        multi_thread()
+    } else {
+        current_thread(false)
+    };
+    let counter = Arc::new(AtomicU64::new(0));
+    let window = if every >= Duration::from_secs(1) {
+        Duration::from_secs(3)
+    } else {
+        Duration::from_secs(2)
+    };
+    let (runs, _, us) = rt.block_on(async {
+        let started = if fixed_rate {
+            Started::Cano(
+                ours_on_tokio(with_fixed_rate(
+                    ours(1000, every, FirstRun::AtStart, &counter),
+                    1000,
+                ))
+                .await,
+            )
         } else {
-            current_thread(false)
+            peer.start(1000, every, FirstRun::AtStart, &counter).await
         };
-        let counter = Arc::new(AtomicU64::new(0));
-        let window = if every >= Duration::from_secs(1) {
-            Duration::from_secs(3)
-        } else {
-            Duration::from_secs(2)
-        };
-        let (runs, _, us) = rt.block_on(async {
-            let started = if fixed_rate {
-                Started::Cano(
-                    ours_on_tokio(with_fixed_rate(
-                        ours(1000, every, FirstRun::AtStart, &counter),
-                        1000,
-                    ))
-                    .await,
-                )
-            } else {
-                peer.start(1000, every, FirstRun::AtStart, &counter).await
-            };
-            let out = cpu_over(&counter, settle, window).await;
-            started.stop().await;
-            out
-        });
-        println!("{label}: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+        let out = cpu_over(&counter, settle, window).await;
+        started.stop().await;
+        out
+    });
+    println!("{label}: {runs} runs in {window:?}, {us:.2} µs CPU per run");
+}
+
+fn report_dispatch_cpu() {
+    println!("\n== process CPU per run, 1 000 flows, real time, one process per row ==");
+    for row in 0..DISPATCH_ROWS.len() {
+        in_fresh_process(&format!("dispatch:{row}"));
     }
 }
 
 // ---- criterion groups ----
 
+/// `start()` of 10 000 flows, each pair on the same runtime flavour: current-thread (`ct`)
+/// and multi-thread with 2 workers (`mt`).
 fn start_10k(c: &mut Criterion) {
     const N: usize = 10_000;
     let mut group = c.benchmark_group("start_10k");
     group.sample_size(10);
     let counter = Arc::new(AtomicU64::new(0));
-    let rt = current_thread(false);
     let hour = Duration::from_secs(3600);
-    group.bench_function("cano/start", |b| {
-        b.iter_batched(
-            || ours(N, hour, FirstRun::AtStart, &counter),
-            |s| rt.block_on(ours_on_tokio(s)),
-            BatchSize::PerIteration,
-        )
-    });
-    let mt = multi_thread();
-    group.bench_function("cano012/start", |b| {
-        b.iter_batched(
-            || cano012_every(N, hour, &counter),
-            |s| mt.block_on(async { s.start().await.unwrap() }),
-            BatchSize::PerIteration,
-        )
-    });
+    let (ct, mt) = (current_thread(false), multi_thread());
+    for (flavour, rt) in [("ct", &ct), ("mt", &mt)] {
+        group.bench_function(format!("cano/job_fn/start/{flavour}"), |b| {
+            b.iter_batched(
+                || ours(N, hour, FirstRun::AtStart, &counter),
+                |s| rt.block_on(ours_on_tokio(s)),
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("cano/workflow/start/{flavour}"), |b| {
+            b.iter_batched(
+                || ours_workflows(N, hour, FirstRun::AtStart, &counter),
+                |s| rt.block_on(ours_on_tokio(s)),
+                BatchSize::PerIteration,
+            )
+        });
+        group.bench_function(format!("cano012/start/{flavour}"), |b| {
+            b.iter_batched(
+                || cano012_every(N, hour, &counter),
+                |s| rt.block_on(async { s.start().await.unwrap() }),
+                BatchSize::PerIteration,
+            )
+        });
+    }
     for (name, peer, rt) in [
-        ("cano/register+start", Peer::Cano, &rt),
-        ("cano012/register+start", Peer::Cano012, &mt),
-        ("tokio-cron-scheduler/register+start", Peer::Tcs, &mt),
+        ("cano/job_fn/register+start/ct", Peer::Cano, &ct),
+        ("cano/workflow/register+start/ct", Peer::CanoWorkflow, &ct),
+        ("cano012/register+start/ct", Peer::Cano012, &ct),
+        ("cano/job_fn/register+start/mt", Peer::Cano, &mt),
+        ("cano/workflow/register+start/mt", Peer::CanoWorkflow, &mt),
+        ("cano012/register+start/mt", Peer::Cano012, &mt),
+        ("tokio-cron-scheduler/register+start/mt", Peer::Tcs, &mt),
     ] {
         group.bench_function(name, |b| {
             b.iter_with_large_drop(|| rt.block_on(peer.start(N, hour, FirstRun::AtStart, &counter)))
@@ -548,7 +704,11 @@ fn dispatch(c: &mut Criterion) {
         })
     });
     for (name, peer) in [
-        ("cano/driver on paused tokio", Peer::Cano),
+        ("cano/driver on paused tokio, job_fn", Peer::Cano),
+        (
+            "cano/driver on paused tokio, workflow job",
+            Peer::CanoWorkflow,
+        ),
         ("cano012 on paused tokio", Peer::Cano012),
     ] {
         group.bench_function(name, |b| {
@@ -559,6 +719,13 @@ fn dispatch(c: &mut Criterion) {
                     Peer::Cano => Started::Cano(
                         ours_on_tokio(with_fixed_rate(
                             ours(FLOWS, ten_ms, FirstRun::AtStart, &counter),
+                            FLOWS,
+                        ))
+                        .await,
+                    ),
+                    Peer::CanoWorkflow => Started::Cano(
+                        ours_on_tokio(with_fixed_rate(
+                            ours_workflows(FLOWS, ten_ms, FirstRun::AtStart, &counter),
                             FLOWS,
                         ))
                         .await,
@@ -585,11 +752,33 @@ fn dispatch(c: &mut Criterion) {
 fn trigger_round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("trigger_round_trip");
     let rt = current_thread(false);
-    group.bench_function("cano/current_thread", |b| {
+    group.bench_function("cano/job_fn/current_thread", |b| {
         let (tx, mut rx) = mpsc::unbounded();
         let running = rt.block_on(async {
             let mut s = Scheduler::new();
             s.manual("m", our_notifier(tx), ()).unwrap();
+            ours_on_tokio(s).await
+        });
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let started = StdInstant::now();
+                for _ in 0..iters {
+                    while running.trigger("m").is_err() {
+                        tokio::task::yield_now().await;
+                    }
+                    black_box(rx.next().await);
+                }
+                started.elapsed()
+            })
+        });
+    });
+    group.bench_function("cano/workflow/current_thread", |b| {
+        let (tx, mut rx) = mpsc::unbounded();
+        let counter = Arc::new(AtomicU64::new(0));
+        let running = rt.block_on(async {
+            let mut s = Scheduler::new();
+            s.manual("m", our_workflow(&counter, Some(tx)), St::Run)
+                .unwrap();
             ours_on_tokio(s).await
         });
         b.iter_custom(|iters| {
@@ -633,6 +822,15 @@ fn trigger_round_trip(c: &mut Criterion) {
 criterion_group!(benches, start_10k, dispatch, trigger_round_trip);
 
 fn main() {
+    if let Ok(row) = std::env::var("CANO_BENCH_ROW") {
+        match row.split_once(':') {
+            Some(("memory", "manual")) => manual_memory_row(),
+            Some(("memory", n)) => memory_row(n.parse().expect("a row number")),
+            Some(("dispatch", n)) => dispatch_row(n.parse().expect("a row number")),
+            _ => panic!("unknown CANO_BENCH_ROW {row}"),
+        }
+        return;
+    }
     if std::env::var("CANO_BENCH_REPORTS").as_deref() != Ok("0") {
         report_memory();
         report_idle();

@@ -4,6 +4,10 @@
 //! Each measurement loops inside one `block_on`, so neither crate pays a runtime entry per
 //! iteration. Compare the two lines of each group as a ratio (see the README table).
 //!
+//! In the split groups cano 0.12 spawns every branch; cano polls them in place by default
+//! (`cano/in-place`, less work than cano 0.12 does) and spawns them with
+//! `JoinConfig::with_spawned_branches` (`cano/spawned`, the like-for-like row).
+//!
 //! A last group compares ten plain states with ten router states (cano only): a router must
 //! cost no more than a plain state.
 //!
@@ -87,6 +91,17 @@ mod ours {
     }
 
     workflow_builders!();
+
+    /// [`split`] with every branch spawned on the runtime, as cano 0.12 does.
+    pub(crate) fn split_spawned(branches: usize) -> Workflow<S> {
+        Workflow::bare()
+            .register_split(
+                S::Fan,
+                (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>(),
+                JoinConfig::new(JoinStrategy::All, S::Done).with_spawned_branches(),
+            )
+            .add_exit_state(S::Done)
+    }
 
     pub(crate) struct Route(pub(crate) S);
 
@@ -172,14 +187,30 @@ fn workflows(c: &mut Criterion) {
             Some(S::Done)
         );
         let mut group = c.benchmark_group(name);
-        group.bench_function("cano", |b| {
+        let (ours_label, reference_label) = if is_split {
+            ("cano/in-place", "cano_0_12/spawned")
+        } else {
+            ("cano", "cano_0_12")
+        };
+        group.bench_function(ours_label, |b| {
             b.iter_custom(|iters| {
                 timed(&rt, iters, || async {
                     ours.orchestrate(black_box(initial)).await.unwrap()
                 })
             })
         });
-        group.bench_function("cano_0_12", |b| {
+        if is_split {
+            let spawned = ours::split_spawned(size);
+            assert_eq!(rt.block_on(spawned.orchestrate(initial)), Ok(S::Done));
+            group.bench_function("cano/spawned", |b| {
+                b.iter_custom(|iters| {
+                    timed(&rt, iters, || async {
+                        spawned.orchestrate(black_box(initial)).await.unwrap()
+                    })
+                })
+            });
+        }
+        group.bench_function(reference_label, |b| {
             b.iter_custom(|iters| {
                 timed(&rt, iters, || async {
                     reference.orchestrate(black_box(initial)).await.unwrap()

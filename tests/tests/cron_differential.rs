@@ -638,3 +638,102 @@ fn step_bounds_agree_with_cron_and_cron_parser() {
     }
     assert!(compared > 1_000, "{compared}");
 }
+
+/// Sparse days, where a search jumps over months and years (leap days, month ends, the
+/// first week of a month with a weekday, several weekday and month combinations): cano
+/// with AND against cron-parser (which never stops early), and with OR and AND against
+/// croner, next and previous, from starts spread over 1970–2090.
+#[test]
+fn agrees_on_sparse_days_with_cron_parser_and_croner() {
+    const DAYS: &[&str] = &[
+        "29", "29", "30", "31", "1-7", "8-14", "22-28", "28-31", "29-31", "1", "13", "29,31",
+        "1,15", "1-7,29",
+    ];
+    const MONTHS_FIVE: &[&str] = &[
+        "2",
+        "2",
+        "2,4",
+        "4,6,9,11",
+        "1,3,5,7,8,10,12",
+        "*",
+        "2-3",
+        "12",
+        "*/5",
+        "1,2",
+    ];
+    const WEEKDAYS: &[&str] = &["*", "*", "1", "0", "6", "1-5", "0,6", "5", "2,4", "3"];
+    let mut rng = Rng(0x5ba2_5e00);
+    let pick =
+        |rng: &mut Rng, items: &[&'static str]| items[rng.below(items.len() as u32) as usize];
+    let (mut compared, mut fired) = (0, 0);
+    for case in 0..1200 {
+        let minute = pick(&mut rng, &["0", "30", "59", "0,30", "*/20"]);
+        let hour = pick(&mut rng, &["0", "9", "23", "6,18"]);
+        let expression = format!(
+            "{minute} {hour} {} {} {}",
+            pick(&mut rng, DAYS),
+            pick(&mut rng, MONTHS_FIVE),
+            pick(&mut rng, WEEKDAYS)
+        );
+        let both = CronOptions::new().with_day_matching(DayMatching::Both);
+        let (parser, cano) = match (
+            cron_parser::Schedule::parse(&expression),
+            Cron::parse_with(&expression, both),
+        ) {
+            (Ok(parser), Ok(cano)) => (parser, cano),
+            (Err(_), Err(e)) if e.kind() == &cano_core::cron::CronErrorKind::NeverFires => continue,
+            (parser, cano) => panic!("{expression}: cron-parser {parser:?}, cano {cano:?}"),
+        };
+        let either = Cron::parse(&expression).expect("cano accepted it with AND");
+        for _ in 0..3 {
+            // 1970 .. 2090, any second.
+            let at = i64::from(rng.below(120 * 365)) * 86_400 + i64::from(rng.below(86_400));
+            let expected: Vec<i64> = parser
+                .after(&chrono(at))
+                .take(4)
+                .map(|t| t.timestamp())
+                .collect();
+            assert_eq!(
+                cano_next(&cano, at, 4, i64::MAX),
+                expected,
+                "{expression} (AND) after {}",
+                zoned(at)
+            );
+            assert_eq!(
+                cano_prev(&cano, at, 1).first().copied(),
+                parser.previous_before(&chrono(at)).map(|t| t.timestamp()),
+                "{expression} (AND) before {}",
+                zoned(at)
+            );
+            compared += 1;
+            fired += usize::from(!expected.is_empty());
+            // croner walks day by day, so it only checks what fires within a few years.
+            for (label, cano, and) in [("OR", &either, false), ("AND", &cano, true)] {
+                let actual = cano_next(cano, at, 3, at + 8 * 366 * 86_400);
+                if actual.len() < 3 || (and && case % 4 != 0) {
+                    continue;
+                }
+                let peer = croner::parser::CronParser::builder()
+                    .dom_and_dow(and)
+                    .build()
+                    .parse(&expression)
+                    .unwrap_or_else(|e| panic!("croner rejects {expression}: {e}"));
+                let mut expected = Vec::new();
+                let mut cursor = chrono(at);
+                for _ in 0..3 {
+                    cursor = peer.find_next_occurrence(&cursor, false).unwrap();
+                    expected.push(cursor.timestamp());
+                }
+                assert_eq!(
+                    actual,
+                    expected,
+                    "{expression} ({label}) after {}",
+                    zoned(at)
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(compared > 3000, "only {compared} comparisons");
+    assert!(fired > 2000, "only {fired} fired");
+}

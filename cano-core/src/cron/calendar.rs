@@ -46,46 +46,80 @@ impl Civil {
     }
 }
 
-/// Days since 1970-01-01 of a valid civil date.
+/// How many 400-year eras the day arithmetic shifts by, so that every year a search visits
+/// (and a margin either side) is positive and the divisions are unsigned: the years -32800
+/// to 32799 work, the search needs -9999 to 9999.
+const ERAS_SHIFT: u32 = 82;
+/// Day 0 of the shifted count is 1970-01-01 plus this (719 468 days from 0000-03-01 to
+/// 1970-01-01, plus the shift).
+pub(crate) const DAYS_SHIFT: u32 = 719_468 + 146_097 * ERAS_SHIFT;
+const YEARS_SHIFT: u32 = 400 * ERAS_SHIFT;
+
+/// Days since 1970-01-01 of a valid civil date (year -32800 to 32799).
+///
+/// Neri and Schneider's algorithm ("Euclidean affine functions and their application to
+/// calendar algorithms", 2022): unsigned arithmetic on a year that starts in March, so
+/// that the leap day is the last day of the year, and no division by a non-power of two
+/// except by constants.
+#[inline]
 pub(crate) fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
-    let y = i64::from(year) - i64::from(month <= 2);
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let month_from_march = i64::from((month + 9) % 12);
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
+    let before_march = month <= 2;
+    let year = (year as u32)
+        .wrapping_add(YEARS_SHIFT)
+        .wrapping_sub(u32::from(before_march));
+    let month = if before_march { month + 12 } else { month };
+    let century = year / 100;
+    let days_before_year = 1461 * year / 4 - century + century / 4;
+    let days_before_month = (979 * month - 2919) / 32;
+    i64::from(days_before_year + days_before_month + day - 1) - i64::from(DAYS_SHIFT)
 }
 
-/// The civil date `days` after 1970-01-01.
+/// The civil date `days` after 1970-01-01 (for days within years -32800 to 32799).
+///
+/// Neri and Schneider's algorithm, as [`days_from_civil`].
+#[inline]
 pub(crate) fn civil_from_days(days: i64) -> (i32, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
+    let shifted = (days as u32).wrapping_add(DAYS_SHIFT);
+    // Centuries, then years within the century, then the day within the year.
+    let n1 = 4 * shifted + 3;
+    let century = n1 / 146_097;
+    let day_of_century = n1 % 146_097 / 4;
+    let n2 = u64::from(4 * day_of_century + 3) * 2_939_745;
+    let year_of_century = (n2 >> 32) as u32;
+    let day_of_year = (n2 as u32) / 2_939_745 / 4;
+    // Months from March: month and day with one multiplication.
+    let n3 = 2141 * day_of_year + 197_913;
+    let month = n3 / 65_536;
+    let day = n3 % 65_536 / 2141 + 1;
+    let january_or_february = day_of_year >= 306;
+    let year = (100 * century + year_of_century) as i32 - YEARS_SHIFT as i32
+        + i32::from(january_or_february);
+    let month = if january_or_february {
+        month - 12
     } else {
-        month_from_march - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year as i32, month, day)
+        month
+    };
+    (year, month, day)
 }
 
 #[inline]
 pub(crate) fn is_leap_year(year: i32) -> bool {
     // `year % 100 != 0` is `year % 25 != 0` once `year % 4 == 0`, and `% 400` is then `% 16`.
-    year & 3 == 0 && (year % 25 != 0 || year & 15 == 0)
+    // Shifted by whole eras, which keeps leap years leap, the remainder is unsigned (cheaper).
+    let year = (year as u32).wrapping_add(YEARS_SHIFT);
+    year & 3 == 0 && (!year.is_multiple_of(25) || year & 15 == 0)
 }
 
 #[inline]
 pub(crate) fn days_in_month(year: i32, month: u32) -> u32 {
+    month_length(is_leap_year(year), month)
+}
+
+/// The length of `month` in a leap year or a common one.
+#[inline]
+pub(crate) fn month_length(leap: bool, month: u32) -> u32 {
     if month == 2 {
-        28 + u32::from(is_leap_year(year))
+        28 + u32::from(leap)
     } else {
         // 30 for April, June, September and November; 31 otherwise.
         30 | (month ^ (month >> 3))
@@ -123,6 +157,37 @@ mod tests {
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(civil_from_days(-1), (1969, 12, 31));
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    }
+
+    /// Every day of every year a search can visit, one after the other: the conversion
+    /// round-trips, and consecutive day numbers are consecutive dates.
+    #[test]
+    fn every_day_of_years_minus_9999_to_9999_converts_both_ways() {
+        let first = days_from_civil(-9999, 1, 1);
+        let last = days_from_civil(9999, 12, 31);
+        let mut previous = civil_from_days(first - 1);
+        assert_eq!(previous, (-10000, 12, 31));
+        for days in first..=last {
+            let (y, m, d) = civil_from_days(days);
+            let (py, pm, pd) = previous;
+            let expected = if pd < days_in_month(py, pm) {
+                (py, pm, pd + 1)
+            } else if pm < 12 {
+                (py, pm + 1, 1)
+            } else {
+                (py + 1, 1, 1)
+            };
+            assert_eq!((y, m, d), expected, "day {days}");
+            assert_eq!(days_from_civil(y, m, d), days);
+            previous = (y, m, d);
+        }
+        assert_eq!(previous, (9999, 12, 31));
+        for days in (first..=last).step_by(9_973) {
+            let (y, m, d) = civil_from_days(days);
+            let jiff = jiff::civil::date(y as i16, m as i8, d as i8);
+            let since_epoch = jiff.since(jiff::civil::date(1970, 1, 1)).unwrap();
+            assert_eq!(i64::from(since_epoch.get_days()), days, "{y}-{m}-{d}");
+        }
     }
 
     #[test]

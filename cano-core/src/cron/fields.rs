@@ -111,6 +111,12 @@ pub(crate) struct Fields {
     /// day-of-month, no `#`/`L`): those weekdays, bit 0 = Sunday. The search then never
     /// needs the calendar. Zero otherwise.
     pub(crate) weekly: u8,
+    /// The expression can fire only in leap years (a February 29 alone, or with weekdays
+    /// ANDed): the search then jumps from leap year to leap year.
+    pub(crate) leap_years_only: bool,
+    /// Any of `L`, `L-n`, `nW`, `LW`, `dL` or `d#n`: days then need more than the plain
+    /// bitsets.
+    pub(crate) day_modifiers: bool,
 }
 
 /// Bits 1..=`days` set.
@@ -132,6 +138,17 @@ impl Fields {
             DayRule::Weekdays => self.weekdays,
             _ => 0,
         }
+    }
+
+    /// The value for [`Fields::leap_years_only`]: the day-of-month field takes part in
+    /// every match (alone or ANDed) and names no day that a selected month has in a common
+    /// year.
+    pub(crate) fn only_in_leap_years(&self) -> bool {
+        matches!(self.day_rule, DayRule::MonthDays | DayRule::Both)
+            && !self.has_day_of_month_modifiers()
+            && (1..=12u32)
+                .filter(|month| self.months >> month & 1 == 1)
+                .all(|month| self.days & month_days(days_in_month(1, month)) == 0)
     }
 
     pub(crate) fn has_day_of_month_modifiers(&self) -> bool {
@@ -180,35 +197,68 @@ impl Fields {
     /// The days of `month` in `year` on which the expression fires, bits 1–31.
     #[inline(always)]
     pub(crate) fn day_mask(&self, year: i32, month: u32) -> u32 {
-        let length = days_in_month(year, month);
+        self.day_mask_with(days_in_month(year, month), || weekday(year, month, 1))
+    }
+
+    /// [`Fields::day_mask`] of a month of `length` days, given how to find the weekday of
+    /// its first day (0 = Sunday), which is asked for only when the rule needs it.
+    #[inline(always)]
+    pub(crate) fn day_mask_with(&self, length: u32, first_weekday: impl Fn() -> u32) -> u32 {
         let valid = month_days(length);
+        if !self.day_modifiers {
+            let weekdays = || plain_weekday_mask(self.weekdays, first_weekday());
+            return match self.day_rule {
+                DayRule::Every => valid,
+                DayRule::MonthDays => self.days & valid,
+                DayRule::Weekdays => weekdays() & valid,
+                DayRule::Either => (self.days | weekdays()) & valid,
+                DayRule::Both => self.days & weekdays() & valid,
+            };
+        }
+        self.day_mask_with_modifiers(length, valid, &first_weekday)
+    }
+
+    /// [`Fields::day_mask_with`] when some day modifier is present.
+    #[inline(never)]
+    fn day_mask_with_modifiers(
+        &self,
+        length: u32,
+        valid: u32,
+        first_weekday: &impl Fn() -> u32,
+    ) -> u32 {
         match self.day_rule {
             DayRule::Every => valid,
-            DayRule::MonthDays => self.month_day_mask(year, month, length) & valid,
-            DayRule::Weekdays => self.weekday_mask(year, month, length) & valid,
+            DayRule::MonthDays => self.month_day_mask(length, &first_weekday) & valid,
+            DayRule::Weekdays => self.weekday_mask(first_weekday(), length) & valid,
             DayRule::Either => {
-                (self.month_day_mask(year, month, length) | self.weekday_mask(year, month, length))
+                (self.month_day_mask(length, &first_weekday)
+                    | self.weekday_mask(first_weekday(), length))
                     & valid
             }
             DayRule::Both => {
-                self.month_day_mask(year, month, length)
-                    & self.weekday_mask(year, month, length)
+                self.month_day_mask(length, &first_weekday)
+                    & self.weekday_mask(first_weekday(), length)
                     & valid
             }
         }
     }
 
     #[inline]
-    fn month_day_mask(&self, year: i32, month: u32, length: u32) -> u32 {
+    fn month_day_mask(&self, length: u32, first_weekday: &impl Fn() -> u32) -> u32 {
         let mask = self.days;
         if !self.has_day_of_month_modifiers() {
             return mask;
         }
-        self.add_day_of_month_modifiers(year, month, length, mask)
+        self.add_day_of_month_modifiers(length, first_weekday, mask)
     }
 
     #[cold]
-    fn add_day_of_month_modifiers(&self, year: i32, month: u32, length: u32, mut mask: u32) -> u32 {
+    fn add_day_of_month_modifiers(
+        &self,
+        length: u32,
+        first_weekday: &impl Fn() -> u32,
+        mut mask: u32,
+    ) -> u32 {
         let mut before_last = self.days_before_last;
         while before_last != 0 {
             let n = before_last.trailing_zeros();
@@ -219,7 +269,7 @@ impl Fields {
         }
         let mut nearest = self.nearest_weekdays;
         if nearest != 0 || self.last_weekday_of_month {
-            let first = weekday(year, month, 1);
+            let first = first_weekday();
             let weekday_of = |day: u32| (first + day - 1) % 7;
             while nearest != 0 {
                 let day = nearest.trailing_zeros();
@@ -250,13 +300,8 @@ impl Fields {
     }
 
     #[inline]
-    fn weekday_mask(&self, year: i32, month: u32, length: u32) -> u32 {
-        let first = weekday(year, month, 1);
-        // Rotate so that bit k says whether day k + 1 matches, then repeat the week.
-        let week = u32::from(self.weekdays);
-        let rotated = ((week >> first) | (week << (7 - first))) & 0x7f;
-        let repeated = u64::from(rotated) * 0b1_0000001_0000001_0000001_0000001;
-        let mask = (repeated << 1) as u32;
+    fn weekday_mask(&self, first: u32, length: u32) -> u32 {
+        let mask = plain_weekday_mask(self.weekdays, first);
         if !self.has_weekday_modifiers() {
             return mask;
         }
@@ -286,6 +331,17 @@ impl Fields {
         }
         mask
     }
+}
+
+/// The days (bits 1–31) of a month whose first day is weekday `first` (0 = Sunday) that
+/// fall on one of `weekdays` (bit 0 = Sunday).
+#[inline]
+fn plain_weekday_mask(weekdays: u8, first: u32) -> u32 {
+    // Rotate so that bit k says whether day k + 1 matches, then repeat the week.
+    let week = u32::from(weekdays);
+    let rotated = ((week >> first) | (week << (7 - first))) & 0x7f;
+    let repeated = u64::from(rotated) * 0b1_0000001_0000001_0000001_0000001;
+    (repeated << 1) as u32
 }
 
 /// The first set bit at or after `from`.

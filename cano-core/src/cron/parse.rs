@@ -377,8 +377,13 @@ impl<'a> Parser<'a> {
             years,
             day_rule,
             weekly: 0,
+            leap_years_only: false,
+            day_modifiers: false,
         };
+        fields.day_modifiers =
+            fields.has_day_of_month_modifiers() || fields.has_weekday_modifiers();
         fields.weekly = fields.weekly_days();
+        fields.leap_years_only = fields.only_in_leap_years();
         fields
     }
 
