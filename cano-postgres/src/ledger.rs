@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use cano_core::persist::{
-    ClaimOutcome, ClaimState, ExpiredClaim, FleetCommand, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
-    FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult, Stamped,
-    TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
+    ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
+    FleetCommand, FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult,
+    Stamped, TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
 };
 use cano_core::scheduler::FireId;
 use jiff::Timestamp;
