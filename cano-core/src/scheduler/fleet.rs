@@ -199,7 +199,8 @@ pub enum FleetAction {
         /// The most to return.
         limit: usize,
     },
-    /// [`FireLedger::take_over`] the expired claim on `fire` of `flow`.
+    /// [`FireLedger::take_over_limited`] the expired claim on `fire` of `flow`, within its
+    /// overlap limit.
     TakeOver {
         /// The flow.
         flow: FlowIndex,
@@ -209,6 +210,8 @@ pub enum FleetAction {
         lease: Duration,
         /// Takeovers allowed before the fire is given up.
         max_takeovers: u32,
+        /// The flow's overlap limit.
+        max_live: u32,
     },
     /// [`FireLedger::acquire_flow`] the ownership lease of `flow` (id `id`).
     AcquireFlow {
@@ -370,8 +373,11 @@ impl FleetAction {
                 fire,
                 lease,
                 max_takeovers,
+                max_live,
             } => {
-                let result = ledger.take_over(&fire, node, lease, max_takeovers).await;
+                let result = ledger
+                    .take_over_limited(&fire, node, lease, max_takeovers, max_live)
+                    .await;
                 FleetReport::TakeOver { flow, fire, result }
             }
             FleetAction::AcquireFlow { flow, id, lease } => FleetReport::AcquireFlow {
@@ -451,9 +457,10 @@ impl FleetAction {
                     fire,
                     lease,
                     max_takeovers,
+                    max_live,
                 } => {
                     let result = ledger
-                        .take_over_dyn(&fire, node, lease, max_takeovers)
+                        .take_over_limited_dyn(&fire, node, lease, max_takeovers, max_live)
                         .await;
                     FleetReport::TakeOver { flow, fire, result }
                 }
@@ -634,6 +641,9 @@ pub(super) struct Fleet {
     /// Commands are to be read (at each scan, and when a notification nudged).
     commands_due: bool,
     released: bool,
+    /// Wall minus monotonic (µs) at the last poll: a forward jump means this node was
+    /// suspended (its monotonic clock stood still while the store's leases ran on).
+    wall_offset: Option<i64>,
 }
 
 impl Fleet {
@@ -663,6 +673,7 @@ impl Fleet {
             reading_commands: false,
             commands_due: false,
             released: false,
+            wall_offset: None,
         }
     }
 
@@ -733,6 +744,31 @@ impl Fleet {
             );
         }
         self.skew = Some(skew);
+    }
+}
+
+impl Fleet {
+    /// Trust is measured on the monotonic clock, which stands still while the machine is
+    /// suspended; the store's leases do not. So a forward jump of the wall clock against
+    /// the monotonic one beyond the safety margin ends trust in every lease held (a
+    /// forward NTP step that large does too: a lease is given up rather than risked).
+    fn check_suspend(&mut self, now: Instant, wall: Timestamp) {
+        let offset = wall
+            .as_microsecond()
+            .saturating_sub(crate::time::mono_micros(now));
+        let previous = self.wall_offset.replace(offset);
+        let margin = i64::try_from(self.config.safety_margin.as_micros()).unwrap_or(i64::MAX);
+        if previous.is_some_and(|p| offset.saturating_sub(p) > margin) {
+            let lapsed = LeaseTrust::new(now, Duration::ZERO, Duration::ZERO);
+            for held in &mut self.claims {
+                held.trust = lapsed;
+            }
+            for flow in &mut self.flows {
+                if let Some(owned) = &mut flow.owned {
+                    owned.trust = lapsed;
+                }
+            }
+        }
     }
 }
 
@@ -1001,6 +1037,7 @@ impl SchedulerCore {
     pub(super) fn fleet_poll(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
         let running = self.stage == Stage::Running;
         let fleet = self.fleet.as_deref_mut()?;
+        fleet.check_suspend(now, wall);
         // Leases no longer trusted: cancel their runs; drop claims not started.
         while let Some(p) = fleet.claims.iter().position(|h| !h.trust.is_trusted(now)) {
             let held = fleet.claims.swap_remove(p);
@@ -1159,6 +1196,7 @@ impl SchedulerCore {
                 fire,
                 lease,
                 max_takeovers: fleet.config.max_takeovers,
+                max_live: flows[f as usize].config.overlap.limit(),
             }));
         }
         if let Some((i, flow)) = fleet.flows.iter_mut().enumerate().find(|(i, f)| {
@@ -1854,6 +1892,7 @@ mod tests {
             fire: fire.clone(),
             lease: DEFAULT_LEASE,
             max_takeovers: DEFAULT_MAX_TAKEOVERS,
+            max_live: 1,
         };
         assert_eq!(actions, vec![Action::Fleet(takeover)]);
         let answer = TakeoverOutcome::Claimed(FireClaim {
