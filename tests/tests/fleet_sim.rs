@@ -2,7 +2,7 @@
 //! each on its own clocks (wall 2 s fast, exact, 2 s slow; one node suspended for eight
 //! hours), share one `MemoryFireLedger` for a simulated month, through a synchronous driver
 //! that performs the cores' actions exactly as the async driver does (`FleetAction::
-//! perform_owned`, `fleet_done`, `finish`), with a little latency per ledger call.
+//! perform_owned`, `fleet_done`, `finish`), answering each ledger call at once.
 //!
 //! Faults: one node loses acknowledgements of calls that went through, one has its
 //! renewals held in flight (shortly, and once past its lease), one is partitioned from the
@@ -50,8 +50,9 @@ const SEC: i64 = 1_000_000;
 const MIN: i64 = 60 * SEC;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
-/// One ledger call's round trip.
-const LATENCY: i64 = 2_000;
+/// How often a node scans for expired claims (the default is 5 s; a longer scan keeps a
+/// month of simulation quick, and takeovers still come within a lease and a scan).
+const SCAN_EVERY: Duration = Duration::from_secs(15);
 
 fn ts(us: i64) -> Timestamp {
     Timestamp::from_microsecond(us).unwrap()
@@ -193,29 +194,51 @@ fn write_effect(store: &MemoryFireLedger, fire: &FireId, fence: cano_core::persi
 
 /// The ledger's record of `fire`, read past any injected fault (the test's own view).
 fn record(store: &MemoryFireLedger, fire: &FireId) -> Option<FireRecord> {
-    store.records().into_iter().find(|r| r.fire == *fire)
+    store.record_of(fire)
 }
 
 /// Steps `node` at true time `t`: answers that came back, runs that ended, then the core's
 /// actions until it waits.
+/// Ledger calls answer at once (the store applies them when made); a held renewal
+/// answers when released.
 fn step(node: &mut Node, t: i64, store: &MemoryFireLedger, specs: &[FlowSpec], log: &mut Log) {
     let (now, wall) = (node.mono(t), node.wall(t));
-    for call in &mut node.calls {
-        poll_ready(call);
-    }
-    let mut i = 0;
-    while i < node.calls.len() {
-        if node.calls[i].report.is_some() && node.calls[i].ready_at <= t {
-            let mut call = node.calls.swap_remove(i);
-            node.core.fleet_done(call.report.take().unwrap(), now, wall);
-        } else {
-            i += 1;
-        }
-    }
     let mut spins = 0;
     loop {
-        spins += 1;
-        assert!(spins < 100_000, "{}: the core never waits", node.id);
+        let mut answered = false;
+        for call in &mut node.calls {
+            poll_ready(call);
+        }
+        let mut i = 0;
+        while i < node.calls.len() {
+            if node.calls[i].report.is_some() && node.calls[i].ready_at <= t {
+                let mut call = node.calls.swap_remove(i);
+                node.core.fleet_done(call.report.take().unwrap(), now, wall);
+                answered = true;
+            } else {
+                i += 1;
+            }
+        }
+        if !answered && spins > 0 {
+            break;
+        }
+        poll_core(node, t, store, specs, log, &mut spins);
+    }
+    end_runs(node, now, wall, store, log);
+}
+
+fn poll_core(
+    node: &mut Node,
+    t: i64,
+    store: &MemoryFireLedger,
+    specs: &[FlowSpec],
+    log: &mut Log,
+    spins: &mut u32,
+) {
+    let (now, wall) = (node.mono(t), node.wall(t));
+    loop {
+        *spins += 1;
+        assert!(*spins < 100_000, "{}: the core never waits", node.id);
         match node.core.poll(now, wall) {
             Action::Start(d) => {
                 log.starts += 1;
@@ -280,7 +303,7 @@ fn step(node: &mut Node, t: i64, store: &MemoryFireLedger, specs: &[FlowSpec], l
             }
             Action::Fleet(action) => {
                 let mut call = Call {
-                    ready_at: t + LATENCY,
+                    ready_at: t,
                     future: action.perform_owned(node.ledger.clone(), node.id.clone()),
                     report: None,
                 };
@@ -292,7 +315,16 @@ fn step(node: &mut Node, t: i64, store: &MemoryFireLedger, specs: &[FlowSpec], l
             _ => break,
         }
     }
-    // Runs that ended by now: their effect, then their outcome.
+}
+
+/// Runs that ended by now: their effect, then their outcome.
+fn end_runs(
+    node: &mut Node,
+    now: Instant,
+    wall: Timestamp,
+    store: &MemoryFireLedger,
+    log: &mut Log,
+) {
     let mut i = 0;
     while i < node.runs.len() {
         if node.runs[i].ends <= now {
@@ -334,8 +366,9 @@ fn make_node(name: &str, skew: i64, store: &MemoryFireLedger, specs: &[FlowSpec]
         }
         core.set_policy(flow, policy).unwrap();
     }
-    core.join_fleet(NodeId::new(name), FleetConfig::default())
-        .unwrap();
+    let mut config = FleetConfig::default();
+    config.scan_every = SCAN_EVERY;
+    core.join_fleet(NodeId::new(name), config).unwrap();
     let view = store.view();
     let faults = view.faults().clone();
     Node {
@@ -422,7 +455,7 @@ fn simulate(days: i64) -> Outcome {
     // fire of "aligned" (so a run is frozen mid-way and its claim taken over).
     let suspend_after = START + 12 * DAY;
     // What the ledger recorded done, gathered before each retention pass forgets it (a
-    // deployment keeps done claims for a while; two hours here keeps the ledger small).
+    // deployment keeps done claims for a while; half an hour here keeps the ledger small).
     let mut done: BTreeSet<(String, i64)> = BTreeSet::new();
     let gather_done = |store: &MemoryFireLedger, done: &mut BTreeSet<(String, i64)>| {
         for r in store.records() {
@@ -434,13 +467,13 @@ fn simulate(days: i64) -> Outcome {
             }
         }
     };
-    let mut retain_at = START + HOUR;
+    let mut retain_at = START + 10 * MIN;
     let mut t = START;
     while t < end {
         if t >= retain_at {
             gather_done(&store, &mut done);
-            block_on(store.retain(ts(t - 2 * HOUR))).unwrap();
-            retain_at += HOUR;
+            block_on(store.retain(ts(t - 30 * MIN))).unwrap();
+            retain_at += 10 * MIN;
         }
         for node in &mut nodes {
             if node.suspended.is_some_and(|(_, to)| t >= to) {
@@ -475,7 +508,7 @@ fn simulate(days: i64) -> Outcome {
             }
         }
         // Never two live claims, and Skip at most one run, fleet-wide (awake nodes).
-        let mut live: HashMap<&FireId, &NodeId> = HashMap::new();
+        let mut live: Vec<(&FireId, &NodeId)> = Vec::new();
         let mut skip = 0;
         for node in &nodes {
             if node.is_suspended(t) {
@@ -484,7 +517,7 @@ fn simulate(days: i64) -> Outcome {
             // A run frozen by a suspend is a zombie once its claim is taken over: what it
             // may still do is checked by the fenced writes instead.
             for run in node.runs.iter().filter(|r| !r.suspended_during) {
-                if let Some(other) = live.insert(&run.fire, &node.id) {
+                if let Some((_, other)) = live.iter().find(|(f, _)| **f == run.fire) {
                     panic!(
                         "{} runs on {} and {} at once ({})",
                         run.fire,
@@ -493,6 +526,7 @@ fn simulate(days: i64) -> Outcome {
                         ts(t)
                     );
                 }
+                live.push((&run.fire, &node.id));
                 if run.fire.flow() == "skip" {
                     skip += 1;
                 }
