@@ -20,7 +20,9 @@
 //! * zombie writes are fenced: a run whose claim was taken over writes nothing (its
 //!   writes, checked against the ledger's fence, are refused), and only a node that was
 //!   suspended during its run ever tries;
-//! * `Skip` keeps fleet-wide concurrency at most 1.
+//! * `Skip` keeps fleet-wide concurrency at most 1;
+//! * a fixed-delay flow fires only on the live holder of its ownership lease, on one node
+//!   at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -89,6 +91,15 @@ fn flows() -> Vec<FlowSpec> {
             run: 100 * SEC, // renewed many times per run
             every_fire: true,
             period: 5 * MIN,
+        },
+        FlowSpec {
+            id: "poller",
+            schedule: Schedule::Every(Duration::from_secs(120)),
+            aligned: false, // fixed delay: fired by the holder of its ownership lease
+            overlap: OverlapPolicy::Skip,
+            run: 30 * SEC,
+            every_fire: false,
+            period: 0,
         },
         FlowSpec {
             id: "skip",
@@ -175,6 +186,7 @@ struct Log {
     starts: u64,
     cancels: u64,
     max_skip_concurrency: usize,
+    poller_runs_seen: bool,
 }
 
 fn poll_ready(call: &mut Call) {
@@ -189,7 +201,14 @@ fn poll_ready(call: &mut Call) {
 /// The fenced side-effect store: a run's write of its fire is accepted only while its
 /// fence is the fire's current one in the ledger.
 fn write_effect(store: &MemoryFireLedger, fire: &FireId, fence: cano_core::persist::Fence) -> bool {
-    record(store, fire).is_some_and(|r| r.fence == fence)
+    match record(store, fire) {
+        Some(r) => r.fence == fence,
+        // A fixed-delay flow's run writes under its ownership lease.
+        None => {
+            let flow = store.flow_of(fire.flow());
+            flow.fence == fence && flow.owner.is_some_and(|(_, until)| store.now() < until)
+        }
+    }
 }
 
 /// The ledger's record of `fire`, read past any injected fault (the test's own view).
@@ -243,6 +262,26 @@ fn poll_core(
             Action::Start(d) => {
                 log.starts += 1;
                 let spec = &specs[d.flow.get()];
+                if spec.period == 0 {
+                    // A fixed-delay flow: only the holder of its live ownership lease fires.
+                    let flow = store.flow_of(spec.id);
+                    let owner = flow.owner.clone().expect("an owned flow has an owner");
+                    assert!(
+                        owner.0 == node.id && store.now() < owner.1 && flow.fence == d.fence,
+                        "{}: fired {} without owning it ({flow:?})",
+                        node.id,
+                        d.fire
+                    );
+                    node.runs.push(Run {
+                        run: d.run,
+                        flow: d.flow,
+                        fire: d.fire,
+                        fence: d.fence,
+                        ends: now + Duration::from_micros(spec.run as u64),
+                        suspended_during: false,
+                    });
+                    continue;
+                }
                 let record = record(store, &d.fire)
                     .unwrap_or_else(|| panic!("{}: started {} without a claim", node.id, d.fire));
                 assert_eq!(
@@ -510,6 +549,7 @@ fn simulate(days: i64) -> Outcome {
         // Never two live claims, and Skip at most one run, fleet-wide (awake nodes).
         let mut live: Vec<(&FireId, &NodeId)> = Vec::new();
         let mut skip = 0;
+        let mut pollers = 0;
         for node in &nodes {
             if node.is_suspended(t) {
                 continue;
@@ -530,10 +570,19 @@ fn simulate(days: i64) -> Outcome {
                 if run.fire.flow() == "skip" {
                     skip += 1;
                 }
+                if run.fire.flow() == "poller" {
+                    pollers += 1;
+                }
             }
         }
         log.max_skip_concurrency = log.max_skip_concurrency.max(skip);
         assert!(skip <= 1, "Skip ran {skip} runs at once at {}", ts(t));
+        assert!(
+            pollers <= 1,
+            "the owned flow ran on {pollers} nodes at {}",
+            ts(t)
+        );
+        log.poller_runs_seen |= pollers > 0;
         // The next moment anything happens.
         let mut next = end;
         for node in &mut nodes {
@@ -610,6 +659,7 @@ fn three_nodes_for_a_month_with_faults_keep_every_fleet_invariant() {
     assert!(log.takeovers > 0, "no takeover in a month of faults");
     assert!(log.zombie_refused > 0, "no zombie write was attempted");
     assert_eq!(log.max_skip_concurrency, 1);
+    assert!(log.poller_runs_seen, "the owned flow never ran");
     eprintln!(
         "starts {}, takeovers {}, cancels {}, zombie writes refused {}",
         log.starts, log.takeovers, log.cancels, log.zombie_refused

@@ -519,6 +519,12 @@ impl MemoryFireLedger {
         }
     }
 
+    /// What the ledger knows about `flow`, read past any fault (for invariant checks in
+    /// tests).
+    pub fn flow_of(&self, flow: &str) -> LedgerFlow {
+        self.shared.state.with(|s| s.flow(flow)).unwrap_or_default()
+    }
+
     /// The record of `fire`, read past any fault (for invariant checks in tests).
     pub fn record_of(&self, fire: &FireId) -> Option<FireRecord> {
         let key = key(fire).ok()?;
