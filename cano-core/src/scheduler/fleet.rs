@@ -2098,6 +2098,66 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_suspend_ends_trust_in_every_lease() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        core.claim_done(flow, fire, claimed(4, wall(60)), at(60), wall(60));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let run = starts_of(&actions)[0].run;
+        // A wall step within the margin changes nothing.
+        let (actions, _) = drain(&mut core, at(61), wall(62));
+        assert!(!actions.contains(&Action::Cancel(run)), "{actions:?}");
+        // Eight hours suspended: the monotonic clock stood still, the store's did not.
+        let (actions, _) = drain(&mut core, at(62), wall(62 + 8 * 3600));
+        assert!(actions.contains(&Action::Cancel(run)), "{actions:?}");
+        assert_eq!(core.info(flow, at(62), wall(62)).lease_losses, 1);
+    }
+
+    #[test]
+    fn losing_a_flow_lease_cancels_the_flow_runs() {
+        let mut core = fleet_core(&[("poll", Schedule::Every(Duration::from_secs(10)))]);
+        let flow = core.flow("poll").unwrap();
+        core.start(at(0), wall(0));
+        let _ = drain(&mut core, at(0), wall(0));
+        let owned = FlowLeaseOutcome::Owned(FlowLease {
+            fence: Fence(2),
+            expires: wall(30),
+        });
+        core.fleet_done(
+            FleetReport::AcquireFlow {
+                flow,
+                result: Ok(Stamped::new(owned, wall(0))),
+            },
+            at(0),
+            wall(0),
+        );
+        let (actions, _) = drain(&mut core, at(0), wall(0));
+        let run = starts_of(&actions)[0].run;
+        let (actions, _) = drain(&mut core, at(10), wall(10));
+        assert!(actions.contains(&Action::Fleet(FleetAction::RenewFlow {
+            flow,
+            id: "poll".into(),
+            fence: Fence(2),
+            lease: DEFAULT_LEASE,
+        })));
+        core.fleet_done(
+            FleetReport::RenewFlow {
+                flow,
+                fence: Fence(2),
+                result: Err(PersistError::Fenced { current: Fence(3) }),
+            },
+            at(11),
+            wall(11),
+        );
+        let (actions, _) = drain(&mut core, at(11), wall(11));
+        assert!(actions.contains(&Action::Cancel(run)), "{actions:?}");
+        core.finish(run, at(11), wall(11), RunOutcome::Cancelled)
+            .unwrap();
+        assert_eq!(core.info(flow, at(11), wall(11)).lease_losses, 1);
+    }
+
     /// A core without a fleet asks for no ledger call and wakes only for its fires.
     #[test]
     fn without_a_fleet_nothing_changes() {
