@@ -564,6 +564,26 @@ struct FleetFlow {
     losing: bool,
 }
 
+impl FleetFlow {
+    fn new(timeline: &Timeline, now: Instant) -> Self {
+        FleetFlow {
+            mode: match timeline {
+                Timeline::Wall(_) => Mode::Claims,
+                Timeline::FixedDelay { .. } | Timeline::FixedRate { .. } => Mode::Owned,
+                Timeline::Manual => Mode::Local,
+            },
+            counters: FleetCounters::default(),
+            fence: Fence::ZERO,
+            owned: None,
+            acquiring: None,
+            acquire_at: now,
+            acquire_answered: false,
+            deferred: false,
+            losing: false,
+        }
+    }
+}
+
 /// Where a held claim is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HeldState {
@@ -858,29 +878,23 @@ impl SchedulerCore {
 
     /// At start: each flow's part in the fleet.
     pub(super) fn fleet_start(&mut self, now: Instant) {
+        self.fleet_sync_flows(now);
+        if let Some(fleet) = self.fleet.as_deref_mut() {
+            fleet.scan_at = now.saturating_add(fleet.config.scan_every);
+        }
+    }
+
+    /// Gives every flow registered since (a flow added while running) its part in the
+    /// fleet. O(1) when nothing was added.
+    pub(super) fn fleet_sync_flows(&mut self, now: Instant) {
         let Some(fleet) = self.fleet.as_deref_mut() else {
             return;
         };
-        fleet.flows = self
-            .flows
-            .iter()
-            .map(|slot| FleetFlow {
-                mode: match slot.timeline {
-                    Timeline::Wall(_) => Mode::Claims,
-                    Timeline::FixedDelay { .. } | Timeline::FixedRate { .. } => Mode::Owned,
-                    Timeline::Manual => Mode::Local,
-                },
-                counters: FleetCounters::default(),
-                fence: Fence::ZERO,
-                owned: None,
-                acquiring: None,
-                acquire_at: now,
-                acquire_answered: false,
-                deferred: false,
-                losing: false,
-            })
-            .collect();
-        fleet.scan_at = now.saturating_add(fleet.config.scan_every);
+        for i in fleet.flows.len()..self.flows.len() {
+            fleet
+                .flows
+                .push(FleetFlow::new(&self.flows[i].timeline, now));
+        }
     }
 
     pub(super) fn fleet_counters(&self, i: usize) -> FleetCounters {
@@ -917,6 +931,7 @@ impl SchedulerCore {
 
     /// A scheduled fire of flow `i` at wall µs `at` came due.
     pub(super) fn fleet_due(&mut self, i: usize, at: i64, now: Instant) -> FleetDue {
+        self.fleet_sync_flows(now);
         let Some(fleet) = self.fleet.as_deref_mut() else {
             return FleetDue::Local(Fence::ZERO);
         };
@@ -1039,6 +1054,7 @@ impl SchedulerCore {
     /// The next fleet action at `now` / `wall`, if any (called first by `poll`).
     pub(super) fn fleet_poll(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
         let running = self.stage == Stage::Running;
+        self.fleet_sync_flows(now);
         let fleet = self.fleet.as_deref_mut()?;
         fleet.check_suspend(now, wall);
         // Leases no longer trusted: cancel their runs; drop claims not started.
@@ -1325,6 +1341,7 @@ impl SchedulerCore {
         if self.fleet.is_none() {
             return;
         }
+        self.fleet_sync_flows(now);
         match report {
             FleetReport::Claim { flow, fire, result } => {
                 self.claim_done(flow, fire, result, now, wall)
@@ -1561,6 +1578,7 @@ impl SchedulerCore {
         now: Instant,
         wall: Timestamp,
     ) {
+        self.fleet_sync_flows(now);
         let Some(fleet) = self.fleet.as_deref_mut() else {
             return;
         };
