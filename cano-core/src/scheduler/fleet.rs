@@ -1060,8 +1060,9 @@ impl SchedulerCore {
         // Leases no longer trusted: cancel their runs; drop claims not started.
         while let Some(p) = fleet.claims.iter().position(|h| !h.trust.is_trusted(now)) {
             let held = fleet.claims.swap_remove(p);
-            let counters = &mut fleet.flows[held.flow as usize].counters;
-            counters.lease_losses += 1;
+            if !matches!(held.state, HeldState::Completing { .. }) {
+                fleet.flows[held.flow as usize].counters.lease_losses += 1;
+            }
             #[cfg(feature = "tracing")]
             tracing::warn!(target: "cano::fleet", fire = %held.fire, "lease no longer trusted");
             if let HeldState::Running(run) = held.state {
