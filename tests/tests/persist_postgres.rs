@@ -312,6 +312,31 @@ async fn commands_reach_every_node_promptly() {
             .await
             .is_err()
     );
+    // What a scheduler reads: the commands received, numbered, and a signal at the next.
+    let read = FireLedger::commands_after(&b, 0).await.unwrap();
+    assert_eq!(read.len(), 2, "{read:?}");
+    assert_eq!(read[0].1, cmd_pause());
+    assert_eq!(
+        FireLedger::commands_after(&b, read[0].0).await.unwrap(),
+        read[1..]
+    );
+    let signal = FireLedger::command_signal(&b).expect("PostgreSQL notifies");
+    FireLedger::publish(&a.store, &cmd_pause()).await.unwrap();
+    tokio::time::timeout(timeout, signal)
+        .await
+        .expect("the signal comes with the notification");
+    let latest = FireLedger::commands_after(&b, read[1].0).await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert!(
+        FireLedger::commands_after(&other.store, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn cmd_pause() -> FleetCommand {
+    FleetCommand::new("report", FleetCommandKind::Pause, NodeId::new("a"))
 }
 
 #[test]
