@@ -220,6 +220,21 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
     cano_core::checkpoint::CheckpointStore::start(&store, &run, &first)
         .await
         .expect("v2 tables work");
+    let takeover = store
+        .take_over_limited(
+            &old,
+            &cano_core::persist::NodeId::new("b"),
+            Duration::from_secs(5),
+            3,
+            1,
+        )
+        .await
+        .expect("the v3 takeover works on v1 claims")
+        .value;
+    assert!(
+        matches!(takeover, cano_core::persist::TakeoverOutcome::Live { .. }),
+        "{takeover:?}"
+    );
     let versions: Vec<i32> = client
         .query(
             &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
@@ -230,7 +245,7 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,6 +312,31 @@ async fn commands_reach_every_node_promptly() {
             .await
             .is_err()
     );
+    // What a scheduler reads: the commands received, numbered, and a signal at the next.
+    let read = FireLedger::commands_after(&b, 0).await.unwrap();
+    assert_eq!(read.len(), 2, "{read:?}");
+    assert_eq!(read[0].1, cmd_pause());
+    assert_eq!(
+        FireLedger::commands_after(&b, read[0].0).await.unwrap(),
+        read[1..]
+    );
+    let signal = FireLedger::command_signal(&b).expect("PostgreSQL notifies");
+    FireLedger::publish(&a.store, &cmd_pause()).await.unwrap();
+    tokio::time::timeout(timeout, signal)
+        .await
+        .expect("the signal comes with the notification");
+    let latest = FireLedger::commands_after(&b, read[1].0).await.unwrap();
+    assert_eq!(latest.len(), 1);
+    assert!(
+        FireLedger::commands_after(&other.store, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn cmd_pause() -> FleetCommand {
+    FleetCommand::new("report", FleetCommandKind::Pause, NodeId::new("a"))
 }
 
 #[test]

@@ -9,7 +9,7 @@ use core::time::Duration;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 
-use super::{Fence, NodeId, PersistResult, Stamped};
+use super::{Fence, FleetCommand, NodeId, PersistResult, Stamped};
 use crate::scheduler::FireId;
 
 /// How a claimed fire's run ended, as recorded by [`FireLedger::complete`].
@@ -121,6 +121,13 @@ pub enum TakeoverOutcome {
     },
     /// The ledger has no claim for this fire.
     Missing,
+    /// The fire's flow already holds as many live claims as
+    /// [`take_over_limited`](FireLedger::take_over_limited) allows (its overlap limit,
+    /// held fleet-wide); nothing changed: try again once one of them ended.
+    AtLimit {
+        /// The flow's live claims.
+        live: u32,
+    },
 }
 
 /// Where one fire's claim is in its life.
@@ -227,7 +234,12 @@ pub enum FlowLeaseOutcome {
 ///   once a fire was taken over `max_takeovers` times, the next takeover abandons it and
 ///   counts it in [`LedgerFlow::abandoned`].
 /// * **Fleet-wide overlap.** [`claim_limited`](FireLedger::claim_limited) refuses a new
-///   claim while the flow holds `max_live` live claims ([`ClaimOutcome::AtLimit`]).
+///   claim while the flow holds `max_live` live claims ([`ClaimOutcome::AtLimit`]), and
+///   [`take_over_limited`](FireLedger::take_over_limited) a takeover
+///   ([`TakeoverOutcome::AtLimit`]).
+/// * **Commands.** [`publish`](FireLedger::publish) keeps a node's command for the others,
+///   which read it with [`commands_after`](FireLedger::commands_after) (optional: the
+///   defaults keep none).
 /// * **Flow leases.** A flow whose fire times differ per node (fixed-delay and fixed-rate
 ///   intervals) is run by the holder of its ownership lease; while it is live, another
 ///   node's claim of one of its fires answers `Taken`.
@@ -304,13 +316,35 @@ pub trait FireLedger: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = PersistResult<Stamped<Vec<ExpiredClaim>>>> + Send;
 
-    /// Takes over the expired claim on `fire` for `node` (see the rules above).
+    /// Takes over the expired claim on `fire` for `node` (see the rules above), whatever
+    /// else of its flow is running: [`take_over_limited`](FireLedger::take_over_limited)
+    /// with no limit.
     fn take_over(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+    ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
+        self.take_over_limited(fire, node, lease, max_takeovers, u32::MAX)
+    }
+
+    /// Takes over the expired claim on `fire` for `node` unless its flow already holds
+    /// `max_live` live claims ([`TakeoverOutcome::AtLimit`]; checked after the give-up
+    /// rule): while a fire's claim lay expired its flow may have claimed a later fire, and
+    /// the takeover must not take the flow past its overlap limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`](super::PersistError::Invalid) for `max_live == 0`, besides the errors of
+    /// every call.
+    fn take_over_limited(
+        &self,
+        fire: &FireId,
+        node: &NodeId,
+        lease: Duration,
+        max_takeovers: u32,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send;
 
     /// Forgets completed and abandoned claims that ended before `ended_before` (store
@@ -358,6 +392,32 @@ pub trait FireLedger: Send + Sync {
         flow: &str,
         fence: Fence,
     ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send;
+
+    /// Records `command` (applied by the node that sends it) for the other nodes, which
+    /// read it with [`commands_after`](FireLedger::commands_after). The default keeps
+    /// nothing: a ledger without commands leaves each node's commands its own.
+    fn publish(&self, command: &FleetCommand) -> impl Future<Output = PersistResult<()>> + Send {
+        let _ = command;
+        core::future::ready(Ok(()))
+    }
+
+    /// The commands published after sequence number `cursor` (0: all kept), oldest first,
+    /// each with its sequence number (strictly increasing). The default has none.
+    fn commands_after(
+        &self,
+        cursor: u64,
+    ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+        let _ = cursor;
+        core::future::ready(Ok(Vec::new()))
+    }
+
+    /// Completes when commands may have been published since the last call (a
+    /// notification, e.g. PostgreSQL `NOTIFY`), so they are read at once rather than at
+    /// the next scan; `None` (the default) for a ledger that cannot notify. The future
+    /// owns what it needs.
+    fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
 }
 
 type Answer<'a, T> = BoxFuture<'a, PersistResult<Stamped<T>>>;
@@ -386,12 +446,13 @@ pub trait DynFireLedger: Send + Sync {
         outcome: FireOutcome,
     ) -> Answer<'a, ()>;
     fn expired_dyn(&self, limit: usize) -> Answer<'_, Vec<ExpiredClaim>>;
-    fn take_over_dyn<'a>(
+    fn take_over_limited_dyn<'a>(
         &'a self,
         fire: &'a FireId,
         node: &'a NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> Answer<'a, TakeoverOutcome>;
     fn retain_dyn(&self, ended_before: Timestamp) -> Answer<'_, u64>;
     fn fire_dyn<'a>(&'a self, fire: &'a FireId) -> Answer<'a, Option<FireRecord>>;
@@ -409,6 +470,12 @@ pub trait DynFireLedger: Send + Sync {
         lease: Duration,
     ) -> Answer<'a, Timestamp>;
     fn release_flow_dyn<'a>(&'a self, flow: &'a str, fence: Fence) -> Answer<'a, ()>;
+    fn publish_dyn<'a>(&'a self, command: &'a FleetCommand) -> BoxFuture<'a, PersistResult<()>>;
+    fn commands_after_dyn(
+        &self,
+        cursor: u64,
+    ) -> BoxFuture<'_, PersistResult<Vec<(u64, FleetCommand)>>>;
+    fn command_signal_dyn(&self) -> Option<BoxFuture<'static, ()>>;
 }
 
 impl<T: FireLedger> DynFireLedger for T {
@@ -440,14 +507,15 @@ impl<T: FireLedger> DynFireLedger for T {
     fn expired_dyn(&self, limit: usize) -> Answer<'_, Vec<ExpiredClaim>> {
         Box::pin(self.expired(limit))
     }
-    fn take_over_dyn<'a>(
+    fn take_over_limited_dyn<'a>(
         &'a self,
         fire: &'a FireId,
         node: &'a NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> Answer<'a, TakeoverOutcome> {
-        Box::pin(self.take_over(fire, node, lease, max_takeovers))
+        Box::pin(self.take_over_limited(fire, node, lease, max_takeovers, max_live))
     }
     fn retain_dyn(&self, ended_before: Timestamp) -> Answer<'_, u64> {
         Box::pin(self.retain(ended_before))
@@ -476,6 +544,18 @@ impl<T: FireLedger> DynFireLedger for T {
     }
     fn release_flow_dyn<'a>(&'a self, flow: &'a str, fence: Fence) -> Answer<'a, ()> {
         Box::pin(self.release_flow(flow, fence))
+    }
+    fn publish_dyn<'a>(&'a self, command: &'a FleetCommand) -> BoxFuture<'a, PersistResult<()>> {
+        Box::pin(self.publish(command))
+    }
+    fn commands_after_dyn(
+        &self,
+        cursor: u64,
+    ) -> BoxFuture<'_, PersistResult<Vec<(u64, FleetCommand)>>> {
+        Box::pin(self.commands_after(cursor))
+    }
+    fn command_signal_dyn(&self) -> Option<BoxFuture<'static, ()>> {
+        self.command_signal()
     }
 }
 
@@ -517,16 +597,17 @@ macro_rules! forward_fire_ledger {
             ) -> impl Future<Output = PersistResult<Stamped<Vec<ExpiredClaim>>>> + Send {
                 async move { (**self).expired_dyn(limit).await }
             }
-            fn take_over(
+            fn take_over_limited(
                 &self,
                 fire: &FireId,
                 node: &NodeId,
                 lease: Duration,
                 max_takeovers: u32,
+                max_live: u32,
             ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
                 async move {
                     (**self)
-                        .take_over_dyn(fire, node, lease, max_takeovers)
+                        .take_over_limited_dyn(fire, node, lease, max_takeovers, max_live)
                         .await
                 }
             }
@@ -571,6 +652,21 @@ macro_rules! forward_fire_ledger {
             ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send {
                 async move { (**self).release_flow_dyn(flow, fence).await }
             }
+            fn publish(
+                &self,
+                command: &FleetCommand,
+            ) -> impl Future<Output = PersistResult<()>> + Send {
+                async move { (**self).publish_dyn(command).await }
+            }
+            fn commands_after(
+                &self,
+                cursor: u64,
+            ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+                async move { (**self).commands_after_dyn(cursor).await }
+            }
+            fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
+                (**self).command_signal_dyn()
+            }
         }
     };
 }
@@ -610,14 +706,15 @@ impl<T: FireLedger> FireLedger for Arc<T> {
     ) -> impl Future<Output = PersistResult<Stamped<Vec<ExpiredClaim>>>> + Send {
         T::expired(self, limit)
     }
-    fn take_over(
+    fn take_over_limited(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
-        T::take_over(self, fire, node, lease, max_takeovers)
+        T::take_over_limited(self, fire, node, lease, max_takeovers, max_live)
     }
     fn retain(
         &self,
@@ -656,5 +753,17 @@ impl<T: FireLedger> FireLedger for Arc<T> {
         fence: Fence,
     ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send {
         T::release_flow(self, flow, fence)
+    }
+    fn publish(&self, command: &FleetCommand) -> impl Future<Output = PersistResult<()>> + Send {
+        T::publish(self, command)
+    }
+    fn commands_after(
+        &self,
+        cursor: u64,
+    ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+        T::commands_after(self, cursor)
+    }
+    fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
+        T::command_signal(self)
     }
 }

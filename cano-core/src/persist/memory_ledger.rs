@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use super::schedule_store::check_flow_id;
 use super::{
     ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
-    FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult, Stamped,
-    TakeoverOutcome, lease_micros, to_micros,
+    FleetCommand, FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult,
+    Stamped, TakeoverOutcome, lease_micros, to_micros,
 };
 use crate::scheduler::FireId;
 use crate::sync::Lock;
@@ -96,7 +96,15 @@ struct FlowRow {
 struct LedgerState {
     flows: HashMap<Arc<str>, FlowRow>,
     fires: BTreeMap<(Arc<str>, i64), Row>,
+    /// The keys of the fires in state `Claimed` (what `expired` looks through).
+    claimed: alloc::collections::BTreeSet<(Arc<str>, i64)>,
+    /// Published commands, with their sequence numbers (the last [`COMMANDS_KEPT`]).
+    commands: alloc::collections::VecDeque<(u64, super::FleetCommand)>,
+    command_seq: u64,
 }
+
+/// Commands a [`MemoryFireLedger`] keeps for nodes that read late.
+const COMMANDS_KEPT: usize = 1024;
 
 fn ts(micros: i64) -> Timestamp {
     Timestamp::from_microsecond(micros).unwrap_or(if micros > 0 {
@@ -176,12 +184,7 @@ impl LedgerState {
                 high_water: ts(high_water),
             });
         }
-        let live = self
-            .fires
-            .range((key.0.clone(), i64::MIN)..=(key.0.clone(), i64::MAX))
-            .filter(|(_, row)| row.state == ClaimState::Claimed && now < row.expires)
-            .count();
-        let live = u32::try_from(live).unwrap_or(u32::MAX);
+        let live = Self::live(&self.fires, &key.0, now);
         if live >= max_live {
             return Ok(ClaimOutcome::AtLimit { live });
         }
@@ -196,8 +199,18 @@ impl LedgerState {
             ended: None,
         };
         let claim = claim_of(&row);
+        self.claimed.insert(key.clone());
         self.fires.insert(key, row);
         Ok(ClaimOutcome::Claimed(claim))
+    }
+
+    /// The live claims of `flow` at `now`.
+    fn live(fires: &BTreeMap<(Arc<str>, i64), Row>, flow: &Arc<str>, now: i64) -> u32 {
+        let live = fires
+            .range((flow.clone(), i64::MIN)..=(flow.clone(), i64::MAX))
+            .filter(|(_, row)| row.state == ClaimState::Claimed && now < row.expires)
+            .count();
+        u32::try_from(live).unwrap_or(u32::MAX)
     }
 
     /// The live claim on `fire` held with `fence`, or why not.
@@ -245,13 +258,15 @@ impl LedgerState {
         let row = self.held(fire, fence, now)?;
         row.state = ClaimState::Done(outcome);
         row.ended = Some(now);
+        self.claimed.remove(&key);
         Ok(())
     }
 
     fn expired(&self, limit: usize, now: i64) -> Vec<ExpiredClaim> {
         let mut expired: Vec<ExpiredClaim> = self
-            .fires
+            .claimed
             .iter()
+            .filter_map(|key| Some((key, self.fires.get(key)?)))
             .filter(|(_, row)| row.state == ClaimState::Claimed && row.expires <= now)
             .map(|((flow, at), row)| ExpiredClaim {
                 fire: FireId::new(flow.clone(), ts(*at)),
@@ -276,10 +291,15 @@ impl LedgerState {
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
         now: i64,
     ) -> PersistResult<TakeoverOutcome> {
         let key = key(fire)?;
         let expires = lease_end(now, lease)?;
+        if max_live == 0 {
+            return Err(PersistError::invalid("max_live must be at least 1"));
+        }
+        let live = Self::live(&self.fires, &key.0, now);
         let Some(row) = self.fires.get_mut(&key) else {
             return Ok(TakeoverOutcome::Missing);
         };
@@ -306,10 +326,14 @@ impl LedgerState {
         if row.takeovers >= max_takeovers {
             row.state = ClaimState::Abandoned;
             row.ended = Some(now);
+            self.claimed.remove(&key);
             flow.abandoned = flow.abandoned.saturating_add(1);
             return Ok(TakeoverOutcome::Abandoned {
                 takeovers: row.takeovers,
             });
+        }
+        if live >= max_live {
+            return Ok(TakeoverOutcome::AtLimit { live });
         }
         flow.fence = flow.fence.next();
         row.fence = flow.fence;
@@ -495,6 +519,27 @@ impl MemoryFireLedger {
         }
     }
 
+    /// What the ledger knows about `flow`, read past any fault (for invariant checks in
+    /// tests).
+    pub fn flow_of(&self, flow: &str) -> LedgerFlow {
+        self.shared.state.with(|s| s.flow(flow)).unwrap_or_default()
+    }
+
+    /// The record of `fire`, read past any fault (for invariant checks in tests).
+    pub fn record_of(&self, fire: &FireId) -> Option<FireRecord> {
+        let key = key(fire).ok()?;
+        self.shared.state.with(|s| {
+            s.fires.get(&key).map(|row| FireRecord {
+                fire: fire.clone(),
+                owner: row.owner.clone(),
+                fence: row.fence,
+                state: row.state,
+                expires: ts(row.expires),
+                takeovers: row.takeovers,
+            })
+        })
+    }
+
     /// Every fire's record, in `FireId` order (for invariant checks in tests).
     pub fn records(&self) -> Vec<FireRecord> {
         self.shared.state.with(|s| {
@@ -593,15 +638,16 @@ impl FireLedger for MemoryFireLedger {
         core::future::ready(self.apply(false, |s, now| Ok(s.expired(limit, now))))
     }
 
-    fn take_over(
+    fn take_over_limited(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
         core::future::ready(self.apply(true, |s, now| {
-            s.take_over(fire, node, lease, max_takeovers, now)
+            s.take_over(fire, node, lease, max_takeovers, max_live, now)
         }))
     }
 
@@ -652,5 +698,37 @@ impl FireLedger for MemoryFireLedger {
         fence: Fence,
     ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send {
         core::future::ready(self.apply(true, |s, now| s.release_flow(flow, fence, now)))
+    }
+
+    /// Keeps the last 1 024 commands.
+    fn publish(&self, command: &FleetCommand) -> impl Future<Output = PersistResult<()>> + Send {
+        let command = command.clone();
+        core::future::ready(
+            self.apply(true, |s, _| {
+                s.command_seq += 1;
+                s.commands.push_back((s.command_seq, command));
+                if s.commands.len() > COMMANDS_KEPT {
+                    s.commands.pop_front();
+                }
+                Ok(())
+            })
+            .map(|stamped| stamped.value),
+        )
+    }
+
+    fn commands_after(
+        &self,
+        cursor: u64,
+    ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+        core::future::ready(
+            self.apply(false, |s, _| {
+                Ok(s.commands
+                    .iter()
+                    .filter(|(seq, _)| *seq > cursor)
+                    .cloned()
+                    .collect())
+            })
+            .map(|stamped| stamped.value),
+        )
     }
 }

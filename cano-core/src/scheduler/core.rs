@@ -28,7 +28,8 @@ use super::runs::{RunId, RunTable};
 use super::slot::{Due, FireTime, FlowSlot, Held, UpcomingFires, saturating_add};
 use crate::error::CanoError;
 use crate::persist::{
-    CatchUpReason, FlowRecord, PersistError, PersistResult, ScheduleHash, StoredFlow, plan_catch_up,
+    CatchUpReason, Fence, FleetCommandKind, FlowRecord, PersistError, PersistResult, ScheduleHash,
+    StoredFlow, plan_catch_up,
 };
 use crate::random::SplitMix64;
 use crate::scheduler::backoff::BackoffPolicy;
@@ -45,6 +46,9 @@ mod recovery;
 mod steer;
 pub use steer::InFlight;
 use steer::Steering;
+#[path = "fleet.rs"]
+pub(super) mod fleet;
+use fleet::{Fleet, FleetAction, FleetDue, FleetEnd};
 
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
@@ -88,6 +92,12 @@ pub struct Dispatch {
     pub flow: FlowIndex,
     /// The run's fire id.
     pub fire: FireId,
+    /// The fence the run writes with: its fleet claim's (or the flow's ownership lease's),
+    /// [`Fence::ZERO`] outside a fleet.
+    pub fence: Fence,
+    /// Whether the run takes over a fire another node claimed and did not finish (a
+    /// checkpointed workflow resumes from its log).
+    pub takeover: bool,
 }
 
 /// What [`SchedulerCore::poll`] wants done. Call `poll` again after `Start` and `Cancel`,
@@ -102,13 +112,19 @@ pub enum Action {
     /// Run it with the job's resume (not as a fresh run); its outcome comes back with
     /// [`SchedulerCore::finish`] like any run's.
     Resume(Dispatch),
-    /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
-    /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
-    Cancel(RunId),
     /// Cancel this run (drop it) without stopping anything else: it was asked for by
     /// [`SchedulerCore::cancel_flow`], or by a removal or replacement that gave its runs a
     /// grace ([`InFlight::Cancel`]). Its end comes back as [`RunOutcome::Cancelled`].
     Abort(RunId),
+    /// Cancel this run: the stop's deadline passed ([`Stage::Draining`]: signal every run's
+    /// cancellation and drop it), or, on a fleet node, the run's lease is no longer trusted
+    /// (drop this run alone; nothing of its outcome is written). Its end comes back as
+    /// [`RunOutcome::Cancelled`] (or whatever it returned first).
+    Cancel(RunId),
+    /// Make this call to the fleet's ledger (only for a fleet node,
+    /// [`SchedulerCore::join_fleet`]), then report its answer with
+    /// [`SchedulerCore::fleet_done`]. The driver may make several at once.
+    Fleet(FleetAction),
     /// Write this flow's record to the schedule store (only with
     /// [`SchedulerCore::persist_schedules`]), then report the result with
     /// [`SchedulerCore::save_done`]. Asked after a fire, an outcome or a command, never for a
@@ -134,6 +150,9 @@ pub struct ScheduleWrite {
     pub id: Arc<str>,
     /// Its state now.
     pub record: FlowRecord,
+    /// The fence to write with: the highest this node holds for the flow in a fleet,
+    /// [`Fence::ZERO`] otherwise.
+    pub fence: Fence,
 }
 
 /// The first delay before a failed schedule-store write is retried; it doubles up to
@@ -324,6 +343,7 @@ pub struct SchedulerCore {
     history: History,
     /// Flows removed while running, and runs asked to cancel.
     steer: Steering,
+    fleet: Option<Box<Fleet>>,
 }
 
 impl Default for SchedulerCore {
@@ -359,6 +379,7 @@ impl SchedulerCore {
             events: EventLog::default(),
             history: History::default(),
             steer: Steering::default(),
+            fleet: None,
         }
     }
 
@@ -606,6 +627,7 @@ impl SchedulerCore {
                 self.restore_flow(i, now, wall);
             }
         }
+        self.fleet_start(now);
         for (i, slot) in self.flows.iter_mut().enumerate() {
             if !slot.state.is_paused() && !slot.state.is_tripped() {
                 slot.arm(i as u32, &mut self.queue, now, wall);
@@ -752,10 +774,18 @@ impl SchedulerCore {
         if let Some(run) = self.due_abort(now) {
             return Action::Abort(run);
         }
+        if self.fleet.is_some()
+            && self.stage != Stage::Registering
+            && let Some(action) = self.fleet_poll(now, wall)
+        {
+            return action;
+        }
         match self.stage {
             Stage::Registering => Action::Idle,
             Stage::Running => self.poll_running(now, wall),
-            Stage::Stopping { deadline } if now < deadline => Action::WakeAt(deadline),
+            Stage::Stopping { deadline } if now < deadline => {
+                Action::WakeAt(self.fleet_wake().map_or(deadline, |t| t.min(deadline)))
+            }
             Stage::Stopping { .. } | Stage::Draining => {
                 self.stage = Stage::Draining;
                 match self.runs.next_to_cancel() {
@@ -766,7 +796,7 @@ impl SchedulerCore {
                         Action::Cancel(run)
                     }
                     // Every run left was asked to cancel: wait for their ends.
-                    None => Action::Idle,
+                    None => self.fleet_wake().map_or(Action::Idle, Action::WakeAt),
                 }
             }
             Stage::Stopped => Action::Stopped,
@@ -781,9 +811,9 @@ impl SchedulerCore {
             return Action::Resume(dispatch);
         }
         if self.persist.is_some()
-            && let Some(dispatch) = self.start_catch_up(now, wall)
+            && let Some(action) = self.start_catch_up(now, wall)
         {
-            return Action::Start(dispatch);
+            return action;
         }
         while let Some(flow) = self.queue.pop_due(now) {
             let i = flow as usize;
@@ -801,11 +831,28 @@ impl SchedulerCore {
                 Due::Nothing => {}
                 Due::Replan => self.rearm(i, now, wall, false),
                 Due::Start(at) => {
-                    let dispatch = self.start_run(i, at, now, wall);
+                    let fence = match self.fleet_due(i, at, now) {
+                        FleetDue::Local(fence) => fence,
+                        FleetDue::Handled(action) => {
+                            self.rearm(i, now, wall, false);
+                            match action {
+                                Some(action) => return action,
+                                None => continue,
+                            }
+                        }
+                    };
+                    let mut dispatch = self.start_run(i, at, now, wall);
+                    dispatch.fence = fence;
                     self.rearm(i, now, wall, false);
                     return Action::Start(dispatch);
                 }
             }
+        }
+        if self.fleet.is_some()
+            && let Some(action) = self.fleet_poll(now, wall)
+        {
+            // What the fires just due asked of the fleet (their claims).
+            return action;
         }
         match self.next_wake() {
             Some(t) => Action::WakeAt(t),
@@ -902,7 +949,14 @@ impl SchedulerCore {
         } else {
             own
         };
-        if self.persist.is_none() || self.stage == Stage::Registering {
+        if self.stage == Stage::Registering {
+            return own;
+        }
+        let own = match self.fleet_wake() {
+            Some(fleet) => Some(own.map_or(fleet, |t| t.min(fleet))),
+            None => own,
+        };
+        if self.persist.is_none() {
             return own;
         }
         // With a store: a catch-up fire that can start, and pending writes, wake too.
@@ -978,6 +1032,8 @@ impl SchedulerCore {
             run,
             flow: FlowIndex(i as u32),
             fire,
+            fence: Fence::ZERO,
+            takeover: false,
         }
     }
 
@@ -1011,6 +1067,14 @@ impl SchedulerCore {
                 .run_ended(&self.flows[i], run, entry, &outcome, now);
             self.history.record(i, &entry, &outcome, now, wall);
         }
+        let write = match self.fleet {
+            None => true,
+            Some(_) => {
+                let requested = !stopping && entry.is_some_and(|e| e.cancelling);
+                let end = self.fleet_run_ended(run, &outcome, requested, now);
+                matches!(end, FleetEnd::Write)
+            }
+        };
         let slot = &mut self.flows[i];
         let result = match outcome {
             RunOutcome::Succeeded => Some(Ok(())),
@@ -1036,7 +1100,9 @@ impl SchedulerCore {
                 }
             }
         }
-        self.mark_dirty(i);
+        if write {
+            self.mark_dirty(i);
+        }
         self.rearm(i, now, wall, false);
         self.release_if_drained(i);
         self.settle_stop();
@@ -1097,6 +1163,7 @@ impl SchedulerCore {
             Ok(()) => {
                 let dispatch = self.start_run(i, wall.as_microsecond(), now, wall);
                 self.rearm(i, now, wall, false);
+                self.fleet_publish(i, FleetCommandKind::Trigger);
                 Ok(Some(dispatch))
             }
         }
@@ -1121,6 +1188,7 @@ impl SchedulerCore {
             .flow_event(&self.flows[i], |flow| SchedulerEvent::Reset { flow });
         self.mark_dirty(i);
         self.rearm(i, now, wall, true);
+        self.fleet_publish(i, FleetCommandKind::Reset);
         Ok(())
     }
 
@@ -1136,6 +1204,7 @@ impl SchedulerCore {
             .flow_event(&self.flows[i], |flow| SchedulerEvent::Paused { flow });
         self.mark_dirty(i);
         self.queue.disarm(i as u32);
+        self.fleet_publish(i, FleetCommandKind::Pause);
         Ok(())
     }
 
@@ -1158,6 +1227,7 @@ impl SchedulerCore {
                 .flow_event(&self.flows[i], |flow| SchedulerEvent::Resumed { flow });
             self.mark_dirty(i);
             self.rearm(i, now, wall, true);
+            self.fleet_publish(i, FleetCommandKind::Resume);
         }
         Ok(())
     }
@@ -1280,6 +1350,7 @@ impl SchedulerCore {
             flow: FlowIndex(i as u32),
             id: self.flows[i].id.clone(),
             record: self.record_of(i, now, wall),
+            fence: self.fleet_fence(i),
         })
     }
 
@@ -1357,7 +1428,7 @@ impl SchedulerCore {
 
     /// Starts the oldest catch-up fire whose flow can start now (fires of a tripped flow
     /// are dropped; a paused flow's wait for its resume).
-    fn start_catch_up(&mut self, now: Instant, wall: Timestamp) -> Option<Dispatch> {
+    fn start_catch_up(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
         let persist = self.persist.as_deref_mut()?;
         if persist.catch_up.is_empty() {
             return None;
@@ -1374,7 +1445,14 @@ impl SchedulerCore {
         if persist.catch_up.is_empty() {
             persist.catch_up = Vec::new();
         }
-        Some(self.start_run(flow as usize, at, now, wall))
+        match self.fleet_due(flow as usize, at, now) {
+            FleetDue::Local(fence) => {
+                let mut dispatch = self.start_run(flow as usize, at, now, wall);
+                dispatch.fence = fence;
+                Some(Action::Start(dispatch))
+            }
+            FleetDue::Handled(action) => action.or_else(|| self.fleet_poll(now, wall)),
+        }
     }
 
     /// Whether any run is in flight.
@@ -1413,6 +1491,7 @@ impl SchedulerCore {
             missed_fires: slot.missed_fires,
             skipped_fires: slot.skipped_fires,
             recovered: self.recovery_counts(flow),
+            fleet: self.fleet_counters(flow.get()),
         }
     }
 
@@ -1523,6 +1602,7 @@ pub(crate) struct FlowView {
     missed_fires: u32,
     skipped_fires: u32,
     recovered: super::info::RecoveryCounts,
+    fleet: fleet::FleetCounters,
 }
 
 impl FlowView {
@@ -1541,6 +1621,10 @@ impl FlowView {
             missed_fires: u64::from(self.missed_fires),
             skipped_fires: u64::from(self.skipped_fires),
             recovered: self.recovered,
+            fires_elsewhere: self.fleet.fires_elsewhere,
+            fires_abandoned: self.fleet.fires_abandoned,
+            takeovers: self.fleet.takeovers,
+            lease_losses: self.fleet.lease_losses,
         }
     }
 }

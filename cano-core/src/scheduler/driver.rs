@@ -16,10 +16,12 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
+use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted, BoxFuture};
+use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 
-use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
+use super::core::fleet::{FleetAction, FleetReport, FleetStatus};
+use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore, Stage};
 use super::error::SchedulerError;
 use super::events::{EventPump, SchedulerObserver};
 use super::handle::{RunningScheduler, StopReport};
@@ -28,13 +30,33 @@ use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
 use crate::panic::isolate_future_panic;
-use crate::persist::{DynScheduleStore, Fence, PersistError};
+use crate::persist::{DynFireLedger, DynScheduleStore, NodeId, PersistError};
 use crate::runtime::DynClock;
 use crate::runtime::{Clock, SpawnError, Spawner};
 use crate::sync::Lock;
 use crate::time::Instant;
 
 pub(crate) type FlowJob<S> = (Box<dyn Job<S>>, S);
+
+/// A fleet node's ledger and name.
+#[derive(Clone)]
+pub(crate) struct FleetLink {
+    pub(crate) ledger: Arc<dyn DynFireLedger>,
+    pub(crate) node: NodeId,
+}
+
+/// A ledger call in flight; it owns what it needs.
+type LedgerCall = BoxFuture<'static, FleetReport>;
+
+/// What ended a sleep of the loop.
+enum Woke {
+    /// The deadline, or a notification: poll the core.
+    Poll,
+    /// A ledger call answered.
+    Ledger(FleetReport),
+    /// The ledger signalled new fleet commands.
+    Commands,
+}
 
 /// Batch and abort-table capacity kept across bursts.
 const KEPT: usize = 64;
@@ -121,6 +143,8 @@ pub(crate) struct Common {
     pub(crate) store: Option<Arc<dyn DynScheduleStore>>,
     /// Called with every event, on the loop, outside the lock.
     observers: Vec<Arc<dyn SchedulerObserver>>,
+    /// The fleet's ledger, for a fleet node.
+    fleet: Option<FleetLink>,
 }
 
 impl Common {
@@ -160,7 +184,7 @@ impl Common {
         };
         for write in saves.drain(..) {
             // A single scheduler writes with the lowest fence; a fleet node's is its claim's.
-            let result = store.save_dyn(&write.id, &write.record, Fence::ZERO).await;
+            let result = store.save_dyn(&write.id, &write.record, write.fence).await;
             let now = clock.now();
             self.state.with(|st| {
                 st.core.save_done(write.flow, now, &result);
@@ -214,35 +238,54 @@ impl Common {
         }
     }
 
-    /// Sleeps on `clock` until `deadline` (kept across iterations in `sleep`) or a
-    /// notification.
+    /// Sleeps on `clock` until `deadline` (kept across iterations in `sleep`), a
+    /// notification, a ledger call's answer or the ledger's command signal (a fleet node
+    /// only: without one, `calls` is empty and `signal` is `None`).
     async fn sleep_or_notified<C: Clock>(
         &self,
         clock: &C,
         deadline: Instant,
         sleep: &mut Option<(Instant, Pin<Box<C::Sleep>>)>,
-    ) {
+        calls: &mut FuturesUnordered<LedgerCall>,
+        signal: &mut Option<BoxFuture<'static, ()>>,
+    ) -> Woke {
         if deadline == Instant::MAX {
             *sleep = None;
-            poll_fn(|cx| self.poll_notified(cx)).await;
-            return;
-        }
-        if sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
+        } else if sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
             *sleep = Some((deadline, Box::pin(clock.sleep_until(deadline))));
         }
-        let timer_fired = poll_fn(|cx| {
+        let (woke, timer_fired) = poll_fn(|cx| {
             if self.poll_notified(cx).is_ready() {
-                return Poll::Ready(false);
+                return Poll::Ready((Woke::Poll, false));
+            }
+            if !calls.is_empty()
+                && let Poll::Ready(Some(report)) = calls.poll_next_unpin(cx)
+            {
+                return Poll::Ready((Woke::Ledger(report), false));
+            }
+            if let Some(waiting) = signal.as_mut()
+                && waiting.as_mut().poll(cx).is_ready()
+            {
+                *signal = None;
+                return Poll::Ready((Woke::Commands, false));
             }
             match sleep.as_mut() {
-                Some((_, timer)) => timer.as_mut().poll(cx).map(|()| true),
-                None => Poll::Ready(true),
+                Some((_, timer)) => timer.as_mut().poll(cx).map(|()| (Woke::Poll, true)),
+                None if deadline == Instant::MAX => Poll::Pending,
+                None => Poll::Ready((Woke::Poll, true)),
             }
         })
         .await;
         if timer_fired {
             *sleep = None;
         }
+        woke
+    }
+
+    /// Hands a ledger call's answer to the core.
+    fn ledger_answered<C: Clock>(&self, clock: &C, report: FleetReport) {
+        let (now, wall) = (clock.now(), clock.wall_now());
+        self.state.with(|st| st.core.fleet_done(report, now, wall));
     }
 }
 
@@ -270,7 +313,14 @@ where
 
     fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError> {
         let PendingRun {
-            dispatch: Dispatch { run, fire, .. },
+            dispatch:
+                Dispatch {
+                    run,
+                    fire,
+                    fence,
+                    takeover,
+                    ..
+                },
             registration,
             resume,
             job,
@@ -294,7 +344,9 @@ where
                 common.stop.clone(),
                 common.stop_deadline.clone(),
                 common.clock.clone(),
-            );
+            )
+            .with_fence(fence)
+            .with_takeover(takeover);
             let span = crate::telemetry::scheduled_run(fire.id());
             let job_run =
                 crate::telemetry::in_span(span, async move { job.run(fire, resume).await });
@@ -358,9 +410,16 @@ where
     let mut drops: Vec<AbortHandle> = Vec::new();
     let mut saves: Vec<ScheduleWrite> = Vec::new();
     let (mut wake_subscribers, mut observed) = (Vec::new(), Vec::new());
+    let mut fleet_actions: Vec<FleetAction> = Vec::new();
+    let mut calls: FuturesUnordered<LedgerCall> = FuturesUnordered::new();
+    let mut signal = common
+        .fleet
+        .as_ref()
+        .and_then(|f| f.ledger.command_signal_dyn());
     let mut sleep = None;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
+        let mut stop_deadline = false;
         let wake = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
@@ -370,8 +429,14 @@ where
                         resume: true,
                         ..st.admit(dispatch)
                     }),
-                    Action::Cancel(run) => cancels.extend(st.take_abort(run)),
                     Action::Abort(run) => drops.extend(st.take_abort(run)),
+                    Action::Cancel(run) => {
+                        // At the stop's deadline every run's token is cancelled; a run
+                        // cancelled alone (its fleet lease lost) is only aborted.
+                        stop_deadline |= st.core.stage() == Stage::Draining;
+                        cancels.extend(st.take_abort(run));
+                    }
+                    Action::Fleet(action) => fleet_actions.push(action),
                     Action::WakeAt(t) => break Some(t),
                     Action::Idle => break Some(Instant::MAX),
                     Action::Stopped => break None,
@@ -383,10 +448,15 @@ where
             wake
         });
         EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
-        if !cancels.is_empty() {
-            // Outside the lock: both wake the runs' tasks.
+        if stop_deadline {
             common.stop_deadline.cancel();
-            cancels.drain(..).for_each(|abort| abort.abort());
+        }
+        // Outside the lock: aborting wakes the runs' tasks.
+        cancels.drain(..).for_each(|abort| abort.abort());
+        if let Some(link) = &common.fleet {
+            for action in fleet_actions.drain(..) {
+                calls.push(action.perform_owned(link.ledger.clone(), link.node.clone()));
+            }
         }
         // Outside the lock: it wakes the runs' tasks.
         drops.drain(..).for_each(|abort| abort.abort());
@@ -399,11 +469,44 @@ where
             common.save_all(&clock, &mut saves).await;
         }
         match wake {
-            Some(deadline) => common.sleep_or_notified(&clock, deadline, &mut sleep).await,
+            Some(deadline) => {
+                match common
+                    .sleep_or_notified(&clock, deadline, &mut sleep, &mut calls, &mut signal)
+                    .await
+                {
+                    Woke::Poll => {}
+                    Woke::Ledger(report) => common.ledger_answered(&clock, report),
+                    Woke::Commands => {
+                        common.state.with(|st| st.core.fleet_nudge());
+                        signal = common
+                            .fleet
+                            .as_ref()
+                            .and_then(|f| f.ledger.command_signal_dyn());
+                    }
+                }
+            }
             None => break,
         }
     }
     drop(sleep);
+    if !calls.is_empty() {
+        // The last completions and releases: wait for their answers, at most one lease
+        // (a renewal held by a slow network must not hold the stop forever).
+        let lease = common.state.with(|st| st.core.fleet_lease());
+        let mut deadline = Box::pin(clock.sleep_until(clock.now().saturating_add(lease)));
+        loop {
+            let next = poll_fn(|cx| match calls.poll_next_unpin(cx) {
+                Poll::Ready(report) => Poll::Ready(report),
+                Poll::Pending => deadline.as_mut().poll(cx).map(|()| None),
+            })
+            .await;
+            match next {
+                Some(report) => common.ledger_answered(&clock, report),
+                None => break,
+            }
+        }
+    }
+    drop(calls);
     // Teardown: jobs removed earlier whose teardown was left, then last registered first.
     let mut teardown_errors = Vec::new();
     let (orphans, jobs) = common.state.with(|st| {
@@ -450,6 +553,7 @@ pub(crate) async fn launch<S, C, P>(
     spawner: P,
     store: Option<Arc<dyn DynScheduleStore>>,
     observers: Vec<Arc<dyn SchedulerObserver>>,
+    fleet: Option<FleetLink>,
 ) -> CanoResult<RunningScheduler>
 where
     S: Clone + Send + Sync + 'static,
@@ -496,6 +600,7 @@ where
             handles: AtomicUsize::new(1),
             store,
             observers,
+            fleet,
         },
         spawner,
     });
@@ -517,4 +622,13 @@ where
         return Err(CanoError::Spawn(e));
     }
     Ok(RunningScheduler::new(driver))
+}
+
+impl RunningScheduler {
+    /// The fleet as this node sees it (ledger availability, clock skew to the store,
+    /// claims held); `None` for a scheduler without a fleet
+    /// ([`Scheduler::with_fleet`](super::Scheduler::with_fleet)).
+    pub fn fleet_status(&self) -> Option<FleetStatus> {
+        self.common().state.with(|st| st.core.fleet_status())
+    }
 }

@@ -117,7 +117,12 @@ impl SchedulerCore {
             .iter()
             .filter_map(|run| Some((run, fire_time_of(&id, run)?)))
             .collect();
-        if fires.is_empty() || !matches!(self.stage, Stage::Registering | Stage::Running) {
+        // A fleet node leaves them to the fleet: their claims expire and a node takes each
+        // over (resuming its log), so a run is not resumed both here and there.
+        if fires.is_empty()
+            || self.fleet.is_some()
+            || !matches!(self.stage, Stage::Registering | Stage::Running)
+        {
             return Vec::new();
         }
         fires.sort_by_key(|&(_, at)| at);
@@ -208,6 +213,8 @@ impl SchedulerCore {
             run,
             flow: FlowIndex(flow),
             fire,
+            fence: crate::persist::Fence::ZERO,
+            takeover: false,
         })
     }
 
