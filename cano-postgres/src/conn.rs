@@ -52,6 +52,28 @@ pub(crate) struct Link {
     pub(crate) live: Mutex<Option<Arc<Live>>>,
     pub(crate) connected: watch::Sender<bool>,
     pub(crate) commands: broadcast::Sender<CommandEvent>,
+    /// The commands received, numbered on arrival, for `FireLedger::commands_after`.
+    pub(crate) received: Arc<Mutex<CommandLog>>,
+}
+
+/// The last commands this store received by notification (what a scheduler reads).
+#[derive(Default)]
+pub(crate) struct CommandLog {
+    pub(crate) seq: u64,
+    pub(crate) kept: std::collections::VecDeque<(u64, FleetCommand)>,
+}
+
+impl CommandLog {
+    /// Commands kept for a scheduler that reads late.
+    const KEPT: usize = 1024;
+
+    fn push(&mut self, command: FleetCommand) {
+        self.seq += 1;
+        self.kept.push_back((self.seq, command));
+        if self.kept.len() > Self::KEPT {
+            self.kept.pop_front();
+        }
+    }
 }
 
 impl Link {
@@ -170,6 +192,7 @@ async fn open(
     let (mut client, mut connection) = config.pg.connect(NoTls).await.map_err(from_pg)?;
     let (ended_tx, ended_rx) = oneshot::channel();
     let commands = link.commands.clone();
+    let received = link.received.clone();
     let channel = link.channel.clone();
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -177,6 +200,9 @@ async fn open(
             match message {
                 Ok(AsyncMessage::Notification(n)) if n.channel() == channel => {
                     if let Ok(command) = decode_payload(n.payload()) {
+                        if let Ok(mut log) = received.lock() {
+                            log.push(command.clone());
+                        }
                         let _ = commands.send(CommandEvent::Command(command));
                     }
                 }
@@ -214,6 +240,7 @@ pub(crate) async fn start(
         live: Mutex::new(None),
         connected,
         commands,
+        received: Arc::default(),
     });
     let (live, ended) = open(&config, &link, true).await?;
     link.set(Some(live));

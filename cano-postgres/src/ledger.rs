@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use cano_core::persist::{
-    ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
+    ClaimOutcome, ClaimState, ExpiredClaim, FleetCommand, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
     FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult, Stamped,
     TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
 };
@@ -339,6 +339,36 @@ impl FireLedger for PgStore {
             time(&row, "o_expires_us")?,
             now(&row, "o_now_us")?,
         ))
+    }
+
+    /// `NOTIFY` on this schema's channel: prompt, not durable (a node disconnected at that
+    /// moment misses it; see [`CommandStream`](crate::CommandStream)).
+    async fn publish(&self, command: &FleetCommand) -> PersistResult<()> {
+        crate::conn::notify(&self.link, command).await
+    }
+
+    /// The commands this store received by `NOTIFY` since it connected (the last 1 024),
+    /// numbered on arrival.
+    async fn commands_after(&self, cursor: u64) -> PersistResult<Vec<(u64, FleetCommand)>> {
+        let log = self
+            .link
+            .received
+            .lock()
+            .map_err(|_| PersistError::unavailable("the command log was poisoned"))?;
+        Ok(log
+            .kept
+            .iter()
+            .filter(|(seq, _)| *seq > cursor)
+            .cloned()
+            .collect())
+    }
+
+    /// Completes at the next notification (or reconnect).
+    fn command_signal(&self) -> Option<futures::future::BoxFuture<'static, ()>> {
+        let mut rx = self.link.commands.subscribe();
+        Some(Box::pin(async move {
+            let _ = rx.recv().await;
+        }))
     }
 
     async fn release_flow(&self, flow: &str, held: Fence) -> PersistResult<Stamped<()>> {

@@ -9,7 +9,7 @@ use core::time::Duration;
 use futures::future::BoxFuture;
 use jiff::Timestamp;
 
-use super::{Fence, NodeId, PersistResult, Stamped};
+use super::{Fence, FleetCommand, NodeId, PersistResult, Stamped};
 use crate::scheduler::FireId;
 
 /// How a claimed fire's run ended, as recorded by [`FireLedger::complete`].
@@ -358,6 +358,32 @@ pub trait FireLedger: Send + Sync {
         flow: &str,
         fence: Fence,
     ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send;
+
+    /// Records `command` (applied by the node that sends it) for the other nodes, which
+    /// read it with [`commands_after`](FireLedger::commands_after). The default keeps
+    /// nothing: a ledger without commands leaves each node's commands its own.
+    fn publish(&self, command: &FleetCommand) -> impl Future<Output = PersistResult<()>> + Send {
+        let _ = command;
+        core::future::ready(Ok(()))
+    }
+
+    /// The commands published after sequence number `cursor` (0: all kept), oldest first,
+    /// each with its sequence number (strictly increasing). The default has none.
+    fn commands_after(
+        &self,
+        cursor: u64,
+    ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+        let _ = cursor;
+        core::future::ready(Ok(Vec::new()))
+    }
+
+    /// Completes when commands may have been published since the last call (a
+    /// notification, e.g. PostgreSQL `NOTIFY`), so they are read at once rather than at
+    /// the next scan; `None` (the default) for a ledger that cannot notify. The future
+    /// owns what it needs.
+    fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
+        None
+    }
 }
 
 type Answer<'a, T> = BoxFuture<'a, PersistResult<Stamped<T>>>;
@@ -409,6 +435,12 @@ pub trait DynFireLedger: Send + Sync {
         lease: Duration,
     ) -> Answer<'a, Timestamp>;
     fn release_flow_dyn<'a>(&'a self, flow: &'a str, fence: Fence) -> Answer<'a, ()>;
+    fn publish_dyn<'a>(&'a self, command: &'a FleetCommand) -> BoxFuture<'a, PersistResult<()>>;
+    fn commands_after_dyn(
+        &self,
+        cursor: u64,
+    ) -> BoxFuture<'_, PersistResult<Vec<(u64, FleetCommand)>>>;
+    fn command_signal_dyn(&self) -> Option<BoxFuture<'static, ()>>;
 }
 
 impl<T: FireLedger> DynFireLedger for T {
@@ -476,6 +508,18 @@ impl<T: FireLedger> DynFireLedger for T {
     }
     fn release_flow_dyn<'a>(&'a self, flow: &'a str, fence: Fence) -> Answer<'a, ()> {
         Box::pin(self.release_flow(flow, fence))
+    }
+    fn publish_dyn<'a>(&'a self, command: &'a FleetCommand) -> BoxFuture<'a, PersistResult<()>> {
+        Box::pin(self.publish(command))
+    }
+    fn commands_after_dyn(
+        &self,
+        cursor: u64,
+    ) -> BoxFuture<'_, PersistResult<Vec<(u64, FleetCommand)>>> {
+        Box::pin(self.commands_after(cursor))
+    }
+    fn command_signal_dyn(&self) -> Option<BoxFuture<'static, ()>> {
+        self.command_signal()
     }
 }
 
@@ -571,6 +615,21 @@ macro_rules! forward_fire_ledger {
             ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send {
                 async move { (**self).release_flow_dyn(flow, fence).await }
             }
+            fn publish(
+                &self,
+                command: &FleetCommand,
+            ) -> impl Future<Output = PersistResult<()>> + Send {
+                async move { (**self).publish_dyn(command).await }
+            }
+            fn commands_after(
+                &self,
+                cursor: u64,
+            ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+                async move { (**self).commands_after_dyn(cursor).await }
+            }
+            fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
+                (**self).command_signal_dyn()
+            }
         }
     };
 }
@@ -656,5 +715,17 @@ impl<T: FireLedger> FireLedger for Arc<T> {
         fence: Fence,
     ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send {
         T::release_flow(self, flow, fence)
+    }
+    fn publish(&self, command: &FleetCommand) -> impl Future<Output = PersistResult<()>> + Send {
+        T::publish(self, command)
+    }
+    fn commands_after(
+        &self,
+        cursor: u64,
+    ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+        T::commands_after(self, cursor)
+    }
+    fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
+        T::command_signal(self)
     }
 }

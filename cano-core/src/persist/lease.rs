@@ -7,6 +7,10 @@ use crate::time::Instant;
 /// The default lease of a claimed fire: a node that dies is replaced after at most this long.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
+/// How many times a fire is taken over, by default, before the ledger gives it up: a fire
+/// whose runs keep dying with their node (a poison fire) stops being retried.
+pub const DEFAULT_MAX_TAKEOVERS: u32 = 3;
+
 /// The default safety margin: a node stops trusting its lease this long before it would
 /// end by its own clock.
 pub const DEFAULT_LEASE_SAFETY_MARGIN: Duration = Duration::from_secs(2);

@@ -13,8 +13,8 @@ use jiff::Timestamp;
 use super::schedule_store::check_flow_id;
 use super::{
     ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
-    FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult, Stamped,
-    TakeoverOutcome, lease_micros, to_micros,
+    FleetCommand, FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult,
+    Stamped, TakeoverOutcome, lease_micros, to_micros,
 };
 use crate::scheduler::FireId;
 use crate::sync::Lock;
@@ -96,7 +96,13 @@ struct FlowRow {
 struct LedgerState {
     flows: HashMap<Arc<str>, FlowRow>,
     fires: BTreeMap<(Arc<str>, i64), Row>,
+    /// Published commands, with their sequence numbers (the last [`COMMANDS_KEPT`]).
+    commands: alloc::collections::VecDeque<(u64, super::FleetCommand)>,
+    command_seq: u64,
 }
+
+/// Commands a [`MemoryFireLedger`] keeps for nodes that read late.
+const COMMANDS_KEPT: usize = 1024;
 
 fn ts(micros: i64) -> Timestamp {
     Timestamp::from_microsecond(micros).unwrap_or(if micros > 0 {
@@ -652,5 +658,37 @@ impl FireLedger for MemoryFireLedger {
         fence: Fence,
     ) -> impl Future<Output = PersistResult<Stamped<()>>> + Send {
         core::future::ready(self.apply(true, |s, now| s.release_flow(flow, fence, now)))
+    }
+
+    /// Keeps the last 1 024 commands.
+    fn publish(&self, command: &FleetCommand) -> impl Future<Output = PersistResult<()>> + Send {
+        let command = command.clone();
+        core::future::ready(
+            self.apply(true, |s, _| {
+                s.command_seq += 1;
+                s.commands.push_back((s.command_seq, command));
+                if s.commands.len() > COMMANDS_KEPT {
+                    s.commands.pop_front();
+                }
+                Ok(())
+            })
+            .map(|stamped| stamped.value),
+        )
+    }
+
+    fn commands_after(
+        &self,
+        cursor: u64,
+    ) -> impl Future<Output = PersistResult<Vec<(u64, FleetCommand)>>> + Send {
+        core::future::ready(
+            self.apply(false, |s, _| {
+                Ok(s.commands
+                    .iter()
+                    .filter(|(seq, _)| *seq > cursor)
+                    .cloned()
+                    .collect())
+            })
+            .map(|stamped| stamped.value),
+        )
     }
 }

@@ -69,7 +69,7 @@ pub use fire_ledger::{
     FireRecord, FlowLease, FlowLeaseOutcome, LedgerFlow, TakeoverOutcome,
 };
 pub use hash::ScheduleHash;
-pub use lease::{DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, LeaseTrust};
+pub use lease::{DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, DEFAULT_MAX_TAKEOVERS, LeaseTrust};
 pub use memory_ledger::MemoryFireLedger;
 pub use memory_schedule::MemoryScheduleStore;
 pub use schedule_store::{

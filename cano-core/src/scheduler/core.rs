@@ -26,7 +26,8 @@ use super::runs::{RunId, RunTable};
 use super::slot::{Due, FireTime, FlowSlot, Held, UpcomingFires, saturating_add};
 use crate::error::CanoError;
 use crate::persist::{
-    CatchUpReason, FlowRecord, PersistError, PersistResult, ScheduleHash, StoredFlow, plan_catch_up,
+    CatchUpReason, Fence, FleetCommandKind, FlowRecord, PersistError, PersistResult, ScheduleHash,
+    StoredFlow, plan_catch_up,
 };
 use crate::random::SplitMix64;
 use crate::scheduler::backoff::BackoffPolicy;
@@ -38,6 +39,10 @@ use crate::scheduler::schedule::{
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 use alloc::collections::VecDeque;
+
+#[path = "fleet.rs"]
+pub(super) mod fleet;
+use fleet::{Fleet, FleetAction, FleetDue, FleetEnd};
 
 /// A wall-minus-monotonic change larger than this between two polls is a wall-clock jump
 /// (NTP step, suspend, manual change): cron flows are re-planned.
@@ -81,6 +86,12 @@ pub struct Dispatch {
     pub flow: FlowIndex,
     /// The run's fire id.
     pub fire: FireId,
+    /// The fence the run writes with: its fleet claim's (or the flow's ownership lease's),
+    /// [`Fence::ZERO`] outside a fleet.
+    pub fence: Fence,
+    /// Whether the run takes over a fire another node claimed and did not finish (a
+    /// checkpointed workflow resumes from its log).
+    pub takeover: bool,
 }
 
 /// What [`SchedulerCore::poll`] wants done. Call `poll` again after `Start` and `Cancel`,
@@ -93,6 +104,10 @@ pub enum Action {
     /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
     /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
     Cancel(RunId),
+    /// Make this call to the fleet's ledger (only for a fleet node,
+    /// [`SchedulerCore::join_fleet`]), then report its answer with
+    /// [`SchedulerCore::fleet_done`]. The driver may make several at once.
+    Fleet(FleetAction),
     /// Write this flow's record to the schedule store (only with
     /// [`SchedulerCore::persist_schedules`]), then report the result with
     /// [`SchedulerCore::save_done`]. Asked after a fire, an outcome or a command, never for a
@@ -118,6 +133,9 @@ pub struct ScheduleWrite {
     pub id: Arc<str>,
     /// Its state now.
     pub record: FlowRecord,
+    /// The fence to write with: the highest this node holds for the flow in a fleet,
+    /// [`Fence::ZERO`] otherwise.
+    pub fence: Fence,
 }
 
 /// The first delay before a failed schedule-store write is retried; it doubles up to
@@ -301,6 +319,7 @@ pub struct SchedulerCore {
     time_zone: TimeZone,
     stage: Stage,
     persist: Option<Box<Persisting>>,
+    fleet: Option<Box<Fleet>>,
 }
 
 impl Default for SchedulerCore {
@@ -332,6 +351,7 @@ impl SchedulerCore {
             time_zone: TimeZone::UTC,
             stage: Stage::Registering,
             persist: None,
+            fleet: None,
         }
     }
 
@@ -592,6 +612,7 @@ impl SchedulerCore {
                 self.restore_flow(i, now, wall);
             }
         }
+        self.fleet_start(now);
         for (i, slot) in self.flows.iter_mut().enumerate() {
             if !slot.state.is_paused() && !slot.state.is_tripped() {
                 slot.arm(i as u32, &mut self.queue, now, wall);
@@ -733,10 +754,18 @@ impl SchedulerCore {
         {
             return Action::Save(write);
         }
+        if self.fleet.is_some()
+            && self.stage != Stage::Registering
+            && let Some(action) = self.fleet_poll(now, wall)
+        {
+            return action;
+        }
         match self.stage {
             Stage::Registering => Action::Idle,
             Stage::Running => self.poll_running(now, wall),
-            Stage::Stopping { deadline } if now < deadline => Action::WakeAt(deadline),
+            Stage::Stopping { deadline } if now < deadline => {
+                Action::WakeAt(self.fleet_wake().map_or(deadline, |t| t.min(deadline)))
+            }
             Stage::Stopping { .. } | Stage::Draining => {
                 self.stage = Stage::Draining;
                 match self.runs.next_to_cancel() {
@@ -747,7 +776,7 @@ impl SchedulerCore {
                         Action::Cancel(run)
                     }
                     // Every run left was asked to cancel: wait for their ends.
-                    None => Action::Idle,
+                    None => self.fleet_wake().map_or(Action::Idle, Action::WakeAt),
                 }
             }
             Stage::Stopped => Action::Stopped,
@@ -757,9 +786,9 @@ impl SchedulerCore {
     fn poll_running(&mut self, now: Instant, wall: Timestamp) -> Action {
         self.check_wall_clock(now, wall);
         if self.persist.is_some()
-            && let Some(dispatch) = self.start_catch_up(wall)
+            && let Some(action) = self.start_catch_up(now, wall)
         {
-            return Action::Start(dispatch);
+            return action;
         }
         while let Some(flow) = self.queue.pop_due(now) {
             let i = flow as usize;
@@ -774,7 +803,18 @@ impl SchedulerCore {
                 Due::Nothing => {}
                 Due::Replan => self.rearm(i, now, wall, false),
                 Due::Start(at) => {
-                    let dispatch = self.start_run(i, at, wall);
+                    let fence = match self.fleet_due(i, at, now) {
+                        FleetDue::Local(fence) => fence,
+                        FleetDue::Handled(action) => {
+                            self.rearm(i, now, wall, false);
+                            match action {
+                                Some(action) => return action,
+                                None => continue,
+                            }
+                        }
+                    };
+                    let mut dispatch = self.start_run(i, at, wall);
+                    dispatch.fence = fence;
                     self.rearm(i, now, wall, false);
                     return Action::Start(dispatch);
                 }
@@ -818,7 +858,14 @@ impl SchedulerCore {
             Stage::Stopping { deadline } => Some(deadline),
             Stage::Registering | Stage::Draining | Stage::Stopped => None,
         };
-        if self.persist.is_none() || self.stage == Stage::Registering {
+        if self.stage == Stage::Registering {
+            return own;
+        }
+        let own = match self.fleet_wake() {
+            Some(fleet) => Some(own.map_or(fleet, |t| t.min(fleet))),
+            None => own,
+        };
+        if self.persist.is_none() {
             return own;
         }
         // With a store: a catch-up fire that can start, and pending writes, wake too.
@@ -889,6 +936,8 @@ impl SchedulerCore {
             run: self.runs.insert(i as u32, at),
             flow: FlowIndex(i as u32),
             fire,
+            fence: Fence::ZERO,
+            takeover: false,
         }
     }
 
@@ -909,8 +958,13 @@ impl SchedulerCore {
     ) -> Result<(), SchedulerError> {
         let i = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)? as usize;
         let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
+        let outcome = outcome.into();
+        let write = match self.fleet {
+            None => true,
+            Some(_) => matches!(self.fleet_run_ended(run, &outcome, now), FleetEnd::Write),
+        };
         let slot = &mut self.flows[i];
-        let result = match outcome.into() {
+        let result = match outcome {
             RunOutcome::Succeeded => Some(Ok(())),
             RunOutcome::Failed(failure) if !(stopping && failure.cancellation) => {
                 Some(Err(failure.message))
@@ -933,7 +987,9 @@ impl SchedulerCore {
                 }
             }
         }
-        self.mark_dirty(i);
+        if write {
+            self.mark_dirty(i);
+        }
         self.rearm(i, now, wall, false);
         self.settle_stop();
         Ok(())
@@ -993,6 +1049,7 @@ impl SchedulerCore {
             Ok(()) => {
                 let dispatch = self.start_run(i, wall.as_microsecond(), wall);
                 self.rearm(i, now, wall, false);
+                self.fleet_publish(i, FleetCommandKind::Trigger);
                 Ok(Some(dispatch))
             }
         }
@@ -1015,6 +1072,7 @@ impl SchedulerCore {
         self.flows[i].state.reset();
         self.mark_dirty(i);
         self.rearm(i, now, wall, true);
+        self.fleet_publish(i, FleetCommandKind::Reset);
         Ok(())
     }
 
@@ -1028,6 +1086,7 @@ impl SchedulerCore {
         self.flows[i].state.set_paused(true);
         self.mark_dirty(i);
         self.queue.disarm(i as u32);
+        self.fleet_publish(i, FleetCommandKind::Pause);
         Ok(())
     }
 
@@ -1048,6 +1107,7 @@ impl SchedulerCore {
             self.flows[i].state.set_paused(false);
             self.mark_dirty(i);
             self.rearm(i, now, wall, true);
+            self.fleet_publish(i, FleetCommandKind::Resume);
         }
         Ok(())
     }
@@ -1170,6 +1230,7 @@ impl SchedulerCore {
             flow: FlowIndex(i as u32),
             id: self.flows[i].id.clone(),
             record: self.record_of(i, now, wall),
+            fence: self.fleet_fence(i),
         })
     }
 
@@ -1247,7 +1308,7 @@ impl SchedulerCore {
 
     /// Starts the oldest catch-up fire whose flow can start now (fires of a tripped flow
     /// are dropped; a paused flow's wait for its resume).
-    fn start_catch_up(&mut self, wall: Timestamp) -> Option<Dispatch> {
+    fn start_catch_up(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
         let persist = self.persist.as_deref_mut()?;
         if persist.catch_up.is_empty() {
             return None;
@@ -1264,7 +1325,14 @@ impl SchedulerCore {
         if persist.catch_up.is_empty() {
             persist.catch_up = Vec::new();
         }
-        Some(self.start_run(flow as usize, at, wall))
+        match self.fleet_due(flow as usize, at, now) {
+            FleetDue::Local(fence) => {
+                let mut dispatch = self.start_run(flow as usize, at, wall);
+                dispatch.fence = fence;
+                Some(Action::Start(dispatch))
+            }
+            FleetDue::Handled(action) => action.or_else(|| self.fleet_poll(now, wall)),
+        }
     }
 
     /// Whether any run is in flight.
@@ -1302,6 +1370,7 @@ impl SchedulerCore {
             },
             missed_fires: slot.missed_fires,
             skipped_fires: slot.skipped_fires,
+            fleet: self.fleet_counters(flow.get()),
         }
     }
 
@@ -1393,6 +1462,7 @@ pub(crate) struct FlowView {
     next_fire: Option<Timestamp>,
     missed_fires: u32,
     skipped_fires: u32,
+    fleet: fleet::FleetCounters,
 }
 
 impl FlowView {
@@ -1410,6 +1480,10 @@ impl FlowView {
             next_fire: self.next_fire,
             missed_fires: u64::from(self.missed_fires),
             skipped_fires: u64::from(self.skipped_fires),
+            fires_elsewhere: self.fleet.fires_elsewhere,
+            fires_abandoned: self.fleet.fires_abandoned,
+            takeovers: self.fleet.takeovers,
+            lease_losses: self.fleet.lease_losses,
         }
     }
 }

@@ -16,10 +16,12 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
+use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted, BoxFuture};
+use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 
-use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
+use super::core::fleet::{FleetAction, FleetReport, FleetStatus};
+use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore, Stage};
 use super::error::SchedulerError;
 use super::handle::{RunningScheduler, StopReport};
 use super::job::{Fire, Job};
@@ -27,13 +29,33 @@ use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
 use crate::panic::isolate_future_panic;
-use crate::persist::{DynScheduleStore, Fence, PersistError};
+use crate::persist::{DynFireLedger, DynScheduleStore, NodeId, PersistError};
 use crate::runtime::DynClock;
 use crate::runtime::{Clock, SpawnError, Spawner};
 use crate::sync::Lock;
 use crate::time::Instant;
 
 pub(crate) type FlowJob<S> = (Box<dyn Job<S>>, S);
+
+/// A fleet node's ledger and name.
+#[derive(Clone)]
+pub(crate) struct FleetLink {
+    pub(crate) ledger: Arc<dyn DynFireLedger>,
+    pub(crate) node: NodeId,
+}
+
+/// A ledger call in flight; it owns what it needs.
+type LedgerCall = BoxFuture<'static, FleetReport>;
+
+/// What ended a sleep of the loop.
+enum Woke {
+    /// The deadline, or a notification: poll the core.
+    Poll,
+    /// A ledger call answered.
+    Ledger(FleetReport),
+    /// The ledger signalled new fleet commands.
+    Commands,
+}
 
 /// Batch and abort-table capacity kept across bursts.
 const KEPT: usize = 64;
@@ -104,6 +126,8 @@ pub(crate) struct Common {
     pub(crate) handles: AtomicUsize,
     /// Where each flow's state is kept across restarts, if anywhere.
     store: Option<Arc<dyn DynScheduleStore>>,
+    /// The fleet's ledger, for a fleet node.
+    fleet: Option<FleetLink>,
 }
 
 impl Common {
@@ -143,7 +167,7 @@ impl Common {
         };
         for write in saves.drain(..) {
             // A single scheduler writes with the lowest fence; a fleet node's is its claim's.
-            let result = store.save_dyn(&write.id, &write.record, Fence::ZERO).await;
+            let result = store.save_dyn(&write.id, &write.record, write.fence).await;
             let now = clock.now();
             self.state.with(|st| {
                 st.core.save_done(write.flow, now, &result);
@@ -197,35 +221,54 @@ impl Common {
         }
     }
 
-    /// Sleeps on `clock` until `deadline` (kept across iterations in `sleep`) or a
-    /// notification.
+    /// Sleeps on `clock` until `deadline` (kept across iterations in `sleep`), a
+    /// notification, a ledger call's answer or the ledger's command signal (a fleet node
+    /// only: without one, `calls` is empty and `signal` is `None`).
     async fn sleep_or_notified<C: Clock>(
         &self,
         clock: &C,
         deadline: Instant,
         sleep: &mut Option<(Instant, Pin<Box<C::Sleep>>)>,
-    ) {
+        calls: &mut FuturesUnordered<LedgerCall>,
+        signal: &mut Option<BoxFuture<'static, ()>>,
+    ) -> Woke {
         if deadline == Instant::MAX {
             *sleep = None;
-            poll_fn(|cx| self.poll_notified(cx)).await;
-            return;
-        }
-        if sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
+        } else if sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
             *sleep = Some((deadline, Box::pin(clock.sleep_until(deadline))));
         }
-        let timer_fired = poll_fn(|cx| {
+        let (woke, timer_fired) = poll_fn(|cx| {
             if self.poll_notified(cx).is_ready() {
-                return Poll::Ready(false);
+                return Poll::Ready((Woke::Poll, false));
+            }
+            if !calls.is_empty()
+                && let Poll::Ready(Some(report)) = calls.poll_next_unpin(cx)
+            {
+                return Poll::Ready((Woke::Ledger(report), false));
+            }
+            if let Some(waiting) = signal.as_mut()
+                && waiting.as_mut().poll(cx).is_ready()
+            {
+                *signal = None;
+                return Poll::Ready((Woke::Commands, false));
             }
             match sleep.as_mut() {
-                Some((_, timer)) => timer.as_mut().poll(cx).map(|()| true),
-                None => Poll::Ready(true),
+                Some((_, timer)) => timer.as_mut().poll(cx).map(|()| (Woke::Poll, true)),
+                None if deadline == Instant::MAX => Poll::Pending,
+                None => Poll::Ready((Woke::Poll, true)),
             }
         })
         .await;
         if timer_fired {
             *sleep = None;
         }
+        woke
+    }
+
+    /// Hands a ledger call's answer to the core.
+    fn ledger_answered<C: Clock>(&self, clock: &C, report: FleetReport) {
+        let (now, wall) = (clock.now(), clock.wall_now());
+        self.state.with(|st| st.core.fleet_done(report, now, wall));
     }
 }
 
@@ -255,7 +298,14 @@ where
 
     fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError> {
         let PendingRun {
-            dispatch: Dispatch { run, flow, fire },
+            dispatch:
+                Dispatch {
+                    run,
+                    flow,
+                    fire,
+                    fence,
+                    takeover,
+                },
             registration,
         } = run;
         let driver = self.clone();
@@ -273,7 +323,9 @@ where
                 common.stop.clone(),
                 common.stop_deadline.clone(),
                 common.clock.clone(),
-            );
+            )
+            .with_fence(fence)
+            .with_takeover(takeover);
             let job_run = async move { job.run(input.clone(), fire).await };
             let outcome = match Abortable::new(isolate_future_panic(job_run), registration).await {
                 Ok(result) => RunOutcome::from(result.as_ref().map(|_| ())),
@@ -334,15 +386,28 @@ where
     let mut starts: Vec<PendingRun> = Vec::new();
     let mut cancels: Vec<AbortHandle> = Vec::new();
     let mut saves: Vec<ScheduleWrite> = Vec::new();
+    let mut fleet_actions: Vec<FleetAction> = Vec::new();
+    let mut calls: FuturesUnordered<LedgerCall> = FuturesUnordered::new();
+    let mut signal = common
+        .fleet
+        .as_ref()
+        .and_then(|f| f.ledger.command_signal_dyn());
     let mut sleep = None;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
+        let mut stop_deadline = false;
         let wake = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
                     Action::Save(write) => saves.push(write),
                     Action::Start(dispatch) => starts.push(st.admit(dispatch)),
-                    Action::Cancel(run) => cancels.extend(st.take_abort(run)),
+                    Action::Cancel(run) => {
+                        // At the stop's deadline every run's token is cancelled; a run
+                        // cancelled alone (its fleet lease lost) is only aborted.
+                        stop_deadline |= st.core.stage() == Stage::Draining;
+                        cancels.extend(st.take_abort(run));
+                    }
+                    Action::Fleet(action) => fleet_actions.push(action),
                     Action::WakeAt(t) => break Some(t),
                     Action::Idle => break Some(Instant::MAX),
                     Action::Stopped => break None,
@@ -351,10 +416,15 @@ where
             st.sleeping_until = wake.unwrap_or(Instant::MAX);
             wake
         });
-        if !cancels.is_empty() {
-            // Outside the lock: both wake the runs' tasks.
+        if stop_deadline {
             common.stop_deadline.cancel();
-            cancels.drain(..).for_each(|abort| abort.abort());
+        }
+        // Outside the lock: aborting wakes the runs' tasks.
+        cancels.drain(..).for_each(|abort| abort.abort());
+        if let Some(link) = &common.fleet {
+            for action in fleet_actions.drain(..) {
+                calls.push(action.perform_owned(link.ledger.clone(), link.node.clone()));
+            }
         }
         for run in starts.drain(..) {
             // Already recorded as a failed run of its flow; nobody else to tell.
@@ -365,11 +435,44 @@ where
             common.save_all(&clock, &mut saves).await;
         }
         match wake {
-            Some(deadline) => common.sleep_or_notified(&clock, deadline, &mut sleep).await,
+            Some(deadline) => {
+                match common
+                    .sleep_or_notified(&clock, deadline, &mut sleep, &mut calls, &mut signal)
+                    .await
+                {
+                    Woke::Poll => {}
+                    Woke::Ledger(report) => common.ledger_answered(&clock, report),
+                    Woke::Commands => {
+                        common.state.with(|st| st.core.fleet_nudge());
+                        signal = common
+                            .fleet
+                            .as_ref()
+                            .and_then(|f| f.ledger.command_signal_dyn());
+                    }
+                }
+            }
             None => break,
         }
     }
     drop(sleep);
+    if !calls.is_empty() {
+        // The last completions and releases: wait for their answers, at most one lease
+        // (a renewal held by a slow network must not hold the stop forever).
+        let lease = common.state.with(|st| st.core.fleet_lease());
+        let mut deadline = Box::pin(clock.sleep_until(clock.now().saturating_add(lease)));
+        loop {
+            let next = poll_fn(|cx| match calls.poll_next_unpin(cx) {
+                Poll::Ready(report) => Poll::Ready(report),
+                Poll::Pending => deadline.as_mut().poll(cx).map(|()| None),
+            })
+            .await;
+            match next {
+                Some(report) => common.ledger_answered(&clock, report),
+                None => break,
+            }
+        }
+    }
+    drop(calls);
     // Teardown, last registered first.
     let mut teardown_errors = Vec::new();
     for (flow, (job, _)) in driver.jobs.iter().rev() {
@@ -401,6 +504,7 @@ pub(crate) async fn launch<S, C, P>(
     clock: C,
     spawner: P,
     store: Option<Arc<dyn DynScheduleStore>>,
+    fleet: Option<FleetLink>,
 ) -> CanoResult<RunningScheduler>
 where
     S: Clone + Send + Sync + 'static,
@@ -426,6 +530,7 @@ where
             stop_deadline: CancellationToken::new(),
             handles: AtomicUsize::new(1),
             store,
+            fleet,
         },
         jobs,
         spawner,
@@ -447,4 +552,13 @@ where
         return Err(CanoError::Spawn(e));
     }
     Ok(RunningScheduler::new(driver))
+}
+
+impl RunningScheduler {
+    /// The fleet as this node sees it (ledger availability, clock skew to the store,
+    /// claims held); `None` for a scheduler without a fleet
+    /// ([`Scheduler::with_fleet`](super::Scheduler::with_fleet)).
+    pub fn fleet_status(&self) -> Option<FleetStatus> {
+        self.common().state.with(|st| st.core.fleet_status())
+    }
 }

@@ -63,7 +63,7 @@ impl RunningScheduler {
         RunningScheduler { runs }
     }
 
-    fn common(&self) -> &Common {
+    pub(crate) fn common(&self) -> &Common {
         self.runs.common()
     }
 

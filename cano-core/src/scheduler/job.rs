@@ -13,12 +13,16 @@ use futures::future::BoxFuture;
 use jiff::Timestamp;
 
 use crate::cancel::CancellationToken;
-use crate::checkpoint::RunId;
+use crate::checkpoint::{CheckpointError, RunId};
 use crate::error::{CanoError, CanoResult};
+use crate::persist::Fence;
 use crate::runtime::DynClock;
 use crate::workflow::{RunContext, Workflow};
 
 /// The identity of one run: the flow's id and the fire's scheduled time (wall clock).
+///
+/// In a fleet it is the key of the fire's claim: every node computes the same id for a cron
+/// or epoch-aligned fire, and the ledger lets one of them run it.
 ///
 /// Usable as an idempotency key: for one flow, fire ids strictly increase, and a scheduled
 /// fire keeps its id however late it runs. A `trigger` gets the wall time it was accepted
@@ -76,6 +80,8 @@ pub struct Fire {
     stopping: CancellationToken,
     cancel: CancellationToken,
     clock: DynClock,
+    fence: Fence,
+    takeover: bool,
 }
 
 impl Fire {
@@ -92,7 +98,36 @@ impl Fire {
             stopping,
             cancel,
             clock,
+            fence: Fence::ZERO,
+            takeover: false,
         }
+    }
+
+    /// The same fire, run under `fence` (a fleet claim's).
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
+    }
+
+    /// The same fire, marked as a takeover of another node's unfinished run (or not).
+    pub fn with_takeover(mut self, takeover: bool) -> Self {
+        self.takeover = takeover;
+        self
+    }
+
+    /// The fence this run writes with: in a fleet, its claim's (for a fixed-delay or
+    /// fixed-rate flow, the flow's ownership lease's), so a store refuses its writes with
+    /// [`Fenced`](crate::persist::PersistError::Fenced) once another node took the fire
+    /// over. [`Fence::ZERO`] outside a fleet and for triggered runs.
+    pub fn fence(&self) -> Fence {
+        self.fence
+    }
+
+    /// Whether this run takes over a fire whose claim expired on another node (which may
+    /// have run part of it): a checkpointed workflow resumes from its log; any other job
+    /// runs again, so its side effects should be keyed by [`Fire::id`].
+    pub fn is_takeover(&self) -> bool {
+        self.takeover
     }
 
     /// This run's fire id.
@@ -236,6 +271,19 @@ where
         let ctx = RunContext::new(fire.clock).with_cancellation(fire.cancel);
         if self.is_checkpointed() {
             let run = RunId::from(alloc::string::ToString::to_string(&fire.id));
+            if fire.takeover {
+                // Another node ran part of this fire: go on from its log (the resume fences
+                // that node's writes out); with no log left, run it from the start.
+                return Box::pin(async move {
+                    let resumed = self.resume_fsm(ctx.clone(), run.clone()).await;
+                    match resumed {
+                        Err(CanoError::CheckpointStore(CheckpointError::NotFound { .. })) => {
+                            self.run_fsm_as(ctx, run, input).await.map(drop)
+                        }
+                        other => other.map(drop),
+                    }
+                });
+            }
             return Box::pin(
                 self.run_fsm_as(ctx, run, input)
                     .map(|result| result.map(drop)),

@@ -59,10 +59,20 @@ mod slot;
 use ::core::time::Duration;
 use alloc::boxed::Box;
 
+pub use self::core::fleet::{
+    DEFAULT_LEDGER_RETRY, DEFAULT_LEDGER_RETRY_MAX, DEFAULT_SCAN_EVERY, FleetAction, FleetConfig,
+    FleetReport, FleetStatus,
+};
 pub use self::core::{
     Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, NEXT_FIRES_LIMIT,
     RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite, SchedulerCore, Stage,
 };
+
+/// Fleet mode (see [`Scheduler::with_fleet`]): what the core decides and how it asks for
+/// ledger calls.
+pub mod fleet {
+    pub use super::core::fleet::*;
+}
 pub use crate::runtime::DynClock;
 pub use error::SchedulerError;
 pub use handle::{DEFAULT_STOP_GRACE, RunningScheduler, StopReport};
@@ -76,7 +86,7 @@ use jiff::tz::TimeZone;
 use self::core::FlowMap;
 use crate::cron::IntoCron;
 use crate::error::{CanoError, CanoResult};
-use crate::persist::{DynScheduleStore, ScheduleStore};
+use crate::persist::{DynFireLedger, DynScheduleStore, FireLedger, NodeId, ScheduleStore};
 use crate::runtime::{Clock, Spawner};
 use crate::scheduler::backoff::BackoffPolicy;
 use crate::scheduler::schedule::{
@@ -98,6 +108,7 @@ pub struct Scheduler<S = ()> {
     core: Box<SchedulerCore>,
     jobs: FlowMap<FlowJob<S>>,
     store: Option<Arc<dyn DynScheduleStore>>,
+    fleet: Option<driver::FleetLink>,
 }
 
 impl<S> Default for Scheduler<S> {
@@ -106,6 +117,7 @@ impl<S> Default for Scheduler<S> {
             core: Box::new(SchedulerCore::new()),
             jobs: FlowMap::default(),
             store: None,
+            fleet: None,
         }
     }
 }
@@ -440,6 +452,72 @@ where
         self.store = Some(Arc::new(store));
     }
 
+    /// Runs this scheduler as node `node` of a fleet sharing `ledger`, with the default
+    /// [`FleetConfig`] (see [`set_fleet`](Self::set_fleet)).
+    pub fn with_fleet(mut self, ledger: impl FireLedger + 'static, node: NodeId) -> Self {
+        // The default configuration is valid.
+        let _ = self.set_fleet(ledger, node, FleetConfig::default());
+        self
+    }
+
+    /// Runs this scheduler as node `node` of a fleet sharing `ledger`: every node runs the
+    /// same flows and each fire runs on one of them (see the [`fleet`] module).
+    ///
+    /// * Cron and [`IntervalMode::EpochAligned`] flows claim each fire in the ledger before
+    ///   running it; the node whose claim wins runs it (its [`Fire::fence`] is the claim's),
+    ///   renews the lease while it runs, and records the outcome. Other nodes count it in
+    ///   [`FlowInfo::fires_elsewhere`] and wait for the next fire.
+    /// * Fixed-delay and fixed-rate flows fire on the node holding the flow's ownership
+    ///   lease only.
+    /// * Manual flows and triggers run where they are triggered.
+    /// * A node whose lease lapses cancels its run; expired claims are taken over by the
+    ///   other nodes (a checkpointed workflow resumes, see [`Fire::is_takeover`]).
+    /// * `pause`, `resume` and `reset_flow` on one node reach the others through the ledger
+    ///   ([`FireLedger::publish`]).
+    ///
+    /// Guarantees: at most one live claim per fire; each fire claimed runs at least once
+    /// (up to [`FleetConfig::max_takeovers`] takeovers); none at or below a flow's
+    /// high-water mark runs; a run's writes after its lease lapsed are refused.
+    ///
+    /// ```
+    /// use cano_core::persist::{MemoryFireLedger, NodeId};
+    /// use cano_core::scheduler::{job_fn, Scheduler};
+    /// use cano_core::testing::Simulation;
+    /// use core::time::Duration;
+    ///
+    /// let sim = Simulation::new();
+    /// let clock = sim.clock();
+    /// let ledger = MemoryFireLedger::new(move || cano_core::runtime::Clock::wall_now(&clock));
+    /// let node = |name: &str| {
+    ///     let mut s = Scheduler::new().with_fleet(ledger.view(), NodeId::new(name));
+    ///     s.cron("tick", job_fn(|(), _| async { Ok(()) }), (), "* * * * *").unwrap();
+    ///     sim.block_on(s.start(sim.clock(), sim.spawner())).unwrap()
+    /// };
+    /// let (a, b) = (node("a"), node("b"));
+    /// sim.run_for(Duration::from_secs(600));
+    /// let (a_runs, b_runs) = (a.status("tick").unwrap(), b.status("tick").unwrap());
+    /// assert_eq!(a_runs.run_count + b_runs.run_count, 10); // each minute once, fleet-wide
+    /// assert_eq!(a_runs.fires_elsewhere + b_runs.fires_elsewhere, 10);
+    /// sim.block_on(a.stop()).unwrap();
+    /// sim.block_on(b.stop()).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::InvalidPolicy`] (category `"configuration"`) for an invalid
+    /// `config` ([`FleetConfig::validate`]).
+    pub fn set_fleet(
+        &mut self,
+        ledger: impl FireLedger + 'static,
+        node: NodeId,
+        config: FleetConfig,
+    ) -> CanoResult<()> {
+        self.core.join_fleet(node.clone(), config)?;
+        let ledger: Arc<dyn DynFireLedger> = Arc::new(ledger);
+        self.fleet = Some(driver::FleetLink { ledger, node });
+        Ok(())
+    }
+
     /// Sets up every job (in registration order), then starts the scheduler's single loop on
     /// `spawner`, timed by `clock`. Interval flows fire at once (unless
     /// [`FirstRun::AfterInterval`]); cron flows wait for their next match.
@@ -460,6 +538,7 @@ where
             mut core,
             jobs,
             store,
+            fleet,
         } = self;
         if let Some(store) = &store {
             core.restore(store.load_all_dyn().await?);
@@ -483,6 +562,6 @@ where
             }
         }
         core.start(clock.now(), clock.wall_now());
-        driver::launch(core, jobs, clock, spawner, store).await
+        driver::launch(core, jobs, clock, spawner, store, fleet).await
     }
 }

@@ -1,0 +1,1539 @@
+//! Fleet mode: many schedulers share one [`FireLedger`] and each fire runs on one of them.
+//!
+//! Everything here is decided by the pure [`SchedulerCore`]: it asks for ledger calls as
+//! [`Action::Fleet`] ([`FleetAction`]) and learns their answers from
+//! [`SchedulerCore::fleet_done`] ([`FleetReport`]); the async driver only performs them
+//! ([`FleetAction::perform`]), outside its lock, concurrently with everything else.
+//!
+//! What the core does, per kind of flow:
+//!
+//! * **Cron and [`IntervalMode::EpochAligned`](crate::schedule::IntervalMode::EpochAligned)
+//!   flows** fire at the same [`FireId`] on every node, so each fire is *claimed*: when it
+//!   comes due the core asks for [`FleetAction::Claim`] instead of starting it. The node
+//!   whose claim wins runs the fire, with the claim's [`Fence`] on its
+//!   [`Fire`](crate::scheduler::Fire::fence) and on its schedule-store writes; the others
+//!   re-plan their next fire without running (counted in
+//!   [`FlowInfo::fires_elsewhere`](crate::scheduler::FlowInfo::fires_elsewhere)). The claim
+//!   is limited by the flow's overlap limit across the fleet
+//!   ([`FireLedger::claim_limited`]): `Skip` claims nothing while the flow runs anywhere.
+//! * **Fixed-delay and fixed-rate flows** have fire times of their own on each node: the
+//!   node holding the flow's ownership lease ([`FireLedger::acquire_flow`]) fires them,
+//!   the others drop their fires (counted as elsewhere) and try to acquire the lease at
+//!   each scan.
+//! * **Manual flows and triggers** run where they are triggered, with [`Fence::ZERO`].
+//!
+//! Leases are renewed a third of the way through ([`LeaseTrust::renew_at`]); once a lease is
+//! no longer trusted (a renewal failed or came back later than the safety margin allows)
+//! the core cancels the run ([`Action::Cancel`]) and writes nothing of its outcome (the
+//! store would refuse it, [`PersistError::Fenced`]). Every
+//! [`scan_every`](FleetConfig::scan_every) the core looks for expired claims of its flows
+//! ([`FleetAction::ScanExpired`]) and takes them over ([`FleetAction::TakeOver`]): the run
+//! starts again with a new fence, as a takeover ([`Fire::is_takeover`]: a checkpointed
+//! workflow resumes from its log; a plain job runs again). After
+//! [`max_takeovers`](FleetConfig::max_takeovers) the ledger gives the fire up (counted in
+//! [`FlowInfo::fires_abandoned`](crate::scheduler::FlowInfo::fires_abandoned)).
+//!
+//! While the ledger is unreachable ([`PersistError::Unavailable`]) nothing new is claimed:
+//! the fires that come due wait (up to the flow's missed-fire keep) and are claimed, oldest
+//! first, once a retry (backoff from [`retry`](FleetConfig::retry) to
+//! [`retry_max`](FleetConfig::retry_max)) gets through; runs already claimed go on as long
+//! as their leases are trusted.
+//!
+//! Every claim's answer carries the store's clock ([`Stamped`]): the core measures its skew
+//! ([`SkewCheck`]), counts a warning above [`max_skew`](FleetConfig::max_skew)
+//! ([`FleetStatus::skew_warnings`]; a `tracing` WARN event with the `tracing` feature), and
+//! never starts a fire before its time by the store's clock: the start waits.
+//!
+//! [`Fire::is_takeover`]: crate::scheduler::Fire::is_takeover
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use jiff::Timestamp;
+
+use super::{Action, Dispatch, FlowIndex, RunOutcome, SchedulerCore, Stage};
+use crate::persist::{
+    ClaimOutcome, DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, DEFAULT_MAX_SKEW,
+    DEFAULT_MAX_TAKEOVERS, DynFireLedger, ExpiredClaim, Fence, FireLedger, FireOutcome,
+    FleetCommand, FleetCommandKind, FlowLease, FlowLeaseOutcome, LeaseTrust, NodeId, PersistError,
+    PersistResult, SkewCheck, Stamped, TakeoverOutcome,
+};
+use crate::scheduler::error::SchedulerError;
+use crate::scheduler::job::FireId;
+use crate::scheduler::runs::RunId;
+use crate::scheduler::schedule::{Timeline, keep};
+use crate::time::{Instant, timestamp_at};
+
+/// How often a fleet node looks for expired claims to take over (and, for fixed-delay and
+/// fixed-rate flows it does not own, tries to acquire their ownership lease).
+pub const DEFAULT_SCAN_EVERY: Duration = Duration::from_secs(5);
+
+/// The first delay before a ledger call that failed as unavailable is tried again; it
+/// doubles up to [`DEFAULT_LEDGER_RETRY_MAX`].
+pub const DEFAULT_LEDGER_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest delay between retries while the ledger stays unavailable.
+pub const DEFAULT_LEDGER_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The most expired claims one scan asks for.
+const SCAN_LIMIT: usize = 64;
+
+/// The most due fires a flow keeps waiting for their claim while the ledger is down.
+const WAITING_CAP: u64 = 64;
+
+/// A fleet node's settings (defaults from [`crate::persist`]).
+///
+/// ```
+/// use cano_core::scheduler::FleetConfig;
+/// use core::time::Duration;
+///
+/// let mut config = FleetConfig::default();
+/// config.lease = Duration::from_secs(10);
+/// config.safety_margin = Duration::from_secs(1);
+/// assert!(config.validate().is_ok());
+/// config.safety_margin = Duration::from_secs(10);
+/// assert!(config.validate().is_err()); // such a lease would never be trusted
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetConfig {
+    /// The lease of a claim or ownership lease, in the store's clock ([`DEFAULT_LEASE`]):
+    /// how long a dead node's fire waits before another node takes it over.
+    pub lease: Duration,
+    /// How long before its end (on this node's clock) a lease stops being trusted
+    /// ([`DEFAULT_LEASE_SAFETY_MARGIN`]; see [`LeaseTrust`]).
+    pub safety_margin: Duration,
+    /// Takeovers of one fire before the ledger gives it up ([`DEFAULT_MAX_TAKEOVERS`]).
+    pub max_takeovers: u32,
+    /// Skew to the store's clock above which the node warns ([`DEFAULT_MAX_SKEW`]).
+    pub max_skew: Duration,
+    /// How often to scan for expired claims ([`DEFAULT_SCAN_EVERY`]).
+    pub scan_every: Duration,
+    /// First retry delay while the ledger is unavailable ([`DEFAULT_LEDGER_RETRY`]).
+    pub retry: Duration,
+    /// Longest retry delay ([`DEFAULT_LEDGER_RETRY_MAX`]).
+    pub retry_max: Duration,
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            lease: DEFAULT_LEASE,
+            safety_margin: DEFAULT_LEASE_SAFETY_MARGIN,
+            max_takeovers: DEFAULT_MAX_TAKEOVERS,
+            max_skew: DEFAULT_MAX_SKEW,
+            scan_every: DEFAULT_SCAN_EVERY,
+            retry: DEFAULT_LEDGER_RETRY,
+            retry_max: DEFAULT_LEDGER_RETRY_MAX,
+        }
+    }
+}
+
+impl FleetConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::InvalidPolicy`] when the safety margin is not shorter than the
+    /// lease (a lease that is never trusted), the lease is longer than
+    /// [`MAX_LEASE`](crate::persist::MAX_LEASE), or the scan interval or a retry delay is
+    /// zero.
+    pub fn validate(&self) -> Result<(), SchedulerError> {
+        let invalid = |reason: &'static str| {
+            Err(SchedulerError::InvalidPolicy {
+                reason: reason.into(),
+            })
+        };
+        if self.lease.is_zero() || self.lease > crate::persist::MAX_LEASE {
+            return invalid("a fleet lease must be longer than zero and at most 366 days");
+        }
+        if self.safety_margin >= self.lease {
+            return invalid("the lease safety margin must be shorter than the lease");
+        }
+        if self.scan_every.is_zero() || self.retry.is_zero() || self.retry_max < self.retry {
+            return invalid("the scan interval and retry delays must be longer than zero");
+        }
+        Ok(())
+    }
+}
+
+/// A ledger call the core asks its driver for ([`Action::Fleet`]). Perform it with
+/// [`perform`](FleetAction::perform) and hand the answer to [`SchedulerCore::fleet_done`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FleetAction {
+    /// [`FireLedger::claim_limited`] `fire` of `flow` with `lease`, up to `max_live` live
+    /// claims of the flow across the fleet.
+    Claim {
+        /// The flow.
+        flow: FlowIndex,
+        /// The fire.
+        fire: FireId,
+        /// The lease to ask for.
+        lease: Duration,
+        /// The flow's overlap limit.
+        max_live: u32,
+    },
+    /// [`FireLedger::renew`] the claim on `fire` held with `fence`.
+    Renew {
+        /// The fire.
+        fire: FireId,
+        /// The claim's fence.
+        fence: Fence,
+        /// The lease to ask for.
+        lease: Duration,
+    },
+    /// [`FireLedger::complete`] the claim on `fire` held with `fence`.
+    Complete {
+        /// The fire.
+        fire: FireId,
+        /// The claim's fence.
+        fence: Fence,
+        /// How its run ended.
+        outcome: FireOutcome,
+    },
+    /// [`FireLedger::expired`]: look for claims to take over.
+    ScanExpired {
+        /// The most to return.
+        limit: usize,
+    },
+    /// [`FireLedger::take_over`] the expired claim on `fire` of `flow`.
+    TakeOver {
+        /// The flow.
+        flow: FlowIndex,
+        /// The fire.
+        fire: FireId,
+        /// The lease to ask for.
+        lease: Duration,
+        /// Takeovers allowed before the fire is given up.
+        max_takeovers: u32,
+    },
+    /// [`FireLedger::acquire_flow`] the ownership lease of `flow` (id `id`).
+    AcquireFlow {
+        /// The flow.
+        flow: FlowIndex,
+        /// Its id.
+        id: Arc<str>,
+        /// The lease to ask for.
+        lease: Duration,
+    },
+    /// [`FireLedger::renew_flow`] the ownership lease of `flow` held with `fence`.
+    RenewFlow {
+        /// The flow.
+        flow: FlowIndex,
+        /// Its id.
+        id: Arc<str>,
+        /// The lease's fence.
+        fence: Fence,
+        /// The lease to ask for.
+        lease: Duration,
+    },
+    /// [`FireLedger::release_flow`] (at a stop).
+    ReleaseFlow {
+        /// The flow.
+        flow: FlowIndex,
+        /// Its id.
+        id: Arc<str>,
+        /// The lease's fence.
+        fence: Fence,
+    },
+    /// [`FireLedger::publish`] a command this node applied, for the other nodes.
+    Publish(FleetCommand),
+    /// [`FireLedger::commands_after`] `cursor`: commands other nodes published.
+    ReadCommands {
+        /// The last command seen.
+        cursor: u64,
+    },
+}
+
+/// The answer to a [`FleetAction`], for [`SchedulerCore::fleet_done`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FleetReport {
+    /// The answer to [`FleetAction::Claim`].
+    Claim {
+        /// The flow.
+        flow: FlowIndex,
+        /// The fire.
+        fire: FireId,
+        /// The ledger's answer.
+        result: PersistResult<Stamped<ClaimOutcome>>,
+    },
+    /// The answer to [`FleetAction::Renew`].
+    Renew {
+        /// The fire.
+        fire: FireId,
+        /// The fence renewed with.
+        fence: Fence,
+        /// The new expiry.
+        result: PersistResult<Stamped<Timestamp>>,
+    },
+    /// The answer to [`FleetAction::Complete`].
+    Complete {
+        /// The fire.
+        fire: FireId,
+        /// The fence completed with.
+        fence: Fence,
+        /// The ledger's answer.
+        result: PersistResult<Stamped<()>>,
+    },
+    /// The answer to [`FleetAction::ScanExpired`].
+    ScanExpired {
+        /// The expired claims.
+        result: PersistResult<Stamped<Vec<ExpiredClaim>>>,
+    },
+    /// The answer to [`FleetAction::TakeOver`].
+    TakeOver {
+        /// The flow.
+        flow: FlowIndex,
+        /// The fire.
+        fire: FireId,
+        /// The ledger's answer.
+        result: PersistResult<Stamped<TakeoverOutcome>>,
+    },
+    /// The answer to [`FleetAction::AcquireFlow`].
+    AcquireFlow {
+        /// The flow.
+        flow: FlowIndex,
+        /// The ledger's answer.
+        result: PersistResult<Stamped<FlowLeaseOutcome>>,
+    },
+    /// The answer to [`FleetAction::RenewFlow`].
+    RenewFlow {
+        /// The flow.
+        flow: FlowIndex,
+        /// The fence renewed with.
+        fence: Fence,
+        /// The new expiry.
+        result: PersistResult<Stamped<Timestamp>>,
+    },
+    /// The answer to [`FleetAction::ReleaseFlow`].
+    ReleaseFlow {
+        /// The flow.
+        flow: FlowIndex,
+        /// The ledger's answer.
+        result: PersistResult<Stamped<()>>,
+    },
+    /// The answer to [`FleetAction::Publish`].
+    Publish {
+        /// The ledger's answer.
+        result: PersistResult<()>,
+    },
+    /// The answer to [`FleetAction::ReadCommands`].
+    ReadCommands {
+        /// The commands after the cursor, with their sequence numbers.
+        result: PersistResult<Vec<(u64, FleetCommand)>>,
+    },
+}
+
+impl FleetAction {
+    /// Performs this call on `ledger` as node `node` and returns its answer: all a driver
+    /// does with a fleet action.
+    pub async fn perform<L: FireLedger + ?Sized>(self, ledger: &L, node: &NodeId) -> FleetReport {
+        match self {
+            FleetAction::Claim {
+                flow,
+                fire,
+                lease,
+                max_live,
+            } => {
+                let result = ledger.claim_limited(&fire, node, lease, max_live).await;
+                FleetReport::Claim { flow, fire, result }
+            }
+            FleetAction::Renew { fire, fence, lease } => {
+                let result = ledger.renew(&fire, fence, lease).await;
+                FleetReport::Renew {
+                    fire,
+                    fence,
+                    result,
+                }
+            }
+            FleetAction::Complete {
+                fire,
+                fence,
+                outcome,
+            } => {
+                let result = ledger.complete(&fire, fence, outcome).await;
+                FleetReport::Complete {
+                    fire,
+                    fence,
+                    result,
+                }
+            }
+            FleetAction::ScanExpired { limit } => FleetReport::ScanExpired {
+                result: ledger.expired(limit).await,
+            },
+            FleetAction::TakeOver {
+                flow,
+                fire,
+                lease,
+                max_takeovers,
+            } => {
+                let result = ledger.take_over(&fire, node, lease, max_takeovers).await;
+                FleetReport::TakeOver { flow, fire, result }
+            }
+            FleetAction::AcquireFlow { flow, id, lease } => FleetReport::AcquireFlow {
+                flow,
+                result: ledger.acquire_flow(&id, node, lease).await,
+            },
+            FleetAction::RenewFlow {
+                flow,
+                id,
+                fence,
+                lease,
+            } => FleetReport::RenewFlow {
+                flow,
+                fence,
+                result: ledger.renew_flow(&id, fence, lease).await,
+            },
+            FleetAction::ReleaseFlow { flow, id, fence } => FleetReport::ReleaseFlow {
+                flow,
+                result: ledger.release_flow(&id, fence).await,
+            },
+            FleetAction::Publish(command) => FleetReport::Publish {
+                result: ledger.publish(&command).await,
+            },
+            FleetAction::ReadCommands { cursor } => FleetReport::ReadCommands {
+                result: ledger.commands_after(cursor).await,
+            },
+        }
+    }
+}
+
+impl FleetAction {
+    /// [`perform`](Self::perform) on a ledger behind `Arc<dyn DynFireLedger>`, as an owned
+    /// future (what the scheduler's driver runs).
+    pub fn perform_owned(
+        self,
+        ledger: Arc<dyn DynFireLedger>,
+        node: NodeId,
+    ) -> futures::future::BoxFuture<'static, FleetReport> {
+        alloc::boxed::Box::pin(async move {
+            let ledger = &*ledger;
+            let node = &node;
+            match self {
+                FleetAction::Claim {
+                    flow,
+                    fire,
+                    lease,
+                    max_live,
+                } => {
+                    let result = ledger.claim_limited_dyn(&fire, node, lease, max_live).await;
+                    FleetReport::Claim { flow, fire, result }
+                }
+                FleetAction::Renew { fire, fence, lease } => {
+                    let result = ledger.renew_dyn(&fire, fence, lease).await;
+                    FleetReport::Renew {
+                        fire,
+                        fence,
+                        result,
+                    }
+                }
+                FleetAction::Complete {
+                    fire,
+                    fence,
+                    outcome,
+                } => {
+                    let result = ledger.complete_dyn(&fire, fence, outcome).await;
+                    FleetReport::Complete {
+                        fire,
+                        fence,
+                        result,
+                    }
+                }
+                FleetAction::ScanExpired { limit } => FleetReport::ScanExpired {
+                    result: ledger.expired_dyn(limit).await,
+                },
+                FleetAction::TakeOver {
+                    flow,
+                    fire,
+                    lease,
+                    max_takeovers,
+                } => {
+                    let result = ledger
+                        .take_over_dyn(&fire, node, lease, max_takeovers)
+                        .await;
+                    FleetReport::TakeOver { flow, fire, result }
+                }
+                FleetAction::AcquireFlow { flow, id, lease } => FleetReport::AcquireFlow {
+                    flow,
+                    result: ledger.acquire_flow_dyn(&id, node, lease).await,
+                },
+                FleetAction::RenewFlow {
+                    flow,
+                    id,
+                    fence,
+                    lease,
+                } => FleetReport::RenewFlow {
+                    flow,
+                    fence,
+                    result: ledger.renew_flow_dyn(&id, fence, lease).await,
+                },
+                FleetAction::ReleaseFlow { flow, id, fence } => FleetReport::ReleaseFlow {
+                    flow,
+                    result: ledger.release_flow_dyn(&id, fence).await,
+                },
+                FleetAction::Publish(command) => FleetReport::Publish {
+                    result: ledger.publish_dyn(&command).await,
+                },
+                FleetAction::ReadCommands { cursor } => FleetReport::ReadCommands {
+                    result: ledger.commands_after_dyn(cursor).await,
+                },
+            }
+        })
+    }
+}
+
+/// A fleet node's view of the fleet as a whole ([`SchedulerCore::fleet_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FleetStatus {
+    /// This node's id.
+    pub node: NodeId,
+    /// Whether the ledger answered the last call (false while retrying after
+    /// [`PersistError::Unavailable`]).
+    pub ledger_available: bool,
+    /// The store's clock minus this node's, as last measured from a claim.
+    pub skew: Option<jiff::SignedDuration>,
+    /// Claims whose answer showed a skew above [`FleetConfig::max_skew`].
+    pub skew_warnings: u64,
+    /// Fires whose start waited because they would have started early by the store's
+    /// clock.
+    pub held_early: u64,
+    /// Claims held right now (running, waiting to start, or completing).
+    pub claims_held: usize,
+}
+
+/// How a flow takes part in a fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Each fire is claimed (cron, epoch-aligned intervals).
+    Claims,
+    /// The owner of the flow's lease fires it (fixed delay, fixed rate).
+    Owned,
+    /// Runs where triggered (manual).
+    Local,
+}
+
+/// A flow's ownership lease as its holder sees it.
+#[derive(Debug, Clone, Copy)]
+struct OwnLease {
+    lease: FlowLease,
+    trust: LeaseTrust,
+    /// A renewal in flight, sent at.
+    renewing: Option<Instant>,
+    /// After a failed renewal: retry from then.
+    retry_at: Option<Instant>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct FleetCounters {
+    pub(super) fires_elsewhere: u64,
+    pub(super) fires_abandoned: u64,
+    pub(super) takeovers: u64,
+    pub(super) lease_losses: u64,
+}
+
+#[derive(Debug)]
+struct FleetFlow {
+    mode: Mode,
+    counters: FleetCounters,
+    /// The highest fence this node holds or held for the flow: its schedule-store writes
+    /// carry it.
+    fence: Fence,
+    owned: Option<OwnLease>,
+    /// An acquire in flight, sent at.
+    acquiring: Option<Instant>,
+    /// The next acquire attempt.
+    acquire_at: Instant,
+}
+
+/// Where a held claim is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeldState {
+    /// Claimed; starts at `start_at` (later than now when early by the store's clock).
+    Waiting { start_at: Instant },
+    /// Its run is in flight.
+    Running(RunId),
+    /// Its run ended: the completion is to be sent (or is in flight).
+    Completing {
+        outcome: FireOutcome,
+        sending: bool,
+        retry_at: Instant,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    flow: u32,
+    fire: FireId,
+    fence: Fence,
+    takeover: bool,
+    trust: LeaseTrust,
+    renewing: Option<Instant>,
+    renew_retry: Option<Instant>,
+    state: HeldState,
+}
+
+impl Held {
+    fn renew_due(&self) -> Option<Instant> {
+        if self.renewing.is_some() {
+            return None;
+        }
+        Some(self.renew_retry.unwrap_or_else(|| self.trust.renew_at()))
+    }
+}
+
+/// A claim sent and not answered yet.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    flow: u32,
+    at: i64,
+    wall: Timestamp,
+    mono: Instant,
+}
+
+/// What a fleet core keeps beside its flows. Boxed in an `Option`: a core without a ledger
+/// pays one pointer and one branch per poll, fire and outcome.
+#[derive(Debug)]
+pub(super) struct Fleet {
+    config: FleetConfig,
+    node: NodeId,
+    flows: Vec<FleetFlow>,
+    /// Due fires (flow, wall µs) waiting to be claimed, oldest first.
+    to_claim: VecDeque<(u32, i64)>,
+    claiming: Vec<Sent>,
+    claims: Vec<Held>,
+    /// Runs whose lease was lost: their outcome is not written.
+    lost_runs: Vec<RunId>,
+    takeovers: VecDeque<(u32, FireId)>,
+    /// Takeovers sent and not answered, with when they were sent.
+    taking_over: Vec<(FireId, Instant)>,
+    scan_at: Instant,
+    scanning: bool,
+    /// While the ledger is unavailable: the next retry.
+    down_until: Option<Instant>,
+    probing: bool,
+    retry_delay: Duration,
+    skew: Option<SkewCheck>,
+    skew_warnings: u64,
+    held_early: u64,
+    publish: VecDeque<FleetCommand>,
+    publishing: bool,
+    /// Applying a command from another node: do not publish it again.
+    applying_remote: bool,
+    command_cursor: u64,
+    reading_commands: bool,
+    /// Commands are to be read (at each scan, and when a notification nudged).
+    commands_due: bool,
+    released: bool,
+}
+
+impl Fleet {
+    pub(super) fn new(node: NodeId, config: FleetConfig) -> Self {
+        Fleet {
+            config,
+            node,
+            flows: Vec::new(),
+            to_claim: VecDeque::new(),
+            claiming: Vec::new(),
+            claims: Vec::new(),
+            lost_runs: Vec::new(),
+            takeovers: VecDeque::new(),
+            taking_over: Vec::new(),
+            scan_at: Instant::ZERO,
+            scanning: false,
+            down_until: None,
+            probing: false,
+            retry_delay: Duration::ZERO,
+            skew: None,
+            skew_warnings: 0,
+            held_early: 0,
+            publish: VecDeque::new(),
+            publishing: false,
+            applying_remote: false,
+            command_cursor: 0,
+            reading_commands: false,
+            commands_due: false,
+            released: false,
+        }
+    }
+
+    fn lease(&self) -> Duration {
+        self.config.lease
+    }
+
+    fn trust(&self, sent: Instant) -> LeaseTrust {
+        LeaseTrust::new(sent, self.config.lease, self.config.safety_margin)
+    }
+
+    /// Whether a new call (claim, scan, takeover, acquire) may go to the ledger now.
+    fn may_call(&self, now: Instant) -> bool {
+        match self.down_until {
+            None => true,
+            Some(retry) => !self.probing && now >= retry,
+        }
+    }
+
+    /// A new call goes out (the probe, while the ledger is down).
+    fn calling(&mut self) {
+        if self.down_until.is_some() {
+            self.probing = true;
+        }
+    }
+
+    fn ledger_up(&mut self) {
+        self.down_until = None;
+        self.probing = false;
+        self.retry_delay = Duration::ZERO;
+    }
+
+    fn ledger_down(&mut self, now: Instant) {
+        self.probing = false;
+        self.retry_delay = (self.retry_delay * 2).clamp(self.config.retry, self.config.retry_max);
+        self.down_until = Some(now.saturating_add(self.retry_delay));
+    }
+
+    /// Notes how a call went, for the ledger's availability.
+    fn answered<T>(&mut self, result: &PersistResult<T>, now: Instant) {
+        match result {
+            Err(e) if retryable(e) => self.ledger_down(now),
+            _ => self.ledger_up(),
+        }
+    }
+
+    /// Claims of `flow` asked for, waiting to start, or running.
+    fn busy(&self, flow: u32, running: u32) -> u32 {
+        let sent = self.claiming.iter().filter(|s| s.flow == flow).count();
+        let waiting = self
+            .claims
+            .iter()
+            .filter(|h| h.flow == flow && matches!(h.state, HeldState::Waiting { .. }))
+            .count();
+        running.saturating_add((sent + waiting) as u32)
+    }
+
+    fn measure_skew(&mut self, sent: Timestamp, store_now: Timestamp, received: Timestamp) {
+        let skew = SkewCheck::measure(sent, store_now, received);
+        if skew.exceeds(self.config.max_skew) {
+            self.skew_warnings += 1;
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                target: "cano::fleet",
+                node = %self.node,
+                skew_us = skew.offset().as_micros() as i64,
+                "clock skew to the fire ledger above the limit"
+            );
+        }
+        self.skew = Some(skew);
+    }
+}
+
+fn retryable(e: &PersistError) -> bool {
+    matches!(e, PersistError::Unavailable(_) | PersistError::Backend(_))
+}
+
+fn fire_outcome(outcome: &RunOutcome) -> Option<FireOutcome> {
+    match outcome {
+        RunOutcome::Succeeded => Some(FireOutcome::Succeeded),
+        RunOutcome::Failed(failure) if !failure.is_cancellation() => Some(FireOutcome::Failed),
+        // A cancelled run (a stop, a dropped future) leaves its claim to expire: another
+        // node takes it over and runs it (at least once).
+        RunOutcome::Failed(_) | RunOutcome::Cancelled => None,
+    }
+}
+
+/// What a due fire of a fleet core turns into.
+pub(super) enum FleetDue {
+    /// Not a fleet matter: start it here as usual, with this fence.
+    Local(Fence),
+    /// The fleet took it (a claim is asked for or queued, or it was dropped); this action
+    /// first, if any.
+    Handled(Option<Action>),
+}
+
+/// What the core does with the end of a run.
+pub(super) enum FleetEnd {
+    /// Write its outcome as usual.
+    Write,
+    /// Its lease was lost: write nothing.
+    Lost,
+}
+
+fn min_opt(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+impl SchedulerCore {
+    /// Makes this core a fleet node named `node` (before `start`): from then on it asks
+    /// for ledger calls ([`Action::Fleet`]) as the [module docs](crate::scheduler::fleet)
+    /// describe. Without this call (the default) the core asks for none and costs nothing
+    /// more.
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::InvalidPolicy`] from [`FleetConfig::validate`], or
+    /// [`SchedulerError::SetAfterStart`].
+    pub fn join_fleet(&mut self, node: NodeId, config: FleetConfig) -> Result<(), SchedulerError> {
+        if self.stage != Stage::Registering {
+            return Err(SchedulerError::SetAfterStart { setting: "fleet" });
+        }
+        config.validate()?;
+        self.fleet = Some(alloc::boxed::Box::new(Fleet::new(node, config)));
+        Ok(())
+    }
+
+    /// The lease of a fleet node's claims (zero without a fleet).
+    pub(crate) fn fleet_lease(&self) -> Duration {
+        self.fleet
+            .as_deref()
+            .map_or(Duration::ZERO, |f| f.config.lease)
+    }
+
+    /// Whether this core is a fleet node ([`join_fleet`](Self::join_fleet)).
+    pub fn is_fleet_node(&self) -> bool {
+        self.fleet.is_some()
+    }
+
+    /// The fleet as this node sees it; `None` without a fleet.
+    pub fn fleet_status(&self) -> Option<FleetStatus> {
+        let fleet = self.fleet.as_deref()?;
+        Some(FleetStatus {
+            node: fleet.node.clone(),
+            ledger_available: fleet.down_until.is_none(),
+            skew: fleet.skew.map(|s| s.offset()),
+            skew_warnings: fleet.skew_warnings,
+            held_early: fleet.held_early,
+            claims_held: fleet.claims.len(),
+        })
+    }
+
+    /// At start: each flow's part in the fleet.
+    pub(super) fn fleet_start(&mut self, now: Instant) {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return;
+        };
+        fleet.flows = self
+            .flows
+            .iter()
+            .map(|slot| FleetFlow {
+                mode: match slot.timeline {
+                    Timeline::Wall(_) => Mode::Claims,
+                    Timeline::FixedDelay { .. } | Timeline::FixedRate { .. } => Mode::Owned,
+                    Timeline::Manual => Mode::Local,
+                },
+                counters: FleetCounters::default(),
+                fence: Fence::ZERO,
+                owned: None,
+                acquiring: None,
+                acquire_at: now,
+            })
+            .collect();
+        fleet.scan_at = now.saturating_add(fleet.config.scan_every);
+    }
+
+    pub(super) fn fleet_counters(&self, i: usize) -> FleetCounters {
+        self.fleet
+            .as_deref()
+            .and_then(|f| f.flows.get(i))
+            .map_or_else(FleetCounters::default, |f| f.counters)
+    }
+
+    /// The fence of flow `i`'s schedule-store writes.
+    pub(super) fn fleet_fence(&self, i: usize) -> Fence {
+        self.fleet
+            .as_deref()
+            .and_then(|f| f.flows.get(i))
+            .map_or(Fence::ZERO, |f| f.fence)
+    }
+
+    /// Notes that this node holds `fence` for flow `i`: a higher fence lets its
+    /// schedule-store writes through again.
+    fn fleet_holds(&mut self, i: usize, fence: Fence) {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return;
+        };
+        let flow = &mut fleet.flows[i];
+        if fence > flow.fence {
+            flow.fence = fence;
+            if let Some(persist) = self.persist.as_deref_mut()
+                && let Some(fenced) = persist.fenced.get_mut(i)
+            {
+                *fenced = false;
+            }
+        }
+    }
+
+    /// A scheduled fire of flow `i` at wall µs `at` came due.
+    pub(super) fn fleet_due(&mut self, i: usize, at: i64, now: Instant) -> FleetDue {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return FleetDue::Local(Fence::ZERO);
+        };
+        let flow = &mut fleet.flows[i];
+        match flow.mode {
+            Mode::Local => FleetDue::Local(Fence::ZERO),
+            Mode::Owned => match flow.owned {
+                Some(owned) if owned.trust.is_trusted(now) => FleetDue::Local(owned.lease.fence),
+                _ => {
+                    flow.counters.fires_elsewhere += 1;
+                    FleetDue::Handled(None)
+                }
+            },
+            Mode::Claims => {
+                let slot = &mut self.flows[i];
+                let at = slot.next_fire_id(at);
+                let cap = keep(slot.config.missed).min(WAITING_CAP) as usize;
+                let waiting = fleet
+                    .to_claim
+                    .iter()
+                    .filter(|(f, _)| *f == i as u32)
+                    .count();
+                if waiting >= cap
+                    && let Some(oldest) = fleet.to_claim.iter().position(|(f, _)| *f == i as u32)
+                {
+                    fleet.to_claim.remove(oldest);
+                    slot.missed_fires = slot.missed_fires.saturating_add(1);
+                }
+                fleet.to_claim.push_back((i as u32, at));
+                FleetDue::Handled(None)
+            }
+        }
+    }
+
+    /// A run ended: complete its claim (an action to come), or refuse its writes when its
+    /// lease was lost.
+    pub(super) fn fleet_run_ended(
+        &mut self,
+        run: RunId,
+        outcome: &RunOutcome,
+        now: Instant,
+    ) -> FleetEnd {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return FleetEnd::Write;
+        };
+        if let Some(p) = fleet.lost_runs.iter().position(|r| *r == run) {
+            fleet.lost_runs.swap_remove(p);
+            return FleetEnd::Lost;
+        }
+        if let Some(p) = fleet
+            .claims
+            .iter()
+            .position(|h| h.state == HeldState::Running(run))
+        {
+            match fire_outcome(outcome) {
+                Some(outcome) => {
+                    fleet.claims[p].state = HeldState::Completing {
+                        outcome,
+                        sending: false,
+                        retry_at: now,
+                    };
+                }
+                None => {
+                    fleet.claims.swap_remove(p);
+                }
+            }
+        }
+        FleetEnd::Write
+    }
+
+    /// A command applied on this node, for the others.
+    pub(super) fn fleet_publish(&mut self, i: usize, kind: FleetCommandKind) {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return;
+        };
+        if !fleet.applying_remote {
+            let command = FleetCommand::new(self.flows[i].id.clone(), kind, fleet.node.clone());
+            fleet.publish.push_back(command);
+        }
+    }
+
+    /// A notification said other nodes published commands: read them at the next poll.
+    pub fn fleet_nudge(&mut self) {
+        if let Some(fleet) = self.fleet.as_deref_mut() {
+            fleet.commands_due = true;
+        }
+    }
+
+    /// Applies a command another node published (pause, resume and reset; a trigger runs
+    /// where it was received, so other nodes only see it). Commands this node sent are
+    /// ignored, as are commands for flows it does not have.
+    pub fn fleet_command(&mut self, command: &FleetCommand, now: Instant, wall: Timestamp) {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return;
+        };
+        if command.from == fleet.node || self.stage != Stage::Running {
+            return;
+        }
+        let Some(flow) = self.index_of(&command.flow) else {
+            return;
+        };
+        if let Some(fleet) = self.fleet.as_deref_mut() {
+            fleet.applying_remote = true;
+        }
+        let _ = match command.kind {
+            FleetCommandKind::Pause => self.pause(flow),
+            FleetCommandKind::Resume => self.resume(flow, now, wall),
+            FleetCommandKind::Reset => self.reset_flow(flow, now, wall),
+            _ => Ok(()),
+        };
+        if let Some(fleet) = self.fleet.as_deref_mut() {
+            fleet.applying_remote = false;
+        }
+    }
+
+    /// The next fleet action at `now` / `wall`, if any (called first by `poll`).
+    pub(super) fn fleet_poll(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
+        let running = self.stage == Stage::Running;
+        let fleet = self.fleet.as_deref_mut()?;
+        // Leases no longer trusted: cancel their runs; drop claims not started.
+        while let Some(p) = fleet.claims.iter().position(|h| !h.trust.is_trusted(now)) {
+            let held = fleet.claims.swap_remove(p);
+            let counters = &mut fleet.flows[held.flow as usize].counters;
+            counters.lease_losses += 1;
+            #[cfg(feature = "tracing")]
+            tracing::warn!(target: "cano::fleet", fire = %held.fire, "lease no longer trusted");
+            if let HeldState::Running(run) = held.state {
+                fleet.lost_runs.push(run);
+                return Some(Action::Cancel(run));
+            }
+        }
+        for flow in &mut fleet.flows {
+            if let Some(owned) = flow.owned
+                && !owned.trust.is_trusted(now)
+            {
+                flow.owned = None;
+                flow.counters.lease_losses += 1;
+                flow.acquire_at = now;
+            }
+        }
+        let lease = fleet.lease();
+        // Renewals.
+        if let Some(held) = fleet
+            .claims
+            .iter_mut()
+            .find(|h| h.renew_due().is_some_and(|t| t <= now))
+        {
+            held.renewing = Some(now);
+            held.renew_retry = None;
+            return Some(Action::Fleet(FleetAction::Renew {
+                fire: held.fire.clone(),
+                fence: held.fence,
+                lease,
+            }));
+        }
+        for (i, flow) in fleet.flows.iter_mut().enumerate() {
+            if let Some(owned) = &mut flow.owned
+                && owned.renewing.is_none()
+                && owned.retry_at.unwrap_or_else(|| owned.trust.renew_at()) <= now
+            {
+                owned.renewing = Some(now);
+                owned.retry_at = None;
+                return Some(Action::Fleet(FleetAction::RenewFlow {
+                    flow: FlowIndex(i as u32),
+                    id: self.flows[i].id.clone(),
+                    fence: owned.lease.fence,
+                    lease,
+                }));
+            }
+        }
+        // Completions.
+        if let Some(held) = fleet.claims.iter_mut().find(|h| {
+            matches!(h.state, HeldState::Completing { sending: false, retry_at, .. } if retry_at <= now)
+        }) && let HeldState::Completing { outcome, sending, .. } = &mut held.state
+        {
+            *sending = true;
+            return Some(Action::Fleet(FleetAction::Complete {
+                fire: held.fire.clone(),
+                fence: held.fence,
+                outcome: *outcome,
+            }));
+        }
+        if !fleet.publishing
+            && let Some(command) = fleet.publish.pop_front()
+        {
+            fleet.publishing = true;
+            return Some(Action::Fleet(FleetAction::Publish(command)));
+        }
+        if !running {
+            if matches!(self.stage, Stage::Stopped) && !fleet.released {
+                if let Some((i, flow)) = fleet
+                    .flows
+                    .iter_mut()
+                    .enumerate()
+                    .find(|(_, f)| f.owned.is_some())
+                {
+                    let owned = flow.owned.take()?;
+                    return Some(Action::Fleet(FleetAction::ReleaseFlow {
+                        flow: FlowIndex(i as u32),
+                        id: self.flows[i].id.clone(),
+                        fence: owned.lease.fence,
+                    }));
+                }
+                fleet.released = true;
+            }
+            return None;
+        }
+        // Claimed fires whose time has come (by the store's clock too): start them.
+        if let Some(p) = fleet
+            .claims
+            .iter()
+            .position(|h| matches!(h.state, HeldState::Waiting { start_at } if start_at <= now))
+        {
+            let (i, fire, fence, takeover) = {
+                let h = &fleet.claims[p];
+                (h.flow as usize, h.fire.clone(), h.fence, h.takeover)
+            };
+            let slot = &mut self.flows[i];
+            if slot.state.is_tripped() {
+                // A tripped flow runs nothing; the claim expires and is given up.
+                fleet.claims.swap_remove(p);
+                return None;
+            }
+            slot.state.start(wall);
+            let at = fire.scheduled().as_microsecond();
+            let run = self.runs.insert(i as u32, at);
+            fleet.claims[p].state = HeldState::Running(run);
+            self.mark_dirty(i);
+            self.rearm(i, now, wall, false);
+            return Some(Action::Start(Dispatch {
+                run,
+                flow: FlowIndex(i as u32),
+                fire,
+                fence,
+                takeover,
+            }));
+        }
+        if !fleet.may_call(now) {
+            return None;
+        }
+        // Due fires to claim, oldest first, within the flow's overlap limit.
+        let flows = &self.flows;
+        if let Some(p) = fleet.to_claim.iter().position(|&(f, _)| {
+            let slot = &flows[f as usize];
+            fleet.busy(f, slot.state.running()) < slot.config.overlap.limit()
+        }) && let Some((f, at)) = fleet.to_claim.remove(p)
+        {
+            let slot = &flows[f as usize];
+            if slot.state.is_paused() || slot.state.is_tripped() {
+                return None;
+            }
+            fleet.calling();
+            fleet.claiming.push(Sent {
+                flow: f,
+                at,
+                wall,
+                mono: now,
+            });
+            return Some(Action::Fleet(FleetAction::Claim {
+                flow: FlowIndex(f),
+                fire: FireId::new(slot.id.clone(), timestamp_at(at)),
+                lease,
+                max_live: slot.config.overlap.limit(),
+            }));
+        }
+        if let Some((f, fire)) = fleet.takeovers.pop_front() {
+            fleet.calling();
+            fleet.taking_over.push((fire.clone(), now));
+            return Some(Action::Fleet(FleetAction::TakeOver {
+                flow: FlowIndex(f),
+                fire,
+                lease,
+                max_takeovers: fleet.config.max_takeovers,
+            }));
+        }
+        if let Some((i, flow)) = fleet.flows.iter_mut().enumerate().find(|(i, f)| {
+            f.mode == Mode::Owned
+                && f.owned.is_none()
+                && f.acquiring.is_none()
+                && f.acquire_at <= now
+                && !flows[*i].state.is_paused()
+        }) {
+            flow.acquiring = Some(now);
+            flow.acquire_at = now.saturating_add(fleet.config.scan_every);
+            fleet.calling();
+            return Some(Action::Fleet(FleetAction::AcquireFlow {
+                flow: FlowIndex(i as u32),
+                id: flows[i].id.clone(),
+                lease,
+            }));
+        }
+        if fleet.scan_at <= now && !fleet.scanning {
+            fleet.scanning = true;
+            fleet.commands_due = true;
+            fleet.scan_at = now.saturating_add(fleet.config.scan_every);
+            fleet.calling();
+            return Some(Action::Fleet(FleetAction::ScanExpired {
+                limit: SCAN_LIMIT,
+            }));
+        }
+        if fleet.commands_due && !fleet.reading_commands {
+            // Commands are re-read along with each scan (the nudge of a notification,
+            // where the ledger has one, only makes them prompt).
+            fleet.commands_due = false;
+            fleet.reading_commands = true;
+            return Some(Action::Fleet(FleetAction::ReadCommands {
+                cursor: fleet.command_cursor,
+            }));
+        }
+        None
+    }
+
+    /// When [`fleet_poll`](Self::fleet_poll) next has something to do.
+    pub(super) fn fleet_wake(&self) -> Option<Instant> {
+        let fleet = self.fleet.as_deref()?;
+        let running = self.stage == Stage::Running;
+        let mut wake: Option<Instant> = None;
+        for held in &fleet.claims {
+            wake = min_opt(wake, Some(held.trust.trusted_until()));
+            wake = min_opt(wake, held.renew_due());
+            match held.state {
+                HeldState::Waiting { start_at } if running => wake = min_opt(wake, Some(start_at)),
+                HeldState::Completing {
+                    sending: false,
+                    retry_at,
+                    ..
+                } => wake = min_opt(wake, Some(retry_at)),
+                _ => {}
+            }
+        }
+        for flow in &fleet.flows {
+            if let Some(owned) = &flow.owned {
+                wake = min_opt(wake, Some(owned.trust.trusted_until()));
+                if owned.renewing.is_none() {
+                    wake = min_opt(
+                        wake,
+                        Some(owned.retry_at.unwrap_or_else(|| owned.trust.renew_at())),
+                    );
+                }
+            }
+        }
+        if !fleet.publishing && !fleet.publish.is_empty() {
+            wake = min_opt(wake, Some(Instant::ZERO));
+        }
+        if self.stage == Stage::Stopped && !fleet.released {
+            wake = min_opt(wake, Some(Instant::ZERO));
+        }
+        if !running {
+            return wake;
+        }
+        let calls_from = match fleet.down_until {
+            None => Instant::ZERO,
+            Some(_) if fleet.probing => return wake,
+            Some(retry) => retry,
+        };
+        let claimable = fleet.to_claim.iter().any(|&(f, _)| {
+            let slot = &self.flows[f as usize];
+            fleet.busy(f, slot.state.running()) < slot.config.overlap.limit()
+        });
+        if claimable || !fleet.takeovers.is_empty() {
+            wake = min_opt(wake, Some(calls_from));
+        }
+        for (i, flow) in fleet.flows.iter().enumerate() {
+            if flow.mode == Mode::Owned
+                && flow.owned.is_none()
+                && flow.acquiring.is_none()
+                && !self.flows[i].state.is_paused()
+            {
+                wake = min_opt(wake, Some(flow.acquire_at.max(calls_from)));
+            }
+        }
+        if !fleet.scanning {
+            wake = min_opt(wake, Some(fleet.scan_at.max(calls_from)));
+        }
+        if fleet.commands_due && !fleet.reading_commands {
+            wake = min_opt(wake, Some(calls_from));
+        }
+        wake
+    }
+
+    /// Records the answer to a [`FleetAction`] at `now` / `wall` (this node's clocks when
+    /// it came back). What it changes comes out of the next [`poll`](Self::poll).
+    pub fn fleet_done(&mut self, report: FleetReport, now: Instant, wall: Timestamp) {
+        if self.fleet.is_none() {
+            return;
+        }
+        match report {
+            FleetReport::Claim { flow, fire, result } => {
+                self.claim_done(flow, fire, result, now, wall)
+            }
+            FleetReport::Renew {
+                fire,
+                fence,
+                result,
+            } => {
+                let Some(fleet) = self.fleet.as_deref_mut() else {
+                    return;
+                };
+                fleet.answered(&result, now);
+                let retry = fleet.config.retry;
+                let (lease, margin) = (fleet.config.lease, fleet.config.safety_margin);
+                let Some(held) = fleet
+                    .claims
+                    .iter_mut()
+                    .find(|h| h.fire == fire && h.fence == fence)
+                else {
+                    return;
+                };
+                let sent = held.renewing.take().unwrap_or(now);
+                match result {
+                    Ok(_) => held.trust = LeaseTrust::new(sent, lease, margin),
+                    Err(PersistError::Fenced { .. }) => {
+                        // Another node holds it now: trust ends at once.
+                        held.trust = LeaseTrust::new(now, Duration::ZERO, Duration::ZERO);
+                    }
+                    Err(_) => held.renew_retry = Some(now.saturating_add(retry)),
+                }
+            }
+            FleetReport::Complete {
+                fire,
+                fence,
+                result,
+            } => {
+                let Some(fleet) = self.fleet.as_deref_mut() else {
+                    return;
+                };
+                fleet.answered(&result, now);
+                let retry_delay = fleet.retry_delay.max(fleet.config.retry);
+                let Some(p) = fleet
+                    .claims
+                    .iter()
+                    .position(|h| h.fire == fire && h.fence == fence)
+                else {
+                    return;
+                };
+                match result {
+                    Err(e) if retryable(&e) => {
+                        if let HeldState::Completing {
+                            sending, retry_at, ..
+                        } = &mut fleet.claims[p].state
+                        {
+                            *sending = false;
+                            *retry_at = now.saturating_add(retry_delay);
+                        }
+                    }
+                    _ => {
+                        fleet.claims.swap_remove(p);
+                    }
+                }
+            }
+            FleetReport::ScanExpired { result } => {
+                let Some(fleet) = self.fleet.as_deref_mut() else {
+                    return;
+                };
+                fleet.scanning = false;
+                fleet.answered(&result, now);
+                let Ok(expired) = result else {
+                    return;
+                };
+                for claim in expired.value {
+                    let Some(flow) = self.index_of(claim.fire.flow()) else {
+                        continue;
+                    };
+                    let i = flow.get();
+                    let slot = &self.flows[i];
+                    let Some(fleet) = self.fleet.as_deref_mut() else {
+                        return;
+                    };
+                    let known = fleet.claims.iter().any(|h| h.fire == claim.fire)
+                        || fleet.taking_over.iter().any(|(f, _)| *f == claim.fire)
+                        || fleet.takeovers.iter().any(|(_, f)| *f == claim.fire);
+                    if fleet.flows[i].mode == Mode::Claims
+                        && !known
+                        && !slot.state.is_paused()
+                        && !slot.state.is_tripped()
+                    {
+                        fleet.takeovers.push_back((i as u32, claim.fire));
+                    }
+                }
+            }
+            FleetReport::TakeOver { flow, fire, result } => {
+                let Some(fleet) = self.fleet.as_deref_mut() else {
+                    return;
+                };
+                fleet.probing = false;
+                fleet.answered(&result, now);
+                let sent = fleet
+                    .taking_over
+                    .iter()
+                    .find(|(f, _)| *f == fire)
+                    .map_or(now, |(_, at)| *at);
+                fleet.taking_over.retain(|(f, _)| *f != fire);
+                let i = flow.get();
+                match result {
+                    Ok(Stamped {
+                        value: TakeoverOutcome::Claimed(claim),
+                        ..
+                    }) => {
+                        fleet.flows[i].counters.takeovers += 1;
+                        let trust = fleet.trust(sent);
+                        fleet.claims.push(Held {
+                            flow: i as u32,
+                            fire,
+                            fence: claim.fence,
+                            takeover: true,
+                            trust,
+                            renewing: None,
+                            renew_retry: None,
+                            state: HeldState::Waiting { start_at: now },
+                        });
+                        self.fleet_holds(i, claim.fence);
+                    }
+                    Ok(Stamped {
+                        value: TakeoverOutcome::Abandoned { .. },
+                        ..
+                    }) => fleet.flows[i].counters.fires_abandoned += 1,
+                    _ => {}
+                }
+            }
+            FleetReport::AcquireFlow { flow, result } => {
+                let Some(fleet) = self.fleet.as_deref_mut() else {
+                    return;
+                };
+                fleet.answered(&result, now);
+                let i = flow.get();
+                let sent = fleet.flows[i].acquiring.take().unwrap_or(now);
+                let trust = fleet.trust(sent);
+                let f = &mut fleet.flows[i];
+                if let Ok(Stamped {
+                    value: FlowLeaseOutcome::Owned(lease),
+                    ..
+                }) = result
+                {
+                    f.owned = Some(OwnLease {
+                        lease,
+                        trust,
+                        renewing: None,
+                        retry_at: None,
+                    });
+                    self.fleet_holds(i, lease.fence);
+                }
+            }
+            FleetReport::RenewFlow {
+                flow,
+                fence,
+                result,
+            } => {
+                let Some(fleet) = self.fleet.as_deref_mut() else {
+                    return;
+                };
+                fleet.answered(&result, now);
+                let retry = fleet.config.retry;
+                let config = (fleet.config.lease, fleet.config.safety_margin);
+                let Some(owned) = fleet.flows[flow.get()]
+                    .owned
+                    .as_mut()
+                    .filter(|o| o.lease.fence == fence)
+                else {
+                    return;
+                };
+                let sent = owned.renewing.take().unwrap_or(now);
+                match result {
+                    Ok(_) => owned.trust = LeaseTrust::new(sent, config.0, config.1),
+                    Err(PersistError::Fenced { .. }) => {
+                        owned.trust = LeaseTrust::new(now, Duration::ZERO, Duration::ZERO);
+                    }
+                    Err(_) => owned.retry_at = Some(now.saturating_add(retry)),
+                }
+            }
+            FleetReport::ReleaseFlow { .. } => {}
+            FleetReport::Publish { result } => {
+                if let Some(fleet) = self.fleet.as_deref_mut() {
+                    fleet.publishing = false;
+                    let _ = result; // a lost command reaches the others at their next read
+                }
+            }
+            FleetReport::ReadCommands { result } => {
+                let Some(fleet) = self.fleet.as_deref_mut() else {
+                    return;
+                };
+                fleet.reading_commands = false;
+                let Ok(commands) = result else {
+                    return;
+                };
+                for (seq, command) in commands {
+                    if let Some(fleet) = self.fleet.as_deref_mut() {
+                        if seq <= fleet.command_cursor {
+                            continue;
+                        }
+                        fleet.command_cursor = seq;
+                    }
+                    self.fleet_command(&command, now, wall);
+                }
+            }
+        }
+    }
+
+    /// The answer to a claim of `fire` (flow `flow`) at `now` / `wall`.
+    pub fn claim_done(
+        &mut self,
+        flow: FlowIndex,
+        fire: FireId,
+        result: PersistResult<Stamped<ClaimOutcome>>,
+        now: Instant,
+        wall: Timestamp,
+    ) {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return;
+        };
+        let i = flow.get();
+        let at = fire.scheduled().as_microsecond();
+        let Some(p) = fleet
+            .claiming
+            .iter()
+            .position(|s| s.flow == i as u32 && s.at == at)
+        else {
+            return;
+        };
+        let sent = fleet.claiming.swap_remove(p);
+        fleet.answered(&result, now);
+        match result {
+            Ok(Stamped {
+                value: ClaimOutcome::Claimed(claim),
+                store_now,
+            }) => {
+                fleet.measure_skew(sent.wall, store_now, wall);
+                let early = fleet
+                    .skew
+                    .and_then(|skew| skew.early_by(fire.scheduled(), wall));
+                if early.is_some() {
+                    fleet.held_early += 1;
+                }
+                let start_at = now.saturating_add(early.unwrap_or(Duration::ZERO));
+                let trust = fleet.trust(sent.mono);
+                fleet.claims.push(Held {
+                    flow: i as u32,
+                    fire,
+                    fence: claim.fence,
+                    takeover: claim.takeovers > 0,
+                    trust,
+                    renewing: None,
+                    renew_retry: None,
+                    state: HeldState::Waiting { start_at },
+                });
+                self.fleet_holds(i, claim.fence);
+            }
+            Ok(Stamped { value, store_now }) => {
+                fleet.measure_skew(sent.wall, store_now, wall);
+                let counters = &mut fleet.flows[i].counters;
+                match value {
+                    ClaimOutcome::Abandoned { .. } => counters.fires_abandoned += 1,
+                    _ => counters.fires_elsewhere += 1,
+                }
+            }
+            Err(e) if retryable(&e) => {
+                // Not known to be claimed: ask again once the ledger answers (a lost
+                // acknowledgement of a claim that went through answers `Claimed` again).
+                fleet.to_claim.push_front((i as u32, at));
+            }
+            Err(_) => {
+                let slot = &mut self.flows[i];
+                slot.missed_fires = slot.missed_fires.saturating_add(1);
+            }
+        }
+    }
+}
