@@ -355,10 +355,12 @@ fn three_nodes_killed_and_restarted_run_every_fire_once() {
     let mut rng = SplitMix(seed);
     let fleet = Fleet::new("fleet_kill");
     let url = fleet.url_via(None);
+    // Runs of 300 ms: a kill lands on claims in flight, which the others must take over.
+    let work = ["--work-ms".to_owned(), "300".to_owned()];
     let mut incarnation = [0u32; 3];
     let name = |i: usize, inc: u32| format!("n{}.{}", i + 1, inc);
     let mut nodes: Vec<Option<Node>> = (0..3)
-        .map(|i| Some(fleet.node(&name(i, 0), &url, &[])))
+        .map(|i| Some(fleet.node(&name(i, 0), &url, &work)))
         .collect();
     let began = Instant::now();
     let from = now_us() + 2_000_000;
@@ -366,7 +368,7 @@ fn three_nodes_killed_and_restarted_run_every_fire_once() {
     let mut kills: Vec<(String, i64)> = Vec::new();
     // (node index, restart at)
     let mut restarts: Vec<(usize, Instant)> = Vec::new();
-    let chaos = Duration::from_secs(60);
+    let chaos = Duration::from_secs(62);
     let mut next_kill = began + Duration::from_millis(rng.in_range(3_000..6_000));
     while began.elapsed() < chaos {
         std::thread::sleep(Duration::from_millis(50));
@@ -374,7 +376,7 @@ fn three_nodes_killed_and_restarted_run_every_fire_once() {
         restarts.retain(|&(i, at)| {
             if at <= now {
                 incarnation[i] += 1;
-                nodes[i] = Some(fleet.node(&name(i, incarnation[i]), &url, &[]));
+                nodes[i] = Some(fleet.node(&name(i, incarnation[i]), &url, &work));
                 false
             } else {
                 true
@@ -397,7 +399,7 @@ fn three_nodes_killed_and_restarted_run_every_fire_once() {
     let to = now_us();
     for (i, _) in restarts.drain(..) {
         incarnation[i] += 1;
-        nodes[i] = Some(fleet.node(&name(i, incarnation[i]), &url, &[]));
+        nodes[i] = Some(fleet.node(&name(i, incarnation[i]), &url, &work));
     }
     // Time for the last takeovers: a lease, a scan, and slack.
     std::thread::sleep(Duration::from_millis(LEASE_MS + SCAN_MS + 2_000));
@@ -435,6 +437,13 @@ fn three_nodes_killed_and_restarted_run_every_fire_once() {
     );
     assert_eq!(fleet.abandoned(), 0, "no fire given up");
     assert!(kills.len() >= 8, "only {} kills", kills.len());
+    // The kills hit claims in flight, and those fires were taken over.
+    let taken_over = c.replayed.len();
+    assert!(
+        taken_over >= kills.len(),
+        "{} kills but only {taken_over} fires taken over",
+        kills.len()
+    );
     eprintln!(
         "seed {seed}: {} fires in {:.0} s, {} kills, {} takeovers ({} replayed effects), \
          lateness p50 {} ms, p99 {} ms, max {} ms",
