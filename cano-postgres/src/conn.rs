@@ -133,7 +133,7 @@ async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
             .prepare("SELECT * FROM cano_claim($1, $2, $3, $4, $5)")
             .await?,
         take_over: client
-            .prepare("SELECT * FROM cano_take_over($1, $2, $3, $4, $5)")
+            .prepare("SELECT * FROM cano_take_over($1, $2, $3, $4, $5, $6)")
             .await?,
         renew: client
             .prepare("SELECT * FROM cano_renew($1, $2, $3, $4)")

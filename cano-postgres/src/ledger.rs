@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use cano_core::persist::{
-    ClaimOutcome, ClaimState, ExpiredClaim, FleetCommand, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
-    FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult, Stamped,
-    TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
+    ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
+    FleetCommand, FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult,
+    Stamped, TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
 };
 use cano_core::scheduler::FireId;
 use jiff::Timestamp;
@@ -187,21 +187,26 @@ impl FireLedger for PgStore {
         Ok(Stamped::new(expired, store_now))
     }
 
-    async fn take_over(
+    async fn take_over_limited(
         &self,
         fire: &FireId,
         node_id: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> PersistResult<Stamped<TakeoverOutcome>> {
         let (flow, at) = key(fire)?;
         let lease = lease_micros(lease)?;
+        if max_live == 0 {
+            return Err(PersistError::invalid("max_live must be at least 1"));
+        }
         let max = i64::from(max_takeovers);
+        let max_live = i64::from(max_live);
         let live = self.link.live()?;
         let row = query_one(
             &live,
             &live.sql.take_over,
-            &[&flow, &at, &node_id.as_str(), &lease, &max],
+            &[&flow, &at, &node_id.as_str(), &lease, &max, &max_live],
         )
         .await?;
         let status: i16 = get(&row, "o_status")?;
@@ -218,6 +223,9 @@ impl FireLedger for PgStore {
                 takeovers: count(get(&row, "o_takeovers")?, "takeovers")?,
             },
             5 => TakeoverOutcome::Missing,
+            6 => TakeoverOutcome::AtLimit {
+                live: count(get(&row, "o_live")?, "live claims")?,
+            },
             other => return Err(unknown_status(other)),
         };
         Ok(Stamped::new(value, now(&row, "o_now_us")?))

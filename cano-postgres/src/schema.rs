@@ -15,10 +15,15 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("schema_v1.sql"),
     ),
     (2, "checkpoint store", include_str!("schema_v2.sql")),
+    (
+        3,
+        "takeover within the overlap limit",
+        include_str!("schema_v3.sql"),
+    ),
 ];
 
 /// The newest schema version this crate writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Whether `schema` is a plain lower-case identifier (so it needs no quoting rules beyond
 /// double quotes and cannot inject SQL).

@@ -110,6 +110,7 @@ where
         bad_input_is_invalid,
         concurrent_claims_never_give_two_live_claims,
         the_overlap_limit_holds_fleet_wide,
+        a_takeover_keeps_the_overlap_limit,
         concurrent_takeovers_have_one_winner,
     ];
     run_cases(make, cases).await;
@@ -779,6 +780,58 @@ async fn the_overlap_limit_holds_fleet_wide<F: StoreFixture>(f: Arc<F>) {
     );
     assert!(matches!(
         l.claim_limited(&at(5), &node("d"), LONG, 0).await,
+        Err(PersistError::Invalid(_))
+    ));
+}
+
+/// A fire whose claim lay expired while a later fire of its flow was claimed is not taken
+/// over past the flow's limit (Skip: one run fleet-wide), and is once that run ended.
+async fn a_takeover_keeps_the_overlap_limit<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    let at = |m: u32| fire("limited-takeover", &format!("2026-01-01T00:{m:02}:00Z"));
+    let dead = claimed(
+        &l.claim_limited(&at(1), &node("a"), short, 1)
+            .await
+            .expect("claim")
+            .value,
+        "first",
+    );
+    f.pass(short * 2).await;
+    let later = claimed(
+        &l.claim_limited(&at(2), &node("b"), LONG, 1)
+            .await
+            .expect("claim")
+            .value,
+        "an expired claim is not live",
+    );
+    assert_eq!(
+        l.take_over_limited(&at(1), &node("c"), LONG, 3, 1)
+            .await
+            .expect("take over")
+            .value,
+        TakeoverOutcome::AtLimit { live: 1 }
+    );
+    let record = l.fire(&at(1)).await.expect("fire").value.expect("record");
+    assert_eq!(
+        (record.owner, record.fence, record.takeovers),
+        (node("a"), dead.fence, 0),
+        "a refused takeover changes nothing"
+    );
+    l.complete(&at(2), later.fence, FireOutcome::Succeeded)
+        .await
+        .expect("complete");
+    match l
+        .take_over_limited(&at(1), &node("c"), LONG, 3, 1)
+        .await
+        .expect("take over")
+        .value
+    {
+        TakeoverOutcome::Claimed(c) => assert!(c.fence > later.fence && c.takeovers == 1),
+        other => panic!("expected Claimed after the run ended, got {other:?}"),
+    }
+    assert!(matches!(
+        l.take_over_limited(&at(1), &node("c"), LONG, 3, 0).await,
         Err(PersistError::Invalid(_))
     ));
 }

@@ -220,6 +220,21 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
     cano_core::checkpoint::CheckpointStore::start(&store, &run, &first)
         .await
         .expect("v2 tables work");
+    let takeover = store
+        .take_over_limited(
+            &old,
+            &cano_core::persist::NodeId::new("b"),
+            Duration::from_secs(5),
+            3,
+            1,
+        )
+        .await
+        .expect("the v3 takeover works on v1 claims")
+        .value;
+    assert!(
+        matches!(takeover, cano_core::persist::TakeoverOutcome::Live { .. }),
+        "{takeover:?}"
+    );
     let versions: Vec<i32> = client
         .query(
             &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
@@ -230,7 +245,7 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

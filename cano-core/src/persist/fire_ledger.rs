@@ -121,6 +121,13 @@ pub enum TakeoverOutcome {
     },
     /// The ledger has no claim for this fire.
     Missing,
+    /// The fire's flow already holds as many live claims as
+    /// [`take_over_limited`](FireLedger::take_over_limited) allows (its overlap limit,
+    /// held fleet-wide); nothing changed: try again once one of them ended.
+    AtLimit {
+        /// The flow's live claims.
+        live: u32,
+    },
 }
 
 /// Where one fire's claim is in its life.
@@ -304,13 +311,35 @@ pub trait FireLedger: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = PersistResult<Stamped<Vec<ExpiredClaim>>>> + Send;
 
-    /// Takes over the expired claim on `fire` for `node` (see the rules above).
+    /// Takes over the expired claim on `fire` for `node` (see the rules above), whatever
+    /// else of its flow is running: [`take_over_limited`](FireLedger::take_over_limited)
+    /// with no limit.
     fn take_over(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+    ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
+        self.take_over_limited(fire, node, lease, max_takeovers, u32::MAX)
+    }
+
+    /// Takes over the expired claim on `fire` for `node` unless its flow already holds
+    /// `max_live` live claims ([`TakeoverOutcome::AtLimit`]; checked after the give-up
+    /// rule): while a fire's claim lay expired its flow may have claimed a later fire, and
+    /// the takeover must not take the flow past its overlap limit.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid`](super::PersistError::Invalid) for `max_live == 0`, besides the errors of
+    /// every call.
+    fn take_over_limited(
+        &self,
+        fire: &FireId,
+        node: &NodeId,
+        lease: Duration,
+        max_takeovers: u32,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send;
 
     /// Forgets completed and abandoned claims that ended before `ended_before` (store
@@ -412,12 +441,13 @@ pub trait DynFireLedger: Send + Sync {
         outcome: FireOutcome,
     ) -> Answer<'a, ()>;
     fn expired_dyn(&self, limit: usize) -> Answer<'_, Vec<ExpiredClaim>>;
-    fn take_over_dyn<'a>(
+    fn take_over_limited_dyn<'a>(
         &'a self,
         fire: &'a FireId,
         node: &'a NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> Answer<'a, TakeoverOutcome>;
     fn retain_dyn(&self, ended_before: Timestamp) -> Answer<'_, u64>;
     fn fire_dyn<'a>(&'a self, fire: &'a FireId) -> Answer<'a, Option<FireRecord>>;
@@ -472,14 +502,15 @@ impl<T: FireLedger> DynFireLedger for T {
     fn expired_dyn(&self, limit: usize) -> Answer<'_, Vec<ExpiredClaim>> {
         Box::pin(self.expired(limit))
     }
-    fn take_over_dyn<'a>(
+    fn take_over_limited_dyn<'a>(
         &'a self,
         fire: &'a FireId,
         node: &'a NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> Answer<'a, TakeoverOutcome> {
-        Box::pin(self.take_over(fire, node, lease, max_takeovers))
+        Box::pin(self.take_over_limited(fire, node, lease, max_takeovers, max_live))
     }
     fn retain_dyn(&self, ended_before: Timestamp) -> Answer<'_, u64> {
         Box::pin(self.retain(ended_before))
@@ -561,16 +592,17 @@ macro_rules! forward_fire_ledger {
             ) -> impl Future<Output = PersistResult<Stamped<Vec<ExpiredClaim>>>> + Send {
                 async move { (**self).expired_dyn(limit).await }
             }
-            fn take_over(
+            fn take_over_limited(
                 &self,
                 fire: &FireId,
                 node: &NodeId,
                 lease: Duration,
                 max_takeovers: u32,
+                max_live: u32,
             ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
                 async move {
                     (**self)
-                        .take_over_dyn(fire, node, lease, max_takeovers)
+                        .take_over_limited_dyn(fire, node, lease, max_takeovers, max_live)
                         .await
                 }
             }
@@ -669,14 +701,15 @@ impl<T: FireLedger> FireLedger for Arc<T> {
     ) -> impl Future<Output = PersistResult<Stamped<Vec<ExpiredClaim>>>> + Send {
         T::expired(self, limit)
     }
-    fn take_over(
+    fn take_over_limited(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
-        T::take_over(self, fire, node, lease, max_takeovers)
+        T::take_over_limited(self, fire, node, lease, max_takeovers, max_live)
     }
     fn retain(
         &self,

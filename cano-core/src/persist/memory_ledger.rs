@@ -182,12 +182,7 @@ impl LedgerState {
                 high_water: ts(high_water),
             });
         }
-        let live = self
-            .fires
-            .range((key.0.clone(), i64::MIN)..=(key.0.clone(), i64::MAX))
-            .filter(|(_, row)| row.state == ClaimState::Claimed && now < row.expires)
-            .count();
-        let live = u32::try_from(live).unwrap_or(u32::MAX);
+        let live = Self::live(&self.fires, &key.0, now);
         if live >= max_live {
             return Ok(ClaimOutcome::AtLimit { live });
         }
@@ -204,6 +199,15 @@ impl LedgerState {
         let claim = claim_of(&row);
         self.fires.insert(key, row);
         Ok(ClaimOutcome::Claimed(claim))
+    }
+
+    /// The live claims of `flow` at `now`.
+    fn live(fires: &BTreeMap<(Arc<str>, i64), Row>, flow: &Arc<str>, now: i64) -> u32 {
+        let live = fires
+            .range((flow.clone(), i64::MIN)..=(flow.clone(), i64::MAX))
+            .filter(|(_, row)| row.state == ClaimState::Claimed && now < row.expires)
+            .count();
+        u32::try_from(live).unwrap_or(u32::MAX)
     }
 
     /// The live claim on `fire` held with `fence`, or why not.
@@ -282,10 +286,15 @@ impl LedgerState {
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
         now: i64,
     ) -> PersistResult<TakeoverOutcome> {
         let key = key(fire)?;
         let expires = lease_end(now, lease)?;
+        if max_live == 0 {
+            return Err(PersistError::invalid("max_live must be at least 1"));
+        }
+        let live = Self::live(&self.fires, &key.0, now);
         let Some(row) = self.fires.get_mut(&key) else {
             return Ok(TakeoverOutcome::Missing);
         };
@@ -316,6 +325,9 @@ impl LedgerState {
             return Ok(TakeoverOutcome::Abandoned {
                 takeovers: row.takeovers,
             });
+        }
+        if live >= max_live {
+            return Ok(TakeoverOutcome::AtLimit { live });
         }
         flow.fence = flow.fence.next();
         row.fence = flow.fence;
@@ -599,15 +611,16 @@ impl FireLedger for MemoryFireLedger {
         core::future::ready(self.apply(false, |s, now| Ok(s.expired(limit, now))))
     }
 
-    fn take_over(
+    fn take_over_limited(
         &self,
         fire: &FireId,
         node: &NodeId,
         lease: Duration,
         max_takeovers: u32,
+        max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<TakeoverOutcome>>> + Send {
         core::future::ready(self.apply(true, |s, now| {
-            s.take_over(fire, node, lease, max_takeovers, now)
+            s.take_over(fire, node, lease, max_takeovers, max_live, now)
         }))
     }
 

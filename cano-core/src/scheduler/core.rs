@@ -820,6 +820,12 @@ impl SchedulerCore {
                 }
             }
         }
+        if self.fleet.is_some()
+            && let Some(action) = self.fleet_poll(now, wall)
+        {
+            // What the fires just due asked of the fleet (their claims).
+            return action;
+        }
         match self.next_wake() {
             Some(t) => Action::WakeAt(t),
             None => Action::Idle,

@@ -199,7 +199,8 @@ pub enum FleetAction {
         /// The most to return.
         limit: usize,
     },
-    /// [`FireLedger::take_over`] the expired claim on `fire` of `flow`.
+    /// [`FireLedger::take_over_limited`] the expired claim on `fire` of `flow`, within its
+    /// overlap limit.
     TakeOver {
         /// The flow.
         flow: FlowIndex,
@@ -209,6 +210,8 @@ pub enum FleetAction {
         lease: Duration,
         /// Takeovers allowed before the fire is given up.
         max_takeovers: u32,
+        /// The flow's overlap limit.
+        max_live: u32,
     },
     /// [`FireLedger::acquire_flow`] the ownership lease of `flow` (id `id`).
     AcquireFlow {
@@ -370,8 +373,11 @@ impl FleetAction {
                 fire,
                 lease,
                 max_takeovers,
+                max_live,
             } => {
-                let result = ledger.take_over(&fire, node, lease, max_takeovers).await;
+                let result = ledger
+                    .take_over_limited(&fire, node, lease, max_takeovers, max_live)
+                    .await;
                 FleetReport::TakeOver { flow, fire, result }
             }
             FleetAction::AcquireFlow { flow, id, lease } => FleetReport::AcquireFlow {
@@ -451,9 +457,10 @@ impl FleetAction {
                     fire,
                     lease,
                     max_takeovers,
+                    max_live,
                 } => {
                     let result = ledger
-                        .take_over_dyn(&fire, node, lease, max_takeovers)
+                        .take_over_limited_dyn(&fire, node, lease, max_takeovers, max_live)
                         .await;
                     FleetReport::TakeOver { flow, fire, result }
                 }
@@ -548,6 +555,11 @@ struct FleetFlow {
     acquiring: Option<Instant>,
     /// The next acquire attempt.
     acquire_at: Instant,
+    /// Whether an acquire was ever answered: until then a due fire waits for the answer
+    /// (a fleet that just started must not drop every fixed-delay flow's first fire).
+    acquire_answered: bool,
+    /// A fire came due before the first answer: fire at once if the lease is ours.
+    deferred: bool,
 }
 
 /// Where a held claim is.
@@ -629,6 +641,9 @@ pub(super) struct Fleet {
     /// Commands are to be read (at each scan, and when a notification nudged).
     commands_due: bool,
     released: bool,
+    /// Wall minus monotonic (µs) at the last poll: a forward jump means this node was
+    /// suspended (its monotonic clock stood still while the store's leases ran on).
+    wall_offset: Option<i64>,
 }
 
 impl Fleet {
@@ -658,6 +673,7 @@ impl Fleet {
             reading_commands: false,
             commands_due: false,
             released: false,
+            wall_offset: None,
         }
     }
 
@@ -728,6 +744,31 @@ impl Fleet {
             );
         }
         self.skew = Some(skew);
+    }
+}
+
+impl Fleet {
+    /// Trust is measured on the monotonic clock, which stands still while the machine is
+    /// suspended; the store's leases do not. So a forward jump of the wall clock against
+    /// the monotonic one beyond the safety margin ends trust in every lease held (a
+    /// forward NTP step that large does too: a lease is given up rather than risked).
+    fn check_suspend(&mut self, now: Instant, wall: Timestamp) {
+        let offset = wall
+            .as_microsecond()
+            .saturating_sub(crate::time::mono_micros(now));
+        let previous = self.wall_offset.replace(offset);
+        let margin = i64::try_from(self.config.safety_margin.as_micros()).unwrap_or(i64::MAX);
+        if previous.is_some_and(|p| offset.saturating_sub(p) > margin) {
+            let lapsed = LeaseTrust::new(now, Duration::ZERO, Duration::ZERO);
+            for held in &mut self.claims {
+                held.trust = lapsed;
+            }
+            for flow in &mut self.flows {
+                if let Some(owned) = &mut flow.owned {
+                    owned.trust = lapsed;
+                }
+            }
+        }
     }
 }
 
@@ -832,6 +873,8 @@ impl SchedulerCore {
                 owned: None,
                 acquiring: None,
                 acquire_at: now,
+                acquire_answered: false,
+                deferred: false,
             })
             .collect();
         fleet.scan_at = now.saturating_add(fleet.config.scan_every);
@@ -879,6 +922,10 @@ impl SchedulerCore {
             Mode::Local => FleetDue::Local(Fence::ZERO),
             Mode::Owned => match flow.owned {
                 Some(owned) if owned.trust.is_trusted(now) => FleetDue::Local(owned.lease.fence),
+                None if !flow.acquire_answered => {
+                    flow.deferred = true;
+                    FleetDue::Handled(None)
+                }
                 _ => {
                     flow.counters.fires_elsewhere += 1;
                     FleetDue::Handled(None)
@@ -990,6 +1037,7 @@ impl SchedulerCore {
     pub(super) fn fleet_poll(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
         let running = self.stage == Stage::Running;
         let fleet = self.fleet.as_deref_mut()?;
+        fleet.check_suspend(now, wall);
         // Leases no longer trusted: cancel their runs; drop claims not started.
         while let Some(p) = fleet.claims.iter().position(|h| !h.trust.is_trusted(now)) {
             let held = fleet.claims.swap_remove(p);
@@ -1060,6 +1108,10 @@ impl SchedulerCore {
             return Some(Action::Fleet(FleetAction::Publish(command)));
         }
         if !running {
+            // Claimed but not started: left to expire (another node takes them over).
+            fleet
+                .claims
+                .retain(|h| !matches!(h.state, HeldState::Waiting { .. }));
             if matches!(self.stage, Stage::Stopped) && !fleet.released {
                 if let Some((i, flow)) = fleet
                     .flows
@@ -1144,6 +1196,7 @@ impl SchedulerCore {
                 fire,
                 lease,
                 max_takeovers: fleet.config.max_takeovers,
+                max_live: flows[f as usize].config.overlap.limit(),
             }));
         }
         if let Some((i, flow)) = fleet.flows.iter_mut().enumerate().find(|(i, f)| {
@@ -1399,6 +1452,8 @@ impl SchedulerCore {
                 let sent = fleet.flows[i].acquiring.take().unwrap_or(now);
                 let trust = fleet.trust(sent);
                 let f = &mut fleet.flows[i];
+                f.acquire_answered |= result.is_ok();
+                let deferred = core::mem::take(&mut f.deferred) && result.is_ok();
                 if let Ok(Stamped {
                     value: FlowLeaseOutcome::Owned(lease),
                     ..
@@ -1411,6 +1466,20 @@ impl SchedulerCore {
                         retry_at: None,
                     });
                     self.fleet_holds(i, lease.fence);
+                    let slot = &mut self.flows[i];
+                    if deferred
+                        && self.stage == Stage::Running
+                        && slot.state.running() == 0
+                        && let Timeline::FixedDelay { .. } = slot.timeline
+                    {
+                        // Its first fire came due before the lease was known: now.
+                        slot.next_fire = Some(super::FireTime::Monotonic(now));
+                        self.queue.arm(i as u32, now);
+                    }
+                } else if let Some(f) = self.fleet.as_deref_mut()
+                    && deferred
+                {
+                    f.flows[i].counters.fires_elsewhere += 1;
                 }
             }
             FleetReport::RenewFlow {
@@ -1533,6 +1602,516 @@ impl SchedulerCore {
             Err(_) => {
                 let slot = &mut self.flows[i];
                 slot.missed_fires = slot.missed_fires.saturating_add(1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cron::Cron;
+    use crate::persist::FireClaim;
+    use crate::scheduler::schedule::{IntervalMode, OverlapPolicy, Schedule, SchedulePolicy};
+    use alloc::vec;
+
+    const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+    fn wall(secs: u64) -> Timestamp {
+        Timestamp::from_second(START + secs as i64).unwrap()
+    }
+
+    fn at(secs: u64) -> Instant {
+        Instant::from_secs(secs)
+    }
+
+    fn node() -> NodeId {
+        NodeId::new("me")
+    }
+
+    fn fleet_core(flows: &[(&str, Schedule)]) -> SchedulerCore {
+        let mut core = SchedulerCore::new();
+        for (id, schedule) in flows {
+            core.add_flow(id, schedule.clone()).unwrap();
+        }
+        core.join_fleet(node(), FleetConfig::default()).unwrap();
+        core
+    }
+
+    fn every_minute() -> Schedule {
+        Schedule::Cron(Cron::parse("* * * * *").unwrap())
+    }
+
+    fn claimed(fence: u64, store_now: Timestamp) -> PersistResult<Stamped<ClaimOutcome>> {
+        Ok(Stamped::new(
+            ClaimOutcome::Claimed(FireClaim {
+                fence: Fence(fence),
+                expires: store_now + Duration::from_secs(30),
+                takeovers: 0,
+            }),
+            store_now,
+        ))
+    }
+
+    /// Polls until the core waits; returns every action before the wait, and the wait.
+    fn drain(core: &mut SchedulerCore, now: Instant, wall: Timestamp) -> (Vec<Action>, Action) {
+        let mut out = Vec::new();
+        loop {
+            match core.poll(now, wall) {
+                a @ (Action::WakeAt(_) | Action::Idle | Action::Stopped) => return (out, a),
+                a => out.push(a),
+            }
+        }
+    }
+
+    fn claims_of(actions: &[Action]) -> Vec<FireId> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Fleet(FleetAction::Claim { fire, .. }) => Some(fire.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn starts_of(actions: &[Action]) -> Vec<Dispatch> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Start(d) => Some(d.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Starts the core at 0 s and polls the first minute's fire: its claim.
+    fn due_claim(core: &mut SchedulerCore) -> FireId {
+        core.start(at(0), wall(0));
+        let (actions, _) = drain(core, at(0), wall(0));
+        assert!(claims_of(&actions).is_empty(), "nothing is due yet");
+        let (actions, _) = drain(core, at(60), wall(60));
+        assert!(
+            starts_of(&actions).is_empty(),
+            "a claimed flow never starts unclaimed"
+        );
+        let claims = claims_of(&actions);
+        assert_eq!(claims.len(), 1, "{actions:?}");
+        assert_eq!(claims[0], FireId::new("tick", wall(60)));
+        claims[0].clone()
+    }
+
+    #[test]
+    fn a_won_claim_starts_the_run_with_its_fence_and_completes_it() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        core.claim_done(flow, fire.clone(), claimed(7, wall(60)), at(60), wall(60));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let starts = starts_of(&actions);
+        assert_eq!(starts.len(), 1);
+        assert_eq!((starts[0].fence, starts[0].takeover), (Fence(7), false));
+        assert_eq!(starts[0].fire, fire);
+        core.finish(starts[0].run, at(65), wall(65), Ok(()))
+            .unwrap();
+        let (actions, _) = drain(&mut core, at(65), wall(65));
+        assert!(actions.contains(&Action::Fleet(FleetAction::Complete {
+            fire,
+            fence: Fence(7),
+            outcome: FireOutcome::Succeeded,
+        })));
+    }
+
+    #[test]
+    fn a_fire_taken_or_done_elsewhere_is_not_run_and_the_next_is_planned() {
+        for outcome in [
+            ClaimOutcome::Taken {
+                owner: NodeId::new("other"),
+                expires: wall(90),
+            },
+            ClaimOutcome::Done {
+                outcome: FireOutcome::Succeeded,
+            },
+            ClaimOutcome::Stale {
+                high_water: wall(120),
+            },
+            ClaimOutcome::AtLimit { live: 1 },
+        ] {
+            let mut core = fleet_core(&[("tick", every_minute())]);
+            let fire = due_claim(&mut core);
+            let flow = core.flow("tick").unwrap();
+            let answer = Ok(Stamped::new(outcome.clone(), wall(60)));
+            core.claim_done(flow, fire, answer, at(60), wall(60));
+            let (actions, wait) = drain(&mut core, at(60), wall(60));
+            assert!(starts_of(&actions).is_empty(), "{outcome:?}");
+            assert!(
+                matches!(wait, Action::WakeAt(t) if t <= at(120)),
+                "{wait:?}"
+            );
+            let info = core.info(flow, at(60), wall(60));
+            assert_eq!(
+                (info.fires_elsewhere, info.run_count),
+                (1, 0),
+                "{outcome:?}"
+            );
+            let (actions, _) = drain(&mut core, at(120), wall(120));
+            assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(120))]);
+        }
+    }
+
+    #[test]
+    fn an_unavailable_ledger_runs_nothing_and_the_claim_is_retried_with_backoff() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        let down = Err(PersistError::unavailable("down"));
+        core.claim_done(flow, fire.clone(), down.clone(), at(60), wall(60));
+        let (actions, wait) = drain(&mut core, at(60), wall(60));
+        assert!(actions.is_empty(), "{actions:?}");
+        assert_eq!(wait, Action::WakeAt(at(61)), "the first retry after 1 s");
+        assert!(!core.fleet_status().unwrap().ledger_available);
+        let (actions, _) = drain(&mut core, at(61), wall(61));
+        assert_eq!(claims_of(&actions), vec![fire.clone()]);
+        core.claim_done(flow, fire.clone(), down, at(61), wall(61));
+        let (_, wait) = drain(&mut core, at(61), wall(61));
+        assert_eq!(wait, Action::WakeAt(at(63)), "then 2 s");
+        // The next minute comes due while the ledger is down: it waits its turn.
+        let (actions, _) = drain(&mut core, at(63), wall(63));
+        assert_eq!(claims_of(&actions), vec![fire.clone()]);
+        core.claim_done(flow, fire, claimed(3, wall(63)), at(63), wall(63));
+        let (actions, _) = drain(&mut core, at(63), wall(63));
+        assert_eq!(starts_of(&actions).len(), 1);
+        assert!(core.fleet_status().unwrap().ledger_available);
+    }
+
+    #[test]
+    fn renewals_keep_the_run_and_a_lapsed_lease_cancels_it_and_writes_nothing() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        core.persist_schedules();
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        core.claim_done(flow, fire.clone(), claimed(4, wall(60)), at(60), wall(60));
+        let (actions, wait) = drain(&mut core, at(60), wall(60));
+        let run = starts_of(&actions)[0].run;
+        // Take the write of the start, so only later writes show.
+        while core.take_save(at(60), wall(60)).is_some() {}
+        assert_eq!(wait, Action::WakeAt(at(70)), "renew a third into the lease");
+        let (actions, _) = drain(&mut core, at(70), wall(70));
+        let renew = Action::Fleet(FleetAction::Renew {
+            fire: fire.clone(),
+            fence: Fence(4),
+            lease: DEFAULT_LEASE,
+        });
+        assert_eq!(actions, vec![renew.clone()]);
+        core.fleet_done(
+            FleetReport::Renew {
+                fire: fire.clone(),
+                fence: Fence(4),
+                result: Ok(Stamped::new(wall(100), wall(70))),
+            },
+            at(71),
+            wall(71),
+        );
+        // Trusted from the renewal's sending: renew again at 80, trust until 98.
+        let (_, wait) = drain(&mut core, at(71), wall(71));
+        assert_eq!(wait, Action::WakeAt(at(80)));
+        let (actions, _) = drain(&mut core, at(80), wall(80));
+        assert_eq!(actions, vec![renew]);
+        // That renewal never comes back; a retry cannot go out while one is in flight.
+        let (actions, wait) = drain(&mut core, at(97), wall(97));
+        assert!(actions.is_empty());
+        assert_eq!(wait, Action::WakeAt(at(98)));
+        let (actions, _) = drain(&mut core, at(98), wall(98));
+        assert_eq!(actions, vec![Action::Cancel(run)]);
+        core.finish(run, at(98), wall(98), RunOutcome::Cancelled)
+            .unwrap();
+        let (actions, _) = drain(&mut core, at(98), wall(98));
+        assert!(
+            actions.is_empty(),
+            "no completion, no schedule write: {actions:?}"
+        );
+        assert_eq!(core.info(flow, at(98), wall(98)).lease_losses, 1);
+    }
+
+    #[test]
+    fn a_fenced_renewal_ends_trust_at_once() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        core.claim_done(flow, fire.clone(), claimed(4, wall(60)), at(60), wall(60));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let run = starts_of(&actions)[0].run;
+        let _ = drain(&mut core, at(70), wall(70));
+        core.fleet_done(
+            FleetReport::Renew {
+                fire,
+                fence: Fence(4),
+                result: Err(PersistError::Fenced { current: Fence(5) }),
+            },
+            at(71),
+            wall(71),
+        );
+        let (actions, _) = drain(&mut core, at(71), wall(71));
+        assert_eq!(actions, vec![Action::Cancel(run)]);
+    }
+
+    #[test]
+    fn expired_claims_are_taken_over_and_run_as_takeovers() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        core.start(at(0), wall(0));
+        let (actions, _) = drain(&mut core, at(5), wall(5));
+        assert_eq!(
+            actions,
+            vec![
+                Action::Fleet(FleetAction::ScanExpired { limit: SCAN_LIMIT }),
+                Action::Fleet(FleetAction::ReadCommands { cursor: 0 }),
+            ]
+        );
+        let fire = FireId::new("tick", wall(0));
+        let flow = core.flow("tick").unwrap();
+        let expired = |fire: &FireId| ExpiredClaim {
+            fire: fire.clone(),
+            owner: NodeId::new("dead"),
+            fence: Fence(2),
+            expired_at: wall(3),
+            takeovers: 0,
+        };
+        let unknown = FireId::new("not-mine", wall(0));
+        core.fleet_done(
+            FleetReport::ScanExpired {
+                result: Ok(Stamped::new(
+                    vec![expired(&fire), expired(&unknown)],
+                    wall(5),
+                )),
+            },
+            at(5),
+            wall(5),
+        );
+        let (actions, _) = drain(&mut core, at(5), wall(5));
+        let takeover = FleetAction::TakeOver {
+            flow,
+            fire: fire.clone(),
+            lease: DEFAULT_LEASE,
+            max_takeovers: DEFAULT_MAX_TAKEOVERS,
+            max_live: 1,
+        };
+        assert_eq!(actions, vec![Action::Fleet(takeover)]);
+        let answer = TakeoverOutcome::Claimed(FireClaim {
+            fence: Fence(3),
+            expires: wall(35),
+            takeovers: 1,
+        });
+        core.fleet_done(
+            FleetReport::TakeOver {
+                flow,
+                fire: fire.clone(),
+                result: Ok(Stamped::new(answer, wall(5))),
+            },
+            at(5),
+            wall(5),
+        );
+        let (actions, _) = drain(&mut core, at(5), wall(5));
+        let starts = starts_of(&actions);
+        assert_eq!(starts.len(), 1);
+        assert_eq!(
+            (&starts[0].fire, starts[0].fence, starts[0].takeover),
+            (&fire, Fence(3), true)
+        );
+        assert_eq!(core.info(flow, at(5), wall(5)).takeovers, 1);
+        // An abandoned fire is counted.
+        let _ = drain(&mut core, at(10), wall(10));
+        let other = FireId::new("tick", wall(1));
+        core.fleet_done(
+            FleetReport::ScanExpired {
+                result: Ok(Stamped::new(vec![expired(&other)], wall(10))),
+            },
+            at(10),
+            wall(10),
+        );
+        let _ = drain(&mut core, at(10), wall(10));
+        core.fleet_done(
+            FleetReport::TakeOver {
+                flow,
+                fire: other,
+                result: Ok(Stamped::new(
+                    TakeoverOutcome::Abandoned { takeovers: 3 },
+                    wall(10),
+                )),
+            },
+            at(10),
+            wall(10),
+        );
+        assert_eq!(core.info(flow, at(10), wall(10)).fires_abandoned, 1);
+    }
+
+    #[test]
+    fn the_claim_limit_is_the_overlap_limit_fleet_wide() {
+        for (overlap, limit) in [
+            (OverlapPolicy::Skip, 1),
+            (OverlapPolicy::BufferOne, 1),
+            (OverlapPolicy::AllowConcurrent(3), 3),
+        ] {
+            let mut core = SchedulerCore::new();
+            let flow = core.add_flow("tick", every_minute()).unwrap();
+            let policy = SchedulePolicy {
+                overlap,
+                ..SchedulePolicy::default()
+            };
+            core.set_policy(flow, policy).unwrap();
+            core.join_fleet(node(), FleetConfig::default()).unwrap();
+            core.start(at(0), wall(0));
+            let (actions, _) = drain(&mut core, at(60), wall(60));
+            let max = actions.iter().find_map(|a| match a {
+                Action::Fleet(FleetAction::Claim { max_live, .. }) => Some(*max_live),
+                _ => None,
+            });
+            assert_eq!(max, Some(limit), "{overlap:?}");
+        }
+    }
+
+    #[test]
+    fn a_fire_early_by_the_store_clock_waits_and_large_skew_warns() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        // The store's clock is 3 s behind ours: the fire is 3 s early there.
+        core.claim_done(flow, fire, claimed(1, wall(57)), at(60), wall(60));
+        let (actions, wait) = drain(&mut core, at(60), wall(60));
+        assert!(starts_of(&actions).is_empty());
+        assert_eq!(wait, Action::WakeAt(at(63)));
+        let (actions, _) = drain(&mut core, at(63), wall(63));
+        assert_eq!(starts_of(&actions).len(), 1);
+        let status = core.fleet_status().unwrap();
+        assert_eq!((status.skew_warnings, status.held_early), (1, 1));
+        assert_eq!(status.skew.unwrap().as_secs(), -3);
+    }
+
+    #[test]
+    fn fixed_delay_flows_fire_only_on_the_owner_of_their_lease() {
+        let schedule = Schedule::Every(Duration::from_secs(10));
+        for owned in [true, false] {
+            let mut core = fleet_core(&[("poll", schedule.clone())]);
+            let flow = core.flow("poll").unwrap();
+            core.start(at(0), wall(0));
+            let (actions, _) = drain(&mut core, at(0), wall(0));
+            assert!(
+                starts_of(&actions).is_empty(),
+                "its first fire waits for the lease"
+            );
+            assert!(actions.contains(&Action::Fleet(FleetAction::AcquireFlow {
+                flow,
+                id: "poll".into(),
+                lease: DEFAULT_LEASE,
+            })));
+            let answer = if owned {
+                FlowLeaseOutcome::Owned(FlowLease {
+                    fence: Fence(9),
+                    expires: wall(30),
+                })
+            } else {
+                FlowLeaseOutcome::HeldBy {
+                    owner: NodeId::new("other"),
+                    expires: wall(30),
+                }
+            };
+            core.fleet_done(
+                FleetReport::AcquireFlow {
+                    flow,
+                    result: Ok(Stamped::new(answer, wall(0))),
+                },
+                at(0),
+                wall(0),
+            );
+            let (actions, _) = drain(&mut core, at(0), wall(0));
+            let starts = starts_of(&actions);
+            if owned {
+                assert_eq!(starts.len(), 1);
+                assert_eq!(starts[0].fence, Fence(9));
+            } else {
+                assert!(starts.is_empty());
+                assert_eq!(core.info(flow, at(0), wall(0)).fires_elsewhere, 1);
+                // It asks again at each scan.
+                let (actions, _) = drain(&mut core, at(5), wall(5));
+                assert!(
+                    actions
+                        .iter()
+                        .any(|a| matches!(a, Action::Fleet(FleetAction::AcquireFlow { .. })))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn commands_go_to_the_fleet_and_come_back_from_it() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        core.start(at(0), wall(0));
+        let flow = core.flow("tick").unwrap();
+        core.pause(flow).unwrap();
+        let (actions, _) = drain(&mut core, at(0), wall(0));
+        let sent = FleetCommand::new("tick", FleetCommandKind::Pause, node());
+        assert!(actions.contains(&Action::Fleet(FleetAction::Publish(sent.clone()))));
+        // Our own command comes back: ignored. Another node's resume: applied, not re-sent.
+        let resume = FleetCommand::new("tick", FleetCommandKind::Resume, NodeId::new("b"));
+        core.fleet_done(
+            FleetReport::ReadCommands {
+                result: Ok(vec![(1, sent), (2, resume)]),
+            },
+            at(1),
+            wall(1),
+        );
+        assert!(
+            core.info(flow, at(1), wall(1)).next_fire.is_some(),
+            "resumed"
+        );
+        let (actions, _) = drain(&mut core, at(1), wall(1));
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::Fleet(FleetAction::Publish(_)))),
+            "{actions:?}"
+        );
+        let pause = FleetCommand::new("tick", FleetCommandKind::Pause, NodeId::new("b"));
+        core.fleet_done(
+            FleetReport::ReadCommands {
+                result: Ok(vec![(2, pause.clone()), (3, pause)]),
+            },
+            at(2),
+            wall(2),
+        );
+        assert!(
+            core.info(flow, at(2), wall(2)).next_fire.is_none(),
+            "seq 3 applied"
+        );
+    }
+
+    /// A core without a fleet asks for no ledger call and wakes only for its fires.
+    #[test]
+    fn without_a_fleet_nothing_changes() {
+        let mut core = SchedulerCore::new();
+        core.add_flow("tick", every_minute()).unwrap();
+        let aligned = core
+            .add_flow("aligned", Schedule::Every(Duration::from_secs(300)))
+            .unwrap();
+        let policy = SchedulePolicy {
+            interval_mode: IntervalMode::EpochAligned {
+                phase: Duration::ZERO,
+            },
+            ..SchedulePolicy::default()
+        };
+        core.set_policy(aligned, policy).unwrap();
+        core.start(at(0), wall(0));
+        assert!(core.fleet_status().is_none());
+        assert_eq!(core.next_wake(), Some(at(60)));
+        for minute in 1..=10 {
+            let (actions, _) = drain(&mut core, at(minute * 60), wall(minute * 60));
+            for action in &actions {
+                match action {
+                    Action::Start(d) => {
+                        assert_eq!(d.fence, Fence::ZERO);
+                        core.finish(d.run, at(minute * 60), wall(minute * 60), Ok(()))
+                            .unwrap();
+                    }
+                    other => panic!("{other:?}"),
+                }
             }
         }
     }
