@@ -16,7 +16,12 @@
 //! is not applied twice, `replays` counts it) or a *duplicate* (`runs` > 1: two claims of
 //! one fire that were not a takeover, which the ledger must never let happen).
 
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant as StdInstant};
 
 use cano_core::jiff::{SignedDuration, Timestamp};
 use cano_core::runtime::Clock;
@@ -223,4 +228,128 @@ pub fn fires_between(period: Duration, phase: Duration, from: i64, to: i64) -> V
         .skip_while(|t| *t < from)
         .take_while(|t| *t < to)
         .collect()
+}
+
+/// A running `fleet_node` process (see its docs); killed if dropped while running.
+#[derive(Debug)]
+pub struct NodeProcess {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl NodeProcess {
+    /// Starts the node binary `bin` as node `name` with `args` (besides `--node`), and
+    /// waits until it says it is ready.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot be started or is not ready within 60 s (a test or benchmark cannot go
+    /// on without it).
+    pub fn spawn(bin: &Path, name: &str, args: &[String]) -> NodeProcess {
+        let mut child = Command::new(bin)
+            .args(["--node", name])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("the node's stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready) = mpsc::channel();
+        {
+            let lines = Arc::clone(&lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if line.starts_with("ready ") {
+                        let _ = ready_tx.send(());
+                    }
+                    lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                }
+            });
+        }
+        if ready.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!("node {name} did not start");
+        }
+        NodeProcess {
+            name: name.to_owned(),
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The node's id.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The node's last status line (`S …`), split into fields.
+    pub fn last_status(&self) -> Option<Vec<String>> {
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.starts_with("S "))
+            .map(|l| l.split(' ').map(str::to_owned).collect())
+    }
+
+    /// SIGKILL; returns when, in µs since the epoch.
+    ///
+    /// # Panics
+    ///
+    /// When the process cannot be killed or reaped.
+    pub fn kill(mut self) -> i64 {
+        let at = Timestamp::now().as_microsecond();
+        self.child.kill().expect("kill a node");
+        self.child.wait().expect("reap a node");
+        at
+    }
+
+    /// Closes its stdin (a graceful stop), waits for it to exit, and returns what it
+    /// printed.
+    ///
+    /// # Panics
+    ///
+    /// When it does not exit successfully within 20 s.
+    pub fn stop(mut self) -> Vec<String> {
+        drop(self.stdin.take());
+        let deadline = StdInstant::now() + Duration::from_secs(20);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => {
+                    assert!(status.success(), "node {} ended with {status}", self.name);
+                    break;
+                }
+                _ if StdInstant::now() > deadline => panic!("node {} did not stop", self.name),
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `p` quantile (0 to 1) of `sorted`, 0 when empty.
+pub fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }

@@ -18,16 +18,16 @@
 //! a schema of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cano_core::jiff::Timestamp;
 use cano_postgres::tokio_postgres::{self, NoTls};
 use cano_postgres::{PgConfig, PgStore};
-use cano_tests::fleet::{effect_tables_ddl, fires_between, fleet_flows};
+use cano_tests::fleet::{
+    NodeProcess as Node, effect_tables_ddl, fires_between, fleet_flows, percentile,
+};
 use cano_tests::pg_server::PgServer;
 use cano_tests::tcp_proxy::TcpProxy;
 
@@ -57,58 +57,6 @@ impl SplitMix {
 
 fn now_us() -> i64 {
     Timestamp::now().as_microsecond()
-}
-
-/// A running node process; killed if dropped while running.
-struct Node {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Node {
-    /// The node's last status line, split into fields.
-    fn last_status(&self) -> Option<Vec<String>> {
-        let lines = self.lines.lock().unwrap();
-        lines
-            .iter()
-            .rev()
-            .find(|l| l.starts_with("S "))
-            .map(|l| l.split(' ').map(str::to_owned).collect())
-    }
-
-    /// SIGKILL; returns when (µs since the epoch).
-    fn kill(mut self) -> i64 {
-        let at = now_us();
-        self.child.kill().expect("kill a node");
-        self.child.wait().expect("reap a node");
-        at
-    }
-
-    /// Closes its stdin (a graceful stop) and waits for it; kills it after 20 s.
-    fn stop(mut self) -> Vec<String> {
-        drop(self.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
-                    assert!(status.success(), "node {} ended with {status}", self.name);
-                    break;
-                }
-                _ if Instant::now() > deadline => panic!("node {} did not stop", self.name),
-                _ => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        std::mem::take(&mut *self.lines.lock().unwrap())
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Fleet {
@@ -154,52 +102,23 @@ impl Fleet {
     }
 
     fn node(&self, name: &str, url: &str, extra: &[String]) -> Node {
-        let mut child = Command::new(NODE)
-            .args([
-                "--url",
-                url,
-                "--schema",
-                &self.schema,
-                "--node",
-                name,
-                "--flows",
-                &FLOWS.to_string(),
-                "--lease-ms",
-                &LEASE_MS.to_string(),
-                "--scan-ms",
-                &SCAN_MS.to_string(),
-            ])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn a node");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("the node's stdout");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (ready_tx, ready) = mpsc::channel();
-        {
-            let lines = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if line.starts_with("ready ") {
-                        let _ = ready_tx.send(());
-                    }
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        ready
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("node {name} did not start"));
-        Node {
-            name: name.to_owned(),
-            child,
-            stdin,
-            lines,
-        }
+        let mut args: Vec<String> = [
+            "--url",
+            url,
+            "--schema",
+            &self.schema,
+            "--flows",
+            &FLOWS.to_string(),
+            "--lease-ms",
+            &LEASE_MS.to_string(),
+            "--scan-ms",
+            &SCAN_MS.to_string(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        args.extend_from_slice(extra);
+        Node::spawn(std::path::Path::new(NODE), name, &args)
     }
 
     fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
@@ -315,13 +234,6 @@ fn check(effects: &BTreeMap<(String, i64), EffectRow>, from: i64, to: i64) -> Ch
     c
 }
 
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
 fn assert_exactly_once(c: &Check, what: &str) {
     let sample = |v: &[(String, i64)]| v.iter().take(10).cloned().collect::<Vec<_>>();
     assert!(c.expected > 0, "{what}: no fire in the window");
@@ -390,7 +302,7 @@ fn three_nodes_killed_and_restarted_run_every_fire_once() {
             if alive.len() >= 2 {
                 let i = alive[rng.in_range(0..alive.len() as u64) as usize];
                 let node = nodes[i].take().unwrap();
-                let node_name = node.name.clone();
+                let node_name = node.name().to_owned();
                 kills.push((node_name, node.kill()));
                 restarts.push((i, now + Duration::from_millis(rng.in_range(500..5_000))));
             }
@@ -506,17 +418,8 @@ fn a_partitioned_node_is_fenced_and_no_fire_runs_twice() {
     let to = now_us();
     std::thread::sleep(Duration::from_millis(LEASE_MS + SCAN_MS + 2_000));
     let cut_lines = cut.stop();
-    let a_lines = a.stop();
-    let b_lines = b.stop();
-    for lines in [&a_lines, &b_lines, &cut_lines] {
-        eprintln!(
-            "{:?}",
-            lines
-                .iter()
-                .filter(|l| l.starts_with("S "))
-                .collect::<Vec<_>>()
-        );
-    }
+    a.stop();
+    b.stop();
 
     let effects = fleet.effects();
     let c = check(&effects, from, to);
@@ -582,7 +485,7 @@ fn nodes_with_skewed_clocks_run_every_fire_once_and_never_early() {
     let statuses: Vec<(String, Vec<String>)> = [behind, right, ahead]
         .into_iter()
         .map(|n| {
-            let name = n.name.clone();
+            let name = n.name().to_owned();
             let status = n.last_status().expect("a status line");
             n.stop();
             (name, status)

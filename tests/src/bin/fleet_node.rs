@@ -4,7 +4,9 @@
 //! ([`cano_tests::fleet::EffectWriter`]).
 //!
 //! Usage: `fleet_node --url <conn> --schema <schema> --node <id> [--flows 200]
-//! [--lease-ms 3000] [--scan-ms 500] [--wall-offset-ms 0] [--work-ms 0]`.
+//! [--lease-ms 3000] [--scan-ms 500] [--wall-offset-ms 0] [--work-ms 0] [--idle 0]`.
+//! With `--idle 1` every flow is a cron that fires once a year (on 1 January), so the node
+//! only waits: for measuring what an idle node costs.
 //!
 //! Prints `ready <node>` once started, then every second
 //! `S <node> <available> <skew ms|-> <skew warnings> <held early> <claims held> <runs>
@@ -34,6 +36,7 @@ struct Args {
     scan: Duration,
     wall_offset_ms: i64,
     work: Duration,
+    idle: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -46,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         scan: Duration::from_millis(500),
         wall_offset_ms: 0,
         work: Duration::ZERO,
+        idle: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
             "--scan-ms" => args.scan = Duration::from_millis(number()? as u64),
             "--wall-offset-ms" => args.wall_offset_ms = number()?,
             "--work-ms" => args.work = Duration::from_millis(number()? as u64),
+            "--idle" => args.idle = number()? != 0,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -109,7 +114,9 @@ fn scheduler(
                 }
             }
         };
-        if id.starts_with('c') {
+        if args.idle {
+            s.cron(&id, job, (), "0 0 1 1 *")?;
+        } else if id.starts_with('c') {
             s.cron(&id, job, (), "* * * * * *")?;
         } else {
             s.every(&id, job, (), period)?;
