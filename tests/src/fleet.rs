@@ -90,15 +90,25 @@ pub fn effect_tables_ddl(schema: &str) -> String {
     )
 }
 
-/// The fenced side-effect write (see the [module docs](self)). Parameters: flow, fire µs,
-/// fence, node, started µs, takeover. Answers (written, rejected) as two `bigint`s.
-fn effect_sql(schema: &str) -> String {
-    format!(
-        "WITH guard AS (
-            SELECT 1 FROM \"{schema}\".cano_fire_claims
+/// The fenced side-effect write (see the [module docs](self)); without `fenced`, the same
+/// write with no check (a scheduler outside a fleet: the benchmarks' baseline).
+/// Parameters: flow, fire µs, fence, node, started µs, takeover. Answers (written, rejected)
+/// as two `bigint`s.
+fn effect_sql(schema: &str, fenced: bool) -> String {
+    let guard = if fenced {
+        format!(
+            "SELECT 1 FROM \"{schema}\".cano_fire_claims
             WHERE flow = $1 AND scheduled_us = $2 AND fence = $3 AND state = 0
               AND lease_until > clock_timestamp()
-            FOR SHARE),
+            FOR SHARE"
+        )
+    } else {
+        // The parameters still need their types.
+        "SELECT 1 WHERE $1::text IS NOT NULL AND $2::bigint IS NOT NULL AND $3::bigint IS NOT NULL"
+            .to_owned()
+    };
+    format!(
+        "WITH guard AS ({guard}),
          ins AS (
             INSERT INTO \"{schema}\".test_effects AS e
                 (flow, fire_us, runs, first_node, first_fence, first_started_us, first_takeover)
@@ -144,12 +154,18 @@ pub enum Effect {
 }
 
 impl EffectWriter {
-    /// Connects to `url` (a connection string) on the current tokio runtime.
+    /// Connects to `url` (a connection string) on the current tokio runtime; `fenced`
+    /// checks each write against the fire's claim (off for a scheduler outside a fleet).
     ///
     /// # Errors
     ///
     /// The driver's error as text.
-    pub async fn connect(url: &str, schema: &str, node: &str) -> Result<EffectWriter, String> {
+    pub async fn connect(
+        url: &str,
+        schema: &str,
+        node: &str,
+        fenced: bool,
+    ) -> Result<EffectWriter, String> {
         let (client, connection) = tokio_postgres::connect(url, NoTls)
             .await
             .map_err(|e| format!("connect for effects: {e}"))?;
@@ -157,7 +173,7 @@ impl EffectWriter {
             let _ = connection.await;
         });
         let statement = client
-            .prepare(&effect_sql(schema))
+            .prepare(&effect_sql(schema, fenced))
             .await
             .map_err(|e| format!("prepare the effect write: {e}"))?;
         Ok(EffectWriter {

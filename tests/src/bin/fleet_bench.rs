@@ -104,7 +104,8 @@ impl Bench {
             .collect()
     }
 
-    /// Lateness and statements per fire of `n` nodes over `seconds`.
+    /// Lateness and statements per fire of `n` nodes over `seconds` (`n == 0`: one
+    /// scheduler outside a fleet, the baseline).
     fn lateness(&self, n: usize, seconds: u64) -> String {
         let db = format!("lateness{n}");
         let url = self.database(&db);
@@ -116,7 +117,11 @@ impl Bench {
         };
         let before = commits(self);
         let calls_before = self.function_calls(&url);
-        let nodes = self.nodes(&url, n, &[]);
+        let nodes = if n == 0 {
+            self.nodes(&url, 1, &["--fleet", "0"])
+        } else {
+            self.nodes(&url, n, &[])
+        };
         let from = now_us() + 3_000_000;
         std::thread::sleep(Duration::from_secs(seconds));
         let to = now_us();
@@ -155,15 +160,23 @@ impl Bench {
         lateness.sort_unstable();
         let ms = |us: i64| us as f64 / 1000.0;
         format!(
-            "| {n} node{} | {} fires in {:.0} s | p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms | {:.2} statements per fire ({}) |",
-            if n == 1 { "" } else { "s" },
+            "| fire lateness | {} | {} fires in {:.0} s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms | {:.2} statements per fire besides the effect ({}) |",
+            match n {
+                0 => "no fleet (baseline: same flows, 1 process)".to_owned(),
+                1 => "fleet of 1 node".to_owned(),
+                n => format!("fleet of {n} nodes"),
+            },
             lateness.len(),
             (to - from) as f64 / 1e6,
             ms(percentile(&lateness, 0.5)),
             ms(percentile(&lateness, 0.99)),
             ms(lateness.last().copied().unwrap_or(0)),
             statements as f64 / effects as f64,
-            per_function.join(", ")
+            if per_function.is_empty() {
+                "no ledger".to_owned()
+            } else {
+                per_function.join(", ")
+            }
         )
     }
 
@@ -372,14 +385,18 @@ fn main() {
     let bench = Bench { server, rt };
     bench.rt.block_on(async {
         let c = client(&bench.server.url("postgres")).await;
-        c.batch_execute("ALTER SYSTEM SET track_functions = 'pl'; SELECT pg_reload_conf();")
+        c.batch_execute("ALTER SYSTEM SET track_functions = 'pl'")
             .await
             .expect("track functions");
+        c.batch_execute("SELECT pg_reload_conf()")
+            .await
+            .expect("reload the configuration");
     });
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at start: {}", load.trim());
     println!("| what | setup | result | note |");
     println!("|---|---|---|---|");
+    println!("{}", bench.lateness(0, seconds));
     println!("{}", bench.lateness(1, seconds));
     println!("{}", bench.lateness(3, seconds));
     println!("{}", bench.failover(3));

@@ -4,7 +4,9 @@
 //! ([`cano_tests::fleet::EffectWriter`]).
 //!
 //! Usage: `fleet_node --url <conn> --schema <schema> --node <id> [--flows 200]
-//! [--lease-ms 3000] [--scan-ms 500] [--wall-offset-ms 0] [--work-ms 0] [--idle 0]`.
+//! [--lease-ms 3000] [--scan-ms 500] [--wall-offset-ms 0] [--work-ms 0] [--idle 0]
+//! [--fleet 1]`. With `--fleet 0` it is a plain scheduler (no ledger, unfenced effects):
+//! the benchmarks' baseline.
 //! With `--idle 1` every flow is a cron that fires once a year (on 1 January), so the node
 //! only waits: for measuring what an idle node costs.
 //!
@@ -37,6 +39,7 @@ struct Args {
     wall_offset_ms: i64,
     work: Duration,
     idle: bool,
+    fleet: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
         wall_offset_ms: 0,
         work: Duration::ZERO,
         idle: false,
+        fleet: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
             "--wall-offset-ms" => args.wall_offset_ms = number()?,
             "--work-ms" => args.work = Duration::from_millis(number()? as u64),
             "--idle" => args.idle = number()? != 0,
+            "--fleet" => args.fleet = number()? != 0,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -91,7 +96,9 @@ fn scheduler(
     config.retry = Duration::from_millis(100);
     config.retry_max = Duration::from_secs(1);
     let mut s = Scheduler::new();
-    s.set_fleet(store, NodeId::new(args.node.as_str()), config)?;
+    if args.fleet {
+        s.set_fleet(store, NodeId::new(args.node.as_str()), config)?;
+    }
     for (id, period, phase) in fleet_flows(args.flows) {
         let effects = Arc::clone(effects);
         let fenced = Arc::clone(fenced);
@@ -161,7 +168,8 @@ async fn run(args: Args) -> Result<(), String> {
         .schema(args.schema.as_str())
         .reconnect_backoff(Duration::from_millis(50), Duration::from_millis(500));
     let store = PgStore::connect(config).await.map_err(|e| e.to_string())?;
-    let effects = Arc::new(EffectWriter::connect(&args.url, &args.schema, &args.node).await?);
+    let effects =
+        Arc::new(EffectWriter::connect(&args.url, &args.schema, &args.node, args.fleet).await?);
     let fenced = Arc::new(AtomicU64::new(0));
     let scheduler = scheduler(&args, store, &effects, &fenced).map_err(|e| e.to_string())?;
     let clock = OffsetClock::new(SignedDuration::from_millis(args.wall_offset_ms));
