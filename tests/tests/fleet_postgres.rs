@@ -263,7 +263,7 @@ fn three_nodes_killed_and_restarted_run_every_fire_once() {
     let seed = std::env::var("CANO_FLEET_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x00F1_EE7u64);
+        .unwrap_or(0x000F_1EE7_u64);
     let mut rng = SplitMix(seed);
     let fleet = Fleet::new("fleet_kill");
     let url = fleet.url_via(None);
