@@ -2,7 +2,7 @@
 //! each on its own clocks (wall 2 s fast, exact, 2 s slow; one node suspended for eight
 //! hours), share one `MemoryFireLedger` for a simulated month, through a synchronous driver
 //! that performs the cores' actions exactly as the async driver does (`FleetAction::
-//! perform_owned`, `fleet_done`, `finish`), with a little latency per ledger call.
+//! perform_owned`, `fleet_done`, `finish`), answering each ledger call at once.
 //!
 //! Faults: one node loses acknowledgements of calls that went through, one has its
 //! renewals held in flight (shortly, and once past its lease), one is partitioned from the
@@ -20,7 +20,9 @@
 //! * zombie writes are fenced: a run whose claim was taken over writes nothing (its
 //!   writes, checked against the ledger's fence, are refused), and only a node that was
 //!   suspended during its run ever tries;
-//! * `Skip` keeps fleet-wide concurrency at most 1.
+//! * `Skip` keeps fleet-wide concurrency at most 1;
+//! * a fixed-delay flow fires only on the live holder of its ownership lease, on one node
+//!   at a time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -50,8 +52,9 @@ const SEC: i64 = 1_000_000;
 const MIN: i64 = 60 * SEC;
 const HOUR: i64 = 60 * MIN;
 const DAY: i64 = 24 * HOUR;
-/// One ledger call's round trip.
-const LATENCY: i64 = 2_000;
+/// How often a node scans for expired claims (the default is 5 s; a longer scan keeps a
+/// month of simulation quick, and takeovers still come within a lease and a scan).
+const SCAN_EVERY: Duration = Duration::from_secs(15);
 
 fn ts(us: i64) -> Timestamp {
     Timestamp::from_microsecond(us).unwrap()
@@ -88,6 +91,15 @@ fn flows() -> Vec<FlowSpec> {
             run: 100 * SEC, // renewed many times per run
             every_fire: true,
             period: 5 * MIN,
+        },
+        FlowSpec {
+            id: "poller",
+            schedule: Schedule::Every(Duration::from_secs(120)),
+            aligned: false, // fixed delay: fired by the holder of its ownership lease
+            overlap: OverlapPolicy::Skip,
+            run: 30 * SEC,
+            every_fire: false,
+            period: 0,
         },
         FlowSpec {
             id: "skip",
@@ -174,6 +186,7 @@ struct Log {
     starts: u64,
     cancels: u64,
     max_skip_concurrency: usize,
+    poller_runs_seen: bool,
 }
 
 fn poll_ready(call: &mut Call) {
@@ -188,38 +201,87 @@ fn poll_ready(call: &mut Call) {
 /// The fenced side-effect store: a run's write of its fire is accepted only while its
 /// fence is the fire's current one in the ledger.
 fn write_effect(store: &MemoryFireLedger, fire: &FireId, fence: cano_core::persist::Fence) -> bool {
-    record(store, fire).is_some_and(|r| r.fence == fence)
+    match record(store, fire) {
+        Some(r) => r.fence == fence,
+        // A fixed-delay flow's run writes under its ownership lease.
+        None => {
+            let flow = store.flow_of(fire.flow());
+            flow.fence == fence && flow.owner.is_some_and(|(_, until)| store.now() < until)
+        }
+    }
 }
 
 /// The ledger's record of `fire`, read past any injected fault (the test's own view).
 fn record(store: &MemoryFireLedger, fire: &FireId) -> Option<FireRecord> {
-    store.records().into_iter().find(|r| r.fire == *fire)
+    store.record_of(fire)
 }
 
 /// Steps `node` at true time `t`: answers that came back, runs that ended, then the core's
 /// actions until it waits.
+/// Ledger calls answer at once (the store applies them when made); a held renewal
+/// answers when released.
 fn step(node: &mut Node, t: i64, store: &MemoryFireLedger, specs: &[FlowSpec], log: &mut Log) {
     let (now, wall) = (node.mono(t), node.wall(t));
-    for call in &mut node.calls {
-        poll_ready(call);
-    }
-    let mut i = 0;
-    while i < node.calls.len() {
-        if node.calls[i].report.is_some() && node.calls[i].ready_at <= t {
-            let mut call = node.calls.swap_remove(i);
-            node.core.fleet_done(call.report.take().unwrap(), now, wall);
-        } else {
-            i += 1;
-        }
-    }
     let mut spins = 0;
     loop {
-        spins += 1;
-        assert!(spins < 100_000, "{}: the core never waits", node.id);
+        let mut answered = false;
+        for call in &mut node.calls {
+            poll_ready(call);
+        }
+        let mut i = 0;
+        while i < node.calls.len() {
+            if node.calls[i].report.is_some() && node.calls[i].ready_at <= t {
+                let mut call = node.calls.swap_remove(i);
+                node.core.fleet_done(call.report.take().unwrap(), now, wall);
+                answered = true;
+            } else {
+                i += 1;
+            }
+        }
+        if !answered && spins > 0 {
+            break;
+        }
+        poll_core(node, t, store, specs, log, &mut spins);
+    }
+    end_runs(node, now, wall, store, log);
+}
+
+fn poll_core(
+    node: &mut Node,
+    t: i64,
+    store: &MemoryFireLedger,
+    specs: &[FlowSpec],
+    log: &mut Log,
+    spins: &mut u32,
+) {
+    let (now, wall) = (node.mono(t), node.wall(t));
+    loop {
+        *spins += 1;
+        assert!(*spins < 100_000, "{}: the core never waits", node.id);
         match node.core.poll(now, wall) {
             Action::Start(d) => {
                 log.starts += 1;
                 let spec = &specs[d.flow.get()];
+                if spec.period == 0 {
+                    // A fixed-delay flow: only the holder of its live ownership lease fires.
+                    let flow = store.flow_of(spec.id);
+                    let owner = flow.owner.clone().expect("an owned flow has an owner");
+                    assert!(
+                        owner.0 == node.id && store.now() < owner.1 && flow.fence == d.fence,
+                        "{}: fired {} without owning it ({flow:?})",
+                        node.id,
+                        d.fire
+                    );
+                    node.runs.push(Run {
+                        run: d.run,
+                        flow: d.flow,
+                        fire: d.fire,
+                        fence: d.fence,
+                        ends: now + Duration::from_micros(spec.run as u64),
+                        suspended_during: false,
+                    });
+                    continue;
+                }
                 let record = record(store, &d.fire)
                     .unwrap_or_else(|| panic!("{}: started {} without a claim", node.id, d.fire));
                 assert_eq!(
@@ -280,7 +342,7 @@ fn step(node: &mut Node, t: i64, store: &MemoryFireLedger, specs: &[FlowSpec], l
             }
             Action::Fleet(action) => {
                 let mut call = Call {
-                    ready_at: t + LATENCY,
+                    ready_at: t,
                     future: action.perform_owned(node.ledger.clone(), node.id.clone()),
                     report: None,
                 };
@@ -292,7 +354,16 @@ fn step(node: &mut Node, t: i64, store: &MemoryFireLedger, specs: &[FlowSpec], l
             _ => break,
         }
     }
-    // Runs that ended by now: their effect, then their outcome.
+}
+
+/// Runs that ended by now: their effect, then their outcome.
+fn end_runs(
+    node: &mut Node,
+    now: Instant,
+    wall: Timestamp,
+    store: &MemoryFireLedger,
+    log: &mut Log,
+) {
     let mut i = 0;
     while i < node.runs.len() {
         if node.runs[i].ends <= now {
@@ -334,8 +405,9 @@ fn make_node(name: &str, skew: i64, store: &MemoryFireLedger, specs: &[FlowSpec]
         }
         core.set_policy(flow, policy).unwrap();
     }
-    core.join_fleet(NodeId::new(name), FleetConfig::default())
-        .unwrap();
+    let mut config = FleetConfig::default();
+    config.scan_every = SCAN_EVERY;
+    core.join_fleet(NodeId::new(name), config).unwrap();
     let view = store.view();
     let faults = view.faults().clone();
     Node {
@@ -422,7 +494,7 @@ fn simulate(days: i64) -> Outcome {
     // fire of "aligned" (so a run is frozen mid-way and its claim taken over).
     let suspend_after = START + 12 * DAY;
     // What the ledger recorded done, gathered before each retention pass forgets it (a
-    // deployment keeps done claims for a while; two hours here keeps the ledger small).
+    // deployment keeps done claims for a while; half an hour here keeps the ledger small).
     let mut done: BTreeSet<(String, i64)> = BTreeSet::new();
     let gather_done = |store: &MemoryFireLedger, done: &mut BTreeSet<(String, i64)>| {
         for r in store.records() {
@@ -434,13 +506,13 @@ fn simulate(days: i64) -> Outcome {
             }
         }
     };
-    let mut retain_at = START + HOUR;
+    let mut retain_at = START + 10 * MIN;
     let mut t = START;
     while t < end {
         if t >= retain_at {
             gather_done(&store, &mut done);
-            block_on(store.retain(ts(t - 2 * HOUR))).unwrap();
-            retain_at += HOUR;
+            block_on(store.retain(ts(t - 30 * MIN))).unwrap();
+            retain_at += 10 * MIN;
         }
         for node in &mut nodes {
             if node.suspended.is_some_and(|(_, to)| t >= to) {
@@ -475,8 +547,9 @@ fn simulate(days: i64) -> Outcome {
             }
         }
         // Never two live claims, and Skip at most one run, fleet-wide (awake nodes).
-        let mut live: HashMap<&FireId, &NodeId> = HashMap::new();
+        let mut live: Vec<(&FireId, &NodeId)> = Vec::new();
         let mut skip = 0;
+        let mut pollers = 0;
         for node in &nodes {
             if node.is_suspended(t) {
                 continue;
@@ -484,7 +557,7 @@ fn simulate(days: i64) -> Outcome {
             // A run frozen by a suspend is a zombie once its claim is taken over: what it
             // may still do is checked by the fenced writes instead.
             for run in node.runs.iter().filter(|r| !r.suspended_during) {
-                if let Some(other) = live.insert(&run.fire, &node.id) {
+                if let Some((_, other)) = live.iter().find(|(f, _)| **f == run.fire) {
                     panic!(
                         "{} runs on {} and {} at once ({})",
                         run.fire,
@@ -493,13 +566,23 @@ fn simulate(days: i64) -> Outcome {
                         ts(t)
                     );
                 }
+                live.push((&run.fire, &node.id));
                 if run.fire.flow() == "skip" {
                     skip += 1;
+                }
+                if run.fire.flow() == "poller" {
+                    pollers += 1;
                 }
             }
         }
         log.max_skip_concurrency = log.max_skip_concurrency.max(skip);
         assert!(skip <= 1, "Skip ran {skip} runs at once at {}", ts(t));
+        assert!(
+            pollers <= 1,
+            "the owned flow ran on {pollers} nodes at {}",
+            ts(t)
+        );
+        log.poller_runs_seen |= pollers > 0;
         // The next moment anything happens.
         let mut next = end;
         for node in &mut nodes {
@@ -576,6 +659,7 @@ fn three_nodes_for_a_month_with_faults_keep_every_fleet_invariant() {
     assert!(log.takeovers > 0, "no takeover in a month of faults");
     assert!(log.zombie_refused > 0, "no zombie write was attempted");
     assert_eq!(log.max_skip_concurrency, 1);
+    assert!(log.poller_runs_seen, "the owned flow never ran");
     eprintln!(
         "starts {}, takeovers {}, cancels {}, zombie writes refused {}",
         log.starts, log.takeovers, log.cancels, log.zombie_refused

@@ -96,6 +96,8 @@ struct FlowRow {
 struct LedgerState {
     flows: HashMap<Arc<str>, FlowRow>,
     fires: BTreeMap<(Arc<str>, i64), Row>,
+    /// The keys of the fires in state `Claimed` (what `expired` looks through).
+    claimed: alloc::collections::BTreeSet<(Arc<str>, i64)>,
     /// Published commands, with their sequence numbers (the last [`COMMANDS_KEPT`]).
     commands: alloc::collections::VecDeque<(u64, super::FleetCommand)>,
     command_seq: u64,
@@ -197,6 +199,7 @@ impl LedgerState {
             ended: None,
         };
         let claim = claim_of(&row);
+        self.claimed.insert(key.clone());
         self.fires.insert(key, row);
         Ok(ClaimOutcome::Claimed(claim))
     }
@@ -255,13 +258,15 @@ impl LedgerState {
         let row = self.held(fire, fence, now)?;
         row.state = ClaimState::Done(outcome);
         row.ended = Some(now);
+        self.claimed.remove(&key);
         Ok(())
     }
 
     fn expired(&self, limit: usize, now: i64) -> Vec<ExpiredClaim> {
         let mut expired: Vec<ExpiredClaim> = self
-            .fires
+            .claimed
             .iter()
+            .filter_map(|key| Some((key, self.fires.get(key)?)))
             .filter(|(_, row)| row.state == ClaimState::Claimed && row.expires <= now)
             .map(|((flow, at), row)| ExpiredClaim {
                 fire: FireId::new(flow.clone(), ts(*at)),
@@ -321,6 +326,7 @@ impl LedgerState {
         if row.takeovers >= max_takeovers {
             row.state = ClaimState::Abandoned;
             row.ended = Some(now);
+            self.claimed.remove(&key);
             flow.abandoned = flow.abandoned.saturating_add(1);
             return Ok(TakeoverOutcome::Abandoned {
                 takeovers: row.takeovers,
@@ -511,6 +517,27 @@ impl MemoryFireLedger {
         for faults in views {
             faults.drop_held();
         }
+    }
+
+    /// What the ledger knows about `flow`, read past any fault (for invariant checks in
+    /// tests).
+    pub fn flow_of(&self, flow: &str) -> LedgerFlow {
+        self.shared.state.with(|s| s.flow(flow)).unwrap_or_default()
+    }
+
+    /// The record of `fire`, read past any fault (for invariant checks in tests).
+    pub fn record_of(&self, fire: &FireId) -> Option<FireRecord> {
+        let key = key(fire).ok()?;
+        self.shared.state.with(|s| {
+            s.fires.get(&key).map(|row| FireRecord {
+                fire: fire.clone(),
+                owner: row.owner.clone(),
+                fence: row.fence,
+                state: row.state,
+                expires: ts(row.expires),
+                takeovers: row.takeovers,
+            })
+        })
     }
 
     /// Every fire's record, in `FireId` order (for invariant checks in tests).

@@ -560,6 +560,8 @@ struct FleetFlow {
     acquire_answered: bool,
     /// A fire came due before the first answer: fire at once if the lease is ours.
     deferred: bool,
+    /// The ownership lease was lost: its runs are being cancelled.
+    losing: bool,
 }
 
 /// Where a held claim is.
@@ -875,6 +877,7 @@ impl SchedulerCore {
                 acquire_at: now,
                 acquire_answered: false,
                 deferred: false,
+                losing: false,
             })
             .collect();
         fleet.scan_at = now.saturating_add(fleet.config.scan_every);
@@ -1050,13 +1053,25 @@ impl SchedulerCore {
                 return Some(Action::Cancel(run));
             }
         }
-        for flow in &mut fleet.flows {
+        for (i, flow) in fleet.flows.iter_mut().enumerate() {
             if let Some(owned) = flow.owned
                 && !owned.trust.is_trusted(now)
             {
                 flow.owned = None;
                 flow.counters.lease_losses += 1;
                 flow.acquire_at = now;
+                flow.losing = true;
+            }
+            if flow.losing {
+                // The flow is no longer ours: its runs stop (their writes would be fenced
+                // once another node owns it).
+                match self.runs.next_of(i as u32, &fleet.lost_runs) {
+                    Some(run) => {
+                        fleet.lost_runs.push(run);
+                        return Some(Action::Cancel(run));
+                    }
+                    None => flow.losing = false,
+                }
             }
         }
         let lease = fleet.lease();

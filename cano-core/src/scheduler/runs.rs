@@ -120,6 +120,17 @@ impl RunTable {
         self.live
     }
 
+    /// A run of `flow` in flight that is not in `except`.
+    pub(crate) fn next_of(&self, flow: u32, except: &[RunId]) -> Option<RunId> {
+        self.slots.iter().enumerate().find_map(|(slot, place)| {
+            let run = RunId {
+                slot: slot as u32,
+                generation: place.generation,
+            };
+            (place.entry.flow == flow && !except.contains(&run)).then_some(run)
+        })
+    }
+
     /// The next run in flight not yet asked to cancel, marked as asked.
     pub(crate) fn next_to_cancel(&mut self) -> Option<(RunId, RunEntry)> {
         while let Some(place) = self.slots.get_mut(self.cancel_from) {
