@@ -527,3 +527,45 @@ fn nodes_with_skewed_clocks_run_every_fire_once_and_never_early() {
     );
     let _ = std::io::stderr().flush();
 }
+
+/// Every node killed at once, the fleet down for 4 s, started again: with the schedule store
+/// the fires of the outage are caught up per policy (`RunAll { max: 16 }`: all of them),
+/// each once across the fleet.
+#[test]
+fn a_whole_fleet_killed_and_restarted_catches_up_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let fleet = Fleet::new("fleet_outage");
+    let url = fleet.url_via(None);
+    let store = ["--schedule-store".to_owned(), "1".to_owned()];
+    let start = |generation: u32| -> Vec<Node> {
+        (1..=3)
+            .map(|i| fleet.node(&format!("n{i}.{generation}"), &url, &store))
+            .collect()
+    };
+    let from = now_us() + 2_000_000;
+    let nodes = start(0);
+    std::thread::sleep(Duration::from_secs(6));
+    let down_at = nodes.into_iter().map(Node::kill).max().unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    let nodes = start(1);
+    let up_at = now_us();
+    std::thread::sleep(Duration::from_secs(6));
+    let to = now_us();
+    std::thread::sleep(Duration::from_millis(LEASE_MS + SCAN_MS + 2_000));
+    for node in nodes {
+        node.stop();
+    }
+    let effects = fleet.effects();
+    let c = check(&effects, from, to);
+    assert_exactly_once(&c, "whole-fleet restart");
+    let outage = effects
+        .keys()
+        .filter(|(_, fire)| *fire > down_at && *fire < up_at)
+        .count();
+    assert!(outage > 0, "no fire fell in the outage");
+    eprintln!(
+        "outage of {:.1} s: {} fires, {outage} of them due while every node was down",
+        (up_at - down_at) as f64 / 1e6,
+        c.expected
+    );
+}

@@ -5,8 +5,9 @@
 //!
 //! Usage: `fleet_node --url <conn> --schema <schema> --node <id> [--flows 200]
 //! [--lease-ms 3000] [--scan-ms 500] [--wall-offset-ms 0] [--work-ms 0] [--idle 0]
-//! [--fleet 1]`. With `--fleet 0` it is a plain scheduler (no ledger, unfenced effects):
-//! the benchmarks' baseline.
+//! [--fleet 1] [--schedule-store 0]`. With `--fleet 0` it is a plain scheduler (no ledger,
+//! unfenced effects): the benchmarks' baseline. With `--schedule-store 1` the flows' state is
+//! also kept in the database's schedule store, so a restart of the whole fleet catches up.
 //! With `--idle 1` every flow is a cron that fires once a year (on 1 January), so the node
 //! only waits: for measuring what an idle node costs.
 //!
@@ -40,6 +41,7 @@ struct Args {
     work: Duration,
     idle: bool,
     fleet: bool,
+    schedule_store: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -54,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
         work: Duration::ZERO,
         idle: false,
         fleet: true,
+        schedule_store: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
             "--work-ms" => args.work = Duration::from_millis(number()? as u64),
             "--idle" => args.idle = number()? != 0,
             "--fleet" => args.fleet = number()? != 0,
+            "--schedule-store" => args.schedule_store = number()? != 0,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -96,6 +100,9 @@ fn scheduler(
     config.retry = Duration::from_millis(100);
     config.retry_max = Duration::from_secs(1);
     let mut s = Scheduler::new();
+    if args.schedule_store {
+        s.set_schedule_store(store.clone());
+    }
     if args.fleet {
         s.set_fleet(store, NodeId::new(args.node.as_str()), config)?;
     }
