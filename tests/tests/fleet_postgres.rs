@@ -13,8 +13,10 @@
 //!   fire it had claimed is taken over and runs once, no fire's effect is applied twice.
 //! * **Skew**: nodes with wall clocks 3 s behind and 3 s ahead: every fire runs once, never
 //!   before its time, and both skewed nodes warn.
+//! * **Outage**: all three nodes killed at once and restarted 4 s later, with the schedule
+//!   store: the fires due while the fleet was down are caught up (`RunAll`), each once.
 //!
-//! These run on the real clock (about 2 minutes in all), one at a time (a lock), each on
+//! These run on the real clock (about 2.5 minutes in all), one at a time (a lock), each on
 //! a schema of its own.
 
 use std::collections::{BTreeMap, BTreeSet};
