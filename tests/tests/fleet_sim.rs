@@ -395,9 +395,11 @@ fn make_node(name: &str, skew: i64, store: &MemoryFireLedger, specs: &[FlowSpec]
     let mut core = SchedulerCore::new();
     for spec in specs {
         let flow = core.add_flow(spec.id, spec.schedule.clone()).unwrap();
-        let mut policy = SchedulePolicy::default();
-        policy.overlap = spec.overlap;
-        policy.missed = MissedFirePolicy::RunAll { max: 10 };
+        let mut policy = SchedulePolicy {
+            overlap: spec.overlap,
+            missed: MissedFirePolicy::RunAll { max: 10 },
+            ..SchedulePolicy::default()
+        };
         if spec.aligned {
             policy.interval_mode = IntervalMode::EpochAligned {
                 phase: Duration::ZERO,
@@ -586,12 +588,13 @@ fn simulate(days: i64) -> Outcome {
         // The next moment anything happens.
         let mut next = end;
         for node in &mut nodes {
-            if let Some((from, to)) = node.suspended {
-                if t >= from && t < to {
-                    // Suspended: its monotonic clock stands still.
-                    next = next.min(to);
-                    continue;
-                }
+            if let Some((from, to)) = node.suspended
+                && t >= from
+                && t < to
+            {
+                // Suspended: its monotonic clock stands still.
+                next = next.min(to);
+                continue;
             }
             next = next.min(node.next_event());
         }

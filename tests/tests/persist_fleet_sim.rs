@@ -4,7 +4,7 @@
 //! holding fires that would start early by the store's clock. One node loses some
 //! acknowledgements (it wins most claims, so those are lost *claims*), one is partitioned for
 //! five minutes, and the first is also suspended for ten.
-//! (The scheduler core is not in the loop yet; this pins what it will rely on.)
+//! (This pins the store-side pieces; `fleet_sim.rs` runs the full scheduler core over them.)
 //!
 //! Invariants: every fire is claimed exactly once; no claim starts before its fire by the
 //! store's clock; a lost acknowledgement, retried, never makes a second claim.

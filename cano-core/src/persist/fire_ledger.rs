@@ -234,7 +234,12 @@ pub enum FlowLeaseOutcome {
 ///   once a fire was taken over `max_takeovers` times, the next takeover abandons it and
 ///   counts it in [`LedgerFlow::abandoned`].
 /// * **Fleet-wide overlap.** [`claim_limited`](FireLedger::claim_limited) refuses a new
-///   claim while the flow holds `max_live` live claims ([`ClaimOutcome::AtLimit`]).
+///   claim while the flow holds `max_live` live claims ([`ClaimOutcome::AtLimit`]), and
+///   [`take_over_limited`](FireLedger::take_over_limited) a takeover
+///   ([`TakeoverOutcome::AtLimit`]).
+/// * **Commands.** [`publish`](FireLedger::publish) keeps a node's command for the others,
+///   which read it with [`commands_after`](FireLedger::commands_after) (optional: the
+///   defaults keep none).
 /// * **Flow leases.** A flow whose fire times differ per node (fixed-delay and fixed-rate
 ///   intervals) is run by the holder of its ownership lease; while it is live, another
 ///   node's claim of one of its fires answers `Taken`.

@@ -101,8 +101,10 @@ pub struct Dispatch {
 pub enum Action {
     /// Start this run now.
     Start(Dispatch),
-    /// The stop's deadline passed: cancel this run (signal its cancellation and drop it).
-    /// Its end comes back as [`RunOutcome::Cancelled`] (or whatever it returned first).
+    /// Cancel this run: the stop's deadline passed ([`Stage::Draining`]: signal every run's
+    /// cancellation and drop it), or, on a fleet node, the run's lease is no longer trusted
+    /// (drop this run alone; nothing of its outcome is written). Its end comes back as
+    /// [`RunOutcome::Cancelled`] (or whatever it returned first).
     Cancel(RunId),
     /// Make this call to the fleet's ledger (only for a fleet node,
     /// [`SchedulerCore::join_fleet`]), then report its answer with

@@ -564,6 +564,26 @@ struct FleetFlow {
     losing: bool,
 }
 
+impl FleetFlow {
+    fn new(timeline: &Timeline, now: Instant) -> Self {
+        FleetFlow {
+            mode: match timeline {
+                Timeline::Wall(_) => Mode::Claims,
+                Timeline::FixedDelay { .. } | Timeline::FixedRate { .. } => Mode::Owned,
+                Timeline::Manual => Mode::Local,
+            },
+            counters: FleetCounters::default(),
+            fence: Fence::ZERO,
+            owned: None,
+            acquiring: None,
+            acquire_at: now,
+            acquire_answered: false,
+            deferred: false,
+            losing: false,
+        }
+    }
+}
+
 /// Where a held claim is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum HeldState {
@@ -858,29 +878,23 @@ impl SchedulerCore {
 
     /// At start: each flow's part in the fleet.
     pub(super) fn fleet_start(&mut self, now: Instant) {
+        self.fleet_sync_flows(now);
+        if let Some(fleet) = self.fleet.as_deref_mut() {
+            fleet.scan_at = now.saturating_add(fleet.config.scan_every);
+        }
+    }
+
+    /// Gives every flow registered since (a flow added while running) its part in the
+    /// fleet. O(1) when nothing was added.
+    pub(super) fn fleet_sync_flows(&mut self, now: Instant) {
         let Some(fleet) = self.fleet.as_deref_mut() else {
             return;
         };
-        fleet.flows = self
-            .flows
-            .iter()
-            .map(|slot| FleetFlow {
-                mode: match slot.timeline {
-                    Timeline::Wall(_) => Mode::Claims,
-                    Timeline::FixedDelay { .. } | Timeline::FixedRate { .. } => Mode::Owned,
-                    Timeline::Manual => Mode::Local,
-                },
-                counters: FleetCounters::default(),
-                fence: Fence::ZERO,
-                owned: None,
-                acquiring: None,
-                acquire_at: now,
-                acquire_answered: false,
-                deferred: false,
-                losing: false,
-            })
-            .collect();
-        fleet.scan_at = now.saturating_add(fleet.config.scan_every);
+        for i in fleet.flows.len()..self.flows.len() {
+            fleet
+                .flows
+                .push(FleetFlow::new(&self.flows[i].timeline, now));
+        }
     }
 
     pub(super) fn fleet_counters(&self, i: usize) -> FleetCounters {
@@ -917,6 +931,7 @@ impl SchedulerCore {
 
     /// A scheduled fire of flow `i` at wall µs `at` came due.
     pub(super) fn fleet_due(&mut self, i: usize, at: i64, now: Instant) -> FleetDue {
+        self.fleet_sync_flows(now);
         let Some(fleet) = self.fleet.as_deref_mut() else {
             return FleetDue::Local(Fence::ZERO);
         };
@@ -1039,13 +1054,15 @@ impl SchedulerCore {
     /// The next fleet action at `now` / `wall`, if any (called first by `poll`).
     pub(super) fn fleet_poll(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
         let running = self.stage == Stage::Running;
+        self.fleet_sync_flows(now);
         let fleet = self.fleet.as_deref_mut()?;
         fleet.check_suspend(now, wall);
         // Leases no longer trusted: cancel their runs; drop claims not started.
         while let Some(p) = fleet.claims.iter().position(|h| !h.trust.is_trusted(now)) {
             let held = fleet.claims.swap_remove(p);
-            let counters = &mut fleet.flows[held.flow as usize].counters;
-            counters.lease_losses += 1;
+            if !matches!(held.state, HeldState::Completing { .. }) {
+                fleet.flows[held.flow as usize].counters.lease_losses += 1;
+            }
             #[cfg(feature = "tracing")]
             tracing::warn!(target: "cano::fleet", fire = %held.fire, "lease no longer trusted");
             if let HeldState::Running(run) = held.state {
@@ -1325,6 +1342,7 @@ impl SchedulerCore {
         if self.fleet.is_none() {
             return;
         }
+        self.fleet_sync_flows(now);
         match report {
             FleetReport::Claim { flow, fire, result } => {
                 self.claim_done(flow, fire, result, now, wall)
@@ -1561,6 +1579,7 @@ impl SchedulerCore {
         now: Instant,
         wall: Timestamp,
     ) {
+        self.fleet_sync_flows(now);
         let Some(fleet) = self.fleet.as_deref_mut() else {
             return;
         };
@@ -2096,6 +2115,66 @@ mod tests {
             core.info(flow, at(2), wall(2)).next_fire.is_none(),
             "seq 3 applied"
         );
+    }
+
+    #[test]
+    fn a_suspend_ends_trust_in_every_lease() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        core.claim_done(flow, fire, claimed(4, wall(60)), at(60), wall(60));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let run = starts_of(&actions)[0].run;
+        // A wall step within the margin changes nothing.
+        let (actions, _) = drain(&mut core, at(61), wall(62));
+        assert!(!actions.contains(&Action::Cancel(run)), "{actions:?}");
+        // Eight hours suspended: the monotonic clock stood still, the store's did not.
+        let (actions, _) = drain(&mut core, at(62), wall(62 + 8 * 3600));
+        assert!(actions.contains(&Action::Cancel(run)), "{actions:?}");
+        assert_eq!(core.info(flow, at(62), wall(62)).lease_losses, 1);
+    }
+
+    #[test]
+    fn losing_a_flow_lease_cancels_the_flow_runs() {
+        let mut core = fleet_core(&[("poll", Schedule::Every(Duration::from_secs(10)))]);
+        let flow = core.flow("poll").unwrap();
+        core.start(at(0), wall(0));
+        let _ = drain(&mut core, at(0), wall(0));
+        let owned = FlowLeaseOutcome::Owned(FlowLease {
+            fence: Fence(2),
+            expires: wall(30),
+        });
+        core.fleet_done(
+            FleetReport::AcquireFlow {
+                flow,
+                result: Ok(Stamped::new(owned, wall(0))),
+            },
+            at(0),
+            wall(0),
+        );
+        let (actions, _) = drain(&mut core, at(0), wall(0));
+        let run = starts_of(&actions)[0].run;
+        let (actions, _) = drain(&mut core, at(10), wall(10));
+        assert!(actions.contains(&Action::Fleet(FleetAction::RenewFlow {
+            flow,
+            id: "poll".into(),
+            fence: Fence(2),
+            lease: DEFAULT_LEASE,
+        })));
+        core.fleet_done(
+            FleetReport::RenewFlow {
+                flow,
+                fence: Fence(2),
+                result: Err(PersistError::Fenced { current: Fence(3) }),
+            },
+            at(11),
+            wall(11),
+        );
+        let (actions, _) = drain(&mut core, at(11), wall(11));
+        assert!(actions.contains(&Action::Cancel(run)), "{actions:?}");
+        core.finish(run, at(11), wall(11), RunOutcome::Cancelled)
+            .unwrap();
+        assert_eq!(core.info(flow, at(11), wall(11)).lease_losses, 1);
     }
 
     /// A core without a fleet asks for no ledger call and wakes only for its fires.
