@@ -2177,6 +2177,41 @@ mod tests {
         assert_eq!(core.info(flow, at(11), wall(11)).lease_losses, 1);
     }
 
+    /// A driver's whole part: perform the action, hand back the report. Both ways of
+    /// performing give the same answers.
+    #[test]
+    fn performing_an_action_answers_with_the_ledger_s_report() {
+        use crate::persist::MemoryFireLedger;
+        let ledger = MemoryFireLedger::new_at(wall(60));
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        let claim = FleetAction::Claim {
+            flow,
+            fire: fire.clone(),
+            lease: DEFAULT_LEASE,
+            max_live: 1,
+        };
+        let report = futures::executor::block_on(claim.clone().perform(&ledger, &node()));
+        let FleetReport::Claim { result, .. } = &report else {
+            panic!("{report:?}")
+        };
+        let Ok(Stamped {
+            value: ClaimOutcome::Claimed(won),
+            ..
+        }) = result
+        else {
+            panic!("{result:?}")
+        };
+        let won = won.fence;
+        let shared: Arc<dyn DynFireLedger> = Arc::new(ledger.clone());
+        let again = futures::executor::block_on(claim.perform_owned(shared, node()));
+        assert_eq!(again, report, "the holder asking again gets the same claim");
+        core.fleet_done(report, at(60), wall(60));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert_eq!(starts_of(&actions)[0].fence, won);
+    }
+
     /// A core without a fleet asks for no ledger call and wakes only for its fires.
     #[test]
     fn without_a_fleet_nothing_changes() {
