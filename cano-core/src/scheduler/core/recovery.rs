@@ -13,10 +13,10 @@ use jiff::Timestamp;
 use super::{Dispatch, FlowIndex, RunOutcome, SchedulerCore, Stage};
 use crate::checkpoint::{Recovery, RunId as LogId};
 use crate::scheduler::error::SchedulerError;
+use crate::scheduler::events::SchedulerEvent;
 use crate::scheduler::flow::StartRefusal;
 use crate::scheduler::info::RecoveryCounts;
 use crate::scheduler::job::FireId;
-use crate::scheduler::events::SchedulerEvent;
 use crate::scheduler::runs::RunId;
 use crate::time::Instant;
 
