@@ -328,7 +328,7 @@ fn poll_core(
                     suspended_during: false,
                 });
             }
-            Action::Cancel(run) => {
+            Action::Abort(run) => {
                 log.cancels += 1;
                 let p = node.runs.iter().position(|r| r.run == run).unwrap();
                 let run = node.runs.swap_remove(p);

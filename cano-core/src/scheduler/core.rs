@@ -62,6 +62,16 @@ const WALL_CORRECTION: i64 = 3 * 3600 * 1_000_000;
 /// The default grace: how late a fire may start and still be on time.
 pub const DEFAULT_MISFIRE_GRACE: Duration = Duration::from_secs(1);
 
+/// The default cancellation wind-down: how long a run whose cancellation was signalled may
+/// still take to end before it is dropped (see [`SchedulerCore::set_cancel_wind_down`]).
+///
+/// Two default compensation budgets
+/// ([`Workflow::with_compensation_timeout`](crate::Workflow::with_compensation_timeout),
+/// 30 s each): a cancelled saga may let its compensatable task in flight finish within one
+/// budget, then drain its compensations within another, so a scheduled saga with default
+/// settings compensates completely before it would be dropped.
+pub const DEFAULT_CANCEL_WIND_DOWN: Duration = Duration::from_secs(60);
+
 /// The default interval of the wall-clock check for cron flows (see
 /// [`SchedulerCore::set_wall_clock_check`]).
 pub const DEFAULT_WALL_CLOCK_CHECK: Duration = Duration::from_secs(60);
@@ -112,14 +122,22 @@ pub enum Action {
     /// Run it with the job's resume (not as a fresh run); its outcome comes back with
     /// [`SchedulerCore::finish`] like any run's.
     Resume(Dispatch),
-    /// Cancel this run (drop it) without stopping anything else: it was asked for by
-    /// [`SchedulerCore::cancel_flow`], or by a removal or replacement that gave its runs a
-    /// grace ([`InFlight::Cancel`]). Its end comes back as [`RunOutcome::Cancelled`].
+    /// Drop this run's future now (at its current `.await`): the cancellation wind-down
+    /// after its [`Action::Cancel`] passed and it has not ended
+    /// ([`SchedulerCore::set_cancel_wind_down`]), or, on a fleet node, the run's lease is no
+    /// longer trusted (this run alone, at once: it must stop writing now; nothing of its
+    /// outcome is written). Its end comes back as [`RunOutcome::Cancelled`] (or whatever it
+    /// returned first).
     Abort(RunId),
-    /// Cancel this run: the stop's deadline passed ([`Stage::Draining`]: signal every run's
-    /// cancellation and drop it), or, on a fleet node, the run's lease is no longer trusted
-    /// (drop this run alone; nothing of its outcome is written). Its end comes back as
-    /// [`RunOutcome::Cancelled`] (or whatever it returned first).
+    /// Signal this run's cancellation (cancel its token, [`Fire::cancellation`]) and let it
+    /// wind down: a workflow stops before its next state and drains its compensations. Asked
+    /// at a stop's deadline ([`Stage::Draining`], every run in flight) and for
+    /// [`SchedulerCore::cancel_flow`] or a removal or replacement that gave its runs a grace
+    /// ([`InFlight::Cancel`]). If the run has not ended one wind-down later,
+    /// [`Action::Abort`] follows. Its end comes back as [`RunOutcome::Cancelled`] (a run
+    /// that returns [`CanoError::Cancelled`] counts as cancelled, not failed).
+    ///
+    /// [`Fire::cancellation`]: super::Fire::cancellation
     Cancel(RunId),
     /// Make this call to the fleet's ledger (only for a fleet node,
     /// [`SchedulerCore::join_fleet`]), then report its answer with
@@ -206,7 +224,8 @@ impl Persisting {
 ///  Registering ──start──▶ Running ──begin_stop(now, grace)──▶ Stopping { deadline }
 ///                                                               │ deadline passes
 ///                                                               ▼
-///                            Stopped ◀──last run ended── Draining (poll: Cancel(run) each)
+///                            Stopped ◀──last run ended── Draining (poll: Cancel(run) each,
+///                                                                 Abort(run) one wind-down later)
 /// ```
 ///
 /// `Stopping` and `Draining` become `Stopped` as soon as no run is in flight. Nothing new
@@ -224,7 +243,8 @@ pub enum Stage {
         /// When the runs still in flight are cancelled.
         deadline: Instant,
     },
-    /// The deadline passed: the runs left were cancelled; waiting for them to end.
+    /// The deadline passed: the runs left were signalled to cancel; waiting for them to
+    /// end, and dropping those still in flight once the cancellation wind-down passed.
     Draining,
     /// No run is in flight and none will start.
     Stopped,
@@ -241,8 +261,9 @@ pub enum RunOutcome {
     Succeeded,
     /// The run returned an error.
     Failed(RunFailure),
-    /// The run was dropped before it finished (cancelled at a stop's deadline, refused or
-    /// dropped by its runtime): neither success nor failure.
+    /// The run was cancelled (at a stop's deadline or on request) and wound down with
+    /// [`CanoError::Cancelled`], or was dropped before it finished (past its wind-down,
+    /// refused or dropped by its runtime): neither success nor failure.
     Cancelled,
 }
 
@@ -321,6 +342,11 @@ pub struct SchedulerCore {
     rng: SplitMix64,
     seed: u64,
     grace: i64,
+    /// How long a run signalled to cancel may take to end before it is dropped.
+    wind_down: Duration,
+    /// While draining: when the runs signalled at the stop's deadline are dropped if still
+    /// in flight (`None` once they were).
+    stop_drop_at: Option<Instant>,
     wall_check: Option<Duration>,
     next_wall_check: Instant,
     wall_offset: Option<i64>,
@@ -366,6 +392,8 @@ impl SchedulerCore {
             rng: SplitMix64::new(0),
             seed: 0,
             grace: micros(DEFAULT_MISFIRE_GRACE),
+            wind_down: DEFAULT_CANCEL_WIND_DOWN,
+            stop_drop_at: None,
             wall_check: Some(DEFAULT_WALL_CLOCK_CHECK),
             next_wall_check: Instant::MAX,
             wall_offset: None,
@@ -393,6 +421,21 @@ impl SchedulerCore {
     /// [`crate::scheduler::schedule`]).
     pub fn set_misfire_grace(&mut self, grace: Duration) {
         self.grace = micros(grace);
+    }
+
+    /// How long a run whose cancellation was signalled ([`Action::Cancel`]: at a stop's
+    /// deadline, by [`cancel_flow`](Self::cancel_flow), or by a removal or replacement with
+    /// [`InFlight::Cancel`]) may still take to end before the core asks to drop it
+    /// ([`Action::Abort`]). Default [`DEFAULT_CANCEL_WIND_DOWN`] (60 s: two default
+    /// compensation budgets, so a saga compensates); `Duration::ZERO` drops at once, with
+    /// the signal, as cano before 0.16 did. A run that ends sooner is not waited for.
+    pub fn set_cancel_wind_down(&mut self, wind_down: Duration) {
+        self.wind_down = wind_down;
+    }
+
+    /// The cancellation wind-down ([`set_cancel_wind_down`](Self::set_cancel_wind_down)).
+    pub fn cancel_wind_down(&self) -> Duration {
+        self.wind_down
     }
 
     /// How often the core asks to be woken to compare the wall clock with the monotonic one
@@ -735,8 +778,9 @@ impl SchedulerCore {
     }
 
     /// Begins a stop at `now`: nothing is dispatched any more and commands are refused; runs
-    /// in flight may finish until `now + grace`, then [`poll`](Self::poll) asks to cancel
-    /// them. Returns whether this call began the stop: a later call changes nothing (its
+    /// in flight may finish until `now + grace`, then [`poll`](Self::poll) signals their
+    /// cancellation ([`Action::Cancel`]) and, for those still in flight one cancellation
+    /// wind-down later, asks to drop them ([`Action::Abort`]). Returns whether this call began the stop: a later call changes nothing (its
     /// grace is ignored). A core that never started is stopped at once.
     pub fn begin_stop(&mut self, now: Instant, grace: Duration) -> bool {
         if !matches!(self.stage, Stage::Registering | Stage::Running) {
@@ -771,8 +815,11 @@ impl SchedulerCore {
         {
             return Action::Save(write);
         }
-        if let Some(run) = self.due_abort(now) {
+        if let Some(run) = self.due_drop(now) {
             return Action::Abort(run);
+        }
+        if let Some(run) = self.due_signal(now) {
+            return Action::Cancel(run);
         }
         if self.fleet.is_some()
             && self.stage != Stage::Registering
@@ -787,17 +834,30 @@ impl SchedulerCore {
                 Action::WakeAt(self.fleet_wake().map_or(deadline, |t| t.min(deadline)))
             }
             Stage::Stopping { .. } | Stage::Draining => {
-                self.stage = Stage::Draining;
-                match self.runs.next_to_cancel() {
-                    Some((run, entry)) => {
-                        let id = self.flows[entry.flow as usize].id.clone();
-                        self.cancelled
-                            .push(FireId::new(id, timestamp_at(entry.scheduled)));
-                        Action::Cancel(run)
-                    }
-                    // Every run left was asked to cancel: wait for their ends.
-                    None => self.fleet_wake().map_or(Action::Idle, Action::WakeAt),
+                if self.stage != Stage::Draining {
+                    self.stage = Stage::Draining;
+                    self.stop_drop_at = Some(now.saturating_add(self.wind_down));
                 }
+                if let Some((run, entry)) = self.runs.next_to_cancel() {
+                    let id = self.flows[entry.flow as usize].id.clone();
+                    self.cancelled
+                        .push(FireId::new(id, timestamp_at(entry.scheduled)));
+                    return Action::Cancel(run);
+                }
+                if let Some(at) = self.stop_drop_at
+                    && at <= now
+                {
+                    match self.runs.next_to_drop() {
+                        Some(run) => return Action::Abort(run),
+                        None => self.stop_drop_at = None,
+                    }
+                }
+                // Every run left was signalled: wait for their ends, or the wind-down.
+                let wake = match (self.stop_drop_at, self.fleet_wake()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                wake.map_or(Action::Idle, Action::WakeAt)
             }
             Stage::Stopped => Action::Stopped,
         }
@@ -908,8 +968,8 @@ impl SchedulerCore {
         &mut self.events
     }
 
-    /// The runs cancelled at the stop's deadline, in the order [`poll`](Self::poll) asked
-    /// to cancel them.
+    /// The runs cancelled at the stop's deadline (signalled; dropped if they outlived the
+    /// wind-down), in the order [`poll`](Self::poll) signalled them.
     pub fn cancelled_fires(&self) -> &[FireId] {
         &self.cancelled
     }
@@ -938,7 +998,8 @@ impl SchedulerCore {
                 }
             }
             Stage::Stopping { deadline } => Some(deadline),
-            Stage::Registering | Stage::Draining | Stage::Stopped => None,
+            Stage::Draining => self.stop_drop_at,
+            Stage::Registering | Stage::Stopped => None,
         };
         let own = match (own, self.next_abort()) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -1037,9 +1098,10 @@ impl SchedulerCore {
         }
     }
 
-    /// Records how run `run` ended, at `now`. Once a stop began, a run that wound down with
-    /// [`CanoError::Cancelled`] is recorded as [`RunOutcome::Cancelled`], not as a failure
-    /// of its flow; the last run to end completes the stop.
+    /// Records how run `run` ended, at `now`. A run that wound down with
+    /// [`CanoError::Cancelled`] once a stop began or after its cancellation was signalled
+    /// ([`Action::Cancel`]) is recorded as [`RunOutcome::Cancelled`], not as a failure of
+    /// its flow; the last run to end completes the stop.
     ///
     /// # Errors
     ///
@@ -1055,12 +1117,14 @@ impl SchedulerCore {
         let entry = self.runs.get(run).copied();
         let i = self.runs.remove(run).ok_or(SchedulerError::UnknownRun)? as usize;
         let stopping = !matches!(self.stage, Stage::Registering | Stage::Running);
+        let signalled = entry.is_some_and(|e| e.cancelling);
         let outcome = match outcome.into() {
-            RunOutcome::Failed(failure) if stopping && failure.cancellation => {
+            RunOutcome::Failed(failure) if (stopping || signalled) && failure.cancellation => {
                 RunOutcome::Cancelled
             }
             outcome => outcome,
         };
+        self.forget_cancel(run);
         self.recovery_ended(run, i, &outcome, stopping);
         if let Some(entry) = entry {
             self.events
@@ -1651,6 +1715,8 @@ mod tests {
         now: Instant,
         wall: Timestamp,
         started: Vec<FireId>,
+        /// The runs the core asked to drop ([`Action::Abort`]), and when.
+        dropped: Vec<(RunId, Instant)>,
     }
 
     impl Harness {
@@ -1660,6 +1726,7 @@ mod tests {
                 now: Instant::ZERO,
                 wall: wall_at(0),
                 started: Vec::new(),
+                dropped: Vec::new(),
             };
             h.core.start(h.now, h.wall);
             h
@@ -1680,12 +1747,21 @@ mod tests {
             out
         }
 
-        /// Polls until the core waits; returns the runs it asked to cancel and how it waits.
+        /// Polls until the core waits; returns the runs it signalled to cancel and how it
+        /// waits. The runs it asked to drop go to `dropped`; a drop never comes before
+        /// the run's signal.
         fn poll_cancels(&mut self) -> (Vec<RunId>, Action) {
             let mut cancels = Vec::new();
             loop {
                 match self.core.poll(self.now, self.wall) {
                     Action::Cancel(run) => cancels.push(run),
+                    Action::Abort(run) => {
+                        assert!(
+                            self.core.runs.get(run).is_some_and(|e| e.cancelling),
+                            "{run:?} dropped before it was signalled"
+                        );
+                        self.dropped.push((run, self.now));
+                    }
                     Action::Start(d) => panic!("started {d:?} while stopping"),
                     other => return (cancels, other),
                 }
@@ -1804,15 +1880,18 @@ mod tests {
         h.advance_to(secs(5));
         let (cancels, waiting) = h.poll_cancels();
         assert_eq!(cancels, [runs[0].run, runs[1].run]);
-        assert_eq!(waiting, Action::Idle, "waits for the cancelled runs to end");
+        // Signalled, not dropped: they wind down until the wind-down's end.
+        let wound_down = secs(5) + DEFAULT_CANCEL_WIND_DOWN;
+        assert_eq!(waiting, Action::WakeAt(wound_down), "waits for their ends");
+        assert!(h.dropped.is_empty());
         assert_eq!(h.core.stage(), Stage::Draining);
-        assert_eq!(h.core.next_wake(), None);
+        assert_eq!(h.core.next_wake(), Some(wound_down));
         assert_eq!(
             h.core.cancelled_fires(),
             [runs[0].fire.clone(), runs[1].fire.clone()]
         );
         // Asked once: polling again asks nothing more.
-        assert_eq!(h.poll_cancels(), (Vec::new(), Action::Idle));
+        assert_eq!(h.poll_cancels(), (Vec::new(), Action::WakeAt(wound_down)));
         h.finish(runs[0].run, RunOutcome::Cancelled);
         assert_eq!(h.core.stage(), Stage::Draining);
         h.finish(runs[1].run, RunOutcome::Cancelled);
@@ -1822,8 +1901,9 @@ mod tests {
         assert_eq!((a.status, a.failure_streak), (crate::Status::Idle, 0));
     }
 
-    /// A run that ignores its cancellation keeps the core draining until it does end;
-    /// however it ends, the stop then completes and its outcome is recorded.
+    /// A run that ignores its cancellation is asked to be dropped once the wind-down
+    /// passed, and keeps the core draining until it does end; however it ends, the stop
+    /// then completes and its outcome is recorded.
     #[test]
     fn a_run_that_ignores_cancellation_holds_the_stop_until_it_ends() {
         let (mut h, runs) = two_running();
@@ -1833,6 +1913,13 @@ mod tests {
         h.finish(runs[0].run, RunOutcome::Cancelled);
         h.advance_to(secs(3600));
         assert_eq!(h.poll_cancels(), (Vec::new(), Action::Idle));
+        assert_eq!(
+            h.dropped,
+            [(runs[1].run, secs(3600))],
+            "only the one in flight"
+        );
+        assert_eq!(h.poll_cancels(), (Vec::new(), Action::Idle), "asked once");
+        assert_eq!(h.dropped.len(), 1);
         assert!(!h.core.is_stopped());
         let err = CanoError::task_execution("late");
         h.finish(runs[1].run, Err(&err));
@@ -1841,6 +1928,74 @@ mod tests {
         assert_eq!(b.failure_streak, 1, "a real failure stays a failure: {b:?}");
         // It is still listed as cancelled: it was asked to stop at the deadline.
         assert_eq!(h.core.cancelled_fires().len(), 2);
+    }
+
+    /// A zero wind-down drops every run with its signal, in the same poll: the
+    /// drop-at-once of cano before two-phase cancellation.
+    #[test]
+    fn a_zero_wind_down_drops_with_the_signal() {
+        let (mut h, runs) = two_running();
+        h.core.set_cancel_wind_down(Duration::ZERO);
+        h.core.begin_stop(h.now, Duration::from_secs(2));
+        h.advance_to(secs(2));
+        let (cancels, waiting) = h.poll_cancels();
+        assert_eq!(cancels, [runs[0].run, runs[1].run]);
+        assert_eq!(h.dropped, [(runs[0].run, secs(2)), (runs[1].run, secs(2))]);
+        assert_eq!(waiting, Action::Idle);
+        h.finish(runs[0].run, RunOutcome::Cancelled);
+        h.finish(runs[1].run, RunOutcome::Cancelled);
+        assert!(h.core.is_stopped());
+    }
+
+    /// `cancel_flow` signals at once and drops one wind-down later only if the run is
+    /// still in flight; a run that winds down with `Cancelled` is not a failure, even
+    /// while the core runs on.
+    #[test]
+    fn cancel_flow_signals_then_drops_at_the_wind_down_only_if_in_flight() {
+        let wind_down = Duration::from_secs(5);
+        for end in 0..=8u64 {
+            for as_cancelled in [false, true] {
+                let mut core = SchedulerCore::new();
+                let m = core.add_flow("m", Schedule::Manual).unwrap();
+                core.set_cancel_wind_down(wind_down);
+                let mut h = Harness::new(core);
+                h.advance_to(secs(10));
+                let run = h.core.trigger(m, h.now, h.wall).unwrap().unwrap().run;
+                assert_eq!(h.core.cancel_flow(m, h.now), Ok(1));
+                let (cancels, waiting) = h.poll_cancels();
+                assert_eq!(cancels, [run], "signalled at once");
+                assert_eq!(waiting, Action::WakeAt(secs(15)), "the wind-down's end");
+                assert_eq!(h.core.cancel_flow(m, h.now), Ok(1), "still in flight");
+                assert_eq!(h.poll_cancels().0, [], "signalled once");
+                let mut ended = false;
+                for t in 10..=20u64 {
+                    h.advance_to(secs(t));
+                    if !ended && t == 10 + end {
+                        let outcome = if as_cancelled {
+                            RunOutcome::from(Err(&CanoError::cancelled("wound down")))
+                        } else {
+                            RunOutcome::Succeeded
+                        };
+                        h.finish(run, outcome);
+                        ended = true;
+                    }
+                    let (cancels, waiting) = h.poll_cancels();
+                    assert!(cancels.is_empty());
+                    if ended {
+                        assert_eq!(waiting, Action::Idle, "end={end} t={t}: no wake left");
+                    }
+                    if !ended && t == 15 {
+                        // The driver drops it: it ends as cancelled.
+                        h.finish(run, RunOutcome::Cancelled);
+                        ended = true;
+                    }
+                }
+                let expected: &[(RunId, Instant)] = if end <= 5 { &[] } else { &[(run, secs(15))] };
+                assert_eq!(h.dropped, expected, "end={end}");
+                let info = h.core.info(m, h.now, h.wall);
+                assert_eq!(info.failure_streak, 0, "end={end}: {info:?}");
+            }
+        }
     }
 
     #[test]
@@ -1996,6 +2151,75 @@ mod tests {
                     assert!(h.core.is_stopped());
                     assert_eq!(h.core.cancelled_fires().len(), expected.len());
                 }
+            }
+        }
+    }
+
+    /// Two-phase cancellation at a stop, swept over when runs end relative to the
+    /// deadline and the wind-down's end: every run in flight at the deadline is signalled
+    /// exactly there, once; a run still in flight when the wind-down ended is asked to be
+    /// dropped exactly then, once, and no other run is; the stop completes when the last
+    /// run ends.
+    #[test]
+    fn stop_drops_only_the_runs_outliving_the_wind_down() {
+        let (grace, wind_down) = (10u64, 4u64);
+        for a_end in 1..=18u64 {
+            for b_end in 1..=18u64 {
+                let (mut h, runs) = two_running();
+                h.core.set_cancel_wind_down(Duration::from_secs(wind_down));
+                h.core.begin_stop(h.now, Duration::from_secs(grace));
+                let ends = [(runs[0].run, a_end), (runs[1].run, b_end)];
+                let mut signalled = Vec::new();
+                let mut open: Vec<_> = ends.to_vec();
+                for t in 1..=20u64 {
+                    h.advance_to(secs(t));
+                    open.retain(|&(run, end)| {
+                        if end == t {
+                            h.core.finish(run, h.now, h.wall, Ok(())).unwrap();
+                        }
+                        end != t
+                    });
+                    let dropped_before = h.dropped.len();
+                    let (cancels, waiting) = h.poll_cancels();
+                    for run in &cancels {
+                        assert_eq!(t, grace, "signalled at {t}, not at the deadline");
+                        assert!(!signalled.contains(run), "signalled twice");
+                        signalled.push(*run);
+                    }
+                    let dropped: Vec<RunId> =
+                        h.dropped[dropped_before..].iter().map(|d| d.0).collect();
+                    // The driver drops them: they end as cancelled.
+                    for run in &dropped {
+                        assert_eq!(t, grace + wind_down, "dropped at {t}");
+                        h.core
+                            .finish(*run, h.now, h.wall, RunOutcome::Cancelled)
+                            .unwrap();
+                        open.retain(|(r, _)| r != run);
+                    }
+                    let waiting = if dropped.is_empty() {
+                        waiting
+                    } else {
+                        h.core.poll(h.now, h.wall)
+                    };
+                    assert_eq!(waiting == Action::Stopped, open.is_empty(), "t={t}");
+                    if !open.is_empty() && t >= grace && t < grace + wind_down {
+                        assert_eq!(waiting, Action::WakeAt(secs(grace + wind_down)));
+                    }
+                }
+                let in_flight_at = |at: u64| -> Vec<RunId> {
+                    ends.iter()
+                        .filter(|(_, end)| *end > at)
+                        .map(|(run, _)| *run)
+                        .collect()
+                };
+                let dropped: Vec<RunId> = h.dropped.iter().map(|d| d.0).collect();
+                assert_eq!(signalled, in_flight_at(grace), "a={a_end} b={b_end}");
+                assert_eq!(
+                    dropped,
+                    in_flight_at(grace + wind_down),
+                    "a={a_end} b={b_end}"
+                );
+                assert!(h.core.is_stopped());
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The async driver: one loop per scheduler, written once against [`Clock`] and [`Spawner`].
 //!
 //! The loop decides nothing. It polls the [`SchedulerCore`], does what the actions say
-//! (spawn a run, abort a run), and sleeps until the core's next deadline or until an event (a
+//! (spawn a run, signal a run's cancellation, drop a run), and sleeps until the core's next deadline or until an event (a
 //! trigger, an outcome, a command) moved that deadline earlier; when the core says
 //! [`Action::Stopped`], it tears the jobs down and publishes the report. It holds one timer
 //! however many flows there are, does no work while nothing is due, never holds the state
@@ -21,7 +21,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 
 use super::core::fleet::{FleetAction, FleetReport, FleetStatus};
-use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore, Stage};
+use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
 use super::error::SchedulerError;
 use super::events::{EventPump, SchedulerObserver};
 use super::handle::{RunningScheduler, StopReport};
@@ -61,11 +61,27 @@ enum Woke {
 /// Batch and abort-table capacity kept across bursts.
 const KEPT: usize = 64;
 
+/// What the driver keeps of a run in flight: how to signal its cancellation and how to drop
+/// it.
+struct RunHandle {
+    abort: AbortHandle,
+    /// The run's cancellation token: its flow's, shared with the flow's other runs started
+    /// since the flow's runs were last asked to cancel (see [`DriverState::renew_token`]).
+    cancel: CancellationToken,
+}
+
 /// Everything behind the scheduler's one lock.
 pub(crate) struct DriverState {
     pub(crate) core: Box<SchedulerCore>,
-    /// Abort handles of the runs in flight, by [`RunId::slot`].
-    aborts: Vec<Option<AbortHandle>>,
+    /// The runs in flight, by [`RunId::slot`].
+    aborts: Vec<Option<RunHandle>>,
+    /// Each flow's cancellation token for the runs it starts, by
+    /// [`FlowIndex`](super::FlowIndex), made at its first run: one per flow, not per run.
+    /// Every run of a flow asked to cancel shares it, so it is renewed (for later runs) when
+    /// the core is asked to cancel the flow's runs; the core then signals every run sharing
+    /// it at the same instant, so signalling one run's token never reaches a run the core
+    /// did not signal.
+    tokens: Vec<Option<CancellationToken>>,
     /// The deadline the loop sleeps until (`Instant::MAX`: until an event).
     sleeping_until: Instant,
     report: Option<Arc<CanoResult<StopReport>>>,
@@ -87,31 +103,62 @@ pub(crate) struct DriverState {
 pub(crate) struct PendingRun {
     dispatch: Dispatch,
     registration: AbortRegistration,
+    cancel: CancellationToken,
     /// [`Action::Resume`]: the job resumes the fire's unfinished run.
     resume: bool,
     job: Option<Arc<dyn FlowRunner>>,
 }
 
 impl DriverState {
-    /// Keeps the abort handle of a run the core dispatched.
+    /// Keeps the abort handle and cancellation token of a run the core dispatched.
     pub(crate) fn admit(&mut self, dispatch: Dispatch) -> PendingRun {
         let (abort, registration) = AbortHandle::new_pair();
         let slot = dispatch.run.slot();
         if self.aborts.len() <= slot {
             self.aborts.resize_with(slot + 1, || None);
         }
-        self.aborts[slot] = Some(abort);
-        let job = self.jobs.get(dispatch.flow.get()).and_then(Clone::clone);
+        let flow = dispatch.flow.get();
+        if self.tokens.len() <= flow {
+            self.tokens.resize_with(flow + 1, || None);
+        }
+        let token = match &mut self.tokens[flow] {
+            Some(token) if !token.is_cancelled() => token,
+            fresh => fresh.insert(CancellationToken::new()),
+        };
+        let cancel = token.clone();
+        self.aborts[slot] = Some(RunHandle {
+            abort,
+            cancel: cancel.clone(),
+        });
+        let job = self.jobs.get(flow).and_then(Clone::clone);
         PendingRun {
             dispatch,
             registration,
+            cancel,
             resume: false,
             job,
         }
     }
 
+    /// The runs of `flow` in flight were asked to cancel: its later runs get a new token.
+    pub(crate) fn renew_token(&mut self, flow: super::FlowIndex) {
+        if let Some(token) = self.tokens.get_mut(flow.get()) {
+            *token = None;
+        }
+    }
+
     fn take_abort(&mut self, run: RunId) -> Option<AbortHandle> {
-        self.aborts.get_mut(run.slot()).and_then(Option::take)
+        self.aborts
+            .get_mut(run.slot())
+            .and_then(Option::take)
+            .map(|handle| handle.abort)
+    }
+
+    fn token_of(&self, run: RunId) -> Option<CancellationToken> {
+        self.aborts
+            .get(run.slot())
+            .and_then(Option::as_ref)
+            .map(|handle| handle.cancel.clone())
     }
 
     /// Whether the loop must wake to poll the core again: the core's next deadline moved
@@ -135,8 +182,6 @@ pub(crate) struct Common {
     driver_waker: AtomicWaker,
     /// Cancelled when a stop begins.
     pub(crate) stop: CancellationToken,
-    /// Cancelled when the stop's grace period ends.
-    stop_deadline: CancellationToken,
     /// Live `RunningScheduler` clones.
     pub(crate) handles: AtomicUsize,
     /// Where each flow's state is kept across restarts, if anywhere.
@@ -322,6 +367,7 @@ where
                     ..
                 },
             registration,
+            cancel,
             resume,
             job,
         } = run;
@@ -339,14 +385,9 @@ where
                 run,
             };
             let common = &driver.common;
-            let fire = Fire::new(
-                fire,
-                common.stop.clone(),
-                common.stop_deadline.clone(),
-                common.clock.clone(),
-            )
-            .with_fence(fence)
-            .with_takeover(takeover);
+            let fire = Fire::new(fire, common.stop.clone(), cancel, common.clock.clone())
+                .with_fence(fence)
+                .with_takeover(takeover);
             let span = crate::telemetry::scheduled_run(fire.id());
             let job_run =
                 crate::telemetry::in_span(span, async move { job.run(fire, resume).await });
@@ -406,7 +447,7 @@ where
 {
     let common = &driver.common;
     let mut starts: Vec<PendingRun> = Vec::new();
-    let mut cancels: Vec<AbortHandle> = Vec::new();
+    let mut signals: Vec<CancellationToken> = Vec::new();
     let mut drops: Vec<AbortHandle> = Vec::new();
     let mut saves: Vec<ScheduleWrite> = Vec::new();
     let (mut wake_subscribers, mut observed) = (Vec::new(), Vec::new());
@@ -419,7 +460,6 @@ where
     let mut sleep = None;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
-        let mut stop_deadline = false;
         let wake = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
@@ -430,12 +470,7 @@ where
                         ..st.admit(dispatch)
                     }),
                     Action::Abort(run) => drops.extend(st.take_abort(run)),
-                    Action::Cancel(run) => {
-                        // At the stop's deadline every run's token is cancelled; a run
-                        // cancelled alone (its fleet lease lost) is only aborted.
-                        stop_deadline |= st.core.stage() == Stage::Draining;
-                        cancels.extend(st.take_abort(run));
-                    }
+                    Action::Cancel(run) => signals.extend(st.token_of(run)),
                     Action::Fleet(action) => fleet_actions.push(action),
                     Action::WakeAt(t) => break Some(t),
                     Action::Idle => break Some(Instant::MAX),
@@ -448,11 +483,10 @@ where
             wake
         });
         EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
-        if stop_deadline {
-            common.stop_deadline.cancel();
-        }
-        // Outside the lock: aborting wakes the runs' tasks.
-        cancels.drain(..).for_each(|abort| abort.abort());
+        // Outside the lock: cancelling wakes the runs' tasks. Runs sharing a token are
+        // signalled together, so the first cancel does it and the rest are cheap.
+        signals.drain(..).for_each(|token| token.cancel());
+        signals.shrink_to(KEPT);
         if let Some(link) = &common.fleet {
             for action in fleet_actions.drain(..) {
                 calls.push(action.perform_owned(link.ledger.clone(), link.node.clone()));
@@ -583,6 +617,7 @@ where
             state: Lock::new(DriverState {
                 core,
                 aborts: Vec::new(),
+                tokens: Vec::new(),
                 sleeping_until: Instant::ZERO,
                 report: None,
                 report_waiters: Vec::new(),
@@ -596,7 +631,6 @@ where
             notified: AtomicBool::new(false),
             driver_waker: AtomicWaker::new(),
             stop: CancellationToken::new(),
-            stop_deadline: CancellationToken::new(),
             handles: AtomicUsize::new(1),
             store,
             observers,

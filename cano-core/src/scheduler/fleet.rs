@@ -24,7 +24,8 @@
 //!
 //! Leases are renewed a third of the way through ([`LeaseTrust::renew_at`]); once a lease is
 //! no longer trusted (a renewal failed or came back later than the safety margin allows)
-//! the core cancels the run ([`Action::Cancel`]) and writes nothing of its outcome (the
+//! the core drops the run at once ([`Action::Abort`], with no cancellation wind-down: it
+//! must stop writing now) and writes nothing of its outcome (the
 //! store would refuse it, [`PersistError::Fenced`]). Every
 //! [`scan_every`](FleetConfig::scan_every) the core looks for expired claims of its flows
 //! ([`FleetAction::ScanExpired`]) and takes them over ([`FleetAction::TakeOver`]): the run
@@ -1087,7 +1088,9 @@ impl SchedulerCore {
             tracing::warn!(target: "cano::fleet", fire = %held.fire, "lease no longer trusted");
             if let HeldState::Running(run) = held.state {
                 fleet.lost_runs.push(run);
-                return Some(Action::Cancel(run));
+                // Dropped at once, with no wind-down: it must stop writing now.
+                self.runs.mark_dropped(run);
+                return Some(Action::Abort(run));
             }
         }
         for (i, flow) in fleet.flows.iter_mut().enumerate() {
@@ -1105,7 +1108,8 @@ impl SchedulerCore {
                 match self.runs.next_of(i as u32, &fleet.lost_runs) {
                     Some(run) => {
                         fleet.lost_runs.push(run);
-                        return Some(Action::Cancel(run));
+                        self.runs.mark_dropped(run);
+                        return Some(Action::Abort(run));
                     }
                     None => flow.losing = false,
                 }
@@ -1879,7 +1883,7 @@ mod tests {
         assert!(actions.is_empty());
         assert_eq!(wait, Action::WakeAt(at(98)));
         let (actions, _) = drain(&mut core, at(98), wall(98));
-        assert_eq!(actions, vec![Action::Cancel(run)]);
+        assert_eq!(actions, vec![Action::Abort(run)]);
         core.finish(run, at(98), wall(98), RunOutcome::Cancelled)
             .unwrap();
         let (actions, _) = drain(&mut core, at(98), wall(98));
@@ -1909,7 +1913,7 @@ mod tests {
             wall(71),
         );
         let (actions, _) = drain(&mut core, at(71), wall(71));
-        assert_eq!(actions, vec![Action::Cancel(run)]);
+        assert_eq!(actions, vec![Action::Abort(run)]);
     }
 
     #[test]
@@ -2151,10 +2155,10 @@ mod tests {
         let run = starts_of(&actions)[0].run;
         // A wall step within the margin changes nothing.
         let (actions, _) = drain(&mut core, at(61), wall(62));
-        assert!(!actions.contains(&Action::Cancel(run)), "{actions:?}");
+        assert!(!actions.contains(&Action::Abort(run)), "{actions:?}");
         // Eight hours suspended: the monotonic clock stood still, the store's did not.
         let (actions, _) = drain(&mut core, at(62), wall(62 + 8 * 3600));
-        assert!(actions.contains(&Action::Cancel(run)), "{actions:?}");
+        assert!(actions.contains(&Action::Abort(run)), "{actions:?}");
         assert_eq!(core.info(flow, at(62), wall(62)).lease_losses, 1);
     }
 
@@ -2195,7 +2199,7 @@ mod tests {
             wall(11),
         );
         let (actions, _) = drain(&mut core, at(11), wall(11));
-        assert!(actions.contains(&Action::Cancel(run)), "{actions:?}");
+        assert!(actions.contains(&Action::Abort(run)), "{actions:?}");
         core.finish(run, at(11), wall(11), RunOutcome::Cancelled)
             .unwrap();
         assert_eq!(core.info(flow, at(11), wall(11)).lease_losses, 1);

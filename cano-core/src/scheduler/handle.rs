@@ -42,7 +42,9 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct StopReport {
-    /// Runs still in flight at the stop deadline, cancelled (dropped) there.
+    /// Runs still in flight at the stop deadline, cancelled there: their cancellation was
+    /// signalled (a workflow compensates), and those that outlived the cancellation
+    /// wind-down were dropped.
     pub cancelled: Vec<FireId>,
     /// Teardown hooks that failed (or panicked), by flow id, in teardown order.
     pub teardown_errors: Vec<(String, CanoError)>,
@@ -446,6 +448,9 @@ impl RunningScheduler {
                 .and_then(|()| st.core.flow(id))
                 .and_then(|flow| {
                     let runs = st.core.remove_flow(flow, in_flight, now)?;
+                    if matches!(in_flight, InFlight::Cancel { .. }) {
+                        st.renew_token(flow);
+                    }
                     let job = st.jobs.get_mut(flow.get()).and_then(Option::take);
                     let cursor = (!runs.is_empty()).then(|| st.core.subscribe_events());
                     Ok((runs, job, cursor))
@@ -526,6 +531,9 @@ impl RunningScheduler {
                     now,
                     wall,
                 )?;
+                if matches!(in_flight, InFlight::Cancel { .. }) {
+                    st.renew_token(flow);
+                }
                 let old = st
                     .jobs
                     .get_mut(flow.get())
@@ -555,21 +563,31 @@ impl RunningScheduler {
         .await
     }
 
-    /// Cancels flow `id`'s runs in flight (they are dropped at their current `.await`, as
-    /// at a stop's deadline) without counting them as failures: the flow's failure streak
-    /// and backoff stay as they were, and its schedule goes on (cano 0.15's `cancel_flow`).
-    /// Returns how many runs were asked to cancel; 0 (not an error) when none was in
-    /// flight. Their ends follow shortly, as
-    /// [`RunOutcome::Cancelled`](super::RunOutcome::Cancelled).
-    ///
-    /// Unlike cano 0.15, which signalled the run's token and let a workflow compensate,
-    /// the run is dropped: a workflow's compensations do not run.
+    /// Cancels flow `id`'s runs in flight without counting them as failures: the flow's
+    /// failure streak and backoff stay as they were, and its schedule goes on (cano 0.15's
+    /// `cancel_flow`). Each run's cancellation is signalled at once
+    /// ([`Fire::cancellation`](super::Fire::cancellation)): a workflow stops before its
+    /// next state, lets a compensatable task in flight finish and drains its compensations
+    /// (LIFO), as in cano 0.15. A run still in flight one cancellation wind-down later
+    /// ([`Scheduler::set_cancel_wind_down`](super::Scheduler::set_cancel_wind_down),
+    /// default [`DEFAULT_CANCEL_WIND_DOWN`](super::DEFAULT_CANCEL_WIND_DOWN)) is dropped at
+    /// its current `.await`. Returns how many runs were asked to cancel; 0 (not an error)
+    /// when none was in flight. Their ends follow, as
+    /// [`RunOutcome::Cancelled`](super::RunOutcome::Cancelled) (a run that returns
+    /// [`CanoError::Cancelled`] counts as cancelled too; one whose compensation failed,
+    /// [`CanoError::CompensationFailed`], is a failure of its flow).
     ///
     /// # Errors
     ///
     /// [`SchedulerError::UnknownFlow`], or [`SchedulerError::Stopped`] once a stop began.
     pub fn cancel_flow(&self, id: &str) -> CanoResult<usize> {
-        Ok(self.command(id, |st, flow, now, _| st.core.cancel_flow(flow, now))?)
+        Ok(self.command(id, |st, flow, now, _| {
+            let asked = st.core.cancel_flow(flow, now)?;
+            if asked > 0 {
+                st.renew_token(flow);
+            }
+            Ok(asked)
+        })?)
     }
 
     /// Flow `id`'s last finished runs, oldest first: at most the history limit
@@ -666,8 +684,15 @@ impl RunningScheduler {
     /// Stops: nothing new starts from now on (a later `trigger` is a
     /// [`SchedulerError::Stopped`] error); runs in flight see
     /// [`Fire::is_stopping`](super::Fire::is_stopping) and get `grace` to finish, after
-    /// which they are cancelled (dropped) and listed in the report; then every job's
-    /// teardown runs, last registered first. Idempotent: later calls (with any grace) return
+    /// which they are cancelled and listed in the report. Cancelling is two-phase: first
+    /// each run's cancellation is signalled ([`Fire::cancellation`](super::Fire::cancellation);
+    /// a workflow stops before its next state, lets a compensatable task in flight finish
+    /// and drains its compensations), then a run still in flight one cancellation wind-down
+    /// later ([`Scheduler::set_cancel_wind_down`](super::Scheduler::set_cancel_wind_down),
+    /// default [`DEFAULT_CANCEL_WIND_DOWN`](super::DEFAULT_CANCEL_WIND_DOWN), 60 s) is
+    /// dropped at its current `.await`. So a stop completes at most `grace` plus the
+    /// wind-down after it began (plus teardown). Then every job's teardown runs, last
+    /// registered first. Idempotent: later calls (with any grace) return
     /// the same report.
     ///
     /// # Errors

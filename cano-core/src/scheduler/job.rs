@@ -72,8 +72,9 @@ impl fmt::Display for FireId {
 }
 
 /// What one run receives: its [`FireId`], the scheduler's clock, and two tokens: one
-/// cancelled when the scheduler begins to stop (finish soon), one at the stop's deadline
-/// (right before an unfinished run is dropped).
+/// cancelled when the scheduler begins to stop (finish soon), one when the run is cancelled
+/// (at the stop's deadline, or by a cancel request): the run then has the cancellation
+/// wind-down to end before it is dropped.
 #[derive(Debug, Clone)]
 pub struct Fire {
     id: FireId,
@@ -86,7 +87,8 @@ pub struct Fire {
 
 impl Fire {
     /// A fire (the scheduler makes these; tests of a job may too). `stopping` is cancelled
-    /// when a stop begins, `cancel` when its grace period ends.
+    /// when a stop begins, `cancel` when the run is cancelled (its grace period ended, or a
+    /// cancel request).
     pub fn new(
         id: FireId,
         stopping: CancellationToken,
@@ -147,8 +149,14 @@ impl Fire {
         &self.stopping
     }
 
-    /// Cancelled when the stop's grace period ends, just before an unfinished run is dropped.
-    /// Workflows receive this token, so a workflow run is never cut short before its grace.
+    /// Cancelled when this run is cancelled: at the stop's deadline, by
+    /// [`RunningScheduler::cancel_flow`](super::RunningScheduler::cancel_flow), or by a
+    /// removal or replacement with [`InFlight::Cancel`](super::InFlight::Cancel). The run
+    /// then has the cancellation wind-down
+    /// ([`Scheduler::set_cancel_wind_down`](super::Scheduler::set_cancel_wind_down)) to end
+    /// (returning [`CanoError::Cancelled`](crate::CanoError::Cancelled) counts as cancelled,
+    /// not failed) before it is dropped. Workflows receive this token, so a workflow run is
+    /// never cut short before its grace, and a cancelled saga compensates.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
     }
@@ -168,7 +176,8 @@ impl Fire {
 /// `start()`.
 ///
 /// A [`Workflow`] is a job: each run is [`Workflow::run_fsm`] from the flow's initial state
-/// on the scheduler's clock, cancelled at the stop's deadline ([`Fire::cancellation`]); its
+/// on the scheduler's clock, cancelled when the run is ([`Fire::cancellation`]: it then
+/// stops before its next state and drains its compensations); its
 /// resources are set up at start and torn down at stop (not per run). A checkpointed one is
 /// also [`recoverable`](Job::recoverable): the runs a previous process left unfinished are
 /// resumed (or abandoned) at start.

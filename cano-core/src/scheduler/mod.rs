@@ -68,9 +68,9 @@ pub use self::core::fleet::{
     FleetReport, FleetStatus,
 };
 pub use self::core::{
-    Action, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch, FlowIndex, InFlight,
-    NEXT_FIRES_LIMIT, RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX, ScheduleWrite,
-    SchedulerCore, Stage,
+    Action, DEFAULT_CANCEL_WIND_DOWN, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch,
+    FlowIndex, InFlight, NEXT_FIRES_LIMIT, RunFailure, RunOutcome, SAVE_RETRY, SAVE_RETRY_MAX,
+    ScheduleWrite, SchedulerCore, Stage,
 };
 pub use crate::checkpoint::Recovery;
 
@@ -436,6 +436,17 @@ where
     /// same delays and offsets on every run.
     pub fn set_seed(&mut self, seed: u64) {
         self.core.set_seed(seed);
+    }
+
+    /// How long a run whose cancellation was signalled (at a stop's deadline, by
+    /// [`RunningScheduler::cancel_flow`], or by a removal or replacement with
+    /// [`InFlight::Cancel`]) may still take to end before it is dropped at its current
+    /// `.await`. Default [`DEFAULT_CANCEL_WIND_DOWN`] (60 s: two default compensation
+    /// budgets, so a cancelled saga lets its compensatable task in flight finish and drains
+    /// its compensations); `Duration::ZERO` drops at once. A run that ends sooner is not
+    /// waited for. A fleet run whose lease was lost is always dropped at once.
+    pub fn set_cancel_wind_down(&mut self, wind_down: Duration) {
+        self.core.set_cancel_wind_down(wind_down);
     }
 
     /// How late a fire may start and still be on time (default [`DEFAULT_MISFIRE_GRACE`]).

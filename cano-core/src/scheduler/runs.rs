@@ -32,8 +32,11 @@ pub(crate) struct RunEntry {
     /// The fire id's time (µs since the Unix epoch), to name the run in a stop report
     /// without keeping its id.
     pub(crate) scheduled: i64,
-    /// A stop's deadline asked for it to be cancelled.
+    /// Its cancellation was signalled (by a stop's deadline or a cancel request).
     pub(crate) cancelling: bool,
+    /// Its drop was asked for (the wind-down after its cancellation passed, or its fleet
+    /// lease was lost).
+    pub(crate) dropped: bool,
     /// When it started (monotonic), for its duration.
     pub(crate) started: crate::time::Instant,
 }
@@ -57,6 +60,8 @@ pub(crate) struct RunTable {
     next_generation: u32,
     /// Where the search for runs to cancel resumes (no run starts once a stop began).
     cancel_from: usize,
+    /// Where the search for runs to drop at a stop's wind-down deadline resumes.
+    drop_from: usize,
 }
 
 impl RunTable {
@@ -75,6 +80,7 @@ impl RunTable {
                 flow,
                 scheduled,
                 cancelling: false,
+                dropped: false,
                 started,
             },
         };
@@ -111,6 +117,7 @@ impl RunTable {
         self.live -= 1;
         if self.live == 0 {
             self.cancel_from = 0;
+            self.drop_from = 0;
             if self.slots.len() > KEPT {
                 self.slots = Vec::new();
                 self.free = Vec::new();
@@ -133,14 +140,28 @@ impl RunTable {
             })
     }
 
-    /// Marks run `run` as asked to cancel (a stop's deadline then skips it).
-    pub(crate) fn mark_cancelling(&mut self, run: RunId) {
-        if let Some(place) = self
-            .slots
+    fn live_entry_mut(&mut self, run: RunId) -> Option<&mut RunEntry> {
+        self.slots
             .get_mut(run.slot as usize)
             .filter(|s| s.generation == run.generation && s.entry.flow != FREE)
-        {
-            place.entry.cancelling = true;
+            .map(|s| &mut s.entry)
+    }
+
+    /// Marks run `run` as signalled to cancel (a stop's deadline then skips it).
+    pub(crate) fn mark_cancelling(&mut self, run: RunId) {
+        if let Some(entry) = self.live_entry_mut(run) {
+            entry.cancelling = true;
+        }
+    }
+
+    /// Marks run `run` as asked to be dropped; whether it was in flight and not yet asked.
+    pub(crate) fn mark_dropped(&mut self, run: RunId) -> bool {
+        match self.live_entry_mut(run) {
+            Some(entry) if !entry.dropped => {
+                entry.dropped = true;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -172,6 +193,24 @@ impl RunTable {
                     generation: place.generation,
                 };
                 return Some((run, place.entry));
+            }
+        }
+        None
+    }
+}
+
+impl RunTable {
+    /// The next run in flight not yet asked to be dropped, marked as asked.
+    pub(crate) fn next_to_drop(&mut self) -> Option<RunId> {
+        while let Some(place) = self.slots.get_mut(self.drop_from) {
+            let slot = self.drop_from as u32;
+            self.drop_from += 1;
+            if place.entry.flow != FREE && !place.entry.dropped {
+                place.entry.dropped = true;
+                return Some(RunId {
+                    slot,
+                    generation: place.generation,
+                });
             }
         }
         None

@@ -26,8 +26,11 @@ pub enum InFlight {
     /// Let them finish (their outcomes are still recorded, in the run history too).
     #[default]
     Wait,
-    /// Let them finish within `grace`, then cancel (drop) them: they end as cancelled, not
-    /// failed. `Duration::ZERO` cancels at once.
+    /// Let them finish within `grace`, then cancel them: their cancellation is signalled
+    /// (a workflow stops before its next state and drains its compensations) and a run still
+    /// in flight one cancellation wind-down later
+    /// ([`Scheduler::set_cancel_wind_down`](crate::scheduler::Scheduler::set_cancel_wind_down))
+    /// is dropped. They end as cancelled, not failed. `Duration::ZERO` signals at once.
     Cancel {
         /// How long they may still run.
         grace: Duration,
@@ -41,8 +44,11 @@ pub(crate) struct Steering {
     vacant: Vec<u32>,
     /// Removed slots (vacant or still draining), so `len` counts live flows only.
     removed: usize,
-    /// Runs to cancel and when (from `remove_flow`, `replace_flow`, `cancel_flow`).
-    aborts: Vec<(RunId, Instant)>,
+    /// Runs whose cancellation is to be signalled, and when (from `remove_flow`,
+    /// `replace_flow`, `cancel_flow`).
+    signals: Vec<(RunId, Instant)>,
+    /// Runs signalled outside a stop, to be dropped at their wind-down's end.
+    drops: Vec<(RunId, Instant)>,
 }
 
 impl Steering {
@@ -294,8 +300,11 @@ impl SchedulerCore {
         Ok(runs)
     }
 
-    /// Cancels flow `flow`'s runs in flight now (the next [`poll`](Self::poll) asks for
-    /// each with [`Action::Abort`](super::Action::Abort)). A cancelled run ends as
+    /// Cancels flow `flow`'s runs in flight now: the next [`poll`](Self::poll) signals each
+    /// one's cancellation with [`Action::Cancel`](super::Action::Cancel), and asks to drop
+    /// those still in flight one cancellation wind-down later
+    /// ([`set_cancel_wind_down`](Self::set_cancel_wind_down)) with
+    /// [`Action::Abort`](super::Action::Abort). A cancelled run ends as
     /// [`RunOutcome::Cancelled`](super::RunOutcome::Cancelled): not a failure, so the
     /// flow's streak and backoff stay as they were, and its schedule goes on (as in cano
     /// 0.15). Returns how many runs were asked to cancel (0 if none was in flight).
@@ -336,9 +345,13 @@ impl SchedulerCore {
         if let InFlight::Cancel { grace } = in_flight {
             let at = now.saturating_add(grace);
             for &run in &runs {
-                match self.steer.aborts.iter_mut().find(|(r, _)| *r == run) {
+                if self.runs.get(run).is_some_and(|e| e.cancelling) {
+                    // Signalled already: its wind-down runs on.
+                    continue;
+                }
+                match self.steer.signals.iter_mut().find(|(r, _)| *r == run) {
                     Some((_, due)) => *due = (*due).min(at),
-                    None => self.steer.aborts.push((run, at)),
+                    None => self.steer.signals.push((run, at)),
                 }
             }
         }
@@ -354,27 +367,59 @@ impl SchedulerCore {
         }
     }
 
-    /// A run whose cancel time came (while running or stopping), taken off the list.
-    pub(super) fn due_abort(&mut self, now: Instant) -> Option<RunId> {
-        if self.steer.aborts.is_empty() || matches!(self.stage, Stage::Registering) {
+    /// A run whose cancellation is due to be signalled (while running or stopping), taken
+    /// off the list, marked as signalled, and listed to be dropped one wind-down later.
+    pub(super) fn due_signal(&mut self, now: Instant) -> Option<RunId> {
+        if self.steer.signals.is_empty() || matches!(self.stage, Stage::Registering) {
             return None;
         }
-        let runs = &self.runs;
-        self.steer
-            .aborts
-            .retain(|(run, _)| runs.get(*run).is_some());
-        let position = self.steer.aborts.iter().position(|&(_, at)| at <= now)?;
-        let (run, _) = self.steer.aborts.swap_remove(position);
-        if self.steer.aborts.is_empty() {
-            self.steer.aborts = Vec::new();
+        let position = self.steer.signals.iter().position(|&(_, at)| at <= now)?;
+        let (run, _) = self.steer.signals.swap_remove(position);
+        if self.steer.signals.is_empty() {
+            self.steer.signals = Vec::new();
         }
         self.runs.mark_cancelling(run);
+        self.steer
+            .drops
+            .push((run, now.saturating_add(self.wind_down)));
         Some(run)
     }
 
-    /// When the next asked-for cancel is due.
+    /// A signalled run whose wind-down ended while it is still in flight, taken off the
+    /// list and marked as dropped.
+    pub(super) fn due_drop(&mut self, now: Instant) -> Option<RunId> {
+        while !self.steer.drops.is_empty() {
+            let position = self.steer.drops.iter().position(|&(_, at)| at <= now)?;
+            let (run, _) = self.steer.drops.swap_remove(position);
+            if self.steer.drops.is_empty() {
+                self.steer.drops = Vec::new();
+            }
+            // A stop's own wind-down may have asked for it already.
+            if self.runs.mark_dropped(run) {
+                return Some(run);
+            }
+        }
+        None
+    }
+
+    /// A run ended: nothing more to signal or drop for it.
+    pub(super) fn forget_cancel(&mut self, run: RunId) {
+        if !self.steer.signals.is_empty() {
+            self.steer.signals.retain(|&(r, _)| r != run);
+        }
+        if !self.steer.drops.is_empty() {
+            self.steer.drops.retain(|&(r, _)| r != run);
+        }
+    }
+
+    /// When the next asked-for signal or drop is due.
     pub(super) fn next_abort(&self) -> Option<Instant> {
-        self.steer.aborts.iter().map(|&(_, at)| at).min()
+        self.steer
+            .signals
+            .iter()
+            .chain(&self.steer.drops)
+            .map(|&(_, at)| at)
+            .min()
     }
 }
 
