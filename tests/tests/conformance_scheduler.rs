@@ -319,6 +319,8 @@ fn graceful_stop_with_an_in_flight_run<H: Harness>() {
                 (),
             )
             .unwrap();
+        // A run that ignores its cancellation is dropped one wind-down after the deadline.
+        scheduler.set_cancel_wind_down(unit * 2);
         let running = scheduler.start(clock.clone(), spawner).await.unwrap();
         running.trigger("stuck").unwrap();
         running.trigger("short").unwrap();
@@ -334,10 +336,10 @@ fn graceful_stop_with_an_in_flight_run<H: Harness>() {
             H::NAME
         );
         if H::VIRTUAL_TIME {
-            assert_eq!(took, 3.0, "{}", H::NAME);
+            assert_eq!(took, 5.0, "{}: the grace, then the wind-down", H::NAME);
         } else {
             assert!(
-                (2.99..6.0).contains(&took),
+                (4.99..8.0).contains(&took),
                 "{}: stop took {took} units",
                 H::NAME
             );
@@ -357,7 +359,8 @@ conformance!(graceful_stop_with_an_in_flight_run);
 
 /// Flows added, replaced, cancelled and removed on a running scheduler: an added flow fires
 /// on its schedule, `remove_flow(Wait)` returns once the run in flight finished, a replaced
-/// flow runs its new job only, `cancel_flow` drops a run without a failure, and a removed
+/// flow runs its new job only, `cancel_flow` signals a run's cancellation and it winds
+/// down without a failure, and a removed
 /// id can be added again.
 fn flows_added_replaced_and_removed_at_runtime<H: Harness>() {
     use cano_core::schedule::Schedule;
@@ -434,12 +437,19 @@ fn flows_added_replaced_and_removed_at_runtime<H: Harness>() {
         // At 0, 1, 2 and 3 units.
         Expect::for_harness::<H>(4, 2, 1).check(H::NAME, replaced.load(Ordering::SeqCst));
 
+        // It winds down when its cancellation is signalled (long before the default
+        // wind-down would drop it).
         let c = clock.clone();
-        let stuck = job_fn(move |(), _fire: Fire| {
+        let stuck = job_fn(move |(), fire: Fire| {
             let c = c.clone();
             async move {
-                c.sleep_until(c.now() + unit * 1000).await;
-                Ok(())
+                let sleep = core::pin::pin!(c.sleep_until(c.now() + unit * 1000));
+                match futures::future::select(sleep, fire.cancellation().cancelled()).await {
+                    futures::future::Either::Left(_) => Ok(()),
+                    futures::future::Either::Right(_) => {
+                        Err(cano_core::CanoError::cancelled("asked to"))
+                    }
+                }
             }
         });
         running

@@ -203,7 +203,7 @@ fn removing_a_flow_with_wait_lets_its_run_finish_then_tears_its_job_down() {
 }
 
 #[test]
-fn removing_with_cancel_drops_the_run_after_its_grace_as_cancelled() {
+fn removing_with_cancel_drops_the_run_after_its_grace_and_wind_down_as_cancelled() {
     let sim = Simulation::new();
     let rec = Recorder::new(sim.clock());
     let ignores_stop = Behaviour {
@@ -211,6 +211,7 @@ fn removing_with_cancel_drops_the_run_after_its_grace_as_cancelled() {
         ..Behaviour::taking(secs(60))
     };
     let mut s = Scheduler::new();
+    s.set_cancel_wind_down(secs(2));
     s.manual("long", rec.job(ignores_stop), ()).unwrap();
     let running = start(&sim, s);
     running.trigger("long").unwrap();
@@ -223,8 +224,10 @@ fn removing_with_cancel_drops_the_run_after_its_grace_as_cancelled() {
         },
     ))
     .unwrap();
-    assert_eq!(sim.clock().now().as_micros(), 3_500_000);
+    // Signalled at 3.5 s (after the grace), ignored, dropped at 5.5 s (the wind-down).
+    assert_eq!(sim.clock().now().as_micros(), 5_500_000);
     assert_eq!(rec.in_flight("long"), 0, "the run was dropped");
+    assert_eq!(rec.runs_of("long")[0].ended, None, "dropped, not ended");
     let mut lines = Vec::new();
     while let Some(Some(event)) = futures::StreamExt::next(&mut events).now_or_never() {
         lines.push(event);
@@ -236,7 +239,7 @@ fn removing_with_cancel_drops_the_run_after_its_grace_as_cancelled() {
     assert!(matches!(
         &lines[1],
         cano_core::scheduler::SchedulerEvent::FireEnded { outcome: RunOutcome::Cancelled, duration, .. }
-            if *duration == millis(3500)
+            if *duration == millis(5500)
     ));
     let report = sim.block_on(running.stop()).unwrap();
     assert!(
@@ -435,7 +438,9 @@ fn cancel_flow_is_not_a_failure_and_the_schedule_goes_on() {
     assert_eq!(rec.in_flight("flow"), 1);
     assert_eq!(running.cancel_flow("flow").unwrap(), 1);
     sim.run_until_stalled();
-    assert_eq!(rec.in_flight("flow"), 0, "dropped at once");
+    // It honours the signal: it winds down at once, with `CanoError::Cancelled`.
+    assert_eq!(rec.in_flight("flow"), 0, "wound down at once");
+    assert_eq!(rec.runs_of("flow")[1].ended, Some(sim.clock().now()));
     let info = running.status("flow").unwrap();
     assert_eq!(info.failure_streak, 1, "not counted as a failure");
     assert!(

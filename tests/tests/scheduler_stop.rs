@@ -26,8 +26,12 @@ fn stop_cancels_a_run_that_ignores_cancellation_at_the_deadline_and_reports_it()
     sim.run_for(secs(10));
     assert_eq!(rec.in_flight("stubborn"), 1);
     let report = sim.block_on(running.stop_within(secs(5))).unwrap();
-    // The polite run ended at once on the stop signal; the stubborn one at the deadline.
-    assert_eq!(sim.clock().now(), Instant::from_secs(15));
+    // The polite run ended at once on the stop signal; the stubborn one, signalled at the
+    // deadline (15 s), ignored it and was dropped one cancellation wind-down later.
+    assert_eq!(
+        sim.clock().now(),
+        Instant::from_secs(15) + cano_core::scheduler::DEFAULT_CANCEL_WIND_DOWN
+    );
     assert_eq!(report.cancelled.len(), 1);
     assert_eq!(report.cancelled[0].flow(), "stubborn");
     assert_eq!(report.cancelled[0], rec.runs_of("stubborn")[0].fire);

@@ -33,7 +33,8 @@ pub struct Behaviour {
     pub duration: Duration,
     /// Runs 1..=fail_until fail (1-based attempt count per flow).
     pub fail_until: u32,
-    /// Whether to end early when the scheduler stops.
+    /// Whether to end early (with `CanoError::Cancelled`) when the scheduler stops or the
+    /// run's cancellation is signalled (`cancel_flow`, `InFlight::Cancel`).
     pub honour_stop: bool,
     /// Whether to panic instead of failing.
     pub panic: bool,
@@ -137,8 +138,11 @@ impl Recorder {
                 .clock
                 .sleep_until(self.clock.now() + behaviour.duration);
             if behaviour.honour_stop {
-                let stopped = fire.stopping().cancelled();
-                match select(Box::pin(sleep), Box::pin(stopped)).await {
+                let stopped = select(
+                    Box::pin(fire.stopping().cancelled()),
+                    Box::pin(fire.cancellation().cancelled()),
+                );
+                match select(Box::pin(sleep), stopped).await {
                     Either::Left(_) => {}
                     Either::Right(_) => {
                         self.records.lock().unwrap().runs[index].ended = Some(self.clock.now());
