@@ -778,3 +778,135 @@ fn a_cancel_during_a_retry_pause_starts_no_new_attempt() {
     );
     assert!(env.clock.now() <= cano_core::Instant::ZERO + Duration::from_secs(10));
 }
+
+// Scheduled sagas: the scheduler cancels a run in two phases (signal, then drop one
+// cancellation wind-down later), so a cancelled saga drains its compensations.
+
+use cano_core::scheduler::{RunOutcome as FireOutcome, RunningScheduler, Scheduler};
+
+/// A scheduler with the manual flow `saga` running `wf`, fired once, 10 s in (its `pack`
+/// state hangs, so the run is in flight until it is cancelled).
+fn scheduled_saga(env: &Env, wf: Workflow<Order>, wind_down: Option<Duration>) -> RunningScheduler {
+    env.crash.set("pack");
+    let mut scheduler = Scheduler::new();
+    if let Some(wind_down) = wind_down {
+        scheduler.set_cancel_wind_down(wind_down);
+    }
+    scheduler.manual("saga", wf, Order::Reserve).unwrap();
+    let running = env
+        .sim
+        .block_on(scheduler.start(env.clock.clone(), env.sim.spawner()))
+        .unwrap();
+    running.trigger("saga").unwrap();
+    env.sim.run_for(Duration::from_secs(10));
+    assert!(running.has_running_flows());
+    assert!(undo_labels(&env).is_empty());
+    running
+}
+
+#[test]
+fn a_scheduled_saga_stopped_past_its_grace_compensates_before_the_stop_completes() {
+    let env = Env::new();
+    let running = scheduled_saga(
+        &env,
+        saga(&env, |u| u.undo_takes = Duration::from_secs(2), false),
+        None,
+    );
+    let stop_at = env.clock.now();
+    let report = env
+        .sim
+        .block_on(running.stop_within(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve"],
+        "drained newest first before the stop completed"
+    );
+    // The grace, then three compensations of 2 s each: well inside the wind-down.
+    assert_eq!(env.clock.now() - stop_at, Duration::from_secs(7));
+    assert_eq!(report.cancelled.len(), 1, "{report:?}");
+    assert_eq!(report.cancelled[0].flow(), "saga");
+    let history = running.history("saga").unwrap();
+    assert_eq!(history.last().unwrap().outcome, FireOutcome::Cancelled);
+    assert_eq!(running.status("saga").unwrap().failure_streak, 0);
+}
+
+#[test]
+fn a_scheduled_saga_that_outlives_the_wind_down_is_dropped_and_the_stop_completes() {
+    let env = Env::new();
+    // Each compensation takes an hour and the budget allows it: the drain outlives the
+    // wind-down.
+    let wf = saga(&env, |u| u.undo_takes = Duration::from_secs(3600), false)
+        .with_compensation_timeout(Duration::from_secs(4 * 3600));
+    let running = scheduled_saga(&env, wf, Some(Duration::from_secs(20)));
+    let stop_at = env.clock.now();
+    let report = env
+        .sim
+        .block_on(running.stop_within(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(
+        env.clock.now() - stop_at,
+        Duration::from_secs(21),
+        "the grace, then the wind-down"
+    );
+    assert_eq!(undo_labels(&env), ["undo-ship"], "dropped mid-drain");
+    assert_eq!(report.cancelled.len(), 1, "{report:?}");
+    assert!(!running.has_running_flows());
+    assert_eq!(env.sim.live_tasks(), 0);
+    let history = running.history("saga").unwrap();
+    assert_eq!(history.last().unwrap().outcome, FireOutcome::Cancelled);
+}
+
+#[test]
+fn a_zero_wind_down_drops_a_scheduled_saga_at_the_deadline_without_compensating() {
+    let env = Env::new();
+    let running = scheduled_saga(&env, saga(&env, |_| {}, false), Some(Duration::ZERO));
+    let stop_at = env.clock.now();
+    let report = env
+        .sim
+        .block_on(running.stop_within(Duration::from_secs(1)))
+        .unwrap();
+    assert_eq!(env.clock.now() - stop_at, Duration::from_secs(1));
+    assert!(
+        undo_labels(&env).is_empty(),
+        "dropped at once: {:?}",
+        undo_labels(&env)
+    );
+    assert_eq!(report.cancelled.len(), 1, "{report:?}");
+}
+
+#[test]
+fn cancel_flow_on_a_running_saga_compensates_and_is_not_a_failure() {
+    let env = Env::new();
+    let running = scheduled_saga(
+        &env,
+        saga(&env, |u| u.undo_takes = Duration::from_secs(1), false),
+        None,
+    );
+    assert_eq!(running.cancel_flow("saga").unwrap(), 1);
+    env.sim.run_for(Duration::from_secs(5));
+    assert!(!running.has_running_flows());
+    assert_eq!(
+        undo_labels(&env),
+        ["undo-ship", "undo-charge", "undo-reserve"],
+        "drained newest first"
+    );
+    let history = running.history("saga").unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.outcome, FireOutcome::Cancelled);
+    let ended = last.ended.duration_since(last.started);
+    assert_eq!(
+        ended,
+        jiff::SignedDuration::from_secs(13),
+        "started at 0 s, cancelled at 10 s, three 1 s compensations"
+    );
+    let info = running.status("saga").unwrap();
+    assert_eq!(info.failure_streak, 0, "{info:?}");
+    // The flow goes on: a later run is not cancelled by the earlier signal.
+    running.trigger("saga").unwrap();
+    env.sim.run_for(Duration::from_secs(1));
+    let history = running.history("saga").unwrap();
+    assert_eq!(history.last().unwrap().outcome, FireOutcome::Succeeded);
+    let report = env.sim.block_on(running.stop()).unwrap();
+    assert!(report.cancelled.is_empty(), "{report:?}");
+}
