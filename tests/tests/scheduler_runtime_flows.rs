@@ -537,3 +537,51 @@ fn flows_added_and_removed_forever_reuse_their_places() {
     assert_eq!(running.list().len(), 1);
     sim.block_on(running.stop()).unwrap();
 }
+
+/// A replacement that cancels the old job's run after a grace signals that run alone: a
+/// run of the new job started during the grace (the flow allows overlap) runs on, though
+/// runs of one flow share a cancellation token until the flow's runs are asked to cancel.
+#[test]
+fn a_replacement_with_a_grace_signals_only_the_old_runs() {
+    let sim = Simulation::new();
+    let rec = Recorder::new(sim.clock());
+    let mut s = Scheduler::new();
+    s.manual("flow", rec.job(Behaviour::taking(secs(60))), ())
+        .unwrap();
+    let running = start(&sim, s);
+    running.trigger("flow").unwrap();
+    sim.run_for(secs(1));
+    let overlapping = FlowOptions::default().with_policy(SchedulePolicy {
+        overlap: OverlapPolicy::AllowConcurrent(2),
+        ..SchedulePolicy::default()
+    });
+    let replaced = running.replace_flow(
+        "flow",
+        Schedule::Manual,
+        overlapping,
+        rec.job(Behaviour::taking(secs(10))),
+        (),
+        InFlight::Cancel { grace: secs(5) },
+    );
+    let trigger = async {
+        sim.clock().sleep_until(sim.clock().now() + secs(1)).await;
+        running.trigger("flow").unwrap();
+    };
+    sim.block_on(futures::future::join(replaced, trigger))
+        .0
+        .unwrap();
+    // The old run was signalled at 6 s and wound down then; the new one (from 2 s) runs on.
+    let runs = rec.runs_of("flow");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].ended, Some(cano_core::Instant::from_secs(6)));
+    assert_eq!(runs[1].ended, None, "still running");
+    sim.run_for(secs(10));
+    let history = running.history("flow").unwrap();
+    let outcomes: Vec<_> = history.iter().map(|r| r.outcome.clone()).collect();
+    assert_eq!(outcomes, [RunOutcome::Cancelled, RunOutcome::Succeeded]);
+    assert_eq!(
+        rec.runs_of("flow")[1].ended,
+        Some(cano_core::Instant::from_secs(12))
+    );
+    sim.block_on(running.stop()).unwrap();
+}
