@@ -428,7 +428,7 @@ impl SchedulerCore {
     /// [`InFlight::Cancel`]) may still take to end before the core asks to drop it
     /// ([`Action::Abort`]). Default [`DEFAULT_CANCEL_WIND_DOWN`] (60 s: two default
     /// compensation budgets, so a saga compensates); `Duration::ZERO` drops at once, with
-    /// the signal, as cano before 0.16 did. A run that ends sooner is not waited for.
+    /// the signal. A run that ends sooner is not waited for.
     pub fn set_cancel_wind_down(&mut self, wind_down: Duration) {
         self.wind_down = wind_down;
     }

@@ -5,9 +5,10 @@
 //!   `set_backoff`, …); [`Scheduler::start`] consumes it and returns a [`RunningScheduler`].
 //! * [`SchedulerCore`] is the pure state machine underneath: every flow, the runs in flight,
 //!   the stop and its deadline, one deadline queue (a heap keyed by the next due instant). It
-//!   takes the time as arguments and says what to do ([`Action`]: start a run, cancel a run,
-//!   the stop is complete) and when to wake; the async loop around it only spawns, aborts
-//!   and sleeps, and is the same on every runtime.
+//!   takes the time as arguments and says what to do ([`Action`]: start a run, signal a
+//!   run's cancellation, drop a run one cancellation wind-down later, the stop is complete)
+//!   and when to wake; the async loop around it only spawns, cancels tokens, aborts and
+//!   sleeps, and is the same on every runtime.
 //! * Misuse (an unknown flow, a trigger after a stop, a duplicate id, …) is a
 //!   [`SchedulerError`] inside [`CanoError::Scheduler`], with cano 0.12's messages.
 //! * What runs is a [`Job`]: anything that runs once per fire and returns `Ok` or `Err`
