@@ -800,7 +800,7 @@ fn scheduled_saga(env: &Env, wf: Workflow<Order>, wind_down: Option<Duration>) -
     running.trigger("saga").unwrap();
     env.sim.run_for(Duration::from_secs(10));
     assert!(running.has_running_flows());
-    assert!(undo_labels(&env).is_empty());
+    assert!(undo_labels(env).is_empty());
     running
 }
 
