@@ -113,7 +113,11 @@ mod tests {
             scheduler
                 .manual(
                     "on-demand",
-                    job_fn(|(), _fire: Fire| core::future::pending::<CanoResult<()>>()),
+                    // Runs until its cancellation is signalled (at the stop's deadline).
+                    job_fn(|(), fire: Fire| async move {
+                        fire.cancellation().cancelled().await;
+                        CanoResult::<()>::Err(CanoError::cancelled("stopped"))
+                    }),
                     (),
                 )
                 .unwrap();

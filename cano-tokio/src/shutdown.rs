@@ -115,15 +115,20 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    /// A scheduler whose one flow, "slow", starts at once and takes `run_time`.
+    /// A scheduler whose one flow, "slow", starts at once and takes `run_time`, or ends
+    /// (as cancelled) when its cancellation is signalled.
     async fn start_slow(run_time: Duration) -> RunningScheduler {
         let mut scheduler = Scheduler::new();
         scheduler
             .every_seconds(
                 "slow",
-                job_fn(move |(), _fire: Fire| async move {
-                    tokio::time::sleep(run_time).await;
-                    Ok(())
+                job_fn(move |(), fire: Fire| async move {
+                    tokio::select! {
+                        () = tokio::time::sleep(run_time) => Ok(()),
+                        () = fire.cancellation().cancelled() => {
+                            Err(CanoError::cancelled("stopped"))
+                        }
+                    }
                 }),
                 (),
                 3600,

@@ -91,6 +91,8 @@ fn every_kind_of_event_comes_in_order_to_observers_and_subscribers_alike() {
         ..Behaviour::taking(secs(3))
     };
     s.manual("slow", rec.job(ignores_stop), ()).unwrap();
+    // The slow run is dropped at the stop's deadline, with its cancellation signal.
+    s.set_cancel_wind_down(Duration::ZERO);
     let running = start(&sim, s);
     let mut events = running.subscribe();
 
