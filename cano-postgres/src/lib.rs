@@ -241,19 +241,27 @@ impl PgStore {
         let _ = rx.wait_for(|up| *up).await;
     }
 
-    /// Sends `command` to every node listening on this schema (this one included).
+    /// Appends `command` to this schema's command log (every node of the fleet reads it,
+    /// this one included) and wakes the listeners; returns its sequence number in the log.
     ///
     /// # Errors
     ///
-    /// `Unavailable` while disconnected; `Backend` if the server refuses.
-    pub async fn publish(&self, command: &FleetCommand) -> PersistResult<()> {
-        conn::notify(&self.link, command).await
+    /// `Unavailable` while disconnected (the command may or may not have been logged);
+    /// `Invalid` for an empty flow id or a command kind this crate does not know;
+    /// `Backend` if the server refuses.
+    pub async fn publish(&self, command: &FleetCommand) -> PersistResult<u64> {
+        conn::publish(&self.link, command).await
     }
 
-    /// A stream of the commands published on this schema from now on.
+    /// A stream of the commands published on this schema from now on (see
+    /// [`CommandStream`]).
     pub fn commands(&self) -> CommandStream {
+        let wake = self.link.wake.subscribe();
         CommandStream {
-            rx: self.link.commands.subscribe(),
+            link: Arc::downgrade(&self.link),
+            wake,
+            cursor: self.link.latest.load(std::sync::atomic::Ordering::Relaxed),
+            ready: std::collections::VecDeque::new(),
         }
     }
 }
