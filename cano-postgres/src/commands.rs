@@ -28,7 +28,7 @@ pub enum CommandEvent {
 /// The stream reads the `cano_fleet_commands` log after its own cursor each time a
 /// notification (or a reconnect) wakes it, so a command published while this node was
 /// disconnected arrives once the connection is back. A stream that falls more than
-/// the log's bound (the last 10 000 commands) behind misses the oldest.
+/// the log's bound ([`PgConfig::commands_kept`](crate::PgConfig::commands_kept)) behind misses the oldest.
 pub struct CommandStream {
     pub(crate) link: Weak<Link>,
     pub(crate) wake: broadcast::Receiver<()>,
@@ -75,9 +75,8 @@ impl CommandStream {
 /// How many commands one read returns at most (the rest come at the next read).
 pub(crate) const COMMANDS_READ: i64 = 1024;
 
-/// How many commands the log keeps: each publish drops those older than the last this
-/// many.
-pub(crate) const COMMANDS_KEPT: i64 = 10_000;
+/// How many commands the log keeps by default ([`PgConfig::commands_kept`](crate::PgConfig::commands_kept)).
+pub(crate) const COMMANDS_KEPT: u32 = 10_000;
 
 /// The commands after `cursor` in the log, oldest first (at most [`COMMANDS_READ`]).
 pub(crate) async fn read_after(link: &Link, cursor: u64) -> PersistResult<Vec<(u64, FleetCommand)>> {

@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 use crate::PgConfig;
-use crate::commands::{COMMANDS_KEPT, kind_code};
+use crate::commands::kind_code;
 use crate::error::from_pg;
 use crate::schema::migrate;
 
@@ -63,6 +63,8 @@ pub(crate) struct Link {
     /// The highest command seq this store has seen (the floor, its own publishes, the
     /// notifications' hints): where a new [`CommandStream`](crate::CommandStream) starts.
     pub(crate) latest: AtomicU64,
+    /// How many commands a publish leaves in the log.
+    pub(crate) commands_kept: i64,
 }
 
 impl Link {
@@ -243,6 +245,7 @@ pub(crate) async fn start(
         wake,
         floor: AtomicU64::new(0),
         latest: AtomicU64::new(0),
+        commands_kept: i64::from(config.commands_kept),
     });
     let (live, ended) = open(&config, &link, true).await?;
     // Listening already (in `open`), so nothing published from here on is missed.
@@ -335,7 +338,7 @@ pub(crate) async fn publish(link: &Link, command: &FleetCommand) -> PersistResul
             &kind,
             &command.from.as_str(),
             &link.channel,
-            &COMMANDS_KEPT,
+            &link.commands_kept,
         ],
     )
     .await?;

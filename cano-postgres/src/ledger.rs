@@ -350,7 +350,8 @@ impl FireLedger for PgStore {
     }
 
     /// Appends the command to the `cano_fleet_commands` log and sends a `NOTIFY` (a
-    /// wake-up only) in the same statement. The log keeps the last 10 000 commands.
+    /// wake-up only) in the same statement. The log keeps the last
+    /// [`PgConfig::commands_kept`](crate::PgConfig::commands_kept) commands.
     async fn publish(&self, command: &FleetCommand) -> PersistResult<()> {
         crate::conn::publish(&self.link, command).await.map(|_| ())
     }

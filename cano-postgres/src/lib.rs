@@ -101,6 +101,7 @@ pub struct PgConfig {
     pub(crate) schema: String,
     pub(crate) reconnect_min: Duration,
     pub(crate) reconnect_max: Duration,
+    pub(crate) commands_kept: u32,
 }
 
 impl PgConfig {
@@ -136,6 +137,7 @@ impl PgConfig {
             schema: "cano".into(),
             reconnect_min: conn::RECONNECT_MIN,
             reconnect_max: conn::RECONNECT_MAX,
+            commands_kept: commands::COMMANDS_KEPT,
         }
     }
 
@@ -144,6 +146,14 @@ impl PgConfig {
     /// fleets (or tests) use separate ones. Checked by [`PgStore::connect`].
     pub fn schema(mut self, schema: impl Into<String>) -> PgConfig {
         self.schema = schema.into();
+        self
+    }
+
+    /// How many fleet commands the schema's log keeps (default 10 000, at least 1): each
+    /// publish drops the ones older than the last `kept`. A node that was disconnected
+    /// while more than that many were published misses the oldest of them.
+    pub fn commands_kept(mut self, kept: u32) -> PgConfig {
+        self.commands_kept = kept.max(1);
         self
     }
 
