@@ -79,7 +79,10 @@ pub(crate) const COMMANDS_READ: i64 = 1024;
 pub(crate) const COMMANDS_KEPT: u32 = 10_000;
 
 /// The commands after `cursor` in the log, oldest first (at most [`COMMANDS_READ`]).
-pub(crate) async fn read_after(link: &Link, cursor: u64) -> PersistResult<Vec<(u64, FleetCommand)>> {
+pub(crate) async fn read_after(
+    link: &Link,
+    cursor: u64,
+) -> PersistResult<Vec<(u64, FleetCommand)>> {
     let live = link.live()?;
     let after = i64::try_from(cursor).unwrap_or(i64::MAX);
     let rows = live

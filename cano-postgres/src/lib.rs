@@ -11,22 +11,34 @@
 //! * **Schema.** [`PgStore::connect`] creates the schema it is given (default `cano`) and
 //!   applies the missing migrations, recorded in a `cano_migrations` table, in one
 //!   transaction under an advisory lock, so many nodes may start at once. A schema newer
-//!   than this crate is refused with [`PersistError::Backend`].
+//!   than this crate is refused with [`PersistError::Backend`]. The versions: 1 schedule
+//!   store and fire ledger, 2 checkpoint store, 3 takeover within the overlap limit, 4 the
+//!   durable command log ([`SCHEMA_VERSION`]); an older schema is migrated in place.
 //! * **Leases in the database clock.** Every claim, renewal and takeover reads
 //!   `clock_timestamp()` after taking its row lock, and every answer carries that time
 //!   ([`Stamped`](cano_core::persist::Stamped)), so a node can measure its skew.
 //! * **One statement per call.** Each ledger call is one prepared statement (a PL/pgSQL
 //!   function doing its reads and writes under the flow's row lock): a fire costs a claim and
-//!   a completion, plus one renewal per third of the lease.
+//!   a completion, plus one renewal per third of the lease. Commands are read at each
+//!   scan and on notification, never per fire.
 //! * **Reconnects.** A store holds one connection. When it drops, calls answer
 //!   [`PersistError::Unavailable`] at once (they never queue), and the store reconnects
 //!   with backoff (50 ms doubling to 5 s, [`PgConfig::reconnect_backoff`]);
 //!   [`PgStore::wait_connected`] resolves when it is back. A scheduler keeps running its
 //!   claimed fires meanwhile and claims no new ones.
-//! * **Commands.** [`PgStore::publish`] sends a
-//!   `FleetCommand` with `NOTIFY`;
-//!   [`PgStore::commands`] hears every node's (see [`CommandStream`] for what is and is
-//!   not guaranteed).
+//! * **Commands, durable.** [`PgStore::publish`] (and `FireLedger::publish`) appends a
+//!   `FleetCommand` to the `cano_fleet_commands` log and sends a `NOTIFY` that only wakes
+//!   the readers, in one statement; publishers take the log's lock in turn, so rows become
+//!   visible in sequence order. `FireLedger::commands_after(cursor)` reads the log after the
+//!   cursor (at most 1 024 per call) and `command_signal` completes at the next
+//!   notification or reconnect, so a command reaches the other nodes at once, and a node
+//!   that was disconnected when it was published reads it from its cursor when it is back.
+//!   A scheduler's first read (cursor 0) starts at the log's end as of this store's
+//!   connect: a node starting fresh does not replay last week's pauses, but does see the
+//!   commands published after it connected.
+//!   [`PgStore::commands`] is the same log as a stream. Retention: each publish keeps the
+//!   last [`PgConfig::commands_kept`] (10 000) commands, and `retain(cutoff)` also drops
+//!   the commands published before the cutoff.
 //! * **Errors** map as: connection lost, server shutting down or refusing connections →
 //!   `Unavailable`; serialization failure or deadlock → `Conflict`; a stale fence →
 //!   `Fenced`; a row that cannot be read → `Corrupt`; anything else → `Backend`.

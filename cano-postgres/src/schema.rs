@@ -20,7 +20,11 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "takeover within the overlap limit",
         include_str!("schema_v3.sql"),
     ),
-    (4, "durable fleet command log", include_str!("schema_v4.sql")),
+    (
+        4,
+        "durable fleet command log",
+        include_str!("schema_v4.sql"),
+    ),
 ];
 
 /// The newest schema version this crate writes.

@@ -431,7 +431,8 @@ async fn the_command_log_conforms_and_reads_are_bounded() {
         Err(PersistError::Invalid(_))
     ));
     // And the memory ledger, the reference for the contract, agrees.
-    let memory = cano_core::persist::MemoryFireLedger::new_at(cano_core::jiff::Timestamp::UNIX_EPOCH);
+    let memory =
+        cano_core::persist::MemoryFireLedger::new_at(cano_core::jiff::Timestamp::UNIX_EPOCH);
     ledger_commands_conform(&memory, &memory).await;
 
     // One read returns at most 1 024; the next read goes on from there, nothing skipped.
@@ -468,7 +469,12 @@ async fn a_node_starting_fresh_reads_from_the_end_of_the_log() {
         .unwrap();
     // Started after the pause: it does not replay it ...
     let late = PgStore::connect(pg.config.clone()).await.unwrap();
-    assert!(FireLedger::commands_after(&late, 0).await.unwrap().is_empty());
+    assert!(
+        FireLedger::commands_after(&late, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let mut stream = late.commands();
     // ... but reads everything published after it connected, before its scheduler ran.
     let new = command("new", FleetCommandKind::Resume, "a");
@@ -487,9 +493,10 @@ async fn a_command_published_while_a_node_is_cut_off_reaches_it_once_in_order() 
     let pg = fresh("cmd_outage").await;
     let server = PgServer::shared();
     let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
-    let via_proxy = server
-        .url("postgres")
-        .replace(&format!("port={}", server.port()), &format!("port={}", proxy.port()));
+    let via_proxy = server.url("postgres").replace(
+        &format!("port={}", server.port()),
+        &format!("port={}", proxy.port()),
+    );
     let b = PgStore::connect(
         PgConfig::new(&via_proxy)
             .unwrap()
@@ -503,7 +510,9 @@ async fn a_command_published_while_a_node_is_cut_off_reaches_it_once_in_order() 
     pg.store.publish(&before).await.unwrap();
     let timeout = Duration::from_secs(20);
     assert_eq!(
-        tokio::time::timeout(timeout, b_stream.next()).await.unwrap(),
+        tokio::time::timeout(timeout, b_stream.next())
+            .await
+            .unwrap(),
         Some(CommandEvent::Command(before.clone()))
     );
     let read = FireLedger::commands_after(&b, 0).await.unwrap();
@@ -550,7 +559,9 @@ async fn a_command_published_while_a_node_is_cut_off_reaches_it_once_in_order() 
     // The stream gets them too, each once, then nothing more.
     for c in &during {
         assert_eq!(
-            tokio::time::timeout(timeout, b_stream.next()).await.unwrap(),
+            tokio::time::timeout(timeout, b_stream.next())
+                .await
+                .unwrap(),
             Some(CommandEvent::Command(c.clone()))
         );
     }
@@ -584,7 +595,9 @@ async fn the_command_log_is_pruned_to_its_bound_and_by_retain() {
     assert_eq!(logged_commands(&schema).await, 5, "the last 5 are kept");
     let kept = FireLedger::commands_after(&pg.store, 0).await.unwrap();
     assert_eq!(
-        kept.iter().map(|(_, c)| c.flow.to_string()).collect::<Vec<_>>(),
+        kept.iter()
+            .map(|(_, c)| c.flow.to_string())
+            .collect::<Vec<_>>(),
         ["f7", "f8", "f9", "f10", "f11"]
     );
     // `retain` drops the commands published before its cutoff (and counts only claims).
@@ -635,7 +648,12 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
         .schema(schema.clone());
     let store = PgStore::connect(config.clone()).await.expect("upgrades");
     let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
-    let record = store.fire(&old).await.unwrap().value.expect("v3 claim kept");
+    let record = store
+        .fire(&old)
+        .await
+        .unwrap()
+        .value
+        .expect("v3 claim kept");
     assert_eq!(record.owner, NodeId::new("a"));
     let other = PgStore::connect(config).await.unwrap();
     let cmd = command("old", FleetCommandKind::Pause, "a");
