@@ -674,3 +674,84 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
     assert_eq!(versions, [1, 2, 3, 4]);
     assert_eq!(SCHEMA_VERSION, 4);
 }
+
+/// A fleet node on tokio with one yearly cron flow `tick` (it never fires during the test),
+/// a scan so rare that only the notification or the reconnect can bring a command in time.
+async fn tick_node(store: PgStore, name: &str) -> cano_core::scheduler::RunningScheduler {
+    use cano_core::scheduler::{Fire, FleetConfig, Scheduler, job_fn};
+    let mut config = FleetConfig::default();
+    config.scan_every = Duration::from_secs(60);
+    config.retry = Duration::from_millis(100);
+    config.retry_max = Duration::from_millis(500);
+    let mut scheduler = Scheduler::new();
+    scheduler
+        .set_fleet(store, NodeId::new(name), config)
+        .unwrap();
+    scheduler
+        .cron(
+            "tick",
+            job_fn(|(), _fire: Fire| async { Ok(()) }),
+            (),
+            "0 0 1 1 *",
+        )
+        .unwrap();
+    scheduler
+        .start(
+            cano_tokio::TokioClock::new(),
+            cano_tokio::TokioSpawner::current(),
+        )
+        .await
+        .unwrap()
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_given_while_a_scheduler_is_cut_off_reaches_it_after_the_reconnect() {
+    let pg = fresh("cmd_scheduler").await;
+    let server = PgServer::shared();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let via_proxy = server.url("postgres").replace(
+        &format!("port={}", server.port()),
+        &format!("port={}", proxy.port()),
+    );
+    let b_store = PgStore::connect(
+        PgConfig::new(&via_proxy)
+            .unwrap()
+            .schema(pg.store.schema())
+            .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let a = tick_node(pg.store.clone(), "a").await;
+    let b = tick_node(b_store.clone(), "b").await;
+    let paused = |node: &cano_core::scheduler::RunningScheduler| {
+        node.status("tick").unwrap().next_fire.is_none()
+    };
+    assert!(!paused(&b));
+    // Connected: the notification brings it at once (the scan is a minute away).
+    a.pause("tick").unwrap();
+    until("b paused by the notification", || paused(&b)).await;
+    a.resume("tick").unwrap();
+    until("b resumed by the notification", || !paused(&b)).await;
+
+    // Cut off: b misses the notification, and reads the command from the log once back.
+    proxy.pause();
+    proxy.sever();
+    until("b notices the cut", || !b_store.is_connected()).await;
+    a.pause("tick").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!paused(&b), "b cannot know yet");
+    proxy.resume();
+    until("b paused after the reconnect", || paused(&b)).await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
