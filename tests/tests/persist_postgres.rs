@@ -755,3 +755,73 @@ async fn a_pause_given_while_a_scheduler_is_cut_off_reaches_it_after_the_reconne
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_racing_concurrent_publishers_misses_none() {
+    let pg = fresh("cmd_race").await;
+    let publishers = pg.handles(4).await;
+    let reader = PgStore::connect(pg.config.clone()).await.unwrap();
+    const EACH: usize = 50;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            // Reads while the others publish: a seq that became visible after a higher one
+            // would be skipped by the cursor.
+            let mut cursor = 0;
+            let mut seen = Vec::new();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let read = FireLedger::commands_after(&reader, cursor).await.unwrap();
+                if let Some((last, _)) = read.last() {
+                    cursor = *last;
+                }
+                seen.extend(read.into_iter().map(|(_, c)| c));
+                if finished && seen.len() >= 4 * EACH {
+                    return seen;
+                }
+                if finished {
+                    // One more read after the last publish, then give what was seen.
+                    let rest = FireLedger::commands_after(&reader, cursor).await.unwrap();
+                    seen.extend(rest.into_iter().map(|(_, c)| c));
+                    return seen;
+                }
+            }
+        })
+    };
+    let publishing = publishers
+        .iter()
+        .enumerate()
+        .map(|(p, (store, _))| async move {
+            for i in 0..EACH {
+                store
+                    .publish(&command(
+                        &format!("p{p}_{i}"),
+                        FleetCommandKind::Trigger,
+                        "x",
+                    ))
+                    .await
+                    .unwrap();
+            }
+        });
+    futures::future::join_all(publishing).await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reading.await.unwrap();
+    let mut flows: Vec<String> = seen.iter().map(|c| c.flow.to_string()).collect();
+    assert_eq!(flows.len(), 4 * EACH, "each command once");
+    flows.sort();
+    flows.dedup();
+    assert_eq!(flows.len(), 4 * EACH, "no command twice");
+    // Each publisher's commands in the order it published them.
+    for p in 0..4 {
+        let own: Vec<String> = seen
+            .iter()
+            .map(|c| c.flow.to_string())
+            .filter(|f| f.starts_with(&format!("p{p}_")))
+            .collect();
+        assert_eq!(
+            own,
+            (0..EACH).map(|i| format!("p{p}_{i}")).collect::<Vec<_>>()
+        );
+    }
+}
