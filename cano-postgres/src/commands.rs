@@ -1,7 +1,13 @@
-//! Fleet commands over `LISTEN/NOTIFY`.
+//! Fleet commands: a durable log in the `cano_fleet_commands` table, with `LISTEN/NOTIFY`
+//! only as the wake-up.
 
-use cano_core::persist::{FleetCommand, PersistError, PersistResult};
+use std::collections::VecDeque;
+use std::sync::Weak;
+
+use cano_core::persist::{FleetCommand, FleetCommandKind, NodeId, PersistError, PersistResult};
 use tokio::sync::broadcast;
+
+use crate::conn::{Link, get};
 
 /// What a [`CommandStream`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,78 +15,139 @@ use tokio::sync::broadcast;
 pub enum CommandEvent {
     /// A command another node (or this one) published.
     Command(FleetCommand),
-    /// Commands may have been missed (the connection dropped and came back, or this
-    /// subscriber fell more than 1024 commands behind): reload the flows' state from the
-    /// store.
+    /// Commands may have been missed: reload the flows' state from the store. Since
+    /// schema version 4 the commands are a durable log read from the stream's cursor, so
+    /// a reconnect loses none and this is not emitted; kept so that matches on it build.
     Resync,
 }
 
-/// The commands published on this store's schema by every node, in the order the database
-/// delivered them. A node sees its own commands too (compare [`FleetCommand::from`]).
+/// The commands published on this store's schema by every node after the stream was
+/// made, in the order of the log (each exactly once). A node sees its own commands too
+/// (compare [`FleetCommand::from`]).
 ///
-/// Delivery is prompt but not durable: a command published while this node is disconnected
-/// is lost, and the stream says [`CommandEvent::Resync`] when it reconnects. So commands
-/// belong in the store first (the schedule store's record), with the notification only as
-/// the nudge to reload.
-#[derive(Debug)]
+/// The stream reads the `cano_fleet_commands` log after its own cursor each time a
+/// notification (or a reconnect) wakes it, so a command published while this node was
+/// disconnected arrives once the connection is back. A stream that falls more than
+/// the log's bound ([`PgConfig::commands_kept`](crate::PgConfig::commands_kept)) behind misses the oldest.
 pub struct CommandStream {
-    pub(crate) rx: broadcast::Receiver<CommandEvent>,
+    pub(crate) link: Weak<Link>,
+    pub(crate) wake: broadcast::Receiver<()>,
+    pub(crate) cursor: u64,
+    pub(crate) ready: VecDeque<(u64, FleetCommand)>,
+}
+
+impl std::fmt::Debug for CommandStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandStream")
+            .field("cursor", &self.cursor)
+            .field("ready", &self.ready.len())
+            .finish()
+    }
 }
 
 impl CommandStream {
-    /// The next event; `None` once the store is gone.
+    /// The next command; `None` once the store is gone. Cancel-safe: a command is
+    /// consumed only when it is returned.
     pub async fn next(&mut self) -> Option<CommandEvent> {
-        match self.rx.recv().await {
-            Ok(event) => Some(event),
-            Err(broadcast::error::RecvError::Lagged(_)) => Some(CommandEvent::Resync),
-            Err(broadcast::error::RecvError::Closed) => None,
+        loop {
+            if let Some((seq, command)) = self.ready.pop_front() {
+                self.cursor = seq;
+                return Some(CommandEvent::Command(command));
+            }
+            {
+                let link = self.link.upgrade()?;
+                // A failed read (disconnected) is retried at the wake-up of the reconnect.
+                if let Ok(read) = read_after(&link, self.cursor).await
+                    && !read.is_empty()
+                {
+                    self.ready.extend(read);
+                    continue;
+                }
+            }
+            match self.wake.recv().await {
+                Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
         }
     }
 }
 
-/// A notification's payload: the command's bytes in hex (payloads are text).
-pub(crate) fn encode_payload(command: &FleetCommand) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = command.encode();
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
+/// How many commands one read returns at most (the rest come at the next read).
+pub(crate) const COMMANDS_READ: i64 = 1024;
+
+/// How many commands the log keeps by default ([`PgConfig::commands_kept`](crate::PgConfig::commands_kept)).
+pub(crate) const COMMANDS_KEPT: u32 = 10_000;
+
+/// The commands after `cursor` in the log, oldest first (at most [`COMMANDS_READ`]).
+pub(crate) async fn read_after(
+    link: &Link,
+    cursor: u64,
+) -> PersistResult<Vec<(u64, FleetCommand)>> {
+    let live = link.live()?;
+    let after = i64::try_from(cursor).unwrap_or(i64::MAX);
+    let rows = live
+        .client
+        .query(&live.sql.commands_after, &[&after, &COMMANDS_READ])
+        .await
+        .map_err(crate::error::from_pg)?;
+    let mut read = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let seq = get::<i64>(row, "seq")?;
+        let seq = u64::try_from(seq)
+            .map_err(|_| PersistError::corrupt(format!("a negative command seq {seq}")))?;
+        let kind = kind_from_code(get::<i16>(row, "kind")?)?;
+        let command = FleetCommand::new(
+            get::<String>(row, "flow")?,
+            kind,
+            NodeId::new(get::<String>(row, "origin")?),
+        );
+        read.push((seq, command));
     }
-    out
+    Ok(read)
 }
 
-/// Decodes [`encode_payload`].
-pub(crate) fn decode_payload(payload: &str) -> PersistResult<FleetCommand> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let raw = payload.as_bytes();
-    if !raw.len().is_multiple_of(2) {
-        return Err(PersistError::corrupt("a command payload of odd length"));
+/// The stored code of a command's kind.
+pub(crate) fn kind_code(kind: FleetCommandKind) -> PersistResult<i16> {
+    match kind {
+        FleetCommandKind::Trigger => Ok(0),
+        FleetCommandKind::Pause => Ok(1),
+        FleetCommandKind::Resume => Ok(2),
+        FleetCommandKind::Reset => Ok(3),
+        other => Err(PersistError::invalid(format!(
+            "the command {other:?} is not known to this cano-postgres"
+        ))),
     }
-    let bytes = raw
-        .chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(|| PersistError::corrupt("a command payload that is not hex"))?;
-    FleetCommand::decode(&bytes)
+}
+
+fn kind_from_code(code: i16) -> PersistResult<FleetCommandKind> {
+    match code {
+        0 => Ok(FleetCommandKind::Trigger),
+        1 => Ok(FleetCommandKind::Pause),
+        2 => Ok(FleetCommandKind::Resume),
+        3 => Ok(FleetCommandKind::Reset),
+        other => Err(PersistError::corrupt(format!(
+            "unknown command kind code {other}"
+        ))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cano_core::persist::{FleetCommandKind, NodeId};
 
     #[test]
-    fn payloads_round_trip_and_garbage_is_corrupt() {
-        let cmd = FleetCommand::new("report", FleetCommandKind::Trigger, NodeId::new("n1"));
-        assert_eq!(decode_payload(&encode_payload(&cmd)).unwrap(), cmd);
-        for bad in ["0", "zz", "02ff", ""] {
+    fn every_kind_round_trips_and_unknown_codes_are_corrupt() {
+        for kind in [
+            FleetCommandKind::Trigger,
+            FleetCommandKind::Pause,
+            FleetCommandKind::Resume,
+            FleetCommandKind::Reset,
+        ] {
+            assert_eq!(kind_from_code(kind_code(kind).unwrap()).unwrap(), kind);
+        }
+        for bad in [-1, 4, i16::MAX] {
             assert!(
-                matches!(decode_payload(bad), Err(PersistError::Corrupt(_))),
+                matches!(kind_from_code(bad), Err(PersistError::Corrupt(_))),
                 "{bad}"
             );
         }

@@ -1,6 +1,7 @@
 //! The connection and its supervisor: one connection per store, re-opened with backoff when
-//! it drops; notifications forwarded to the command subscribers.
+//! it drops; notifications wake the command readers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 use crate::PgConfig;
-use crate::commands::{CommandEvent, decode_payload};
+use crate::commands::kind_code;
 use crate::error::from_pg;
 use crate::schema::migrate;
 
@@ -30,7 +31,9 @@ pub(crate) struct Prepared {
     pub(crate) save_flow: Statement,
     pub(crate) delete_flow: Statement,
     pub(crate) load_all: Statement,
-    pub(crate) notify: Statement,
+    pub(crate) publish: Statement,
+    pub(crate) commands_after: Statement,
+    pub(crate) commands_end: Statement,
     pub(crate) checkpoint_start: Statement,
     pub(crate) checkpoint_resume: Statement,
     pub(crate) checkpoint_append: Statement,
@@ -51,29 +54,17 @@ pub(crate) struct Link {
     pub(crate) channel: String,
     pub(crate) live: Mutex<Option<Arc<Live>>>,
     pub(crate) connected: watch::Sender<bool>,
-    pub(crate) commands: broadcast::Sender<CommandEvent>,
-    /// The commands received, numbered on arrival, for `FireLedger::commands_after`.
-    pub(crate) received: Arc<Mutex<CommandLog>>,
-}
-
-/// The last commands this store received by notification (what a scheduler reads).
-#[derive(Default)]
-pub(crate) struct CommandLog {
-    pub(crate) seq: u64,
-    pub(crate) kept: std::collections::VecDeque<(u64, FleetCommand)>,
-}
-
-impl CommandLog {
-    /// Commands kept for a scheduler that reads late.
-    const KEPT: usize = 1024;
-
-    fn push(&mut self, command: FleetCommand) {
-        self.seq += 1;
-        self.kept.push_back((self.seq, command));
-        if self.kept.len() > Self::KEPT {
-            self.kept.pop_front();
-        }
-    }
+    /// Sent at each notification on the channel and after each reconnect: the command
+    /// log may have grown.
+    pub(crate) wake: broadcast::Sender<()>,
+    /// The end of the command log when this store first connected: a reader starting
+    /// with cursor 0 (a fresh scheduler) reads from here, not the log's history.
+    pub(crate) floor: AtomicU64,
+    /// The highest command seq this store has seen (the floor, its own publishes, the
+    /// notifications' hints): where a new [`CommandStream`](crate::CommandStream) starts.
+    pub(crate) latest: AtomicU64,
+    /// How many commands a publish leaves in the log.
+    pub(crate) commands_kept: i64,
 }
 
 impl Link {
@@ -106,9 +97,16 @@ SELECT cano_us(n.t) AS now_us, c.flow, c.scheduled_us, c.owner, c.fence,
         ORDER BY k.lease_until, k.flow, k.scheduled_us
         LIMIT $1) c ON true";
 
+// Also drops the commands published before the cutoff (not counted in `pruned`).
 const RETAIN_SQL: &str = "WITH d AS (
-    DELETE FROM cano_fire_claims k WHERE k.state <> 0 AND k.ended_at < cano_ts($1) RETURNING 1)
+    DELETE FROM cano_fire_claims k WHERE k.state <> 0 AND k.ended_at < cano_ts($1) RETURNING 1),
+  c AS (DELETE FROM cano_fleet_commands f WHERE f.created_at < cano_ts($1))
 SELECT count(*) AS pruned, cano_us(clock_timestamp()) AS now_us FROM d";
+
+const COMMANDS_AFTER_SQL: &str = "SELECT seq, flow, kind, origin FROM cano_fleet_commands
+ WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+const COMMANDS_END_SQL: &str = "SELECT coalesce(max(seq), 0) AS seq FROM cano_fleet_commands";
 
 const FIRE_SQL: &str = "SELECT cano_us(clock_timestamp()) AS now_us, k.owner, k.fence, k.state,
        k.outcome, cano_us(k.lease_until) AS expires_us, k.takeovers
@@ -159,7 +157,11 @@ async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
             .prepare("SELECT * FROM cano_delete_flow($1, $2)")
             .await?,
         load_all: client.prepare(LOAD_ALL_SQL).await?,
-        notify: client.prepare("SELECT pg_notify($1, $2)").await?,
+        publish: client
+            .prepare("SELECT o_seq FROM cano_publish($1, $2, $3, $4, $5)")
+            .await?,
+        commands_after: client.prepare(COMMANDS_AFTER_SQL).await?,
+        commands_end: client.prepare(COMMANDS_END_SQL).await?,
         checkpoint_start: client
             .prepare("SELECT * FROM cano_checkpoint_start($1, $2, $3)")
             .await?,
@@ -191,19 +193,19 @@ async fn open(
 ) -> PersistResult<(Arc<Live>, oneshot::Receiver<()>)> {
     let (mut client, mut connection) = config.pg.connect(NoTls).await.map_err(from_pg)?;
     let (ended_tx, ended_rx) = oneshot::channel();
-    let commands = link.commands.clone();
-    let received = link.received.clone();
+    let weak = Arc::downgrade(link);
     let channel = link.channel.clone();
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) if n.channel() == channel => {
-                    if let Ok(command) = decode_payload(n.payload()) {
-                        if let Ok(mut log) = received.lock() {
-                            log.push(command.clone());
+                    if let Some(link) = weak.upgrade() {
+                        // The payload is a hint (the new seq); the log is what counts.
+                        if let Ok(seq) = n.payload().parse::<u64>() {
+                            link.latest.fetch_max(seq, Ordering::Relaxed);
                         }
-                        let _ = commands.send(CommandEvent::Command(command));
+                        let _ = link.wake.send(());
                     }
                 }
                 Ok(_) => {}
@@ -233,16 +235,24 @@ pub(crate) async fn start(
     stop: oneshot::Receiver<()>,
 ) -> PersistResult<(Arc<Link>, impl std::future::Future<Output = ()> + Send)> {
     let (connected, _) = watch::channel(false);
-    let (commands, _) = broadcast::channel(1024);
+    // Only a wake-up: a receiver that lags has nothing to miss.
+    let (wake, _) = broadcast::channel(16);
     let link = Arc::new(Link {
         channel: format!("cano_{}", config.schema),
         schema: config.schema.clone(),
         live: Mutex::new(None),
         connected,
-        commands,
-        received: Arc::default(),
+        wake,
+        floor: AtomicU64::new(0),
+        latest: AtomicU64::new(0),
+        commands_kept: i64::from(config.commands_kept),
     });
     let (live, ended) = open(&config, &link, true).await?;
+    // Listening already (in `open`), so nothing published from here on is missed.
+    let end = query_one(&live, &live.sql.commands_end, &[]).await?;
+    let end = u64::try_from(get::<i64>(&end, "seq")?).unwrap_or(0);
+    link.floor.store(end, Ordering::Relaxed);
+    link.latest.store(end, Ordering::Relaxed);
     link.set(Some(live));
     let supervised = supervise(config, link.clone(), stop, ended);
     Ok((link, supervised))
@@ -269,8 +279,9 @@ async fn supervise(
             match open(&config, &link, false).await {
                 Ok((live, now_ended)) => {
                     link.set(Some(live));
-                    // Notifications sent while disconnected are lost: subscribers reload.
-                    let _ = link.commands.send(CommandEvent::Resync);
+                    // Notifications sent while disconnected are lost, the log is not:
+                    // readers read it from their cursors.
+                    let _ = link.wake.send(());
                     ended = now_ended;
                     break;
                 }
@@ -313,15 +324,29 @@ pub(crate) async fn query_one(
         .map_err(from_pg)
 }
 
-/// Publishes `command` on the fleet's channel.
-pub(crate) async fn notify(link: &Link, command: &FleetCommand) -> PersistResult<()> {
+/// Appends `command` to the fleet's command log and wakes the listeners (one statement);
+/// returns its seq.
+pub(crate) async fn publish(link: &Link, command: &FleetCommand) -> PersistResult<u64> {
+    cano_core::persist::check_flow_id(&command.flow)?;
+    let kind = kind_code(command.kind)?;
     let live = link.live()?;
-    let payload = crate::commands::encode_payload(command);
-    live.client
-        .execute(&live.sql.notify, &[&link.channel, &payload])
-        .await
-        .map_err(from_pg)?;
-    Ok(())
+    let row = query_one(
+        &live,
+        &live.sql.publish,
+        &[
+            &&*command.flow,
+            &kind,
+            &command.from.as_str(),
+            &link.channel,
+            &link.commands_kept,
+        ],
+    )
+    .await?;
+    let seq = get::<i64>(&row, "o_seq")?;
+    let seq = u64::try_from(seq)
+        .map_err(|_| PersistError::corrupt(format!("a negative command seq {seq}")))?;
+    link.latest.fetch_max(seq, Ordering::Relaxed);
+    Ok(seq)
 }
 
 /// The default reconnect backoff: from 50 ms, doubling, up to 5 s.

@@ -349,31 +349,25 @@ impl FireLedger for PgStore {
         ))
     }
 
-    /// `NOTIFY` on this schema's channel: prompt, not durable (a node disconnected at that
-    /// moment misses it; see [`CommandStream`](crate::CommandStream)).
+    /// Appends the command to the `cano_fleet_commands` log and sends a `NOTIFY` (a
+    /// wake-up only) in the same statement. The log keeps the last
+    /// [`PgConfig::commands_kept`](crate::PgConfig::commands_kept) commands.
     async fn publish(&self, command: &FleetCommand) -> PersistResult<()> {
-        crate::conn::notify(&self.link, command).await
+        crate::conn::publish(&self.link, command).await.map(|_| ())
     }
 
-    /// The commands this store received by `NOTIFY` since it connected (the last 1 024),
-    /// numbered on arrival.
+    /// The logged commands after `cursor`, oldest first, at most 1 024 per call. Cursor 0
+    /// (a scheduler that has read nothing yet) reads from the end of the log as it was
+    /// when this store connected: a node starting fresh does not replay last week's
+    /// pauses, and one that was disconnected reads what it missed from its cursor.
     async fn commands_after(&self, cursor: u64) -> PersistResult<Vec<(u64, FleetCommand)>> {
-        let log = self
-            .link
-            .received
-            .lock()
-            .map_err(|_| PersistError::unavailable("the command log was poisoned"))?;
-        Ok(log
-            .kept
-            .iter()
-            .filter(|(seq, _)| *seq > cursor)
-            .cloned()
-            .collect())
+        let floor = self.link.floor.load(std::sync::atomic::Ordering::Relaxed);
+        crate::commands::read_after(&self.link, cursor.max(floor)).await
     }
 
-    /// Completes at the next notification (or reconnect).
+    /// Completes at the next notification on this schema's channel (or reconnect).
     fn command_signal(&self) -> Option<futures::future::BoxFuture<'static, ()>> {
-        let mut rx = self.link.commands.subscribe();
+        let mut rx = self.link.wake.subscribe();
         Some(Box::pin(async move {
             let _ = rx.recv().await;
         }))

@@ -11,22 +11,34 @@
 //! * **Schema.** [`PgStore::connect`] creates the schema it is given (default `cano`) and
 //!   applies the missing migrations, recorded in a `cano_migrations` table, in one
 //!   transaction under an advisory lock, so many nodes may start at once. A schema newer
-//!   than this crate is refused with [`PersistError::Backend`].
+//!   than this crate is refused with [`PersistError::Backend`]. The versions: 1 schedule
+//!   store and fire ledger, 2 checkpoint store, 3 takeover within the overlap limit, 4 the
+//!   durable command log ([`SCHEMA_VERSION`]); an older schema is migrated in place.
 //! * **Leases in the database clock.** Every claim, renewal and takeover reads
 //!   `clock_timestamp()` after taking its row lock, and every answer carries that time
 //!   ([`Stamped`](cano_core::persist::Stamped)), so a node can measure its skew.
 //! * **One statement per call.** Each ledger call is one prepared statement (a PL/pgSQL
 //!   function doing its reads and writes under the flow's row lock): a fire costs a claim and
-//!   a completion, plus one renewal per third of the lease.
+//!   a completion, plus one renewal per third of the lease. Commands are read at each
+//!   scan and on notification, never per fire.
 //! * **Reconnects.** A store holds one connection. When it drops, calls answer
 //!   [`PersistError::Unavailable`] at once (they never queue), and the store reconnects
 //!   with backoff (50 ms doubling to 5 s, [`PgConfig::reconnect_backoff`]);
 //!   [`PgStore::wait_connected`] resolves when it is back. A scheduler keeps running its
 //!   claimed fires meanwhile and claims no new ones.
-//! * **Commands.** [`PgStore::publish`] sends a
-//!   `FleetCommand` with `NOTIFY`;
-//!   [`PgStore::commands`] hears every node's (see [`CommandStream`] for what is and is
-//!   not guaranteed).
+//! * **Commands, durable.** [`PgStore::publish`] (and `FireLedger::publish`) appends a
+//!   `FleetCommand` to the `cano_fleet_commands` log and sends a `NOTIFY` that only wakes
+//!   the readers, in one statement; publishers take the log's lock in turn, so rows become
+//!   visible in sequence order. `FireLedger::commands_after(cursor)` reads the log after the
+//!   cursor (at most 1 024 per call) and `command_signal` completes at the next
+//!   notification or reconnect, so a command reaches the other nodes at once, and a node
+//!   that was disconnected when it was published reads it from its cursor when it is back.
+//!   A scheduler's first read (cursor 0) starts at the log's end as of this store's
+//!   connect: a node starting fresh does not replay last week's pauses, but does see the
+//!   commands published after it connected.
+//!   [`PgStore::commands`] is the same log as a stream. Retention: each publish keeps the
+//!   last [`PgConfig::commands_kept`] (10 000) commands, and `retain(cutoff)` also drops
+//!   the commands published before the cutoff.
 //! * **Errors** map as: connection lost, server shutting down or refusing connections →
 //!   `Unavailable`; serialization failure or deadlock → `Conflict`; a stale fence →
 //!   `Fenced`; a row that cannot be read → `Corrupt`; anything else → `Backend`.
@@ -101,6 +113,7 @@ pub struct PgConfig {
     pub(crate) schema: String,
     pub(crate) reconnect_min: Duration,
     pub(crate) reconnect_max: Duration,
+    pub(crate) commands_kept: u32,
 }
 
 impl PgConfig {
@@ -136,6 +149,7 @@ impl PgConfig {
             schema: "cano".into(),
             reconnect_min: conn::RECONNECT_MIN,
             reconnect_max: conn::RECONNECT_MAX,
+            commands_kept: commands::COMMANDS_KEPT,
         }
     }
 
@@ -144,6 +158,14 @@ impl PgConfig {
     /// fleets (or tests) use separate ones. Checked by [`PgStore::connect`].
     pub fn schema(mut self, schema: impl Into<String>) -> PgConfig {
         self.schema = schema.into();
+        self
+    }
+
+    /// How many fleet commands the schema's log keeps (default 10 000, at least 1): each
+    /// publish drops the ones older than the last `kept`. A node that was disconnected
+    /// while more than that many were published misses the oldest of them.
+    pub fn commands_kept(mut self, kept: u32) -> PgConfig {
+        self.commands_kept = kept.max(1);
         self
     }
 
@@ -241,19 +263,27 @@ impl PgStore {
         let _ = rx.wait_for(|up| *up).await;
     }
 
-    /// Sends `command` to every node listening on this schema (this one included).
+    /// Appends `command` to this schema's command log (every node of the fleet reads it,
+    /// this one included) and wakes the listeners; returns its sequence number in the log.
     ///
     /// # Errors
     ///
-    /// `Unavailable` while disconnected; `Backend` if the server refuses.
-    pub async fn publish(&self, command: &FleetCommand) -> PersistResult<()> {
-        conn::notify(&self.link, command).await
+    /// `Unavailable` while disconnected (the command may or may not have been logged);
+    /// `Invalid` for an empty flow id or a command kind this crate does not know;
+    /// `Backend` if the server refuses.
+    pub async fn publish(&self, command: &FleetCommand) -> PersistResult<u64> {
+        conn::publish(&self.link, command).await
     }
 
-    /// A stream of the commands published on this schema from now on.
+    /// A stream of the commands published on this schema from now on (see
+    /// [`CommandStream`]).
     pub fn commands(&self) -> CommandStream {
+        let wake = self.link.wake.subscribe();
         CommandStream {
-            rx: self.link.commands.subscribe(),
+            link: Arc::downgrade(&self.link),
+            wake,
+            cursor: self.link.latest.load(std::sync::atomic::Ordering::Relaxed),
+            ready: std::collections::VecDeque::new(),
         }
     }
 }

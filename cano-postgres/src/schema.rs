@@ -20,10 +20,15 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "takeover within the overlap limit",
         include_str!("schema_v3.sql"),
     ),
+    (
+        4,
+        "durable fleet command log",
+        include_str!("schema_v4.sql"),
+    ),
 ];
 
 /// The newest schema version this crate writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Whether `schema` is a plain lower-case identifier (so it needs no quoting rules beyond
 /// double quotes and cannot inject SQL).

@@ -1,6 +1,6 @@
 //! cano-postgres against a real PostgreSQL 15 (started by the test itself, see
 //! `cano_tests::pg_server`): the conformance suite, claim races over many connections,
-//! migrations, commands over LISTEN/NOTIFY.
+//! migrations, the durable command log (woken by LISTEN/NOTIFY).
 
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use cano_tests::persist_conformance::{
     Boxed, StoreFixture, run_fire_ledger_suite, run_schedule_store_suite,
 };
 use cano_tests::pg_server::PgServer;
+use cano_tests::tcp_proxy::TcpProxy;
 
 /// Short enough to keep the suite fast, long enough for a loaded CI machine to make a few
 /// calls inside it.
@@ -362,4 +363,465 @@ fn a_smol_style_program_uses_the_store_through_an_io_runtime() {
         assert!(matches!(answer.value, ClaimOutcome::Claimed(_)));
         assert!(store.load_all().await.unwrap().is_empty());
     });
+}
+
+/// A raw client on the shared server, for looking at the tables behind the store.
+async fn raw_client() -> cano_postgres::tokio_postgres::Client {
+    let (client, connection) = cano_postgres::tokio_postgres::connect(
+        &PgServer::shared().url("postgres"),
+        cano_postgres::tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+async fn logged_commands(schema: &str) -> i64 {
+    raw_client()
+        .await
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".cano_fleet_commands"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+fn command(flow: &str, kind: FleetCommandKind, from: &str) -> FleetCommand {
+    FleetCommand::new(flow, kind, NodeId::new(from))
+}
+
+/// The `FireLedger` command contract, on any ledger whose handles share one log and were
+/// made before the commands were published.
+async fn ledger_commands_conform<L: FireLedger>(publisher: &L, reader: &L) {
+    let sent = [
+        command("a", FleetCommandKind::Pause, "n1"),
+        command("b", FleetCommandKind::Trigger, "n1"),
+        command("a", FleetCommandKind::Resume, "n2"),
+        command("c", FleetCommandKind::Reset, "n1"),
+    ];
+    for c in &sent {
+        publisher.publish(c).await.unwrap();
+    }
+    let read = reader.commands_after(0).await.unwrap();
+    assert_eq!(
+        read.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+        sent,
+        "every command, in order"
+    );
+    assert!(
+        read.windows(2).all(|w| w[0].0 < w[1].0),
+        "strictly increasing: {read:?}"
+    );
+    assert_eq!(reader.commands_after(read[1].0).await.unwrap(), read[2..]);
+    assert!(reader.commands_after(read[3].0).await.unwrap().is_empty());
+    // The publisher reads the same log.
+    assert_eq!(publisher.commands_after(0).await.unwrap(), read);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_log_conforms_and_reads_are_bounded() {
+    let pg = fresh("cmd_conform").await;
+    let handles = pg.handles(1).await;
+    ledger_commands_conform(&pg.store, &handles[0].0).await;
+    assert!(matches!(
+        FireLedger::publish(&pg.store, &command("", FleetCommandKind::Pause, "n1")).await,
+        Err(PersistError::Invalid(_))
+    ));
+    // And the memory ledger, the reference for the contract, agrees.
+    let memory =
+        cano_core::persist::MemoryFireLedger::new_at(cano_core::jiff::Timestamp::UNIX_EPOCH);
+    ledger_commands_conform(&memory, &memory).await;
+
+    // One read returns at most 1 024; the next read goes on from there, nothing skipped.
+    let reader = &handles[0].0;
+    let mut cursor = reader.commands_after(0).await.unwrap().last().unwrap().0;
+    for i in 0..1100 {
+        pg.store
+            .publish(&command(&format!("f{i}"), FleetCommandKind::Trigger, "n1"))
+            .await
+            .unwrap();
+    }
+    let first = reader.commands_after(cursor).await.unwrap();
+    assert_eq!(first.len(), 1024);
+    cursor = first.last().unwrap().0;
+    let rest = reader.commands_after(cursor).await.unwrap();
+    assert_eq!(rest.len(), 76);
+    let flows: Vec<String> = first
+        .iter()
+        .chain(&rest)
+        .map(|(_, c)| c.flow.to_string())
+        .collect();
+    assert_eq!(
+        flows,
+        (0..1100).map(|i| format!("f{i}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_starting_fresh_reads_from_the_end_of_the_log() {
+    let pg = fresh("cmd_fresh").await;
+    pg.store
+        .publish(&command("old", FleetCommandKind::Pause, "a"))
+        .await
+        .unwrap();
+    // Started after the pause: it does not replay it ...
+    let late = PgStore::connect(pg.config.clone()).await.unwrap();
+    assert!(
+        FireLedger::commands_after(&late, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut stream = late.commands();
+    // ... but reads everything published after it connected, before its scheduler ran.
+    let new = command("new", FleetCommandKind::Resume, "a");
+    pg.store.publish(&new).await.unwrap();
+    let read = FireLedger::commands_after(&late, 0).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].1, new);
+    let heard = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the stream hears it");
+    assert_eq!(heard, Some(CommandEvent::Command(new)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_published_while_a_node_is_cut_off_reaches_it_once_in_order() {
+    let pg = fresh("cmd_outage").await;
+    let server = PgServer::shared();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let via_proxy = server.url("postgres").replace(
+        &format!("port={}", server.port()),
+        &format!("port={}", proxy.port()),
+    );
+    let b = PgStore::connect(
+        PgConfig::new(&via_proxy)
+            .unwrap()
+            .schema(pg.store.schema())
+            .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let mut b_stream = b.commands();
+    let before = command("r", FleetCommandKind::Pause, "a");
+    pg.store.publish(&before).await.unwrap();
+    let timeout = Duration::from_secs(20);
+    assert_eq!(
+        tokio::time::timeout(timeout, b_stream.next())
+            .await
+            .unwrap(),
+        Some(CommandEvent::Command(before.clone()))
+    );
+    let read = FireLedger::commands_after(&b, 0).await.unwrap();
+    assert_eq!(read.len(), 1);
+    let cursor = read[0].0;
+
+    // B's connection drops and its reconnects hang in the held proxy.
+    proxy.pause();
+    proxy.sever();
+    tokio::time::timeout(timeout, async {
+        while b.is_connected() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("b notices the cut");
+    let during = [
+        command("r", FleetCommandKind::Resume, "a"),
+        command("s", FleetCommandKind::Trigger, "a"),
+        command("r", FleetCommandKind::Reset, "a"),
+    ];
+    for c in &during {
+        pg.store.publish(c).await.unwrap();
+    }
+    assert!(matches!(
+        FireLedger::commands_after(&b, cursor).await,
+        Err(PersistError::Unavailable(_))
+    ));
+    let signal = FireLedger::command_signal(&b).expect("PostgreSQL wakes");
+
+    proxy.resume();
+    tokio::time::timeout(timeout, b.wait_connected())
+        .await
+        .expect("b reconnects");
+    tokio::time::timeout(timeout, signal)
+        .await
+        .expect("the reconnect wakes the reader");
+    let missed = FireLedger::commands_after(&b, cursor).await.unwrap();
+    assert_eq!(
+        missed.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+        during,
+        "what was published during the outage, once, in order"
+    );
+    // The stream gets them too, each once, then nothing more.
+    for c in &during {
+        assert_eq!(
+            tokio::time::timeout(timeout, b_stream.next())
+                .await
+                .unwrap(),
+            Some(CommandEvent::Command(c.clone()))
+        );
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), b_stream.next())
+            .await
+            .is_err(),
+        "no command twice"
+    );
+    assert!(
+        FireLedger::commands_after(&b, missed[2].0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_log_is_pruned_to_its_bound_and_by_retain() {
+    let pg = fresh("cmd_prune").await;
+    let small = PgStore::connect(pg.config.clone().commands_kept(5))
+        .await
+        .unwrap();
+    for i in 0..12 {
+        small
+            .publish(&command(&format!("f{i}"), FleetCommandKind::Trigger, "a"))
+            .await
+            .unwrap();
+    }
+    let schema = pg.store.schema().to_owned();
+    assert_eq!(logged_commands(&schema).await, 5, "the last 5 are kept");
+    let kept = FireLedger::commands_after(&pg.store, 0).await.unwrap();
+    assert_eq!(
+        kept.iter()
+            .map(|(_, c)| c.flow.to_string())
+            .collect::<Vec<_>>(),
+        ["f7", "f8", "f9", "f10", "f11"]
+    );
+    // `retain` drops the commands published before its cutoff (and counts only claims).
+    let now = pg.store.flow("x").await.unwrap().store_now;
+    let later = now + Duration::from_secs(1);
+    assert_eq!(pg.store.retain(later).await.unwrap().value, 0);
+    assert_eq!(logged_commands(&schema).await, 0);
+    // The log goes on after being emptied, its sequence never reused.
+    let seq = small
+        .publish(&command("after", FleetCommandKind::Pause, "a"))
+        .await
+        .unwrap();
+    assert!(seq > kept[4].0);
+    assert_eq!(
+        FireLedger::commands_after(&pg.store, kept[4].0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
+    let server = PgServer::shared();
+    let schema = server.fresh_schema("upgrade_v3");
+    let client = raw_client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
+             {}
+             {}
+             {}
+             INSERT INTO cano_migrations (version, name) VALUES
+                 (1, 'schedule store and fire ledger'), (2, 'checkpoint store'),
+                 (3, 'takeover within the overlap limit');
+             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
+            include_str!("../../cano-postgres/src/schema_v1.sql"),
+            include_str!("../../cano-postgres/src/schema_v2.sql"),
+            include_str!("../../cano-postgres/src/schema_v3.sql"),
+        ))
+        .await
+        .unwrap();
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(schema.clone());
+    let store = PgStore::connect(config.clone()).await.expect("upgrades");
+    let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
+    let record = store
+        .fire(&old)
+        .await
+        .unwrap()
+        .value
+        .expect("v3 claim kept");
+    assert_eq!(record.owner, NodeId::new("a"));
+    let other = PgStore::connect(config).await.unwrap();
+    let cmd = command("old", FleetCommandKind::Pause, "a");
+    store.publish(&cmd).await.unwrap();
+    let read = FireLedger::commands_after(&other, 0).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].1, cmd);
+    let versions: Vec<i32> = client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
+    assert_eq!(SCHEMA_VERSION, 4);
+}
+
+/// A fleet node on tokio with one yearly cron flow `tick` (it never fires during the test),
+/// a scan so rare that only the notification or the reconnect can bring a command in time.
+async fn tick_node(store: PgStore, name: &str) -> cano_core::scheduler::RunningScheduler {
+    use cano_core::scheduler::{Fire, FleetConfig, Scheduler, job_fn};
+    let mut config = FleetConfig::default();
+    config.scan_every = Duration::from_secs(60);
+    config.retry = Duration::from_millis(100);
+    config.retry_max = Duration::from_millis(500);
+    let mut scheduler = Scheduler::new();
+    scheduler
+        .set_fleet(store, NodeId::new(name), config)
+        .unwrap();
+    scheduler
+        .cron(
+            "tick",
+            job_fn(|(), _fire: Fire| async { Ok(()) }),
+            (),
+            "0 0 1 1 *",
+        )
+        .unwrap();
+    scheduler
+        .start(
+            cano_tokio::TokioClock::new(),
+            cano_tokio::TokioSpawner::current(),
+        )
+        .await
+        .unwrap()
+}
+
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_given_while_a_scheduler_is_cut_off_reaches_it_after_the_reconnect() {
+    let pg = fresh("cmd_scheduler").await;
+    let server = PgServer::shared();
+    let proxy = TcpProxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let via_proxy = server.url("postgres").replace(
+        &format!("port={}", server.port()),
+        &format!("port={}", proxy.port()),
+    );
+    let b_store = PgStore::connect(
+        PgConfig::new(&via_proxy)
+            .unwrap()
+            .schema(pg.store.schema())
+            .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200)),
+    )
+    .await
+    .unwrap();
+    let a = tick_node(pg.store.clone(), "a").await;
+    let b = tick_node(b_store.clone(), "b").await;
+    let paused = |node: &cano_core::scheduler::RunningScheduler| {
+        node.status("tick").unwrap().next_fire.is_none()
+    };
+    assert!(!paused(&b));
+    // Connected: the notification brings it at once (the scan is a minute away).
+    a.pause("tick").unwrap();
+    until("b paused by the notification", || paused(&b)).await;
+    a.resume("tick").unwrap();
+    until("b resumed by the notification", || !paused(&b)).await;
+
+    // Cut off: b misses the notification, and reads the command from the log once back.
+    proxy.pause();
+    proxy.sever();
+    until("b notices the cut", || !b_store.is_connected()).await;
+    a.pause("tick").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!paused(&b), "b cannot know yet");
+    proxy.resume();
+    until("b paused after the reconnect", || paused(&b)).await;
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_racing_concurrent_publishers_misses_none() {
+    let pg = fresh("cmd_race").await;
+    let publishers = pg.handles(4).await;
+    let reader = PgStore::connect(pg.config.clone()).await.unwrap();
+    const EACH: usize = 50;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = {
+        let done = done.clone();
+        tokio::spawn(async move {
+            // Reads while the others publish: a seq that became visible after a higher one
+            // would be skipped by the cursor.
+            let mut cursor = 0;
+            let mut seen = Vec::new();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let read = FireLedger::commands_after(&reader, cursor).await.unwrap();
+                if let Some((last, _)) = read.last() {
+                    cursor = *last;
+                }
+                seen.extend(read.into_iter().map(|(_, c)| c));
+                if finished && seen.len() >= 4 * EACH {
+                    return seen;
+                }
+                if finished {
+                    // One more read after the last publish, then give what was seen.
+                    let rest = FireLedger::commands_after(&reader, cursor).await.unwrap();
+                    seen.extend(rest.into_iter().map(|(_, c)| c));
+                    return seen;
+                }
+            }
+        })
+    };
+    let publishing = publishers
+        .iter()
+        .enumerate()
+        .map(|(p, (store, _))| async move {
+            for i in 0..EACH {
+                store
+                    .publish(&command(
+                        &format!("p{p}_{i}"),
+                        FleetCommandKind::Trigger,
+                        "x",
+                    ))
+                    .await
+                    .unwrap();
+            }
+        });
+    futures::future::join_all(publishing).await;
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reading.await.unwrap();
+    let mut flows: Vec<String> = seen.iter().map(|c| c.flow.to_string()).collect();
+    assert_eq!(flows.len(), 4 * EACH, "each command once");
+    flows.sort();
+    flows.dedup();
+    assert_eq!(flows.len(), 4 * EACH, "no command twice");
+    // Each publisher's commands in the order it published them.
+    for p in 0..4 {
+        let own: Vec<String> = seen
+            .iter()
+            .map(|c| c.flow.to_string())
+            .filter(|f| f.starts_with(&format!("p{p}_")))
+            .collect();
+        assert_eq!(
+            own,
+            (0..EACH).map(|i| format!("p{p}_{i}")).collect::<Vec<_>>()
+        );
+    }
 }

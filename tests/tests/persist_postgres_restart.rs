@@ -1,10 +1,12 @@
 //! cano-postgres when its server restarts under it: typed `Unavailable` while it is down,
-//! reconnection with backoff, commands resync, committed claims survive. Its own server
+//! reconnection with backoff, the command log read on, committed claims survive. Its own server
 //! (this binary restarts it), so other tests are not disturbed.
 
 use std::time::Duration;
 
-use cano_core::persist::{ClaimOutcome, FireLedger, NodeId, PersistError};
+use cano_core::persist::{
+    ClaimOutcome, FireLedger, FleetCommand, FleetCommandKind, NodeId, PersistError,
+};
 use cano_core::scheduler::FireId;
 use cano_postgres::{CommandEvent, PgConfig, PgStore};
 use cano_tests::pg_server::PgServer;
@@ -16,7 +18,7 @@ async fn the_store_reconnects_after_the_server_restarts() {
         .unwrap()
         .schema("restart")
         .reconnect_backoff(Duration::from_millis(20), Duration::from_millis(200));
-    let store = PgStore::connect(config).await.unwrap();
+    let store = PgStore::connect(config.clone()).await.unwrap();
     let mut commands = store.commands();
     let me = NodeId::new("a");
     let before = FireId::new("r", "2026-01-01T00:00:00Z".parse().unwrap());
@@ -47,10 +49,18 @@ async fn the_store_reconnects_after_the_server_restarts() {
         .await
         .expect("reconnects");
     assert!(store.is_connected());
+    // The command log is in the database: a command another node publishes now reaches
+    // this store's stream (once), and its reader, from before the restart, on.
+    let other = PgStore::connect(config.clone()).await.unwrap();
+    let cmd = FleetCommand::new("r", FleetCommandKind::Pause, NodeId::new("b"));
+    other.publish(&cmd).await.unwrap();
     let event = tokio::time::timeout(Duration::from_secs(10), commands.next())
         .await
-        .expect("a resync after reconnecting");
-    assert_eq!(event, Some(CommandEvent::Resync));
+        .expect("the command after reconnecting");
+    assert_eq!(event, Some(CommandEvent::Command(cmd.clone())));
+    let read = FireLedger::commands_after(&store, 0).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].1, cmd);
     // What was committed before is still there, and the connection works.
     let renewed = store
         .renew(&before, claim.fence, Duration::from_secs(60))

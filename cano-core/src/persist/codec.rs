@@ -102,7 +102,8 @@ impl FlowRecord {
 }
 
 /// A command one node sends the others of a fleet, so they hear it at once rather than at
-/// their next reload (carried by e.g. PostgreSQL `LISTEN/NOTIFY` in `cano-postgres`).
+/// their next reload (kept by the ledger, see [`FireLedger::publish`](super::FireLedger::publish);
+/// `cano-postgres` logs them in a table and wakes the other nodes with `LISTEN/NOTIFY`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FleetCommandKind {

@@ -401,8 +401,12 @@ pub trait FireLedger: Send + Sync {
         core::future::ready(Ok(()))
     }
 
-    /// The commands published after sequence number `cursor` (0: all kept), oldest first,
-    /// each with its sequence number (strictly increasing). The default has none.
+    /// The commands published after sequence number `cursor`, oldest first, each with its
+    /// sequence number (strictly increasing). Cursor 0 (where a node starts) means "from the
+    /// start of what this ledger handle offers": the memory ledger offers every command it
+    /// keeps; a durable ledger may start at the end of its log as it was when the handle
+    /// connected, so a new node does not replay last week's pauses (`cano-postgres` does).
+    /// The default has none.
     fn commands_after(
         &self,
         cursor: u64,
