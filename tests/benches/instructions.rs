@@ -25,6 +25,10 @@ use cano_tokio::{TokioClock, TokioSpawner, WorkflowExt};
 use futures::StreamExt;
 use futures::channel::mpsc;
 
+#[macro_use]
+pub mod support;
+use support::S;
+
 /// 2026-01-01T00:00:00Z.
 const START: i64 = 1_767_225_600;
 
@@ -67,54 +71,6 @@ fn cron_parser(five: &str, n: u64) {
 
 // ---- workflows: the same shapes in cano and cano 0.12 ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum S {
-    S0,
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    S8,
-    S9,
-    Done,
-}
-
-const CHAIN: [S; 11] = [
-    S::S0,
-    S::S1,
-    S::S2,
-    S::S3,
-    S::S4,
-    S::S5,
-    S::S6,
-    S::S7,
-    S::S8,
-    S::S9,
-    S::Done,
-];
-
-/// A linear workflow of `states` states and a split of `branches` trivial tasks, with
-/// whichever crate's API is in scope.
-macro_rules! workflow_builders {
-    () => {
-        pub(crate) fn linear(states: usize) -> Workflow<S> {
-            (0..states)
-                .fold(Workflow::bare(), |wf, i| {
-                    let next = if i + 1 == states {
-                        S::Done
-                    } else {
-                        super::CHAIN[i + 1]
-                    };
-                    wf.register(super::CHAIN[i], Step(next))
-                })
-                .add_exit_state(S::Done)
-        }
-    };
-}
-
 mod ours {
     use super::S;
     use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
@@ -127,7 +83,7 @@ mod ours {
         }
     }
 
-    workflow_builders!();
+    linear_workflow!(pub(crate));
 
     pub(crate) fn split(branches: usize, spawned: bool) -> Workflow<S> {
         let join = JoinConfig::new(JoinStrategy::All, S::Done);
@@ -157,7 +113,7 @@ mod reference {
         }
     }
 
-    workflow_builders!();
+    linear_workflow!(pub(crate));
 
     /// cano 0.12 spawns every branch.
     pub(crate) fn split(branches: usize) -> Workflow<S> {

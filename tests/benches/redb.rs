@@ -23,20 +23,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum S {
-    S0,
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    S8,
-    S9,
-    Done,
-}
+pub mod support;
+use support::{CHAIN, S};
 
 /// cano 0.12's chain: nine working states and the exit state; 0.12 writes a row on entering
 /// every state, the exit state included: ten rows.
@@ -53,21 +41,9 @@ const CHAIN_0_12: [S; 10] = [
     S::Done,
 ];
 
-/// cano's chain: ten working states and the exit state; cano writes a row before each
-/// working state (none for the exit state, the run's `finish` records the end): ten rows.
-const CHAIN: [S; 11] = [
-    S::S0,
-    S::S1,
-    S::S2,
-    S::S3,
-    S::S4,
-    S::S5,
-    S::S6,
-    S::S7,
-    S::S8,
-    S::S9,
-    S::Done,
-];
+// cano's chain is `support::CHAIN`: ten working states and the exit state; cano writes a
+// row before each working state (none for the exit state, the run's `finish` records the
+// end): ten rows.
 
 /// A directory for this run's store files, removed at the end.
 struct BenchDir(PathBuf);
