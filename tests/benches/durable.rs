@@ -16,6 +16,7 @@ use cano_core::{CanoError, CompensatableTask, Task, TaskContext, TaskResult, Wor
 use cano_tokio::WorkflowExt;
 use criterion::{Criterion, criterion_group, criterion_main};
 
+#[macro_use]
 pub mod support;
 use support::{CHAIN, S, runtime};
 
@@ -28,13 +29,7 @@ impl StateKey for S {
     }
 }
 
-struct Step(S);
-
-impl Task<S> for Step {
-    async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-        Ok(TaskResult::Single(self.0))
-    }
-}
+step_task!(pub(crate));
 
 struct Undoable(S);
 

@@ -75,13 +75,7 @@ mod ours {
     use super::S;
     use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
 
-    pub(crate) struct Step(pub(crate) S);
-
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(pub(crate));
 
     linear_workflow!(pub(crate));
 
@@ -103,15 +97,7 @@ mod reference {
     use super::S;
     use cano012::prelude::*;
 
-    #[derive(Clone)]
-    pub(crate) struct Step(pub(crate) S);
-
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(#[task] pub(crate));
 
     linear_workflow!(pub(crate));
 

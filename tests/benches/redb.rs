@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
+#[macro_use]
 pub mod support;
 use support::{CHAIN, S};
 
@@ -76,13 +77,7 @@ mod ours {
         }
     }
 
-    pub(crate) struct Step(pub(crate) S);
-
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(pub(crate));
 
     pub(crate) fn workflow(store: impl CheckpointStore + 'static, id: String) -> Workflow<S> {
         (0..CHAIN.len() - 1)
@@ -101,15 +96,7 @@ mod reference {
     use cano012::prelude::*;
     use std::sync::Arc;
 
-    #[derive(Clone)]
-    pub(crate) struct Step(pub(crate) S);
-
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(#[task] pub(crate));
 
     pub(crate) fn workflow(store: Arc<dyn CheckpointStore>, id: String) -> Workflow<S> {
         (0..CHAIN.len() - 1)

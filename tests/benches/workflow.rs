@@ -44,13 +44,7 @@ mod ours {
     use super::S;
     use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
 
-    pub(crate) struct Step(pub(crate) S);
-
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(pub(crate));
 
     workflow_builders!();
 
@@ -93,15 +87,7 @@ mod reference {
     use super::S;
     use cano012::prelude::*;
 
-    #[derive(Clone)]
-    pub(crate) struct Step(pub(crate) S);
-
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(#[task] pub(crate));
 
     workflow_builders!();
 }

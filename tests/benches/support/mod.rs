@@ -103,3 +103,21 @@ macro_rules! linear_workflow {
         }
     };
 }
+
+/// Defines `Step(S)`: a trivial task that moves to the state it holds, for whichever crate's
+/// `Task` is in scope at the call; attributes before the visibility go on the `impl` (cano
+/// 0.12's and 0.15's `#[task]`).
+macro_rules! step_task {
+    ($(#[$impl_attr:meta])* $vis:vis) => {
+        /// A trivial task: moves to the state it holds.
+        #[derive(Clone)]
+        $vis struct Step($vis S);
+
+        $(#[$impl_attr])*
+        impl Task<S> for Step {
+            async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
+                Ok(TaskResult::Single(self.0))
+            }
+        }
+    };
+}

@@ -39,13 +39,7 @@ pub mod ours {
     use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
     use cano_tokio::{TokioClock, TokioSpawner};
 
-    pub struct Step(pub S);
-
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(pub);
 
     impl Task<S> for Count {
         async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
@@ -140,15 +134,7 @@ pub mod peer {
     use super::*;
     use cano::prelude::*;
 
-    #[derive(Clone)]
-    pub struct Step(pub S);
-
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(#[task] pub);
 
     #[task]
     impl Task<S> for Count {
