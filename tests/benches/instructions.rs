@@ -79,18 +79,7 @@ mod ours {
 
     linear_workflow!(pub(crate));
 
-    pub(crate) fn split(branches: usize, spawned: bool) -> Workflow<S> {
-        let join = JoinConfig::new(JoinStrategy::All, S::Done);
-        let join = if spawned {
-            join.with_spawned_branches()
-        } else {
-            join
-        };
-        let tasks = (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>();
-        Workflow::bare()
-            .register_split(S::S0, tasks, join)
-            .add_exit_state(S::Done)
-    }
+    split_workflow!(pub(crate));
 }
 
 mod reference {

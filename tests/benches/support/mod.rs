@@ -121,3 +121,24 @@ macro_rules! step_task {
         }
     };
 }
+
+/// Defines `split(branches, spawned)` for cano (this workspace): a split from [`S::S0`] of
+/// `branches` `Step(S::Done)` tasks joined with `JoinStrategy::All`, its branches spawned on
+/// the runtime (as cano 0.12 and 0.15 do) or, by default, polled in place.
+macro_rules! split_workflow {
+    ($vis:vis) => {
+        /// A split of `branches` trivial tasks, spawned on the runtime or polled in place.
+        $vis fn split(branches: usize, spawned: bool) -> Workflow<S> {
+            let join = JoinConfig::new(JoinStrategy::All, S::Done);
+            let join = if spawned {
+                join.with_spawned_branches()
+            } else {
+                join
+            };
+            let tasks = (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>();
+            Workflow::bare()
+                .register_split(S::S0, tasks, join)
+                .add_exit_state(S::Done)
+        }
+    };
+}

@@ -50,19 +50,7 @@ pub mod ours {
 
     linear_workflow!(pub);
 
-    /// A split of `branches` trivial tasks, spawned on the runtime or polled in place.
-    pub fn split(branches: usize, spawned: bool) -> Workflow<S> {
-        let join = JoinConfig::new(JoinStrategy::All, S::Done);
-        let join = if spawned {
-            join.with_spawned_branches()
-        } else {
-            join
-        };
-        let tasks = (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>();
-        Workflow::bare()
-            .register_split(S::S0, tasks, join)
-            .add_exit_state(S::Done)
-    }
+    split_workflow!(pub);
 
     /// One manual flow whose job is a 1-state workflow (`workflow`) or a `job_fn`.
     pub async fn manual(count: Count, workflow: bool) -> RunningScheduler {
