@@ -191,6 +191,26 @@ fn ours_workflows(
     s
 }
 
+/// Times `iters` round trips of cano's manual flow `m` inside one `block_on`: trigger it
+/// (again while its previous run is still finishing), then wait for the run's wake-up.
+fn our_round_trips(
+    rt: &tokio::runtime::Runtime,
+    running: &RunningScheduler,
+    rx: &mut mpsc::UnboundedReceiver<()>,
+    iters: u64,
+) -> Duration {
+    rt.block_on(async {
+        let started = StdInstant::now();
+        for _ in 0..iters {
+            while running.trigger("m").is_err() {
+                tokio::task::yield_now().await;
+            }
+            black_box(rx.next().await);
+        }
+        started.elapsed()
+    })
+}
+
 async fn ours_on_tokio<S: Clone + Send + Sync + 'static>(s: Scheduler<S>) -> RunningScheduler {
     s.start(TokioClock::new(), TokioSpawner::current())
         .await
@@ -726,18 +746,7 @@ fn trigger_round_trip(c: &mut Criterion) {
             s.manual("m", our_notifier(tx), ()).unwrap();
             ours_on_tokio(s).await
         });
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let started = StdInstant::now();
-                for _ in 0..iters {
-                    while running.trigger("m").is_err() {
-                        tokio::task::yield_now().await;
-                    }
-                    black_box(rx.next().await);
-                }
-                started.elapsed()
-            })
-        });
+        b.iter_custom(|iters| our_round_trips(&rt, &running, &mut rx, iters));
     });
     group.bench_function("cano/workflow/current_thread", |b| {
         let (tx, mut rx) = mpsc::unbounded();
@@ -748,18 +757,7 @@ fn trigger_round_trip(c: &mut Criterion) {
                 .unwrap();
             ours_on_tokio(s).await
         });
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let started = StdInstant::now();
-                for _ in 0..iters {
-                    while running.trigger("m").is_err() {
-                        tokio::task::yield_now().await;
-                    }
-                    black_box(rx.next().await);
-                }
-                started.elapsed()
-            })
-        });
+        b.iter_custom(|iters| our_round_trips(&rt, &running, &mut rx, iters));
     });
     group.bench_function("cano012/current_thread", |b| {
         let (tx, mut rx) = mpsc::unbounded();
