@@ -16,34 +16,9 @@ use cano_core::{CanoError, CompensatableTask, Task, TaskContext, TaskResult, Wor
 use cano_tokio::WorkflowExt;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum S {
-    S0,
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    S8,
-    S9,
-    Done,
-}
-
-const CHAIN: [S; 11] = [
-    S::S0,
-    S::S1,
-    S::S2,
-    S::S3,
-    S::S4,
-    S::S5,
-    S::S6,
-    S::S7,
-    S::S8,
-    S::S9,
-    S::Done,
-];
+#[macro_use]
+pub mod support;
+use support::{CHAIN, S, runtime};
 
 impl StateKey for S {
     fn state_key(&self) -> Cow<'static, str> {
@@ -54,13 +29,7 @@ impl StateKey for S {
     }
 }
 
-struct Step(S);
-
-impl Task<S> for Step {
-    async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-        Ok(TaskResult::Single(self.0))
-    }
-}
+step_task!(pub(crate));
 
 struct Undoable(S);
 
@@ -94,13 +63,6 @@ fn sagas() -> Workflow<S> {
             wf.register_compensatable(CHAIN[i], Undoable(CHAIN[i + 1]))
         })
         .add_exit_state(S::Done)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime")
 }
 
 fn timed(rt: &tokio::runtime::Runtime, iters: u64, wf: &Workflow<S>) -> Duration {

@@ -25,6 +25,10 @@ use cano_tokio::{TokioClock, TokioSpawner, WorkflowExt};
 use futures::StreamExt;
 use futures::channel::mpsc;
 
+#[macro_use]
+pub mod support;
+use support::S;
+
 /// 2026-01-01T00:00:00Z.
 const START: i64 = 1_767_225_600;
 
@@ -67,97 +71,24 @@ fn cron_parser(five: &str, n: u64) {
 
 // ---- workflows: the same shapes in cano and cano 0.12 ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum S {
-    S0,
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    S8,
-    S9,
-    Done,
-}
-
-const CHAIN: [S; 11] = [
-    S::S0,
-    S::S1,
-    S::S2,
-    S::S3,
-    S::S4,
-    S::S5,
-    S::S6,
-    S::S7,
-    S::S8,
-    S::S9,
-    S::Done,
-];
-
-/// A linear workflow of `states` states and a split of `branches` trivial tasks, with
-/// whichever crate's API is in scope.
-macro_rules! workflow_builders {
-    () => {
-        pub(crate) fn linear(states: usize) -> Workflow<S> {
-            (0..states)
-                .fold(Workflow::bare(), |wf, i| {
-                    let next = if i + 1 == states {
-                        S::Done
-                    } else {
-                        super::CHAIN[i + 1]
-                    };
-                    wf.register(super::CHAIN[i], Step(next))
-                })
-                .add_exit_state(S::Done)
-        }
-    };
-}
-
 mod ours {
     use super::S;
     use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
 
-    pub(crate) struct Step(pub(crate) S);
+    step_task!(pub(crate));
 
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    linear_workflow!(pub(crate));
 
-    workflow_builders!();
-
-    pub(crate) fn split(branches: usize, spawned: bool) -> Workflow<S> {
-        let join = JoinConfig::new(JoinStrategy::All, S::Done);
-        let join = if spawned {
-            join.with_spawned_branches()
-        } else {
-            join
-        };
-        let tasks = (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>();
-        Workflow::bare()
-            .register_split(S::S0, tasks, join)
-            .add_exit_state(S::Done)
-    }
+    split_workflow!(pub(crate));
 }
 
 mod reference {
     use super::S;
     use cano012::prelude::*;
 
-    #[derive(Clone)]
-    pub(crate) struct Step(pub(crate) S);
+    step_task!(#[task] pub(crate));
 
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
-
-    workflow_builders!();
+    linear_workflow!(pub(crate));
 
     /// cano 0.12 spawns every branch.
     pub(crate) fn split(branches: usize) -> Workflow<S> {

@@ -23,20 +23,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum S {
-    S0,
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    S8,
-    S9,
-    Done,
-}
+#[macro_use]
+pub mod support;
+use support::{CHAIN, S};
 
 /// cano 0.12's chain: nine working states and the exit state; 0.12 writes a row on entering
 /// every state, the exit state included: ten rows.
@@ -53,21 +42,9 @@ const CHAIN_0_12: [S; 10] = [
     S::Done,
 ];
 
-/// cano's chain: ten working states and the exit state; cano writes a row before each
-/// working state (none for the exit state, the run's `finish` records the end): ten rows.
-const CHAIN: [S; 11] = [
-    S::S0,
-    S::S1,
-    S::S2,
-    S::S3,
-    S::S4,
-    S::S5,
-    S::S6,
-    S::S7,
-    S::S8,
-    S::S9,
-    S::Done,
-];
+// cano's chain is `support::CHAIN`: ten working states and the exit state; cano writes a
+// row before each working state (none for the exit state, the run's `finish` records the
+// end): ten rows.
 
 /// A directory for this run's store files, removed at the end.
 struct BenchDir(PathBuf);
@@ -100,13 +77,7 @@ mod ours {
         }
     }
 
-    pub(crate) struct Step(pub(crate) S);
-
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(pub(crate));
 
     pub(crate) fn workflow(store: impl CheckpointStore + 'static, id: String) -> Workflow<S> {
         (0..CHAIN.len() - 1)
@@ -125,15 +96,7 @@ mod reference {
     use cano012::prelude::*;
     use std::sync::Arc;
 
-    #[derive(Clone)]
-    pub(crate) struct Step(pub(crate) S);
-
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(#[task] pub(crate));
 
     pub(crate) fn workflow(store: Arc<dyn CheckpointStore>, id: String) -> Workflow<S> {
         (0..CHAIN.len() - 1)

@@ -19,10 +19,9 @@
 //! name their runtime flavour, and each pair uses the same one on both sides.
 #![allow(missing_docs)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
 use cano_core::jiff::Timestamp;
@@ -35,41 +34,9 @@ use criterion::{BatchSize, Criterion, criterion_group};
 use futures::StreamExt;
 use futures::channel::mpsc;
 
-// ---- a counting allocator: live heap bytes ----
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// A global allocator can only be written with `unsafe`; it forwards to `System` unchanged.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout, as GlobalAlloc requires.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::SeqCst)
-}
+#[path = "support/counting_alloc.rs"]
+pub mod counting_alloc;
+use counting_alloc::live;
 
 /// Process CPU time in seconds: the sum over the process's threads of their time on a CPU
 /// from `/proc/self/task/*/schedstat` (nanoseconds), else user + system from
@@ -222,6 +189,26 @@ fn ours_workflows(
         }
     }
     s
+}
+
+/// Times `iters` round trips of cano's manual flow `m` inside one `block_on`: trigger it
+/// (again while its previous run is still finishing), then wait for the run's wake-up.
+fn our_round_trips(
+    rt: &tokio::runtime::Runtime,
+    running: &RunningScheduler,
+    rx: &mut mpsc::UnboundedReceiver<()>,
+    iters: u64,
+) -> Duration {
+    rt.block_on(async {
+        let started = StdInstant::now();
+        for _ in 0..iters {
+            while running.trigger("m").is_err() {
+                tokio::task::yield_now().await;
+            }
+            black_box(rx.next().await);
+        }
+        started.elapsed()
+    })
 }
 
 async fn ours_on_tokio<S: Clone + Send + Sync + 'static>(s: Scheduler<S>) -> RunningScheduler {
@@ -759,18 +746,7 @@ fn trigger_round_trip(c: &mut Criterion) {
             s.manual("m", our_notifier(tx), ()).unwrap();
             ours_on_tokio(s).await
         });
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let started = StdInstant::now();
-                for _ in 0..iters {
-                    while running.trigger("m").is_err() {
-                        tokio::task::yield_now().await;
-                    }
-                    black_box(rx.next().await);
-                }
-                started.elapsed()
-            })
-        });
+        b.iter_custom(|iters| our_round_trips(&rt, &running, &mut rx, iters));
     });
     group.bench_function("cano/workflow/current_thread", |b| {
         let (tx, mut rx) = mpsc::unbounded();
@@ -781,18 +757,7 @@ fn trigger_round_trip(c: &mut Criterion) {
                 .unwrap();
             ours_on_tokio(s).await
         });
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let started = StdInstant::now();
-                for _ in 0..iters {
-                    while running.trigger("m").is_err() {
-                        tokio::task::yield_now().await;
-                    }
-                    black_box(rx.next().await);
-                }
-                started.elapsed()
-            })
-        });
+        b.iter_custom(|iters| our_round_trips(&rt, &running, &mut rx, iters));
     });
     group.bench_function("cano012/current_thread", |b| {
         let (tx, mut rx) = mpsc::unbounded();

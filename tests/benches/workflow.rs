@@ -14,56 +14,18 @@
 //! Run: `cargo bench -p cano-tests --bench workflow -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use cano_tokio::WorkflowExt;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum S {
-    S0,
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    S8,
-    S9,
-    Fan,
-    Done,
-}
-
-const CHAIN: [S; 11] = [
-    S::S0,
-    S::S1,
-    S::S2,
-    S::S3,
-    S::S4,
-    S::S5,
-    S::S6,
-    S::S7,
-    S::S8,
-    S::S9,
-    S::Done,
-];
+#[macro_use]
+pub mod support;
+use support::{S, runtime, timed};
 
 /// The same two workflow shapes, built with whichever crate's API is in scope.
 macro_rules! workflow_builders {
     () => {
-        pub(crate) fn linear(states: usize) -> Workflow<S> {
-            (0..states)
-                .fold(Workflow::bare(), |wf, i| {
-                    let next = if i + 1 == states {
-                        S::Done
-                    } else {
-                        super::CHAIN[i + 1]
-                    };
-                    wf.register(super::CHAIN[i], Step(next))
-                })
-                .add_exit_state(S::Done)
-        }
+        linear_workflow!(pub(crate));
 
         pub(crate) fn split(branches: usize) -> Workflow<S> {
             Workflow::bare()
@@ -82,13 +44,7 @@ mod ours {
     use super::S;
     use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
 
-    pub(crate) struct Step(pub(crate) S);
-
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(pub(crate));
 
     workflow_builders!();
 
@@ -118,9 +74,9 @@ mod ours {
                 let next = if i + 1 == states {
                     S::Done
                 } else {
-                    super::CHAIN[i + 1]
+                    crate::support::CHAIN[i + 1]
                 };
-                wf.register_router(super::CHAIN[i], Route(next))
+                wf.register_router(crate::support::CHAIN[i], Route(next))
             })
             .add_exit_state(S::Done)
     }
@@ -131,39 +87,9 @@ mod reference {
     use super::S;
     use cano012::prelude::*;
 
-    #[derive(Clone)]
-    pub(crate) struct Step(pub(crate) S);
-
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(#[task] pub(crate));
 
     workflow_builders!();
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime")
-}
-
-/// Times `iters` sequential orchestrations inside one `block_on`.
-fn timed<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, mut run: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = S>,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(run().await);
-        }
-        start.elapsed()
-    })
 }
 
 fn workflows(c: &mut Criterion) {

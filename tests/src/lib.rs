@@ -1,5 +1,6 @@
 //! Shared helpers for cano's conformance suite, differential tests and benchmarks.
 
+pub mod crash;
 pub mod fleet;
 pub mod harness;
 pub mod persist_conformance;

@@ -263,18 +263,7 @@ fn a_cancelled_run_drains_the_compensations() {
     let env = Env::new();
     env.crash.set("pack");
     let wf = saga(&env, |_| {}, false);
-    let token = CancellationToken::new();
-    let ctx = RunContext::new(env.clock.clone()).with_cancellation(token.clone());
-    let err = env.sim.block_on(async {
-        let run = wf.orchestrate_with(ctx, Order::Reserve);
-        let cancel = async {
-            env.clock
-                .sleep_until(env.clock.now() + Duration::from_secs(10))
-                .await;
-            token.cancel();
-        };
-        futures::future::join(run, cancel).await.0
-    });
+    let (err, _) = run_cancelled_at(&env, &wf, Order::Reserve, Duration::from_secs(10));
     assert_eq!(err.unwrap_err().category(), "cancelled");
     assert_eq!(
         undo_labels(&env),
@@ -517,11 +506,12 @@ impl cano_core::Task<Order> for SlowStep {
     }
 }
 
-/// Runs `wf` with a token cancelled `cancel_at` after the start; returns the result and
-/// when (after the start) the run returned.
+/// Runs `wf` from `first` with a token cancelled `cancel_at` after the start; returns the
+/// result and when (after the start) the run returned.
 fn run_cancelled_at(
     env: &Env,
     wf: &Workflow<Order>,
+    first: Order,
     cancel_at: Duration,
 ) -> (Result<Order, CanoError>, Duration) {
     let token = CancellationToken::new();
@@ -529,7 +519,7 @@ fn run_cancelled_at(
     let start = env.clock.now();
     env.sim.block_on(async {
         let run = async {
-            let result = wf.orchestrate_with(ctx, Order::Reserve).await;
+            let result = wf.orchestrate_with(ctx, first).await;
             (result, env.clock.now() - start)
         };
         let cancel = async {
@@ -554,7 +544,7 @@ fn a_cancel_while_a_compensatable_task_runs_lets_it_finish_then_undoes_it() {
     let env = Env::new();
     let events = Arc::new(DurableEvents::default());
     let wf = slow_charge(&env, Duration::from_secs(10)).with_observer(events.clone());
-    let (result, returned) = run_cancelled_at(&env, &wf, Duration::from_secs(3));
+    let (result, returned) = run_cancelled_at(&env, &wf, Order::Reserve, Duration::from_secs(3));
     assert_eq!(result.unwrap_err().category(), "cancelled");
     assert_eq!(returned, Duration::from_secs(10), "charge ran to its end");
     assert_eq!(
@@ -604,7 +594,7 @@ fn the_cancel_instant_swept_across_a_compensatable_task_and_the_next_state() {
         let env = Env::new();
         let wf = slow_charge(&env, charge_takes);
         // Rows are kept until the run finishes: peek at them by tombstone-free store state.
-        let (result, returned) = run_cancelled_at(&env, &wf, cancel_at);
+        let (result, returned) = run_cancelled_at(&env, &wf, Order::Reserve, cancel_at);
         let labels = env.effects.labels();
         let case = format!("cancel at {cancel_at:?}: {result:?} after {returned:?}, {labels:?}");
         if cancel_at < charge_takes {
@@ -706,7 +696,7 @@ fn the_grace_of_an_in_flight_compensatable_task_is_one_compensation_budget() {
     let env = Env::new();
     let wf = slow_charge(&env, Duration::from_secs(100))
         .with_compensation_timeout(Duration::from_secs(2));
-    let (result, returned) = run_cancelled_at(&env, &wf, Duration::from_secs(1));
+    let (result, returned) = run_cancelled_at(&env, &wf, Order::Reserve, Duration::from_secs(1));
     assert_eq!(result.unwrap_err().category(), "cancelled");
     assert_eq!(
         returned,
@@ -758,18 +748,7 @@ fn a_cancel_during_a_retry_pause_starts_no_new_attempt() {
             },
         )
         .add_exit_state(Order::Done);
-    let token = CancellationToken::new();
-    let ctx = RunContext::new(env.clock.clone()).with_cancellation(token.clone());
-    let result = env.sim.block_on(async {
-        let run = wf.orchestrate_with(ctx, Order::Charge);
-        let cancel = async {
-            env.clock
-                .sleep_until(env.clock.now() + Duration::from_secs(3))
-                .await;
-            token.cancel();
-        };
-        futures::future::join(run, cancel).await.0
-    });
+    let (result, _) = run_cancelled_at(&env, &wf, Order::Charge, Duration::from_secs(3));
     assert_eq!(result.unwrap_err().category(), "cancelled");
     assert_eq!(
         calls.load(Ordering::SeqCst),

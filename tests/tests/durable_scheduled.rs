@@ -42,6 +42,17 @@ fn interrupted_fire(env: &Env) -> RunId {
     RunId::new(fire)
 }
 
+/// Runs the recovery scan of the `report` flow's runs (`report@…`) with `recovery`.
+fn recover_reports(
+    env: &Env,
+    wf: &Workflow<Order>,
+    recovery: Recovery,
+) -> cano_core::checkpoint::RecoveryReport {
+    env.sim
+        .block_on(wf.recover_runs(RunContext::new(env.clock.clone()), "report@", recovery))
+        .unwrap()
+}
+
 #[test]
 fn a_scheduled_run_is_logged_under_its_fire_id_and_resumed_by_the_recovery_scan() {
     let env = Env::new();
@@ -67,14 +78,7 @@ fn a_scheduled_run_is_logged_under_its_fire_id_and_resumed_by_the_recovery_scan(
             1,
         )],
     );
-    let report = env
-        .sim
-        .block_on(wf.recover_runs(
-            RunContext::new(env.clock.clone()),
-            "report@",
-            Recovery::Resume,
-        ))
-        .unwrap();
+    let report = recover_reports(&env, &wf, Recovery::Resume);
     assert_eq!(report.resumed, [(run.clone(), Ok(()))]);
     assert!(report.abandoned.is_empty());
     assert_eq!(env.store.log(&run), RunLog::Finished(RunOutcome::Completed));
@@ -95,14 +99,7 @@ fn a_flow_set_to_abandon_finishes_its_unfinished_logs_without_running_them() {
     let env = Env::new();
     let run = interrupted_fire(&env);
     let wf = scheduled_workflow(&env);
-    let report = env
-        .sim
-        .block_on(wf.recover_runs(
-            RunContext::new(env.clock.clone()),
-            "report@",
-            Recovery::Abandon,
-        ))
-        .unwrap();
+    let report = recover_reports(&env, &wf, Recovery::Abandon);
     assert_eq!(report.abandoned, std::slice::from_ref(&run));
     assert_eq!(env.store.log(&run), RunLog::Finished(RunOutcome::Abandoned));
     assert_eq!(env.effects.count("charge"), 1, "nothing ran");

@@ -19,6 +19,7 @@
 //! These run on the real clock (about 2.5 minutes in all), one at a time (a lock), each on
 //! a schema of its own.
 
+use cano_tests::crash::SplitMix;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::sync::Mutex;
@@ -40,22 +41,6 @@ const SCAN_MS: u64 = 500;
 
 /// One test at a time: each runs three node processes.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn in_range(&mut self, range: std::ops::Range<u64>) -> u64 {
-        range.start + self.next_u64() % (range.end - range.start)
-    }
-}
 
 fn now_us() -> i64 {
     Timestamp::now().as_microsecond()

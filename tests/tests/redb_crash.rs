@@ -9,8 +9,9 @@
 //! One of the few tests on the real clock: kill delays are drawn from a seeded generator
 //! (`CANO_CRASH_SEED` overrides the seed) over a small range.
 
+use cano_tests::crash::{ScratchDir, SplitMix};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,30 +37,6 @@ const FORWARD: [&str; 4] = ["reserve", "charge", "pack", "ship"];
 const DRAIN: [&str; 3] = ["pack", "charge", "reserve"];
 /// A bound so that a broken store fails the test instead of looping forever.
 const MAX_GENERATIONS: u64 = 5_000;
-
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn in_range(&mut self, range: std::ops::Range<u64>) -> u64 {
-        range.start + self.next_u64() % (range.end - range.start)
-    }
-}
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Effect {
@@ -114,7 +91,8 @@ fn sigkill_at_random_points_loses_nothing_and_reruns_only_the_state_in_flight() 
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x00C4_A5E5_u64);
     let mut rng = SplitMix(seed);
-    let dir = Dir(std::env::temp_dir().join(format!("cano-redb-crash-{}", std::process::id())));
+    let dir =
+        ScratchDir(std::env::temp_dir().join(format!("cano-redb-crash-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).unwrap();
 
@@ -309,8 +287,9 @@ fn sigkill_at_random_points_loses_nothing_and_reruns_only_the_state_in_flight() 
 #[test]
 fn a_process_killed_while_creating_its_store_leaves_an_openable_file() {
     let mut rng = SplitMix(0x5EED_F11E);
-    let root =
-        Dir(std::env::temp_dir().join(format!("cano-redb-create-kill-{}", std::process::id())));
+    let root = ScratchDir(
+        std::env::temp_dir().join(format!("cano-redb-create-kill-{}", std::process::id())),
+    );
     for attempt in 0..60u64 {
         let dir = root.0.join(attempt.to_string());
         std::fs::create_dir_all(&dir).unwrap();

@@ -19,8 +19,9 @@
 //! from a seeded generator (`CANO_RESTART_SEED` overrides the seed). Every bound on timing
 //! is one-sided or searched over, so scheduling delay on a loaded machine cannot fail it.
 
+use cano_tests::crash::{KillOnDrop, ScratchDir, SplitMix};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,40 +33,6 @@ const DOWNTIME_MS: std::ops::Range<u64> = 900..1_500;
 const GRID_US: i64 = 250_000;
 const CRON_US: i64 = 1_000_000;
 const GRACE_US: i64 = 100_000;
-
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn in_range(&mut self, range: std::ops::Range<u64>) -> u64 {
-        range.start + self.next_u64() % (range.end - range.start)
-    }
-}
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child killed when the test panics, too.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 struct Record {
@@ -216,7 +183,8 @@ fn a_killed_scheduler_restarts_with_its_state_and_catches_up_per_policy() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x0005_1D0C_u64);
     let mut rng = SplitMix(seed);
-    let dir = Dir(std::env::temp_dir().join(format!("cano-restart-kill-{}", std::process::id())));
+    let dir =
+        ScratchDir(std::env::temp_dir().join(format!("cano-restart-kill-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).unwrap();
     let log = dir.0.join("effects.log");
@@ -227,7 +195,7 @@ fn a_killed_scheduler_restarts_with_its_state_and_catches_up_per_policy() {
         if i > 0 {
             std::thread::sleep(Duration::from_millis(rng.in_range(DOWNTIME_MS)));
         }
-        let mut child = Running(
+        let mut child = KillOnDrop(
             Command::new(CHILD)
                 .args([dir.0.to_str().unwrap(), &generation.to_string(), command])
                 .stdin(Stdio::null())

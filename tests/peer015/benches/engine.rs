@@ -17,47 +17,19 @@
 //! Each measurement loops inside one `block_on`. Run from `tests/peer015`:
 //! `cargo bench --ignore-rust-version --bench engine -- --warm-up-time 1 --measurement-time 3`
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use cano_peer015::{Count, S, ours, peer, runtime};
+use cano_peer015::{Count, S, ours, peer, runtime, timed};
 use cano_tokio::WorkflowExt;
 use criterion::{BatchSize, Criterion, criterion_group};
 use futures::channel::mpsc;
 
-/// A counting allocator: live heap bytes.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// A global allocator can only be written with `unsafe`; it forwards to `System` unchanged.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout, as GlobalAlloc requires.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: forwarded unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "../../benches/support/counting_alloc.rs"]
+pub mod counting_alloc;
+use counting_alloc::live;
 
 const FLOWS: usize = 10_000;
 
@@ -71,7 +43,7 @@ fn quiet_count() -> Count {
 fn memory_row(row: &str) {
     let rt = runtime();
     let count = quiet_count();
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = live();
     let settle = Duration::from_millis(300);
     let (label, after) = match row {
         "cano-job_fn" | "cano-workflow" => {
@@ -81,7 +53,7 @@ fn memory_row(row: &str) {
                 tokio::time::sleep(settle).await;
                 running
             });
-            let after = LIVE.load(Ordering::SeqCst);
+            let after = live();
             rt.block_on(async { drop(running.stop().await) });
             (
                 if workflow {
@@ -98,7 +70,7 @@ fn memory_row(row: &str) {
                 tokio::time::sleep(settle).await;
                 running
             });
-            let after = LIVE.load(Ordering::SeqCst);
+            let after = live();
             rt.block_on(async { drop(running.stop().await) });
             ("cano 0.15.4 (a workflow)", after)
         }
@@ -122,21 +94,6 @@ fn report_memory() {
             println!("{row} failed: {}", String::from_utf8_lossy(&output.stderr));
         }
     }
-}
-
-/// Times `iters` sequential runs inside one `block_on`.
-fn timed<F, Fut, T>(rt: &tokio::runtime::Runtime, iters: u64, mut run: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = T>,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(run().await);
-        }
-        start.elapsed()
-    })
 }
 
 fn workflows(c: &mut Criterion) {

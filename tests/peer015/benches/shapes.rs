@@ -19,8 +19,9 @@ extern crate cano015 as cano;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use cano_peer015::{runtime, timed};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const ITEMS: u64 = 1_000;
@@ -153,28 +154,6 @@ mod peer {
             TaskResult::Split(_) => unreachable!(),
         }
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime")
-}
-
-/// Times `iters` sequential runs inside one `block_on`.
-fn timed<F, Fut, T>(rt: &tokio::runtime::Runtime, iters: u64, mut run: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = T>,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(run().await);
-        }
-        start.elapsed()
-    })
 }
 
 fn shapes(c: &mut Criterion) {

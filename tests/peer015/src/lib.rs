@@ -14,43 +14,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use futures::StreamExt;
 use futures::channel::mpsc;
 
-/// The states of every workflow here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum S {
-    S0,
-    S1,
-    S2,
-    S3,
-    S4,
-    S5,
-    S6,
-    S7,
-    S8,
-    S9,
-    Done,
-}
-
-const CHAIN: [S; 11] = [
-    S::S0,
-    S::S1,
-    S::S2,
-    S::S3,
-    S::S4,
-    S::S5,
-    S::S6,
-    S::S7,
-    S::S8,
-    S::S9,
-    S::Done,
-];
-
-fn next_state(i: usize, states: usize) -> S {
-    if i + 1 == states {
-        S::Done
-    } else {
-        CHAIN[i + 1]
-    }
-}
+// The states, the linear builder, the runtime and the timing loop, shared with the
+// benches of the main workspace.
+#[path = "../../benches/support/mod.rs"]
+#[macro_use]
+mod support;
+pub use support::{S, runtime, timed};
 
 /// Counts runs and wakes the caller waiting for one.
 #[derive(Clone)]
@@ -63,14 +32,6 @@ impl Count {
     }
 }
 
-/// A current-thread tokio runtime with time.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("a tokio runtime")
-}
-
 /// cano (this workspace).
 pub mod ours {
     use super::*;
@@ -78,13 +39,7 @@ pub mod ours {
     use cano_core::{CanoError, JoinConfig, JoinStrategy, Task, TaskResult, Workflow};
     use cano_tokio::{TokioClock, TokioSpawner};
 
-    pub struct Step(pub S);
-
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(pub);
 
     impl Task<S> for Count {
         async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
@@ -93,27 +48,9 @@ pub mod ours {
         }
     }
 
-    pub fn linear(states: usize) -> Workflow<S> {
-        (0..states)
-            .fold(Workflow::bare(), |wf, i| {
-                wf.register(CHAIN[i], Step(next_state(i, states)))
-            })
-            .add_exit_state(S::Done)
-    }
+    linear_workflow!(pub);
 
-    /// A split of `branches` trivial tasks, spawned on the runtime or polled in place.
-    pub fn split(branches: usize, spawned: bool) -> Workflow<S> {
-        let join = JoinConfig::new(JoinStrategy::All, S::Done);
-        let join = if spawned {
-            join.with_spawned_branches()
-        } else {
-            join
-        };
-        let tasks = (0..branches).map(|_| Step(S::Done)).collect::<Vec<_>>();
-        Workflow::bare()
-            .register_split(S::S0, tasks, join)
-            .add_exit_state(S::Done)
-    }
+    split_workflow!(pub);
 
     /// One manual flow whose job is a 1-state workflow (`workflow`) or a `job_fn`.
     pub async fn manual(count: Count, workflow: bool) -> RunningScheduler {
@@ -185,15 +122,7 @@ pub mod peer {
     use super::*;
     use cano::prelude::*;
 
-    #[derive(Clone)]
-    pub struct Step(pub S);
-
-    #[task]
-    impl Task<S> for Step {
-        async fn run_bare(&self) -> Result<TaskResult<S>, CanoError> {
-            Ok(TaskResult::Single(self.0))
-        }
-    }
+    step_task!(#[task] pub);
 
     #[task]
     impl Task<S> for Count {
@@ -203,13 +132,7 @@ pub mod peer {
         }
     }
 
-    pub fn linear(states: usize) -> Workflow<S> {
-        (0..states)
-            .fold(Workflow::bare(), |wf, i| {
-                wf.register(CHAIN[i], Step(next_state(i, states)))
-            })
-            .add_exit_state(S::Done)
-    }
+    linear_workflow!(pub);
 
     /// cano 0.15 spawns every branch (a `JoinSet`).
     pub fn split(branches: usize) -> Workflow<S> {

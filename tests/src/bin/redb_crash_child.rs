@@ -17,12 +17,12 @@
 //! * `E <generation> <run> <visit> <state> <attempt>`: a forward state's work happened;
 //! * `C <generation> <run> <visit> <state>`: a compensation's work happened.
 
+use cano_tests::crash::EffectLog;
 use std::borrow::Cow;
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cano_core::checkpoint::{CheckpointStore, RunId, RunLog, StateKey};
@@ -59,15 +59,13 @@ impl StateKey for Order {
 const HALF_WORK: Duration = Duration::from_millis(1);
 
 struct Effects {
-    file: Mutex<File>,
+    log: EffectLog,
     generation: u64,
 }
 
 impl Effects {
     fn record(&self, line: std::fmt::Arguments<'_>) {
-        let line = format!("{line}\n");
-        let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        file.write_all(line.as_bytes()).expect("record an effect");
+        self.log.record(line);
     }
 
     async fn forward(&self, ctx: &TaskContext<'_>) -> Result<(), CanoError> {
@@ -213,13 +211,8 @@ fn main() -> ExitCode {
     let parse = |s: &str| s.parse::<u64>().expect("a number");
     let (generation, first, end) = (parse(generation), parse(first), parse(end));
     let concurrency = parse(concurrency) as usize;
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("effects.log"))
-        .expect("open the effect log");
     let effects = Arc::new(Effects {
-        file: Mutex::new(file),
+        log: EffectLog::open(&dir, false),
         generation,
     });
     effects.record(format_args!("G {generation}"));

@@ -29,13 +29,12 @@
 //!   the flow had started with before the flush began;
 //! * `P <gen> <wall>` / `U <gen> <wall>`: `paused` was paused / resumed, and that is flushed.
 
+use cano_tests::crash::EffectLog;
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cano_core::jiff::Timestamp;
@@ -60,7 +59,7 @@ const ALIGNED: [(&str, MissedFirePolicy); 5] = [
 ];
 
 struct Effects {
-    file: Mutex<File>,
+    log: EffectLog,
     generation: u64,
     /// The latest scheduled time (µs) each flow started a run for.
     latest: BTreeMap<&'static str, AtomicI64>,
@@ -68,12 +67,7 @@ struct Effects {
 
 impl Effects {
     fn record(&self, line: std::fmt::Arguments<'_>) {
-        let line = format!("{line}\n");
-        let file = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        (&*file)
-            .write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
-            .expect("record a line");
+        self.log.record(line);
     }
 
     fn ran(&self, flow: &'static str, fire: &Fire) {
@@ -229,13 +223,8 @@ fn main() -> ExitCode {
         eprintln!("restart_child: the generation is a number");
         return ExitCode::from(2);
     };
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("effects.log"))
-        .expect("open the effect log");
     let effects = Arc::new(Effects {
-        file: Mutex::new(file),
+        log: EffectLog::open(&dir, true),
         generation,
         latest: FLOWS
             .iter()
