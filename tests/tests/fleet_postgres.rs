@@ -399,8 +399,10 @@ fn a_partitioned_node_is_fenced_and_no_fire_runs_twice() {
     }
     assert!(held > 0, "the node to cut off never held a claim");
     std::thread::sleep(Duration::from_millis(2 * LEASE_MS + 1_000));
-    proxy.resume();
+    // Taken before the release: the held writes may reach the server (and be refused)
+    // before `resume` returns.
     let resumed_at = now_us();
+    proxy.resume();
     std::thread::sleep(Duration::from_secs(5));
     let to = now_us();
     std::thread::sleep(Duration::from_millis(LEASE_MS + SCAN_MS + 2_000));
