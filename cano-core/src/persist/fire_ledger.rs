@@ -675,8 +675,8 @@ macro_rules! forward_fire_ledger {
     };
 }
 
-forward_fire_ledger!(Box<dyn DynFireLedger>);
-forward_fire_ledger!(Arc<dyn DynFireLedger>);
+forward_fire_ledger!(Box<dyn DynFireLedger + '_>);
+forward_fire_ledger!(Arc<dyn DynFireLedger + '_>);
 
 impl<T: FireLedger> FireLedger for Arc<T> {
     fn claim_limited(

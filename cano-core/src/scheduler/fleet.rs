@@ -418,80 +418,8 @@ impl FleetAction {
         ledger: Arc<dyn DynFireLedger>,
         node: NodeId,
     ) -> futures::future::BoxFuture<'static, FleetReport> {
-        alloc::boxed::Box::pin(async move {
-            let ledger = &*ledger;
-            let node = &node;
-            match self {
-                FleetAction::Claim {
-                    flow,
-                    fire,
-                    lease,
-                    max_live,
-                } => {
-                    let result = ledger.claim_limited_dyn(&fire, node, lease, max_live).await;
-                    FleetReport::Claim { flow, fire, result }
-                }
-                FleetAction::Renew { fire, fence, lease } => {
-                    let result = ledger.renew_dyn(&fire, fence, lease).await;
-                    FleetReport::Renew {
-                        fire,
-                        fence,
-                        result,
-                    }
-                }
-                FleetAction::Complete {
-                    fire,
-                    fence,
-                    outcome,
-                } => {
-                    let result = ledger.complete_dyn(&fire, fence, outcome).await;
-                    FleetReport::Complete {
-                        fire,
-                        fence,
-                        result,
-                    }
-                }
-                FleetAction::ScanExpired { limit } => FleetReport::ScanExpired {
-                    result: ledger.expired_dyn(limit).await,
-                },
-                FleetAction::TakeOver {
-                    flow,
-                    fire,
-                    lease,
-                    max_takeovers,
-                    max_live,
-                } => {
-                    let result = ledger
-                        .take_over_limited_dyn(&fire, node, lease, max_takeovers, max_live)
-                        .await;
-                    FleetReport::TakeOver { flow, fire, result }
-                }
-                FleetAction::AcquireFlow { flow, id, lease } => FleetReport::AcquireFlow {
-                    flow,
-                    result: ledger.acquire_flow_dyn(&id, node, lease).await,
-                },
-                FleetAction::RenewFlow {
-                    flow,
-                    id,
-                    fence,
-                    lease,
-                } => FleetReport::RenewFlow {
-                    flow,
-                    fence,
-                    result: ledger.renew_flow_dyn(&id, fence, lease).await,
-                },
-                FleetAction::ReleaseFlow { flow, id, fence } => FleetReport::ReleaseFlow {
-                    flow,
-                    result: ledger.release_flow_dyn(&id, fence).await,
-                },
-                FleetAction::Publish(command) => FleetReport::Publish {
-                    result: ledger.publish_dyn(&command).await,
-                },
-                FleetAction::ReadCommands { cursor } => FleetReport::ReadCommands {
-                    result: ledger.commands_after_dyn(cursor).await,
-                },
-            }
-        })
+        // `Arc<dyn DynFireLedger>` is a `FireLedger` itself: one `perform` serves both.
+        alloc::boxed::Box::pin(async move { self.perform(&ledger, &node).await })
     }
 }
 

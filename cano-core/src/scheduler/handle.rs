@@ -88,6 +88,22 @@ impl FlowOptions {
     }
 }
 
+/// Validates `job` for flow `id` and sets it up: the job a runtime addition or
+/// replacement puts in place.
+async fn ready_job<S, J>(id: &str, job: J, initial_state: S) -> CanoResult<Arc<dyn FlowRunner>>
+where
+    S: Clone + Send + Sync + 'static,
+    J: Job<S>,
+{
+    job.validate(&initial_state).map_err(|e| in_flow(id, e))?;
+    let job: Arc<dyn FlowRunner> = Arc::new(Bound {
+        job: alloc::boxed::Box::new(job),
+        input: initial_state,
+    });
+    job.setup().await?;
+    Ok(job)
+}
+
 /// A configuration error of a job named by its flow, as `start()` reports it.
 fn in_flow(id: &str, error: CanoError) -> CanoError {
     match error {
@@ -391,12 +407,7 @@ impl RunningScheduler {
             st.core
                 .check_new_flow(id, &schedule, &options.policy, &options.backoff)
         })?;
-        job.validate(&initial_state).map_err(|e| in_flow(id, e))?;
-        let job: Arc<dyn FlowRunner> = Arc::new(Bound {
-            job: alloc::boxed::Box::new(job),
-            input: initial_state,
-        });
-        job.setup().await?;
+        let job = ready_job(id, job, initial_state).await?;
         let (now, wall) = self.times();
         let (added, wake) = common.state.with(|st| {
             let added =
@@ -513,12 +524,7 @@ impl RunningScheduler {
             st.core
                 .check_replacement(id, &schedule, &options.policy, &options.backoff)
         })?;
-        job.validate(&initial_state).map_err(|e| in_flow(id, e))?;
-        let job: Arc<dyn FlowRunner> = Arc::new(Bound {
-            job: alloc::boxed::Box::new(job),
-            input: initial_state,
-        });
-        job.setup().await?;
+        let job = ready_job(id, job, initial_state).await?;
         let (now, wall) = self.times();
         let (replaced, wake) = common.state.with(|st| {
             let replaced = st.core.flow(id).and_then(|flow| {
