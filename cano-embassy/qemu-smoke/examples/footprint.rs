@@ -11,15 +11,15 @@
 extern crate alloc;
 
 // The smoke firmware's platform and workflow, shared as files; not every item is used here.
+#[cfg(feature = "defmt")]
+#[path = "../src/defmt_sink.rs"]
+mod defmt_sink;
 #[allow(dead_code)]
 #[path = "../src/heap.rs"]
 mod heap;
 #[allow(dead_code)]
 #[path = "../src/host.rs"]
 mod host;
-#[cfg(feature = "defmt")]
-#[path = "../src/defmt_sink.rs"]
-mod defmt_sink;
 #[path = "../src/panic.rs"]
 mod panic;
 #[path = "../src/platform.rs"]
@@ -81,7 +81,10 @@ async fn app() {
         HEAP_BYTES
     );
     #[cfg(feature = "defmt")]
-    hprintln!("defmt: {} B of cano logs encoded", defmt_sink::bytes_logged());
+    hprintln!(
+        "defmt: {} B of cano logs encoded",
+        defmt_sink::bytes_logged()
+    );
     host::exit(if passed { 0 } else { 1 });
 }
 

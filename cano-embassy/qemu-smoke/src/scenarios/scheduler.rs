@@ -530,12 +530,17 @@ pub async fn flows_added_and_removed_at_runtime(Env { clock, .. }: Env) -> Outco
     // At 0, 50 and 100 ms.
     clock.sleep_until(t0 + EVERY * 2 + EVERY / 2).await;
     let fired = runs.load(Ordering::Relaxed);
+    // A long run that honours its cancellation: `cancel_flow` signals it and it ends at once
+    // (one that ignored it would be dropped after the scheduler's cancel wind-down).
     let stuck = |fire: Fire| async move {
         let clock = fire.clock();
-        clock
-            .sleep_until(clock.now() + Duration::from_secs(10))
-            .await;
-        Ok::<(), CanoError>(())
+        let sleep = clock.sleep_until(clock.now() + Duration::from_secs(10));
+        let cancelled = fire.cancellation().cancelled();
+        futures::pin_mut!(sleep, cancelled);
+        match futures::future::select(sleep, cancelled).await {
+            futures::future::Either::Left(_) => Ok::<(), CanoError>(()),
+            futures::future::Either::Right(_) => Err(CanoError::cancelled("cancel_flow")),
+        }
     };
     running
         .add_flow("stuck", Schedule::Manual, stuck, ())
@@ -547,7 +552,8 @@ pub async fn flows_added_and_removed_at_runtime(Env { clock, .. }: Env) -> Outco
     let cancelled = running
         .cancel_flow("stuck")
         .map_err(|e| format!("cancel_flow failed: {e}"))?;
-    clock.sleep_until(clock.now() + MAX_LATENESS).await;
+    // The signal, the run's own end and the loop's record of it: a few polls.
+    clock.sleep_until(clock.now() + MAX_LATENESS * 4).await;
     let stuck_info = running.status("stuck").ok_or("flow stuck is missing")?;
     running
         .remove_flow("added", InFlight::Wait)
