@@ -392,6 +392,27 @@ mod tests {
         assert!(fresh.fire > resumed[0].fire, "{fresh:?} {resumed:?}");
     }
 
+    /// A fleet node leaves unfinished runs to the fleet's takeover, whatever the flow's
+    /// recovery says: resuming here too would run a fire on two nodes.
+    #[test]
+    fn a_fleet_node_neither_resumes_nor_abandons_at_start() {
+        for recovery in [Recovery::Resume, Recovery::Abandon] {
+            let mut core = SchedulerCore::new();
+            let a = core.add_flow("a", Schedule::Manual).unwrap();
+            core.set_recovery(a, recovery).unwrap();
+            core.join_fleet(
+                crate::persist::NodeId::new("n1"),
+                crate::scheduler::FleetConfig::default(),
+            )
+            .unwrap();
+            core.start(Instant::ZERO, wall());
+            let listed = [run_of("a", 2), run_of("a", 1)];
+            assert!(core.recover(a, &listed).is_empty(), "{recovery:?}");
+            assert!(resumes(&mut core, Instant::ZERO).is_empty(), "{recovery:?}");
+            assert_eq!(core.info(a, Instant::ZERO, wall()).run_count, 0);
+        }
+    }
+
     #[test]
     fn abandon_hands_the_flows_runs_back_and_queues_nothing() {
         let (mut core, a, b) = core_with(OverlapPolicy::Skip, Recovery::Abandon);
