@@ -458,8 +458,25 @@ where
         .as_ref()
         .and_then(|f| f.ledger.command_signal_dyn());
     let mut sleep = None;
+    // The last claim announcement handed to the core.
+    let mut heard_cursor = 0u64;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
+        // Claims announced since the last pass, before the core decides: a staggered
+        // claim that woke the loop is dropped if its fire was claimed meanwhile.
+        let heard = common
+            .fleet
+            .as_ref()
+            .and_then(|f| f.ledger.claims_heard_after_dyn(heard_cursor))
+            .unwrap_or_default();
+        if let Some((last, _)) = heard.last() {
+            heard_cursor = *last;
+            common.state.with(|st| {
+                for (_, claim) in &heard {
+                    st.core.fleet_heard_claim(claim, now);
+                }
+            });
+        }
         let wake = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
