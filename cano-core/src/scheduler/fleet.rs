@@ -1102,6 +1102,21 @@ impl SchedulerCore {
                     flow.counters.fires_elsewhere += 1;
                     return FleetDue::Handled(None);
                 }
+                // The flow's older fires still staggered are claimed now, before this one:
+                // a ledger refuses a fire older than one already claimed (`Stale`), so a
+                // stagger must never let a newer fire of the flow be claimed first.
+                let mut older: Vec<Staggered> = Vec::new();
+                fleet.staggered.retain(|s| {
+                    let keep = s.flow as usize != i;
+                    if !keep {
+                        older.push(*s);
+                    }
+                    keep
+                });
+                older.sort_unstable_by_key(|s| s.at);
+                fleet
+                    .to_claim
+                    .extend(older.into_iter().map(|s| (s.flow, s.at)));
                 let delay = fleet.claim_delay(&slot.id, at, now);
                 if delay.is_zero() {
                     fleet.to_claim.push_back((i as u32, at));
@@ -2651,5 +2666,24 @@ mod tests {
             "a fixed-rate flow acquires its ownership lease: {actions:?}"
         );
         assert_eq!(core.fleet_fence(new.get()), Fence::ZERO);
+    }
+
+    #[test]
+    fn a_staggered_fire_is_claimed_before_the_flows_next_fire() {
+        let mut config = FleetConfig::default();
+        // Longer than the flow's period: the next fire comes due during the stagger.
+        config.stagger = Duration::from_secs(90);
+        let mut core = fleet_core_with(config);
+        core.start(at(0), wall(0));
+        hear_of(&mut core, &peer(60, true), at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty());
+        let (actions, _) = drain(&mut core, at(120), wall(120));
+        let claims = claims_of(&actions);
+        assert_eq!(
+            claims.first(),
+            Some(&FireId::new("tick", wall(60))),
+            "the older fire first (a newer claim would make it stale): {claims:?}"
+        );
     }
 }
