@@ -2435,7 +2435,7 @@ mod tests {
 
     /// The default settings with the claim stagger on.
     fn stagger_config() -> FleetConfig {
-        let mut config = stagger_config();
+        let mut config = FleetConfig::default();
         config.stagger = DEFAULT_CLAIM_STAGGER;
         config
     }
