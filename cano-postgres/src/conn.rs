@@ -65,6 +65,8 @@ pub(crate) struct Link {
     pub(crate) latest: AtomicU64,
     /// How many commands a publish leaves in the log.
     pub(crate) commands_kept: i64,
+    /// The log rows skipped for a kind this crate does not know.
+    pub(crate) unknown: crate::commands::UnknownKinds,
 }
 
 impl Link {
@@ -246,6 +248,7 @@ pub(crate) async fn start(
         floor: AtomicU64::new(0),
         latest: AtomicU64::new(0),
         commands_kept: i64::from(config.commands_kept),
+        unknown: crate::commands::UnknownKinds::default(),
     });
     let (live, ended) = open(&config, &link, true).await?;
     // Listening already (in `open`), so nothing published from here on is missed.
