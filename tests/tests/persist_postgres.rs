@@ -981,7 +981,7 @@ async fn recent_fires_show_every_nodes_fires_from_any_node() {
                 r.fire.clone(),
                 r.owner.as_str().to_owned(),
                 r.fence,
-                r.state.clone(),
+                r.state,
                 r.takeovers,
             )
         })
