@@ -157,14 +157,7 @@ async fn migrations_are_idempotent_and_concurrent_starts_do_not_race() {
     .unwrap();
     tokio::spawn(connection);
     let schema = again.schema().to_owned();
-    let rows = client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
-            &[],
-        )
-        .await
-        .unwrap();
-    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    let versions = applied_versions(&client, &schema).await;
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
     // A schema from a newer cano-postgres is refused, not misread.
     client
@@ -195,18 +188,13 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
     .unwrap();
     tokio::spawn(connection);
     // What version 1 of this crate left behind, with a claim in it.
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
-             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
-             {}
-             INSERT INTO cano_migrations (version, name) VALUES (1, 'schedule store and fire ledger');
-             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
-            include_str!("../../cano-postgres/src/schema_v1.sql")
-        ))
-        .await
-        .unwrap();
+    build_schema_at_version(
+        &client,
+        &schema,
+        1,
+        "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
+    )
+    .await;
     let config = PgConfig::new(&server.url("postgres"))
         .unwrap()
         .schema(schema.clone());
@@ -236,16 +224,7 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
         matches!(takeover, cano_core::persist::TakeoverOutcome::Live { .. }),
         "{takeover:?}"
     );
-    let versions: Vec<i32> = client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions = applied_versions(&client, &schema).await;
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
 }
 
@@ -625,24 +604,13 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
     let server = PgServer::shared();
     let schema = server.fresh_schema("upgrade_v3");
     let client = raw_client().await;
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
-             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
-             {}
-             {}
-             {}
-             INSERT INTO cano_migrations (version, name) VALUES
-                 (1, 'schedule store and fire ledger'), (2, 'checkpoint store'),
-                 (3, 'takeover within the overlap limit');
-             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
-            include_str!("../../cano-postgres/src/schema_v1.sql"),
-            include_str!("../../cano-postgres/src/schema_v2.sql"),
-            include_str!("../../cano-postgres/src/schema_v3.sql"),
-        ))
-        .await
-        .unwrap();
+    build_schema_at_version(
+        &client,
+        &schema,
+        3,
+        "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
+    )
+    .await;
     let config = PgConfig::new(&server.url("postgres"))
         .unwrap()
         .schema(schema.clone());
@@ -661,16 +629,7 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
     let read = FireLedger::commands_after(&other, 0).await.unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].1, cmd);
-    let versions: Vec<i32> = client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions = applied_versions(&client, &schema).await;
     assert_eq!(versions, [1, 2, 3, 4, 5]);
     assert_eq!(SCHEMA_VERSION, 5);
 }
@@ -687,27 +646,7 @@ async fn a_schema_at_version_4_gets_cano_holds_claim_and_keeps_its_rows() {
     let server = PgServer::shared();
     let schema = server.fresh_schema("upgrade_v4");
     let client = raw_client().await;
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
-             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
-             {}
-             {}
-             {}
-             {}
-             INSERT INTO cano_migrations (version, name) VALUES
-                 (1, 'schedule store and fire ledger'), (2, 'checkpoint store'),
-                 (3, 'takeover within the overlap limit'), (4, 'durable fleet command log');
-             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);
-             SELECT * FROM cano_publish('old', 1::smallint, 'a', 'unused', 100);",
-            include_str!("../../cano-postgres/src/schema_v1.sql"),
-            include_str!("../../cano-postgres/src/schema_v2.sql"),
-            include_str!("../../cano-postgres/src/schema_v3.sql"),
-            include_str!("../../cano-postgres/src/schema_v4.sql"),
-        ))
-        .await
-        .unwrap();
+    build_schema_at_version(&client, &schema, 4, "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1); SELECT * FROM cano_publish('old', 1::smallint, 'a', 'unused', 100);").await;
     let config = PgConfig::new(&server.url("postgres"))
         .unwrap()
         .schema(schema.clone());
@@ -743,16 +682,7 @@ async fn a_schema_at_version_4_gets_cano_holds_claim_and_keeps_its_rows() {
     };
     assert!(holds(record.fence.0 as i64).await);
     assert!(!holds(record.fence.0 as i64 + 1).await);
-    let versions: Vec<i32> = client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions = applied_versions(&client, &schema).await;
     assert_eq!(versions, [1, 2, 3, 4, 5]);
 }
 
@@ -1172,4 +1102,63 @@ async fn a_reader_racing_concurrent_publishers_misses_none() {
             (0..EACH).map(|i| format!("p{p}_{i}")).collect::<Vec<_>>()
         );
     }
+}
+
+/// What versions `1..=version` of this crate left behind in `schema` (their SQL files and
+/// `cano_migrations` rows, applied by hand), then `then` run in it.
+async fn build_schema_at_version(
+    client: &cano_postgres::tokio_postgres::Client,
+    schema: &str,
+    version: usize,
+    then: &str,
+) {
+    const MIGRATIONS: [(&str, &str); 4] = [
+        (
+            "schedule store and fire ledger",
+            include_str!("../../cano-postgres/src/schema_v1.sql"),
+        ),
+        (
+            "checkpoint store",
+            include_str!("../../cano-postgres/src/schema_v2.sql"),
+        ),
+        (
+            "takeover within the overlap limit",
+            include_str!("../../cano-postgres/src/schema_v3.sql"),
+        ),
+        (
+            "durable fleet command log",
+            include_str!("../../cano-postgres/src/schema_v4.sql"),
+        ),
+    ];
+    let mut sql = format!(
+        "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+         CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    );
+    for (i, (name, file)) in MIGRATIONS[..version].iter().enumerate() {
+        sql.push_str(file);
+        sql.push_str(&format!(
+            "\nINSERT INTO cano_migrations (version, name) VALUES ({}, '{name}');\n",
+            i + 1
+        ));
+    }
+    sql.push_str(then);
+    client.batch_execute(&sql).await.unwrap();
+}
+
+/// The migrations recorded in `schema`, in order.
+async fn applied_versions(
+    client: &cano_postgres::tokio_postgres::Client,
+    schema: &str,
+) -> Vec<i32> {
+    client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
