@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Weak;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use cano_core::persist::{FleetCommand, FleetCommandKind, NodeId, PersistError, PersistResult};
 use tokio::sync::broadcast;
@@ -57,11 +58,14 @@ impl CommandStream {
             {
                 let link = self.link.upgrade()?;
                 // A failed read (disconnected) is retried at the wake-up of the reconnect.
-                if let Ok(read) = read_after(&link, self.cursor).await
-                    && !read.is_empty()
-                {
-                    self.ready.extend(read);
-                    continue;
+                if let Ok(read) = read_after(&link, self.cursor).await {
+                    if read.commands.is_empty() {
+                        // Only unknown kinds (or nothing): move past them.
+                        self.cursor = self.cursor.max(read.last);
+                    } else {
+                        self.ready.extend(read.commands);
+                        continue;
+                    }
                 }
             }
             match self.wake.recv().await {
@@ -78,32 +82,81 @@ pub(crate) const COMMANDS_READ: i64 = 1024;
 /// How many commands the log keeps by default ([`PgConfig::commands_kept`](crate::PgConfig::commands_kept)).
 pub(crate) const COMMANDS_KEPT: u32 = 10_000;
 
-/// The commands after `cursor` in the log, oldest first (at most [`COMMANDS_READ`]).
-pub(crate) async fn read_after(
-    link: &Link,
-    cursor: u64,
-) -> PersistResult<Vec<(u64, FleetCommand)>> {
-    let live = link.live()?;
-    let after = i64::try_from(cursor).unwrap_or(i64::MAX);
-    let rows = live
-        .client
-        .query(&live.sql.commands_after, &[&after, &COMMANDS_READ])
-        .await
-        .map_err(crate::error::from_pg)?;
-    let mut read = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let seq = get::<i64>(row, "seq")?;
-        let seq = u64::try_from(seq)
-            .map_err(|_| PersistError::corrupt(format!("a negative command seq {seq}")))?;
-        let kind = kind_from_code(get::<i16>(row, "kind")?)?;
-        let command = FleetCommand::new(
-            get::<String>(row, "flow")?,
-            kind,
-            NodeId::new(get::<String>(row, "origin")?),
-        );
-        read.push((seq, command));
+/// The log rows this store skipped because their kind is unknown to it (a newer
+/// cano-postgres published them), shared by its [`FireLedger`](cano_core::persist::FireLedger)
+/// reads and its [`CommandStream`]s.
+#[derive(Debug, Default)]
+pub(crate) struct UnknownKinds {
+    /// How many distinct rows were skipped (each counted once, however often re-read).
+    pub(crate) skipped: AtomicU64,
+    /// The highest seq of a skipped row: rows at or below it were counted already.
+    through: AtomicU64,
+}
+
+impl UnknownKinds {
+    /// Records a skipped row; counts and reports it the first time it is seen.
+    fn skip(&self, seq: u64, code: i16) {
+        if self.through.fetch_max(seq, Ordering::Relaxed) < seq {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                seq,
+                code,
+                "skipping a fleet command of a kind this cano-postgres does not know \
+                 (published by a newer node)"
+            );
+            #[cfg(not(feature = "tracing"))]
+            let _ = code;
+        }
     }
-    Ok(read)
+}
+
+/// What one read of the log found.
+pub(crate) struct Read {
+    /// The commands of known kinds, oldest first.
+    pub(crate) commands: Vec<(u64, FleetCommand)>,
+    /// The highest seq read, known kind or not (the cursor for the next read).
+    pub(crate) last: u64,
+}
+
+/// The commands after `cursor` in the log, oldest first (at most [`COMMANDS_READ`]).
+/// A row whose kind this crate does not know (a newer node's) is skipped, counted in
+/// [`Link::unknown`] and reported at WARN with the `tracing` feature, so it does not block
+/// the reader: the read goes on past it until it finds known commands or the end of the log.
+pub(crate) async fn read_after(link: &Link, cursor: u64) -> PersistResult<Read> {
+    let live = link.live()?;
+    let mut last = cursor;
+    loop {
+        let after = i64::try_from(last).unwrap_or(i64::MAX);
+        let rows = live
+            .client
+            .query(&live.sql.commands_after, &[&after, &COMMANDS_READ])
+            .await
+            .map_err(crate::error::from_pg)?;
+        let mut commands = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq = get::<i64>(row, "seq")?;
+            let seq = u64::try_from(seq)
+                .map_err(|_| PersistError::corrupt(format!("a negative command seq {seq}")))?;
+            last = last.max(seq);
+            let code = get::<i16>(row, "kind")?;
+            let Some(kind) = kind_from_code(code) else {
+                link.unknown.skip(seq, code);
+                continue;
+            };
+            let command = FleetCommand::new(
+                get::<String>(row, "flow")?,
+                kind,
+                NodeId::new(get::<String>(row, "origin")?),
+            );
+            commands.push((seq, command));
+        }
+        // A full batch of unknown kinds: read on, or a reader would re-read it forever.
+        let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= COMMANDS_READ;
+        if !commands.is_empty() || !full {
+            return Ok(Read { commands, last });
+        }
+    }
 }
 
 /// The stored code of a command's kind.
@@ -119,15 +172,15 @@ pub(crate) fn kind_code(kind: FleetCommandKind) -> PersistResult<i16> {
     }
 }
 
-fn kind_from_code(code: i16) -> PersistResult<FleetCommandKind> {
+/// The kind a stored code names; `None` for a code this crate does not know (a newer
+/// cano-postgres's kind: the reader skips it).
+fn kind_from_code(code: i16) -> Option<FleetCommandKind> {
     match code {
-        0 => Ok(FleetCommandKind::Trigger),
-        1 => Ok(FleetCommandKind::Pause),
-        2 => Ok(FleetCommandKind::Resume),
-        3 => Ok(FleetCommandKind::Reset),
-        other => Err(PersistError::corrupt(format!(
-            "unknown command kind code {other}"
-        ))),
+        0 => Some(FleetCommandKind::Trigger),
+        1 => Some(FleetCommandKind::Pause),
+        2 => Some(FleetCommandKind::Resume),
+        3 => Some(FleetCommandKind::Reset),
+        _ => None,
     }
 }
 
@@ -136,20 +189,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_kind_round_trips_and_unknown_codes_are_corrupt() {
+    fn every_kind_round_trips_and_unknown_codes_are_none() {
         for kind in [
             FleetCommandKind::Trigger,
             FleetCommandKind::Pause,
             FleetCommandKind::Resume,
             FleetCommandKind::Reset,
         ] {
-            assert_eq!(kind_from_code(kind_code(kind).unwrap()).unwrap(), kind);
+            assert_eq!(kind_from_code(kind_code(kind).unwrap()), Some(kind));
         }
         for bad in [-1, 4, i16::MAX] {
-            assert!(
-                matches!(kind_from_code(bad), Err(PersistError::Corrupt(_))),
-                "{bad}"
-            );
+            assert_eq!(kind_from_code(bad), None, "{bad}");
         }
     }
 }

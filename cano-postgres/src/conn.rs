@@ -68,6 +68,8 @@ pub(crate) struct Link {
     pub(crate) latest: AtomicU64,
     /// How many commands a publish leaves in the log.
     pub(crate) commands_kept: i64,
+    /// The log rows skipped for a kind this crate does not know.
+    pub(crate) unknown: crate::commands::UnknownKinds,
     /// Claims announced on the channel (the claim and takeover statements notify), with
     /// this store's sequence numbers: the last [`HEARD_KEPT`].
     pub(crate) heard: Mutex<(u64, VecDeque<(u64, HeardClaim)>)>,
@@ -319,6 +321,7 @@ pub(crate) async fn start(
         latest: AtomicU64::new(0),
         commands_kept: i64::from(config.commands_kept),
         heard: Mutex::new((0, VecDeque::new())),
+        unknown: crate::commands::UnknownKinds::default(),
     });
     let (live, ended) = open(&config, &link, true).await?;
     // Listening already (in `open`), so nothing published from here on is missed.

@@ -61,6 +61,92 @@ fn claimed(row: &Row) -> PersistResult<FireClaim> {
     })
 }
 
+/// A [`FireRecord`] from a row with the columns of the fire queries (`owner`,
+/// `fence`, `outcome`, `expires_us`, `takeovers`) and its `state` code.
+fn record(row: &Row, fire: FireId, state: i16) -> PersistResult<FireRecord> {
+    let state = match state {
+        0 => ClaimState::Claimed,
+        1 => ClaimState::Done(outcome(get(row, "outcome")?)?),
+        2 => ClaimState::Abandoned,
+        other => {
+            return Err(PersistError::corrupt(format!(
+                "unknown claim state {other}"
+            )));
+        }
+    };
+    Ok(FireRecord {
+        fire,
+        owner: node(row, "owner")?,
+        fence: fence(get(row, "fence")?)?,
+        state,
+        expires: time(row, "expires_us")?,
+        takeovers: count(get(row, "takeovers")?, "takeovers")?,
+    })
+}
+
+/// The newest claims of a flow, with the database's time on every row (one row with a
+/// null `state` when the flow has none).
+const RECENT_FIRES_SQL: &str = "WITH n AS (SELECT clock_timestamp() AS t)
+SELECT cano_us(n.t) AS now_us, k.scheduled_us, k.owner, k.fence, k.state, k.outcome,
+       cano_us(k.lease_until) AS expires_us, k.takeovers
+  FROM n LEFT JOIN LATERAL (
+       SELECT * FROM cano_fire_claims c WHERE c.flow = $1
+        ORDER BY c.scheduled_us DESC LIMIT $2) k ON true
+ ORDER BY k.scheduled_us DESC";
+
+impl PgStore {
+    /// The newest `limit` fires of `flow` in the fleet's ledger, newest scheduled time
+    /// first, whichever node ran them: for each, the node that holds (or last held) its
+    /// claim, its state ([`ClaimState::Claimed`] while running or until a takeover,
+    /// `Done` with the outcome, or `Abandoned`), the fence, when the lease ends (compare
+    /// it with the answer's [`Stamped::store_now`], the database clock: a `Claimed` fire whose
+    /// lease has ended is waiting for a takeover) and how often it was taken over. Any
+    /// node can ask, so an operator on one node sees what the whole fleet ran. Fires
+    /// whose claims were pruned by `retain` are not listed.
+    ///
+    /// ```no_run
+    /// # async fn show(store: &cano_postgres::PgStore) -> cano_core::persist::PersistResult<()> {
+    /// let recent = store.recent_fires("report", 10).await?;
+    /// for fire in &recent.value {
+    ///     println!("{} {} {:?} by {}", fire.fire.scheduled(), fire.fence, fire.state, fire.owner);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Invalid` for an empty flow id; `Unavailable` while disconnected; `Corrupt` for a
+    /// row this crate cannot read.
+    pub async fn recent_fires(
+        &self,
+        flow: &str,
+        limit: usize,
+    ) -> PersistResult<Stamped<Vec<FireRecord>>> {
+        check_flow_id(flow)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let live = self.link.live()?;
+        // An operator's read, not on the fire path: not one of the prepared statements.
+        let rows = live
+            .client
+            .query(RECENT_FIRES_SQL, &[&flow, &limit])
+            .await
+            .map_err(crate::error::from_pg)?;
+        let first = rows
+            .first()
+            .ok_or_else(|| PersistError::corrupt("the recent fires query returned no row"))?;
+        let store_now = now(first, "now_us")?;
+        let mut records = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(state) = get::<Option<i16>>(row, "state")? else {
+                continue; // the one row of an empty result
+            };
+            let fire = FireId::new(flow, time(row, "scheduled_us")?);
+            records.push(record(row, fire, state)?);
+        }
+        Ok(Stamped::new(records, store_now))
+    }
+}
+
 fn unknown_status(status: i16) -> PersistError {
     PersistError::corrupt(format!("unknown claim status {status}"))
 }
@@ -262,24 +348,7 @@ impl FireLedger for PgStore {
         let Some(state) = get::<Option<i16>>(&row, "state")? else {
             return Ok(Stamped::new(None, store_now));
         };
-        let state = match state {
-            0 => ClaimState::Claimed,
-            1 => ClaimState::Done(outcome(get(&row, "outcome")?)?),
-            2 => ClaimState::Abandoned,
-            other => {
-                return Err(PersistError::corrupt(format!(
-                    "unknown claim state {other}"
-                )));
-            }
-        };
-        let record = FireRecord {
-            fire: fire.clone(),
-            owner: node(&row, "owner")?,
-            fence: fence(get(&row, "fence")?)?,
-            state,
-            expires: time(&row, "expires_us")?,
-            takeovers: count(get(&row, "takeovers")?, "takeovers")?,
-        };
+        let record = record(&row, fire.clone(), state)?;
         Ok(Stamped::new(Some(record), store_now))
     }
 
@@ -377,7 +446,9 @@ impl FireLedger for PgStore {
     /// pauses, and one that was disconnected reads what it missed from its cursor.
     async fn commands_after(&self, cursor: u64) -> PersistResult<Vec<(u64, FleetCommand)>> {
         let floor = self.link.floor.load(std::sync::atomic::Ordering::Relaxed);
-        crate::commands::read_after(&self.link, cursor.max(floor)).await
+        crate::commands::read_after(&self.link, cursor.max(floor))
+            .await
+            .map(|read| read.commands)
     }
 
     /// Completes at the next notification on this schema's channel (or reconnect).

@@ -13,7 +13,28 @@
 //!   transaction under an advisory lock, so many nodes may start at once. A schema newer
 //!   than this crate is refused with [`PersistError::Backend`]. The versions: 1 schedule
 //!   store and fire ledger, 2 checkpoint store, 3 takeover within the overlap limit, 4 the
-//!   durable command log ([`SCHEMA_VERSION`]); an older schema is migrated in place.
+//!   durable command log, 5 `cano_holds_claim` ([`SCHEMA_VERSION`]); an older schema is
+//!   migrated in place.
+//! * **Side effects: the supported SQL contract.** The tables are internal and may change
+//!   between versions; the function `"<schema>".cano_holds_claim(flow text, scheduled_us
+//!   bigint, fence bigint) RETURNS boolean` keeps its meaning. It is true only while that
+//!   fire's claim is live (claimed, its lease not run out in the database clock) with that
+//!   fence, and it takes a `FOR SHARE` lock on the claim row, so no node can take the fire
+//!   over (nor complete or renew it) before the caller's transaction ends. A side effect
+//!   written in the same statement or transaction, keyed by the fire, is therefore written
+//!   once per fire even across takeovers and partitions:
+//!
+//!   ```sql
+//!   INSERT INTO my_effects (flow, fire_us)
+//!   SELECT $1, $2 WHERE cano.cano_holds_claim($1, $2, $3)
+//!   ON CONFLICT (flow, fire_us) DO NOTHING;
+//!   -- $1 = fire.id().flow(), $2 = fire.id().scheduled() in µs, $3 = fire.fence()
+//!   ```
+//!
+//!   Keep such transactions short: the fire's takeover waits for them.
+//! * **Fleet status from any node.** [`PgStore::recent_fires`] lists a flow's newest
+//!   fires with the node that holds or held each, its state, outcome, fence and
+//!   takeovers.
 //! * **Leases in the database clock.** Every claim, renewal and takeover reads
 //!   `clock_timestamp()` after taking its row lock, and every answer carries that time
 //!   ([`Stamped`](cano_core::persist::Stamped)), so a node can measure its skew.
@@ -36,7 +57,11 @@
 //!   A scheduler's first read (cursor 0) starts at the log's end as of this store's
 //!   connect: a node starting fresh does not replay last week's pauses, but does see the
 //!   commands published after it connected.
-//!   [`PgStore::commands`] is the same log as a stream. Retention: each publish keeps the
+//!   [`PgStore::commands`] is the same log as a stream. A row of a kind this crate does not
+//!   know (published by a newer cano-postgres) is skipped, not an error: the reader moves
+//!   past it, counts it ([`PgStore::skipped_commands`]) and, with the `tracing` feature,
+//!   logs a WARN, so a newer node's new kinds do not stall older nodes (the log has no
+//!   constraint on kinds, so a new kind needs no schema version). Retention: each publish keeps the
 //!   last [`PgConfig::commands_kept`] (10 000) commands, and `retain(cutoff)` also drops
 //!   the commands published before the cutoff.
 //! * **Errors** map as: connection lost, server shutting down or refusing connections →
@@ -273,6 +298,15 @@ impl PgStore {
     /// `Backend` if the server refuses.
     pub async fn publish(&self, command: &FleetCommand) -> PersistResult<u64> {
         conn::publish(&self.link, command).await
+    }
+
+    /// How many command log rows this store skipped because their kind is unknown to this
+    /// cano-postgres (a newer node published them); each row is counted once.
+    pub fn skipped_commands(&self) -> u64 {
+        self.link
+            .unknown
+            .skipped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A stream of the commands published on this schema from now on (see

@@ -25,10 +25,15 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "durable fleet command log",
         include_str!("schema_v4.sql"),
     ),
+    (
+        5,
+        "cano_holds_claim, the side-effect contract",
+        include_str!("schema_v5.sql"),
+    ),
 ];
 
 /// The newest schema version this crate writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Whether `schema` is a plain lower-case identifier (so it needs no quoting rules beyond
 /// double quotes and cannot inject SQL).

@@ -376,7 +376,7 @@ fn main() {
                 println!("{}", op.name);
             }
         }
-        [name, n] => {
+        [name, n] if !name.starts_with('-') => {
             let n: u64 = n.parse().expect("a count");
             let op = OPERATIONS
                 .iter()
@@ -384,7 +384,8 @@ fn main() {
                 .unwrap_or_else(|| panic!("no operation {name}; try `list`"));
             (op.run)(n);
         }
-        // `cargo bench` passes `--bench` (and maybe a filter): a smoke run of everything.
+        // `cargo bench` passes `--bench` (and maybe `--test` or a filter): a smoke run of
+        // everything.
         _ => {
             for op in OPERATIONS {
                 (op.run)(3);

@@ -4,8 +4,9 @@
 //! run makes ([`EffectWriter`]).
 //!
 //! The side effect of a run is one row per `FireId` in `<schema>.test_effects`, written by
-//! one statement that first checks, under a share lock on the fire's claim row in cano's
-//! ledger, that the run's fence is still the claim's and its lease still live. A run whose
+//! one statement that first checks, with cano-postgres's `cano_holds_claim` (a share lock
+//! on the fire's claim row), that the run's fence is still the claim's and its lease still
+//! live. A run whose
 //! claim was taken over (a zombie released from a partition, a node that lost its lease)
 //! is refused, and the refusal recorded in `<schema>.test_rejected`: this is how a user
 //! makes side effects effectively once with [`Fire::fence`](cano_core::scheduler::Fire::fence).
@@ -96,12 +97,9 @@ pub fn effect_tables_ddl(schema: &str) -> String {
 /// as two `bigint`s.
 fn effect_sql(schema: &str, fenced: bool) -> String {
     let guard = if fenced {
-        format!(
-            "SELECT 1 FROM \"{schema}\".cano_fire_claims
-            WHERE flow = $1 AND scheduled_us = $2 AND fence = $3 AND state = 0
-              AND lease_until > clock_timestamp()
-            FOR SHARE"
-        )
+        // cano-postgres's supported contract (schema v5): true only while the claim is
+        // live with this fence, and it locks the claim row to the end of the transaction.
+        format!("SELECT 1 WHERE \"{schema}\".cano_holds_claim($1, $2, $3)")
     } else {
         // The parameters still need their types.
         "SELECT 1 WHERE $1::text IS NOT NULL AND $2::bigint IS NOT NULL AND $3::bigint IS NOT NULL"

@@ -157,14 +157,7 @@ async fn migrations_are_idempotent_and_concurrent_starts_do_not_race() {
     .unwrap();
     tokio::spawn(connection);
     let schema = again.schema().to_owned();
-    let rows = client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
-            &[],
-        )
-        .await
-        .unwrap();
-    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    let versions = applied_versions(&client, &schema).await;
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
     // A schema from a newer cano-postgres is refused, not misread.
     client
@@ -195,18 +188,13 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
     .unwrap();
     tokio::spawn(connection);
     // What version 1 of this crate left behind, with a claim in it.
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
-             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
-             {}
-             INSERT INTO cano_migrations (version, name) VALUES (1, 'schedule store and fire ledger');
-             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
-            include_str!("../../cano-postgres/src/schema_v1.sql")
-        ))
-        .await
-        .unwrap();
+    build_schema_at_version(
+        &client,
+        &schema,
+        1,
+        "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
+    )
+    .await;
     let config = PgConfig::new(&server.url("postgres"))
         .unwrap()
         .schema(schema.clone());
@@ -236,16 +224,7 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
         matches!(takeover, cano_core::persist::TakeoverOutcome::Live { .. }),
         "{takeover:?}"
     );
-    let versions: Vec<i32> = client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions = applied_versions(&client, &schema).await;
     assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
 }
 
@@ -625,24 +604,13 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
     let server = PgServer::shared();
     let schema = server.fresh_schema("upgrade_v3");
     let client = raw_client().await;
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
-             CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
-                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp());
-             {}
-             {}
-             {}
-             INSERT INTO cano_migrations (version, name) VALUES
-                 (1, 'schedule store and fire ledger'), (2, 'checkpoint store'),
-                 (3, 'takeover within the overlap limit');
-             SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
-            include_str!("../../cano-postgres/src/schema_v1.sql"),
-            include_str!("../../cano-postgres/src/schema_v2.sql"),
-            include_str!("../../cano-postgres/src/schema_v3.sql"),
-        ))
-        .await
-        .unwrap();
+    build_schema_at_version(
+        &client,
+        &schema,
+        3,
+        "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
+    )
+    .await;
     let config = PgConfig::new(&server.url("postgres"))
         .unwrap()
         .schema(schema.clone());
@@ -661,18 +629,328 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
     let read = FireLedger::commands_after(&other, 0).await.unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].1, cmd);
-    let versions: Vec<i32> = client
-        .query(
-            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
-            &[],
+    let versions = applied_versions(&client, &schema).await;
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    assert_eq!(SCHEMA_VERSION, 5);
+}
+
+fn at_us(us: i64) -> FireId {
+    FireId::new(
+        "f",
+        cano_core::persist::from_micros(us).expect("a valid time"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_at_version_4_gets_cano_holds_claim_and_keeps_its_rows() {
+    let server = PgServer::shared();
+    let schema = server.fresh_schema("upgrade_v4");
+    let client = raw_client().await;
+    build_schema_at_version(&client, &schema, 4, "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1); SELECT * FROM cano_publish('old', 1::smallint, 'a', 'unused', 100);").await;
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(schema.clone());
+    let store = PgStore::connect(config).await.expect("upgrades");
+    let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
+    let record = store
+        .fire(&old)
+        .await
+        .unwrap()
+        .value
+        .expect("v4 claim kept");
+    assert_eq!(record.owner, NodeId::new("a"));
+    assert_eq!(logged_commands(&schema).await, 1, "v4 command log kept");
+    // The new function answers for the claim made before the upgrade, from a connection
+    // whose search path does not include the schema.
+    let holds = |fence: i64| {
+        let client = &client;
+        let schema = &schema;
+        async move {
+            client
+                .batch_execute("SET search_path TO public")
+                .await
+                .unwrap();
+            client
+                .query_one(
+                    &format!("SELECT \"{schema}\".cano_holds_claim('old', 0, $1)"),
+                    &[&fence],
+                )
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    assert!(holds(record.fence.0 as i64).await);
+    assert!(!holds(record.fence.0 as i64 + 1).await);
+    let versions = applied_versions(&client, &schema).await;
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cano_holds_claim_is_true_only_for_the_live_fence_and_blocks_a_takeover() {
+    let pg = fresh("holds").await;
+    let schema = pg.store.schema().to_owned();
+    let other = PgStore::connect(pg.config.clone()).await.unwrap();
+    let fire = at_us(1_000_000);
+    let lease = Duration::from_millis(1500);
+    let ClaimOutcome::Claimed(claim) = pg
+        .store
+        .claim(&fire, &NodeId::new("a"), lease)
+        .await
+        .unwrap()
+        .value
+    else {
+        panic!("claimed");
+    };
+    let sql = format!("SELECT \"{schema}\".cano_holds_claim('f', 1000000, $1)");
+    let effects = raw_client().await;
+    let check = |fence: u64| {
+        let sql = sql.clone();
+        let effects = &effects;
+        async move {
+            effects
+                .query_one(&sql, &[&(fence as i64)])
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    assert!(!check(claim.fence.0 + 1).await, "another fence");
+    // The caller's transaction takes the share lock while the lease is live ...
+    effects.batch_execute("BEGIN").await.unwrap();
+    assert!(check(claim.fence.0).await, "the live fence");
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    // ... so once the lease has run out, a takeover waits for that transaction to end.
+    let takeover = tokio::spawn(async move {
+        other
+            .take_over(&at_us(1_000_000), &NodeId::new("b"), lease, 3)
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        !takeover.is_finished(),
+        "the takeover went ahead under the caller's share lock"
+    );
+    effects.batch_execute("COMMIT").await.unwrap();
+    let taken = tokio::time::timeout(Duration::from_secs(10), takeover)
+        .await
+        .expect("the takeover proceeds after the commit")
+        .unwrap()
+        .unwrap();
+    let cano_core::persist::TakeoverOutcome::Claimed(new) = taken.value else {
+        panic!("taken over: {:?}", taken.value);
+    };
+    assert!(new.fence > claim.fence);
+    assert!(
+        !check(claim.fence.0).await,
+        "the old fence after the takeover"
+    );
+    assert!(check(new.fence.0).await, "the new fence");
+    // A lease that ran out without a takeover holds nothing either.
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    assert!(!check(new.fence.0).await, "an expired lease");
+    // Nor does a completed fire.
+    let done = at_us(2_000_000);
+    let ClaimOutcome::Claimed(claim) = pg
+        .store
+        .claim(&done, &NodeId::new("a"), lease)
+        .await
+        .unwrap()
+        .value
+    else {
+        panic!("claimed");
+    };
+    pg.store
+        .complete(
+            &done,
+            claim.fence,
+            cano_core::persist::FireOutcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    let completed = effects
+        .query_one(
+            &format!("SELECT \"{schema}\".cano_holds_claim('f', 2000000, $1)"),
+            &[&(claim.fence.0 as i64)],
         )
         .await
         .unwrap()
+        .get::<_, bool>(0);
+    assert!(!completed, "a completed fire");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_skips_command_kinds_it_does_not_know_and_moves_past_them() {
+    let pg = fresh("unknown_kind").await;
+    let schema = pg.store.schema().to_owned();
+    let reader = PgStore::connect(pg.config.clone()).await.unwrap();
+    let mut stream = reader.commands();
+    let raw = raw_client().await;
+    let unknown_sql = format!(
+        "INSERT INTO \"{schema}\".cano_fleet_commands (flow, kind, origin)
+         VALUES ('a', 99, 'newer') RETURNING seq"
+    );
+    let unknown = || async {
+        raw.query_one(&unknown_sql, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0) as u64
+    };
+    let first = command("a", FleetCommandKind::Pause, "n1");
+    let second = command("a", FleetCommandKind::Resume, "n1");
+    let s1 = pg.store.publish(&first).await.unwrap();
+    let skipped = unknown().await;
+    let s2 = pg.store.publish(&second).await.unwrap();
+    assert!(s1 < skipped && skipped < s2);
+    let read = FireLedger::commands_after(&reader, 0)
+        .await
+        .expect("not Corrupt");
+    assert_eq!(read, [(s1, first.clone()), (s2, second.clone())]);
+    assert_eq!(reader.skipped_commands(), 1);
+    // The stream reads the same, in order.
+    for (seq, want) in [(s1, &first), (s2, &second)] {
+        let got = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("a command");
+        assert_eq!(got, Some(CommandEvent::Command(want.clone())), "seq {seq}");
+    }
+    // Unknown rows at the end of the log: nothing to return, counted once however often
+    // they are re-read, and the stream's cursor moves past them.
+    let trailing = unknown().await;
+    assert!(
+        FireLedger::commands_after(&reader, s2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        FireLedger::commands_after(&reader, s2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(reader.skipped_commands(), 2);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), stream.next())
+            .await
+            .is_err(),
+        "no command to yield"
+    );
+    assert!(
+        format!("{stream:?}").contains(&format!("cursor: {trailing}")),
+        "{stream:?} moved past seq {trailing}"
+    );
+    // A known command after them still arrives.
+    let third = command("a", FleetCommandKind::Trigger, "n1");
+    let s3 = pg.store.publish(&third).await.unwrap();
+    assert_eq!(
+        FireLedger::commands_after(&reader, s2).await.unwrap(),
+        [(s3, third.clone())]
+    );
+    let got = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("a command");
+    assert_eq!(got, Some(CommandEvent::Command(third)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_fires_show_every_nodes_fires_from_any_node() {
+    use cano_core::persist::{ClaimState, FireOutcome, TakeoverOutcome};
+    let pg = fresh("recent").await;
+    let a = pg.store.clone();
+    let b = PgStore::connect(pg.config.clone()).await.unwrap();
+    let operator = PgStore::connect(pg.config.clone()).await.unwrap();
+    let long = Duration::from_secs(60);
+    let short = Duration::from_millis(300);
+    let claimed = |answer: ClaimOutcome| match answer {
+        ClaimOutcome::Claimed(claim) => claim,
+        other => panic!("claimed: {other:?}"),
+    };
+    // t1: run by a, done; t2: b, running; t3: a's claim expired, taken over by b.
+    let c1 = claimed(
+        a.claim(&at_us(1), &NodeId::new("a"), long)
+            .await
+            .unwrap()
+            .value,
+    );
+    a.complete(&at_us(1), c1.fence, FireOutcome::Failed)
+        .await
+        .unwrap();
+    let c2 = claimed(
+        b.claim(&at_us(2), &NodeId::new("b"), long)
+            .await
+            .unwrap()
+            .value,
+    );
+    let c3 = claimed(
+        a.claim(&at_us(3), &NodeId::new("a"), short)
+            .await
+            .unwrap()
+            .value,
+    );
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
+    let TakeoverOutcome::Claimed(t3) = b
+        .take_over(&at_us(3), &NodeId::new("b"), long, 3)
+        .await
+        .unwrap()
+        .value
+    else {
+        panic!("taken over");
+    };
+    assert!(t3.fence > c3.fence);
+    // Another flow's fire is not listed.
+    let elsewhere = FireId::new("g", cano_core::persist::from_micros(4).unwrap());
+    a.claim(&elsewhere, &NodeId::new("a"), long).await.unwrap();
+
+    let recent = operator.recent_fires("f", 10).await.unwrap();
+    let seen: Vec<_> = recent
+        .value
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| {
+            (
+                r.fire.clone(),
+                r.owner.as_str().to_owned(),
+                r.fence,
+                r.state,
+                r.takeovers,
+            )
+        })
         .collect();
-    assert_eq!(versions, [1, 2, 3, 4]);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(
+        seen,
+        [
+            (at_us(3), "b".to_owned(), t3.fence, ClaimState::Claimed, 1),
+            (at_us(2), "b".to_owned(), c2.fence, ClaimState::Claimed, 0),
+            (
+                at_us(1),
+                "a".to_owned(),
+                c1.fence,
+                ClaimState::Done(FireOutcome::Failed),
+                0
+            ),
+        ]
+    );
+    assert!(
+        recent.value[0].expires > recent.store_now,
+        "t3's new lease is live"
+    );
+    let newest = operator.recent_fires("f", 2).await.unwrap().value;
+    assert_eq!(
+        newest.iter().map(|r| r.fire.clone()).collect::<Vec<_>>(),
+        [at_us(3), at_us(2)]
+    );
+    assert!(
+        operator
+            .recent_fires("none", 10)
+            .await
+            .unwrap()
+            .value
+            .is_empty()
+    );
+    assert!(matches!(
+        operator.recent_fires("", 10).await,
+        Err(PersistError::Invalid(_))
+    ));
 }
 
 /// A fleet node on tokio with one yearly cron flow `tick` (it never fires during the test),
@@ -824,4 +1102,63 @@ async fn a_reader_racing_concurrent_publishers_misses_none() {
             (0..EACH).map(|i| format!("p{p}_{i}")).collect::<Vec<_>>()
         );
     }
+}
+
+/// What versions `1..=version` of this crate left behind in `schema` (their SQL files and
+/// `cano_migrations` rows, applied by hand), then `then` run in it.
+async fn build_schema_at_version(
+    client: &cano_postgres::tokio_postgres::Client,
+    schema: &str,
+    version: usize,
+    then: &str,
+) {
+    const MIGRATIONS: [(&str, &str); 4] = [
+        (
+            "schedule store and fire ledger",
+            include_str!("../../cano-postgres/src/schema_v1.sql"),
+        ),
+        (
+            "checkpoint store",
+            include_str!("../../cano-postgres/src/schema_v2.sql"),
+        ),
+        (
+            "takeover within the overlap limit",
+            include_str!("../../cano-postgres/src/schema_v3.sql"),
+        ),
+        (
+            "durable fleet command log",
+            include_str!("../../cano-postgres/src/schema_v4.sql"),
+        ),
+    ];
+    let mut sql = format!(
+        "CREATE SCHEMA \"{schema}\"; SET search_path TO \"{schema}\";
+         CREATE TABLE cano_migrations (version integer PRIMARY KEY, name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT clock_timestamp());"
+    );
+    for (i, (name, file)) in MIGRATIONS[..version].iter().enumerate() {
+        sql.push_str(file);
+        sql.push_str(&format!(
+            "\nINSERT INTO cano_migrations (version, name) VALUES ({}, '{name}');\n",
+            i + 1
+        ));
+    }
+    sql.push_str(then);
+    client.batch_execute(&sql).await.unwrap();
+}
+
+/// The migrations recorded in `schema`, in order.
+async fn applied_versions(
+    client: &cano_postgres::tokio_postgres::Client,
+    schema: &str,
+) -> Vec<i32> {
+    client
+        .query(
+            &format!("SELECT version FROM \"{schema}\".cano_migrations ORDER BY version"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }

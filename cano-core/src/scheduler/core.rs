@@ -42,6 +42,7 @@ use crate::scheduler::schedule::{
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 use alloc::collections::VecDeque;
 
+mod fleet_hooks;
 mod recovery;
 mod steer;
 pub use steer::InFlight;
@@ -370,6 +371,9 @@ pub struct SchedulerCore {
     /// Flows removed while running, and runs asked to cancel.
     steer: Steering,
     fleet: Option<Box<Fleet>>,
+    /// How the core reaches the fleet code; installed with `fleet` by
+    /// [`join_fleet`](Self::join_fleet), so a core without a fleet links none of it.
+    fleet_hooks: Option<&'static fleet_hooks::FleetHooks>,
 }
 
 impl Default for SchedulerCore {
@@ -408,6 +412,7 @@ impl SchedulerCore {
             history: History::default(),
             steer: Steering::default(),
             fleet: None,
+            fleet_hooks: None,
         }
     }
 
@@ -670,7 +675,7 @@ impl SchedulerCore {
                 self.restore_flow(i, now, wall);
             }
         }
-        self.fleet_start(now);
+        self.via_fleet_start(now);
         for (i, slot) in self.flows.iter_mut().enumerate() {
             if !slot.state.is_paused() && !slot.state.is_tripped() {
                 slot.arm(i as u32, &mut self.queue, now, wall);
@@ -823,7 +828,7 @@ impl SchedulerCore {
         }
         if self.fleet.is_some()
             && self.stage != Stage::Registering
-            && let Some(action) = self.fleet_poll(now, wall)
+            && let Some(action) = self.via_fleet_poll(now, wall)
         {
             return action;
         }
@@ -831,7 +836,7 @@ impl SchedulerCore {
             Stage::Registering => Action::Idle,
             Stage::Running => self.poll_running(now, wall),
             Stage::Stopping { deadline } if now < deadline => {
-                Action::WakeAt(self.fleet_wake().map_or(deadline, |t| t.min(deadline)))
+                Action::WakeAt(self.via_fleet_wake().map_or(deadline, |t| t.min(deadline)))
             }
             Stage::Stopping { .. } | Stage::Draining => {
                 if self.stage != Stage::Draining {
@@ -853,7 +858,7 @@ impl SchedulerCore {
                     }
                 }
                 // Every run left was signalled: wait for their ends, or the wind-down.
-                let wake = match (self.stop_drop_at, self.fleet_wake()) {
+                let wake = match (self.stop_drop_at, self.via_fleet_wake()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
@@ -891,7 +896,7 @@ impl SchedulerCore {
                 Due::Nothing => {}
                 Due::Replan => self.rearm(i, now, wall, false),
                 Due::Start(at) => {
-                    let fence = match self.fleet_due(i, at, now) {
+                    let fence = match self.via_fleet_due(i, at, now) {
                         FleetDue::Local(fence) => fence,
                         FleetDue::Handled(action) => {
                             self.rearm(i, now, wall, false);
@@ -909,7 +914,7 @@ impl SchedulerCore {
             }
         }
         if self.fleet.is_some()
-            && let Some(action) = self.fleet_poll(now, wall)
+            && let Some(action) = self.via_fleet_poll(now, wall)
         {
             // What the fires just due asked of the fleet (their claims).
             return action;
@@ -1013,7 +1018,7 @@ impl SchedulerCore {
         if self.stage == Stage::Registering {
             return own;
         }
-        let own = match self.fleet_wake() {
+        let own = match self.via_fleet_wake() {
             Some(fleet) => Some(own.map_or(fleet, |t| t.min(fleet))),
             None => own,
         };
@@ -1135,7 +1140,7 @@ impl SchedulerCore {
             None => true,
             Some(_) => {
                 let requested = !stopping && entry.is_some_and(|e| e.cancelling);
-                let end = self.fleet_run_ended(run, &outcome, requested, now);
+                let end = self.via_fleet_run_ended(run, &outcome, requested, now);
                 matches!(end, FleetEnd::Write)
             }
         };
@@ -1227,7 +1232,7 @@ impl SchedulerCore {
             Ok(()) => {
                 let dispatch = self.start_run(i, wall.as_microsecond(), now, wall);
                 self.rearm(i, now, wall, false);
-                self.fleet_publish(i, FleetCommandKind::Trigger);
+                self.via_fleet_publish(i, FleetCommandKind::Trigger);
                 Ok(Some(dispatch))
             }
         }
@@ -1252,7 +1257,7 @@ impl SchedulerCore {
             .flow_event(&self.flows[i], |flow| SchedulerEvent::Reset { flow });
         self.mark_dirty(i);
         self.rearm(i, now, wall, true);
-        self.fleet_publish(i, FleetCommandKind::Reset);
+        self.via_fleet_publish(i, FleetCommandKind::Reset);
         Ok(())
     }
 
@@ -1268,7 +1273,7 @@ impl SchedulerCore {
             .flow_event(&self.flows[i], |flow| SchedulerEvent::Paused { flow });
         self.mark_dirty(i);
         self.queue.disarm(i as u32);
-        self.fleet_publish(i, FleetCommandKind::Pause);
+        self.via_fleet_publish(i, FleetCommandKind::Pause);
         Ok(())
     }
 
@@ -1291,7 +1296,7 @@ impl SchedulerCore {
                 .flow_event(&self.flows[i], |flow| SchedulerEvent::Resumed { flow });
             self.mark_dirty(i);
             self.rearm(i, now, wall, true);
-            self.fleet_publish(i, FleetCommandKind::Resume);
+            self.via_fleet_publish(i, FleetCommandKind::Resume);
         }
         Ok(())
     }
@@ -1414,7 +1419,7 @@ impl SchedulerCore {
             flow: FlowIndex(i as u32),
             id: self.flows[i].id.clone(),
             record: self.record_of(i, now, wall),
-            fence: self.fleet_fence(i),
+            fence: self.via_fleet_fence(i),
         })
     }
 
@@ -1509,13 +1514,13 @@ impl SchedulerCore {
         if persist.catch_up.is_empty() {
             persist.catch_up = Vec::new();
         }
-        match self.fleet_due(flow as usize, at, now) {
+        match self.via_fleet_due(flow as usize, at, now) {
             FleetDue::Local(fence) => {
                 let mut dispatch = self.start_run(flow as usize, at, now, wall);
                 dispatch.fence = fence;
                 Some(Action::Start(dispatch))
             }
-            FleetDue::Handled(action) => action.or_else(|| self.fleet_poll(now, wall)),
+            FleetDue::Handled(action) => action.or_else(|| self.via_fleet_poll(now, wall)),
         }
     }
 
@@ -1555,7 +1560,7 @@ impl SchedulerCore {
             missed_fires: slot.missed_fires,
             skipped_fires: slot.skipped_fires,
             recovered: self.recovery_counts(flow),
-            fleet: self.fleet_counters(flow.get()),
+            fleet: self.via_fleet_counters(flow.get()),
         }
     }
 

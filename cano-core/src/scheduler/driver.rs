@@ -43,6 +43,20 @@ pub(crate) type FlowJob<S> = (Box<dyn Job<S>>, S);
 pub(crate) struct FleetLink {
     pub(crate) ledger: Arc<dyn DynFireLedger>,
     pub(crate) node: NodeId,
+    /// Performs a fleet action on the ledger ([`FleetAction::perform_owned`]); a pointer
+    /// set with the link, so a scheduler without a fleet links none of the ledger calls.
+    pub(crate) perform: fn(FleetAction, Arc<dyn DynFireLedger>, NodeId) -> LedgerCall,
+}
+
+impl FleetLink {
+    /// The link of a fleet node named `node` with its ledger.
+    pub(crate) fn new(ledger: Arc<dyn DynFireLedger>, node: NodeId) -> Self {
+        FleetLink {
+            ledger,
+            node,
+            perform: FleetAction::perform_owned,
+        }
+    }
 }
 
 /// A ledger call in flight; it owns what it needs.
@@ -330,7 +344,8 @@ impl Common {
     /// Hands a ledger call's answer to the core.
     fn ledger_answered<C: Clock>(&self, clock: &C, report: FleetReport) {
         let (now, wall) = (clock.now(), clock.wall_now());
-        self.state.with(|st| st.core.fleet_done(report, now, wall));
+        self.state
+            .with(|st| st.core.via_fleet_done(report, now, wall));
     }
 }
 
@@ -506,7 +521,11 @@ where
         signals.shrink_to(KEPT);
         if let Some(link) = &common.fleet {
             for action in fleet_actions.drain(..) {
-                calls.push(action.perform_owned(link.ledger.clone(), link.node.clone()));
+                calls.push((link.perform)(
+                    action,
+                    link.ledger.clone(),
+                    link.node.clone(),
+                ));
             }
         }
         // Outside the lock: it wakes the runs' tasks.

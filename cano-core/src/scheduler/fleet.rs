@@ -894,6 +894,7 @@ impl SchedulerCore {
         }
         config.validate()?;
         self.fleet = Some(alloc::boxed::Box::new(Fleet::new(node, config)));
+        self.fleet_hooks = Some(&super::fleet_hooks::FLEET_HOOKS);
         Ok(())
     }
 

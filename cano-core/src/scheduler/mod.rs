@@ -618,7 +618,7 @@ where
     ) -> CanoResult<()> {
         self.core.join_fleet(node.clone(), config)?;
         let ledger: Arc<dyn DynFireLedger> = Arc::new(ledger);
-        self.fleet = Some(driver::FleetLink { ledger, node });
+        self.fleet = Some(driver::FleetLink::new(ledger, node));
         Ok(())
     }
 

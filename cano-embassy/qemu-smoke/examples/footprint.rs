@@ -27,6 +27,8 @@ mod platform;
 #[allow(dead_code)]
 #[path = "../src/split_workflow.rs"]
 mod split_workflow;
+#[path = "../src/stack_paint.rs"]
+mod stack_paint;
 #[path = "../src/systick.rs"]
 mod systick;
 
@@ -59,6 +61,7 @@ static CRON_RUNS: AtomicU32 = AtomicU32::new(0);
 
 #[entry]
 fn main() -> ! {
+    stack_paint::paint();
     // SAFETY: first thing, once, before any allocation.
     unsafe {
         embedded_alloc::init!(HEAP, HEAP_BYTES);
@@ -75,10 +78,12 @@ async fn app() {
     let passed =
         passed && (defmt_sink::bytes_logged() > 0 || option_env!("DEFMT_LOG") != Some("trace"));
     hprintln!(
-        "footprint: {}, heap peak {} B of {} B",
+        "footprint: {}, heap peak {} B of {} B, stack peak {} B of {} B",
         if passed { "ok" } else { "FAILED" },
         HEAP.peak(),
-        HEAP_BYTES
+        HEAP_BYTES,
+        stack_paint::high_water(),
+        stack_paint::size()
     );
     #[cfg(feature = "defmt")]
     hprintln!(

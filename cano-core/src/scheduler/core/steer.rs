@@ -147,7 +147,7 @@ impl SchedulerCore {
             persist.fenced[i] = false;
         }
         self.set_schedule_hash(i);
-        self.fleet_reset_flow(i, now);
+        self.via_fleet_reset_flow(i, now);
         self.history.forget(i);
         self.mark_dirty(i);
         self.events
@@ -293,7 +293,7 @@ impl SchedulerCore {
             persist.catch_up.retain(|&(f, _)| f as usize != i);
         }
         self.set_schedule_hash(i);
-        self.fleet_reset_flow(i, now);
+        self.via_fleet_reset_flow(i, now);
         self.mark_dirty(i);
         self.events
             .flow_event(&self.flows[i], |flow| SchedulerEvent::FlowReplaced { flow });
