@@ -193,7 +193,7 @@ impl Default for FleetConfig {
             retry: DEFAULT_LEDGER_RETRY,
             retry_max: DEFAULT_LEDGER_RETRY_MAX,
             // Off by default until the whole-fleet restart test passes with it on.
-            stagger: Duration::ZERO,
+            stagger: DEFAULT_CLAIM_STAGGER,
             peer_ttl: DEFAULT_PEER_TTL,
         }
     }
@@ -768,8 +768,10 @@ impl Fleet {
 
     /// How long after it came due (at `now`) this node claims the fire of `flow` at `at`:
     /// its rank among the live peers times the stagger, plus its clock's lead on the
-    /// store's (claim times are in the store's clock).
-    fn claim_delay(&self, flow: &str, at: i64, now: Instant) -> Duration {
+    /// store's (claim times are in the store's clock), at most half the time to the flow's
+    /// next fire (`next`, wall µs): a ledger refuses a fire older than one it granted, so
+    /// a fire must be claimed before its successor is.
+    fn claim_delay(&self, flow: &str, at: i64, next: Option<i64>, now: Instant) -> Duration {
         if self.config.stagger.is_zero() {
             return Duration::ZERO;
         }
@@ -793,10 +795,27 @@ impl Fleet {
             let certain = ahead.saturating_sub(uncertainty);
             Duration::from_micros(u64::try_from(certain.max(0)).unwrap_or(u64::MAX))
         });
-        self.config
+        let delay = self
+            .config
             .stagger
             .saturating_mul(rank)
-            .saturating_add(lead)
+            .saturating_add(lead);
+        match next.map(|next| next.saturating_sub(at) / 2) {
+            Some(half_gap) => {
+                delay.min(Duration::from_micros(u64::try_from(half_gap).unwrap_or(0)))
+            }
+            None => delay,
+        }
+    }
+
+    /// Queues the fire of `flow` at `at` for its claim, before any newer fire of the same
+    /// flow: a ledger refuses a fire older than one it already granted (`Stale`), so a
+    /// flow's fires are claimed oldest first.
+    fn queue_claim(&mut self, flow: u32, at: i64) {
+        match self.to_claim.iter().position(|&(f, a)| f == flow && a > at) {
+            Some(p) => self.to_claim.insert(p, (flow, at)),
+            None => self.to_claim.push_back((flow, at)),
+        }
     }
 
     fn measure_skew(&mut self, sent: Timestamp, store_now: Timestamp, received: Timestamp) {
@@ -1085,7 +1104,14 @@ impl SchedulerCore {
             },
             Mode::Claims => {
                 let slot = &mut self.flows[i];
-                let at = slot.next_fire_id(at);
+                // A scheduled fire's id is its time on every node (claims are keyed by it),
+                // never moved past the last one: a fire older than the last (a catch-up
+                // fire that waited behind a run) is claimed as it is, one at the last is
+                // the same fire again.
+                if slot.last_fire_id.is_some_and(|last| at == last) {
+                    return FleetDue::Handled(None);
+                }
+                slot.last_fire_id = Some(slot.last_fire_id.map_or(at, |last| last.max(at)));
                 let cap = keep(slot.config.missed).min(WAITING_CAP) as usize;
                 let waiting = fleet
                     .to_claim
@@ -1119,13 +1145,12 @@ impl SchedulerCore {
                     }
                     keep
                 });
-                older.sort_unstable_by_key(|s| s.at);
-                fleet
-                    .to_claim
-                    .extend(older.into_iter().map(|s| (s.flow, s.at)));
-                let delay = fleet.claim_delay(&slot.id, at, now);
+                for due in older {
+                    fleet.queue_claim(due.flow, due.at);
+                }
+                let delay = fleet.claim_delay(&slot.id, at, slot.timeline.next_after(at), now);
                 if delay.is_zero() {
-                    fleet.to_claim.push_back((i as u32, at));
+                    fleet.queue_claim(i as u32, at);
                 } else {
                     fleet.staggered.push(Staggered {
                         flow: i as u32,
@@ -1376,7 +1401,7 @@ impl SchedulerCore {
         // Staggered fires whose turn has come: claim them (nobody was heard claiming).
         while let Some(p) = fleet.staggered.iter().position(|s| s.claim_at <= now) {
             let due = fleet.staggered.swap_remove(p);
-            fleet.to_claim.push_back((due.flow, due.at));
+            fleet.queue_claim(due.flow, due.at);
         }
         if !fleet.may_call(now) {
             return None;
