@@ -1118,11 +1118,16 @@ impl SchedulerCore {
                     .iter()
                     .filter(|(f, _)| *f == i as u32)
                     .count();
+                // Over the cap the oldest waiting fire is missed (the flow's fires wait
+                // oldest first), which is this one when it is older than all of them.
                 if waiting >= cap
                     && let Some(oldest) = fleet.to_claim.iter().position(|(f, _)| *f == i as u32)
                 {
-                    fleet.to_claim.remove(oldest);
                     slot.missed_fires = slot.missed_fires.saturating_add(1);
+                    if fleet.to_claim[oldest].1 > at {
+                        return FleetDue::Handled(None);
+                    }
+                    fleet.to_claim.remove(oldest);
                 }
                 if let Some(p) = fleet
                     .heard_early
@@ -1860,7 +1865,9 @@ mod tests {
     use super::*;
     use crate::cron::Cron;
     use crate::persist::FireClaim;
-    use crate::scheduler::schedule::{IntervalMode, OverlapPolicy, Schedule, SchedulePolicy};
+    use crate::scheduler::schedule::{
+        IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
+    };
     use alloc::vec;
 
     const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -2723,5 +2730,86 @@ mod tests {
             Some(&FireId::new("tick", wall(60))),
             "the older fire first (a newer claim would make it stale): {claims:?}"
         );
+    }
+
+    #[test]
+    fn a_stagger_waits_at_most_half_the_flows_period() {
+        let mut config = stagger_config();
+        config.stagger = Duration::from_secs(90);
+        let mut core = fleet_core_with(config);
+        core.start(at(0), wall(0));
+        hear_of(&mut core, &peer(60, true), at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty(), "ranked second: {actions:?}");
+        let (actions, _) = drain(&mut core, at(89), wall(89));
+        assert!(
+            claims_of(&actions).is_empty(),
+            "before half the period: {actions:?}"
+        );
+        let (actions, _) = drain(&mut core, at(90), wall(90));
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(60))]);
+    }
+
+    #[test]
+    fn a_fire_older_than_the_last_keeps_its_time_and_is_claimed_first() {
+        let mut core = SchedulerCore::new();
+        let tick = core.add_flow("tick", every_minute()).unwrap();
+        let policy = SchedulePolicy {
+            missed: MissedFirePolicy::RunAll { max: 2 },
+            ..SchedulePolicy::default()
+        };
+        core.set_policy(tick, policy).unwrap();
+        core.join_fleet(node(), FleetConfig::default()).unwrap();
+        core.start(at(0), wall(0));
+        let (t60, t120) = (wall(60).as_microsecond(), wall(120).as_microsecond());
+        // A newer fire first, then an older one (a catch-up fire that waited), then the
+        // newer one again.
+        for t in [t120, t60, t120] {
+            assert!(matches!(
+                core.fleet_due(0, t, at(120)),
+                FleetDue::Handled(None)
+            ));
+        }
+        let queued: Vec<_> = core
+            .fleet
+            .as_deref()
+            .unwrap()
+            .to_claim
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(queued, vec![(0, t60), (0, t120)], "oldest first, each once");
+        assert_eq!(
+            core.flows[0].last_fire_id,
+            Some(t120),
+            "no fire id moved past"
+        );
+        let (actions, _) = drain(&mut core, at(120), wall(120));
+        // One claim at a time for a flow that may run once at a time: the older first.
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(60))]);
+    }
+
+    #[test]
+    fn over_the_waiting_cap_an_older_fire_is_the_one_missed() {
+        // The default policy keeps one waiting fire: the newer stays, the older is missed.
+        let mut core = fleet_core_with(FleetConfig::default());
+        core.start(at(0), wall(0));
+        let (t60, t120) = (wall(60).as_microsecond(), wall(120).as_microsecond());
+        for t in [t120, t60] {
+            assert!(matches!(
+                core.fleet_due(0, t, at(120)),
+                FleetDue::Handled(None)
+            ));
+        }
+        let queued: Vec<_> = core
+            .fleet
+            .as_deref()
+            .unwrap()
+            .to_claim
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(queued, vec![(0, t120)]);
+        assert_eq!(core.flows[0].missed_fires, 1);
     }
 }
