@@ -168,12 +168,11 @@ pub struct FleetConfig {
     pub retry: Duration,
     /// Longest retry delay ([`DEFAULT_LEDGER_RETRY_MAX`]).
     pub retry_max: Duration,
-    /// The claim stagger (default zero, off; [`DEFAULT_CLAIM_STAGGER`] is the suggested
-    /// value): the node ranked `k` for a fire (see
+    /// The claim stagger ([`DEFAULT_CLAIM_STAGGER`]): the node ranked `k` for a fire (see
     /// the [module docs](crate::scheduler::fleet)) claims it `k` × this after it came due,
-    /// unless it heard it claimed first. Zero: every node claims every fire at once.
-    /// Longer saves claims when announcements are slow; shorter makes a dead first node's
-    /// fires less late.
+    /// unless it heard it claimed first; never later than half the time to the flow's next
+    /// fire. Zero: every node claims every fire at once. Longer saves claims when
+    /// announcements are slow; shorter makes a dead first node's fires less late.
     pub stagger: Duration,
     /// How long a peer counts as live after its last heard claim ([`DEFAULT_PEER_TTL`]).
     /// Erring either way is safe: a live peer forgotten too soon costs one extra claim (it
@@ -192,7 +191,6 @@ impl Default for FleetConfig {
             scan_every: DEFAULT_SCAN_EVERY,
             retry: DEFAULT_LEDGER_RETRY,
             retry_max: DEFAULT_LEDGER_RETRY_MAX,
-            // Off by default until the whole-fleet restart test passes with it on.
             stagger: DEFAULT_CLAIM_STAGGER,
             peer_ttl: DEFAULT_PEER_TTL,
         }
@@ -2468,9 +2466,10 @@ mod tests {
 
     /// The default settings with the claim stagger on.
     fn stagger_config() -> FleetConfig {
-        let mut config = FleetConfig::default();
-        config.stagger = DEFAULT_CLAIM_STAGGER;
-        config
+        FleetConfig {
+            stagger: DEFAULT_CLAIM_STAGGER,
+            ..FleetConfig::default()
+        }
     }
 
     fn fleet_core_with(config: FleetConfig) -> SchedulerCore {
