@@ -49,12 +49,16 @@
 //! ([`FireLedger::claims_heard_after`], handed to [`SchedulerCore::fleet_heard_claim`]),
 //! the nodes do not all claim every fire: each due fire ranks the live peers this node has
 //! heard of by rendezvous hashing ([`claim_weight`], the same on every node), the first
-//! claims at once and the `k`-th waits `k` × [`stagger`](FleetConfig::stagger), dropping its
-//! claim when it hears the fire claimed meanwhile (counted in `fires_elsewhere`). So a
-//! fleet spends about one claim per fire, and a dead first node delays its fires by one
-//! stagger. Claim times are in the store's clock: a node whose clock runs ahead waits its
-//! lead first, so the fastest clock does not win every fire. A ledger that announces
-//! nothing leaves every node claiming every fire at once, as without a stagger.
+//! claims at once and the `k`-th waits `k` × [`stagger`](FleetConfig::stagger) (at most
+//! half the time to the flow's next fire), dropping its claim when it hears the fire
+//! claimed meanwhile (counted in `fires_elsewhere`). So a fleet spends about one claim per
+//! fire. A peer that lets its turn pass (this node wins a fire the peer outranked it for)
+//! is forgotten until it is heard again, so a dead node, or the old id of a restarted one,
+//! delays a few fires by a stagger and then none. Claim times are in the store's clock: a
+//! node whose clock runs ahead waits its lead first (within the same cap), so the fastest
+//! clock does not win every fire of flows whose period is more than twice its lead. A
+//! ledger that announces nothing leaves every node claiming every fire at once, as without
+//! a stagger.
 //!
 //! [`Fire::is_takeover`]: crate::scheduler::Fire::is_takeover
 
@@ -804,6 +808,19 @@ impl Fleet {
             }
             None => delay,
         }
+    }
+
+    /// This node won the fire of `flow` at `at`: the peers ranked above it for that fire
+    /// did not claim it in their turn, so they are most likely gone (a node restarted
+    /// under a new id, or died) and no longer delay this node's claims. A live one is
+    /// heard again at its next claim.
+    fn forget_outranking_peers(&mut self, flow: &str, at: i64) {
+        let me = (
+            claim_weight(flow, at, self.node.as_str()),
+            self.node.as_str(),
+        );
+        self.peers
+            .retain(|(peer, _)| (claim_weight(flow, at, peer.as_str()), peer.as_str()) <= me);
     }
 
     /// Queues the fire of `flow` at `at` for its claim, before any newer fire of the same
@@ -1817,6 +1834,9 @@ impl SchedulerCore {
                 store_now,
             }) => {
                 fleet.measure_skew(sent.wall, store_now, wall);
+                if !fleet.config.stagger.is_zero() {
+                    fleet.forget_outranking_peers(fire.flow(), at);
+                }
                 let early = fleet
                     .skew
                     .and_then(|skew| skew.early_by(fire.scheduled(), wall));
@@ -2810,5 +2830,35 @@ mod tests {
             .collect();
         assert_eq!(queued, vec![(0, t120)]);
         assert_eq!(core.flows[0].missed_fires, 1);
+    }
+
+    #[test]
+    fn a_peer_that_let_its_turn_pass_is_no_longer_ranked() {
+        let mut core = fleet_core_with(stagger_config());
+        core.start(at(0), wall(0));
+        let (silent, below) = (peer(60, true), peer(60, false));
+        hear_of(&mut core, &silent, at(0));
+        hear_of(&mut core, &below, at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty(), "ranked second: {actions:?}");
+        let (actions, _) = drain(&mut core, ms(60_250), wall_ms(60_250));
+        let tick = FireId::new("tick", wall(60));
+        assert_eq!(claims_of(&actions), vec![tick.clone()]);
+        let flow = core.flow("tick").unwrap();
+        let won = claimed(1, wall_ms(60_250));
+        core.claim_done(flow, tick, won, ms(60_260), wall_ms(60_260));
+        let peers: Vec<_> = core
+            .fleet
+            .as_deref()
+            .unwrap()
+            .peers
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect();
+        assert_eq!(
+            peers,
+            vec![below],
+            "the silent peer is forgotten, the other kept"
+        );
     }
 }
