@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cano_core::persist::{FleetCommand, PersistError, PersistResult};
+use std::collections::VecDeque;
+
+use cano_core::persist::{FleetCommand, HeardClaim, NodeId, PersistError, PersistResult};
+use cano_core::scheduler::FireId;
 use futures::StreamExt;
 use tokio::sync::{broadcast, oneshot, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
@@ -67,6 +70,67 @@ pub(crate) struct Link {
     pub(crate) commands_kept: i64,
     /// The log rows skipped for a kind this crate does not know.
     pub(crate) unknown: crate::commands::UnknownKinds,
+    /// Claims announced on the channel (the claim and takeover statements notify), with
+    /// this store's sequence numbers: the last [`HEARD_KEPT`].
+    pub(crate) heard: Mutex<(u64, VecDeque<(u64, HeardClaim)>)>,
+}
+
+/// Claim announcements a store keeps for its scheduler to read.
+const HEARD_KEPT: usize = 1024;
+
+/// The SQL of an announcement's payload, sent by the claim and takeover statements when
+/// they grant a claim (`$1` flow, `$2` scheduled µs, `$3` node): `c<µs> <node bytes>
+/// <node><flow>` (the node's length first, so ids may hold any character).
+macro_rules! announce_sql {
+    ($call:literal, $channel:literal) => {
+        concat!(
+            "SELECT c.*, CASE WHEN c.o_status = 0 THEN pg_notify(",
+            $channel,
+            ", 'c' || $2::text || ' ' || octet_length($3)::text || ' ' || $3 || $1) IS NULL \
+             END AS o_announced FROM ",
+            $call,
+            " c"
+        )
+    };
+}
+
+/// Reads an announcement's payload (see `announce_sql!`); `None` for anything else.
+fn parse_announcement(payload: &str) -> Option<HeardClaim> {
+    let rest = payload.strip_prefix('c')?;
+    let (at, rest) = rest.split_once(' ')?;
+    let (len, rest) = rest.split_once(' ')?;
+    let at: i64 = at.parse().ok()?;
+    let len: usize = len.parse().ok()?;
+    let (node, flow) = (rest.get(..len)?, rest.get(len..)?);
+    let scheduled = jiff::Timestamp::from_microsecond(at).ok()?;
+    Some(HeardClaim {
+        fire: FireId::new(flow, scheduled),
+        node: NodeId::new(node),
+    })
+}
+
+impl Link {
+    /// Keeps an announced claim for [`heard_after`](Self::heard_after).
+    fn heard_claim(&self, claim: HeardClaim) {
+        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        heard.0 += 1;
+        let seq = heard.0;
+        heard.1.push_back((seq, claim));
+        if heard.1.len() > HEARD_KEPT {
+            heard.1.pop_front();
+        }
+    }
+
+    /// The announced claims after `cursor`.
+    pub(crate) fn heard_after(&self, cursor: u64) -> Vec<(u64, HeardClaim)> {
+        let heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        heard
+            .1
+            .iter()
+            .filter(|(seq, _)| *seq > cursor)
+            .cloned()
+            .collect()
+    }
 }
 
 impl Link {
@@ -130,10 +194,13 @@ const LOAD_ALL_SQL: &str =
 async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
     Ok(Prepared {
         claim: client
-            .prepare("SELECT * FROM cano_claim($1, $2, $3, $4, $5)")
+            .prepare(announce_sql!("cano_claim($1, $2, $3, $4, $5)", "$6"))
             .await?,
         take_over: client
-            .prepare("SELECT * FROM cano_take_over($1, $2, $3, $4, $5, $6)")
+            .prepare(announce_sql!(
+                "cano_take_over($1, $2, $3, $4, $5, $6)",
+                "$7"
+            ))
             .await?,
         renew: client
             .prepare("SELECT * FROM cano_renew($1, $2, $3, $4)")
@@ -203,6 +270,11 @@ async fn open(
             match message {
                 Ok(AsyncMessage::Notification(n)) if n.channel() == channel => {
                     if let Some(link) = weak.upgrade() {
+                        if let Some(claim) = parse_announcement(n.payload()) {
+                            // A claim granted: no command to read, so no wake-up.
+                            link.heard_claim(claim);
+                            continue;
+                        }
                         // The payload is a hint (the new seq); the log is what counts.
                         if let Ok(seq) = n.payload().parse::<u64>() {
                             link.latest.fetch_max(seq, Ordering::Relaxed);
@@ -248,6 +320,7 @@ pub(crate) async fn start(
         floor: AtomicU64::new(0),
         latest: AtomicU64::new(0),
         commands_kept: i64::from(config.commands_kept),
+        heard: Mutex::new((0, VecDeque::new())),
         unknown: crate::commands::UnknownKinds::default(),
     });
     let (live, ended) = open(&config, &link, true).await?;
@@ -356,3 +429,21 @@ pub(crate) async fn publish(link: &Link, command: &FleetCommand) -> PersistResul
 pub(crate) const RECONNECT_MIN: Duration = Duration::from_millis(50);
 /// See [`RECONNECT_MIN`].
 pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_parse_back_and_commands_do_not() {
+        let claim = parse_announcement("c1767225660000000 5 nodé:a:b").unwrap();
+        assert_eq!(claim.node.as_str(), "nodé");
+        assert_eq!(claim.fire.flow(), ":a:b");
+        assert_eq!(
+            claim.fire.scheduled().as_microsecond(),
+            1_767_225_660_000_000
+        );
+        assert_eq!(parse_announcement("42"), None, "a command's seq");
+        assert_eq!(parse_announcement("c1 9 short"), None);
+    }
+}

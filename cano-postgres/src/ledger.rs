@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use cano_core::persist::{
     ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
-    FleetCommand, FlowLease, FlowLeaseOutcome, LedgerFlow, NodeId, PersistError, PersistResult,
-    Stamped, TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
+    FleetCommand, FlowLease, FlowLeaseOutcome, HeardClaim, LedgerFlow, NodeId, PersistError,
+    PersistResult, Stamped, TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
 };
 use cano_core::scheduler::FireId;
 use jiff::Timestamp;
@@ -169,7 +169,14 @@ impl FireLedger for PgStore {
         let row = query_one(
             &live,
             &live.sql.claim,
-            &[&flow, &at, &node_id.as_str(), &lease, &max_live],
+            &[
+                &flow,
+                &at,
+                &node_id.as_str(),
+                &lease,
+                &max_live,
+                &self.link.channel,
+            ],
         )
         .await?;
         let status: i16 = get(&row, "o_status")?;
@@ -292,7 +299,15 @@ impl FireLedger for PgStore {
         let row = query_one(
             &live,
             &live.sql.take_over,
-            &[&flow, &at, &node_id.as_str(), &lease, &max, &max_live],
+            &[
+                &flow,
+                &at,
+                &node_id.as_str(),
+                &lease,
+                &max,
+                &max_live,
+                &self.link.channel,
+            ],
         )
         .await?;
         let status: i16 = get(&row, "o_status")?;
@@ -442,6 +457,12 @@ impl FireLedger for PgStore {
         Some(Box::pin(async move {
             let _ = rx.recv().await;
         }))
+    }
+
+    /// The claims announced on this schema's channel: the claim and takeover statements
+    /// send a `NOTIFY` when they grant one (in the same statement, no extra round trip).
+    fn claims_heard_after(&self, cursor: u64) -> Option<Vec<(u64, HeardClaim)>> {
+        Some(self.link.heard_after(cursor))
     }
 
     async fn release_flow(&self, flow: &str, held: Fence) -> PersistResult<Stamped<()>> {

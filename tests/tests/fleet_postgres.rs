@@ -539,6 +539,9 @@ fn a_whole_fleet_killed_and_restarted_catches_up_once() {
     let from = now_us() + 2_000_000;
     let nodes = start(0);
     std::thread::sleep(Duration::from_secs(6));
+    for n in &nodes {
+        eprintln!("DEBUG0 {:?}", n.last_status());
+    }
     let down_at = nodes.into_iter().map(Node::kill).max().unwrap();
     std::thread::sleep(Duration::from_secs(4));
     let nodes = start(1);
@@ -546,8 +549,12 @@ fn a_whole_fleet_killed_and_restarted_catches_up_once() {
     std::thread::sleep(Duration::from_secs(6));
     let to = now_us();
     std::thread::sleep(Duration::from_millis(LEASE_MS + SCAN_MS + 2_000));
+    for n in &nodes {
+        eprintln!("DEBUG1 {:?}", n.last_status());
+    }
     for node in nodes {
-        node.stop();
+        let lines = node.stop();
+        eprintln!("DEBUG {:?}", &lines[lines.len().saturating_sub(3)..]);
     }
     let effects = fleet.effects();
     let c = check(&effects, from, to);

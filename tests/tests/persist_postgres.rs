@@ -1162,3 +1162,64 @@ async fn applied_versions(
         .map(|r| r.get(0))
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_claims_and_takeovers_are_announced_to_every_store_and_refusals_are_not() {
+    use cano_core::persist::{HeardClaim, TakeoverOutcome};
+    let pg = fresh("heard").await;
+    let (a, b) = (
+        pg.store.clone(),
+        PgStore::connect(pg.config.clone()).await.unwrap(),
+    );
+    let heard_by = |store: &PgStore| -> Vec<HeardClaim> {
+        let heard = store
+            .claims_heard_after(0)
+            .expect("PostgreSQL announces its claims");
+        let seqs: Vec<u64> = heard.iter().map(|(seq, _)| *seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "increasing: {seqs:?}");
+        heard.into_iter().map(|(_, claim)| claim).collect()
+    };
+    let short = Duration::from_millis(300);
+    // A flow id with a space and a node id with one, to pin the payload's framing.
+    let fire = FireId::new("daily report", cano_core::persist::from_micros(7).unwrap());
+    a.claim(&fire, &NodeId::new("node a"), short).await.unwrap();
+    // Refused (the claim is live): not announced.
+    let refused = b
+        .claim(&fire, &NodeId::new("b"), short)
+        .await
+        .unwrap()
+        .value;
+    assert!(!matches!(refused, ClaimOutcome::Claimed(_)), "{refused:?}");
+    let granted = HeardClaim {
+        fire: fire.clone(),
+        node: NodeId::new("node a"),
+    };
+    until("b hears a's claim", || heard_by(&b).contains(&granted)).await;
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
+    let taken = b
+        .take_over(&fire, &NodeId::new("b"), short, 3)
+        .await
+        .unwrap()
+        .value;
+    assert!(matches!(taken, TakeoverOutcome::Claimed(_)), "{taken:?}");
+    let takeover = HeardClaim {
+        fire: fire.clone(),
+        node: NodeId::new("b"),
+    };
+    until("a hears b's takeover", || heard_by(&a).contains(&takeover)).await;
+    // Every store hears the same announcements, its own included, and only those two.
+    until("both announcements on both stores", || {
+        heard_by(&a) == vec![granted.clone(), takeover.clone()]
+            && heard_by(&b) == vec![granted.clone(), takeover.clone()]
+    })
+    .await;
+    // A cursor past the first leaves the second.
+    let first = a.claims_heard_after(0).unwrap()[0].0;
+    let after: Vec<_> = a
+        .claims_heard_after(first)
+        .unwrap()
+        .into_iter()
+        .map(|(_, claim)| claim)
+        .collect();
+    assert_eq!(after, vec![takeover]);
+}

@@ -12,6 +12,19 @@ use jiff::Timestamp;
 use super::{Fence, FleetCommand, NodeId, PersistResult, Stamped};
 use crate::scheduler::FireId;
 
+/// A claim (or takeover) the ledger granted, as announced to every node
+/// ([`FireLedger::claims_heard_after`]): the fire and the node that won it. A fleet node
+/// that hears it drops its own claim of the fire (the claim stagger,
+/// [`FleetConfig::stagger`](crate::scheduler::FleetConfig::stagger)) and learns that the
+/// winner is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeardClaim {
+    /// The fire claimed.
+    pub fire: FireId,
+    /// The node that holds the claim.
+    pub node: NodeId,
+}
+
 /// How a claimed fire's run ended, as recorded by [`FireLedger::complete`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -422,6 +435,16 @@ pub trait FireLedger: Send + Sync {
     fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
         None
     }
+
+    /// The claims this handle has heard announced after sequence number `cursor`, oldest
+    /// first, each with its sequence number (strictly increasing); `None` (the default)
+    /// for a ledger that does not announce its claims. Local and cheap (no round trip):
+    /// what the handle received, e.g. PostgreSQL notifications sent by the claim statement
+    /// itself. Announcements are hints: a lost one costs one extra claim.
+    fn claims_heard_after(&self, cursor: u64) -> Option<Vec<(u64, HeardClaim)>> {
+        let _ = cursor;
+        None
+    }
 }
 
 type Answer<'a, T> = BoxFuture<'a, PersistResult<Stamped<T>>>;
@@ -480,6 +503,7 @@ pub trait DynFireLedger: Send + Sync {
         cursor: u64,
     ) -> BoxFuture<'_, PersistResult<Vec<(u64, FleetCommand)>>>;
     fn command_signal_dyn(&self) -> Option<BoxFuture<'static, ()>>;
+    fn claims_heard_after_dyn(&self, cursor: u64) -> Option<Vec<(u64, HeardClaim)>>;
 }
 
 impl<T: FireLedger> DynFireLedger for T {
@@ -560,6 +584,9 @@ impl<T: FireLedger> DynFireLedger for T {
     }
     fn command_signal_dyn(&self) -> Option<BoxFuture<'static, ()>> {
         self.command_signal()
+    }
+    fn claims_heard_after_dyn(&self, cursor: u64) -> Option<Vec<(u64, HeardClaim)>> {
+        self.claims_heard_after(cursor)
     }
 }
 
@@ -671,6 +698,9 @@ macro_rules! forward_fire_ledger {
             fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
                 (**self).command_signal_dyn()
             }
+            fn claims_heard_after(&self, cursor: u64) -> Option<Vec<(u64, HeardClaim)>> {
+                (**self).claims_heard_after_dyn(cursor)
+            }
         }
     };
 }
@@ -769,5 +799,8 @@ impl<T: FireLedger> FireLedger for Arc<T> {
     }
     fn command_signal(&self) -> Option<BoxFuture<'static, ()>> {
         T::command_signal(self)
+    }
+    fn claims_heard_after(&self, cursor: u64) -> Option<Vec<(u64, HeardClaim)>> {
+        T::claims_heard_after(self, cursor)
     }
 }

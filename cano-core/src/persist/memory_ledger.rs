@@ -101,7 +101,13 @@ struct LedgerState {
     /// Published commands, with their sequence numbers (the last [`COMMANDS_KEPT`]).
     commands: alloc::collections::VecDeque<(u64, super::FleetCommand)>,
     command_seq: u64,
+    /// Claims granted, announced to every handle (the last [`ANNOUNCEMENTS_KEPT`]).
+    announced: alloc::collections::VecDeque<(u64, super::HeardClaim)>,
+    announce_seq: u64,
 }
+
+/// Claim announcements a [`MemoryFireLedger`] keeps for nodes that read late.
+const ANNOUNCEMENTS_KEPT: usize = 1024;
 
 /// Commands a [`MemoryFireLedger`] keeps for nodes that read late.
 const COMMANDS_KEPT: usize = 1024;
@@ -134,6 +140,19 @@ fn claim_of(row: &Row) -> FireClaim {
 }
 
 impl LedgerState {
+    /// Announces a granted claim to every handle.
+    fn announce(&mut self, fire: &FireId, node: &NodeId) {
+        self.announce_seq += 1;
+        let heard = super::HeardClaim {
+            fire: fire.clone(),
+            node: node.clone(),
+        };
+        self.announced.push_back((self.announce_seq, heard));
+        if self.announced.len() > ANNOUNCEMENTS_KEPT {
+            self.announced.pop_front();
+        }
+    }
+
     fn flow_mut(&mut self, flow: &Arc<str>) -> &mut FlowRow {
         self.flows.entry(flow.clone()).or_default()
     }
@@ -201,6 +220,7 @@ impl LedgerState {
         let claim = claim_of(&row);
         self.claimed.insert(key.clone());
         self.fires.insert(key, row);
+        self.announce(fire, node);
         Ok(ClaimOutcome::Claimed(claim))
     }
 
@@ -340,7 +360,9 @@ impl LedgerState {
         row.owner = node.clone();
         row.takeovers += 1;
         row.expires = expires;
-        Ok(TakeoverOutcome::Claimed(claim_of(row)))
+        let claim = claim_of(row);
+        self.announce(fire, node);
+        Ok(TakeoverOutcome::Claimed(claim))
     }
 
     fn retain(&mut self, ended_before: i64) -> u64 {
@@ -730,5 +752,17 @@ impl FireLedger for MemoryFireLedger {
             })
             .map(|stamped| stamped.value),
         )
+    }
+
+    /// Every claim and takeover granted is announced (the last 1 024 are kept), so the
+    /// claim stagger works across the handles of one ledger.
+    fn claims_heard_after(&self, cursor: u64) -> Option<Vec<(u64, super::HeardClaim)>> {
+        Some(self.shared.state.with(|s| {
+            s.announced
+                .iter()
+                .filter(|(seq, _)| *seq > cursor)
+                .cloned()
+                .collect()
+        }))
     }
 }

@@ -66,7 +66,7 @@ pub use codec::{FORMAT_VERSION, FleetCommand, FleetCommandKind};
 pub use error::{PersistError, PersistResult};
 pub use fire_ledger::{
     ClaimOutcome, ClaimState, DynFireLedger, ExpiredClaim, FireClaim, FireLedger, FireOutcome,
-    FireRecord, FlowLease, FlowLeaseOutcome, LedgerFlow, TakeoverOutcome,
+    FireRecord, FlowLease, FlowLeaseOutcome, HeardClaim, LedgerFlow, TakeoverOutcome,
 };
 pub use hash::ScheduleHash;
 pub use lease::{DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, DEFAULT_MAX_TAKEOVERS, LeaseTrust};

@@ -1497,30 +1497,37 @@ impl SchedulerCore {
 
     /// Starts the oldest catch-up fire whose flow can start now (fires of a tripped flow
     /// are dropped; a paused flow's wait for its resume).
+    ///
+    /// On a fleet node every such fire is handed to the fleet (queued for its claim) before
+    /// the flows' next fires come due, so a flow's fires are claimed oldest first.
     fn start_catch_up(&mut self, now: Instant, wall: Timestamp) -> Option<Action> {
-        let persist = self.persist.as_deref_mut()?;
-        if persist.catch_up.is_empty() {
-            return None;
-        }
-        let flows = &self.flows;
-        persist
-            .catch_up
-            .retain(|&(flow, _)| !flows[flow as usize].state.is_tripped());
-        let position = persist.catch_up.iter().position(|&(flow, _)| {
-            let slot = &flows[flow as usize];
-            !slot.state.is_paused() && slot.state.check_start(slot.config.overlap.limit()).is_ok()
-        })?;
-        let (flow, at) = persist.catch_up.remove(position);
-        if persist.catch_up.is_empty() {
-            persist.catch_up = Vec::new();
-        }
-        match self.via_fleet_due(flow as usize, at, now) {
-            FleetDue::Local(fence) => {
-                let mut dispatch = self.start_run(flow as usize, at, now, wall);
-                dispatch.fence = fence;
-                Some(Action::Start(dispatch))
+        loop {
+            let persist = self.persist.as_deref_mut()?;
+            if persist.catch_up.is_empty() {
+                return None;
             }
-            FleetDue::Handled(action) => action.or_else(|| self.via_fleet_poll(now, wall)),
+            let flows = &self.flows;
+            persist
+                .catch_up
+                .retain(|&(flow, _)| !flows[flow as usize].state.is_tripped());
+            let position = persist.catch_up.iter().position(|&(flow, _)| {
+                let slot = &flows[flow as usize];
+                !slot.state.is_paused()
+                    && slot.state.check_start(slot.config.overlap.limit()).is_ok()
+            })?;
+            let (flow, at) = persist.catch_up.remove(position);
+            if persist.catch_up.is_empty() {
+                persist.catch_up = Vec::new();
+            }
+            match self.via_fleet_due(flow as usize, at, now) {
+                FleetDue::Local(fence) => {
+                    let mut dispatch = self.start_run(flow as usize, at, now, wall);
+                    dispatch.fence = fence;
+                    return Some(Action::Start(dispatch));
+                }
+                FleetDue::Handled(Some(action)) => return Some(action),
+                FleetDue::Handled(None) => {}
+            }
         }
     }
 

@@ -257,6 +257,32 @@ impl Common {
         waiters.into_iter().for_each(Waker::wake);
     }
 
+    /// Performs `saves` while it keeps driving the ledger calls in flight, then hands
+    /// their answers to the core. A store may answer in order on one connection (a
+    /// PostgreSQL pipeline holds every later answer behind an unread one), so a save
+    /// awaited while a sent claim is left unpolled would never finish.
+    async fn save_all_driving<C: Clock>(
+        &self,
+        clock: &C,
+        saves: &mut Vec<ScheduleWrite>,
+        calls: &mut FuturesUnordered<LedgerCall>,
+    ) {
+        let mut answered = Vec::new();
+        {
+            let mut save = core::pin::pin!(self.save_all(clock, saves));
+            poll_fn(|cx| {
+                while let Poll::Ready(Some(report)) = calls.poll_next_unpin(cx) {
+                    answered.push(report);
+                }
+                save.as_mut().poll(cx)
+            })
+            .await;
+        }
+        for report in answered {
+            self.ledger_answered(clock, report);
+        }
+    }
+
     /// Publishes the stop's report (the first one wins) and wakes its waiters.
     pub(crate) fn publish(&self, report: CanoResult<StopReport>) {
         let report = Arc::new(report);
@@ -473,8 +499,25 @@ where
         .as_ref()
         .and_then(|f| f.ledger.command_signal_dyn());
     let mut sleep = None;
+    // The last claim announcement handed to the core.
+    let mut heard_cursor = 0u64;
     loop {
         let (now, wall) = (clock.now(), clock.wall_now());
+        // Claims announced since the last pass, before the core decides: a staggered
+        // claim that woke the loop is dropped if its fire was claimed meanwhile.
+        let heard = common
+            .fleet
+            .as_ref()
+            .and_then(|f| f.ledger.claims_heard_after_dyn(heard_cursor))
+            .unwrap_or_default();
+        if let Some((last, _)) = heard.last() {
+            heard_cursor = *last;
+            common.state.with(|st| {
+                for (_, claim) in &heard {
+                    st.core.fleet_heard_claim(claim, now);
+                }
+            });
+        }
         let wake = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
@@ -519,7 +562,9 @@ where
         }
         starts.shrink_to(KEPT);
         if !saves.is_empty() {
-            common.save_all(&clock, &mut saves).await;
+            common
+                .save_all_driving(&clock, &mut saves, &mut calls)
+                .await;
         }
         match wake {
             Some(deadline) => {

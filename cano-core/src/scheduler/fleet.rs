@@ -45,6 +45,21 @@
 //! ([`FleetStatus::skew_warnings`]; a `tracing` WARN event with the `tracing` feature), and
 //! never starts a fire before its time by the store's clock: the start waits.
 //!
+//! **The claim stagger.** Where the ledger announces the claims it grants
+//! ([`FireLedger::claims_heard_after`], handed to [`SchedulerCore::fleet_heard_claim`]),
+//! the nodes do not all claim every fire: each due fire ranks the live peers this node has
+//! heard of by rendezvous hashing ([`claim_weight`], the same on every node), the first
+//! claims at once and the `k`-th waits `k` × [`stagger`](FleetConfig::stagger) (at most
+//! half the time to the flow's next fire), dropping its claim when it hears the fire
+//! claimed meanwhile (counted in `fires_elsewhere`). So a fleet spends about one claim per
+//! fire. A peer that lets its turn pass (this node wins a fire the peer outranked it for)
+//! is forgotten until it is heard again, so a dead node, or the old id of a restarted one,
+//! delays a few fires by a stagger and then none. Claim times are in the store's clock: a
+//! node whose clock runs ahead waits its lead first (within the same cap), so the fastest
+//! clock does not win every fire of flows whose period is more than twice its lead. A
+//! ledger that announces nothing leaves every node claiming every fire at once, as without
+//! a stagger.
+//!
 //! [`Fire::is_takeover`]: crate::scheduler::Fire::is_takeover
 
 use alloc::collections::VecDeque;
@@ -58,8 +73,8 @@ use super::{Action, Dispatch, FlowIndex, RunOutcome, SchedulerCore, Stage};
 use crate::persist::{
     ClaimOutcome, DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, DEFAULT_MAX_SKEW,
     DEFAULT_MAX_TAKEOVERS, DynFireLedger, ExpiredClaim, Fence, FireLedger, FireOutcome,
-    FleetCommand, FleetCommandKind, FlowLease, FlowLeaseOutcome, LeaseTrust, NodeId, PersistError,
-    PersistResult, SkewCheck, Stamped, TakeoverOutcome,
+    FleetCommand, FleetCommandKind, FlowLease, FlowLeaseOutcome, HeardClaim, LeaseTrust, NodeId,
+    PersistError, PersistResult, SkewCheck, Stamped, TakeoverOutcome,
 };
 use crate::scheduler::error::SchedulerError;
 use crate::scheduler::events::SchedulerEvent;
@@ -84,6 +99,46 @@ const SCAN_LIMIT: usize = 64;
 
 /// The most due fires a flow keeps waiting for their claim while the ledger is down.
 const WAITING_CAP: u64 = 64;
+
+/// How long the `k`-th ranked node waits before claiming a fire ([`FleetConfig::stagger`]).
+pub const DEFAULT_CLAIM_STAGGER: Duration = Duration::from_millis(250);
+
+/// How long a peer counts as live after its last heard claim ([`FleetConfig::peer_ttl`]).
+pub const DEFAULT_PEER_TTL: Duration = Duration::from_secs(300);
+
+/// The most peers a node remembers (the longest unheard is forgotten first).
+const PEERS_CAP: usize = 64;
+
+/// The most claims heard before their fire came due here that a node remembers.
+const HEARD_EARLY_CAP: usize = 64;
+
+/// The rendezvous weight of `node` for the fire of flow `flow` scheduled at `at` (µs):
+/// FNV-1a (64-bit) over the flow id, the time (little-endian) and the node id, each
+/// length-prefixed, then a SplitMix64 finalizer (FNV alone mixes its last bytes poorly).
+/// Pinned: every node of a fleet must compute the same weights, on every platform.
+///
+/// ```
+/// use cano_core::scheduler::claim_weight;
+/// assert_eq!(claim_weight("report", 0, "a"), claim_weight("report", 0, "a"));
+/// assert_ne!(claim_weight("report", 0, "a"), claim_weight("report", 0, "b"));
+/// ```
+pub fn claim_weight(flow: &str, at: i64, node: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |bytes: &[u8]| {
+        for b in (bytes.len() as u64).to_le_bytes().iter().chain(bytes) {
+            h = (h ^ u64::from(*b)).wrapping_mul(PRIME);
+        }
+    };
+    eat(flow.as_bytes());
+    eat(&at.to_le_bytes());
+    eat(node.as_bytes());
+    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
 
 /// A fleet node's settings (defaults from [`crate::persist`]).
 ///
@@ -117,6 +172,17 @@ pub struct FleetConfig {
     pub retry: Duration,
     /// Longest retry delay ([`DEFAULT_LEDGER_RETRY_MAX`]).
     pub retry_max: Duration,
+    /// The claim stagger ([`DEFAULT_CLAIM_STAGGER`]): the node ranked `k` for a fire (see
+    /// the [module docs](crate::scheduler::fleet)) claims it `k` × this after it came due,
+    /// unless it heard it claimed first; never later than half the time to the flow's next
+    /// fire. Zero: every node claims every fire at once. Longer saves claims when
+    /// announcements are slow; shorter makes a dead first node's fires less late.
+    pub stagger: Duration,
+    /// How long a peer counts as live after its last heard claim ([`DEFAULT_PEER_TTL`]).
+    /// Erring either way is safe: a live peer forgotten too soon costs one extra claim (it
+    /// is no longer ranked, so two nodes may claim at once); a dead peer remembered too
+    /// long delays the fires it ranked first by one stagger (the next node claims them).
+    pub peer_ttl: Duration,
 }
 
 impl Default for FleetConfig {
@@ -129,6 +195,8 @@ impl Default for FleetConfig {
             scan_every: DEFAULT_SCAN_EVERY,
             retry: DEFAULT_LEDGER_RETRY,
             retry_max: DEFAULT_LEDGER_RETRY_MAX,
+            stagger: DEFAULT_CLAIM_STAGGER,
+            peer_ttl: DEFAULT_PEER_TTL,
         }
     }
 }
@@ -550,6 +618,14 @@ impl Held {
     }
 }
 
+/// A due fire waiting out its claim stagger.
+#[derive(Debug, Clone, Copy)]
+struct Staggered {
+    flow: u32,
+    at: i64,
+    claim_at: Instant,
+}
+
 /// A claim sent and not answered yet.
 #[derive(Debug, Clone, Copy)]
 struct Sent {
@@ -568,6 +644,12 @@ pub(super) struct Fleet {
     flows: Vec<FleetFlow>,
     /// Due fires (flow, wall µs) waiting to be claimed, oldest first.
     to_claim: VecDeque<(u32, i64)>,
+    /// Due fires waiting out their stagger before they join `to_claim`.
+    staggered: Vec<Staggered>,
+    /// Peers heard of (a claim they won), with when they were last heard.
+    peers: Vec<(NodeId, Instant)>,
+    /// Claims heard before their fire came due here (flow, wall µs), oldest first.
+    heard_early: VecDeque<(Arc<str>, i64)>,
     claiming: Vec<Sent>,
     claims: Vec<Held>,
     /// Runs whose lease was lost: their outcome is not written.
@@ -605,6 +687,9 @@ impl Fleet {
             node,
             flows: Vec::new(),
             to_claim: VecDeque::new(),
+            staggered: Vec::new(),
+            peers: Vec::new(),
+            heard_early: VecDeque::new(),
             claiming: Vec::new(),
             claims: Vec::new(),
             lost_runs: Vec::new(),
@@ -681,6 +766,71 @@ impl Fleet {
             .filter(|h| h.flow == flow && matches!(h.state, HeldState::Waiting { .. }))
             .count();
         running.saturating_add((sent + waiting) as u32)
+    }
+
+    /// How long after it came due (at `now`) this node claims the fire of `flow` at `at`:
+    /// its rank among the live peers times the stagger, plus its clock's lead on the
+    /// store's (claim times are in the store's clock), at most half the time to the flow's
+    /// next fire (`next`, wall µs): a ledger refuses a fire older than one it granted, so
+    /// a fire must be claimed before its successor is.
+    fn claim_delay(&self, flow: &str, at: i64, next: Option<i64>, now: Instant) -> Duration {
+        if self.config.stagger.is_zero() {
+            return Duration::ZERO;
+        }
+        let me = (
+            claim_weight(flow, at, self.node.as_str()),
+            self.node.as_str(),
+        );
+        let rank = self
+            .peers
+            .iter()
+            .filter(|(peer, heard)| {
+                *peer != self.node
+                    && now < heard.saturating_add(self.config.peer_ttl)
+                    && (claim_weight(flow, at, peer.as_str()), peer.as_str()) > me
+            })
+            .count() as u32;
+        // Ahead of the store (a negative offset) by at least this much.
+        let lead = self.skew.map_or(Duration::ZERO, |skew| {
+            let ahead = skew.offset().as_micros().saturating_neg();
+            let uncertainty = i128::try_from(skew.uncertainty().as_micros()).unwrap_or(i128::MAX);
+            let certain = ahead.saturating_sub(uncertainty);
+            Duration::from_micros(u64::try_from(certain.max(0)).unwrap_or(u64::MAX))
+        });
+        let delay = self
+            .config
+            .stagger
+            .saturating_mul(rank)
+            .saturating_add(lead);
+        match next.map(|next| next.saturating_sub(at) / 2) {
+            Some(half_gap) => {
+                delay.min(Duration::from_micros(u64::try_from(half_gap).unwrap_or(0)))
+            }
+            None => delay,
+        }
+    }
+
+    /// This node won the fire of `flow` at `at`: the peers ranked above it for that fire
+    /// did not claim it in their turn, so they are most likely gone (a node restarted
+    /// under a new id, or died) and no longer delay this node's claims. A live one is
+    /// heard again at its next claim.
+    fn forget_outranking_peers(&mut self, flow: &str, at: i64) {
+        let me = (
+            claim_weight(flow, at, self.node.as_str()),
+            self.node.as_str(),
+        );
+        self.peers
+            .retain(|(peer, _)| (claim_weight(flow, at, peer.as_str()), peer.as_str()) <= me);
+    }
+
+    /// Queues the fire of `flow` at `at` for its claim, before any newer fire of the same
+    /// flow: a ledger refuses a fire older than one it already granted (`Stale`), so a
+    /// flow's fires are claimed oldest first.
+    fn queue_claim(&mut self, flow: u32, at: i64) {
+        match self.to_claim.iter().position(|&(f, a)| f == flow && a > at) {
+            Some(p) => self.to_claim.insert(p, (flow, at)),
+            None => self.to_claim.push_back((flow, at)),
+        }
     }
 
     fn measure_skew(&mut self, sent: Timestamp, store_now: Timestamp, received: Timestamp) {
@@ -839,6 +989,80 @@ impl SchedulerCore {
             *flow = FleetFlow::new(&self.flows[i].timeline, now);
         }
         fleet.to_claim.retain(|&(flow, _)| flow as usize != i);
+        fleet.staggered.retain(|s| s.flow as usize != i);
+    }
+
+    /// The ledger announced that `heard.node` won the claim of `heard.fire` (or took it
+    /// over), heard at `now`: the peer counts as live for
+    /// [`peer_ttl`](FleetConfig::peer_ttl), and this node drops its own claim of the fire
+    /// if one is waiting (staggered or queued), counting the fire as run elsewhere. A
+    /// claim heard before the fire comes due here is remembered (a few) for when it does.
+    /// This node's own claims are ignored.
+    pub fn fleet_heard_claim(&mut self, heard: &HeardClaim, now: Instant) {
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return;
+        };
+        if heard.node == fleet.node {
+            return;
+        }
+        match fleet.peers.iter_mut().find(|(peer, _)| *peer == heard.node) {
+            Some(peer) => peer.1 = now,
+            None => {
+                if fleet.peers.len() >= PEERS_CAP
+                    && let Some(oldest) = (0..fleet.peers.len()).min_by_key(|&p| fleet.peers[p].1)
+                {
+                    fleet.peers.swap_remove(oldest);
+                }
+                fleet.peers.push((heard.node.clone(), now));
+            }
+        }
+        if fleet.config.stagger.is_zero() {
+            return; // no stagger: every fire is claimed, as without announcements
+        }
+        let Some(flow) = self.index_of(heard.fire.flow()) else {
+            return;
+        };
+        let (i, at) = (flow.get(), heard.fire.scheduled().as_microsecond());
+        let Some(fleet) = self.fleet.as_deref_mut() else {
+            return;
+        };
+        if fleet.flows.get(i).is_none_or(|f| f.mode != Mode::Claims) {
+            return;
+        }
+        let waiting = if let Some(p) = fleet
+            .staggered
+            .iter()
+            .position(|s| s.flow as usize == i && s.at == at)
+        {
+            fleet.staggered.swap_remove(p);
+            true
+        } else if let Some(p) = fleet
+            .to_claim
+            .iter()
+            .position(|&(f, a)| f as usize == i && a == at)
+        {
+            fleet.to_claim.remove(p);
+            true
+        } else {
+            false
+        };
+        if waiting {
+            fleet.flows[i].counters.fires_elsewhere += 1;
+            return;
+        }
+        let known = fleet
+            .claiming
+            .iter()
+            .any(|s| s.flow as usize == i && s.at == at)
+            || fleet.claims.iter().any(|h| h.fire == heard.fire);
+        let id = &self.flows[i].id;
+        let past = self.flows[i].last_fire_id.is_some_and(|last| at <= last);
+        if !known && !past && !fleet.heard_early.iter().any(|(f, a)| f == id && *a == at) {
+            if fleet.heard_early.len() >= HEARD_EARLY_CAP {
+                fleet.heard_early.pop_front();
+            }
+            fleet.heard_early.push_back((id.clone(), at));
+        }
     }
 
     pub(super) fn fleet_counters(&self, i: usize) -> FleetCounters {
@@ -895,20 +1119,65 @@ impl SchedulerCore {
             },
             Mode::Claims => {
                 let slot = &mut self.flows[i];
-                let at = slot.next_fire_id(at);
+                // A scheduled fire's id is its time on every node (claims are keyed by it),
+                // never moved past the last one: a fire older than the last (a catch-up
+                // fire that waited behind a run) is claimed as it is, one at the last is
+                // the same fire again.
+                if slot.last_fire_id.is_some_and(|last| at == last) {
+                    return FleetDue::Handled(None);
+                }
+                slot.last_fire_id = Some(slot.last_fire_id.map_or(at, |last| last.max(at)));
                 let cap = keep(slot.config.missed).min(WAITING_CAP) as usize;
                 let waiting = fleet
                     .to_claim
                     .iter()
                     .filter(|(f, _)| *f == i as u32)
                     .count();
+                // Over the cap the oldest waiting fire is missed (the flow's fires wait
+                // oldest first), which is this one when it is older than all of them.
                 if waiting >= cap
                     && let Some(oldest) = fleet.to_claim.iter().position(|(f, _)| *f == i as u32)
                 {
-                    fleet.to_claim.remove(oldest);
                     slot.missed_fires = slot.missed_fires.saturating_add(1);
+                    if fleet.to_claim[oldest].1 > at {
+                        return FleetDue::Handled(None);
+                    }
+                    fleet.to_claim.remove(oldest);
                 }
-                fleet.to_claim.push_back((i as u32, at));
+                if let Some(p) = fleet
+                    .heard_early
+                    .iter()
+                    .position(|(f, a)| *f == slot.id && *a == at)
+                {
+                    // Another node claimed it before it came due here.
+                    fleet.heard_early.remove(p);
+                    flow.counters.fires_elsewhere += 1;
+                    return FleetDue::Handled(None);
+                }
+                // The flow's older fires still staggered are claimed now, before this one:
+                // a ledger refuses a fire older than one already claimed (`Stale`), so a
+                // stagger must never let a newer fire of the flow be claimed first.
+                let mut older: Vec<Staggered> = Vec::new();
+                fleet.staggered.retain(|s| {
+                    let keep = s.flow as usize != i;
+                    if !keep {
+                        older.push(*s);
+                    }
+                    keep
+                });
+                for due in older {
+                    fleet.queue_claim(due.flow, due.at);
+                }
+                let delay = fleet.claim_delay(&slot.id, at, slot.timeline.next_after(at), now);
+                if delay.is_zero() {
+                    fleet.queue_claim(i as u32, at);
+                } else {
+                    fleet.staggered.push(Staggered {
+                        flow: i as u32,
+                        at,
+                        claim_at: now.saturating_add(delay),
+                    });
+                }
                 FleetDue::Handled(None)
             }
         }
@@ -1149,6 +1418,11 @@ impl SchedulerCore {
                 takeover,
             }));
         }
+        // Staggered fires whose turn has come: claim them (nobody was heard claiming).
+        while let Some(p) = fleet.staggered.iter().position(|s| s.claim_at <= now) {
+            let due = fleet.staggered.swap_remove(p);
+            fleet.queue_claim(due.flow, due.at);
+        }
         if !fleet.may_call(now) {
             return None;
         }
@@ -1262,6 +1536,9 @@ impl SchedulerCore {
         }
         if !running {
             return wake;
+        }
+        for due in &fleet.staggered {
+            wake = min_opt(wake, Some(due.claim_at));
         }
         let calls_from = match fleet.down_until {
             None => Instant::ZERO,
@@ -1557,6 +1834,9 @@ impl SchedulerCore {
                 store_now,
             }) => {
                 fleet.measure_skew(sent.wall, store_now, wall);
+                if !fleet.config.stagger.is_zero() {
+                    fleet.forget_outranking_peers(fire.flow(), at);
+                }
                 let early = fleet
                     .skew
                     .and_then(|skew| skew.early_by(fire.scheduled(), wall));
@@ -1603,7 +1883,9 @@ mod tests {
     use super::*;
     use crate::cron::Cron;
     use crate::persist::FireClaim;
-    use crate::scheduler::schedule::{IntervalMode, OverlapPolicy, Schedule, SchedulePolicy};
+    use crate::scheduler::schedule::{
+        IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
+    };
     use alloc::vec;
 
     const START: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
@@ -2200,5 +2482,383 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The default settings with the claim stagger on.
+    fn stagger_config() -> FleetConfig {
+        FleetConfig {
+            stagger: DEFAULT_CLAIM_STAGGER,
+            ..FleetConfig::default()
+        }
+    }
+
+    fn fleet_core_with(config: FleetConfig) -> SchedulerCore {
+        let mut core = SchedulerCore::new();
+        core.add_flow("tick", every_minute()).unwrap();
+        core.join_fleet(node(), config).unwrap();
+        core
+    }
+
+    fn ms(millis: u64) -> Instant {
+        Instant::from_millis(millis)
+    }
+
+    fn wall_ms(millis: u64) -> Timestamp {
+        wall(0) + Duration::from_millis(millis)
+    }
+
+    /// A peer whose weight for `tick`'s fire at `secs` beats this node's (`wins`) or not.
+    fn peer(secs: u64, wins: bool) -> NodeId {
+        let at = wall(secs).as_microsecond();
+        let me = (claim_weight("tick", at, "me"), "me");
+        (0..1000)
+            .map(|n| alloc::format!("peer-{n}"))
+            .find(|p| ((claim_weight("tick", at, p), p.as_str()) > me) == wins)
+            .map(NodeId::new)
+            .unwrap()
+    }
+
+    /// Lets this node hear of `peer` (a claim of some other flow's fire) at `now`.
+    fn hear_of(core: &mut SchedulerCore, peer: &NodeId, now: Instant) {
+        let heard = HeardClaim {
+            fire: FireId::new("elsewhere", wall(0)),
+            node: peer.clone(),
+        };
+        core.fleet_heard_claim(&heard, now);
+    }
+
+    #[test]
+    fn claim_weights_are_pinned() {
+        // The same on every node and platform: a change here splits a fleet's ranks.
+        assert_eq!(claim_weight("", 0, ""), claim_weight("", 0, ""));
+        assert_eq!(claim_weight("tick", 60, "a"), 0x8ca5_1f4d_74c8_f9f5);
+    }
+
+    #[test]
+    fn the_first_ranked_node_claims_at_once_and_the_second_after_the_stagger() {
+        for wins in [false, true] {
+            let mut core = fleet_core_with(stagger_config());
+            core.start(at(0), wall(0));
+            hear_of(&mut core, &peer(60, wins), at(0));
+            let (actions, wait) = drain(&mut core, at(60), wall(60));
+            let tick = FireId::new("tick", wall(60));
+            if !wins {
+                assert_eq!(claims_of(&actions), vec![tick], "rank 0: at once");
+                continue;
+            }
+            assert!(claims_of(&actions).is_empty(), "rank 1 waits: {actions:?}");
+            assert_eq!(wait, Action::WakeAt(ms(60_250)), "one stagger later");
+            let (actions, _) = drain(&mut core, ms(60_249), wall_ms(60_249));
+            assert!(claims_of(&actions).is_empty());
+            // Nobody was heard claiming it (a dead first node): this one claims it.
+            let (actions, _) = drain(&mut core, ms(60_250), wall_ms(60_250));
+            assert_eq!(claims_of(&actions), vec![tick]);
+        }
+    }
+
+    #[test]
+    fn a_claim_heard_during_the_stagger_drops_this_nodes_claim() {
+        let mut core = fleet_core_with(stagger_config());
+        core.start(at(0), wall(0));
+        let first = peer(60, true);
+        hear_of(&mut core, &first, at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty());
+        let tick = FireId::new("tick", wall(60));
+        let heard = HeardClaim {
+            fire: tick,
+            node: first,
+        };
+        core.fleet_heard_claim(&heard, ms(60_100));
+        let (actions, wait) = drain(&mut core, ms(60_250), wall_ms(60_250));
+        assert!(claims_of(&actions).is_empty(), "{actions:?}");
+        assert!(
+            matches!(wait, Action::WakeAt(t) if t > ms(60_250)),
+            "{wait:?}"
+        );
+        let flow = core.flow("tick").unwrap();
+        let info = core.info(flow, ms(60_250), wall_ms(60_250));
+        assert_eq!((info.fires_elsewhere, info.run_count), (1, 0));
+        // The next fire is planned as usual.
+        let (actions, _) = drain(&mut core, at(121), wall(121));
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(120))]);
+    }
+
+    #[test]
+    fn a_claim_heard_before_the_fire_comes_due_here_is_not_claimed() {
+        let mut core = fleet_core_with(stagger_config());
+        core.start(at(0), wall(0));
+        let heard = HeardClaim {
+            fire: FireId::new("tick", wall(60)),
+            node: NodeId::new("fast"),
+        };
+        core.fleet_heard_claim(&heard, at(59));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty(), "{actions:?}");
+        let flow = core.flow("tick").unwrap();
+        assert_eq!(core.info(flow, at(60), wall(60)).fires_elsewhere, 1);
+        // Its own claims are not heard as another node's.
+        let mine = HeardClaim {
+            fire: FireId::new("tick", wall(120)),
+            node: node(),
+        };
+        core.fleet_heard_claim(&mine, at(61));
+        let (actions, _) = drain(&mut core, at(120), wall(120));
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(120))]);
+    }
+
+    #[test]
+    fn a_node_whose_clock_is_ahead_claims_its_lead_later() {
+        for stagger in [DEFAULT_CLAIM_STAGGER, Duration::ZERO] {
+            let mut config = stagger_config();
+            config.stagger = stagger;
+            let mut core = fleet_core_with(config);
+            let fire = due_claim(&mut core);
+            let flow = core.flow("tick").unwrap();
+            // The store's clock reads 2 s behind this node's.
+            let taken = Ok(Stamped::new(
+                ClaimOutcome::Taken {
+                    owner: NodeId::new("other"),
+                    expires: wall(90),
+                },
+                wall(58),
+            ));
+            core.claim_done(flow, fire, taken, at(60), wall(60));
+            let (actions, wait) = drain(&mut core, at(120), wall(120));
+            let next = FireId::new("tick", wall(120));
+            if stagger.is_zero() {
+                assert_eq!(claims_of(&actions), vec![next], "no stagger: as before");
+                continue;
+            }
+            assert!(claims_of(&actions).is_empty(), "{actions:?}");
+            assert_eq!(
+                wait,
+                Action::WakeAt(at(122)),
+                "at 120 s by the store's clock"
+            );
+            let (actions, _) = drain(&mut core, at(122), wall(122));
+            assert_eq!(claims_of(&actions), vec![next]);
+        }
+    }
+
+    #[test]
+    fn a_zero_stagger_claims_at_once_whatever_the_rank() {
+        let mut config = stagger_config();
+        config.stagger = Duration::ZERO;
+        let mut core = fleet_core_with(config);
+        core.start(at(0), wall(0));
+        hear_of(&mut core, &peer(60, true), at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(60))]);
+    }
+
+    #[test]
+    fn a_peer_unheard_for_its_ttl_is_no_longer_ranked() {
+        let mut config = stagger_config();
+        config.peer_ttl = Duration::from_secs(30);
+        let mut core = fleet_core_with(config);
+        core.start(at(0), wall(0));
+        let first = peer(60, true);
+        hear_of(&mut core, &first, at(0));
+        // Heard at 0 s, forgotten from 30 s: at 60 s this node ranks first again.
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(60))]);
+        // Heard again: live once more.
+        let first = peer(120, true);
+        hear_of(&mut core, &first, at(100));
+        let (actions, _) = drain(&mut core, at(120), wall(120));
+        assert!(claims_of(&actions).is_empty(), "{actions:?}");
+    }
+
+    #[test]
+    fn cancelling_a_claimed_run_completes_its_claim_as_cancelled() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let flow = core.flow("tick").unwrap();
+        core.claim_done(flow, fire.clone(), claimed(5, wall(60)), at(60), wall(60));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let run = starts_of(&actions)[0].run;
+        assert_eq!(core.cancel_flow(flow, at(61)), Ok(1));
+        let (actions, _) = drain(&mut core, at(61), wall(61));
+        assert!(actions.contains(&Action::Cancel(run)), "{actions:?}");
+        core.finish(run, at(62), wall(62), RunOutcome::Cancelled)
+            .unwrap();
+        let (actions, _) = drain(&mut core, at(62), wall(62));
+        assert!(
+            actions.contains(&Action::Fleet(FleetAction::Complete {
+                fire,
+                fence: Fence(5),
+                outcome: FireOutcome::Cancelled,
+            })),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn a_flow_added_in_a_removed_flows_slot_starts_with_fresh_fleet_state() {
+        let mut core = fleet_core(&[("tick", every_minute())]);
+        let fire = due_claim(&mut core);
+        let old = core.flow("tick").unwrap();
+        // The ledger is down: the claim waits in the queue.
+        let down = Err(PersistError::unavailable("down"));
+        core.claim_done(old, fire, down, at(60), wall(60));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty());
+        core.remove_flow(old, crate::scheduler::InFlight::Wait, at(60))
+            .unwrap();
+        let new = core
+            .add_running_flow(
+                "rate",
+                Schedule::Every(Duration::from_secs(10)),
+                SchedulePolicy::default(),
+                crate::BackoffPolicy::default(),
+                at(60),
+                wall(60),
+            )
+            .unwrap();
+        assert_eq!(new, old, "the slot is reused");
+        let (actions, _) = drain(&mut core, at(61), wall(61));
+        assert!(
+            claims_of(&actions).is_empty(),
+            "no leftover claim: {actions:?}"
+        );
+        assert!(
+            actions.iter().any(|a| matches!(
+                a,
+                Action::Fleet(FleetAction::AcquireFlow { flow, .. }) if *flow == new
+            )),
+            "a fixed-rate flow acquires its ownership lease: {actions:?}"
+        );
+        assert_eq!(core.fleet_fence(new.get()), Fence::ZERO);
+    }
+
+    #[test]
+    fn a_staggered_fire_is_claimed_before_the_flows_next_fire() {
+        let mut config = stagger_config();
+        // Longer than the flow's period: the next fire comes due during the stagger.
+        config.stagger = Duration::from_secs(90);
+        let mut core = fleet_core_with(config);
+        core.start(at(0), wall(0));
+        hear_of(&mut core, &peer(60, true), at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty());
+        let (actions, _) = drain(&mut core, at(120), wall(120));
+        let claims = claims_of(&actions);
+        assert_eq!(
+            claims.first(),
+            Some(&FireId::new("tick", wall(60))),
+            "the older fire first (a newer claim would make it stale): {claims:?}"
+        );
+    }
+
+    #[test]
+    fn a_stagger_waits_at_most_half_the_flows_period() {
+        let mut config = stagger_config();
+        config.stagger = Duration::from_secs(90);
+        let mut core = fleet_core_with(config);
+        core.start(at(0), wall(0));
+        hear_of(&mut core, &peer(60, true), at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty(), "ranked second: {actions:?}");
+        let (actions, _) = drain(&mut core, at(89), wall(89));
+        assert!(
+            claims_of(&actions).is_empty(),
+            "before half the period: {actions:?}"
+        );
+        let (actions, _) = drain(&mut core, at(90), wall(90));
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(60))]);
+    }
+
+    #[test]
+    fn a_fire_older_than_the_last_keeps_its_time_and_is_claimed_first() {
+        let mut core = SchedulerCore::new();
+        let tick = core.add_flow("tick", every_minute()).unwrap();
+        let policy = SchedulePolicy {
+            missed: MissedFirePolicy::RunAll { max: 2 },
+            ..SchedulePolicy::default()
+        };
+        core.set_policy(tick, policy).unwrap();
+        core.join_fleet(node(), FleetConfig::default()).unwrap();
+        core.start(at(0), wall(0));
+        let (t60, t120) = (wall(60).as_microsecond(), wall(120).as_microsecond());
+        // A newer fire first, then an older one (a catch-up fire that waited), then the
+        // newer one again.
+        for t in [t120, t60, t120] {
+            assert!(matches!(
+                core.fleet_due(0, t, at(120)),
+                FleetDue::Handled(None)
+            ));
+        }
+        let queued: Vec<_> = core
+            .fleet
+            .as_deref()
+            .unwrap()
+            .to_claim
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(queued, vec![(0, t60), (0, t120)], "oldest first, each once");
+        assert_eq!(
+            core.flows[0].last_fire_id,
+            Some(t120),
+            "no fire id moved past"
+        );
+        let (actions, _) = drain(&mut core, at(120), wall(120));
+        // One claim at a time for a flow that may run once at a time: the older first.
+        assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(60))]);
+    }
+
+    #[test]
+    fn over_the_waiting_cap_an_older_fire_is_the_one_missed() {
+        // The default policy keeps one waiting fire: the newer stays, the older is missed.
+        let mut core = fleet_core_with(FleetConfig::default());
+        core.start(at(0), wall(0));
+        let (t60, t120) = (wall(60).as_microsecond(), wall(120).as_microsecond());
+        for t in [t120, t60] {
+            assert!(matches!(
+                core.fleet_due(0, t, at(120)),
+                FleetDue::Handled(None)
+            ));
+        }
+        let queued: Vec<_> = core
+            .fleet
+            .as_deref()
+            .unwrap()
+            .to_claim
+            .iter()
+            .copied()
+            .collect();
+        assert_eq!(queued, vec![(0, t120)]);
+        assert_eq!(core.flows[0].missed_fires, 1);
+    }
+
+    #[test]
+    fn a_peer_that_let_its_turn_pass_is_no_longer_ranked() {
+        let mut core = fleet_core_with(stagger_config());
+        core.start(at(0), wall(0));
+        let (silent, below) = (peer(60, true), peer(60, false));
+        hear_of(&mut core, &silent, at(0));
+        hear_of(&mut core, &below, at(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(claims_of(&actions).is_empty(), "ranked second: {actions:?}");
+        let (actions, _) = drain(&mut core, ms(60_250), wall_ms(60_250));
+        let tick = FireId::new("tick", wall(60));
+        assert_eq!(claims_of(&actions), vec![tick.clone()]);
+        let flow = core.flow("tick").unwrap();
+        let won = claimed(1, wall_ms(60_250));
+        core.claim_done(flow, tick, won, ms(60_260), wall_ms(60_260));
+        let peers: Vec<_> = core
+            .fleet
+            .as_deref()
+            .unwrap()
+            .peers
+            .iter()
+            .map(|(p, _)| p.clone())
+            .collect();
+        assert_eq!(
+            peers,
+            vec![below],
+            "the silent peer is forgotten, the other kept"
+        );
     }
 }

@@ -8,10 +8,12 @@
 //! * **Fire lateness** (scheduled time → run start, real clock), p50/p99/max, for 1 and 3
 //!   nodes running the 200 flows of `cano_tests::fleet::fleet_flows` (about 160 fires a
 //!   second in all). Fires of the first 3 s are left out (start-up).
-//! * **Statements per fire**: transactions committed in the run's own database
-//!   (`pg_stat_database.xact_commit`; every cano-postgres call is one statement in its own
-//!   transaction), minus the side-effect writes, divided by the fires run; and the calls of
-//!   each of cano's PL/pgSQL functions (`pg_stat_user_functions`, `track_functions = pl`).
+//! * **Statements per fire**: the statements the server logged for the run's own database
+//!   (`log_statement = all` during the run), minus the side-effect writes, divided by the
+//!   fires run; the calls of each of cano's PL/pgSQL functions (`pg_stat_user_functions`,
+//!   `track_functions = pl`); and the transactions the server committed
+//!   (`pg_stat_database.xact_commit`) minus the side-effect writes, which also counts the
+//!   server's own work for each `NOTIFY` delivered to a listening node.
 //! * **Failover time**: runs of 300 ms on 3 nodes; one node is killed while it holds
 //!   claims; the time from the kill until each of its fires starts on another node.
 //! * **Idle CPU per node** with 10 000 flows (crons that fire once a year): CPU time of
@@ -117,6 +119,7 @@ impl Bench {
         };
         let before = commits(self);
         let calls_before = self.function_calls(&url);
+        let log_from = self.log_statements(true);
         let nodes = if n == 0 {
             self.nodes(&url, 1, &["--fleet", "0"])
         } else {
@@ -130,8 +133,10 @@ impl Bench {
         }
         // Stats of ended sessions are flushed when they end; give the server a moment.
         std::thread::sleep(Duration::from_millis(1_500));
+        self.log_statements(false);
+        let sent = self.statements_logged(&db, log_from);
         let effects = self.query_i64(&url, "SELECT count(*) FROM cano.test_effects");
-        let statements = commits(self) - before - effects;
+        let transactions = commits(self) - before - effects;
         let calls = self.function_calls(&url);
         let per_function: Vec<String> = calls
             .iter()
@@ -160,7 +165,7 @@ impl Bench {
         lateness.sort_unstable();
         let ms = |us: i64| us as f64 / 1000.0;
         format!(
-            "| fire lateness | {} | {} fires in {:.0} s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms | {:.2} statements per fire besides the effect ({}) |",
+            "| fire lateness | {} | {} fires in {:.0} s: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms | {:.2} statements per fire sent besides the effect ({}); {:.2} transactions per fire on the server |",
             match n {
                 0 => "no fleet (baseline: same flows, 1 process)".to_owned(),
                 1 => "fleet of 1 node".to_owned(),
@@ -171,13 +176,49 @@ impl Bench {
             ms(percentile(&lateness, 0.5)),
             ms(percentile(&lateness, 0.99)),
             ms(lateness.last().copied().unwrap_or(0)),
-            statements as f64 / effects as f64,
+            sent as f64 / effects as f64,
             if per_function.is_empty() {
                 "no ledger".to_owned()
             } else {
                 per_function.join(", ")
-            }
+            },
+            transactions as f64 / effects as f64,
         )
+    }
+
+    /// Turns the server's statement log on or off; the log's length when it was turned on.
+    fn log_statements(&self, on: bool) -> u64 {
+        let setting = if on { "all" } else { "none" };
+        self.rt.block_on(async {
+            let c = client(&self.server.url("postgres")).await;
+            c.batch_execute(&format!("ALTER SYSTEM SET log_statement = '{setting}'"))
+                .await
+                .expect("set log_statement");
+            c.batch_execute("SELECT pg_reload_conf()")
+                .await
+                .expect("reload the configuration");
+        });
+        // The reload reaches the backends at their next command; let it settle.
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::metadata(self.log()).map_or(0, |m| m.len())
+    }
+
+    /// The statements the server logged for database `db` after byte `from` of its log,
+    /// except the side-effect writes (`WITH guard AS`, the tests' effect statement):
+    /// every statement cano sent, counted on the server, whatever its transaction.
+    fn statements_logged(&self, db: &str, from: u64) -> u64 {
+        let log = std::fs::read(self.log()).unwrap_or_default();
+        let log = String::from_utf8_lossy(log.get(from as usize..).unwrap_or_default());
+        let prefix = format!("{db} ");
+        log.lines()
+            .filter(|line| line.starts_with(&prefix))
+            .filter(|line| line.contains("LOG:  execute ") || line.contains("LOG:  statement: "))
+            .filter(|line| !line.contains("WITH guard AS"))
+            .count() as u64
+    }
+
+    fn log(&self) -> PathBuf {
+        self.server.dir().join("server.log")
     }
 
     fn function_calls(&self, url: &str) -> Vec<(String, i64)> {
@@ -385,9 +426,12 @@ fn main() {
     let bench = Bench { server, rt };
     bench.rt.block_on(async {
         let c = client(&bench.server.url("postgres")).await;
-        c.batch_execute("ALTER SYSTEM SET track_functions = 'pl'")
-            .await
-            .expect("track functions");
+        // `%d `: each log line starts with its database, for `statements_logged`.
+        for setting in ["track_functions = 'pl'", "log_line_prefix = '%d '"] {
+            c.batch_execute(&format!("ALTER SYSTEM SET {setting}"))
+                .await
+                .expect("configure the server");
+        }
         c.batch_execute("SELECT pg_reload_conf()")
             .await
             .expect("reload the configuration");
