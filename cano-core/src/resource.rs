@@ -155,22 +155,21 @@ impl LifecycleState {
 ///     .insert("a", MemoryStore::new()).is_err());
 /// ```
 pub struct Resources<K = DefaultKey> {
-    index: HashMap<K, usize>,
+    /// Key → position in `items`; allocated with the first resource, so the empty registry
+    /// of a workflow without resources (a scheduler may hold thousands) stays small.
+    index: Option<Box<HashMap<K, usize>>>,
     items: Vec<Item>,
-    lifecycle: Lock<LifecycleState>,
+    /// Holders and readiness; allocated with the first resource (an empty registry has no
+    /// lifecycle: setting it up or tearing it down does nothing).
+    lifecycle: Option<Box<Lock<LifecycleState>>>,
 }
 
 impl<K> Default for Resources<K> {
     fn default() -> Self {
         Resources {
-            index: HashMap::new(),
+            index: None,
             items: Vec::new(),
-            lifecycle: Lock::new(LifecycleState {
-                holders: 0,
-                readiness: Readiness::Down,
-                epoch: 0,
-                waiters: Waiters::default(),
-            }),
+            lifecycle: None,
         }
     }
 }
@@ -203,14 +202,28 @@ impl<K: Hash + Eq> Resources<K> {
         resource: R,
     ) -> Result<Self, CanoError> {
         let key = key.into();
-        if self.index.contains_key(&key) {
+        if self
+            .index
+            .as_ref()
+            .is_some_and(|index| index.contains_key(&key))
+        {
             return Err(CanoError::resource_duplicate_key(alloc::format!(
                 "a resource is already registered under this key (new resource type: {})",
                 short_type_name::<R>()
             )));
         }
         let shared = Arc::new(resource);
-        self.index.insert(key, self.items.len());
+        self.index
+            .get_or_insert_with(Default::default)
+            .insert(key, self.items.len());
+        self.lifecycle.get_or_insert_with(|| {
+            Box::new(Lock::new(LifecycleState {
+                holders: 0,
+                readiness: Readiness::Down,
+                epoch: 0,
+                waiters: Waiters::default(),
+            }))
+        });
         self.items.push(Item {
             value: shared.clone(),
             lifecycle: shared,
@@ -224,7 +237,8 @@ impl<K: Hash + Eq> Resources<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + fmt::Debug + ?Sized,
     {
-        self.index.get(key).map(|&i| &self.items[i]).ok_or_else(|| {
+        let at = self.index.as_ref().and_then(|index| index.get(key));
+        at.map(|&i| &self.items[i]).ok_or_else(|| {
             CanoError::resource_not_found(alloc::format!(
                 "no resource under key {key:?} (requested type: {})",
                 short_type_name::<R>()
@@ -283,7 +297,12 @@ impl<K: Hash + Eq> Resources<K> {
     where
         K: Clone,
     {
-        let mut keys: Vec<(&K, usize)> = self.index.iter().map(|(k, &i)| (k, i)).collect();
+        let mut keys: Vec<(&K, usize)> = self
+            .index
+            .iter()
+            .flat_map(|index| index.iter())
+            .map(|(k, &i)| (k, i))
+            .collect();
         keys.sort_by_key(|&(_, i)| i);
         let mut out = Vec::with_capacity(keys.len());
         for (key, i) in keys {
@@ -327,11 +346,11 @@ impl<K> Resources<K> {
     /// If this future is dropped during setup, the resources are marked down without a
     /// teardown (a setup cannot be rolled back from `Drop`), and waiting callers retry.
     pub async fn setup_all(&self) -> Result<(), CanoError> {
-        if self.items.is_empty() {
-            return Ok(());
-        }
+        let Some(lifecycle) = self.lifecycle.as_deref() else {
+            return Ok(()); // no resources
+        };
         let lead = JoinLifecycle {
-            resources: self,
+            lifecycle,
             joined: None,
             waiter: None,
             settled: false,
@@ -341,7 +360,7 @@ impl<K> Resources<K> {
             return Ok(());
         }
         let mut guard = ReadinessGuard {
-            resources: self,
+            lifecycle,
             on_drop: Readiness::Down,
         };
         for (done, item) in self.items.iter().enumerate() {
@@ -372,10 +391,10 @@ impl<K> Resources<K> {
     /// an empty vector means a clean teardown (or that other holders remain). Calling it
     /// with no hold outstanding returns one [`CanoError::Configuration`] and does nothing.
     pub async fn teardown_all(&self) -> Vec<CanoError> {
-        if self.items.is_empty() {
-            return Vec::new();
-        }
-        let lead = self.lifecycle.with(|l| {
+        let Some(lifecycle) = self.lifecycle.as_deref() else {
+            return Vec::new(); // no resources
+        };
+        let lead = lifecycle.with(|l| {
             if l.holders == 0 || l.readiness != Readiness::Up {
                 return Err(());
             }
@@ -397,7 +416,7 @@ impl<K> Resources<K> {
             Ok(true) => {}
         }
         let _guard = ReadinessGuard {
-            resources: self,
+            lifecycle,
             on_drop: Readiness::Down,
         };
         let mut errors = Vec::new();
@@ -413,36 +432,36 @@ impl<K> Resources<K> {
     /// async and cannot run in `Drop`). If it was the last hold the resources stay up; the
     /// next holder reuses them and the last `teardown_all` tears them down.
     pub(crate) fn release_without_teardown(&self) {
-        if self.items.is_empty() {
-            return;
+        if let Some(lifecycle) = &self.lifecycle {
+            lifecycle.with(|l| l.holders = l.holders.saturating_sub(1));
         }
-        self.lifecycle
-            .with(|l| l.holders = l.holders.saturating_sub(1));
     }
 
     /// How many holders the resources have (for tests and diagnostics).
     pub fn holders(&self) -> usize {
-        self.lifecycle.with(|l| l.holders)
+        self.lifecycle
+            .as_ref()
+            .map_or(0, |lifecycle| lifecycle.with(|l| l.holders))
     }
 }
 
 /// Waits for a turn at the lifecycle: `true` when this caller must run the setup, `false`
 /// when it now holds resources that are up.
-struct JoinLifecycle<'a, K> {
-    resources: &'a Resources<K>,
+struct JoinLifecycle<'a> {
+    lifecycle: &'a Lock<LifecycleState>,
     /// The epoch of the setup this caller joined (and is counted as a holder of).
     joined: Option<u64>,
     waiter: Option<u64>,
     settled: bool,
 }
 
-impl<K> Future for JoinLifecycle<'_, K> {
+impl Future for JoinLifecycle<'_> {
     type Output = bool;
 
     fn poll(self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> Poll<bool> {
         let this = self.get_mut();
         let (joined, waiter) = (&mut this.joined, &mut this.waiter);
-        let outcome = this.resources.lifecycle.with(|l| {
+        let outcome = this.lifecycle.with(|l| {
             if let Some(epoch) = *joined {
                 if l.epoch == epoch {
                     l.waiters.park(waiter, cx.waker());
@@ -482,13 +501,13 @@ impl<K> Future for JoinLifecycle<'_, K> {
     }
 }
 
-impl<K> Drop for JoinLifecycle<'_, K> {
+impl Drop for JoinLifecycle<'_> {
     fn drop(&mut self) {
         let (Some(epoch), false) = (self.joined, self.settled) else {
             return;
         };
         // Dropped while counted as a holder of a setup that is running or just succeeded.
-        self.resources.lifecycle.with(|l| {
+        self.lifecycle.with(|l| {
             let still_counted = l.epoch == epoch
                 || (l.epoch == epoch.wrapping_add(1) && l.readiness == Readiness::Up);
             if still_counted {
@@ -500,15 +519,15 @@ impl<K> Drop for JoinLifecycle<'_, K> {
 
 /// Ends a setup or teardown: sets the final readiness and wakes waiting callers, also when the
 /// future running it is dropped.
-struct ReadinessGuard<'a, K> {
-    resources: &'a Resources<K>,
+struct ReadinessGuard<'a> {
+    lifecycle: &'a Lock<LifecycleState>,
     on_drop: Readiness,
 }
 
-impl<K> Drop for ReadinessGuard<'_, K> {
+impl Drop for ReadinessGuard<'_> {
     fn drop(&mut self) {
         let readiness = self.on_drop;
-        let wakers = self.resources.lifecycle.with(|l| {
+        let wakers = self.lifecycle.with(|l| {
             l.enter(readiness);
             if readiness == Readiness::Down {
                 l.holders = 0;

@@ -58,6 +58,7 @@ pub use crate::runtime::NoSpawner;
 pub use run::RunContext;
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -69,12 +70,12 @@ use hashbrown::HashMap;
 
 use crate::checkpoint::{CheckpointStore, DynCheckpointStore, RunId, StateKey};
 use crate::error::CanoError;
-use crate::random::{RandomSource, SplitMix64, next_default_seed};
+use crate::random::{JitterSource, RandomSource};
 use crate::resource::{DefaultKey, Resources};
 
 use join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask};
 use observer::{Observers, WorkflowObserver};
-use retry::TaskConfig;
+use retry::StoredConfig;
 use saga::{CompensatableTask, RegisteredCompensatable};
 use split::SplitSpec;
 use stepped::{RegisteredStepped, SteppedTask};
@@ -117,24 +118,90 @@ struct Checkpointing<S> {
 
 /// The durability settings of a workflow: all `None`/default for a plain one.
 struct DurableSettings<S> {
+    /// Store, id, version and rollback budget: boxed only once one is set, so a plain
+    /// workflow (a scheduler may hold thousands) carries one pointer for them.
+    extras: Option<Box<DurableExtras<S>>>,
+    /// Some state was registered with a compensatable task (runs then keep a stack).
+    has_sagas: bool,
+}
+
+/// The settings of [`DurableSettings::extras`].
+struct DurableExtras<S> {
     checkpoint: Option<Checkpointing<S>>,
+    identity: RunIdentity,
+}
+
+/// What names and bounds a durable workflow's runs.
+#[derive(Clone)]
+struct RunIdentity {
     workflow_id: Option<RunId>,
     workflow_version: u32,
     compensation_timeout: Option<Duration>,
-    /// Some state was registered with a compensatable task (runs then keep a stack).
-    has_sagas: bool,
+}
+
+/// The identity of a workflow that sets none of it.
+static DEFAULT_IDENTITY: RunIdentity = RunIdentity {
+    workflow_id: None,
+    workflow_version: 1,
+    compensation_timeout: None,
+};
+
+impl<S> DurableSettings<S> {
+    const fn plain() -> Self {
+        DurableSettings {
+            extras: None,
+            has_sagas: false,
+        }
+    }
+
+    fn extras_mut(&mut self) -> &mut DurableExtras<S> {
+        self.extras.get_or_insert_with(|| {
+            Box::new(DurableExtras {
+                checkpoint: None,
+                identity: DEFAULT_IDENTITY.clone(),
+            })
+        })
+    }
+
+    fn checkpoint(&self) -> Option<&Checkpointing<S>> {
+        self.extras.as_ref()?.checkpoint.as_ref()
+    }
+
+    fn identity(&self) -> &RunIdentity {
+        self.extras
+            .as_ref()
+            .map_or(&DEFAULT_IDENTITY, |extras| &extras.identity)
+    }
+
+    fn identity_mut(&mut self) -> &mut RunIdentity {
+        &mut self.extras_mut().identity
+    }
+
+    fn workflow_id(&self) -> Option<&RunId> {
+        self.identity().workflow_id.as_ref()
+    }
+
+    fn workflow_version(&self) -> u32 {
+        self.identity().workflow_version
+    }
+
+    fn compensation_timeout(&self) -> Option<Duration> {
+        self.identity().compensation_timeout
+    }
 }
 
 impl<S> Clone for DurableSettings<S> {
     fn clone(&self) -> Self {
         DurableSettings {
-            checkpoint: self.checkpoint.as_ref().map(|c| Checkpointing {
-                store: c.store.clone(),
-                state_key: c.state_key,
+            extras: self.extras.as_ref().map(|extras| {
+                Box::new(DurableExtras {
+                    checkpoint: extras.checkpoint.as_ref().map(|c| Checkpointing {
+                        store: c.store.clone(),
+                        state_key: c.state_key,
+                    }),
+                    identity: extras.identity.clone(),
+                })
             }),
-            workflow_id: self.workflow_id.clone(),
-            workflow_version: self.workflow_version,
-            compensation_timeout: self.compensation_timeout,
             has_sagas: self.has_sagas,
         }
     }
@@ -143,7 +210,7 @@ impl<S> Clone for DurableSettings<S> {
 struct RegisteredJoin<S, K> {
     task: Arc<dyn DynJoinTask<S, K>>,
     name: Cow<'static, str>,
-    config: TaskConfig,
+    config: StoredConfig,
 }
 
 struct StateSlot<S, K> {
@@ -194,10 +261,13 @@ impl<S: Clone, K> Clone for StateSlot<S, K> {
 pub struct Workflow<S, K = DefaultKey> {
     resources: Arc<Resources<K>>,
     states: Vec<StateSlot<S, K>>,
-    index: HashMap<S, usize>,
+    /// State → position in `states`, built only once there are more than
+    /// [`LINEAR_LOOKUP_MAX`] states (below that a scan is faster, and most workflows have a
+    /// handful of states: a scheduler may hold thousands of them).
+    index: Option<Box<HashMap<S, usize>>>,
     total_timeout: Option<Duration>,
     observers: Observers<S>,
-    random: Arc<dyn RandomSource>,
+    random: JitterSource,
     durable: DurableSettings<S>,
     validated: AtomicBool,
 }
@@ -223,44 +293,60 @@ where
         Workflow {
             resources: resources.into(),
             states: Vec::new(),
-            index: HashMap::new(),
+            index: None,
             total_timeout: None,
-            observers: Arc::new(Vec::new()),
-            random: Arc::new(SplitMix64::new(next_default_seed())),
-            durable: DurableSettings {
-                checkpoint: None,
-                workflow_id: None,
-                workflow_version: 1,
-                compensation_timeout: None,
-                has_sagas: false,
-            },
+            observers: Observers::none(),
+            random: JitterSource::fresh(),
+            durable: DurableSettings::plain(),
             validated: AtomicBool::new(false),
         }
     }
 
     fn slot_mut(&mut self, state: S) -> &mut StateSlot<S, K> {
         *self.validated.get_mut() = false;
-        let at = match self.index.get(&state) {
-            Some(&at) => at,
-            None => {
-                let at = self.states.len();
-                self.index.insert(state.clone(), at);
-                self.states.push(StateSlot {
-                    state,
-                    exit: false,
-                    handler: None,
-                });
-                at
-            }
+        let at = match self.position(&state) {
+            Some(at) => at,
+            None => self.push_slot(state),
         };
         &mut self.states[at]
     }
 
+    /// Appends a slot for the new `state`, returning its position. Up to
+    /// [`LINEAR_LOOKUP_MAX`] states the table grows one slot at a time, so a small workflow
+    /// holds no spare capacity; past that it grows geometrically and gets its index.
+    fn push_slot(&mut self, state: S) -> usize {
+        let at = self.states.len();
+        if at < LINEAR_LOOKUP_MAX {
+            self.states.reserve_exact(1);
+        }
+        match &mut self.index {
+            Some(index) => {
+                index.insert(state.clone(), at);
+            }
+            None if at == LINEAR_LOOKUP_MAX => {
+                let mut index: HashMap<S, usize> = self
+                    .states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, slot)| (slot.state.clone(), i))
+                    .collect();
+                index.insert(state.clone(), at);
+                self.index = Some(Box::new(index));
+            }
+            None => {}
+        }
+        self.states.push(StateSlot {
+            state,
+            exit: false,
+            handler: None,
+        });
+        at
+    }
+
     fn position(&self, state: &S) -> Option<usize> {
-        if self.states.len() <= LINEAR_LOOKUP_MAX {
-            self.states.iter().position(|slot| slot.state == *state)
-        } else {
-            self.index.get(state).copied()
+        match &self.index {
+            Some(index) => index.get(state).copied(),
+            None => self.states.iter().position(|slot| slot.state == *state),
         }
     }
 
@@ -310,7 +396,7 @@ where
     pub fn register_join<T: JoinTask<S, K> + 'static>(mut self, state: S, task: T) -> Self {
         let join = RegisteredJoin {
             name: task.name(),
-            config: task.config(),
+            config: StoredConfig::new(task.config()),
             task: Arc::new(task),
         };
         self.slot_mut(state).handler = Some(Handler::Join(Arc::new(join)));
@@ -345,7 +431,7 @@ where
     /// unfinished fails with a [`CheckpointError::Conflict`](crate::checkpoint::CheckpointError::Conflict)
     /// (clone the workflow, which is cheap, to give concurrent runs their own ids).
     pub fn with_workflow_id(mut self, id: impl Into<RunId>) -> Self {
-        self.durable.workflow_id = Some(id.into());
+        self.durable.identity_mut().workflow_id = Some(id.into());
         self
     }
 
@@ -353,7 +439,7 @@ where
     /// the workflow's shape changes incompatibly; resuming a log of another version fails
     /// with [`CanoError::WorkflowVersionMismatch`].
     pub fn with_workflow_version(mut self, version: u32) -> Self {
-        self.durable.workflow_version = version;
+        self.durable.identity_mut().workflow_version = version;
         self
     }
 
@@ -364,23 +450,23 @@ where
     /// [`CanoError::Timeout`] in the [`CanoError::CompensationFailed`] list and are retried
     /// by a resume.
     pub fn with_compensation_timeout(mut self, budget: Duration) -> Self {
-        self.durable.compensation_timeout = Some(budget);
+        self.durable.identity_mut().compensation_timeout = Some(budget);
         self
     }
 
     /// The workflow's id ([`with_workflow_id`](Self::with_workflow_id)).
     pub fn workflow_id(&self) -> Option<&RunId> {
-        self.durable.workflow_id.as_ref()
+        self.durable.workflow_id()
     }
 
     /// The workflow's version ([`with_workflow_version`](Self::with_workflow_version)).
     pub fn workflow_version(&self) -> u32 {
-        self.durable.workflow_version
+        self.durable.workflow_version()
     }
 
     /// Whether runs are checkpointed ([`with_checkpoint_store`](Self::with_checkpoint_store)).
     pub fn is_checkpointed(&self) -> bool {
-        self.durable.checkpoint.is_some()
+        self.durable.checkpoint().is_some()
     }
 
     /// Makes `state` an exit state: a run that enters it ends there, returning it. The
@@ -407,13 +493,13 @@ where
 
     /// Adds an observer; observers are called in the order they were added.
     pub fn with_observer(mut self, observer: Arc<dyn WorkflowObserver<S>>) -> Self {
-        Arc::make_mut(&mut self.observers).push(observer);
+        self.observers.push(observer);
         self
     }
 
     /// Draws retry jitter from `random` (default: a [`SplitMix64`] seeded per workflow).
     pub fn with_random_source(mut self, random: Arc<dyn RandomSource>) -> Self {
-        self.random = random;
+        self.random = JitterSource::Shared(random);
         self
     }
 
@@ -450,7 +536,7 @@ where
 
     /// The state whose [`StateKey`] is `key`, among registered and exit states.
     fn state_by_key(&self, key: &str) -> Option<&S> {
-        let checkpoint = self.durable.checkpoint.as_ref()?;
+        let checkpoint = self.durable.checkpoint()?;
         self.states
             .iter()
             .find(|slot| {
@@ -472,7 +558,7 @@ where
                 names.push(&task.name);
             }
         }
-        let Some(checkpoint) = &self.durable.checkpoint else {
+        let Some(checkpoint) = self.durable.checkpoint() else {
             return Ok(());
         };
         let known: Vec<&StateSlot<S, K>> = self
@@ -605,7 +691,7 @@ where
     /// [`checkpoint`](crate::checkpoint#what-happens-when-the-store-fails) module.
     pub fn with_checkpoint_store(mut self, store: impl CheckpointStore + 'static) -> Self {
         *self.validated.get_mut() = false;
-        self.durable.checkpoint = Some(Checkpointing {
+        self.durable.extras_mut().checkpoint = Some(Checkpointing {
             store: Arc::new(store),
             state_key: <S as StateKey>::state_key,
         });
@@ -645,9 +731,9 @@ impl<S: fmt::Debug, K> fmt::Debug for Workflow<S, K> {
             .field("exit_states", &exits)
             .field("total_timeout", &self.total_timeout)
             .field("observers", &self.observers.len())
-            .field("checkpointed", &self.durable.checkpoint.is_some())
-            .field("workflow_id", &self.durable.workflow_id)
-            .field("workflow_version", &self.durable.workflow_version)
+            .field("checkpointed", &self.durable.checkpoint().is_some())
+            .field("workflow_id", &self.durable.workflow_id())
+            .field("workflow_version", &self.durable.workflow_version())
             .field("resources", &self.resources)
             .finish()
     }

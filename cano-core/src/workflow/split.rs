@@ -26,7 +26,7 @@ use futures::task::AtomicWaker;
 
 use crate::error::CanoError;
 use crate::panic::isolate_panic;
-use crate::random::RandomSource;
+use crate::random::JitterSource;
 use crate::resource::Resources;
 use crate::runtime::{Clock, Spawner};
 use crate::telemetry::{self, Span};
@@ -47,7 +47,7 @@ pub(crate) struct SplitEnv<'a, S, K, C, Sp> {
     pub(crate) resources: &'a Arc<Resources<K>>,
     pub(crate) clock: &'a C,
     pub(crate) spawner: Option<&'a Sp>,
-    pub(crate) random: &'a Arc<dyn RandomSource>,
+    pub(crate) random: &'a JitterSource,
     pub(crate) observers: &'a Observers<S>,
     /// The run's cancellation and deadline, checked before every retry of a branch run
     /// in place.
@@ -219,7 +219,7 @@ where
             return None;
         }
         let clock: &'a C = self.env.clock;
-        let random: &'a Arc<dyn RandomSource> = self.env.random;
+        let random: &'a JitterSource = self.env.random;
         let resources: &'a Resources<K> = self.env.resources;
         let mut run = RunBranch::new(&*branch.task, resources);
         let guard = self.env.guard;
@@ -267,7 +267,7 @@ where
         let name = branch.name.clone();
         let resources = self.env.resources.clone();
         let clock = self.env.clock.clone();
-        let random = self.env.random.clone();
+        let random = self.env.random.to_shared();
         let observers = self.env.observers.clone();
         let work = async move {
             let events = TaskEvents {

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use crate::checkpoint::{IdempotencyKey, RunId};
 use crate::error::CanoError;
 use crate::resource::{DefaultKey, Resources};
-use crate::workflow::retry::{MakeAttempt, TaskConfig};
+use crate::workflow::retry::{MakeAttempt, StoredConfig, TaskConfig};
 
 /// What a task returns: the state the workflow enters next.
 ///
@@ -273,14 +273,14 @@ impl<S: 'static, K: 'static, T: Task<S, K>> DynTask<S, K> for T {
 pub(crate) struct RegisteredTask<S, K> {
     pub(crate) task: Arc<dyn DynTask<S, K>>,
     pub(crate) name: Cow<'static, str>,
-    pub(crate) config: TaskConfig,
+    pub(crate) config: StoredConfig,
 }
 
 impl<S: 'static, K: 'static> RegisteredTask<S, K> {
     pub(crate) fn new<T: Task<S, K> + 'static>(task: T) -> Self {
         RegisteredTask {
             name: task.name(),
-            config: task.config(),
+            config: StoredConfig::new(task.config()),
             task: Arc::new(task),
         }
     }
