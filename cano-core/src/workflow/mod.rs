@@ -357,7 +357,7 @@ where
     /// Runs `task` when `state` is entered; the state it returns comes next. Registering a
     /// state again replaces its handler.
     pub fn register<T: Task<S, K> + 'static>(mut self, state: S, task: T) -> Self {
-        self.slot_mut(state).handler = Some(Handler::Single(Arc::new(RegisteredTask::new(task))));
+        self.slot_mut(state).handler = Some(Handler::Single(RegisteredTask::shared(task)));
         self
     }
 
@@ -371,8 +371,8 @@ where
     where
         T: shapes::router::RouterTask<S, K> + 'static,
     {
-        let task = RegisteredTask::new(shapes::router::RouterAsTask(router));
-        self.slot_mut(state).handler = Some(Handler::Router(Arc::new(task)));
+        let task = RegisteredTask::shared(shapes::router::RouterAsTask(router));
+        self.slot_mut(state).handler = Some(Handler::Router(task));
         self
     }
 
@@ -386,7 +386,7 @@ where
         T: Task<S, K> + 'static,
         I: IntoIterator<Item = T>,
     {
-        let branches = tasks.into_iter().map(RegisteredTask::new).collect();
+        let branches = tasks.into_iter().map(RegisteredTask::shared).collect();
         self.slot_mut(state).handler = Some(Handler::Split(Arc::new(SplitSpec { branches, join })));
         self
     }

@@ -552,7 +552,7 @@ where
         key: Option<KeyBase<'_>>,
     ) -> Result<TaskResult<S>, CanoError> {
         let run = RunTask {
-            task: &*task.task,
+            task: &task.task,
             resources: &self.resources,
             key,
             attempts: u32::from(first_error.is_some()),
