@@ -155,22 +155,25 @@ impl LifecycleState {
 ///     .insert("a", MemoryStore::new()).is_err());
 /// ```
 pub struct Resources<K = DefaultKey> {
-    /// Key → position in `items`; allocated with the first resource, so the empty registry
-    /// of a workflow without resources (a scheduler may hold thousands) stays small.
-    index: Option<Box<HashMap<K, usize>>>,
+    /// Everything a registry with resources needs, allocated with the first resource: the
+    /// empty registry of a workflow without resources (a scheduler may hold thousands of
+    /// them) is one pointer, and has no lifecycle (setting it up or tearing it down does
+    /// nothing).
+    filled: Option<Box<Filled<K>>>,
+}
+
+/// The contents of a [`Resources`] with at least one resource.
+struct Filled<K> {
+    /// Key → position in `items`.
+    index: HashMap<K, usize>,
+    /// In insertion order.
     items: Vec<Item>,
-    /// Holders and readiness; allocated with the first resource (an empty registry has no
-    /// lifecycle: setting it up or tearing it down does nothing).
-    lifecycle: Option<Box<Lock<LifecycleState>>>,
+    lifecycle: Lock<LifecycleState>,
 }
 
 impl<K> Default for Resources<K> {
     fn default() -> Self {
-        Resources {
-            index: None,
-            items: Vec::new(),
-            lifecycle: None,
-        }
+        Resources { filled: None }
     }
 }
 
@@ -182,12 +185,22 @@ impl<K> Resources<K> {
 
     /// How many resources are registered.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items().len()
     }
 
     /// Whether no resource is registered.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.filled.is_none()
+    }
+
+    /// The resources, in insertion order.
+    fn items(&self) -> &[Item] {
+        self.filled.as_ref().map_or(&[], |filled| &filled.items)
+    }
+
+    /// The lifecycle, when there is a resource.
+    fn lifecycle(&self) -> Option<&Lock<LifecycleState>> {
+        self.filled.as_ref().map(|filled| &filled.lifecycle)
     }
 }
 
@@ -202,29 +215,27 @@ impl<K: Hash + Eq> Resources<K> {
         resource: R,
     ) -> Result<Self, CanoError> {
         let key = key.into();
-        if self
-            .index
-            .as_ref()
-            .is_some_and(|index| index.contains_key(&key))
-        {
+        let filled = self.filled.get_or_insert_with(|| {
+            Box::new(Filled {
+                index: HashMap::new(),
+                items: Vec::new(),
+                lifecycle: Lock::new(LifecycleState {
+                    holders: 0,
+                    readiness: Readiness::Down,
+                    epoch: 0,
+                    waiters: Waiters::default(),
+                }),
+            })
+        });
+        if filled.index.contains_key(&key) {
             return Err(CanoError::resource_duplicate_key(alloc::format!(
                 "a resource is already registered under this key (new resource type: {})",
                 short_type_name::<R>()
             )));
         }
         let shared = Arc::new(resource);
-        self.index
-            .get_or_insert_with(Default::default)
-            .insert(key, self.items.len());
-        self.lifecycle.get_or_insert_with(|| {
-            Box::new(Lock::new(LifecycleState {
-                holders: 0,
-                readiness: Readiness::Down,
-                epoch: 0,
-                waiters: Waiters::default(),
-            }))
-        });
-        self.items.push(Item {
+        filled.index.insert(key, filled.items.len());
+        filled.items.push(Item {
             value: shared.clone(),
             lifecycle: shared,
             type_name: core::any::type_name::<R>(),
@@ -237,8 +248,9 @@ impl<K: Hash + Eq> Resources<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + fmt::Debug + ?Sized,
     {
-        let at = self.index.as_ref().and_then(|index| index.get(key));
-        at.map(|&i| &self.items[i]).ok_or_else(|| {
+        let filled = self.filled.as_ref();
+        let at = filled.and_then(|filled| Some(&filled.items[*filled.index.get(key)?]));
+        at.ok_or_else(|| {
             CanoError::resource_not_found(alloc::format!(
                 "no resource under key {key:?} (requested type: {})",
                 short_type_name::<R>()
@@ -298,15 +310,15 @@ impl<K: Hash + Eq> Resources<K> {
         K: Clone,
     {
         let mut keys: Vec<(&K, usize)> = self
-            .index
+            .filled
             .iter()
-            .flat_map(|index| index.iter())
+            .flat_map(|filled| filled.index.iter())
             .map(|(k, &i)| (k, i))
             .collect();
         keys.sort_by_key(|&(_, i)| i);
         let mut out = Vec::with_capacity(keys.len());
         for (key, i) in keys {
-            out.push((key.clone(), self.items[i].lifecycle.health_dyn().await));
+            out.push((key.clone(), self.items()[i].lifecycle.health_dyn().await));
         }
         out
     }
@@ -314,7 +326,7 @@ impl<K: Hash + Eq> Resources<K> {
     /// The worst health of any resource ([`HealthStatus::Healthy`] when there are none).
     pub async fn aggregate_health(&self) -> HealthStatus {
         let mut worst = HealthStatus::Healthy;
-        for item in &self.items {
+        for item in self.items() {
             let status = item.lifecycle.health_dyn().await;
             if status.severity() > worst.severity() {
                 worst = status;
@@ -346,7 +358,7 @@ impl<K> Resources<K> {
     /// If this future is dropped during setup, the resources are marked down without a
     /// teardown (a setup cannot be rolled back from `Drop`), and waiting callers retry.
     pub async fn setup_all(&self) -> Result<(), CanoError> {
-        let Some(lifecycle) = self.lifecycle.as_deref() else {
+        let Some(lifecycle) = self.lifecycle() else {
             return Ok(()); // no resources
         };
         let lead = JoinLifecycle {
@@ -363,10 +375,10 @@ impl<K> Resources<K> {
             lifecycle,
             on_drop: Readiness::Down,
         };
-        for (done, item) in self.items.iter().enumerate() {
+        for (done, item) in self.items().iter().enumerate() {
             if let Err(error) = item.lifecycle.setup_dyn().await {
                 let mut errors = Vec::new();
-                for earlier in self.items[..done].iter().rev() {
+                for earlier in self.items()[..done].iter().rev() {
                     if let Err(e) = earlier.lifecycle.teardown_dyn().await {
                         errors.push(e);
                     }
@@ -391,7 +403,7 @@ impl<K> Resources<K> {
     /// an empty vector means a clean teardown (or that other holders remain). Calling it
     /// with no hold outstanding returns one [`CanoError::Configuration`] and does nothing.
     pub async fn teardown_all(&self) -> Vec<CanoError> {
-        let Some(lifecycle) = self.lifecycle.as_deref() else {
+        let Some(lifecycle) = self.lifecycle() else {
             return Vec::new(); // no resources
         };
         let lead = lifecycle.with(|l| {
@@ -420,7 +432,7 @@ impl<K> Resources<K> {
             on_drop: Readiness::Down,
         };
         let mut errors = Vec::new();
-        for item in self.items.iter().rev() {
+        for item in self.items().iter().rev() {
             if let Err(e) = item.lifecycle.teardown_dyn().await {
                 errors.push(e);
             }
@@ -432,15 +444,14 @@ impl<K> Resources<K> {
     /// async and cannot run in `Drop`). If it was the last hold the resources stay up; the
     /// next holder reuses them and the last `teardown_all` tears them down.
     pub(crate) fn release_without_teardown(&self) {
-        if let Some(lifecycle) = &self.lifecycle {
+        if let Some(lifecycle) = self.lifecycle() {
             lifecycle.with(|l| l.holders = l.holders.saturating_sub(1));
         }
     }
 
     /// How many holders the resources have (for tests and diagnostics).
     pub fn holders(&self) -> usize {
-        self.lifecycle
-            .as_ref()
+        self.lifecycle()
             .map_or(0, |lifecycle| lifecycle.with(|l| l.holders))
     }
 }
@@ -540,9 +551,9 @@ impl Drop for ReadinessGuard<'_> {
 
 impl<K> fmt::Debug for Resources<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.items.iter().map(|i| i.type_name).collect();
+        let names: Vec<&str> = self.items().iter().map(|i| i.type_name).collect();
         f.debug_struct("Resources")
-            .field("count", &self.items.len())
+            .field("count", &self.len())
             .field("types", &names)
             .field("holders", &self.holders())
             .finish()

@@ -116,19 +116,20 @@ struct Checkpointing<S> {
     state_key: fn(&S) -> Cow<'static, str>,
 }
 
-/// The durability settings of a workflow: all `None`/default for a plain one.
-struct DurableSettings<S> {
-    /// Store, id, version and rollback budget: boxed only once one is set, so a plain
-    /// workflow (a scheduler may hold thousands) carries one pointer for them.
-    extras: Option<Box<DurableExtras<S>>>,
-    /// Some state was registered with a compensatable task (runs then keep a stack).
-    has_sagas: bool,
+/// The settings a plain workflow leaves at their defaults (the durability ones, the total
+/// timeout): one pointer until one is set, so a workflow of which a scheduler may hold
+/// thousands carries no space for them.
+struct Settings<S> {
+    extras: Option<Box<Extras<S>>>,
 }
 
-/// The settings of [`DurableSettings::extras`].
-struct DurableExtras<S> {
+/// The settings of [`Settings::extras`].
+struct Extras<S> {
     checkpoint: Option<Checkpointing<S>>,
     identity: RunIdentity,
+    total_timeout: Option<Duration>,
+    /// Some state was registered with a compensatable task (runs then keep a stack).
+    has_sagas: bool,
 }
 
 /// What names and bounds a durable workflow's runs.
@@ -146,25 +147,32 @@ static DEFAULT_IDENTITY: RunIdentity = RunIdentity {
     compensation_timeout: None,
 };
 
-impl<S> DurableSettings<S> {
+impl<S> Settings<S> {
     const fn plain() -> Self {
-        DurableSettings {
-            extras: None,
-            has_sagas: false,
-        }
+        Settings { extras: None }
     }
 
-    fn extras_mut(&mut self) -> &mut DurableExtras<S> {
+    fn extras_mut(&mut self) -> &mut Extras<S> {
         self.extras.get_or_insert_with(|| {
-            Box::new(DurableExtras {
+            Box::new(Extras {
                 checkpoint: None,
                 identity: DEFAULT_IDENTITY.clone(),
+                total_timeout: None,
+                has_sagas: false,
             })
         })
     }
 
     fn checkpoint(&self) -> Option<&Checkpointing<S>> {
         self.extras.as_ref()?.checkpoint.as_ref()
+    }
+
+    fn total_timeout(&self) -> Option<Duration> {
+        self.extras.as_ref()?.total_timeout
+    }
+
+    fn has_sagas(&self) -> bool {
+        self.extras.as_ref().is_some_and(|extras| extras.has_sagas)
     }
 
     fn identity(&self) -> &RunIdentity {
@@ -190,19 +198,20 @@ impl<S> DurableSettings<S> {
     }
 }
 
-impl<S> Clone for DurableSettings<S> {
+impl<S> Clone for Settings<S> {
     fn clone(&self) -> Self {
-        DurableSettings {
+        Settings {
             extras: self.extras.as_ref().map(|extras| {
-                Box::new(DurableExtras {
+                Box::new(Extras {
                     checkpoint: extras.checkpoint.as_ref().map(|c| Checkpointing {
                         store: c.store.clone(),
                         state_key: c.state_key,
                     }),
                     identity: extras.identity.clone(),
+                    total_timeout: extras.total_timeout,
+                    has_sagas: extras.has_sagas,
                 })
             }),
-            has_sagas: self.has_sagas,
         }
     }
 }
@@ -265,10 +274,9 @@ pub struct Workflow<S, K = DefaultKey> {
     /// [`LINEAR_LOOKUP_MAX`] states (below that a scan is faster, and most workflows have a
     /// handful of states: a scheduler may hold thousands of them).
     index: Option<Box<HashMap<S, usize>>>,
-    total_timeout: Option<Duration>,
     observers: Observers<S>,
     random: JitterSource,
-    durable: DurableSettings<S>,
+    settings: Settings<S>,
     validated: AtomicBool,
 }
 
@@ -294,10 +302,9 @@ where
             resources: resources.into(),
             states: Vec::new(),
             index: None,
-            total_timeout: None,
             observers: Observers::none(),
             random: JitterSource::fresh(),
-            durable: DurableSettings::plain(),
+            settings: Settings::plain(),
             validated: AtomicBool::new(false),
         }
     }
@@ -410,7 +417,7 @@ where
         state: S,
         task: T,
     ) -> Self {
-        self.durable.has_sagas = true;
+        self.settings.extras_mut().has_sagas = true;
         self.slot_mut(state).handler = Some(Handler::Compensatable(Arc::new(
             RegisteredCompensatable::new(task),
         )));
@@ -431,7 +438,7 @@ where
     /// unfinished fails with a [`CheckpointError::Conflict`](crate::checkpoint::CheckpointError::Conflict)
     /// (clone the workflow, which is cheap, to give concurrent runs their own ids).
     pub fn with_workflow_id(mut self, id: impl Into<RunId>) -> Self {
-        self.durable.identity_mut().workflow_id = Some(id.into());
+        self.settings.identity_mut().workflow_id = Some(id.into());
         self
     }
 
@@ -439,7 +446,7 @@ where
     /// the workflow's shape changes incompatibly; resuming a log of another version fails
     /// with [`CanoError::WorkflowVersionMismatch`].
     pub fn with_workflow_version(mut self, version: u32) -> Self {
-        self.durable.identity_mut().workflow_version = version;
+        self.settings.identity_mut().workflow_version = version;
         self
     }
 
@@ -450,23 +457,23 @@ where
     /// [`CanoError::Timeout`] in the [`CanoError::CompensationFailed`] list and are retried
     /// by a resume.
     pub fn with_compensation_timeout(mut self, budget: Duration) -> Self {
-        self.durable.identity_mut().compensation_timeout = Some(budget);
+        self.settings.identity_mut().compensation_timeout = Some(budget);
         self
     }
 
     /// The workflow's id ([`with_workflow_id`](Self::with_workflow_id)).
     pub fn workflow_id(&self) -> Option<&RunId> {
-        self.durable.workflow_id()
+        self.settings.workflow_id()
     }
 
     /// The workflow's version ([`with_workflow_version`](Self::with_workflow_version)).
     pub fn workflow_version(&self) -> u32 {
-        self.durable.workflow_version()
+        self.settings.workflow_version()
     }
 
     /// Whether runs are checkpointed ([`with_checkpoint_store`](Self::with_checkpoint_store)).
     pub fn is_checkpointed(&self) -> bool {
-        self.durable.checkpoint().is_some()
+        self.settings.checkpoint().is_some()
     }
 
     /// Makes `state` an exit state: a run that enters it ends there, returning it. The
@@ -487,7 +494,7 @@ where
     /// at its current `.await`, and a run whose tasks never wait stops at the next state or
     /// retry. Applies to scheduled runs ([`run_fsm`](Self::run_fsm)) too.
     pub fn with_timeout(mut self, limit: Duration) -> Self {
-        self.total_timeout = Some(limit);
+        self.settings.extras_mut().total_timeout = Some(limit);
         self
     }
 
@@ -536,7 +543,7 @@ where
 
     /// The state whose [`StateKey`] is `key`, among registered and exit states.
     fn state_by_key(&self, key: &str) -> Option<&S> {
-        let checkpoint = self.durable.checkpoint()?;
+        let checkpoint = self.settings.checkpoint()?;
         self.states
             .iter()
             .find(|slot| {
@@ -558,7 +565,7 @@ where
                 names.push(&task.name);
             }
         }
-        let Some(checkpoint) = self.durable.checkpoint() else {
+        let Some(checkpoint) = self.settings.checkpoint() else {
             return Ok(());
         };
         let known: Vec<&StateSlot<S, K>> = self
@@ -691,7 +698,7 @@ where
     /// [`checkpoint`](crate::checkpoint#what-happens-when-the-store-fails) module.
     pub fn with_checkpoint_store(mut self, store: impl CheckpointStore + 'static) -> Self {
         *self.validated.get_mut() = false;
-        self.durable.extras_mut().checkpoint = Some(Checkpointing {
+        self.settings.extras_mut().checkpoint = Some(Checkpointing {
             store: Arc::new(store),
             state_key: <S as StateKey>::state_key,
         });
@@ -700,16 +707,17 @@ where
 }
 
 impl<S: Clone + Eq + Hash, K> Clone for Workflow<S, K> {
-    /// Shares the resources, tasks and observers; the clone validates again on first run.
+    /// Shares the resources, tasks and observers (and an injected random source; the default
+    /// jitter generator is forked, so the clone's retries do not repeat this one's delays); the
+    /// clone validates again on first run.
     fn clone(&self) -> Self {
         Workflow {
             resources: self.resources.clone(),
             states: self.states.clone(),
             index: self.index.clone(),
-            total_timeout: self.total_timeout,
             observers: self.observers.clone(),
             random: self.random.clone(),
-            durable: self.durable.clone(),
+            settings: self.settings.clone(),
             validated: AtomicBool::new(false),
         }
     }
@@ -729,11 +737,11 @@ impl<S: fmt::Debug, K> fmt::Debug for Workflow<S, K> {
                 &self.states.iter().filter(|s| s.handler.is_some()).count(),
             )
             .field("exit_states", &exits)
-            .field("total_timeout", &self.total_timeout)
+            .field("total_timeout", &self.settings.total_timeout())
             .field("observers", &self.observers.len())
-            .field("checkpointed", &self.durable.checkpoint().is_some())
-            .field("workflow_id", &self.durable.workflow_id())
-            .field("workflow_version", &self.durable.workflow_version())
+            .field("checkpointed", &self.settings.checkpoint().is_some())
+            .field("workflow_id", &self.settings.workflow_id())
+            .field("workflow_version", &self.settings.workflow_version())
             .field("resources", &self.resources)
             .finish()
     }
