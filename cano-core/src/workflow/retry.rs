@@ -286,6 +286,15 @@ impl StoredConfig {
             StoredConfig::Custom(Box::new(config))
         }
     }
+
+    /// [`TaskConfig::first_attempt_is_bare`], without reading a stock config (neither has
+    /// a breaker, a timeout or a rate limit): asked once per state a run enters.
+    pub(crate) fn first_attempt_is_bare(&self) -> bool {
+        match self {
+            StoredConfig::Default | StoredConfig::Minimal => true,
+            StoredConfig::Custom(config) => config.first_attempt_is_bare(),
+        }
+    }
 }
 
 impl core::ops::Deref for StoredConfig {
@@ -762,5 +771,14 @@ mod tests {
         assert!(same(&stored, &custom));
         let retries = TaskConfig::default().with_exponential_retry(4);
         assert!(same(&StoredConfig::new(retries.clone()), &retries));
+        for config in [
+            TaskConfig::default(),
+            TaskConfig::minimal(),
+            custom,
+            retries,
+        ] {
+            let bare = config.first_attempt_is_bare();
+            assert_eq!(StoredConfig::new(config).first_attempt_is_bare(), bare);
+        }
     }
 }
