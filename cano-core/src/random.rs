@@ -4,6 +4,7 @@
 //! cano never reads a thread RNG. Anything that jitters takes a [`RandomSource`]; the default
 //! is a [`SplitMix64`] with a per-workflow seed, and a test injects one with a fixed seed.
 
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// A source of uniformly distributed 64-bit values, shared between concurrent users.
@@ -71,6 +72,56 @@ impl RandomSource for SplitMix64 {
         mix(self
             .seed
             .wrapping_add(n.wrapping_add(1).wrapping_mul(GAMMA)))
+    }
+}
+
+/// Where a workflow draws its retry jitter from: its own generator, held inline (the
+/// default, so a plain workflow needs no allocation for it), or a source the user
+/// injected and may share. Derefs to the source.
+pub(crate) enum JitterSource {
+    /// The workflow's own generator.
+    Own(SplitMix64),
+    /// An injected source.
+    Shared(Arc<dyn RandomSource>),
+}
+
+impl JitterSource {
+    /// A default generator with a fresh seed ([`next_default_seed`]).
+    pub(crate) fn fresh() -> Self {
+        JitterSource::Own(SplitMix64::new(next_default_seed()))
+    }
+
+    /// An owned source for work that outlives a borrow of the workflow (a spawned split
+    /// branch): the injected source itself, or a generator seeded from the next value of
+    /// the workflow's own, so branches do not repeat each other's sequence.
+    pub(crate) fn to_shared(&self) -> Arc<dyn RandomSource> {
+        match self {
+            JitterSource::Own(own) => Arc::new(SplitMix64::new(own.next_u64())),
+            JitterSource::Shared(shared) => shared.clone(),
+        }
+    }
+}
+
+impl Clone for JitterSource {
+    /// An injected source is shared; an own generator is forked (seeded from its next
+    /// value), so a clone's jitter neither repeats the original's nor takes a seed from
+    /// the process-wide sequence.
+    fn clone(&self) -> Self {
+        match self {
+            JitterSource::Own(own) => JitterSource::Own(SplitMix64::new(own.next_u64())),
+            JitterSource::Shared(shared) => JitterSource::Shared(shared.clone()),
+        }
+    }
+}
+
+impl core::ops::Deref for JitterSource {
+    type Target = dyn RandomSource;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            JitterSource::Own(own) => own,
+            JitterSource::Shared(shared) => &**shared,
+        }
     }
 }
 

@@ -155,23 +155,25 @@ impl LifecycleState {
 ///     .insert("a", MemoryStore::new()).is_err());
 /// ```
 pub struct Resources<K = DefaultKey> {
+    /// Everything a registry with resources needs, allocated with the first resource: the
+    /// empty registry of a workflow without resources (a scheduler may hold thousands of
+    /// them) is one pointer, and has no lifecycle (setting it up or tearing it down does
+    /// nothing).
+    filled: Option<Box<Filled<K>>>,
+}
+
+/// The contents of a [`Resources`] with at least one resource.
+struct Filled<K> {
+    /// Key → position in `items`.
     index: HashMap<K, usize>,
+    /// In insertion order.
     items: Vec<Item>,
     lifecycle: Lock<LifecycleState>,
 }
 
 impl<K> Default for Resources<K> {
     fn default() -> Self {
-        Resources {
-            index: HashMap::new(),
-            items: Vec::new(),
-            lifecycle: Lock::new(LifecycleState {
-                holders: 0,
-                readiness: Readiness::Down,
-                epoch: 0,
-                waiters: Waiters::default(),
-            }),
-        }
+        Resources { filled: None }
     }
 }
 
@@ -183,12 +185,22 @@ impl<K> Resources<K> {
 
     /// How many resources are registered.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.items().len()
     }
 
     /// Whether no resource is registered.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.filled.is_none()
+    }
+
+    /// The resources, in insertion order.
+    fn items(&self) -> &[Item] {
+        self.filled.as_ref().map_or(&[], |filled| &filled.items)
+    }
+
+    /// The lifecycle, when there is a resource.
+    fn lifecycle(&self) -> Option<&Lock<LifecycleState>> {
+        self.filled.as_ref().map(|filled| &filled.lifecycle)
     }
 }
 
@@ -203,15 +215,27 @@ impl<K: Hash + Eq> Resources<K> {
         resource: R,
     ) -> Result<Self, CanoError> {
         let key = key.into();
-        if self.index.contains_key(&key) {
+        let filled = self.filled.get_or_insert_with(|| {
+            Box::new(Filled {
+                index: HashMap::new(),
+                items: Vec::new(),
+                lifecycle: Lock::new(LifecycleState {
+                    holders: 0,
+                    readiness: Readiness::Down,
+                    epoch: 0,
+                    waiters: Waiters::default(),
+                }),
+            })
+        });
+        if filled.index.contains_key(&key) {
             return Err(CanoError::resource_duplicate_key(alloc::format!(
                 "a resource is already registered under this key (new resource type: {})",
                 short_type_name::<R>()
             )));
         }
         let shared = Arc::new(resource);
-        self.index.insert(key, self.items.len());
-        self.items.push(Item {
+        filled.index.insert(key, filled.items.len());
+        filled.items.push(Item {
             value: shared.clone(),
             lifecycle: shared,
             type_name: core::any::type_name::<R>(),
@@ -224,7 +248,9 @@ impl<K: Hash + Eq> Resources<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + fmt::Debug + ?Sized,
     {
-        self.index.get(key).map(|&i| &self.items[i]).ok_or_else(|| {
+        let filled = self.filled.as_ref();
+        let at = filled.and_then(|filled| Some(&filled.items[*filled.index.get(key)?]));
+        at.ok_or_else(|| {
             CanoError::resource_not_found(alloc::format!(
                 "no resource under key {key:?} (requested type: {})",
                 short_type_name::<R>()
@@ -283,11 +309,16 @@ impl<K: Hash + Eq> Resources<K> {
     where
         K: Clone,
     {
-        let mut keys: Vec<(&K, usize)> = self.index.iter().map(|(k, &i)| (k, i)).collect();
+        let mut keys: Vec<(&K, usize)> = self
+            .filled
+            .iter()
+            .flat_map(|filled| filled.index.iter())
+            .map(|(k, &i)| (k, i))
+            .collect();
         keys.sort_by_key(|&(_, i)| i);
         let mut out = Vec::with_capacity(keys.len());
         for (key, i) in keys {
-            out.push((key.clone(), self.items[i].lifecycle.health_dyn().await));
+            out.push((key.clone(), self.items()[i].lifecycle.health_dyn().await));
         }
         out
     }
@@ -295,7 +326,7 @@ impl<K: Hash + Eq> Resources<K> {
     /// The worst health of any resource ([`HealthStatus::Healthy`] when there are none).
     pub async fn aggregate_health(&self) -> HealthStatus {
         let mut worst = HealthStatus::Healthy;
-        for item in &self.items {
+        for item in self.items() {
             let status = item.lifecycle.health_dyn().await;
             if status.severity() > worst.severity() {
                 worst = status;
@@ -327,11 +358,11 @@ impl<K> Resources<K> {
     /// If this future is dropped during setup, the resources are marked down without a
     /// teardown (a setup cannot be rolled back from `Drop`), and waiting callers retry.
     pub async fn setup_all(&self) -> Result<(), CanoError> {
-        if self.items.is_empty() {
-            return Ok(());
-        }
+        let Some(lifecycle) = self.lifecycle() else {
+            return Ok(()); // no resources
+        };
         let lead = JoinLifecycle {
-            resources: self,
+            lifecycle,
             joined: None,
             waiter: None,
             settled: false,
@@ -341,13 +372,13 @@ impl<K> Resources<K> {
             return Ok(());
         }
         let mut guard = ReadinessGuard {
-            resources: self,
+            lifecycle,
             on_drop: Readiness::Down,
         };
-        for (done, item) in self.items.iter().enumerate() {
+        for (done, item) in self.items().iter().enumerate() {
             if let Err(error) = item.lifecycle.setup_dyn().await {
                 let mut errors = Vec::new();
-                for earlier in self.items[..done].iter().rev() {
+                for earlier in self.items()[..done].iter().rev() {
                     if let Err(e) = earlier.lifecycle.teardown_dyn().await {
                         errors.push(e);
                     }
@@ -372,10 +403,10 @@ impl<K> Resources<K> {
     /// an empty vector means a clean teardown (or that other holders remain). Calling it
     /// with no hold outstanding returns one [`CanoError::Configuration`] and does nothing.
     pub async fn teardown_all(&self) -> Vec<CanoError> {
-        if self.items.is_empty() {
-            return Vec::new();
-        }
-        let lead = self.lifecycle.with(|l| {
+        let Some(lifecycle) = self.lifecycle() else {
+            return Vec::new(); // no resources
+        };
+        let lead = lifecycle.with(|l| {
             if l.holders == 0 || l.readiness != Readiness::Up {
                 return Err(());
             }
@@ -397,11 +428,11 @@ impl<K> Resources<K> {
             Ok(true) => {}
         }
         let _guard = ReadinessGuard {
-            resources: self,
+            lifecycle,
             on_drop: Readiness::Down,
         };
         let mut errors = Vec::new();
-        for item in self.items.iter().rev() {
+        for item in self.items().iter().rev() {
             if let Err(e) = item.lifecycle.teardown_dyn().await {
                 errors.push(e);
             }
@@ -413,36 +444,35 @@ impl<K> Resources<K> {
     /// async and cannot run in `Drop`). If it was the last hold the resources stay up; the
     /// next holder reuses them and the last `teardown_all` tears them down.
     pub(crate) fn release_without_teardown(&self) {
-        if self.items.is_empty() {
-            return;
+        if let Some(lifecycle) = self.lifecycle() {
+            lifecycle.with(|l| l.holders = l.holders.saturating_sub(1));
         }
-        self.lifecycle
-            .with(|l| l.holders = l.holders.saturating_sub(1));
     }
 
     /// How many holders the resources have (for tests and diagnostics).
     pub fn holders(&self) -> usize {
-        self.lifecycle.with(|l| l.holders)
+        self.lifecycle()
+            .map_or(0, |lifecycle| lifecycle.with(|l| l.holders))
     }
 }
 
 /// Waits for a turn at the lifecycle: `true` when this caller must run the setup, `false`
 /// when it now holds resources that are up.
-struct JoinLifecycle<'a, K> {
-    resources: &'a Resources<K>,
+struct JoinLifecycle<'a> {
+    lifecycle: &'a Lock<LifecycleState>,
     /// The epoch of the setup this caller joined (and is counted as a holder of).
     joined: Option<u64>,
     waiter: Option<u64>,
     settled: bool,
 }
 
-impl<K> Future for JoinLifecycle<'_, K> {
+impl Future for JoinLifecycle<'_> {
     type Output = bool;
 
     fn poll(self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> Poll<bool> {
         let this = self.get_mut();
         let (joined, waiter) = (&mut this.joined, &mut this.waiter);
-        let outcome = this.resources.lifecycle.with(|l| {
+        let outcome = this.lifecycle.with(|l| {
             if let Some(epoch) = *joined {
                 if l.epoch == epoch {
                     l.waiters.park(waiter, cx.waker());
@@ -482,13 +512,13 @@ impl<K> Future for JoinLifecycle<'_, K> {
     }
 }
 
-impl<K> Drop for JoinLifecycle<'_, K> {
+impl Drop for JoinLifecycle<'_> {
     fn drop(&mut self) {
         let (Some(epoch), false) = (self.joined, self.settled) else {
             return;
         };
         // Dropped while counted as a holder of a setup that is running or just succeeded.
-        self.resources.lifecycle.with(|l| {
+        self.lifecycle.with(|l| {
             let still_counted = l.epoch == epoch
                 || (l.epoch == epoch.wrapping_add(1) && l.readiness == Readiness::Up);
             if still_counted {
@@ -500,15 +530,15 @@ impl<K> Drop for JoinLifecycle<'_, K> {
 
 /// Ends a setup or teardown: sets the final readiness and wakes waiting callers, also when the
 /// future running it is dropped.
-struct ReadinessGuard<'a, K> {
-    resources: &'a Resources<K>,
+struct ReadinessGuard<'a> {
+    lifecycle: &'a Lock<LifecycleState>,
     on_drop: Readiness,
 }
 
-impl<K> Drop for ReadinessGuard<'_, K> {
+impl Drop for ReadinessGuard<'_> {
     fn drop(&mut self) {
         let readiness = self.on_drop;
-        let wakers = self.resources.lifecycle.with(|l| {
+        let wakers = self.lifecycle.with(|l| {
             l.enter(readiness);
             if readiness == Readiness::Down {
                 l.holders = 0;
@@ -521,9 +551,9 @@ impl<K> Drop for ReadinessGuard<'_, K> {
 
 impl<K> fmt::Debug for Resources<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<&str> = self.items.iter().map(|i| i.type_name).collect();
+        let names: Vec<&str> = self.items().iter().map(|i| i.type_name).collect();
         f.debug_struct("Resources")
-            .field("count", &self.items.len())
+            .field("count", &self.len())
             .field("types", &names)
             .field("holders", &self.holders())
             .finish()

@@ -171,7 +171,7 @@ where
 {
     /// Whether runs need a ledger: a checkpoint store or a compensatable task.
     pub(crate) fn needs_ledger(&self) -> bool {
-        self.durable.checkpoint.is_some() || self.durable.has_sagas
+        self.settings.checkpoint().is_some() || self.settings.has_sagas()
     }
 
     fn no_ledger_yet(&self) -> Ledger<'_, S> {
@@ -186,7 +186,7 @@ where
             entry_row: CheckpointRow::state_entry(
                 0,
                 Cow::Borrowed(""),
-                self.durable.workflow_version,
+                self.settings.workflow_version(),
             ),
             entry_pending: false,
         }
@@ -207,7 +207,7 @@ where
         prefix: &str,
         recovery: crate::checkpoint::Recovery,
     ) -> Result<crate::checkpoint::RecoveryReport, CanoError> {
-        let Some(checkpoint) = &self.durable.checkpoint else {
+        let Some(checkpoint) = self.settings.checkpoint() else {
             return Err(CanoError::configuration(
                 "recover_runs needs a checkpoint store: call with_checkpoint_store",
             ));
@@ -234,7 +234,7 @@ where
 
     /// Every unfinished run in the checkpoint store (none without one).
     pub(crate) async fn unfinished_runs(&self) -> Result<Vec<RunId>, CanoError> {
-        match &self.durable.checkpoint {
+        match self.settings.checkpoint() {
             Some(checkpoint) => Ok(checkpoint.store.list_unfinished_dyn().await?),
             None => Ok(Vec::new()),
         }
@@ -244,7 +244,7 @@ where
     /// [`RunOutcome::Abandoned`], running nothing; observers hear
     /// [`on_abandon`](super::observer::WorkflowObserver::on_abandon).
     pub(crate) async fn abandon_run(&self, run: &RunId) -> Result<(), CanoError> {
-        let Some(checkpoint) = &self.durable.checkpoint else {
+        let Some(checkpoint) = self.settings.checkpoint() else {
             return Err(CanoError::configuration(
                 "abandoning a run needs a checkpoint store: call with_checkpoint_store",
             ));
@@ -270,7 +270,7 @@ where
         begin: Begin<S>,
     ) -> Result<(Ledger<'_, S>, Opened<S>), CanoError> {
         let mut ledger = self.no_ledger_yet();
-        let Some(checkpoint) = &self.durable.checkpoint else {
+        let Some(checkpoint) = self.settings.checkpoint() else {
             return match begin {
                 Begin::Fresh { initial, .. } => Ok((ledger, Opened::Run(initial))),
                 Begin::Resume(_) => Err(CanoError::configuration(
@@ -278,11 +278,11 @@ where
                 )),
             };
         };
-        let version = self.durable.workflow_version;
+        let version = self.settings.workflow_version();
         match begin {
             Begin::Fresh { run, initial } => {
                 let run = run
-                    .or_else(|| self.durable.workflow_id.clone())
+                    .or_else(|| self.settings.workflow_id().cloned())
                     .ok_or_else(|| {
                         CanoError::configuration(
                             "a checkpointed workflow needs a run id: call with_workflow_id",
@@ -336,7 +336,7 @@ where
     }
 
     async fn unfinished_rows(&self, run: &RunId) -> Result<Vec<CheckpointRow>, CanoError> {
-        let Some(checkpoint) = &self.durable.checkpoint else {
+        let Some(checkpoint) = self.settings.checkpoint() else {
             return Ok(Vec::new());
         };
         match checkpoint.store.load_dyn(run).await? {
@@ -352,7 +352,7 @@ where
         run: &RunId,
         rows: &[CheckpointRow],
     ) -> Result<(usize, usize), CanoError> {
-        let expected = self.durable.workflow_version;
+        let expected = self.settings.workflow_version();
         let mut last_entry = None;
         for (i, row) in rows.iter().enumerate() {
             if row.workflow_version != expected {
@@ -737,8 +737,9 @@ where
     }
 
     pub(crate) fn compensation_budget(&self) -> Duration {
-        self.durable.compensation_timeout.unwrap_or_else(|| {
-            self.total_timeout
+        self.settings.compensation_timeout().unwrap_or_else(|| {
+            self.settings
+                .total_timeout()
                 .map_or(DEFAULT_COMPENSATION_BUDGET, |total| {
                     (total / 2).min(DEFAULT_COMPENSATION_BUDGET)
                 })

@@ -58,6 +58,7 @@ pub use crate::runtime::NoSpawner;
 pub use run::RunContext;
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
@@ -69,12 +70,12 @@ use hashbrown::HashMap;
 
 use crate::checkpoint::{CheckpointStore, DynCheckpointStore, RunId, StateKey};
 use crate::error::CanoError;
-use crate::random::{RandomSource, SplitMix64, next_default_seed};
+use crate::random::{JitterSource, RandomSource};
 use crate::resource::{DefaultKey, Resources};
 
 use join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask};
 use observer::{Observers, WorkflowObserver};
-use retry::TaskConfig;
+use retry::StoredConfig;
 use saga::{CompensatableTask, RegisteredCompensatable};
 use split::SplitSpec;
 use stepped::{RegisteredStepped, SteppedTask};
@@ -115,27 +116,102 @@ struct Checkpointing<S> {
     state_key: fn(&S) -> Cow<'static, str>,
 }
 
-/// The durability settings of a workflow: all `None`/default for a plain one.
-struct DurableSettings<S> {
+/// The settings a plain workflow leaves at their defaults (the durability ones, the total
+/// timeout): one pointer until one is set, so a workflow of which a scheduler may hold
+/// thousands carries no space for them.
+struct Settings<S> {
+    extras: Option<Box<Extras<S>>>,
+}
+
+/// The settings of [`Settings::extras`].
+struct Extras<S> {
     checkpoint: Option<Checkpointing<S>>,
-    workflow_id: Option<RunId>,
-    workflow_version: u32,
-    compensation_timeout: Option<Duration>,
+    identity: RunIdentity,
+    total_timeout: Option<Duration>,
     /// Some state was registered with a compensatable task (runs then keep a stack).
     has_sagas: bool,
 }
 
-impl<S> Clone for DurableSettings<S> {
+/// What names and bounds a durable workflow's runs.
+#[derive(Clone)]
+struct RunIdentity {
+    workflow_id: Option<RunId>,
+    workflow_version: u32,
+    compensation_timeout: Option<Duration>,
+}
+
+/// The identity of a workflow that sets none of it.
+static DEFAULT_IDENTITY: RunIdentity = RunIdentity {
+    workflow_id: None,
+    workflow_version: 1,
+    compensation_timeout: None,
+};
+
+impl<S> Settings<S> {
+    const fn plain() -> Self {
+        Settings { extras: None }
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras<S> {
+        self.extras.get_or_insert_with(|| {
+            Box::new(Extras {
+                checkpoint: None,
+                identity: DEFAULT_IDENTITY.clone(),
+                total_timeout: None,
+                has_sagas: false,
+            })
+        })
+    }
+
+    fn checkpoint(&self) -> Option<&Checkpointing<S>> {
+        self.extras.as_ref()?.checkpoint.as_ref()
+    }
+
+    fn total_timeout(&self) -> Option<Duration> {
+        self.extras.as_ref()?.total_timeout
+    }
+
+    fn has_sagas(&self) -> bool {
+        self.extras.as_ref().is_some_and(|extras| extras.has_sagas)
+    }
+
+    fn identity(&self) -> &RunIdentity {
+        self.extras
+            .as_ref()
+            .map_or(&DEFAULT_IDENTITY, |extras| &extras.identity)
+    }
+
+    fn identity_mut(&mut self) -> &mut RunIdentity {
+        &mut self.extras_mut().identity
+    }
+
+    fn workflow_id(&self) -> Option<&RunId> {
+        self.identity().workflow_id.as_ref()
+    }
+
+    fn workflow_version(&self) -> u32 {
+        self.identity().workflow_version
+    }
+
+    fn compensation_timeout(&self) -> Option<Duration> {
+        self.identity().compensation_timeout
+    }
+}
+
+impl<S> Clone for Settings<S> {
     fn clone(&self) -> Self {
-        DurableSettings {
-            checkpoint: self.checkpoint.as_ref().map(|c| Checkpointing {
-                store: c.store.clone(),
-                state_key: c.state_key,
+        Settings {
+            extras: self.extras.as_ref().map(|extras| {
+                Box::new(Extras {
+                    checkpoint: extras.checkpoint.as_ref().map(|c| Checkpointing {
+                        store: c.store.clone(),
+                        state_key: c.state_key,
+                    }),
+                    identity: extras.identity.clone(),
+                    total_timeout: extras.total_timeout,
+                    has_sagas: extras.has_sagas,
+                })
             }),
-            workflow_id: self.workflow_id.clone(),
-            workflow_version: self.workflow_version,
-            compensation_timeout: self.compensation_timeout,
-            has_sagas: self.has_sagas,
         }
     }
 }
@@ -143,7 +219,7 @@ impl<S> Clone for DurableSettings<S> {
 struct RegisteredJoin<S, K> {
     task: Arc<dyn DynJoinTask<S, K>>,
     name: Cow<'static, str>,
-    config: TaskConfig,
+    config: StoredConfig,
 }
 
 struct StateSlot<S, K> {
@@ -194,11 +270,13 @@ impl<S: Clone, K> Clone for StateSlot<S, K> {
 pub struct Workflow<S, K = DefaultKey> {
     resources: Arc<Resources<K>>,
     states: Vec<StateSlot<S, K>>,
-    index: HashMap<S, usize>,
-    total_timeout: Option<Duration>,
+    /// State → position in `states`, built only once there are more than
+    /// [`LINEAR_LOOKUP_MAX`] states (below that a scan is faster, and most workflows have a
+    /// handful of states: a scheduler may hold thousands of them).
+    index: Option<Box<HashMap<S, usize>>>,
     observers: Observers<S>,
-    random: Arc<dyn RandomSource>,
-    durable: DurableSettings<S>,
+    random: JitterSource,
+    settings: Settings<S>,
     validated: AtomicBool,
 }
 
@@ -223,44 +301,59 @@ where
         Workflow {
             resources: resources.into(),
             states: Vec::new(),
-            index: HashMap::new(),
-            total_timeout: None,
-            observers: Arc::new(Vec::new()),
-            random: Arc::new(SplitMix64::new(next_default_seed())),
-            durable: DurableSettings {
-                checkpoint: None,
-                workflow_id: None,
-                workflow_version: 1,
-                compensation_timeout: None,
-                has_sagas: false,
-            },
+            index: None,
+            observers: Observers::none(),
+            random: JitterSource::fresh(),
+            settings: Settings::plain(),
             validated: AtomicBool::new(false),
         }
     }
 
     fn slot_mut(&mut self, state: S) -> &mut StateSlot<S, K> {
         *self.validated.get_mut() = false;
-        let at = match self.index.get(&state) {
-            Some(&at) => at,
-            None => {
-                let at = self.states.len();
-                self.index.insert(state.clone(), at);
-                self.states.push(StateSlot {
-                    state,
-                    exit: false,
-                    handler: None,
-                });
-                at
-            }
+        let at = match self.position(&state) {
+            Some(at) => at,
+            None => self.push_slot(state),
         };
         &mut self.states[at]
     }
 
+    /// Appends a slot for the new `state`, returning its position. Up to
+    /// [`LINEAR_LOOKUP_MAX`] states the table grows one slot at a time, so a small workflow
+    /// holds no spare capacity; past that it grows geometrically and gets its index.
+    fn push_slot(&mut self, state: S) -> usize {
+        let at = self.states.len();
+        if at < LINEAR_LOOKUP_MAX {
+            self.states.reserve_exact(1);
+        }
+        match &mut self.index {
+            Some(index) => {
+                index.insert(state.clone(), at);
+            }
+            None if at == LINEAR_LOOKUP_MAX => {
+                let mut index: HashMap<S, usize> = self
+                    .states
+                    .iter()
+                    .enumerate()
+                    .map(|(i, slot)| (slot.state.clone(), i))
+                    .collect();
+                index.insert(state.clone(), at);
+                self.index = Some(Box::new(index));
+            }
+            None => {}
+        }
+        self.states.push(StateSlot {
+            state,
+            exit: false,
+            handler: None,
+        });
+        at
+    }
+
     fn position(&self, state: &S) -> Option<usize> {
-        if self.states.len() <= LINEAR_LOOKUP_MAX {
-            self.states.iter().position(|slot| slot.state == *state)
-        } else {
-            self.index.get(state).copied()
+        match &self.index {
+            Some(index) => index.get(state).copied(),
+            None => self.states.iter().position(|slot| slot.state == *state),
         }
     }
 
@@ -271,7 +364,7 @@ where
     /// Runs `task` when `state` is entered; the state it returns comes next. Registering a
     /// state again replaces its handler.
     pub fn register<T: Task<S, K> + 'static>(mut self, state: S, task: T) -> Self {
-        self.slot_mut(state).handler = Some(Handler::Single(Arc::new(RegisteredTask::new(task))));
+        self.slot_mut(state).handler = Some(Handler::Single(RegisteredTask::shared(task)));
         self
     }
 
@@ -285,8 +378,8 @@ where
     where
         T: shapes::router::RouterTask<S, K> + 'static,
     {
-        let task = RegisteredTask::new(shapes::router::RouterAsTask(router));
-        self.slot_mut(state).handler = Some(Handler::Router(Arc::new(task)));
+        let task = RegisteredTask::shared(shapes::router::RouterAsTask(router));
+        self.slot_mut(state).handler = Some(Handler::Router(task));
         self
     }
 
@@ -300,7 +393,7 @@ where
         T: Task<S, K> + 'static,
         I: IntoIterator<Item = T>,
     {
-        let branches = tasks.into_iter().map(RegisteredTask::new).collect();
+        let branches = tasks.into_iter().map(RegisteredTask::shared).collect();
         self.slot_mut(state).handler = Some(Handler::Split(Arc::new(SplitSpec { branches, join })));
         self
     }
@@ -310,7 +403,7 @@ where
     pub fn register_join<T: JoinTask<S, K> + 'static>(mut self, state: S, task: T) -> Self {
         let join = RegisteredJoin {
             name: task.name(),
-            config: task.config(),
+            config: StoredConfig::new(task.config()),
             task: Arc::new(task),
         };
         self.slot_mut(state).handler = Some(Handler::Join(Arc::new(join)));
@@ -324,7 +417,7 @@ where
         state: S,
         task: T,
     ) -> Self {
-        self.durable.has_sagas = true;
+        self.settings.extras_mut().has_sagas = true;
         self.slot_mut(state).handler = Some(Handler::Compensatable(Arc::new(
             RegisteredCompensatable::new(task),
         )));
@@ -345,7 +438,7 @@ where
     /// unfinished fails with a [`CheckpointError::Conflict`](crate::checkpoint::CheckpointError::Conflict)
     /// (clone the workflow, which is cheap, to give concurrent runs their own ids).
     pub fn with_workflow_id(mut self, id: impl Into<RunId>) -> Self {
-        self.durable.workflow_id = Some(id.into());
+        self.settings.identity_mut().workflow_id = Some(id.into());
         self
     }
 
@@ -353,7 +446,7 @@ where
     /// the workflow's shape changes incompatibly; resuming a log of another version fails
     /// with [`CanoError::WorkflowVersionMismatch`].
     pub fn with_workflow_version(mut self, version: u32) -> Self {
-        self.durable.workflow_version = version;
+        self.settings.identity_mut().workflow_version = version;
         self
     }
 
@@ -364,23 +457,23 @@ where
     /// [`CanoError::Timeout`] in the [`CanoError::CompensationFailed`] list and are retried
     /// by a resume.
     pub fn with_compensation_timeout(mut self, budget: Duration) -> Self {
-        self.durable.compensation_timeout = Some(budget);
+        self.settings.identity_mut().compensation_timeout = Some(budget);
         self
     }
 
     /// The workflow's id ([`with_workflow_id`](Self::with_workflow_id)).
     pub fn workflow_id(&self) -> Option<&RunId> {
-        self.durable.workflow_id.as_ref()
+        self.settings.workflow_id()
     }
 
     /// The workflow's version ([`with_workflow_version`](Self::with_workflow_version)).
     pub fn workflow_version(&self) -> u32 {
-        self.durable.workflow_version
+        self.settings.workflow_version()
     }
 
     /// Whether runs are checkpointed ([`with_checkpoint_store`](Self::with_checkpoint_store)).
     pub fn is_checkpointed(&self) -> bool {
-        self.durable.checkpoint.is_some()
+        self.settings.checkpoint().is_some()
     }
 
     /// Makes `state` an exit state: a run that enters it ends there, returning it. The
@@ -401,19 +494,19 @@ where
     /// at its current `.await`, and a run whose tasks never wait stops at the next state or
     /// retry. Applies to scheduled runs ([`run_fsm`](Self::run_fsm)) too.
     pub fn with_timeout(mut self, limit: Duration) -> Self {
-        self.total_timeout = Some(limit);
+        self.settings.extras_mut().total_timeout = Some(limit);
         self
     }
 
     /// Adds an observer; observers are called in the order they were added.
     pub fn with_observer(mut self, observer: Arc<dyn WorkflowObserver<S>>) -> Self {
-        Arc::make_mut(&mut self.observers).push(observer);
+        self.observers.push(observer);
         self
     }
 
     /// Draws retry jitter from `random` (default: a [`SplitMix64`] seeded per workflow).
     pub fn with_random_source(mut self, random: Arc<dyn RandomSource>) -> Self {
-        self.random = random;
+        self.random = JitterSource::Shared(random);
         self
     }
 
@@ -450,7 +543,7 @@ where
 
     /// The state whose [`StateKey`] is `key`, among registered and exit states.
     fn state_by_key(&self, key: &str) -> Option<&S> {
-        let checkpoint = self.durable.checkpoint.as_ref()?;
+        let checkpoint = self.settings.checkpoint()?;
         self.states
             .iter()
             .find(|slot| {
@@ -472,7 +565,7 @@ where
                 names.push(&task.name);
             }
         }
-        let Some(checkpoint) = &self.durable.checkpoint else {
+        let Some(checkpoint) = self.settings.checkpoint() else {
             return Ok(());
         };
         let known: Vec<&StateSlot<S, K>> = self
@@ -605,7 +698,7 @@ where
     /// [`checkpoint`](crate::checkpoint#what-happens-when-the-store-fails) module.
     pub fn with_checkpoint_store(mut self, store: impl CheckpointStore + 'static) -> Self {
         *self.validated.get_mut() = false;
-        self.durable.checkpoint = Some(Checkpointing {
+        self.settings.extras_mut().checkpoint = Some(Checkpointing {
             store: Arc::new(store),
             state_key: <S as StateKey>::state_key,
         });
@@ -614,16 +707,17 @@ where
 }
 
 impl<S: Clone + Eq + Hash, K> Clone for Workflow<S, K> {
-    /// Shares the resources, tasks and observers; the clone validates again on first run.
+    /// Shares the resources, tasks and observers (and an injected random source; the default
+    /// jitter generator is forked, so the clone's retries do not repeat this one's delays); the
+    /// clone validates again on first run.
     fn clone(&self) -> Self {
         Workflow {
             resources: self.resources.clone(),
             states: self.states.clone(),
             index: self.index.clone(),
-            total_timeout: self.total_timeout,
             observers: self.observers.clone(),
             random: self.random.clone(),
-            durable: self.durable.clone(),
+            settings: self.settings.clone(),
             validated: AtomicBool::new(false),
         }
     }
@@ -643,11 +737,11 @@ impl<S: fmt::Debug, K> fmt::Debug for Workflow<S, K> {
                 &self.states.iter().filter(|s| s.handler.is_some()).count(),
             )
             .field("exit_states", &exits)
-            .field("total_timeout", &self.total_timeout)
+            .field("total_timeout", &self.settings.total_timeout())
             .field("observers", &self.observers.len())
-            .field("checkpointed", &self.durable.checkpoint.is_some())
-            .field("workflow_id", &self.durable.workflow_id)
-            .field("workflow_version", &self.durable.workflow_version)
+            .field("checkpointed", &self.settings.checkpoint().is_some())
+            .field("workflow_id", &self.settings.workflow_id())
+            .field("workflow_version", &self.settings.workflow_version())
             .field("resources", &self.resources)
             .finish()
     }

@@ -117,8 +117,40 @@ pub trait WorkflowObserver<S>: Send + Sync {
     }
 }
 
-/// The observers of one workflow, shared with spawned split branches.
-pub(crate) type Observers<S> = Arc<Vec<Arc<dyn WorkflowObserver<S>>>>;
+/// The observers of one workflow, shared with spawned split branches. No observer (the
+/// common case) costs no heap: the list is only allocated when the first one is added.
+pub(crate) struct Observers<S>(Option<Arc<Vec<Arc<dyn WorkflowObserver<S>>>>>);
+
+impl<S> Observers<S> {
+    /// No observers.
+    pub(crate) const fn none() -> Self {
+        Observers(None)
+    }
+
+    /// Adds `observer` after the others (copying the list if another workflow shares it).
+    pub(crate) fn push(&mut self, observer: Arc<dyn WorkflowObserver<S>>) {
+        Arc::make_mut(self.0.get_or_insert_with(Default::default)).push(observer);
+    }
+
+    /// The observers, in the order they were added.
+    pub(crate) fn as_slice(&self) -> &[Arc<dyn WorkflowObserver<S>>] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<S> Clone for Observers<S> {
+    fn clone(&self) -> Self {
+        Observers(self.0.clone())
+    }
+}
+
+impl<S> core::ops::Deref for Observers<S> {
+    type Target = [Arc<dyn WorkflowObserver<S>>];
+
+    fn deref(&self) -> &Self::Target {
+        self.as_slice()
+    }
+}
 
 /// Emits the per-task events of one task (or split branch) to a list of observers.
 pub(crate) struct TaskEvents<'a, S> {

@@ -238,6 +238,77 @@ pub struct TaskConfig {
     pub rate_limit: Option<TaskRateLimit>,
 }
 
+/// [`TaskConfig::default`], as a static: what most tasks return from `config()`.
+static DEFAULT_CONFIG: TaskConfig = TaskConfig {
+    retry_mode: RetryMode::ExponentialBackoff {
+        max_retries: 3,
+        base_delay: Duration::from_millis(100),
+        multiplier: 2.0,
+        max_delay: Duration::from_secs(30),
+        jitter: 0.1,
+    },
+    attempt_timeout: None,
+    circuit_breaker: None,
+    rate_limit: None,
+};
+
+/// [`TaskConfig::minimal`], as a static.
+static MINIMAL_CONFIG: TaskConfig = TaskConfig {
+    retry_mode: RetryMode::None,
+    attempt_timeout: None,
+    circuit_breaker: None,
+    rate_limit: None,
+};
+
+/// A task's config as a workflow keeps it for every run: the two stock configs (what
+/// nearly every task returns) point at statics, so only a customised one costs heap. A
+/// registered task is kept per workflow, and a scheduler may hold thousands of workflows.
+#[derive(Clone)]
+pub(crate) enum StoredConfig {
+    /// [`TaskConfig::default`].
+    Default,
+    /// [`TaskConfig::minimal`].
+    Minimal,
+    /// Anything else.
+    Custom(Box<TaskConfig>),
+}
+
+impl StoredConfig {
+    pub(crate) fn new(config: TaskConfig) -> Self {
+        let stock = config.attempt_timeout.is_none()
+            && config.circuit_breaker.is_none()
+            && config.rate_limit.is_none();
+        if stock && config.retry_mode == DEFAULT_CONFIG.retry_mode {
+            StoredConfig::Default
+        } else if stock && config.retry_mode == RetryMode::None {
+            StoredConfig::Minimal
+        } else {
+            StoredConfig::Custom(Box::new(config))
+        }
+    }
+
+    /// [`TaskConfig::first_attempt_is_bare`], without reading a stock config (neither has
+    /// a breaker, a timeout or a rate limit): asked once per state a run enters.
+    pub(crate) fn first_attempt_is_bare(&self) -> bool {
+        match self {
+            StoredConfig::Default | StoredConfig::Minimal => true,
+            StoredConfig::Custom(config) => config.first_attempt_is_bare(),
+        }
+    }
+}
+
+impl core::ops::Deref for StoredConfig {
+    type Target = TaskConfig;
+
+    fn deref(&self) -> &TaskConfig {
+        match self {
+            StoredConfig::Default => &DEFAULT_CONFIG,
+            StoredConfig::Minimal => &MINIMAL_CONFIG,
+            StoredConfig::Custom(config) => config,
+        }
+    }
+}
+
 /// A task's rate limit: the limiter, and whether an attempt waits for a permit or fails.
 #[derive(Clone)]
 pub struct TaskRateLimit {
@@ -676,4 +747,38 @@ where
 
 fn attempt_timed_out() -> CanoError {
     CanoError::timeout("task attempt exceeded attempt_timeout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn same(a: &TaskConfig, b: &TaskConfig) -> bool {
+        alloc::format!("{a:?}") == alloc::format!("{b:?}")
+    }
+
+    #[test]
+    fn the_stock_configs_are_kept_without_heap_and_read_back_unchanged() {
+        let default = StoredConfig::new(TaskConfig::default());
+        assert!(matches!(default, StoredConfig::Default));
+        assert!(same(&default, &TaskConfig::default()));
+        let minimal = StoredConfig::new(TaskConfig::minimal());
+        assert!(matches!(minimal, StoredConfig::Minimal));
+        assert!(same(&minimal, &TaskConfig::minimal()));
+        let custom = TaskConfig::minimal().with_attempt_timeout(Duration::from_secs(1));
+        let stored = StoredConfig::new(custom.clone());
+        assert!(matches!(stored, StoredConfig::Custom(_)));
+        assert!(same(&stored, &custom));
+        let retries = TaskConfig::default().with_exponential_retry(4);
+        assert!(same(&StoredConfig::new(retries.clone()), &retries));
+        for config in [
+            TaskConfig::default(),
+            TaskConfig::minimal(),
+            custom,
+            retries,
+        ] {
+            let bare = config.first_attempt_is_bare();
+            assert_eq!(StoredConfig::new(config).first_attempt_is_bare(), bare);
+        }
+    }
 }

@@ -300,7 +300,7 @@ where
             let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
             return Either::Right(durable);
         }
-        if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
+        if self.settings.total_timeout().is_none() && !ctx.cancel.can_be_cancelled() {
             return Either::Left(self.drive(ctx, initial, None, NoLedger, None));
         }
         let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial, NoLedger));
@@ -321,11 +321,12 @@ where
             Opened::Run(state) => {
                 // The guarded run is boxed: it holds a second copy of the loop's future, and
                 // a small future here keeps a plain checkpointed run's allocation small.
-                let outcome = if self.total_timeout.is_none() && !ctx.cancel.can_be_cancelled() {
-                    self.drive(ctx, state, None, &mut ledger, None).await
-                } else {
-                    Box::pin(self.run_guarded(ctx, state, &mut ledger)).await
-                };
+                let outcome =
+                    if self.settings.total_timeout().is_none() && !ctx.cancel.can_be_cancelled() {
+                        self.drive(ctx, state, None, &mut ledger, None).await
+                    } else {
+                        Box::pin(self.run_guarded(ctx, state, &mut ledger)).await
+                    };
                 (outcome, false)
             }
         };
@@ -340,10 +341,13 @@ where
         ledger: L,
     ) -> Result<S, CanoError> {
         let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
-        let deadline = self.total_timeout.map(|limit| clock.now() + limit);
+        let deadline = self
+            .settings
+            .total_timeout()
+            .map(|limit| clock.now() + limit);
         // Raised while a compensatable task runs: its work must not be dropped half done.
         let shield = AtomicBool::new(false);
-        let shield = self.durable.has_sagas.then_some(&shield);
+        let shield = self.settings.has_sagas().then_some(&shield);
         // The run checks the deadline and the token itself at every state and retry; racing
         // it against them also stops a task that is waiting.
         let mut run = pin!(self.drive(ctx, initial, deadline, ledger, shield));
@@ -355,7 +359,7 @@ where
                 }
             };
             match select(pin!(timeout), cancel.cancelled()).await {
-                Either::Left(_) => run_timed_out(self.total_timeout.unwrap_or_default()),
+                Either::Left(_) => run_timed_out(self.settings.total_timeout().unwrap_or_default()),
                 Either::Right(_) => cancelled(),
             }
         };
@@ -391,7 +395,7 @@ where
         let guard = RunGuard {
             cancel: &ctx.cancel,
             deadline,
-            limit: self.total_timeout.unwrap_or_default(),
+            limit: self.settings.total_timeout().unwrap_or_default(),
         };
         let mut state = initial;
         let mut previous: Option<usize> = None;
@@ -552,7 +556,7 @@ where
         key: Option<KeyBase<'_>>,
     ) -> Result<TaskResult<S>, CanoError> {
         let run = RunTask {
-            task: &*task.task,
+            task: &task.task,
             resources: &self.resources,
             key,
             attempts: u32::from(first_error.is_some()),

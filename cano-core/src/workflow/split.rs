@@ -26,7 +26,7 @@ use futures::task::AtomicWaker;
 
 use crate::error::CanoError;
 use crate::panic::isolate_panic;
-use crate::random::RandomSource;
+use crate::random::JitterSource;
 use crate::resource::Resources;
 use crate::runtime::{Clock, Spawner};
 use crate::telemetry::{self, Span};
@@ -38,7 +38,7 @@ use crate::workflow::task::{RegisteredTask, RunBranch, TaskResult};
 
 /// A registered split state.
 pub(crate) struct SplitSpec<S, K> {
-    pub(crate) branches: Vec<RegisteredTask<S, K>>,
+    pub(crate) branches: Vec<Arc<RegisteredTask<S, K>>>,
     pub(crate) join: JoinConfig<S>,
 }
 
@@ -47,7 +47,7 @@ pub(crate) struct SplitEnv<'a, S, K, C, Sp> {
     pub(crate) resources: &'a Arc<Resources<K>>,
     pub(crate) clock: &'a C,
     pub(crate) spawner: Option<&'a Sp>,
-    pub(crate) random: &'a Arc<dyn RandomSource>,
+    pub(crate) random: &'a JitterSource,
     pub(crate) observers: &'a Observers<S>,
     /// The run's cancellation and deadline, checked before every retry of a branch run
     /// in place.
@@ -219,9 +219,9 @@ where
             return None;
         }
         let clock: &'a C = self.env.clock;
-        let random: &'a Arc<dyn RandomSource> = self.env.random;
+        let random: &'a JitterSource = self.env.random;
         let resources: &'a Resources<K> = self.env.resources;
-        let mut run = RunBranch::new(&*branch.task, resources);
+        let mut run = RunBranch::new(&branch.task, resources);
         let guard = self.env.guard;
         let retry_loop =
             |run| Attempts::new(&branch.config, clock, &**random, run, events, Some(guard));
@@ -257,28 +257,26 @@ where
     fn spawn(
         &self,
         index: usize,
-        branch: &RegisteredTask<S, K>,
+        branch: &Arc<RegisteredTask<S, K>>,
         span: Span,
     ) -> Option<Slot<'a, S, K, C>> {
         let spawner = self.env.spawner?;
         let (tx, rx) = oneshot::channel();
-        let task = branch.task.clone();
-        let config = branch.config.clone();
-        let name = branch.name.clone();
+        let branch = branch.clone();
         let resources = self.env.resources.clone();
         let clock = self.env.clock.clone();
-        let random = self.env.random.clone();
+        let random = self.env.random.to_shared();
         let observers = self.env.observers.clone();
         let work = async move {
             let events = TaskEvents {
                 observers: observers.as_slice(),
                 id: TaskId {
-                    name: &name,
+                    name: &branch.name,
                     branch: Some(index),
                 },
             };
-            let run = RunBranch::new(&*task, &*resources);
-            let attempts = Attempts::new(&config, &clock, &*random, run, events, None);
+            let run = RunBranch::new(&branch.task, &*resources);
+            let attempts = Attempts::new(&branch.config, &clock, &*random, run, events, None);
             let outcome = telemetry::in_span(span, attempts).await;
             // The split may have been decided already; then nobody listens.
             let _ = tx.send(outcome);

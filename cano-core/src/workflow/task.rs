@@ -8,13 +8,14 @@ use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::future::Future;
+use core::marker::PhantomData;
 
 use futures::future::BoxFuture;
 
 use crate::checkpoint::{IdempotencyKey, RunId};
 use crate::error::CanoError;
 use crate::resource::{DefaultKey, Resources};
-use crate::workflow::retry::{MakeAttempt, TaskConfig};
+use crate::workflow::retry::{MakeAttempt, StoredConfig, TaskConfig};
 
 /// What a task returns: the state the workflow enters next.
 ///
@@ -269,20 +270,25 @@ impl<S: 'static, K: 'static, T: Task<S, K>> DynTask<S, K> for T {
     }
 }
 
-/// A task as a workflow stores it: erased, with its name and config read once.
-pub(crate) struct RegisteredTask<S, K> {
-    pub(crate) task: Arc<dyn DynTask<S, K>>,
+/// A task as a workflow stores it: its name and config read once, and the task itself,
+/// in one allocation (a workflow keeps it behind an `Arc`, erased to
+/// `RegisteredTask<S, K>`: the `T = dyn DynTask` default).
+pub(crate) struct RegisteredTask<S, K, T: ?Sized = dyn DynTask<S, K>> {
     pub(crate) name: Cow<'static, str>,
-    pub(crate) config: TaskConfig,
+    pub(crate) config: StoredConfig,
+    pub(crate) _types: PhantomData<fn(S, K)>,
+    pub(crate) task: T,
 }
 
 impl<S: 'static, K: 'static> RegisteredTask<S, K> {
-    pub(crate) fn new<T: Task<S, K> + 'static>(task: T) -> Self {
-        RegisteredTask {
+    /// `task`, registered and erased.
+    pub(crate) fn shared<T: Task<S, K> + 'static>(task: T) -> Arc<Self> {
+        Arc::new(RegisteredTask {
             name: task.name(),
-            config: task.config(),
-            task: Arc::new(task),
-        }
+            config: StoredConfig::new(task.config()),
+            _types: PhantomData,
+            task,
+        })
     }
 }
 

@@ -1,0 +1,168 @@
+//! Pins the heap a 1-state `Workflow` costs as a scheduler's job (issue 15: it was ~800 B
+//! more per flow than a `job_fn` job). Allocation sizes are deterministic, so these are
+//! exact counts, not timings: a change that makes a plain workflow allocate more fails here.
+//!
+//! The counting allocator counts per thread (the virtual-time `Simulation` runs everything
+//! on the calling thread), so tests of this binary running in parallel do not disturb each
+//! other.
+#![allow(missing_docs)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use cano_core::scheduler::{Fire, Job, Scheduler, job_fn};
+use cano_core::testing::Simulation;
+use cano_core::{CanoError, Task, TaskResult, Workflow};
+
+/// Forwards to [`System`], counting the bytes live on the allocating thread.
+struct PerThreadCounting;
+
+thread_local! {
+    /// Bytes allocated minus bytes freed on this thread (a block freed on another thread
+    /// counts there; the tests here allocate and free on one).
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn count(bytes: isize) {
+    // `try_with`: the allocator also runs while a thread's locals are being torn down.
+    let _ = LIVE.try_with(|live| live.set(live.get() + bytes));
+}
+
+// A global allocator can only be written with `unsafe`; it forwards to `System` unchanged.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for PerThreadCounting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        // SAFETY: forwarded with the caller's layout, as GlobalAlloc requires.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        // SAFETY: forwarded unchanged.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: PerThreadCounting = PerThreadCounting;
+
+fn live() -> isize {
+    LIVE.with(Cell::get)
+}
+
+/// Heap bytes `make` leaves live on this thread.
+fn heap_of<T>(make: impl FnOnce() -> T) -> (T, isize) {
+    let before = live();
+    let value = make();
+    (value, live() - before)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum St {
+    Run,
+    Done,
+}
+
+/// The benchmark's task (tests/benches/scheduler.rs): count, then finish.
+struct Count(Arc<AtomicU64>);
+
+impl Task<St> for Count {
+    async fn run_bare(&self) -> Result<TaskResult<St>, CanoError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(TaskResult::Single(St::Done))
+    }
+}
+
+fn one_state_workflow(counter: &Arc<AtomicU64>) -> Workflow<St> {
+    Workflow::bare()
+        .register(St::Run, Count(counter.clone()))
+        .add_exit_state(St::Done)
+}
+
+fn counting_job(counter: &Arc<AtomicU64>) -> impl Job<()> + use<> {
+    let counter = counter.clone();
+    job_fn(move |(), _fire: Fire| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        std::future::ready(Ok::<(), CanoError>(()))
+    })
+}
+
+/// A 1-state workflow boxed as a scheduler keeps its job: the struct and everything it
+/// allocates (its empty resources, the registered task, the state table). 240 B on a
+/// 64-bit target on 2026-12-02; it was 764 B.
+const WORKFLOW_JOB_BYTES_MAX: isize = 256;
+
+/// What a flow with that workflow as its job holds beyond one with a `job_fn` job, after
+/// `start()` and its first run (so nothing a run leaves behind escapes). 248 B on a 64-bit
+/// target on 2026-12-02; it was ~800 B.
+const EXTRA_BYTES_PER_WORKFLOW_FLOW_MAX: isize = 256;
+
+const FLOWS: isize = 500;
+
+#[test]
+fn a_one_state_workflow_as_a_job_stays_small() {
+    let counter = Arc::new(AtomicU64::new(0));
+    drop(one_state_workflow(&counter)); // first use of any lazily built global
+    let (job, bytes) = heap_of(|| Box::new(one_state_workflow(&counter)) as Box<dyn Job<St>>);
+    assert!(
+        bytes <= WORKFLOW_JOB_BYTES_MAX,
+        "a 1-state workflow job takes {bytes} B of heap (at most {WORKFLOW_JOB_BYTES_MAX} B)"
+    );
+    drop(job);
+}
+
+/// Heap bytes per flow of `FLOWS` hourly flows whose first run is at start, after `start()`
+/// and that run, on the virtual-time simulation.
+fn bytes_per_started_flow<S: Clone + Send + Sync + 'static>(
+    register: impl Fn(&mut Scheduler<S>, &str),
+) -> isize {
+    let sim = Simulation::new();
+    let before = live();
+    let mut scheduler = Scheduler::new();
+    for i in 0..FLOWS {
+        register(&mut scheduler, &format!("flow-{i:04}"));
+    }
+    let running = sim
+        .block_on(scheduler.start(sim.clock(), sim.spawner()))
+        .expect("start");
+    sim.run_for(Duration::from_millis(300));
+    let per_flow = (live() - before) / FLOWS;
+    drop(sim.block_on(running.stop()).expect("stop"));
+    per_flow
+}
+
+#[test]
+fn a_flow_with_a_one_state_workflow_job_costs_little_more_than_a_job_fn_flow() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let every = Duration::from_secs(3600);
+    // Warm up whatever the scheduler and the simulation build once per process.
+    bytes_per_started_flow(|s: &mut Scheduler<()>, id| {
+        s.every(id, counting_job(&counter), (), every).unwrap();
+    });
+    let job_fn_flow = bytes_per_started_flow(|s: &mut Scheduler<()>, id| {
+        s.every(id, counting_job(&counter), (), every).unwrap();
+    });
+    let workflow_flow = bytes_per_started_flow(|s: &mut Scheduler<St>, id| {
+        s.every(id, one_state_workflow(&counter), St::Run, every)
+            .unwrap();
+    });
+    assert_eq!(
+        counter.load(Ordering::Relaxed),
+        3 * FLOWS as u64,
+        "every flow ran once, at start"
+    );
+    let extra = workflow_flow - job_fn_flow;
+    assert!(
+        extra <= EXTRA_BYTES_PER_WORKFLOW_FLOW_MAX,
+        "a workflow flow takes {workflow_flow} B, {extra} B more than a job_fn flow's \
+         {job_fn_flow} B (at most {EXTRA_BYTES_PER_WORKFLOW_FLOW_MAX} B more)"
+    );
+}
