@@ -504,7 +504,8 @@ where
         self
     }
 
-    /// Draws retry jitter from `random` (default: a [`SplitMix64`] seeded per workflow).
+    /// Draws retry jitter from `random` (default: a
+    /// [`SplitMix64`](crate::random::SplitMix64) seeded per workflow).
     pub fn with_random_source(mut self, random: Arc<dyn RandomSource>) -> Self {
         self.random = JitterSource::Shared(random);
         self
