@@ -992,13 +992,8 @@ impl SchedulerCore {
         fleet.staggered.retain(|s| s.flow as usize != i);
     }
 
-    /// The ledger announced that `heard.node` won the claim of `heard.fire` (or took it
-    /// over), heard at `now`: the peer counts as live for
-    /// [`peer_ttl`](FleetConfig::peer_ttl), and this node drops its own claim of the fire
-    /// if one is waiting (staggered or queued), counting the fire as run elsewhere. A
-    /// claim heard before the fire comes due here is remembered (a few) for when it does.
-    /// This node's own claims are ignored.
-    pub fn fleet_heard_claim(&mut self, heard: &HeardClaim, now: Instant) {
+    /// What [`fleet_heard_claim`](Self::fleet_heard_claim) does on a fleet node.
+    pub(super) fn fleet_hear_claim(&mut self, heard: &HeardClaim, now: Instant) {
         let Some(fleet) = self.fleet.as_deref_mut() else {
             return;
         };

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use super::fleet::{FleetCounters, FleetDue, FleetEnd, FleetReport};
 use super::{Action, RunOutcome, SchedulerCore};
-use crate::persist::{Fence, FleetCommandKind};
+use crate::persist::{Fence, FleetCommandKind, HeardClaim};
 use crate::scheduler::runs::RunId;
 use crate::time::Instant;
 
@@ -25,6 +25,7 @@ pub(in crate::scheduler) struct FleetHooks {
     fence: fn(&SchedulerCore, usize) -> Fence,
     counters: fn(&SchedulerCore, usize) -> FleetCounters,
     done: fn(&mut SchedulerCore, FleetReport, Instant, Timestamp),
+    heard_claim: fn(&mut SchedulerCore, &HeardClaim, Instant),
 }
 
 impl core::fmt::Debug for FleetHooks {
@@ -45,9 +46,23 @@ pub(in crate::scheduler) static FLEET_HOOKS: FleetHooks = FleetHooks {
     fence: SchedulerCore::fleet_fence,
     counters: SchedulerCore::fleet_counters,
     done: SchedulerCore::fleet_done,
+    heard_claim: SchedulerCore::fleet_hear_claim,
 };
 
 impl SchedulerCore {
+    /// The ledger announced that `heard.node` won the claim of `heard.fire` (or took it
+    /// over), heard at `now`: the peer counts as live for
+    /// [`peer_ttl`](crate::scheduler::FleetConfig::peer_ttl), and this node drops its own
+    /// claim of the fire if one is waiting (staggered or queued), counting the fire as run
+    /// elsewhere. A claim heard before the fire comes due here is remembered (a few) for
+    /// when it does. This node's own claims are ignored, and so is every claim before
+    /// [`join_fleet`](Self::join_fleet).
+    pub fn fleet_heard_claim(&mut self, heard: &HeardClaim, now: Instant) {
+        if let Some(hooks) = self.fleet_hooks {
+            (hooks.heard_claim)(self, heard, now);
+        }
+    }
+
     pub(super) fn via_fleet_start(&mut self, now: Instant) {
         if let Some(hooks) = self.fleet_hooks {
             (hooks.start)(self, now);
