@@ -1116,9 +1116,22 @@ impl SchedulerCore {
                 let slot = &mut self.flows[i];
                 // A scheduled fire's id is its time on every node (claims are keyed by it),
                 // never moved past the last one: a fire older than the last (a catch-up
-                // fire that waited behind a run) is claimed as it is, one at the last is
-                // the same fire again.
-                if slot.last_fire_id.is_some_and(|last| at == last) {
+                // fire that waited behind a run) is claimed as it is; one at the last, or
+                // one this node is already claiming or holding, is the same fire again.
+                let known = fleet.to_claim.contains(&(i as u32, at))
+                    || fleet
+                        .staggered
+                        .iter()
+                        .any(|s| s.flow == i as u32 && s.at == at)
+                    || fleet
+                        .claiming
+                        .iter()
+                        .any(|s| s.flow == i as u32 && s.at == at)
+                    || fleet
+                        .claims
+                        .iter()
+                        .any(|h| h.flow == i as u32 && h.fire.scheduled().as_microsecond() == at);
+                if known || slot.last_fire_id.is_some_and(|last| at == last) {
                     return FleetDue::Handled(None);
                 }
                 slot.last_fire_id = Some(slot.last_fire_id.map_or(at, |last| last.max(at)));
@@ -2764,6 +2777,78 @@ mod tests {
         assert_eq!(claims_of(&actions), vec![FireId::new("tick", wall(60))]);
     }
 
+    /// Hands flow 0's fires at `times` (wall µs) to the fleet in that order, each handled
+    /// there (queued or dropped); the fires then waiting for their claim.
+    fn due_in_turn(core: &mut SchedulerCore, times: &[i64], now: Instant) -> Vec<(u32, i64)> {
+        for &t in times {
+            assert!(matches!(core.fleet_due(0, t, now), FleetDue::Handled(None)));
+        }
+        core.fleet
+            .as_deref()
+            .unwrap()
+            .to_claim
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    /// Every order of `items` (duplicates give repeated orders, which is harmless here).
+    fn orders(items: &[i64]) -> Vec<Vec<i64>> {
+        if items.len() <= 1 {
+            return vec![items.to_vec()];
+        }
+        let mut all = Vec::new();
+        for i in 0..items.len() {
+            let mut rest = items.to_vec();
+            let first = rest.remove(i);
+            for mut tail in orders(&rest) {
+                tail.insert(0, first);
+                all.push(tail);
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn in_every_order_a_flows_fires_wait_oldest_first_once_each_at_their_own_time() {
+        // The class of the off-schedule fire ids: whatever order a flow's fires reach the
+        // fleet in (catch-up behind newer fires, a fire twice), each waits once, under its
+        // scheduled time, oldest first.
+        let times: Vec<i64> = [60, 120, 180, 240]
+            .iter()
+            .map(|&s| wall(s).as_microsecond())
+            .collect();
+        let mut items = times.clone();
+        items.push(times[1]);
+        for order in orders(&items) {
+            let mut core = SchedulerCore::new();
+            let tick = core.add_flow("tick", every_minute()).unwrap();
+            let policy = SchedulePolicy {
+                missed: MissedFirePolicy::RunAll { max: 8 },
+                ..SchedulePolicy::default()
+            };
+            core.set_policy(tick, policy).unwrap();
+            core.join_fleet(node(), FleetConfig::default()).unwrap();
+            core.start(at(0), wall(0));
+            let queued = due_in_turn(&mut core, &order, at(240));
+            let waiting: Vec<i64> = queued.iter().map(|&(_, t)| t).collect();
+            // Each distinct fire once, oldest first (the policy keeps all of them waiting).
+            let mut want: Vec<i64> = order.clone();
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(waiting, want, "{order:?}: oldest first, each once");
+            assert!(
+                waiting.iter().all(|t| times.contains(t)),
+                "{order:?}: {waiting:?}"
+            );
+            assert_eq!(
+                core.flows[0].last_fire_id,
+                times.iter().max().copied(),
+                "{order:?}"
+            );
+        }
+    }
+
     #[test]
     fn a_fire_older_than_the_last_keeps_its_time_and_is_claimed_first() {
         let mut core = SchedulerCore::new();
@@ -2778,20 +2863,7 @@ mod tests {
         let (t60, t120) = (wall(60).as_microsecond(), wall(120).as_microsecond());
         // A newer fire first, then an older one (a catch-up fire that waited), then the
         // newer one again.
-        for t in [t120, t60, t120] {
-            assert!(matches!(
-                core.fleet_due(0, t, at(120)),
-                FleetDue::Handled(None)
-            ));
-        }
-        let queued: Vec<_> = core
-            .fleet
-            .as_deref()
-            .unwrap()
-            .to_claim
-            .iter()
-            .copied()
-            .collect();
+        let queued = due_in_turn(&mut core, &[t120, t60, t120], at(120));
         assert_eq!(queued, vec![(0, t60), (0, t120)], "oldest first, each once");
         assert_eq!(
             core.flows[0].last_fire_id,
@@ -2809,20 +2881,7 @@ mod tests {
         let mut core = fleet_core_with(FleetConfig::default());
         core.start(at(0), wall(0));
         let (t60, t120) = (wall(60).as_microsecond(), wall(120).as_microsecond());
-        for t in [t120, t60] {
-            assert!(matches!(
-                core.fleet_due(0, t, at(120)),
-                FleetDue::Handled(None)
-            ));
-        }
-        let queued: Vec<_> = core
-            .fleet
-            .as_deref()
-            .unwrap()
-            .to_claim
-            .iter()
-            .copied()
-            .collect();
+        let queued = due_in_turn(&mut core, &[t120, t60], at(120));
         assert_eq!(queued, vec![(0, t120)]);
         assert_eq!(core.flows[0].missed_fires, 1);
     }
