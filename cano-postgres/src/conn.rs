@@ -21,6 +21,7 @@ use crate::schema::migrate;
 /// The statements every store call uses, prepared once per connection.
 pub(crate) struct Prepared {
     pub(crate) claim: Statement,
+    pub(crate) claim_batch: Statement,
     pub(crate) take_over: Statement,
     pub(crate) renew: Statement,
     pub(crate) complete: Statement,
@@ -79,17 +80,30 @@ pub(crate) struct Link {
 const HEARD_KEPT: usize = 1024;
 
 /// The SQL of an announcement's payload, sent by the claim and takeover statements when
-/// they grant a claim (`$1` flow, `$2` scheduled µs, `$3` node): `c<µs> <node bytes>
-/// <node><flow>` (the node's length first, so ids may hold any character).
+/// they grant a claim (`$1` flow, `$2` scheduled µs, `$3` node, unless named): `c<µs>
+/// <node bytes> <node><flow>` (the node's length first, so ids may hold any character).
 macro_rules! announce_sql {
     ($call:literal, $channel:literal) => {
+        announce_sql!("", $call, $channel, "$1", "$2", "$3", "")
+    };
+    ($before:literal, $call:literal, $channel:literal, $flow:literal, $at:literal,
+     $node:literal, $after:literal) => {
         concat!(
             "SELECT c.*, CASE WHEN c.o_status = 0 THEN pg_notify(",
             $channel,
-            ", 'c' || $2::text || ' ' || octet_length($3)::text || ' ' || $3 || $1) IS NULL \
-             END AS o_announced FROM ",
+            ", 'c' || ",
+            $at,
+            "::text || ' ' || octet_length(",
+            $node,
+            ")::text || ' ' || ",
+            $node,
+            " || ",
+            $flow,
+            ") IS NULL END AS o_announced FROM ",
+            $before,
             $call,
-            " c"
+            " c",
+            $after
         )
     };
 }
@@ -195,6 +209,20 @@ async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
     Ok(Prepared {
         claim: client
             .prepare(announce_sql!("cano_claim($1, $2, $3, $4, $5)", "$6"))
+            .await?,
+        // Fires claimed together (`$1` flows, `$2` scheduled µs, `$5` limits; `$3` node,
+        // `$4` lease): one transaction; `n` is each row's place in the arrays.
+        claim_batch: client
+            .prepare(announce_sql!(
+                "unnest($1::text[], $2::bigint[], $5::bigint[]) WITH ORDINALITY \
+                 AS r(flow, at, max_live, n) CROSS JOIN LATERAL ",
+                "cano_claim(r.flow, r.at, $3, $4, r.max_live)",
+                "$6",
+                "r.flow",
+                "r.at",
+                "$3",
+                " ORDER BY r.n"
+            ))
             .await?,
         take_over: client
             .prepare(announce_sql!(

@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use cano_core::persist::{
-    ClaimOutcome, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger, FireOutcome, FireRecord,
-    FleetCommand, FlowLease, FlowLeaseOutcome, HeardClaim, LedgerFlow, NodeId, PersistError,
-    PersistResult, Stamped, TakeoverOutcome, check_flow_id, from_micros, lease_micros, to_micros,
+    ClaimOutcome, ClaimRequest, ClaimState, ExpiredClaim, Fence, FireClaim, FireLedger,
+    FireOutcome, FireRecord, FleetCommand, FlowLease, FlowLeaseOutcome, HeardClaim, LedgerFlow,
+    NodeId, PersistError, PersistResult, Stamped, TakeoverOutcome, check_flow_id, from_micros,
+    lease_micros, to_micros,
 };
 use cano_core::scheduler::FireId;
 use jiff::Timestamp;
@@ -147,8 +148,74 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// The claim statement of [`FireLedger::claim_batch`] for `sent` (`(index, flow, µs,
+    /// max_live)`, in lock order): one answer per fire, in that order.
+    async fn claim_sent(
+        &self,
+        sent: &[(usize, &str, i64, i64)],
+        node_id: &NodeId,
+        lease: Duration,
+    ) -> PersistResult<Vec<PersistResult<Stamped<ClaimOutcome>>>> {
+        let lease = lease_micros(lease)?;
+        let flows: Vec<&str> = sent.iter().map(|s| s.1).collect();
+        let ats: Vec<i64> = sent.iter().map(|s| s.2).collect();
+        let limits: Vec<i64> = sent.iter().map(|s| s.3).collect();
+        let live = self.link.live()?;
+        let rows = live
+            .client
+            .query(
+                &live.sql.claim_batch,
+                &[
+                    &flows,
+                    &ats,
+                    &node_id.as_str(),
+                    &lease,
+                    &limits,
+                    &self.link.channel,
+                ],
+            )
+            .await
+            .map_err(crate::error::from_pg)?;
+        if rows.len() != sent.len() {
+            return Err(PersistError::corrupt(format!(
+                "the claim statement answered {} rows for {} fires",
+                rows.len(),
+                sent.len()
+            )));
+        }
+        Ok(rows.iter().map(claim_outcome).collect())
+    }
+}
+
 fn unknown_status(status: i16) -> PersistError {
     PersistError::corrupt(format!("unknown claim status {status}"))
+}
+
+/// The answer of a claim statement's row (`cano_claim`'s columns).
+fn claim_outcome(row: &Row) -> PersistResult<Stamped<ClaimOutcome>> {
+    let status: i16 = get(row, "o_status")?;
+    let value = match status {
+        0 => ClaimOutcome::Claimed(claimed(row)?),
+        1 => ClaimOutcome::Taken {
+            owner: node(row, "o_owner")?,
+            expires: time(row, "o_expires_us")?,
+        },
+        2 => ClaimOutcome::Done {
+            outcome: outcome(get(row, "o_outcome")?)?,
+        },
+        3 => ClaimOutcome::Abandoned {
+            takeovers: count(get(row, "o_takeovers")?, "takeovers")?,
+        },
+        4 => ClaimOutcome::Stale {
+            high_water: time(row, "o_high_water_us")?,
+        },
+        6 => ClaimOutcome::AtLimit {
+            live: u32::try_from(get::<i64>(row, "o_live")?).unwrap_or(u32::MAX),
+        },
+        other => return Err(unknown_status(other)),
+    };
+    Ok(Stamped::new(value, now(row, "o_now_us")?))
 }
 
 impl FireLedger for PgStore {
@@ -179,28 +246,52 @@ impl FireLedger for PgStore {
             ],
         )
         .await?;
-        let status: i16 = get(&row, "o_status")?;
-        let value = match status {
-            0 => ClaimOutcome::Claimed(claimed(&row)?),
-            1 => ClaimOutcome::Taken {
-                owner: node(&row, "o_owner")?,
-                expires: time(&row, "o_expires_us")?,
-            },
-            2 => ClaimOutcome::Done {
-                outcome: outcome(get(&row, "o_outcome")?)?,
-            },
-            3 => ClaimOutcome::Abandoned {
-                takeovers: count(get(&row, "o_takeovers")?, "takeovers")?,
-            },
-            4 => ClaimOutcome::Stale {
-                high_water: time(&row, "o_high_water_us")?,
-            },
-            6 => ClaimOutcome::AtLimit {
-                live: u32::try_from(get::<i64>(&row, "o_live")?).unwrap_or(u32::MAX),
-            },
-            other => return Err(unknown_status(other)),
-        };
-        Ok(Stamped::new(value, now(&row, "o_now_us")?))
+        claim_outcome(&row)
+    }
+
+    /// All of `claims` in one statement (one transaction, one round trip), sent in
+    /// (flow, time) order so that two nodes claiming overlapping batches lock the flows
+    /// in the same order and never deadlock. A request the store cannot take (an empty
+    /// flow id, `max_live == 0`, a sub-microsecond time) is answered `Invalid` on its
+    /// own; the others go out.
+    async fn claim_batch(
+        &self,
+        claims: &[ClaimRequest],
+        node_id: &NodeId,
+        lease: Duration,
+    ) -> Vec<PersistResult<Stamped<ClaimOutcome>>> {
+        let mut answers: Vec<PersistResult<Stamped<ClaimOutcome>>> = (0..claims.len())
+            .map(|_| Err(PersistError::unavailable("not sent")))
+            .collect();
+        let mut sent: Vec<(usize, &str, i64, i64)> = Vec::with_capacity(claims.len());
+        for (k, claim) in claims.iter().enumerate() {
+            match key(&claim.fire) {
+                Err(e) => answers[k] = Err(e),
+                Ok(_) if claim.max_live == 0 => {
+                    answers[k] = Err(PersistError::invalid("max_live must be at least 1"));
+                }
+                Ok((flow, at)) => sent.push((k, flow, at, i64::from(claim.max_live))),
+            }
+        }
+        if sent.is_empty() {
+            return answers;
+        }
+        // Stable: two fires of one flow keep the order asked (oldest first).
+        sent.sort_by(|a, b| (a.1, a.2).cmp(&(b.1, b.2)));
+        let result = self.claim_sent(&sent, node_id, lease).await;
+        match result {
+            Ok(rows) => {
+                for ((k, ..), answer) in sent.iter().zip(rows) {
+                    answers[*k] = answer;
+                }
+            }
+            Err(e) => {
+                for (k, ..) in &sent {
+                    answers[*k] = Err(e.clone());
+                }
+            }
+        }
+        answers
     }
 
     async fn renew(

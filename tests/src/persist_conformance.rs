@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cano_core::persist::{
-    ClaimOutcome, ClaimState, Fence, FireLedger, FireOutcome, FlowLeaseOutcome, FlowRecord,
-    MAX_LEASE, NodeId, PersistError, ScheduleHash, ScheduleStore, TakeoverOutcome,
+    ClaimOutcome, ClaimRequest, ClaimState, Fence, FireLedger, FireOutcome, FlowLeaseOutcome,
+    FlowRecord, MAX_LEASE, NodeId, PersistError, ScheduleHash, ScheduleStore, TakeoverOutcome,
 };
 use cano_core::scheduler::FireId;
 use futures::future::join_all;
@@ -112,6 +112,8 @@ where
         the_overlap_limit_holds_fleet_wide,
         a_takeover_keeps_the_overlap_limit,
         concurrent_takeovers_have_one_winner,
+        a_batch_answers_each_claim_as_one_by_one,
+        concurrent_batches_in_any_order_never_give_two_live_claims,
     ];
     run_cases(make, cases).await;
 }
@@ -952,4 +954,154 @@ async fn bad_records_are_invalid<F: StoreFixture>(f: Arc<F>) {
         Err(PersistError::Invalid(_))
     ));
     assert!(s.load_all().await.expect("load").is_empty());
+}
+
+async fn a_batch_answers_each_claim_as_one_by_one<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let at = |flow: &str, m: u32| fire(flow, &format!("2026-01-01T00:{m:02}:00Z"));
+    // What the batch meets: a fire another node holds, a flow whose mark is past the fire,
+    // a flow at its limit, a fire this node already holds.
+    l.claim(&at("b-taken", 1), &node("b"), LONG)
+        .await
+        .expect("claim");
+    l.claim(&at("b-stale", 5), &node("b"), LONG)
+        .await
+        .expect("claim");
+    l.claim(&at("b-limit", 1), &node("b"), LONG)
+        .await
+        .expect("claim");
+    let mine = claimed(
+        &l.claim(&at("b-mine", 1), &node("a"), LONG)
+            .await
+            .expect("claim")
+            .value,
+        "held before the batch",
+    );
+    let asked = [
+        ClaimRequest::new(at("b-fresh", 1), 1),
+        ClaimRequest::new(at("b-taken", 1), 1),
+        ClaimRequest::new(at("b-stale", 2), 1),
+        ClaimRequest::new(at("b-limit", 2), 1),
+        ClaimRequest::new(at("b-mine", 1), 1),
+        ClaimRequest::new(fire("", "2026-01-01T00:01:00Z"), 1),
+        ClaimRequest::new(at("b-zero", 1), 0),
+        // Two fires of one flow: the second sees the first (its live claim, its mark).
+        ClaimRequest::new(at("b-two", 1), 2),
+        ClaimRequest::new(at("b-two", 2), 2),
+        ClaimRequest::new(at("b-one", 1), 1),
+        ClaimRequest::new(at("b-one", 2), 1),
+        ClaimRequest::new(at("b-fresh2", 1), 1),
+    ];
+    let answers = l.claim_batch(&asked, &node("a"), LONG).await;
+    assert_eq!(answers.len(), asked.len(), "one answer per request");
+    let outcome = |k: usize| answers[k].as_ref().map(|a| a.value.clone());
+    claimed(&outcome(0).expect("fresh"), "a fresh fire");
+    assert!(
+        matches!(outcome(1), Ok(ClaimOutcome::Taken { ref owner, .. }) if *owner == node("b")),
+        "{:?}",
+        outcome(1)
+    );
+    assert!(
+        matches!(outcome(2), Ok(ClaimOutcome::Stale { .. })),
+        "{:?}",
+        outcome(2)
+    );
+    assert_eq!(outcome(3), Ok(ClaimOutcome::AtLimit { live: 1 }));
+    let again = claimed(&outcome(4).expect("mine"), "the holder asking again");
+    assert_eq!(again.fence, mine.fence, "the same claim");
+    assert!(
+        matches!(outcome(5), Err(PersistError::Invalid(_))),
+        "{:?}",
+        outcome(5)
+    );
+    assert!(
+        matches!(outcome(6), Err(PersistError::Invalid(_))),
+        "{:?}",
+        outcome(6)
+    );
+    let first = claimed(&outcome(7).expect("two"), "the first of two");
+    let second = claimed(&outcome(8).expect("two"), "the second of two");
+    assert!(second.fence > first.fence, "fences increase within a batch");
+    claimed(
+        &outcome(9).expect("one"),
+        "the first of a flow limited to one",
+    );
+    assert_eq!(
+        outcome(10),
+        Ok(ClaimOutcome::AtLimit { live: 1 }),
+        "the second sees the first's live claim"
+    );
+    claimed(
+        &outcome(11).expect("fresh"),
+        "after the refusals, a fresh fire",
+    );
+    // What the batch granted is in the ledger, as one by one.
+    for k in [0, 7, 8, 9, 11] {
+        let record = l
+            .fire(&asked[k].fire)
+            .await
+            .expect("fire")
+            .value
+            .expect("a record of what was granted");
+        assert_eq!(record.owner, node("a"));
+        assert_eq!(record.state, ClaimState::Claimed);
+    }
+    for k in [2, 3, 10] {
+        assert!(
+            l.fire(&asked[k].fire).await.expect("fire").value.is_none(),
+            "a refused claim records nothing: {}",
+            asked[k].fire
+        );
+    }
+    assert!(l.claim_batch(&[], &node("a"), LONG).await.is_empty());
+}
+
+async fn concurrent_batches_in_any_order_never_give_two_live_claims<F: StoreFixture>(f: Arc<F>) {
+    const NODES: usize = 6;
+    const FLOWS: usize = 24;
+    let handles = f.handles(NODES).await;
+    let fires: Vec<FireId> = (0..FLOWS)
+        .map(|k| fire(&format!("batch-race-{k:02}"), "2026-01-01T00:00:00Z"))
+        .collect();
+    // Every node claims every fire in one batch, half of them in the opposite order: a
+    // store that locked in the order asked would deadlock here.
+    let runs = handles.iter().enumerate().map(|(i, (ledger, _))| {
+        let mut asked: Vec<ClaimRequest> = fires
+            .iter()
+            .map(|x| ClaimRequest::new(x.clone(), 1))
+            .collect();
+        if i % 2 == 1 {
+            asked.reverse();
+        }
+        async move {
+            let me = node(&format!("n{i}"));
+            let answers = ledger.claim_batch(&asked, &me, LONG).await;
+            asked
+                .into_iter()
+                .zip(answers)
+                .filter_map(|(x, answer)| match answer.expect("claim").value {
+                    ClaimOutcome::Claimed(c) => Some((x.fire, me.clone(), c.fence)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        }
+    });
+    let won: Vec<_> = join_all(runs).await.into_iter().flatten().collect();
+    for x in &fires {
+        let winners: Vec<_> = won.iter().filter(|(w, _, _)| w == x).collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{x}: exactly one claim wins, got {winners:?}"
+        );
+        let record = f
+            .ledger()
+            .fire(x)
+            .await
+            .expect("fire")
+            .value
+            .expect("record");
+        assert_eq!(record.owner, winners[0].1);
+        assert_eq!(record.fence, winners[0].2);
+    }
 }

@@ -25,6 +25,23 @@ pub struct HeardClaim {
     pub node: NodeId,
 }
 
+/// One claim of a [`FireLedger::claim_batch`]: the fire and its flow's overlap limit
+/// across the fleet (as `max_live` of [`FireLedger::claim_limited`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// The fire to claim.
+    pub fire: FireId,
+    /// The most live claims its flow may hold across the fleet, this one included.
+    pub max_live: u32,
+}
+
+impl ClaimRequest {
+    /// A claim of `fire` within `max_live` live claims of its flow.
+    pub fn new(fire: FireId, max_live: u32) -> Self {
+        ClaimRequest { fire, max_live }
+    }
+}
+
 /// How a claimed fire's run ended, as recorded by [`FireLedger::complete`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -296,6 +313,59 @@ pub trait FireLedger: Send + Sync {
         max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<ClaimOutcome>>> + Send;
 
+    /// Claims each of `claims` for `node` with a lease of `lease`, as
+    /// [`claim_limited`](FireLedger::claim_limited) would one after another, and answers
+    /// each in the order asked (one answer per request, always). A fleet node asks for the
+    /// fires that come due together in one call, so a store that can grant them in one
+    /// round trip (PostgreSQL: one statement) claims a hundred fires due at the same
+    /// second in the time of one claim. The default performs the claims one by one.
+    ///
+    /// Two requests for one flow are answered as two claims in that order (the second
+    /// sees the first: its live count, its high-water mark).
+    ///
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use std::time::Duration;
+    /// use cano_core::persist::{ClaimOutcome, ClaimRequest, FireLedger, MemoryFireLedger, NodeId};
+    /// use cano_core::scheduler::FireId;
+    ///
+    /// let at = jiff::Timestamp::from_second(1_767_225_600).unwrap();
+    /// let ledger = MemoryFireLedger::new_at(at);
+    /// let claims = [
+    ///     ClaimRequest::new(FireId::new("report", at), 1),
+    ///     ClaimRequest::new(FireId::new("backup", at), 1),
+    /// ];
+    /// let answers = ledger.claim_batch(&claims, &NodeId::new("a"), Duration::from_secs(30)).await;
+    /// assert_eq!(answers.len(), 2);
+    /// assert!(matches!(answers[0].as_ref().unwrap().value, ClaimOutcome::Claimed(_)));
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Each answer carries its own error, as from
+    /// [`claim_limited`](FireLedger::claim_limited). A store that sends the batch in one
+    /// round trip answers every request of it with the same error when the round trip
+    /// fails ([`Unavailable`](super::PersistError::Unavailable): none, some or all of the
+    /// claims may have been applied; asking again is safe).
+    fn claim_batch(
+        &self,
+        claims: &[ClaimRequest],
+        node: &NodeId,
+        lease: Duration,
+    ) -> impl Future<Output = Vec<PersistResult<Stamped<ClaimOutcome>>>> + Send {
+        async move {
+            let mut answers = Vec::with_capacity(claims.len());
+            for claim in claims {
+                answers.push(
+                    self.claim_limited(&claim.fire, node, lease, claim.max_live)
+                        .await,
+                );
+            }
+            answers
+        }
+    }
+
     /// Extends the claim on `fire` held with `fence` to `lease` from the store's now, and
     /// returns the new expiry.
     ///
@@ -460,6 +530,12 @@ pub trait DynFireLedger: Send + Sync {
         lease: Duration,
         max_live: u32,
     ) -> Answer<'a, ClaimOutcome>;
+    fn claim_batch_dyn<'a>(
+        &'a self,
+        claims: &'a [ClaimRequest],
+        node: &'a NodeId,
+        lease: Duration,
+    ) -> BoxFuture<'a, Vec<PersistResult<Stamped<ClaimOutcome>>>>;
     fn renew_dyn<'a>(
         &'a self,
         fire: &'a FireId,
@@ -515,6 +591,14 @@ impl<T: FireLedger> DynFireLedger for T {
         max_live: u32,
     ) -> Answer<'a, ClaimOutcome> {
         Box::pin(self.claim_limited(fire, node, lease, max_live))
+    }
+    fn claim_batch_dyn<'a>(
+        &'a self,
+        claims: &'a [ClaimRequest],
+        node: &'a NodeId,
+        lease: Duration,
+    ) -> BoxFuture<'a, Vec<PersistResult<Stamped<ClaimOutcome>>>> {
+        Box::pin(self.claim_batch(claims, node, lease))
     }
     fn renew_dyn<'a>(
         &'a self,
@@ -605,6 +689,14 @@ macro_rules! forward_fire_ledger {
                         .claim_limited_dyn(fire, node, lease, max_live)
                         .await
                 }
+            }
+            fn claim_batch(
+                &self,
+                claims: &[ClaimRequest],
+                node: &NodeId,
+                lease: Duration,
+            ) -> impl Future<Output = Vec<PersistResult<Stamped<ClaimOutcome>>>> + Send {
+                async move { (**self).claim_batch_dyn(claims, node, lease).await }
             }
             fn renew(
                 &self,
@@ -717,6 +809,14 @@ impl<T: FireLedger> FireLedger for Arc<T> {
         max_live: u32,
     ) -> impl Future<Output = PersistResult<Stamped<ClaimOutcome>>> + Send {
         T::claim_limited(self, fire, node, lease, max_live)
+    }
+    fn claim_batch(
+        &self,
+        claims: &[ClaimRequest],
+        node: &NodeId,
+        lease: Duration,
+    ) -> impl Future<Output = Vec<PersistResult<Stamped<ClaimOutcome>>>> + Send {
+        T::claim_batch(self, claims, node, lease)
     }
     fn renew(
         &self,

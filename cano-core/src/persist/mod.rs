@@ -65,8 +65,8 @@ pub use catch_up::{CatchUp, CatchUpReason, plan_catch_up};
 pub use codec::{FORMAT_VERSION, FleetCommand, FleetCommandKind};
 pub use error::{PersistError, PersistResult};
 pub use fire_ledger::{
-    ClaimOutcome, ClaimState, DynFireLedger, ExpiredClaim, FireClaim, FireLedger, FireOutcome,
-    FireRecord, FlowLease, FlowLeaseOutcome, HeardClaim, LedgerFlow, TakeoverOutcome,
+    ClaimOutcome, ClaimRequest, ClaimState, DynFireLedger, ExpiredClaim, FireClaim, FireLedger,
+    FireOutcome, FireRecord, FlowLease, FlowLeaseOutcome, HeardClaim, LedgerFlow, TakeoverOutcome,
 };
 pub use hash::ScheduleHash;
 pub use lease::{DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, DEFAULT_MAX_TAKEOVERS, LeaseTrust};

@@ -71,7 +71,7 @@ use jiff::Timestamp;
 
 use super::{Action, Dispatch, FlowIndex, RunOutcome, SchedulerCore, Stage};
 use crate::persist::{
-    ClaimOutcome, DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, DEFAULT_MAX_SKEW,
+    ClaimOutcome, ClaimRequest, DEFAULT_LEASE, DEFAULT_LEASE_SAFETY_MARGIN, DEFAULT_MAX_SKEW,
     DEFAULT_MAX_TAKEOVERS, DynFireLedger, ExpiredClaim, Fence, FireLedger, FireOutcome,
     FleetCommand, FleetCommandKind, FlowLease, FlowLeaseOutcome, HeardClaim, LeaseTrust, NodeId,
     PersistError, PersistResult, SkewCheck, Stamped, TakeoverOutcome,
@@ -93,6 +93,10 @@ pub const DEFAULT_LEDGER_RETRY: Duration = Duration::from_secs(1);
 
 /// The longest delay between retries while the ledger stays unavailable.
 pub const DEFAULT_LEDGER_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The most fires one [`FleetAction::Claim`] asks for: the fires due together beyond it go
+/// in the next claim, sent at once after it.
+pub const CLAIM_BATCH_MAX: usize = 128;
 
 /// The most expired claims one scan asks for.
 const SCAN_LIMIT: usize = 64;
@@ -234,17 +238,16 @@ impl FleetConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FleetAction {
-    /// [`FireLedger::claim_limited`] `fire` of `flow` with `lease`, up to `max_live` live
-    /// claims of the flow across the fleet.
+    /// [`FireLedger::claim_batch`] the fires that came due together (at most
+    /// [`CLAIM_BATCH_MAX`]), each up to its flow's overlap limit across the fleet, with
+    /// `lease`.
     Claim {
-        /// The flow.
-        flow: FlowIndex,
-        /// The fire.
-        fire: FireId,
+        /// The flow of each fire: `flows[k]` is the flow of `claims[k]`.
+        flows: Vec<FlowIndex>,
+        /// The fires, oldest first within a flow.
+        claims: Vec<ClaimRequest>,
         /// The lease to ask for.
         lease: Duration,
-        /// The flow's overlap limit.
-        max_live: u32,
     },
     /// [`FireLedger::renew`] the claim on `fire` held with `fence`.
     Renew {
@@ -325,14 +328,13 @@ pub enum FleetAction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FleetReport {
-    /// The answer to [`FleetAction::Claim`].
+    /// The answers to [`FleetAction::Claim`]: per fire asked, its flow, the fire and the
+    /// ledger's answer. [`perform`](FleetAction::perform) answers every fire asked: those a
+    /// ledger left unanswered are [`PersistError::Unavailable`] (claimed again after the
+    /// retry delay).
     Claim {
-        /// The flow.
-        flow: FlowIndex,
-        /// The fire.
-        fire: FireId,
-        /// The ledger's answer.
-        result: PersistResult<Stamped<ClaimOutcome>>,
+        /// `(flow, fire, answer)` for each fire asked for.
+        answers: Vec<(FlowIndex, FireId, PersistResult<Stamped<ClaimOutcome>>)>,
     },
     /// The answer to [`FleetAction::Renew`].
     Renew {
@@ -407,13 +409,24 @@ impl FleetAction {
     pub async fn perform<L: FireLedger + ?Sized>(self, ledger: &L, node: &NodeId) -> FleetReport {
         match self {
             FleetAction::Claim {
-                flow,
-                fire,
+                flows,
+                claims,
                 lease,
-                max_live,
             } => {
-                let result = ledger.claim_limited(&fire, node, lease, max_live).await;
-                FleetReport::Claim { flow, fire, result }
+                let mut results = ledger.claim_batch(&claims, node, lease).await.into_iter();
+                let answers = flows
+                    .into_iter()
+                    .zip(claims)
+                    .map(|(flow, claim)| {
+                        let result = results.next().unwrap_or_else(|| {
+                            Err(PersistError::unavailable(
+                                "the ledger answered fewer claims than were asked",
+                            ))
+                        });
+                        (flow, claim.fire, result)
+                    })
+                    .collect();
+                FleetReport::Claim { answers }
             }
             FleetAction::Renew { fire, fence, lease } => {
                 let result = ledger.renew(&fire, fence, lease).await;
@@ -1434,29 +1447,40 @@ impl SchedulerCore {
         if !fleet.may_call(now) {
             return None;
         }
-        // Due fires to claim, oldest first, within the flow's overlap limit.
+        // Due fires to claim, oldest first, within the flow's overlap limit: all that
+        // came due together in one call (one while the ledger is down: the probe).
         let flows = &self.flows;
-        if let Some(p) = fleet.to_claim.iter().position(|&(f, _)| {
-            let slot = &flows[f as usize];
-            fleet.busy(f, slot.state.running()) < slot.config.overlap.limit()
-        }) && let Some((f, at)) = fleet.to_claim.remove(p)
+        let (mut claim_flows, mut claims) = (Vec::new(), Vec::new());
+        while claims.len() < CLAIM_BATCH_MAX
+            && (claims.is_empty() || fleet.down_until.is_none())
+            && let Some(p) = fleet.to_claim.iter().position(|&(f, _)| {
+                let slot = &flows[f as usize];
+                fleet.busy(f, slot.state.running()) < slot.config.overlap.limit()
+            })
+            && let Some((f, at)) = fleet.to_claim.remove(p)
         {
             let slot = &flows[f as usize];
             if slot.state.is_paused() || slot.state.is_tripped() {
-                return None;
+                continue;
             }
-            fleet.calling();
             fleet.claiming.push(Sent {
                 flow: f,
                 at,
                 wall,
                 mono: now,
             });
+            claim_flows.push(FlowIndex(f));
+            claims.push(ClaimRequest::new(
+                FireId::new(slot.id.clone(), timestamp_at(at)),
+                slot.config.overlap.limit(),
+            ));
+        }
+        if !claims.is_empty() {
+            fleet.calling();
             return Some(Action::Fleet(FleetAction::Claim {
-                flow: FlowIndex(f),
-                fire: FireId::new(slot.id.clone(), timestamp_at(at)),
+                flows: claim_flows,
+                claims,
                 lease,
-                max_live: slot.config.overlap.limit(),
             }));
         }
         if let Some((f, fire)) = fleet.takeovers.pop_front() {
@@ -1586,8 +1610,28 @@ impl SchedulerCore {
         }
         self.fleet_sync_flows(now);
         match report {
-            FleetReport::Claim { flow, fire, result } => {
-                self.claim_done(flow, fire, result, now, wall)
+            FleetReport::Claim { answers } => {
+                // One call, so one note of the ledger's availability (a batch of refused
+                // claims is one failure for the retry backoff, not one per fire).
+                if let Some(fleet) = self.fleet.as_deref_mut() {
+                    match answers
+                        .iter()
+                        .find(|(_, _, r)| matches!(r, Err(e) if retryable(e)))
+                    {
+                        Some((_, _, failed)) => fleet.answered(failed, now),
+                        None => fleet.answered(&Ok(()), now),
+                    }
+                }
+                let mut retries = Vec::new();
+                for (flow, fire, result) in answers {
+                    retries.extend(self.claim_answered(flow, fire, result, now, wall));
+                }
+                if let Some(fleet) = self.fleet.as_deref_mut() {
+                    // In the order asked, ahead of the fires that came due since.
+                    for retry in retries.into_iter().rev() {
+                        fleet.to_claim.push_front(retry);
+                    }
+                }
             }
             FleetReport::Renew {
                 fire,
@@ -1821,21 +1865,35 @@ impl SchedulerCore {
         now: Instant,
         wall: Timestamp,
     ) {
+        if let Some(fleet) = self.fleet.as_deref_mut() {
+            fleet.answered(&result, now);
+        }
+        if let Some(retry) = self.claim_answered(flow, fire, result, now, wall)
+            && let Some(fleet) = self.fleet.as_deref_mut()
+        {
+            fleet.to_claim.push_front(retry);
+        }
+    }
+
+    /// [`claim_done`](Self::claim_done) but for the ledger's availability; returns the fire
+    /// to claim again (first) when the answer says the ledger could not be reached.
+    fn claim_answered(
+        &mut self,
+        flow: FlowIndex,
+        fire: FireId,
+        result: PersistResult<Stamped<ClaimOutcome>>,
+        now: Instant,
+        wall: Timestamp,
+    ) -> Option<(u32, i64)> {
         self.fleet_sync_flows(now);
-        let Some(fleet) = self.fleet.as_deref_mut() else {
-            return;
-        };
+        let fleet = self.fleet.as_deref_mut()?;
         let i = flow.get();
         let at = fire.scheduled().as_microsecond();
-        let Some(p) = fleet
+        let p = fleet
             .claiming
             .iter()
-            .position(|s| s.flow == i as u32 && s.at == at)
-        else {
-            return;
-        };
+            .position(|s| s.flow == i as u32 && s.at == at)?;
         let sent = fleet.claiming.swap_remove(p);
-        fleet.answered(&result, now);
         match result {
             Ok(Stamped {
                 value: ClaimOutcome::Claimed(claim),
@@ -1876,13 +1934,14 @@ impl SchedulerCore {
             Err(e) if retryable(&e) => {
                 // Not known to be claimed: ask again once the ledger answers (a lost
                 // acknowledgement of a claim that went through answers `Claimed` again).
-                fleet.to_claim.push_front((i as u32, at));
+                return Some((i as u32, at));
             }
             Err(_) => {
                 let slot = &mut self.flows[i];
                 slot.missed_fires = slot.missed_fires.saturating_add(1);
             }
         }
+        None
     }
 }
 
@@ -1949,9 +2008,11 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Fleet(FleetAction::Claim { fire, .. }) => Some(fire.clone()),
+                Action::Fleet(FleetAction::Claim { claims, .. }) => Some(claims),
                 _ => None,
             })
+            .flatten()
+            .map(|c| c.fire.clone())
             .collect()
     }
 
@@ -2242,7 +2303,7 @@ mod tests {
             core.start(at(0), wall(0));
             let (actions, _) = drain(&mut core, at(60), wall(60));
             let max = actions.iter().find_map(|a| match a {
-                Action::Fleet(FleetAction::Claim { max_live, .. }) => Some(*max_live),
+                Action::Fleet(FleetAction::Claim { claims, .. }) => Some(claims[0].max_live),
                 _ => None,
             });
             assert_eq!(max, Some(limit), "{overlap:?}");
@@ -2434,14 +2495,16 @@ mod tests {
         let fire = due_claim(&mut core);
         let flow = core.flow("tick").unwrap();
         let claim = FleetAction::Claim {
-            flow,
-            fire: fire.clone(),
+            flows: vec![flow],
+            claims: vec![ClaimRequest::new(fire.clone(), 1)],
             lease: DEFAULT_LEASE,
-            max_live: 1,
         };
         let report = futures::executor::block_on(claim.clone().perform(&ledger, &node()));
-        let FleetReport::Claim { result, .. } = &report else {
+        let FleetReport::Claim { answers } = &report else {
             panic!("{report:?}")
+        };
+        let [(_, _, result)] = answers.as_slice() else {
+            panic!("{answers:?}")
         };
         let Ok(Stamped {
             value: ClaimOutcome::Claimed(won),
@@ -2913,6 +2976,214 @@ mod tests {
             peers,
             vec![below],
             "the silent peer is forgotten, the other kept"
+        );
+    }
+
+    fn claim_actions(actions: &[Action]) -> Vec<(Vec<FlowIndex>, Vec<ClaimRequest>)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Fleet(FleetAction::Claim { flows, claims, .. }) => {
+                    Some((flows.clone(), claims.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn minutely_fleet(n: usize) -> SchedulerCore {
+        let ids: Vec<alloc::string::String> = (0..n).map(|k| alloc::format!("f{k:03}")).collect();
+        let flows: Vec<(&str, Schedule)> = ids.iter().map(|id| (&**id, every_minute())).collect();
+        fleet_core(&flows)
+    }
+
+    #[test]
+    fn fires_due_together_are_claimed_in_one_call_up_to_the_batch_limit() {
+        let n = CLAIM_BATCH_MAX + 2;
+        let mut core = minutely_fleet(n);
+        core.start(at(0), wall(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let batches = claim_actions(&actions);
+        let sizes: Vec<usize> = batches.iter().map(|(_, c)| c.len()).collect();
+        assert_eq!(sizes, vec![CLAIM_BATCH_MAX, 2], "{sizes:?}");
+        for (flows, claims) in &batches {
+            assert_eq!(flows.len(), claims.len());
+            for (flow, claim) in flows.iter().zip(claims) {
+                assert_eq!(claim.fire.flow(), core.flow_id(*flow));
+                assert_eq!(claim.fire.scheduled(), wall(60));
+            }
+        }
+        // Every fire answered in one report each batch: every flow starts once.
+        for (flows, claims) in batches {
+            let answers = flows
+                .into_iter()
+                .zip(claims)
+                .enumerate()
+                .map(|(k, (flow, c))| (flow, c.fire, claimed(k as u64 + 1, wall(60))))
+                .collect();
+            core.fleet_done(FleetReport::Claim { answers }, at(60), wall(60));
+        }
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert_eq!(starts_of(&actions).len(), n);
+    }
+
+    #[test]
+    fn a_batch_refused_as_unavailable_is_one_failure_and_is_asked_again_in_order() {
+        let mut core = minutely_fleet(5);
+        core.start(at(0), wall(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let [(flows, claims)] = claim_actions(&actions).try_into().unwrap();
+        let asked: Vec<FireId> = claims.iter().map(|c| c.fire.clone()).collect();
+        let answers = flows
+            .into_iter()
+            .zip(claims)
+            .map(|(flow, c)| (flow, c.fire, Err(PersistError::unavailable("down"))))
+            .collect();
+        core.fleet_done(FleetReport::Claim { answers }, at(60), wall(60));
+        let retry = FleetConfig::default().retry;
+        let fleet = core.fleet.as_deref().unwrap();
+        assert_eq!(fleet.retry_delay, retry, "one call failed, not five");
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        assert!(
+            claim_actions(&actions).is_empty(),
+            "nothing before the retry"
+        );
+        // The retry is a probe of one fire, the oldest asked; the rest follow it at once.
+        let (actions, _) = drain(&mut core, at(60) + retry, wall(60) + retry);
+        let [(flows, probe)] = claim_actions(&actions).try_into().unwrap();
+        assert_eq!(probe.len(), 1);
+        assert_eq!(probe[0].fire, asked[0]);
+        let answers = vec![(flows[0], probe[0].fire.clone(), claimed(1, wall(61)))];
+        core.fleet_done(FleetReport::Claim { answers }, at(61), wall(61));
+        let (actions, _) = drain(&mut core, at(61), wall(61));
+        let [(_, rest)] = claim_actions(&actions).try_into().unwrap();
+        let rest: Vec<FireId> = rest.into_iter().map(|c| c.fire).collect();
+        assert_eq!(rest, asked[1..], "the others, in the order first asked");
+    }
+
+    #[test]
+    fn a_report_missing_answers_leaves_those_fires_to_be_claimed_again() {
+        let mut core = minutely_fleet(3);
+        core.start(at(0), wall(0));
+        let (actions, _) = drain(&mut core, at(60), wall(60));
+        let [(flows, claims)] = claim_actions(&actions).try_into().unwrap();
+        let action = FleetAction::Claim {
+            flows,
+            claims: claims.clone(),
+            lease: DEFAULT_LEASE,
+        };
+        // A ledger that answers only the first of a batch.
+        struct Short(crate::persist::MemoryFireLedger);
+        impl FireLedger for Short {
+            async fn claim_limited(
+                &self,
+                fire: &FireId,
+                node: &NodeId,
+                lease: Duration,
+                max_live: u32,
+            ) -> PersistResult<Stamped<ClaimOutcome>> {
+                self.0.claim_limited(fire, node, lease, max_live).await
+            }
+            async fn claim_batch(
+                &self,
+                claims: &[ClaimRequest],
+                node: &NodeId,
+                lease: Duration,
+            ) -> Vec<PersistResult<Stamped<ClaimOutcome>>> {
+                self.0.claim_batch(&claims[..1], node, lease).await
+            }
+            async fn renew(
+                &self,
+                f: &FireId,
+                e: Fence,
+                l: Duration,
+            ) -> PersistResult<Stamped<Timestamp>> {
+                self.0.renew(f, e, l).await
+            }
+            async fn complete(
+                &self,
+                f: &FireId,
+                e: Fence,
+                o: FireOutcome,
+            ) -> PersistResult<Stamped<()>> {
+                self.0.complete(f, e, o).await
+            }
+            async fn expired(&self, limit: usize) -> PersistResult<Stamped<Vec<ExpiredClaim>>> {
+                self.0.expired(limit).await
+            }
+            async fn take_over_limited(
+                &self,
+                f: &FireId,
+                n: &NodeId,
+                l: Duration,
+                m: u32,
+                live: u32,
+            ) -> PersistResult<Stamped<TakeoverOutcome>> {
+                self.0.take_over_limited(f, n, l, m, live).await
+            }
+            async fn retain(&self, before: Timestamp) -> PersistResult<Stamped<u64>> {
+                self.0.retain(before).await
+            }
+            async fn fire(
+                &self,
+                f: &FireId,
+            ) -> PersistResult<Stamped<Option<crate::persist::FireRecord>>> {
+                self.0.fire(f).await
+            }
+            async fn flow(&self, f: &str) -> PersistResult<Stamped<crate::persist::LedgerFlow>> {
+                self.0.flow(f).await
+            }
+            async fn acquire_flow(
+                &self,
+                f: &str,
+                n: &NodeId,
+                l: Duration,
+            ) -> PersistResult<Stamped<FlowLeaseOutcome>> {
+                self.0.acquire_flow(f, n, l).await
+            }
+            async fn renew_flow(
+                &self,
+                f: &str,
+                e: Fence,
+                l: Duration,
+            ) -> PersistResult<Stamped<Timestamp>> {
+                self.0.renew_flow(f, e, l).await
+            }
+            async fn release_flow(&self, f: &str, e: Fence) -> PersistResult<Stamped<()>> {
+                self.0.release_flow(f, e).await
+            }
+        }
+        let ledger = Short(crate::persist::MemoryFireLedger::new_at(wall(60)));
+        let report = futures::executor::block_on(action.perform(&ledger, &node()));
+        let FleetReport::Claim { answers } = &report else {
+            panic!("{report:?}")
+        };
+        assert_eq!(answers.len(), 3, "every fire asked is in the report");
+        assert!(answers[0].2.is_ok());
+        assert!(matches!(answers[1].2, Err(PersistError::Unavailable(_))));
+        core.fleet_done(report, at(60), wall(60));
+        let retry = FleetConfig::default().retry;
+        let mut asked_again = Vec::new();
+        for t in [at(60) + retry, at(60) + retry * 2] {
+            let (actions, _) = drain(&mut core, t, wall(60));
+            for (flows, claims) in claim_actions(&actions) {
+                let answers = flows
+                    .into_iter()
+                    .zip(claims)
+                    .map(|(flow, c)| {
+                        asked_again.push(c.fire.clone());
+                        (flow, c.fire, claimed(9, wall(61)))
+                    })
+                    .collect();
+                core.fleet_done(FleetReport::Claim { answers }, t, wall(61));
+            }
+        }
+        assert_eq!(
+            asked_again,
+            claims[1..]
+                .iter()
+                .map(|c| c.fire.clone())
+                .collect::<Vec<_>>()
         );
     }
 }

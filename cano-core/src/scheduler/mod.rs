@@ -65,8 +65,9 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 pub use self::core::fleet::{
-    DEFAULT_CLAIM_STAGGER, DEFAULT_LEDGER_RETRY, DEFAULT_LEDGER_RETRY_MAX, DEFAULT_PEER_TTL,
-    DEFAULT_SCAN_EVERY, FleetAction, FleetConfig, FleetReport, FleetStatus, claim_weight,
+    CLAIM_BATCH_MAX, DEFAULT_CLAIM_STAGGER, DEFAULT_LEDGER_RETRY, DEFAULT_LEDGER_RETRY_MAX,
+    DEFAULT_PEER_TTL, DEFAULT_SCAN_EVERY, FleetAction, FleetConfig, FleetReport, FleetStatus,
+    claim_weight,
 };
 pub use self::core::{
     Action, DEFAULT_CANCEL_WIND_DOWN, DEFAULT_MISFIRE_GRACE, DEFAULT_WALL_CLOCK_CHECK, Dispatch,

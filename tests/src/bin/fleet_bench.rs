@@ -3,7 +3,8 @@
 //! Markdown table for the README.
 //!
 //! Run: `cargo build --release -p cano-tests --bin fleet_node --bin fleet_bench &&
-//! target/release/fleet_bench` (`--seconds N` sets each lateness run's length, default 20).
+//! target/release/fleet_bench` (`--seconds N` sets each lateness run's length, default 20;
+//! `--lateness` runs only the lateness rows).
 //!
 //! * **Fire lateness** (scheduled time → run start, real clock), p50/p99/max, for 1 and 3
 //!   nodes running the 200 flows of `cano_tests::fleet::fleet_flows` (about 160 fires a
@@ -19,7 +20,8 @@
 //! * **Idle CPU per node** with 10 000 flows (crons that fire once a year): CPU time of
 //!   each of 3 node processes over 10 s, from `/proc/<pid>/stat`.
 //! * **Claims per second** sustained: claim + complete of distinct fires, straight on
-//!   `PgStore`, over 1 and 8 connections for 5 s.
+//!   `PgStore`, over 1 and 8 connections for 5 s, one claim per statement and 64 per
+//!   statement (`claim_batch`, as a node claims the fires that come due together).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cano_core::jiff::Timestamp;
-use cano_core::persist::{ClaimOutcome, FireLedger, FireOutcome, NodeId};
+use cano_core::persist::{ClaimOutcome, ClaimRequest, FireLedger, FireOutcome, NodeId};
 use cano_core::scheduler::FireId;
 use cano_postgres::tokio_postgres::{self, Client, NoTls};
 use cano_postgres::{PgConfig, PgStore};
@@ -362,8 +364,11 @@ impl Bench {
     }
 
     /// Claims + completions per second straight on `PgStore`.
-    fn claims_per_second(&self, connections: usize) -> String {
-        let url = self.database(&format!("claims{connections}"));
+    /// Claim + complete of distinct fires straight on `PgStore`, `batch` fires per claim
+    /// call (1: `claim`, one statement each; more: `claim_batch`, the way a node claims
+    /// the fires due together), completions pipelined on the same connection.
+    fn claims_per_second(&self, connections: usize, batch: usize) -> String {
+        let url = self.database(&format!("claims{connections}x{batch}"));
         let done = Arc::new(AtomicU64::new(0));
         let window = Duration::from_secs(5);
         self.rt.block_on(async {
@@ -376,21 +381,36 @@ impl Bench {
                     let node = NodeId::new(format!("bench{c}"));
                     let started = Instant::now();
                     let mut at = 1_767_225_600_000_000i64;
+                    let lease = Duration::from_secs(30);
                     while started.elapsed() < window {
-                        at += 1_000_000;
-                        let fire = FireId::new(
-                            format!("flow{}", c * 64 + (at as usize / 1_000_000) % 64),
-                            Timestamp::from_microsecond(at).unwrap(),
-                        );
-                        let answer = store
-                            .claim(&fire, &node, Duration::from_secs(30))
-                            .await
-                            .unwrap();
-                        if let ClaimOutcome::Claimed(claim) = answer.value {
-                            store
-                                .complete(&fire, claim.fence, FireOutcome::Succeeded)
-                                .await
-                                .unwrap();
+                        let fires: Vec<FireId> = (0..batch)
+                            .map(|_| {
+                                at += 1_000_000;
+                                FireId::new(
+                                    format!("flow{}", c * 64 + (at as usize / 1_000_000) % 64),
+                                    Timestamp::from_microsecond(at).unwrap(),
+                                )
+                            })
+                            .collect();
+                        let answers = if batch == 1 {
+                            vec![store.claim(&fires[0], &node, lease).await]
+                        } else {
+                            let asked: Vec<ClaimRequest> = fires
+                                .iter()
+                                .map(|f| ClaimRequest::new(f.clone(), u32::MAX))
+                                .collect();
+                            store.claim_batch(&asked, &node, lease).await
+                        };
+                        let completes = fires.iter().zip(answers).filter_map(|(fire, a)| {
+                            match a.unwrap().value {
+                                ClaimOutcome::Claimed(claim) => {
+                                    Some(store.complete(fire, claim.fence, FireOutcome::Succeeded))
+                                }
+                                _ => None,
+                            }
+                        });
+                        for ended in futures::future::join_all(completes).await {
+                            ended.unwrap();
                             done.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -402,8 +422,13 @@ impl Bench {
         });
         let n = done.load(Ordering::Relaxed);
         format!(
-            "| claims per second | {connections} connection{} | {:.0} claim + complete per second | distinct fires, 64 flows per connection |",
+            "| claims per second | {connections} connection{}, {} | {:.0} claim + complete per second | distinct fires, 64 flows per connection |",
             if connections == 1 { "" } else { "s" },
+            if batch == 1 {
+                "one claim per statement".to_owned()
+            } else {
+                format!("{batch} claims per statement")
+            },
             n as f64 / window.as_secs_f64()
         )
     }
@@ -411,10 +436,18 @@ impl Bench {
 
 fn main() {
     let mut seconds = 20;
+    let mut only_lateness = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
-        if a == "--seconds" {
-            seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(seconds);
+        match a.as_str() {
+            "--seconds" => {
+                seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(seconds);
+            }
+            "--lateness" => only_lateness = true,
+            other => {
+                eprintln!("fleet_bench [--seconds N] [--lateness]: unknown argument {other}");
+                std::process::exit(2);
+            }
         }
     }
     let server = PgServer::start().expect("start PostgreSQL");
@@ -443,10 +476,13 @@ fn main() {
     println!("{}", bench.lateness(0, seconds));
     println!("{}", bench.lateness(1, seconds));
     println!("{}", bench.lateness(3, seconds));
-    println!("{}", bench.failover(3));
-    println!("{}", bench.idle_cpu());
-    println!("{}", bench.claims_per_second(1));
-    println!("{}", bench.claims_per_second(8));
+    if !only_lateness {
+        println!("{}", bench.failover(3));
+        println!("{}", bench.idle_cpu());
+        for (connections, batch) in [(1, 1), (8, 1), (1, 64), (8, 64)] {
+            println!("{}", bench.claims_per_second(connections, batch));
+        }
+    }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average at end: {}", load.trim());
 }
