@@ -150,6 +150,9 @@ impl DriverState {
         }
         let token = match &mut self.tokens[flow] {
             Some(token) if !token.is_cancelled() => token,
+            // Not `unwrap_or_default`: a default token is `never()`, one that cannot be
+            // cancelled.
+            #[allow(clippy::unwrap_or_default)]
             fresh => fresh.insert(
                 self.spare_tokens
                     .pop()
@@ -190,7 +193,8 @@ impl DriverState {
             self.spare_tokens.push(token);
         }
         if !self.core.has_running_flows() && self.tokens.len() > KEPT {
-            // No run in flight holds a token: the table is all `None`.
+            // No run is in flight: what the table still holds (tokens a job kept a clone
+            // of) is shared with no run, and each flow's next run can have a fresh one.
             self.tokens = Vec::new();
         }
     }

@@ -94,7 +94,7 @@ enum Runs {
     #[default]
     None,
     One(Kept),
-    Many(Box<VecDeque<Kept>>),
+    Many(VecDeque<Kept>),
 }
 
 /// Per flow (by slot), its last `limit` runs, oldest first.
@@ -175,7 +175,7 @@ impl History {
                 let mut ring = VecDeque::with_capacity(2);
                 ring.push_back(first);
                 ring.push_back(kept);
-                Runs::Many(Box::new(ring))
+                Runs::Many(ring)
             }
             Runs::Many(mut ring) => {
                 if ring.len() >= limit {
