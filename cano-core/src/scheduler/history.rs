@@ -16,8 +16,8 @@ use super::runs::RunEntry;
 use crate::time::{Instant, timestamp_at, wall_micros_at};
 
 /// How many runs per flow the history keeps by default: 16 with feature `std`, 4 without
-/// (a microcontroller's heap is a few KiB; each kept run is 32 bytes on a
-/// 64-bit target, 24 on a 32-bit one).
+/// (a microcontroller's heap is a few KiB; each kept run is 32 bytes,
+/// one inline per flow and the rest in a ring).
 pub const DEFAULT_HISTORY_LIMIT: usize = if cfg!(feature = "std") { 16 } else { 4 };
 
 /// One finished run, as the history keeps it.
