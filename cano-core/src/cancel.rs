@@ -69,6 +69,14 @@ impl CancellationToken {
         }
     }
 
+    /// Whether this handle is the token's only one (no clone of it is alive), so handing
+    /// it to a new owner cannot reach anyone who held it before.
+    pub(crate) fn is_sole_handle(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| Arc::strong_count(inner) == 1)
+    }
+
     /// Whether the token has been cancelled.
     pub fn is_cancelled(&self) -> bool {
         self.inner

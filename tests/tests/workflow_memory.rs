@@ -1,6 +1,7 @@
-//! Pins the heap a 1-state `Workflow` costs as a scheduler's job (issue 15: it was ~800 B
-//! more per flow than a `job_fn` job). Allocation sizes are deterministic, so these are
-//! exact counts, not timings: a change that makes a plain workflow allocate more fails here.
+//! Pins the heap a scheduler's flow costs (issue 15): a flow with a `job_fn` job, and what a
+//! 1-state `Workflow` as its job adds (it was ~800 B more per flow than a `job_fn` job).
+//! Allocation sizes are deterministic, so these are exact counts, not timings: a change that
+//! makes a flow or a plain workflow allocate more fails here.
 //!
 //! The counting allocator counts per thread (the virtual-time `Simulation` runs everything
 //! on the calling thread), so tests of this binary running in parallel do not disturb each
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use cano_core::schedule::FirstRun;
 use cano_core::scheduler::{Fire, Job, Scheduler, job_fn};
 use cano_core::testing::Simulation;
 use cano_core::{CanoError, Task, TaskResult, Workflow};
@@ -101,8 +103,8 @@ fn counting_job(counter: &Arc<AtomicU64>) -> impl Job<()> + use<> {
 const WORKFLOW_JOB_BYTES_MAX: isize = 256;
 
 /// What a flow with that workflow as its job holds beyond one with a `job_fn` job, after
-/// `start()` and its first run (so nothing a run leaves behind escapes). 248 B on a 64-bit
-/// target on 2026-12-02; it was ~800 B.
+/// `start()` and its first run (so nothing a run leaves behind escapes). 240 B on a 64-bit
+/// target on 2026-12-02 (248 B before issue 15's slot and job changes); it was ~800 B.
 const EXTRA_BYTES_PER_WORKFLOW_FLOW_MAX: isize = 256;
 
 const FLOWS: isize = 500;
@@ -124,19 +126,35 @@ fn a_one_state_workflow_as_a_job_stays_small() {
 fn bytes_per_started_flow<S: Clone + Send + Sync + 'static>(
     register: impl Fn(&mut Scheduler<S>, &str),
 ) -> isize {
+    started_bytes(FLOWS, register) / FLOWS
+}
+
+/// Heap bytes `flows` such flows and their scheduler hold after `start()` and 300 ms.
+fn started_bytes<S: Clone + Send + Sync + 'static>(
+    flows: isize,
+    register: impl Fn(&mut Scheduler<S>, &str),
+) -> isize {
     let sim = Simulation::new();
     let before = live();
     let mut scheduler = Scheduler::new();
-    for i in 0..FLOWS {
+    for i in 0..flows {
         register(&mut scheduler, &format!("flow-{i:04}"));
     }
     let running = sim
         .block_on(scheduler.start(sim.clock(), sim.spawner()))
         .expect("start");
     sim.run_for(Duration::from_millis(300));
-    let per_flow = (live() - before) / FLOWS;
+    let bytes = live() - before;
     drop(sim.block_on(running.stop()).expect("stop"));
-    per_flow
+    bytes
+}
+
+/// Heap bytes per flow of `FLOWS` flows beyond what a scheduler with none holds (its event
+/// ring and such, which grow with features such as `metrics`, not with flows).
+fn bytes_per_flow_beyond_an_empty_scheduler(
+    register: impl Fn(&mut Scheduler<()>, &str) + Copy,
+) -> isize {
+    (started_bytes(FLOWS, register) - started_bytes(0, register)) / FLOWS
 }
 
 #[test]
@@ -164,5 +182,50 @@ fn a_flow_with_a_one_state_workflow_job_costs_little_more_than_a_job_fn_flow() {
         extra <= EXTRA_BYTES_PER_WORKFLOW_FLOW_MAX,
         "a workflow flow takes {workflow_flow} B, {extra} B more than a job_fn flow's \
          {job_fn_flow} B (at most {EXTRA_BYTES_PER_WORKFLOW_FLOW_MAX} B more)"
+    );
+}
+
+/// Heap bytes per hourly `job_fn` flow before its first run (first run after the interval),
+/// after `start()`, beyond what an empty scheduler holds: the flow's slot in the core
+/// (120 B), its id, its job and the queue's and job table's entries. 227 B on a 64-bit
+/// target on 2026-12-02, with or without the workspace's features (it was ~300 B): an
+/// 8-byte regression fails.
+const JOB_FN_FLOW_BYTES_MAX: isize = 232;
+
+/// The same after the first run at start: the run history's entry (40 B) and what the
+/// virtual-time executor keeps of 500 spawned runs (~50 B a flow here; a real runtime frees
+/// its tasks) on top. 337 B on a 64-bit target on 2026-12-02, 342 B with the workspace's
+/// features (observers keep a larger event ring); it was ~575 B. An 8-byte regression fails.
+const JOB_FN_FLOW_AFTER_RUN_BYTES_MAX: isize = 344;
+
+#[test]
+fn a_job_fn_flow_stays_within_its_heap_budget() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let every = Duration::from_secs(3600);
+    let at_start = |s: &mut Scheduler<()>, id: &str| {
+        s.every(id, counting_job(&counter), (), every).unwrap();
+    };
+    let after_interval = |s: &mut Scheduler<()>, id: &str| {
+        s.every(id, counting_job(&counter), (), every).unwrap();
+        s.set_first_run(id, FirstRun::AfterInterval).unwrap();
+    };
+    // Warm up whatever the scheduler and the simulation build once per process.
+    bytes_per_started_flow(at_start);
+    let before_first_run = bytes_per_flow_beyond_an_empty_scheduler(after_interval);
+    let after_first_run = bytes_per_flow_beyond_an_empty_scheduler(at_start);
+    assert_eq!(
+        counter.load(Ordering::Relaxed),
+        2 * FLOWS as u64,
+        "the flows whose first run is at start ran once, the others not yet"
+    );
+    assert!(
+        before_first_run <= JOB_FN_FLOW_BYTES_MAX,
+        "a job_fn flow takes {before_first_run} B before its first run \
+         (at most {JOB_FN_FLOW_BYTES_MAX} B)"
+    );
+    assert!(
+        after_first_run <= JOB_FN_FLOW_AFTER_RUN_BYTES_MAX,
+        "a job_fn flow takes {after_first_run} B after its first run \
+         (at most {JOB_FN_FLOW_AFTER_RUN_BYTES_MAX} B)"
     );
 }

@@ -597,7 +597,9 @@ impl SchedulerCore {
                 self.backoffs.len() - 1
             }
         };
-        self.flows[i].config.backoff = slot as u32;
+        self.flows[i]
+            .config
+            .update(|config| config.backoff = slot as u32);
         Ok(())
     }
 
@@ -612,7 +614,7 @@ impl SchedulerCore {
             overlap: slot.config.overlap,
             missed: slot.config.missed,
             interval_mode: slot.timeline.interval_mode(),
-            first_run: slot.config.first_run,
+            first_run: slot.first_run,
             jitter: Duration::from_micros(slot.config.jitter as u64),
         })
     }
@@ -631,10 +633,12 @@ impl SchedulerCore {
         let i = self.registered(flow, "schedule policy")?;
         policy.validate().map_err(SchedulerError::invalid_policy)?;
         let slot = &mut self.flows[i];
-        slot.config.overlap = policy.overlap;
-        slot.config.missed = policy.missed;
-        slot.config.jitter = micros(policy.jitter);
-        slot.config.first_run = policy.first_run;
+        slot.config.update(|config| {
+            config.overlap = policy.overlap;
+            config.missed = policy.missed;
+            config.jitter = micros(policy.jitter);
+        });
+        slot.first_run = policy.first_run;
         if let Some(interval) = slot.timeline.every() {
             let was_wall = slot.timeline.is_wall();
             slot.timeline = Timeline::every_in(interval, policy.interval_mode);
@@ -1134,7 +1138,8 @@ impl SchedulerCore {
         if let Some(entry) = entry {
             self.events
                 .run_ended(&self.flows[i], run, entry, &outcome, now);
-            self.history.record(i, &entry, &outcome, now, wall);
+            self.history
+                .record(i, self.flows.len(), &entry, &outcome, now, wall);
         }
         let write = match self.fleet {
             None => true,
@@ -1536,6 +1541,16 @@ impl SchedulerCore {
         self.runs.live() > 0
     }
 
+    /// The flow of run `run`, while it is in flight.
+    pub(crate) fn run_flow(&self, run: RunId) -> Option<FlowIndex> {
+        self.runs.get(run).map(|entry| FlowIndex(entry.flow))
+    }
+
+    /// Flow slots, removed ones included: every [`FlowIndex`] is below it.
+    pub(crate) fn flow_slots(&self) -> usize {
+        self.flows.len()
+    }
+
     /// Runs in flight.
     pub fn runs_in_flight(&self) -> usize {
         self.runs.live()
@@ -1565,7 +1580,7 @@ impl SchedulerCore {
                 None
             },
             missed_fires: slot.missed_fires,
-            skipped_fires: slot.skipped_fires,
+            skipped_fires: slot.config.skipped_fires(),
             recovered: self.recovery_counts(flow),
             fleet: self.via_fleet_counters(flow.get()),
         }

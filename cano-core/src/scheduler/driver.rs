@@ -25,7 +25,7 @@ use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, Schedule
 use super::error::SchedulerError;
 use super::events::{EventPump, SchedulerObserver};
 use super::handle::{RunningScheduler, StopReport};
-use super::job::{Bound, Fire, FlowRunner, Job};
+use super::job::{Fire, FlowRunner};
 use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
@@ -36,7 +36,7 @@ use crate::runtime::{Clock, SpawnError, Spawner};
 use crate::sync::Lock;
 use crate::time::Instant;
 
-pub(crate) type FlowJob<S> = (Box<dyn Job<S>>, S);
+pub(crate) type FlowJob = Arc<dyn FlowRunner>;
 
 /// A fleet node's ledger and name.
 #[derive(Clone)]
@@ -96,6 +96,11 @@ pub(crate) struct DriverState {
     /// it at the same instant, so signalling one run's token never reaches a run the core
     /// did not signal.
     tokens: Vec<Option<CancellationToken>>,
+    /// Tokens of flows whose runs all ended, no longer held by anyone, for the next flow
+    /// that starts a run (at most [`KEPT`]): a flow with no run in flight holds no token
+    /// (issue 15: one per flow that ever ran was ~70 bytes a flow), and a steady stream
+    /// of runs still allocates none.
+    spare_tokens: Vec<CancellationToken>,
     /// The deadline the loop sleeps until (`Instant::MAX`: until an event).
     sleeping_until: Instant,
     report: Option<Arc<CanoResult<StopReport>>>,
@@ -133,11 +138,26 @@ impl DriverState {
         }
         let flow = dispatch.flow.get();
         if self.tokens.len() <= flow {
+            // Room for every flow at once (every flow firing at start fills it in order),
+            // not a doubling: it is dropped once no run is in flight.
+            let more = self.core.flow_slots().max(flow + 1) - self.tokens.len();
+            if self.tokens.capacity() == 0 {
+                self.tokens.reserve_exact(more);
+            } else {
+                self.tokens.reserve(more);
+            }
             self.tokens.resize_with(flow + 1, || None);
         }
         let token = match &mut self.tokens[flow] {
             Some(token) if !token.is_cancelled() => token,
-            fresh => fresh.insert(CancellationToken::new()),
+            // Not `unwrap_or_default`: a default token is `never()`, one that cannot be
+            // cancelled.
+            #[allow(clippy::unwrap_or_default)]
+            fresh => fresh.insert(
+                self.spare_tokens
+                    .pop()
+                    .unwrap_or_else(CancellationToken::new),
+            ),
         };
         let cancel = token.clone();
         self.aborts[slot] = Some(RunHandle {
@@ -158,6 +178,24 @@ impl DriverState {
     pub(crate) fn renew_token(&mut self, flow: super::FlowIndex) {
         if let Some(token) = self.tokens.get_mut(flow.get()) {
             *token = None;
+        }
+    }
+
+    /// Run `run` of `flow` ended (its handle taken): if no other run of the flow shares
+    /// its token, the flow lets go of it.
+    fn release_token(&mut self, flow: Option<super::FlowIndex>) {
+        if let Some(slot) = flow.and_then(|flow| self.tokens.get_mut(flow.get()))
+            && slot.as_ref().is_some_and(CancellationToken::is_sole_handle)
+            && let Some(token) = slot.take()
+            && !token.is_cancelled()
+            && self.spare_tokens.len() < KEPT
+        {
+            self.spare_tokens.push(token);
+        }
+        if !self.core.has_running_flows() && self.tokens.len() > KEPT {
+            // No run is in flight: what the table still holds (tokens a job kept a clone
+            // of) is shared with no run, and each flow's next run can have a fresh one.
+            self.tokens = Vec::new();
         }
     }
 
@@ -220,12 +258,14 @@ impl Common {
             // The loop's next poll re-reads the wall clock; an outcome does not need it.
             let wall = st.core.wall_estimate(now);
             st.take_abort(run);
+            let flow = st.core.run_flow(run);
             // An error here means the core already forgot the run: nothing to record.
             let _ = st.core.finish(run, now, wall, outcome);
             if !st.core.has_running_flows() && st.aborts.len() > KEPT {
                 // A burst (every flow firing at start) must not pin its peak forever.
                 st.aborts = Vec::new();
             }
+            st.release_token(flow);
             st.loop_must_wake()
         });
         if wake {
@@ -644,9 +684,9 @@ where
 
 /// Starts the loop for `core` (started already) and `jobs` (set up already) and returns the
 /// first handle. If the loop cannot be spawned, tears the jobs down again (last first).
-pub(crate) async fn launch<S, C, P>(
+pub(crate) async fn launch<C, P>(
     core: Box<SchedulerCore>,
-    jobs: FlowMap<FlowJob<S>>,
+    jobs: FlowMap<FlowJob>,
     clock: C,
     spawner: P,
     store: Option<Arc<dyn DynScheduleStore>>,
@@ -654,15 +694,13 @@ pub(crate) async fn launch<S, C, P>(
     fleet: Option<FleetLink>,
 ) -> CanoResult<RunningScheduler>
 where
-    S: Clone + Send + Sync + 'static,
     C: Clock,
     P: Spawner,
 {
-    let jobs: Vec<Option<Arc<dyn FlowRunner>>> = jobs
-        .into_vec()
-        .into_iter()
-        .map(|(job, input)| Some(Arc::new(Bound { job, input }) as Arc<dyn FlowRunner>))
-        .collect();
+    let mut jobs: Vec<Option<Arc<dyn FlowRunner>>> =
+        jobs.into_vec().into_iter().map(Some).collect();
+    // Collected in place, into the registration vector's (doubled) capacity.
+    jobs.shrink_to_fit();
     let mut core = core;
     #[cfg(any(feature = "tracing", feature = "metrics", feature = "defmt"))]
     let observers = {
@@ -682,6 +720,7 @@ where
                 core,
                 aborts: Vec::new(),
                 tokens: Vec::new(),
+                spare_tokens: Vec::new(),
                 sleeping_until: Instant::ZERO,
                 report: None,
                 report_waiters: Vec::new(),

@@ -280,7 +280,7 @@ impl EventLog {
     /// ([`fires_dropped`](Self::fires_dropped)).
     #[inline(always)]
     pub(crate) fn counts(slot: &FlowSlot) -> (u32, u32) {
-        (slot.missed_fires, slot.skipped_fires)
+        (slot.missed_fires, slot.config.skipped_fires())
     }
 
     /// The fires a due entry of `slot` dropped, since its counters were `before`.
@@ -289,7 +289,7 @@ impl EventLog {
         if self.readers == 0 {
             return;
         }
-        let (missed, skipped) = (slot.missed_fires, slot.skipped_fires);
+        let (missed, skipped) = (slot.missed_fires, slot.config.skipped_fires());
         if missed > before.0 {
             self.keep(SchedulerEvent::FiresMissed {
                 flow: slot.id.clone(),

@@ -15,6 +15,7 @@
 //! [`OverlapPolicy::AllowConcurrent`](crate::scheduler::schedule::OverlapPolicy::AllowConcurrent)), so
 //! "running" is a count.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 
@@ -97,13 +98,30 @@ pub struct FlowState {
     standing: Standing,
     paused: bool,
     running: u32,
-    streak: u32,
     run_count: u64,
     /// Wall time (µs since the Unix epoch) the last run started; `i64::MIN` = never.
     last_run_micros: i64,
+    /// What failures left, on the heap only while any of it is set (a flow whose runs
+    /// succeed holds none: issue 15, 24 bytes less per flow).
+    failure: Option<Box<Failure>>,
+}
+
+/// The part of a [`FlowState`] that only failures set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    streak: u32,
+    /// Read only while the standing is `Backoff`.
     backoff_until: Instant,
     /// Shared, so a status snapshot copies a pointer, not the text.
     last_error: Option<Arc<str>>,
+}
+
+impl Failure {
+    const NONE: Failure = Failure {
+        streak: 0,
+        backoff_until: Instant::ZERO,
+        last_error: None,
+    };
 }
 
 impl Default for FlowState {
@@ -119,11 +137,28 @@ impl FlowState {
             standing: Standing::Idle,
             paused: false,
             running: 0,
-            streak: 0,
             run_count: 0,
             last_run_micros: i64::MIN,
-            backoff_until: Instant::ZERO,
-            last_error: None,
+            failure: None,
+        }
+    }
+
+    fn streak(&self) -> u32 {
+        self.failure.as_ref().map_or(0, |f| f.streak)
+    }
+
+    fn backoff_until_any(&self) -> Instant {
+        self.failure
+            .as_ref()
+            .map_or(Instant::ZERO, |f| f.backoff_until)
+    }
+
+    /// Changes the failure part with `change`, freeing it once nothing is set.
+    fn update_failure(&mut self, change: impl FnOnce(&mut Failure)) {
+        let failure = self.failure.get_or_insert_with(|| Box::new(Failure::NONE));
+        change(failure);
+        if **failure == Failure::NONE {
+            self.failure = None;
         }
     }
 
@@ -163,21 +198,29 @@ impl FlowState {
         self.running = self.running.saturating_sub(1);
         match outcome {
             Ok(()) => {
-                self.streak = 0;
+                // The streak and the error go; the backoff window is read only in
+                // `Backoff`, which every way in sets anew.
+                self.failure = None;
                 self.standing = Standing::Completed;
-                self.last_error = None;
                 Transition::Completed
             }
             Err(error) => {
-                self.streak = self.streak.saturating_add(1);
-                self.last_error = Some(error);
-                if policy.is_tripped(self.streak) {
+                let streak = self.streak().saturating_add(1);
+                if policy.is_tripped(streak) {
+                    self.update_failure(|f| {
+                        f.streak = streak;
+                        f.last_error = Some(error);
+                    });
                     self.standing = Standing::Tripped;
                     Transition::Tripped
                 } else {
-                    let until = now + policy.compute_delay(self.streak, rng);
+                    let until = now + policy.compute_delay(streak, rng);
+                    self.update_failure(|f| {
+                        f.streak = streak;
+                        f.last_error = Some(error);
+                        f.backoff_until = until;
+                    });
                     self.standing = Standing::Backoff;
-                    self.backoff_until = until;
                     Transition::Backoff { until }
                 }
             }
@@ -197,14 +240,19 @@ impl FlowState {
         last_error: Option<Arc<str>>,
         last_run: Option<Timestamp>,
     ) {
-        self.streak = streak;
         self.paused = paused;
-        self.last_error = last_error;
         self.last_run_micros = last_run.map_or(i64::MIN, Timestamp::as_microsecond);
+        let backoff = !tripped && streak > 0;
+        self.update_failure(|f| {
+            f.streak = streak;
+            f.last_error = last_error;
+            if backoff {
+                f.backoff_until = backoff_until.unwrap_or(Instant::ZERO);
+            }
+        });
         self.standing = if tripped {
             Standing::Tripped
-        } else if streak > 0 {
-            self.backoff_until = backoff_until.unwrap_or(Instant::ZERO);
+        } else if backoff {
             Standing::Backoff
         } else if last_run.is_some() {
             Standing::Completed
@@ -220,8 +268,10 @@ impl FlowState {
 
     /// Clears the streak, the backoff window and a trip. A running flow stays running.
     pub fn reset(&mut self) {
-        self.streak = 0;
-        self.backoff_until = Instant::ZERO;
+        self.update_failure(|f| {
+            f.streak = 0;
+            f.backoff_until = Instant::ZERO;
+        });
         if matches!(self.standing, Standing::Tripped | Standing::Backoff) {
             self.standing = Standing::Idle;
         }
@@ -254,18 +304,18 @@ impl FlowState {
 
     /// Consecutive failures.
     pub fn failure_streak(&self) -> u32 {
-        self.streak
+        self.streak()
     }
 
     /// The end of the backoff window, if one is open at `now`.
     pub fn backoff_until(&self, now: Instant) -> Option<Instant> {
-        (self.standing == Standing::Backoff && self.backoff_until > now)
-            .then_some(self.backoff_until)
+        let until = self.backoff_until_any();
+        (self.standing == Standing::Backoff && until > now).then_some(until)
     }
 
     /// The end of the last backoff window, open or not, while the flow is in `Backoff`.
     pub fn backoff_end(&self) -> Option<Instant> {
-        (self.standing == Standing::Backoff).then_some(self.backoff_until)
+        (self.standing == Standing::Backoff).then(|| self.backoff_until_any())
     }
 
     /// Wall time the last run started.
@@ -277,17 +327,17 @@ impl FlowState {
 
     /// The last failure's text, if the last run failed.
     pub fn last_error(&self) -> Option<&str> {
-        self.last_error.as_deref()
+        self.failure.as_ref()?.last_error.as_deref()
     }
 
     /// The status to report at monotonic `now` / wall `wall`.
     pub fn status(&self, now: Instant, wall: Timestamp) -> Status {
-        let last_error = || self.last_error.as_deref().unwrap_or("").into();
+        let last_error = || self.last_error().unwrap_or("").into();
         if self.running > 0 {
             Status::Running
         } else if self.standing == Standing::Tripped {
             Status::Tripped {
-                streak: self.streak,
+                streak: self.streak(),
                 last_error: last_error(),
             }
         } else if self.paused {
@@ -297,8 +347,8 @@ impl FlowState {
                 Standing::Idle => Status::Idle,
                 Standing::Completed => Status::Completed,
                 Standing::Backoff | Standing::Tripped => Status::Backoff {
-                    until: to_wall(self.backoff_until, now, wall),
-                    streak: self.streak,
+                    until: to_wall(self.backoff_until_any(), now, wall),
+                    streak: self.streak(),
                     last_error: last_error(),
                 },
             }

@@ -97,7 +97,7 @@ where
 {
     job.validate(&initial_state).map_err(|e| in_flow(id, e))?;
     let job: Arc<dyn FlowRunner> = Arc::new(Bound {
-        job: alloc::boxed::Box::new(job),
+        job,
         input: initial_state,
     });
     job.setup().await?;

@@ -116,10 +116,12 @@ pub struct Scheduler<S = ()> {
     /// Boxed: `start` and its callers' futures move a pointer, not the whole core, across
     /// their awaits (on a microcontroller those futures are heap or static memory).
     core: Box<SchedulerCore>,
-    jobs: FlowMap<FlowJob<S>>,
+    jobs: FlowMap<FlowJob>,
     store: Option<Arc<dyn DynScheduleStore>>,
     observers: Vec<Arc<dyn SchedulerObserver>>,
     fleet: Option<driver::FleetLink>,
+    /// Every flow's input is an `S` (bound into its job at registration).
+    input: ::core::marker::PhantomData<S>,
 }
 
 impl<S> Default for Scheduler<S> {
@@ -130,6 +132,7 @@ impl<S> Default for Scheduler<S> {
             store: None,
             observers: Vec::new(),
             fleet: None,
+            input: ::core::marker::PhantomData,
         }
     }
 }
@@ -159,7 +162,13 @@ where
         initial_state: S,
     ) -> CanoResult<()> {
         let flow = self.core.add_flow(id, schedule)?;
-        self.jobs.insert(flow, (Box::new(job), initial_state));
+        self.jobs.insert(
+            flow,
+            Arc::new(job::Bound {
+                job,
+                input: initial_state,
+            }),
+        );
         Ok(())
     }
 
@@ -647,21 +656,22 @@ where
             store,
             observers,
             fleet,
+            input: _,
         } = self;
         if let Some(store) = &store {
             core.restore(store.load_all_dyn().await?);
         }
-        for (flow, (job, input)) in jobs.iter() {
-            job.validate(input).map_err(|e| match e {
+        for (flow, job) in jobs.iter() {
+            job.validate().map_err(|e| match e {
                 CanoError::Configuration(message) => {
                     CanoError::configuration(format!("Flow '{}': {message}", core.flow_id(flow)))
                 }
                 other => other,
             })?;
         }
-        for (done, (_, (job, _))) in jobs.iter().enumerate() {
+        for (done, (_, job)) in jobs.iter().enumerate() {
             if let Err(e) = job.setup().await {
-                for (_, (job, _)) in jobs.iter().take(done).rev() {
+                for (_, job) in jobs.iter().take(done).rev() {
                     // The setup error is what the caller needs; a teardown error on the way
                     // out has nowhere better to go.
                     let _ = job.teardown().await;
@@ -671,7 +681,7 @@ where
         }
         core.start(clock.now(), clock.wall_now());
         if let Err(e) = recovery::scan(&mut core, &jobs).await {
-            for (_, (job, _)) in jobs.iter().rev() {
+            for (_, job) in jobs.iter().rev() {
                 // The scan's error is what the caller needs.
                 let _ = job.teardown().await;
             }

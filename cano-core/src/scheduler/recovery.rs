@@ -14,11 +14,8 @@ use crate::error::CanoResult;
 ///
 /// The first failing listing (a store's error): `start()` fails with it. A log that cannot
 /// be abandoned is counted as failed instead.
-pub(crate) async fn scan<S: 'static>(
-    core: &mut SchedulerCore,
-    jobs: &FlowMap<FlowJob<S>>,
-) -> CanoResult<()> {
-    for (flow, (job, _)) in jobs.iter() {
+pub(crate) async fn scan(core: &mut SchedulerCore, jobs: &FlowMap<FlowJob>) -> CanoResult<()> {
+    for (flow, job) in jobs.iter() {
         let Some(recoverable) = job.recoverable() else {
             continue;
         };

@@ -23,16 +23,93 @@ use crate::scheduler::schedule::{
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, wall_micros_at};
 
-/// A flow's settings, fixed at start.
-#[derive(Debug, Clone, Copy, Default)]
+/// A flow's settings that most flows leave at their defaults, fixed at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct FlowConfig {
     pub(crate) overlap: OverlapPolicy,
     pub(crate) missed: MissedFirePolicy,
-    pub(crate) first_run: FirstRun,
     /// Before start: the largest jitter; after: this flow's fixed offset (µs).
     pub(crate) jitter: i64,
     /// Index into the core's backoff policies.
     pub(crate) backoff: u32,
+}
+
+impl FlowConfig {
+    /// Every setting at its default.
+    const DEFAULT: FlowConfig = FlowConfig {
+        overlap: OverlapPolicy::Skip,
+        missed: MissedFirePolicy::Skip,
+        jitter: 0,
+        backoff: 0,
+    };
+}
+
+/// A [`FlowConfig`] and the skipped-fire count, which most flows leave at their defaults
+/// and zero: they take a pointer's room in the slot, and a heap block only while one of
+/// them differs (issue 15: inline they were 44 of a slot's bytes). Reads of the config see
+/// through it (`Deref`); writes go through [`SlotConfig::set`] / [`SlotConfig::update`],
+/// which free the block again once everything is back at its default.
+#[derive(Debug, Default)]
+pub(crate) struct SlotConfig(Option<alloc::boxed::Box<Rare>>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rare {
+    config: FlowConfig,
+    /// Fires suppressed inside a backoff window.
+    skipped_fires: u32,
+}
+
+impl Rare {
+    const DEFAULT: Rare = Rare {
+        config: FlowConfig::DEFAULT,
+        skipped_fires: 0,
+    };
+}
+
+impl core::ops::Deref for SlotConfig {
+    type Target = FlowConfig;
+
+    fn deref(&self) -> &FlowConfig {
+        self.0
+            .as_deref()
+            .map_or(&FlowConfig::DEFAULT, |rare| &rare.config)
+    }
+}
+
+impl SlotConfig {
+    /// Replaces the settings.
+    pub(crate) fn set(&mut self, config: FlowConfig) {
+        self.change(|rare| rare.config = config);
+    }
+
+    /// Changes the settings with `change`.
+    pub(crate) fn update(&mut self, change: impl FnOnce(&mut FlowConfig)) {
+        self.change(|rare| change(&mut rare.config));
+    }
+
+    /// Fires suppressed inside a backoff window so far.
+    pub(crate) fn skipped_fires(&self) -> u32 {
+        self.0.as_deref().map_or(0, |rare| rare.skipped_fires)
+    }
+
+    /// Counts `n` more suppressed fires (saturating).
+    fn add_skipped_fires(&mut self, n: u64) {
+        if n > 0 {
+            self.change(|rare| rare.skipped_fires = saturating_add(rare.skipped_fires, n));
+        }
+    }
+
+    fn change(&mut self, change: impl FnOnce(&mut Rare)) {
+        let mut rare = self.0.as_deref().copied().unwrap_or(Rare::DEFAULT);
+        change(&mut rare);
+        if rare == Rare::DEFAULT {
+            self.0 = None;
+        } else if let Some(kept) = self.0.as_deref_mut() {
+            *kept = rare;
+        } else {
+            self.0 = Some(alloc::boxed::Box::new(rare));
+        }
+    }
 }
 
 /// What a due queue entry asks of the core.
@@ -167,7 +244,9 @@ impl Held {
 pub(crate) struct FlowSlot {
     pub(crate) id: Arc<str>,
     pub(crate) timeline: Timeline,
-    pub(crate) config: FlowConfig,
+    pub(crate) config: SlotConfig,
+    /// Outside `config`: the one setting a whole scheduler often sets for every flow.
+    pub(crate) first_run: FirstRun,
     pub(crate) state: FlowState,
     /// The pending fire (for fixed delay: the nominal next fire, before a backoff window
     /// moves it).
@@ -175,7 +254,6 @@ pub(crate) struct FlowSlot {
     /// The last fire id's time, in µs since the Unix epoch: fire ids strictly increase.
     pub(crate) last_fire_id: Option<i64>,
     pub(crate) missed_fires: u32,
-    pub(crate) skipped_fires: u32,
     pub(crate) held: Held,
     /// Removed while running: no longer known by id; its slot is reused once its runs end.
     pub(crate) removed: bool,
@@ -190,12 +268,12 @@ impl FlowSlot {
         FlowSlot {
             id: Arc::from(id),
             timeline,
-            config: FlowConfig::default(),
+            config: SlotConfig::default(),
+            first_run: FirstRun::AtStart,
             state: FlowState::new(),
             next_fire: None,
             last_fire_id: None,
             missed_fires: 0,
-            skipped_fires: 0,
             held: Held::Nothing,
             removed: false,
         }
@@ -207,7 +285,7 @@ impl FlowSlot {
             overlap: self.config.overlap,
             missed: self.config.missed,
             interval_mode: self.timeline.interval_mode(),
-            first_run: self.config.first_run,
+            first_run: self.first_run,
             jitter: Duration::from_micros(self.config.jitter.max(0) as u64),
         }
     }
@@ -281,12 +359,13 @@ impl FlowSlot {
 
     /// Fixes the jitter offset and plans the first fire, at monotonic `now` / wall `wall`.
     pub(crate) fn start(&mut self, seed: u64, zone: &TimeZone, now: Instant, wall: Timestamp) {
-        self.config.jitter = micros(stable_jitter(
+        let jitter = micros(stable_jitter(
             seed,
             &self.id,
             Duration::from_micros(self.config.jitter as u64),
         ));
-        let after_interval = self.config.first_run == FirstRun::AfterInterval;
+        self.config.update(|config| config.jitter = jitter);
+        let after_interval = self.first_run == FirstRun::AfterInterval;
         let now_base = mono_micros(now);
         let first = match &mut self.timeline {
             // Saturating: `every(Duration::MAX)` means "effectively never", not "now".
@@ -411,7 +490,7 @@ impl FlowSlot {
         if self.state.backoff_until(now).is_some() {
             // Suppressed one by one (as cano 0.12's loops do), so the count is exact.
             let passed = self.timeline.passed(fire, base_now, 1);
-            self.skipped_fires = saturating_add(self.skipped_fires, passed.count);
+            self.config.add_skipped_fires(passed.count);
             self.next_fire = self.next_after(passed.latest);
             self.arm(flow, queue, now, wall);
             return Due::Nothing;
@@ -582,5 +661,43 @@ impl fmt::Debug for UpcomingFires {
                     .map(|n| timestamp_at(n.saturating_add(self.offset))),
             )
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flow's slot is most of what a registered flow costs (issue 15: it was 184 bytes).
+    #[test]
+    fn a_slot_stays_small() {
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(core::mem::size_of::<FlowSlot>(), 120);
+            assert_eq!(core::mem::size_of::<FlowState>(), 32);
+        }
+    }
+
+    #[test]
+    fn rarely_set_parts_take_a_block_only_while_set() {
+        let mut config = SlotConfig::default();
+        assert_eq!(*config, FlowConfig::DEFAULT);
+        config.update(|c| c.jitter = 5);
+        config.add_skipped_fires(2);
+        assert!(config.0.is_some());
+        assert_eq!((config.jitter, config.skipped_fires()), (5, 2));
+        config.set(FlowConfig::DEFAULT);
+        assert_eq!(
+            config.skipped_fires(),
+            2,
+            "the count outlives a policy change"
+        );
+        assert!(config.0.is_some());
+        let mut plain = SlotConfig::default();
+        plain.update(|c| c.jitter = 0);
+        plain.add_skipped_fires(0);
+        assert!(plain.0.is_none(), "defaults take no block");
+        plain.update(|c| c.backoff = 1);
+        plain.set(FlowConfig::DEFAULT);
+        assert!(plain.0.is_none(), "freed once back at the defaults");
     }
 }

@@ -16,6 +16,7 @@ use crate::scheduler::error::SchedulerError;
 use crate::scheduler::events::SchedulerEvent;
 use crate::scheduler::runs::RunId;
 use crate::scheduler::schedule::{Schedule, SchedulePolicy, Timeline, micros};
+use crate::scheduler::slot::FlowConfig;
 use crate::scheduler::slot::{FlowSlot, Held};
 use crate::time::Instant;
 
@@ -183,11 +184,13 @@ impl SchedulerCore {
             }
         };
         let slot = &mut self.flows[i];
-        slot.config.overlap = policy.overlap;
-        slot.config.missed = policy.missed;
-        slot.config.jitter = micros(policy.jitter);
-        slot.config.first_run = policy.first_run;
-        slot.config.backoff = backoff as u32;
+        slot.config.set(FlowConfig {
+            overlap: policy.overlap,
+            missed: policy.missed,
+            jitter: micros(policy.jitter),
+            backoff: backoff as u32,
+        });
+        slot.first_run = policy.first_run;
         if let Some(interval) = slot.timeline.every() {
             slot.timeline = Timeline::every_in(interval, policy.interval_mode);
         }
