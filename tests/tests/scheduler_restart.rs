@@ -305,3 +305,76 @@ fn records(store: &MemoryScheduleStore) -> std::collections::HashMap<String, Flo
         .map(|s| (s.flow.to_string(), s.record))
         .collect()
 }
+
+/// A store that notes, at each save, whether the fire it records as the flow's last had
+/// already called its job.
+#[derive(Clone, Default)]
+struct CallsBeforeSaves {
+    inner: MemoryScheduleStore,
+    called: std::sync::Arc<std::sync::Mutex<Vec<Timestamp>>>,
+    saved_before_the_call: std::sync::Arc<std::sync::Mutex<Vec<Timestamp>>>,
+}
+
+impl ScheduleStore for CallsBeforeSaves {
+    async fn load_all(
+        &self,
+    ) -> cano_core::persist::PersistResult<Vec<cano_core::persist::StoredFlow>> {
+        self.inner.load_all().await
+    }
+    async fn save(
+        &self,
+        flow: &str,
+        record: &FlowRecord,
+        fence: cano_core::persist::Fence,
+    ) -> cano_core::persist::PersistResult<()> {
+        if let Some(last) = record.last_fire
+            && !self.called.lock().unwrap().contains(&last)
+        {
+            self.saved_before_the_call.lock().unwrap().push(last);
+        }
+        self.inner.save(flow, record, fence).await
+    }
+    async fn delete(
+        &self,
+        flow: &str,
+        fence: cano_core::persist::Fence,
+    ) -> cano_core::persist::PersistResult<()> {
+        self.inner.delete(flow, fence).await
+    }
+}
+
+/// A save records a fire as fired (a restart does not run it again), so it waits until the
+/// fire's job was called: a crash between the write and the job's first step would lose
+/// the fire. Here the runs' tasks are polled only after the loop yields, as on a busy
+/// runtime.
+#[test]
+fn a_fire_is_stored_as_fired_only_once_its_job_was_called() {
+    let store = CallsBeforeSaves::default();
+    let sim = Simulation::starting_at(wall(0));
+    let mut s = Scheduler::new().with_schedule_store(store.clone());
+    for k in 0..4 {
+        let called = std::sync::Arc::clone(&store.called);
+        s.every_seconds(
+            &format!("tick{k}"),
+            move |fire: cano_core::scheduler::Fire| {
+                called.lock().unwrap().push(fire.id().scheduled());
+                async { Ok::<(), cano_core::CanoError>(()) }
+            },
+            (),
+            10,
+        )
+        .unwrap();
+    }
+    let running = sim
+        .block_on(s.start(sim.clock(), sim.spawner()))
+        .expect("start");
+    sim.run_for(secs(60));
+    let called = store.called.lock().unwrap().len();
+    assert!(called >= 4 * 6, "the flows ran: {called} calls");
+    let early = store.saved_before_the_call.lock().unwrap().clone();
+    assert!(
+        early.is_empty(),
+        "fires stored before their job was called: {early:?}"
+    );
+    drop(running);
+}

@@ -232,6 +232,10 @@ pub(crate) struct Common {
     pub(crate) clock: DynClock,
     notified: AtomicBool,
     driver_waker: AtomicWaker,
+    /// Runs spawned whose job has not been called yet (see [`RunBegun`]).
+    unbegun: AtomicUsize,
+    /// The loop waits for `unbegun` to reach zero and wants a wake when it does.
+    awaiting_begun: AtomicBool,
     /// Cancelled when a stop begins.
     pub(crate) stop: CancellationToken,
     /// Live `RunningScheduler` clones.
@@ -245,6 +249,15 @@ pub(crate) struct Common {
 }
 
 impl Common {
+    /// A spawned run called its job (or was dropped unpolled).
+    fn run_begun(&self) {
+        if self.unbegun.fetch_sub(1, Ordering::SeqCst) == 1
+            && self.awaiting_begun.load(Ordering::SeqCst)
+        {
+            self.driver_waker.wake();
+        }
+    }
+
     pub(crate) fn notify_loop(&self) {
         self.notified.store(true, Ordering::SeqCst);
         self.driver_waker.wake();
@@ -301,6 +314,10 @@ impl Common {
     /// their answers to the core. A store may answer in order on one connection (a
     /// PostgreSQL pipeline holds every later answer behind an unread one), so a save
     /// awaited while a sent claim is left unpolled would never finish.
+    ///
+    /// The saves wait until every run spawned so far has called its job (at most
+    /// [`BEGIN_WAIT`]): a save records a fire as fired, and a crash between that write and
+    /// the job's first step would lose the fire (the restart takes it as run).
     async fn save_all_driving<C: Clock>(
         &self,
         clock: &C,
@@ -308,6 +325,22 @@ impl Common {
         calls: &mut FuturesUnordered<LedgerCall>,
     ) {
         let mut answered = Vec::new();
+        if self.unbegun.load(Ordering::SeqCst) > 0 {
+            let mut limit = Box::pin(clock.sleep_until(clock.now().saturating_add(BEGIN_WAIT)));
+            self.awaiting_begun.store(true, Ordering::SeqCst);
+            poll_fn(|cx| {
+                while let Poll::Ready(Some(report)) = calls.poll_next_unpin(cx) {
+                    answered.push(report);
+                }
+                self.driver_waker.register(cx.waker());
+                if self.unbegun.load(Ordering::SeqCst) == 0 {
+                    return Poll::Ready(());
+                }
+                limit.as_mut().poll(cx)
+            })
+            .await;
+            self.awaiting_begun.store(false, Ordering::SeqCst);
+        }
         {
             let mut save = core::pin::pin!(self.save_all(clock, saves));
             poll_fn(|cx| {
@@ -457,8 +490,11 @@ where
             self.common.run_ended(run, RunOutcome::Cancelled);
             return Ok(());
         };
-        let driver = self.clone();
+        let unbegun = RunBegun::new(self.clone());
         let future = async move {
+            let Some(driver) = unbegun.begin() else {
+                return;
+            };
             // If the runtime drops this future mid-run, the run still ends (as cancelled):
             // the flow must not stay `Running`, nor a stop wait for it forever.
             let mut unfinished = RunEndGuard {
@@ -483,6 +519,37 @@ where
             self.common
                 .run_ended(run, RunOutcome::from(Err(&CanoError::Spawn(e))));
         })
+    }
+}
+
+/// How long the schedule saves wait for the runs spawned before them to begin
+/// ([`Common::save_all_driving`]) before they go ahead anyway.
+const BEGIN_WAIT: core::time::Duration = core::time::Duration::from_secs(1);
+
+/// A spawned run whose job has not been called yet, counted in `Common::unbegun` until
+/// its first poll ([`begin`](Self::begin)) or until the runtime drops it unpolled.
+struct RunBegun<P: Spawner>(Option<Arc<Driver<P>>>);
+
+impl<P: Spawner> RunBegun<P> {
+    fn new(driver: Arc<Driver<P>>) -> Self {
+        driver.common.unbegun.fetch_add(1, Ordering::SeqCst);
+        RunBegun(Some(driver))
+    }
+
+    /// The run's first step: no longer counted; the loop is woken if it waits for it.
+    /// (Always the driver: only `Drop` empties it.)
+    fn begin(mut self) -> Option<Arc<Driver<P>>> {
+        let driver = self.0.take()?;
+        driver.common.run_begun();
+        Some(driver)
+    }
+}
+
+impl<P: Spawner> Drop for RunBegun<P> {
+    fn drop(&mut self) {
+        if let Some(driver) = self.0.take() {
+            driver.common.run_begun();
+        }
     }
 }
 
@@ -733,6 +800,8 @@ where
             clock: DynClock::new(clock.clone()),
             notified: AtomicBool::new(false),
             driver_waker: AtomicWaker::new(),
+            unbegun: AtomicUsize::new(0),
+            awaiting_begun: AtomicBool::new(false),
             stop: CancellationToken::new(),
             handles: AtomicUsize::new(1),
             store,
