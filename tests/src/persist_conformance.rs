@@ -650,23 +650,7 @@ async fn concurrent_claims_never_give_two_live_claims<F: StoreFixture>(f: Arc<F>
         }
     });
     let won: Vec<_> = join_all(runs).await.into_iter().flatten().collect();
-    for x in &fires {
-        let winners: Vec<_> = won.iter().filter(|(w, _, _)| w == x).collect();
-        assert_eq!(
-            winners.len(),
-            1,
-            "{x}: exactly one claim wins, got {winners:?}"
-        );
-        let record = f
-            .ledger()
-            .fire(x)
-            .await
-            .expect("fire")
-            .value
-            .expect("record");
-        assert_eq!(record.owner, winners[0].1);
-        assert_eq!(record.fence, winners[0].2);
-    }
+    assert_one_winner_each(&*f, &fires, &won).await;
 }
 
 async fn concurrent_takeovers_have_one_winner<F: StoreFixture>(f: Arc<F>) {
@@ -1087,7 +1071,17 @@ async fn concurrent_batches_in_any_order_never_give_two_live_claims<F: StoreFixt
         }
     });
     let won: Vec<_> = join_all(runs).await.into_iter().flatten().collect();
-    for x in &fires {
+    assert_one_winner_each(&*f, &fires, &won).await;
+}
+
+/// Each of `fires` was won by exactly one of `won` (fire, node, fence), and the ledger's
+/// record shows that winner.
+async fn assert_one_winner_each<F: StoreFixture>(
+    f: &F,
+    fires: &[FireId],
+    won: &[(FireId, NodeId, Fence)],
+) {
+    for x in fires {
         let winners: Vec<_> = won.iter().filter(|(w, _, _)| w == x).collect();
         assert_eq!(
             winners.len(),

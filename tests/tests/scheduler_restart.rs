@@ -352,25 +352,28 @@ fn a_fire_is_stored_as_fired_only_once_its_job_was_called() {
     let store = CallsBeforeSaves::default();
     let sim = Simulation::starting_at(wall(0));
     let mut s = Scheduler::new().with_schedule_store(store.clone());
-    for k in 0..4 {
+    let job = || {
         let called = std::sync::Arc::clone(&store.called);
-        s.every_seconds(
-            &format!("tick{k}"),
-            move |fire: cano_core::scheduler::Fire| {
-                called.lock().unwrap().push(fire.id().scheduled());
-                async { Ok::<(), cano_core::CanoError>(()) }
-            },
-            (),
-            10,
-        )
-        .unwrap();
+        move |fire: cano_core::scheduler::Fire| {
+            called.lock().unwrap().push(fire.id().scheduled());
+            async { Ok::<(), cano_core::CanoError>(()) }
+        }
+    };
+    // Every kind of fire: intervals, cron, manual triggers.
+    for k in 0..4 {
+        s.every_seconds(&format!("tick{k}"), job(), (), 10).unwrap();
     }
+    s.cron("cron", job(), (), "*/15 * * * * *").unwrap();
+    s.manual("manual", job(), ()).unwrap();
     let running = sim
         .block_on(s.start(sim.clock(), sim.spawner()))
         .expect("start");
-    sim.run_for(secs(60));
+    for _ in 0..6 {
+        running.trigger("manual").expect("trigger");
+        sim.run_for(secs(10));
+    }
     let called = store.called.lock().unwrap().len();
-    assert!(called >= 4 * 6, "the flows ran: {called} calls");
+    assert!(called >= 4 * 6 + 4 + 6, "the flows ran: {called} calls");
     let early = store.saved_before_the_call.lock().unwrap().clone();
     assert!(
         early.is_empty(),

@@ -413,20 +413,10 @@ impl FleetAction {
                 claims,
                 lease,
             } => {
-                let mut results = ledger.claim_batch(&claims, node, lease).await.into_iter();
-                let answers = flows
-                    .into_iter()
-                    .zip(claims)
-                    .map(|(flow, claim)| {
-                        let result = results.next().unwrap_or_else(|| {
-                            Err(PersistError::unavailable(
-                                "the ledger answered fewer claims than were asked",
-                            ))
-                        });
-                        (flow, claim.fire, result)
-                    })
-                    .collect();
-                FleetReport::Claim { answers }
+                let results = ledger.claim_batch(&claims, node, lease).await;
+                FleetReport::Claim {
+                    answers: claim_answers(flows, claims, results),
+                }
             }
             FleetAction::Renew { fire, fence, lease } => {
                 let result = ledger.renew(&fire, fence, lease).await;
@@ -489,6 +479,28 @@ impl FleetAction {
             },
         }
     }
+}
+
+/// Pairs each fire of a [`FleetAction::Claim`] with its answer; a fire the ledger left
+/// unanswered gets [`PersistError::Unavailable`], so it is claimed again.
+fn claim_answers(
+    flows: Vec<FlowIndex>,
+    claims: Vec<ClaimRequest>,
+    results: Vec<PersistResult<Stamped<ClaimOutcome>>>,
+) -> Vec<(FlowIndex, FireId, PersistResult<Stamped<ClaimOutcome>>)> {
+    let mut results = results.into_iter();
+    flows
+        .into_iter()
+        .zip(claims)
+        .map(|(flow, claim)| {
+            let result = results.next().unwrap_or_else(|| {
+                Err(PersistError::unavailable(
+                    "the ledger answered fewer claims than were asked",
+                ))
+            });
+            (flow, claim.fire, result)
+        })
+        .collect()
 }
 
 impl FleetAction {
@@ -3067,94 +3079,13 @@ mod tests {
         core.start(at(0), wall(0));
         let (actions, _) = drain(&mut core, at(60), wall(60));
         let [(flows, claims)] = claim_actions(&actions).try_into().unwrap();
-        let action = FleetAction::Claim {
-            flows,
-            claims: claims.clone(),
-            lease: DEFAULT_LEASE,
+        // A ledger that answered only the first of the batch.
+        let ledger = crate::persist::MemoryFireLedger::new_at(wall(60));
+        let first =
+            futures::executor::block_on(ledger.claim_batch(&claims[..1], &node(), DEFAULT_LEASE));
+        let report = FleetReport::Claim {
+            answers: claim_answers(flows, claims.clone(), first),
         };
-        // A ledger that answers only the first of a batch.
-        struct Short(crate::persist::MemoryFireLedger);
-        impl FireLedger for Short {
-            async fn claim_limited(
-                &self,
-                fire: &FireId,
-                node: &NodeId,
-                lease: Duration,
-                max_live: u32,
-            ) -> PersistResult<Stamped<ClaimOutcome>> {
-                self.0.claim_limited(fire, node, lease, max_live).await
-            }
-            async fn claim_batch(
-                &self,
-                claims: &[ClaimRequest],
-                node: &NodeId,
-                lease: Duration,
-            ) -> Vec<PersistResult<Stamped<ClaimOutcome>>> {
-                self.0.claim_batch(&claims[..1], node, lease).await
-            }
-            async fn renew(
-                &self,
-                f: &FireId,
-                e: Fence,
-                l: Duration,
-            ) -> PersistResult<Stamped<Timestamp>> {
-                self.0.renew(f, e, l).await
-            }
-            async fn complete(
-                &self,
-                f: &FireId,
-                e: Fence,
-                o: FireOutcome,
-            ) -> PersistResult<Stamped<()>> {
-                self.0.complete(f, e, o).await
-            }
-            async fn expired(&self, limit: usize) -> PersistResult<Stamped<Vec<ExpiredClaim>>> {
-                self.0.expired(limit).await
-            }
-            async fn take_over_limited(
-                &self,
-                f: &FireId,
-                n: &NodeId,
-                l: Duration,
-                m: u32,
-                live: u32,
-            ) -> PersistResult<Stamped<TakeoverOutcome>> {
-                self.0.take_over_limited(f, n, l, m, live).await
-            }
-            async fn retain(&self, before: Timestamp) -> PersistResult<Stamped<u64>> {
-                self.0.retain(before).await
-            }
-            async fn fire(
-                &self,
-                f: &FireId,
-            ) -> PersistResult<Stamped<Option<crate::persist::FireRecord>>> {
-                self.0.fire(f).await
-            }
-            async fn flow(&self, f: &str) -> PersistResult<Stamped<crate::persist::LedgerFlow>> {
-                self.0.flow(f).await
-            }
-            async fn acquire_flow(
-                &self,
-                f: &str,
-                n: &NodeId,
-                l: Duration,
-            ) -> PersistResult<Stamped<FlowLeaseOutcome>> {
-                self.0.acquire_flow(f, n, l).await
-            }
-            async fn renew_flow(
-                &self,
-                f: &str,
-                e: Fence,
-                l: Duration,
-            ) -> PersistResult<Stamped<Timestamp>> {
-                self.0.renew_flow(f, e, l).await
-            }
-            async fn release_flow(&self, f: &str, e: Fence) -> PersistResult<Stamped<()>> {
-                self.0.release_flow(f, e).await
-            }
-        }
-        let ledger = Short(crate::persist::MemoryFireLedger::new_at(wall(60)));
-        let report = futures::executor::block_on(action.perform(&ledger, &node()));
         let FleetReport::Claim { answers } = &report else {
             panic!("{report:?}")
         };
