@@ -211,17 +211,17 @@ async fn prepare(client: &Client) -> Result<Prepared, tokio_postgres::Error> {
             .prepare(announce_sql!("cano_claim($1, $2, $3, $4, $5)", "$6"))
             .await?,
         // Fires claimed together (`$1` flows, `$2` scheduled µs, `$5` limits; `$3` node,
-        // `$4` lease): one transaction; `n` is each row's place in the arrays.
+        // `$4` lease): one transaction, decided by one set-based statement (schema v6);
+        // `o_n` is each row's place in the arrays.
         claim_batch: client
             .prepare(announce_sql!(
-                "unnest($1::text[], $2::bigint[], $5::bigint[]) WITH ORDINALITY \
-                 AS r(flow, at, max_live, n) CROSS JOIN LATERAL ",
-                "cano_claim(r.flow, r.at, $3, $4, r.max_live)",
+                "",
+                "cano_claim_batch($1::text[], $2::bigint[], $3, $4, $5::bigint[])",
                 "$6",
-                "r.flow",
-                "r.at",
+                "c.o_flow",
+                "c.o_at",
                 "$3",
-                " ORDER BY r.n"
+                " ORDER BY c.o_n"
             ))
             .await?,
         take_over: client

@@ -13,8 +13,8 @@
 //!   transaction under an advisory lock, so many nodes may start at once. A schema newer
 //!   than this crate is refused with [`PersistError::Backend`]. The versions: 1 schedule
 //!   store and fire ledger, 2 checkpoint store, 3 takeover within the overlap limit, 4 the
-//!   durable command log, 5 `cano_holds_claim` ([`SCHEMA_VERSION`]); an older schema is
-//!   migrated in place.
+//!   durable command log, 5 `cano_holds_claim`, 6 `cano_claim_batch` (a batch of claims
+//!   decided in one statement) ([`SCHEMA_VERSION`]); an older schema is migrated in place.
 //! * **Side effects: the supported SQL contract.** The tables are internal and may change
 //!   between versions; the function `"<schema>".cano_holds_claim(flow text, scheduled_us
 //!   bigint, fence bigint) RETURNS boolean` keeps its meaning. It is true only while that

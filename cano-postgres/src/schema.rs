@@ -30,10 +30,15 @@ pub(crate) const MIGRATIONS: &[(i32, &str, &str)] = &[
         "cano_holds_claim, the side-effect contract",
         include_str!("schema_v5.sql"),
     ),
+    (
+        6,
+        "cano_claim_batch, a batch's claims decided together",
+        include_str!("schema_v6.sql"),
+    ),
 ];
 
 /// The newest schema version this crate writes.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Whether `schema` is a plain lower-case identifier (so it needs no quoting rules beyond
 /// double quotes and cannot inject SQL).

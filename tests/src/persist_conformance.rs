@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use cano_core::persist::{
     ClaimOutcome, ClaimRequest, ClaimState, Fence, FireLedger, FireOutcome, FlowLeaseOutcome,
-    FlowRecord, MAX_LEASE, NodeId, PersistError, ScheduleHash, ScheduleStore, TakeoverOutcome,
+    FlowRecord, MAX_LEASE, NodeId, PersistError, PersistResult, ScheduleHash, ScheduleStore,
+    Stamped, TakeoverOutcome,
 };
 use cano_core::scheduler::FireId;
 use futures::future::join_all;
@@ -113,6 +114,7 @@ where
         a_takeover_keeps_the_overlap_limit,
         concurrent_takeovers_have_one_winner,
         a_batch_answers_each_claim_as_one_by_one,
+        a_batch_decides_every_ledger_state_as_one_by_one,
         concurrent_batches_in_any_order_never_give_two_live_claims,
     ];
     run_cases(make, cases).await;
@@ -1038,6 +1040,179 @@ async fn a_batch_answers_each_claim_as_one_by_one<F: StoreFixture>(f: Arc<F>) {
         );
     }
     assert!(l.claim_batch(&[], &node("a"), LONG).await.is_empty());
+}
+
+/// The flows of [`a_batch_decides_every_ledger_state_as_one_by_one`], each meeting its
+/// claims in a different ledger state: (name, (minute, max_live) of each fire claimed,
+/// oldest first).
+const LEDGER_STATES: &[(&str, &[(u32, u32)])] = &[
+    ("fresh", &[(1, 1)]),
+    ("taken", &[(1, 1)]),
+    ("mine", &[(1, 1)]),
+    ("mine-lapsed", &[(1, 1)]),
+    ("other-lapsed", &[(1, 1)]),
+    ("done", &[(1, 1)]),
+    ("abandoned", &[(1, 1)]),
+    ("stale", &[(2, 1)]),
+    ("limit", &[(2, 1)]),
+    ("below-limit", &[(2, 2)]),
+    ("owned-other", &[(1, 1)]),
+    ("owned-mine", &[(1, 1)]),
+    ("owned-lapsed", &[(1, 1)]),
+    ("zero", &[(1, 0)]),
+    ("two", &[(1, 2), (2, 2)]),
+    ("two-limit", &[(1, 1), (2, 1)]),
+    ("two-stale", &[(1, 2), (5, 2)]),
+    ("three-mixed", &[(1, 3), (2, 3), (4, 3)]),
+];
+
+/// Puts `prefix`'s flows of [`LEDGER_STATES`] into their states; `lapsed` is false before
+/// the short leases have run out and true after.
+async fn put_in_ledger_states<L: FireLedger>(l: &L, prefix: &str, short: Duration, lapsed: bool) {
+    let at = |flow: &str, m: u32| {
+        fire(
+            &format!("{prefix}{flow}"),
+            &format!("2026-01-01T00:{m:02}:00Z"),
+        )
+    };
+    let flow = |name: &str| format!("{prefix}{name}");
+    let (a, b) = (node("a"), node("b"));
+    if lapsed {
+        let gave_up = l
+            .take_over(&at("abandoned", 1), &a, LONG, 0)
+            .await
+            .expect("take over");
+        assert!(
+            matches!(gave_up.value, TakeoverOutcome::Abandoned { .. }),
+            "{:?}",
+            gave_up.value
+        );
+        return;
+    }
+    for (name, holder, lease) in [
+        ("taken", &b, LONG),
+        ("mine", &a, LONG),
+        ("mine-lapsed", &a, short),
+        ("other-lapsed", &b, short),
+        ("abandoned", &b, short),
+        ("limit", &b, LONG),
+        ("below-limit", &b, LONG),
+    ] {
+        l.claim(&at(name, 1), holder, lease).await.expect("claim");
+    }
+    let done = claimed(
+        &l.claim(&at("done", 1), &a, LONG)
+            .await
+            .expect("claim")
+            .value,
+        "done",
+    );
+    l.complete(&at("done", 1), done.fence, FireOutcome::Succeeded)
+        .await
+        .expect("complete");
+    for (name, m) in [("stale", 5), ("two-stale", 3), ("three-mixed", 2)] {
+        l.claim(&at(name, m), &b, LONG).await.expect("claim");
+    }
+    for (name, holder, lease) in [
+        ("owned-other", &b, LONG),
+        ("owned-mine", &a, LONG),
+        ("owned-lapsed", &b, short),
+    ] {
+        l.acquire_flow(&flow(name), holder, lease)
+            .await
+            .expect("acquire");
+    }
+}
+
+/// What an answer says, without the lease times (the two runs read the clock at
+/// different moments).
+fn answer_shape(answer: &PersistResult<Stamped<ClaimOutcome>>) -> String {
+    match answer.as_ref().map(|a| &a.value) {
+        Ok(ClaimOutcome::Claimed(c)) => {
+            format!("claimed fence {} takeovers {}", c.fence, c.takeovers)
+        }
+        Ok(ClaimOutcome::Taken { owner, .. }) => format!("taken by {owner}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("error {e:?}"),
+    }
+}
+
+/// A differential check of [`FireLedger::claim_batch`] against `claim_limited` one fire at
+/// a time, over every state a claim can meet (fresh, held by either node and lapsed, done,
+/// abandoned, below the mark, at and below the limit, a flow owned by either node or
+/// lapsed, several fires of one flow): the same flows are put in the same states under two
+/// prefixes, one claimed one by one and one in a batch, and every answer, fire record and
+/// flow record must agree.
+async fn a_batch_decides_every_ledger_state_as_one_by_one<F: StoreFixture>(f: Arc<F>) {
+    let l = f.ledger();
+    let short = f.short_lease();
+    for lapsed in [false, true] {
+        for prefix in ["single-", "batch-"] {
+            put_in_ledger_states(l, prefix, short, lapsed).await;
+        }
+        if !lapsed {
+            f.pass(short * 2).await;
+        }
+    }
+    // The batch's order mixes the flows (each flow's fires stay oldest first).
+    let mut order: Vec<(usize, usize)> = LEDGER_STATES
+        .iter()
+        .enumerate()
+        .flat_map(|(k, (_, fires))| (0..fires.len()).map(move |j| (k, j)))
+        .collect();
+    order.sort_by_key(|&(k, j)| (j, (k * 7) % LEDGER_STATES.len()));
+    let request = |prefix: &str, (k, j): (usize, usize)| {
+        let (name, fires) = LEDGER_STATES[k];
+        let (m, max_live) = fires[j];
+        ClaimRequest::new(
+            fire(
+                &format!("{prefix}{name}"),
+                &format!("2026-01-01T00:{m:02}:00Z"),
+            ),
+            max_live,
+        )
+    };
+    let mut single = Vec::new();
+    for &x in &order {
+        let asked = request("single-", x);
+        single.push(
+            l.claim_limited(&asked.fire, &node("a"), LONG, asked.max_live)
+                .await,
+        );
+    }
+    let asked: Vec<ClaimRequest> = order.iter().map(|&x| request("batch-", x)).collect();
+    let batch = l.claim_batch(&asked, &node("a"), LONG).await;
+    assert_eq!(batch.len(), asked.len(), "one answer per request");
+    for (k, (one, together)) in single.iter().zip(&batch).enumerate() {
+        let (name, _) = LEDGER_STATES[order[k].0];
+        assert_eq!(
+            answer_shape(one),
+            answer_shape(together),
+            "{name}, fire {} of its flow: one by one, then in the batch",
+            order[k].1
+        );
+    }
+    for &x in &order {
+        let (one, together) = (request("single-", x).fire, request("batch-", x).fire);
+        let records = (
+            l.fire(&one).await.expect("fire").value,
+            l.fire(&together).await.expect("fire").value,
+        );
+        let shape = |r: Option<cano_core::persist::FireRecord>| {
+            r.map(|r| (r.owner, r.fence, r.state, r.takeovers))
+        };
+        assert_eq!(shape(records.0), shape(records.1), "the record of {one}");
+    }
+    for (name, _) in LEDGER_STATES {
+        let flows = (
+            l.flow(&format!("single-{name}")).await.expect("flow").value,
+            l.flow(&format!("batch-{name}")).await.expect("flow").value,
+        );
+        let shape = |f: cano_core::persist::LedgerFlow| {
+            (f.high_water, f.abandoned, f.fence, f.owner.map(|o| o.0))
+        };
+        assert_eq!(shape(flows.0), shape(flows.1), "the flow record of {name}");
+    }
 }
 
 async fn concurrent_batches_in_any_order_never_give_two_live_claims<F: StoreFixture>(f: Arc<F>) {

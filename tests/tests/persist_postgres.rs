@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use cano_core::persist::{
-    ClaimOutcome, FireLedger, FleetCommand, FleetCommandKind, NodeId, PersistError, ScheduleStore,
+    ClaimOutcome, ClaimRequest, Fence, FireLedger, FleetCommand, FleetCommandKind, NodeId,
+    PersistError, ScheduleStore,
 };
 use cano_core::scheduler::FireId;
 use cano_postgres::{CommandEvent, IoRuntime, PgConfig, PgStore, SCHEMA_VERSION};
@@ -630,8 +631,12 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].1, cmd);
     let versions = applied_versions(&client, &schema).await;
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(versions, all_versions());
+}
+
+/// Every schema version this crate applies, in order.
+fn all_versions() -> Vec<i32> {
+    (1..=SCHEMA_VERSION).collect()
 }
 
 fn at_us(us: i64) -> FireId {
@@ -683,7 +688,55 @@ async fn a_schema_at_version_4_gets_cano_holds_claim_and_keeps_its_rows() {
     assert!(holds(record.fence.0 as i64).await);
     assert!(!holds(record.fence.0 as i64 + 1).await);
     let versions = applied_versions(&client, &schema).await;
-    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    assert_eq!(versions, all_versions());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_at_version_5_gets_cano_claim_batch_and_keeps_its_claims() {
+    let server = PgServer::shared();
+    let schema = server.fresh_schema("upgrade_v5");
+    let client = raw_client().await;
+    build_schema_at_version(
+        &client,
+        &schema,
+        5,
+        "SELECT * FROM cano_claim('f', 1000000, 'a', 600000000, 1);",
+    )
+    .await;
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(schema.clone());
+    let store = PgStore::connect(config).await.expect("upgrades");
+    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(applied_versions(&client, &schema).await, all_versions());
+    // The batch sees the claim made before the upgrade: held by `a`, and its mark.
+    let asked = [
+        ClaimRequest::new(at_us(1_000_000), 1),
+        ClaimRequest::new(at_us(500_000), 2),
+        ClaimRequest::new(at_us(2_000_000), 2),
+    ];
+    let answers: Vec<ClaimOutcome> = store
+        .claim_batch(&asked, &NodeId::new("b"), Duration::from_secs(60))
+        .await
+        .into_iter()
+        .map(|a| a.expect("claim").value)
+        .collect();
+    assert!(
+        matches!(&answers[0], ClaimOutcome::Taken { owner, .. } if *owner == NodeId::new("a")),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(answers[1], ClaimOutcome::Stale { .. }),
+        "{answers:?}"
+    );
+    let ClaimOutcome::Claimed(next) = answers[2] else {
+        panic!("a later fire is claimed: {answers:?}");
+    };
+    assert_eq!(
+        next.fence,
+        Fence(2),
+        "the flow's fence counter carried over"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1112,7 +1165,7 @@ async fn build_schema_at_version(
     version: usize,
     then: &str,
 ) {
-    const MIGRATIONS: [(&str, &str); 4] = [
+    const MIGRATIONS: [(&str, &str); 5] = [
         (
             "schedule store and fire ledger",
             include_str!("../../cano-postgres/src/schema_v1.sql"),
@@ -1128,6 +1181,10 @@ async fn build_schema_at_version(
         (
             "durable fleet command log",
             include_str!("../../cano-postgres/src/schema_v4.sql"),
+        ),
+        (
+            "cano_holds_claim, the side-effect contract",
+            include_str!("../../cano-postgres/src/schema_v5.sql"),
         ),
     ];
     let mut sql = format!(
