@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo build --release -p cano-tests --bin fleet_node --bin fleet_bench &&
 //! target/release/fleet_bench` (`--seconds N` sets each lateness run's length, default 20;
-//! `--lateness` runs only the lateness rows).
+//! `--lateness` runs only the lateness rows; `--worst-seconds` prints each lateness run's
+//! five latest seconds to standard error).
 //!
 //! * **Fire lateness** (scheduled time → run start, real clock), p50/p99/max, for 1 and 3
 //!   nodes running the 200 flows of `cano_tests::fleet::fleet_flows` (about 160 fires a
@@ -58,6 +59,8 @@ async fn client(url: &str) -> Client {
 struct Bench {
     server: PgServer,
     rt: tokio::runtime::Runtime,
+    /// Print each lateness run's worst seconds (`--worst-seconds`).
+    worst_seconds: bool,
 }
 
 impl Bench {
@@ -150,20 +153,24 @@ impl Bench {
                 format!("{f} {:.2}", (c - was) as f64 / effects as f64)
             })
             .collect();
-        let mut lateness: Vec<i64> = self.rt.block_on(async {
+        let fires: Vec<(i64, i64)> = self.rt.block_on(async {
             client(&url)
                 .await
                 .query(
-                    "SELECT first_started_us - fire_us FROM cano.test_effects
+                    "SELECT fire_us, first_started_us - fire_us FROM cano.test_effects
                      WHERE fire_us >= $1 AND fire_us < $2",
                     &[&from, &to],
                 )
                 .await
                 .unwrap()
                 .iter()
-                .map(|r| r.get::<_, i64>(0))
+                .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)))
                 .collect()
         });
+        if self.worst_seconds {
+            eprintln!("{}", worst_seconds(&fires, from));
+        }
+        let mut lateness: Vec<i64> = fires.iter().map(|f| f.1).collect();
         lateness.sort_unstable();
         let ms = |us: i64| us as f64 / 1000.0;
         format!(
@@ -434,9 +441,47 @@ impl Bench {
     }
 }
 
+/// The five seconds of a lateness run whose fires were latest (on standard error, with
+/// `--worst-seconds`): second since the run's start, fires due in it, their p50 and max.
+fn worst_seconds(fires: &[(i64, i64)], from: i64) -> String {
+    let mut by_second: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for &(at, late) in fires {
+        by_second
+            .entry((at - from).div_euclid(1_000_000))
+            .or_default()
+            .push(late);
+    }
+    let mut seconds: Vec<(i64, i64, i64, usize)> = by_second
+        .into_iter()
+        .map(|(second, mut late)| {
+            late.sort_unstable();
+            (
+                *late.last().unwrap_or(&0),
+                percentile(&late, 0.5),
+                second,
+                late.len(),
+            )
+        })
+        .collect();
+    seconds.sort_unstable_by(|a, b| b.cmp(a));
+    seconds
+        .iter()
+        .take(5)
+        .map(|(max, p50, second, n)| {
+            format!(
+                "  second {second}: {n} fires, p50 {:.1} ms, max {:.1} ms",
+                *p50 as f64 / 1000.0,
+                *max as f64 / 1000.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn main() {
     let mut seconds = 20;
     let mut only_lateness = false;
+    let mut worst = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -444,8 +489,11 @@ fn main() {
                 seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(seconds);
             }
             "--lateness" => only_lateness = true,
+            "--worst-seconds" => worst = true,
             other => {
-                eprintln!("fleet_bench [--seconds N] [--lateness]: unknown argument {other}");
+                eprintln!(
+                    "fleet_bench [--seconds N] [--lateness] [--worst-seconds]: unknown argument {other}"
+                );
                 std::process::exit(2);
             }
         }
@@ -456,7 +504,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let bench = Bench { server, rt };
+    let bench = Bench {
+        server,
+        rt,
+        worst_seconds: worst,
+    };
     bench.rt.block_on(async {
         let c = client(&bench.server.url("postgres")).await;
         // `%d `: each log line starts with its database, for `statements_logged`.
