@@ -75,7 +75,7 @@
 //!
 //! * `std`: panic isolation (a panicking task is an error of its state, not a crash),
 //!   IANA time zone names from the system database, and `std::sync::Mutex` locks.
-//! * `testing`: [`testing::FakeClock`] and [`testing::Simulation`], a virtual-time executor
+//! * `testing`: `testing::FakeClock` and `testing::Simulation`, a virtual-time executor
 //!   that jumps time to the next timer so a test simulates a day in milliseconds.
 //! * `tracing`: spans for a workflow run (with a process-unique run number), each state,
 //!   each attempt and each split branch, and events for retries, circuit transitions and
@@ -84,7 +84,7 @@
 //!   0.15's names (`cano_workflow_runs_total`, `cano_task_retries_total`, …) and
 //!   low-cardinality labels.
 //! * `defmt`: the same events as `defmt` logs for firmware, without `core::fmt`.
-//! * `futures-timer`: [`runtime::futures_timer`], a clock and a spawner for executors that
+//! * `futures-timer`: `runtime::futures_timer`, a clock and a spawner for executors that
 //!   have no cano adapter (`futures::executor`, for one).
 //!
 //! With `tracing`, `metrics` and `defmt` off, cano contains no instrumentation code at all.

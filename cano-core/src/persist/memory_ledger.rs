@@ -29,9 +29,9 @@ type StoreClock = Box<dyn Fn() -> Timestamp + Send + Sync>;
 /// it was built with ([`new`](Self::new)), or a fixed start ([`new_at`](Self::new_at));
 /// [`advance`](Self::advance) moves the offset. Clones share everything; each
 /// [`view`](Self::view) shares the claims but has its own
-/// [`Faults`](super::Faults) (feature `testing`), so a simulation gives every node a view.
+/// `Faults` (feature `testing`), so a simulation gives every node a view.
 ///
-/// With feature `testing`, [`restart`](Self::restart) simulates the store restarting: for
+/// With feature `testing`, `restart` simulates the store restarting: for
 /// `downtime` (store clock) every call fails with
 /// [`Unavailable`](PersistError::Unavailable), and every renewal still in flight fails.
 /// Claims, completions, fences and high-water marks are durable: they survive it, as

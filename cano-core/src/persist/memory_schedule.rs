@@ -18,7 +18,7 @@ type Records = HashMap<Arc<str>, (Vec<u8>, Fence)>;
 /// went through the same bytes as on a real store. Clones share the records.
 ///
 /// With feature `testing`, each [`view`](MemoryScheduleStore::view) has its own
-/// [`Faults`](super::Faults) (partition, lost acknowledgements).
+/// `Faults` (partition, lost acknowledgements).
 ///
 /// ```
 /// use cano_core::persist::{Fence, FlowRecord, MemoryScheduleStore, ScheduleHash, ScheduleStore};

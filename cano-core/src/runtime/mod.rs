@@ -32,7 +32,7 @@ pub type BoxFuture = futures::future::BoxFuture<'static, ()>;
 /// receives both readings as arguments and never reads a clock itself.
 ///
 /// Implementations: `TokioClock` (cano-tokio), `SmolClock` (cano-smol), `EmbassyClock`
-/// (cano-embassy) and [`FakeClock`](crate::testing::FakeClock) (feature `testing`).
+/// (cano-embassy) and `testing::FakeClock` (feature `testing`).
 pub trait Clock: Clone + Send + Sync + 'static {
     /// The future returned by [`Clock::sleep_until`].
     type Sleep: Future<Output = ()> + Send + 'static;

@@ -31,7 +31,7 @@
 //! every 32 attempts that fail at once), as tokio's cooperative budget does. So `A → A`
 //! with a task that returns at once, or `RetryMode::fixed(usize::MAX, Duration::ZERO)` on a
 //! task that always fails, ends at its timeout and never starves the other tasks of its
-//! thread. (On the virtual-time [`Simulation`](crate::testing::Simulation) such a loop lets
+//! thread. (On the virtual-time `Simulation` (feature `testing`) such a loop lets
 //! no time pass, so only cancellation ends it there; otherwise the simulation reports a
 //! livelock.)
 //!
