@@ -179,27 +179,13 @@ async fn migrations_are_idempotent_and_concurrent_starts_do_not_race() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_at_version_1_is_upgraded_in_place() {
-    let server = PgServer::shared();
-    let schema = server.fresh_schema("upgrade");
-    let (client, connection) = cano_postgres::tokio_postgres::connect(
-        &server.url("postgres"),
-        cano_postgres::tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
     // What version 1 of this crate left behind, with a claim in it.
-    build_schema_at_version(
-        &client,
-        &schema,
-        1,
-        "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
-    )
-    .await;
-    let config = PgConfig::new(&server.url("postgres"))
-        .unwrap()
-        .schema(schema.clone());
-    let store = PgStore::connect(config).await.expect("upgrades");
+    let Upgraded {
+        schema,
+        client,
+        store,
+        ..
+    } = upgraded_from(1, "upgrade", OLD_CLAIM).await;
     let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
     assert!(
         store.fire(&old).await.unwrap().value.is_some(),
@@ -226,7 +212,7 @@ async fn a_schema_at_version_1_is_upgraded_in_place() {
         "{takeover:?}"
     );
     let versions = applied_versions(&client, &schema).await;
-    assert_eq!(versions, (1..=SCHEMA_VERSION).collect::<Vec<_>>());
+    assert_eq!(versions, all_versions());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -602,20 +588,12 @@ async fn the_command_log_is_pruned_to_its_bound_and_by_retain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
-    let server = PgServer::shared();
-    let schema = server.fresh_schema("upgrade_v3");
-    let client = raw_client().await;
-    build_schema_at_version(
-        &client,
-        &schema,
-        3,
-        "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
-    )
-    .await;
-    let config = PgConfig::new(&server.url("postgres"))
-        .unwrap()
-        .schema(schema.clone());
-    let store = PgStore::connect(config.clone()).await.expect("upgrades");
+    let Upgraded {
+        schema,
+        client,
+        config,
+        store,
+    } = upgraded_from(3, "upgrade_v3", OLD_CLAIM).await;
     let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
     let record = store
         .fire(&old)
@@ -634,6 +612,36 @@ async fn a_schema_at_version_3_gets_the_command_log_and_keeps_its_claims() {
     assert_eq!(versions, all_versions());
 }
 
+/// A claim of fire ("old", the epoch) by node `a` with a one-minute lease, as an older
+/// schema's `cano_claim` made it.
+const OLD_CLAIM: &str = "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);";
+
+/// A schema built as version `version` of this crate left it (then `then` run in it), and
+/// a store connected to it, which migrated it to [`SCHEMA_VERSION`].
+struct Upgraded {
+    schema: String,
+    client: cano_postgres::tokio_postgres::Client,
+    config: PgConfig,
+    store: PgStore,
+}
+
+async fn upgraded_from(version: usize, name: &str, then: &str) -> Upgraded {
+    let server = PgServer::shared();
+    let schema = server.fresh_schema(name);
+    let client = raw_client().await;
+    build_schema_at_version(&client, &schema, version, then).await;
+    let config = PgConfig::new(&server.url("postgres"))
+        .unwrap()
+        .schema(schema.clone());
+    let store = PgStore::connect(config.clone()).await.expect("upgrades");
+    Upgraded {
+        schema,
+        client,
+        config,
+        store,
+    }
+}
+
 /// Every schema version this crate applies, in order.
 fn all_versions() -> Vec<i32> {
     (1..=SCHEMA_VERSION).collect()
@@ -648,14 +656,16 @@ fn at_us(us: i64) -> FireId {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_at_version_4_gets_cano_holds_claim_and_keeps_its_rows() {
-    let server = PgServer::shared();
-    let schema = server.fresh_schema("upgrade_v4");
-    let client = raw_client().await;
-    build_schema_at_version(&client, &schema, 4, "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1); SELECT * FROM cano_publish('old', 1::smallint, 'a', 'unused', 100);").await;
-    let config = PgConfig::new(&server.url("postgres"))
-        .unwrap()
-        .schema(schema.clone());
-    let store = PgStore::connect(config).await.expect("upgrades");
+    let then = concat!(
+        "SELECT * FROM cano_claim('old', 0, 'a', 60000000, 1);",
+        "SELECT * FROM cano_publish('old', 1::smallint, 'a', 'unused', 100);"
+    );
+    let Upgraded {
+        schema,
+        client,
+        store,
+        ..
+    } = upgraded_from(4, "upgrade_v4", then).await;
     let old = FireId::new("old", cano_core::jiff::Timestamp::UNIX_EPOCH);
     let record = store
         .fire(&old)
@@ -693,20 +703,17 @@ async fn a_schema_at_version_4_gets_cano_holds_claim_and_keeps_its_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_at_version_5_gets_cano_claim_batch_and_keeps_its_claims() {
-    let server = PgServer::shared();
-    let schema = server.fresh_schema("upgrade_v5");
-    let client = raw_client().await;
-    build_schema_at_version(
-        &client,
-        &schema,
+    let Upgraded {
+        schema,
+        client,
+        store,
+        ..
+    } = upgraded_from(
         5,
+        "upgrade_v5",
         "SELECT * FROM cano_claim('f', 1000000, 'a', 600000000, 1);",
     )
     .await;
-    let config = PgConfig::new(&server.url("postgres"))
-        .unwrap()
-        .schema(schema.clone());
-    let store = PgStore::connect(config).await.expect("upgrades");
     assert_eq!(SCHEMA_VERSION, 6);
     assert_eq!(applied_versions(&client, &schema).await, all_versions());
     // The batch sees the claim made before the upgrade: held by `a`, and its mark.
