@@ -1,9 +1,9 @@
 //! Fleet commands: a durable log in the `cano_fleet_commands` table, with `LISTEN/NOTIFY`
 //! only as the wake-up.
 
-use std::collections::VecDeque;
-use std::sync::Weak;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Weak};
 
 use cano_core::persist::{FleetCommand, FleetCommandKind, NodeId, PersistError, PersistResult};
 use tokio::sync::broadcast;
@@ -89,14 +89,30 @@ pub(crate) const COMMANDS_KEPT: u32 = 10_000;
 pub(crate) struct UnknownKinds {
     /// How many distinct rows were skipped (each counted once, however often re-read).
     pub(crate) skipped: AtomicU64,
-    /// The highest seq of a skipped row: rows at or below it were counted already.
-    through: AtomicU64,
+    /// The seqs of the newest skipped rows, at most [`SKIPPED_REMEMBERED`]: every reader
+    /// reads the log in order from its own cursor, and a reader behind another (a stream
+    /// started before a read from the start) meets rows the other did not, so a single
+    /// high mark would miss them.
+    seen: Mutex<BTreeSet<u64>>,
 }
+
+/// How many skipped rows' seqs a store remembers to count each once: the log's default
+/// size, so a row is counted twice only when more unknown rows than the log keeps lie
+/// between two readers.
+const SKIPPED_REMEMBERED: usize = COMMANDS_KEPT as usize;
 
 impl UnknownKinds {
     /// Records a skipped row; counts and reports it the first time it is seen.
     fn skip(&self, seq: u64, code: i16) {
-        if self.through.fetch_max(seq, Ordering::Relaxed) < seq {
+        let first_time = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            let first_time = seen.insert(seq);
+            if seen.len() > SKIPPED_REMEMBERED {
+                seen.pop_first();
+            }
+            first_time
+        };
+        if first_time {
             self.skipped.fetch_add(1, Ordering::Relaxed);
             #[cfg(feature = "tracing")]
             tracing::warn!(

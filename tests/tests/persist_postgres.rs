@@ -845,6 +845,8 @@ async fn a_reader_skips_command_kinds_it_does_not_know_and_moves_past_them() {
     let schema = pg.store.schema().to_owned();
     let reader = PgStore::connect(pg.config.clone()).await.unwrap();
     let mut stream = reader.commands();
+    let behind = PgStore::connect(pg.config.clone()).await.unwrap();
+    let mut behind_stream = behind.commands();
     let raw = raw_client().await;
     let unknown_sql = format!(
         "INSERT INTO \"{schema}\".cano_fleet_commands (flow, kind, origin)
@@ -890,6 +892,22 @@ async fn a_reader_skips_command_kinds_it_does_not_know_and_moves_past_them() {
             .is_empty()
     );
     assert_eq!(reader.skipped_commands(), 2);
+    // A reader behind another of the same store meets rows the other did not: each is
+    // still counted once. `behind` read nothing yet; its ledger reads the end first.
+    assert!(
+        FireLedger::commands_after(&behind, s2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(behind.skipped_commands(), 1, "the trailing row");
+    for want in [&first, &second] {
+        let got = tokio::time::timeout(Duration::from_secs(10), behind_stream.next())
+            .await
+            .expect("a command");
+        assert_eq!(got, Some(CommandEvent::Command(want.clone())));
+    }
+    assert_eq!(behind.skipped_commands(), 2, "the earlier row, met later");
     assert!(
         tokio::time::timeout(Duration::from_millis(500), stream.next())
             .await
