@@ -90,16 +90,6 @@ impl JitterSource {
     pub(crate) fn fresh() -> Self {
         JitterSource::Own(SplitMix64::new(next_default_seed()))
     }
-
-    /// An owned source for work that outlives a borrow of the workflow (a spawned split
-    /// branch): the injected source itself, or a generator seeded from the next value of
-    /// the workflow's own, so branches do not repeat each other's sequence.
-    pub(crate) fn to_shared(&self) -> Arc<dyn RandomSource> {
-        match self {
-            JitterSource::Own(own) => Arc::new(SplitMix64::new(own.next_u64())),
-            JitterSource::Shared(shared) => shared.clone(),
-        }
-    }
 }
 
 impl Clone for JitterSource {

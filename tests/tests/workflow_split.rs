@@ -542,3 +542,38 @@ fn a_workflow_timeout_aborts_spawned_branches_too() {
         "{events:?}"
     );
 }
+
+/// A runtime shutting down: it takes each spawned future and drops it unpolled.
+#[derive(Clone)]
+struct DroppingSpawner;
+
+impl cano_core::runtime::Spawner for DroppingSpawner {
+    fn spawn(
+        &self,
+        future: cano_core::runtime::BoxFuture,
+    ) -> Result<(), cano_core::runtime::SpawnError> {
+        drop(future);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_spawned_branch_its_runtime_drops_is_a_failed_branch_not_a_hang() {
+    let sim = Simulation::new();
+    let clock = sim.clock();
+    let jobs = vec![Job::ok(St::A), Job::ok(St::B)];
+    let calls: Vec<_> = jobs.iter().map(Job::calls).collect();
+    let wf = split_workflow(
+        jobs,
+        JoinConfig::new(JoinStrategy::All, St::Done).with_spawned_branches(),
+    );
+    let ctx = RunContext::new(clock.clone()).with_spawner(DroppingSpawner);
+    let error = sim
+        .block_on(wf.orchestrate_with(ctx, St::Fan))
+        .expect_err("no branch ran");
+    assert!(
+        error.to_string().contains("dropped by the runtime"),
+        "{error}"
+    );
+    assert!(calls.iter().all(|c| c.load(Ordering::SeqCst) == 0));
+}

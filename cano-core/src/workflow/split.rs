@@ -7,8 +7,11 @@
 //! polled, so later wake-ups re-poll only that branch, never the whole split.
 //!
 //! A split whose [`JoinConfig`] asks for spawned branches hands each branch to the run's
-//! [`Spawner`] instead (parallelism on a multi-threaded runtime) and awaits its result over
-//! a oneshot channel; a cancelled split aborts them.
+//! [`Spawner`] instead (parallelism on a multi-threaded runtime). The branches report into
+//! one [`SpawnedBranches`] per split (an outcome cell per branch, the split's waker, and
+//! the flag that abandons them), so a spawned branch costs its task and nothing more: no
+//! channel, no abort handle, no waker of its own. A split that concludes or is dropped
+//! abandons the branches still running; each stops at its next poll.
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -20,8 +23,7 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use futures::channel::oneshot;
-use futures::future::AbortHandle;
+use futures::future::{Either, select};
 use futures::task::AtomicWaker;
 
 use crate::error::CanoError;
@@ -29,6 +31,7 @@ use crate::panic::isolate_panic;
 use crate::random::JitterSource;
 use crate::resource::Resources;
 use crate::runtime::{Clock, Spawner};
+use crate::sync::Lock;
 use crate::telemetry::{self, Span};
 use crate::workflow::join::{JoinConfig, JoinDecision, JoinStrategy, JoinTracker, SplitResult};
 use crate::workflow::observer::{Observers, TaskEvents, TaskId};
@@ -64,8 +67,111 @@ type LocalBranch<'a, S, K, C> =
 enum Slot<'a, S, K, C: Clock> {
     Queued,
     Local(LocalBranch<'a, S, K, C>, Wakeup, Span),
-    Remote(oneshot::Receiver<Outcome<S>>, AbortHandle, Wakeup),
+    /// Running as its own task; its outcome arrives in [`SpawnedBranches`].
+    Remote,
     Finished,
+}
+
+/// What a split shares with its spawned branches (one allocation per split).
+struct SpawnedBranches<S> {
+    /// The split's waker: a branch that finished wakes it.
+    split: Arc<AtomicWaker>,
+    /// Set when the split concluded or was dropped: the branches still running stop.
+    abandoned: AtomicBool,
+    /// One per branch of the split, by index.
+    branches: Vec<SpawnedBranch<S>>,
+}
+
+/// One spawned branch's side of [`SpawnedBranches`].
+struct SpawnedBranch<S> {
+    /// Its outcome, once it finished (or its task was dropped by the runtime).
+    outcome: Lock<Option<Outcome<S>>>,
+    /// Whether `outcome` is set, read by the split without taking the lock.
+    finished: AtomicBool,
+    /// The branch task's waker, so abandoning it wakes it to stop.
+    task: AtomicWaker,
+}
+
+impl<S> SpawnedBranches<S> {
+    fn new(split: Arc<AtomicWaker>, total: usize) -> Self {
+        let mut branches = Vec::with_capacity(total);
+        branches.resize_with(total, || SpawnedBranch {
+            outcome: Lock::new(None),
+            finished: AtomicBool::new(false),
+            task: AtomicWaker::new(),
+        });
+        SpawnedBranches {
+            split,
+            abandoned: AtomicBool::new(false),
+            branches,
+        }
+    }
+
+    /// Stores branch `index`'s outcome and wakes the split.
+    fn report(&self, index: usize, outcome: Outcome<S>) {
+        let branch = &self.branches[index];
+        branch.outcome.with(|slot| *slot = Some(outcome));
+        branch.finished.store(true, Ordering::Release);
+        self.split.wake();
+    }
+
+    /// Branch `index`'s outcome, once it finished (taken: asked once per branch).
+    fn take(&self, index: usize) -> Option<Outcome<S>> {
+        let branch = &self.branches[index];
+        if !branch.finished.load(Ordering::Acquire) {
+            return None;
+        }
+        branch.outcome.with(Option::take)
+    }
+
+    /// Stops every branch still running, at its next poll.
+    fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+        for branch in &self.branches {
+            branch.task.wake();
+        }
+    }
+}
+
+/// Completes once branch `index`'s split abandoned it.
+struct Abandoned<'s, S> {
+    shared: &'s SpawnedBranches<S>,
+    index: usize,
+}
+
+impl<S> Future for Abandoned<'_, S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Registered before the check, so an abandon in between still wakes this task.
+        self.shared.branches[self.index].task.register(cx.waker());
+        if self.shared.abandoned.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// Reports a spawned branch whose task the runtime dropped before it finished (a runtime
+/// shutting down), so its split does not wait for it forever.
+struct ReportIfDropped<S: 'static> {
+    shared: Arc<SpawnedBranches<S>>,
+    index: usize,
+    reported: bool,
+}
+
+impl<S> Drop for ReportIfDropped<S> {
+    fn drop(&mut self) {
+        if !self.reported && !self.shared.abandoned.load(Ordering::Acquire) {
+            self.shared.report(
+                self.index,
+                Err(CanoError::workflow(
+                    "spawned split branch was dropped by the runtime",
+                )),
+            );
+        }
+    }
 }
 
 /// How a running branch is woken: first through the split's own waker, then through one of
@@ -152,6 +258,9 @@ where
         .map(|limit| Box::pin(env.clock.sleep_until(env.clock.now() + limit)));
     let mut slots = Vec::with_capacity(total);
     slots.resize_with(total, || Slot::Queued);
+    let split_waker = Arc::new(AtomicWaker::new());
+    let spawned = (spec.join.spawn_branches && env.spawner.is_some())
+        .then(|| Arc::new(SpawnedBranches::new(split_waker.clone(), total)));
     SplitJoin {
         spec,
         tracker: JoinTracker::new(spec.join.strategy, total),
@@ -165,7 +274,8 @@ where
             cancelled: Vec::new(),
         },
         deadline,
-        split_waker: Arc::new(AtomicWaker::new()),
+        split_waker,
+        spawned,
         env,
     }
     .await
@@ -182,6 +292,8 @@ struct SplitJoin<'a, S, K, C: Clock, Sp> {
     results: SplitResult<S>,
     deadline: Option<Pin<Box<C::Sleep>>>,
     split_waker: Arc<AtomicWaker>,
+    /// Where spawned branches report, for a split that spawns them.
+    spawned: Option<Arc<SpawnedBranches<S>>>,
 }
 
 impl<'a, S, K, C, Sp> SplitJoin<'a, S, K, C, Sp>
@@ -212,10 +324,8 @@ where
         let spec: &'a SplitSpec<S, K> = self.spec;
         let branch = &spec.branches[index];
         let span = telemetry::branch(&branch.name, index);
-        if spec.join.spawn_branches
-            && let Some(slot) = self.spawn(index, branch, span.clone())
-        {
-            self.slots[index] = slot;
+        if self.spawn(index, branch, span.clone()) {
+            self.slots[index] = Slot::Remote;
             return None;
         }
         let clock: &'a C = self.env.clock;
@@ -252,20 +362,22 @@ where
         }
     }
 
-    /// Hands a branch to the spawner; `None` when there is none or it refuses (the branch
-    /// then runs in place).
-    fn spawn(
-        &self,
-        index: usize,
-        branch: &Arc<RegisteredTask<S, K>>,
-        span: Span,
-    ) -> Option<Slot<'a, S, K, C>> {
-        let spawner = self.env.spawner?;
-        let (tx, rx) = oneshot::channel();
+    /// Hands a branch to the spawner; `false` when the split does not spawn or the spawner
+    /// refuses (the branch then runs in place).
+    fn spawn(&self, index: usize, branch: &Arc<RegisteredTask<S, K>>, span: Span) -> bool {
+        let (Some(spawner), Some(shared)) = (self.env.spawner, &self.spawned) else {
+            return false;
+        };
+        let mut report = ReportIfDropped {
+            shared: shared.clone(),
+            index,
+            reported: false,
+        };
         let branch = branch.clone();
         let resources = self.env.resources.clone();
         let clock = self.env.clock.clone();
-        let random = self.env.random.to_shared();
+        // A fork of the run's generator, held inline (no allocation).
+        let random = self.env.random.clone();
         let observers = self.env.observers.clone();
         let work = async move {
             let events = TaskEvents {
@@ -277,17 +389,17 @@ where
             };
             let run = RunBranch::new(&branch.task, &*resources);
             let attempts = Attempts::new(&branch.config, &clock, &*random, run, events, None);
-            let outcome = telemetry::in_span(span, attempts).await;
-            // The split may have been decided already; then nobody listens.
-            let _ = tx.send(outcome);
+            let attempts = core::pin::pin!(telemetry::in_span(span, attempts));
+            let abandoned = core::pin::pin!(Abandoned {
+                shared: &report.shared,
+                index,
+            });
+            if let Either::Right((outcome, _)) = select(abandoned, attempts).await {
+                report.reported = true;
+                report.shared.report(index, outcome);
+            }
         };
-        let (work, abort) = futures::future::abortable(work);
-        spawner
-            .spawn(Box::pin(async move {
-                let _ = work.await;
-            }))
-            .ok()?;
-        Some(Slot::Remote(rx, abort, Wakeup::FirstPoll))
+        spawner.spawn(Box::pin(work)).is_ok()
     }
 
     /// Cancels every unfinished branch and reports the verdict.
@@ -299,12 +411,13 @@ where
         for (index, slot) in self.slots.iter_mut().enumerate() {
             match core::mem::replace(slot, Slot::Finished) {
                 Slot::Finished => {}
-                Slot::Remote(_, abort, _) => {
-                    abort.abort();
+                Slot::Queued | Slot::Local(..) | Slot::Remote => {
                     self.results.cancelled.push(index);
                 }
-                Slot::Queued | Slot::Local(..) => self.results.cancelled.push(index),
             }
+        }
+        if let Some(spawned) = &self.spawned {
+            spawned.abandon();
         }
         let results = core::mem::take(&mut self.results);
         if decision == JoinDecision::Satisfied {
@@ -364,14 +477,12 @@ where
 impl<S, K, C: Clock, Sp> Unpin for SplitJoin<'_, S, K, C, Sp> {}
 
 /// A split dropped before it concluded (the workflow's total timeout or cancellation won)
-/// aborts its spawned branches: dropping an `AbortHandle` does not, and they must not outlive
-/// the run (nor keep using resources that are about to be torn down).
+/// abandons its spawned branches: they must not outlive the run (nor keep using resources
+/// that are about to be torn down).
 impl<S, K, C: Clock, Sp> Drop for SplitJoin<'_, S, K, C, Sp> {
     fn drop(&mut self) {
-        for slot in &self.slots {
-            if let Slot::Remote(_, abort, _) = slot {
-                abort.abort();
-            }
+        if let Some(spawned) = &self.spawned {
+            spawned.abandon();
         }
     }
 }
@@ -413,15 +524,10 @@ where
                         let _entered = span.enter();
                         Pin::new(&mut *branch).poll(cx)
                     }),
-                    Slot::Remote(rx, _, wakeup) => wakeup
-                        .poll(cx, split_waker, |cx| Pin::new(&mut *rx).poll(cx))
-                        .map(|received| {
-                            received.unwrap_or_else(|_| {
-                                Err(CanoError::workflow(
-                                    "spawned split branch was dropped by the runtime",
-                                ))
-                            })
-                        }),
+                    Slot::Remote => match this.spawned.as_ref().and_then(|s| s.take(index)) {
+                        Some(outcome) => Poll::Ready(outcome),
+                        None => Poll::Pending,
+                    },
                     Slot::Queued | Slot::Finished => continue,
                 };
                 if let Poll::Ready(outcome) = polled {
