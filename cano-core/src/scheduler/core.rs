@@ -726,7 +726,8 @@ impl SchedulerCore {
             record.last_fire,
         );
         // Fire ids keep increasing across the restart.
-        slot.last_fire_id = record.last_fire.map(Timestamp::as_microsecond);
+        slot.last_fire_id
+            .set(record.last_fire.map(Timestamp::as_microsecond));
         if plan.buffered_trigger {
             slot.held = Held::Trigger;
         }
@@ -1392,7 +1393,7 @@ impl SchedulerCore {
             .and_then(|p| p.hashes.get(i).copied())
             .unwrap_or_else(|| slot.schedule_hash(&self.time_zone));
         let mut record = FlowRecord::new(hash);
-        record.last_fire = slot.last_fire_id.map(timestamp_at);
+        record.last_fire = slot.last_fire_id.get().map(timestamp_at);
         record.streak = slot.state.failure_streak();
         // Whole microseconds: what stores keep.
         record.next_eligible = slot

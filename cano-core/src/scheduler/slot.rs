@@ -240,6 +240,33 @@ impl Held {
     }
 }
 
+/// A flow's last fire id time (µs since the Unix epoch), if it made one: an `Option<i64>`
+/// in 8 bytes instead of 16 (issue 15), `i64::MIN` meaning none. `i64::MIN` is far below
+/// any [`Timestamp`] (a fire id's time is one), so a time that low is kept as
+/// `i64::MIN + 1`: both name [`Timestamp::MIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LastFireId(i64);
+
+impl LastFireId {
+    /// No fire id yet.
+    pub(crate) const NONE: LastFireId = LastFireId(i64::MIN);
+
+    /// The time, if a fire id was made.
+    pub(crate) fn get(self) -> Option<i64> {
+        (self != Self::NONE).then_some(self.0)
+    }
+
+    /// Replaces the time.
+    pub(crate) fn set(&mut self, micros: Option<i64>) {
+        *self = micros.map_or(Self::NONE, |micros| LastFireId(micros.max(i64::MIN + 1)));
+    }
+
+    /// Keeps `micros` if it is later than the time kept (or none is).
+    pub(crate) fn raise_to(&mut self, micros: i64) {
+        self.set(Some(self.get().map_or(micros, |last| last.max(micros))));
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct FlowSlot {
     pub(crate) id: Arc<str>,
@@ -252,7 +279,7 @@ pub(crate) struct FlowSlot {
     /// moves it).
     pub(crate) next_fire: Option<FireTime>,
     /// The last fire id's time, in µs since the Unix epoch: fire ids strictly increase.
-    pub(crate) last_fire_id: Option<i64>,
+    pub(crate) last_fire_id: LastFireId,
     pub(crate) missed_fires: u32,
     pub(crate) held: Held,
     /// Removed while running: no longer known by id; its slot is reused once its runs end.
@@ -272,7 +299,7 @@ impl FlowSlot {
             first_run: FirstRun::AtStart,
             state: FlowState::new(),
             next_fire: None,
-            last_fire_id: None,
+            last_fire_id: LastFireId::NONE,
             missed_fires: 0,
             held: Held::Nothing,
             removed: false,
@@ -541,7 +568,7 @@ impl FlowSlot {
                 .timeline
                 .next_at_or_after(wall.as_microsecond())
                 .map(|micros| FireTime::of(&self.timeline, micros));
-            self.last_fire_id = None;
+            self.last_fire_id = LastFireId::NONE;
         }
         if queue.is_armed(flow) {
             queue.disarm(flow);
@@ -559,11 +586,11 @@ impl FlowSlot {
     /// The fire id time of a run scheduled for `scheduled`: fire ids strictly increase, so
     /// a trigger after a backward wall-clock step moves a microsecond past the last one.
     pub(crate) fn next_fire_id(&mut self, scheduled: i64) -> i64 {
-        let id = match self.last_fire_id {
+        let id = match self.last_fire_id.get() {
             Some(last) => scheduled.max(last.saturating_add(1)),
             None => scheduled,
         };
-        self.last_fire_id = Some(id);
+        self.last_fire_id.set(Some(id));
         id
     }
 
@@ -672,7 +699,7 @@ mod tests {
     #[test]
     fn a_slot_stays_small() {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(core::mem::size_of::<FlowSlot>(), 120);
+            assert_eq!(core::mem::size_of::<FlowSlot>(), 112);
             assert_eq!(core::mem::size_of::<FlowState>(), 32);
         }
     }
