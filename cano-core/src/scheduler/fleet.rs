@@ -1076,7 +1076,10 @@ impl SchedulerCore {
             .any(|s| s.flow as usize == i && s.at == at)
             || fleet.claims.iter().any(|h| h.fire == heard.fire);
         let id = &self.flows[i].id;
-        let past = self.flows[i].last_fire_id.get().is_some_and(|last| at <= last);
+        let past = self.flows[i]
+            .last_fire_id
+            .get()
+            .is_some_and(|last| at <= last);
         if !known && !past && !fleet.heard_early.iter().any(|(f, a)| f == id && *a == at) {
             if fleet.heard_early.len() >= HEARD_EARLY_CAP {
                 fleet.heard_early.pop_front();

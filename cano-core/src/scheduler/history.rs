@@ -370,8 +370,9 @@ mod tests {
     #[test]
     fn failures_keep_their_texts_in_order_whatever_the_limit() {
         let wall = Timestamp::from_second(1_767_225_600).unwrap();
-        let failed =
-            |text: &'static str| RunOutcome::Failed(RunFailure::new(&crate::CanoError::task_execution(text)));
+        let failed = |text: &'static str| {
+            RunOutcome::Failed(RunFailure::new(&crate::CanoError::task_execution(text)))
+        };
         let outcomes = [
             failed("a"),
             RunOutcome::Succeeded,

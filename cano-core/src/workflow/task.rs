@@ -274,18 +274,57 @@ impl<S: 'static, K: 'static, T: Task<S, K>> DynTask<S, K> for T {
 /// in one allocation (a workflow keeps it behind an `Arc`, erased to
 /// `RegisteredTask<S, K>`: the `T = dyn DynTask` default).
 pub(crate) struct RegisteredTask<S, K, T: ?Sized = dyn DynTask<S, K>> {
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) config: StoredConfig,
+    pub(crate) label: Label,
     pub(crate) _types: PhantomData<fn(S, K)>,
     pub(crate) task: T,
+}
+
+/// A registered task's name and config in 24 bytes (issue 15: they were 40): most tasks
+/// have a static name (the default, their type's) and a stock config, kept inline; any
+/// other pair goes behind one pointer.
+pub(crate) enum Label {
+    /// A static name and [`StoredConfig::Default`].
+    Default(&'static str),
+    /// A static name and [`StoredConfig::Minimal`].
+    Minimal(&'static str),
+    /// Anything else.
+    Other(Box<(Cow<'static, str>, StoredConfig)>),
+}
+
+impl Label {
+    pub(crate) fn new(name: Cow<'static, str>, config: StoredConfig) -> Self {
+        match (name, config) {
+            (Cow::Borrowed(name), StoredConfig::Default) => Label::Default(name),
+            (Cow::Borrowed(name), StoredConfig::Minimal) => Label::Minimal(name),
+            other => Label::Other(Box::new(other)),
+        }
+    }
+}
+
+impl<S, K, T: ?Sized> RegisteredTask<S, K, T> {
+    /// The task's name ([`Task::name`], read once).
+    pub(crate) fn name(&self) -> &str {
+        match &self.label {
+            Label::Default(name) | Label::Minimal(name) => name,
+            Label::Other(other) => &other.0,
+        }
+    }
+
+    /// The task's config ([`Task::config`], read once).
+    pub(crate) fn config(&self) -> &StoredConfig {
+        match &self.label {
+            Label::Default(_) => &StoredConfig::Default,
+            Label::Minimal(_) => &StoredConfig::Minimal,
+            Label::Other(other) => &other.1,
+        }
+    }
 }
 
 impl<S: 'static, K: 'static> RegisteredTask<S, K> {
     /// `task`, registered and erased.
     pub(crate) fn shared<T: Task<S, K> + 'static>(task: T) -> Arc<Self> {
         Arc::new(RegisteredTask {
-            name: task.name(),
-            config: StoredConfig::new(task.config()),
+            label: Label::new(task.name(), StoredConfig::new(task.config())),
             _types: PhantomData,
             task,
         })
