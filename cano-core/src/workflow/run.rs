@@ -448,7 +448,7 @@ where
                     // a plain run's future stays as small as before checkpoints existed. A
                     // router has no row, so no visit of its own to key.
                     let keyed = !matches!(slot.handler, Some(Handler::Router(_)));
-                    let outcome = if task.config().first_attempt_is_bare() {
+                    let outcome = if task.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
                         let first =

@@ -226,7 +226,7 @@ where
         let guard = self.env.guard;
         let retry_loop =
             |run| Attempts::new(branch.config(), clock, random, run, events, Some(guard));
-        if !branch.config().first_attempt_is_bare() {
+        if !branch.first_attempt_is_bare() {
             self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll, span);
             return None;
         }
