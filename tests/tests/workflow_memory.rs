@@ -197,7 +197,7 @@ const JOB_FN_FLOW_BYTES_MAX: isize = 224;
 
 /// The same after the first run at start: the run history's entry (24 B; it was 40) and
 /// what the virtual-time executor keeps of 500 spawned runs (~50 B a flow here; a real
-/// runtime frees its tasks) on top. 313 B on a 64-bit target on 2026-12-02, WS_AFTER B with
+/// runtime frees its tasks) on top. 313 B on a 64-bit target on 2026-12-02, 318 B with
 /// the workspace's features (observers keep a larger event ring); it was 337 / 342 B, and
 /// ~575 B before that. An 8-byte regression fails.
 const JOB_FN_FLOW_AFTER_RUN_BYTES_MAX: isize = 320;

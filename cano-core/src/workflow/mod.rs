@@ -547,7 +547,7 @@ where
     }
 
     /// Draws retry jitter from `random` (default: a
-    /// [`SplitMix64`](crate::random::SplitMix64) seeded per workflow).
+    /// [`SplitMix64`] seeded per workflow).
     pub fn with_random_source(mut self, random: Arc<dyn RandomSource>) -> Self {
         self.settings.extras_mut().random = Some(random);
         self
