@@ -744,7 +744,7 @@ impl SchedulerCore {
                             .next_eligible
                             .map_or(i64::MIN, |t| t.as_microsecond()),
                     );
-                    slot.next_fire = Some(FireTime::Monotonic(mono_of(due)));
+                    slot.set_next_fire(Some(FireTime::Monotonic(mono_of(due))));
                     return;
                 }
                 Timeline::FixedRate {
@@ -755,7 +755,8 @@ impl SchedulerCore {
                     let steps = wall_us.saturating_sub(last).max(0) / interval.max(1) + 1;
                     let next = last.saturating_add(steps.saturating_mul(interval));
                     *anchor = mono_micros(mono_of(next));
-                    slot.next_fire = Some(FireTime::Monotonic(instant_at(*anchor)));
+                    let fire = FireTime::Monotonic(instant_at(*anchor));
+                    slot.set_next_fire(Some(fire));
                 }
                 Timeline::Wall(_) | Timeline::Manual => {}
             }
@@ -1166,9 +1167,9 @@ impl SchedulerCore {
                 self.events.transition(slot, transition, now);
                 if let Timeline::FixedDelay { interval } = slot.timeline {
                     // Fixed delay: measured from the end of this run.
-                    slot.next_fire = Some(FireTime::Monotonic(instant_at(
+                    slot.set_next_fire(Some(FireTime::Monotonic(instant_at(
                         mono_micros(now).saturating_add(interval),
-                    )));
+                    ))));
                 }
                 if transition == Transition::Tripped {
                     slot.held = Held::Nothing;

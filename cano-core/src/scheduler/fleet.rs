@@ -1807,7 +1807,7 @@ impl SchedulerCore {
                         && let Timeline::FixedDelay { .. } = slot.timeline
                     {
                         // Its first fire came due before the lease was known: now.
-                        slot.next_fire = Some(super::FireTime::Monotonic(now));
+                        slot.set_next_fire(Some(super::FireTime::Monotonic(now)));
                         self.queue.arm(i as u32, now);
                     }
                 } else if let Some(f) = self.fleet.as_deref_mut()
