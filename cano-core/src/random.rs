@@ -77,41 +77,61 @@ impl RandomSource for SplitMix64 {
 
 /// Where a workflow draws its retry jitter from: its own generator, held inline (the
 /// default, so a plain workflow needs no allocation for it), or a source the user
-/// injected and may share. Derefs to the source.
-pub(crate) enum JitterSource {
-    /// The workflow's own generator.
-    Own(SplitMix64),
+/// injected and may share (kept with the workflow's rarely set settings, so it costs a
+/// plain workflow no room). Derefs to the source.
+#[derive(Clone, Copy)]
+pub(crate) struct JitterSource<'a> {
+    /// The workflow's own generator, drawn from unless `shared` is set.
+    pub(crate) own: &'a SplitMix64,
     /// An injected source.
+    pub(crate) shared: Option<&'a Arc<dyn RandomSource>>,
+}
+
+impl<'a> JitterSource<'a> {
+    /// The source to draw from.
+    pub(crate) fn get(self) -> &'a dyn RandomSource {
+        match self.shared {
+            Some(shared) => &**shared,
+            None => self.own,
+        }
+    }
+
+    /// An owned source for work that outlives a borrow of the workflow (a spawned split
+    /// branch), without an allocation: the injected source itself, or a generator seeded
+    /// from the next value of the workflow's own, so branches do not repeat each other's
+    /// sequence.
+    pub(crate) fn to_owned(self) -> OwnedJitter {
+        match self.shared {
+            Some(shared) => OwnedJitter::Shared(shared.clone()),
+            None => OwnedJitter::Own(self.own.fork()),
+        }
+    }
+}
+
+/// A [`JitterSource`] owned by the work that draws from it (see
+/// [`JitterSource::to_owned`]).
+pub(crate) enum OwnedJitter {
+    /// A fork of the workflow's own generator, held inline.
+    Own(SplitMix64),
+    /// The injected source.
     Shared(Arc<dyn RandomSource>),
 }
 
-impl JitterSource {
-    /// A default generator with a fresh seed ([`next_default_seed`]).
-    pub(crate) fn fresh() -> Self {
-        JitterSource::Own(SplitMix64::new(next_default_seed()))
-    }
-}
-
-impl Clone for JitterSource {
-    /// An injected source is shared; an own generator is forked (seeded from its next
-    /// value), so a clone's jitter neither repeats the original's nor takes a seed from
-    /// the process-wide sequence.
-    fn clone(&self) -> Self {
+impl OwnedJitter {
+    /// The source to draw from.
+    pub(crate) fn get(&self) -> &dyn RandomSource {
         match self {
-            JitterSource::Own(own) => JitterSource::Own(SplitMix64::new(own.next_u64())),
-            JitterSource::Shared(shared) => JitterSource::Shared(shared.clone()),
+            OwnedJitter::Own(own) => own,
+            OwnedJitter::Shared(shared) => &**shared,
         }
     }
 }
 
-impl core::ops::Deref for JitterSource {
-    type Target = dyn RandomSource;
-
-    fn deref(&self) -> &Self::Target {
-        match self {
-            JitterSource::Own(own) => own,
-            JitterSource::Shared(shared) => &**shared,
-        }
+impl SplitMix64 {
+    /// A generator seeded from this one's next value: a workflow's clone draws neither
+    /// the original's sequence nor a seed from the process-wide one.
+    pub(crate) fn fork(&self) -> SplitMix64 {
+        SplitMix64::new(self.next_u64())
     }
 }
 

@@ -726,7 +726,8 @@ impl SchedulerCore {
             record.last_fire,
         );
         // Fire ids keep increasing across the restart.
-        slot.last_fire_id = record.last_fire.map(Timestamp::as_microsecond);
+        slot.last_fire_id
+            .set(record.last_fire.map(Timestamp::as_microsecond));
         if plan.buffered_trigger {
             slot.held = Held::Trigger;
         }
@@ -743,7 +744,7 @@ impl SchedulerCore {
                             .next_eligible
                             .map_or(i64::MIN, |t| t.as_microsecond()),
                     );
-                    slot.next_fire = Some(FireTime::Monotonic(mono_of(due)));
+                    slot.set_next_fire(Some(FireTime::Monotonic(mono_of(due))));
                     return;
                 }
                 Timeline::FixedRate {
@@ -754,7 +755,8 @@ impl SchedulerCore {
                     let steps = wall_us.saturating_sub(last).max(0) / interval.max(1) + 1;
                     let next = last.saturating_add(steps.saturating_mul(interval));
                     *anchor = mono_micros(mono_of(next));
-                    slot.next_fire = Some(FireTime::Monotonic(instant_at(*anchor)));
+                    let fire = FireTime::Monotonic(instant_at(*anchor));
+                    slot.set_next_fire(Some(fire));
                 }
                 Timeline::Wall(_) | Timeline::Manual => {}
             }
@@ -1165,9 +1167,9 @@ impl SchedulerCore {
                 self.events.transition(slot, transition, now);
                 if let Timeline::FixedDelay { interval } = slot.timeline {
                     // Fixed delay: measured from the end of this run.
-                    slot.next_fire = Some(FireTime::Monotonic(instant_at(
+                    slot.set_next_fire(Some(FireTime::Monotonic(instant_at(
                         mono_micros(now).saturating_add(interval),
-                    )));
+                    ))));
                 }
                 if transition == Transition::Tripped {
                     slot.held = Held::Nothing;
@@ -1392,7 +1394,7 @@ impl SchedulerCore {
             .and_then(|p| p.hashes.get(i).copied())
             .unwrap_or_else(|| slot.schedule_hash(&self.time_zone));
         let mut record = FlowRecord::new(hash);
-        record.last_fire = slot.last_fire_id.map(timestamp_at);
+        record.last_fire = slot.last_fire_id.get().map(timestamp_at);
         record.streak = slot.state.failure_streak();
         // Whole microseconds: what stores keep.
         record.next_eligible = slot

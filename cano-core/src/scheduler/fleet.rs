@@ -1076,7 +1076,10 @@ impl SchedulerCore {
             .any(|s| s.flow as usize == i && s.at == at)
             || fleet.claims.iter().any(|h| h.fire == heard.fire);
         let id = &self.flows[i].id;
-        let past = self.flows[i].last_fire_id.is_some_and(|last| at <= last);
+        let past = self.flows[i]
+            .last_fire_id
+            .get()
+            .is_some_and(|last| at <= last);
         if !known && !past && !fleet.heard_early.iter().any(|(f, a)| f == id && *a == at) {
             if fleet.heard_early.len() >= HEARD_EARLY_CAP {
                 fleet.heard_early.pop_front();
@@ -1156,10 +1159,10 @@ impl SchedulerCore {
                         .claims
                         .iter()
                         .any(|h| h.flow == i as u32 && h.fire.scheduled().as_microsecond() == at);
-                if known || slot.last_fire_id.is_some_and(|last| at == last) {
+                if known || slot.last_fire_id.get().is_some_and(|last| at == last) {
                     return FleetDue::Handled(None);
                 }
-                slot.last_fire_id = Some(slot.last_fire_id.map_or(at, |last| last.max(at)));
+                slot.last_fire_id.raise_to(at);
                 let cap = keep(slot.config.missed).min(WAITING_CAP) as usize;
                 let waiting = fleet
                     .to_claim
@@ -1804,7 +1807,7 @@ impl SchedulerCore {
                         && let Timeline::FixedDelay { .. } = slot.timeline
                     {
                         // Its first fire came due before the lease was known: now.
-                        slot.next_fire = Some(super::FireTime::Monotonic(now));
+                        slot.set_next_fire(Some(super::FireTime::Monotonic(now)));
                         self.queue.arm(i as u32, now);
                     }
                 } else if let Some(f) = self.fleet.as_deref_mut()
@@ -2917,7 +2920,7 @@ mod tests {
                 "{order:?}: {waiting:?}"
             );
             assert_eq!(
-                core.flows[0].last_fire_id,
+                core.flows[0].last_fire_id.get(),
                 times.iter().max().copied(),
                 "{order:?}"
             );
@@ -2941,7 +2944,7 @@ mod tests {
         let queued = due_in_turn(&mut core, &[t120, t60, t120], at(120));
         assert_eq!(queued, vec![(0, t60), (0, t120)], "oldest first, each once");
         assert_eq!(
-            core.flows[0].last_fire_id,
+            core.flows[0].last_fire_id.get(),
             Some(t120),
             "no fire id moved past"
         );

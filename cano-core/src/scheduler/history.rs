@@ -7,6 +7,7 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::num::NonZeroU64;
 
 use jiff::Timestamp;
 
@@ -16,7 +17,7 @@ use super::runs::RunEntry;
 use crate::time::{Instant, timestamp_at, wall_micros_at};
 
 /// How many runs per flow the history keeps by default: 16 with feature `std`, 4 without
-/// (a microcontroller's heap is a few KiB; each kept run is 32 bytes,
+/// (a microcontroller's heap is a few KiB; each kept run is 24 bytes,
 /// one inline per flow and the rest in a ring).
 pub const DEFAULT_HISTORY_LIMIT: usize = if cfg!(feature = "std") { 16 } else { 4 };
 
@@ -44,57 +45,103 @@ impl RunRecord {
     }
 }
 
-/// A run as kept, in 32 bytes (it was 48; issue 15): times in µs since the Unix epoch, the
-/// flow id left to the caller, the run's length and whether it was cancelled in one word,
-/// a failure's text behind a pointer.
-#[derive(Debug, Clone)]
+/// A run as kept, in 24 bytes (it was 48, then 32; issue 15): times in µs since the Unix
+/// epoch, the flow id left to the caller, and the run's length and how it ended in one
+/// word. A failure's text is kept beside it, in its flow's [`Ring`].
+#[derive(Debug, Clone, Copy)]
 struct Kept {
     scheduled: i64,
     ended: i64,
-    /// `(ended − started) << 1 | cancelled`.
-    took: u64,
-    failure: Option<Box<RunFailure>>,
+    /// `(ended − started) << 3 | failed << 2 | cancelled << 1 | 1`: never zero, so a
+    /// flow's [`Runs`] keeps its one run inline in these 24 bytes, its tag in this word.
+    took: NonZeroU64,
 }
+
+const CANCELLED: u64 = 0b010;
+const FAILED: u64 = 0b100;
 
 impl Kept {
     fn new(scheduled: i64, started: i64, ended: i64, outcome: &RunOutcome) -> Self {
         // A run's start is never after its end (both are read off one clock reading).
         let length = u64::try_from(ended.saturating_sub(started)).unwrap_or(0);
-        let (cancelled, failure) = match outcome {
-            RunOutcome::Succeeded => (false, None),
-            RunOutcome::Cancelled => (true, None),
-            RunOutcome::Failed(failure) => (false, Some(Box::new(failure.clone()))),
+        let flags = match outcome {
+            RunOutcome::Succeeded => 0,
+            RunOutcome::Cancelled => CANCELLED,
+            RunOutcome::Failed(_) => FAILED,
         };
         Kept {
             scheduled,
             ended,
-            took: length.min(u64::MAX >> 1) << 1 | u64::from(cancelled),
-            failure,
+            took: NonZeroU64::MIN | (length.min(u64::MAX >> 3) << 3 | flags),
         }
     }
 
-    fn started(&self) -> i64 {
-        // `took >> 1` is below 2⁶³: it fits an `i64`.
-        self.ended.saturating_sub((self.took >> 1) as i64)
+    fn failed(self) -> bool {
+        self.took.get() & FAILED != 0
     }
 
-    fn outcome(&self) -> RunOutcome {
-        match &self.failure {
-            Some(failure) => RunOutcome::Failed(RunFailure::clone(failure)),
-            None if self.took & 1 == 1 => RunOutcome::Cancelled,
-            None => RunOutcome::Succeeded,
+    fn started(self) -> i64 {
+        // `took >> 3` is below 2⁶¹: it fits an `i64`.
+        self.ended.saturating_sub((self.took.get() >> 3) as i64)
+    }
+
+    /// Its outcome; `failure` is its failure's text, if it failed.
+    fn outcome(self, failure: Option<&RunFailure>) -> RunOutcome {
+        match failure {
+            Some(failure) if self.failed() => RunOutcome::Failed(failure.clone()),
+            _ if self.took.get() & CANCELLED != 0 => RunOutcome::Cancelled,
+            _ => RunOutcome::Succeeded,
         }
     }
 }
 
-/// One flow's kept runs, oldest first. Most flows keep one (a flow that ran once, or a
-/// limit of 1): it is kept inline, with no block of its own; two or more share one ring.
+/// The runs of a flow that keeps more than one, or whose one run failed: oldest first,
+/// and the failed ones' texts in the same order (one per run with the failed flag).
 #[derive(Debug, Default)]
+struct Ring {
+    runs: VecDeque<Kept>,
+    failures: VecDeque<RunFailure>,
+}
+
+impl Ring {
+    fn pop_oldest(&mut self) {
+        if self.runs.pop_front().is_some_and(Kept::failed) {
+            self.failures.pop_front();
+        }
+    }
+
+    /// Its one run, if it keeps one that did not fail (it can then be kept inline).
+    fn only_success(&self) -> Option<Kept> {
+        match (self.runs.len(), self.failures.is_empty()) {
+            (1, true) => self.runs.front().copied(),
+            _ => None,
+        }
+    }
+}
+
+/// One flow's kept runs, in 24 bytes. Most flows keep one run that did not fail (a flow
+/// that ran once, or a limit of 1): it is kept inline, with no block of its own; two or
+/// more, or a failed one, go to one [`Ring`] behind a pointer.
+#[derive(Debug)]
 enum Runs {
-    #[default]
-    None,
     One(Kept),
-    Many(VecDeque<Kept>),
+    /// None: no run kept.
+    Rest(Option<Box<Ring>>),
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Runs::Rest(None)
+    }
+}
+
+/// Makes room for one more in `ring`, if it is full: double its capacity (from one), at
+/// most `limit`.
+fn grow_within<T>(ring: &mut VecDeque<T>, limit: usize) {
+    if ring.len() == ring.capacity() {
+        let room = (ring.capacity().max(1) * 2).min(limit.max(1)) - ring.len();
+        ring.reserve_exact(room.max(1));
+    }
 }
 
 /// Per flow (by slot), its last `limit` runs, oldest first.
@@ -120,14 +167,12 @@ impl History {
             self.flows = Vec::new();
         }
         for runs in &mut self.flows {
-            if let Runs::Many(ring) = runs {
-                while ring.len() > limit {
-                    ring.pop_front();
+            if let Runs::Rest(Some(ring)) = runs {
+                while ring.runs.len() > limit {
+                    ring.pop_oldest();
                 }
-                if limit == 1
-                    && let Some(last) = ring.pop_back()
-                {
-                    *runs = Runs::One(last);
+                if let Some(only) = ring.only_success() {
+                    *runs = Runs::One(only);
                 }
             }
         }
@@ -166,28 +211,41 @@ impl History {
             wall.as_microsecond(),
             outcome,
         );
+        let failure = match outcome {
+            RunOutcome::Failed(failure) => Some(failure),
+            _ => None,
+        };
         let limit = self.limit;
         let runs = &mut self.flows[i];
-        *runs = match core::mem::take(runs) {
-            Runs::None => Runs::One(kept),
-            Runs::One(_) if limit == 1 => Runs::One(kept),
-            Runs::One(first) => {
-                let mut ring = VecDeque::with_capacity(2);
-                ring.push_back(first);
-                ring.push_back(kept);
-                Runs::Many(ring)
-            }
-            Runs::Many(mut ring) => {
-                if ring.len() >= limit {
-                    ring.pop_front();
-                } else if ring.len() == ring.capacity() {
-                    // Grows by doubling up to the limit, never past it: a flow that ran
-                    // three times holds four.
-                    let room = (ring.capacity().max(1) * 2).min(limit) - ring.len();
-                    ring.reserve_exact(room);
+        *runs = match (core::mem::take(runs), failure) {
+            // A run that did not fail, the only one kept: inline.
+            (Runs::Rest(None), None) => Runs::One(kept),
+            (_, None) if limit == 1 => Runs::One(kept),
+            (earlier, failure) => {
+                let mut ring = match earlier {
+                    Runs::Rest(Some(ring)) => ring,
+                    Runs::Rest(None) => Box::default(),
+                    Runs::One(first) => {
+                        let mut ring = Box::new(Ring {
+                            runs: VecDeque::with_capacity(2.min(limit)),
+                            failures: VecDeque::new(),
+                        });
+                        ring.runs.push_back(first);
+                        ring
+                    }
+                };
+                while ring.runs.len() >= limit {
+                    ring.pop_oldest();
                 }
-                ring.push_back(kept);
-                Runs::Many(ring)
+                // Both grow by doubling up to the limit, never past it: a flow that ran
+                // three times holds four.
+                grow_within(&mut ring.runs, limit);
+                ring.runs.push_back(kept);
+                if let Some(failure) = failure {
+                    grow_within(&mut ring.failures, limit);
+                    ring.failures.push_back(failure.clone());
+                }
+                Runs::Rest(Some(ring))
             }
         };
     }
@@ -195,22 +253,28 @@ impl History {
     /// Forgets slot `i`'s runs (its flow was removed, or the slot is reused).
     pub(crate) fn forget(&mut self, i: usize) {
         if let Some(runs) = self.flows.get_mut(i) {
-            *runs = Runs::None;
+            *runs = Runs::default();
         }
     }
 
     /// Slot `i`'s runs, oldest first, named by `id`.
     pub(crate) fn of(&self, i: usize, id: &Arc<str>) -> Vec<RunRecord> {
-        let record = |kept: &Kept| RunRecord {
+        let record = |kept: Kept, failure: Option<&RunFailure>| RunRecord {
             fire: FireId::new(id.clone(), timestamp_at(kept.scheduled)),
             started: timestamp_at(kept.started()),
             ended: timestamp_at(kept.ended),
-            outcome: kept.outcome(),
+            outcome: kept.outcome(failure),
         };
         match self.flows.get(i) {
-            None | Some(Runs::None) => Vec::new(),
-            Some(Runs::One(kept)) => alloc::vec![record(kept)],
-            Some(Runs::Many(ring)) => ring.iter().map(record).collect(),
+            None | Some(Runs::Rest(None)) => Vec::new(),
+            Some(Runs::One(kept)) => alloc::vec![record(*kept, None)],
+            Some(Runs::Rest(Some(ring))) => {
+                let mut failures = ring.failures.iter();
+                ring.runs
+                    .iter()
+                    .map(|&kept| record(kept, kept.failed().then(|| failures.next()).flatten()))
+                    .collect()
+            }
         }
     }
 }
@@ -289,8 +353,8 @@ mod tests {
             );
         }
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(core::mem::size_of::<Kept>(), 32);
-            assert_eq!(core::mem::size_of::<Runs>(), 40, "one run inline");
+            assert_eq!(core::mem::size_of::<Kept>(), 24);
+            assert_eq!(core::mem::size_of::<Runs>(), 24, "one run inline");
         }
         let mut three = History::default();
         for i in 0..3 {
@@ -301,5 +365,46 @@ mod tests {
             3,
             "sized for the flows, not doubled"
         );
+    }
+
+    #[test]
+    fn failures_keep_their_texts_in_order_whatever_the_limit() {
+        let wall = Timestamp::from_second(1_767_225_600).unwrap();
+        let failed = |text: &'static str| {
+            RunOutcome::Failed(RunFailure::new(&crate::CanoError::task_execution(text)))
+        };
+        let outcomes = [
+            failed("a"),
+            RunOutcome::Succeeded,
+            failed("b"),
+            failed("c"),
+            RunOutcome::Cancelled,
+            RunOutcome::Succeeded,
+            failed("d"),
+        ];
+        let id: Arc<str> = "f".into();
+        for limit in [1, 2, 3, 16] {
+            let mut history = History::default();
+            history.set_limit(limit);
+            for (run, outcome) in outcomes.iter().enumerate() {
+                history.record(0, 1, &entry(run as i64), outcome, Instant::ZERO, wall);
+                let kept: Vec<RunOutcome> =
+                    history.of(0, &id).into_iter().map(|r| r.outcome).collect();
+                let from = (run + 1).saturating_sub(limit);
+                assert_eq!(kept, outcomes[from..=run], "limit {limit}, run {run}");
+                let inline = matches!(history.flows[0], Runs::One(_));
+                assert_eq!(
+                    inline,
+                    kept.len() == 1 && !matches!(kept[0], RunOutcome::Failed(_)),
+                    "one run that did not fail is kept inline (limit {limit}, run {run})"
+                );
+            }
+            history.set_limit(1);
+            assert_eq!(
+                history.of(0, &id).pop().map(|r| r.outcome),
+                Some(failed("d")),
+                "limit {limit} lowered to 1"
+            );
+        }
     }
 }

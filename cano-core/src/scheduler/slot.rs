@@ -240,6 +240,52 @@ impl Held {
     }
 }
 
+/// A slot's pending fire: an `Option<FireTime>` in 8 bytes instead of 16 (issue 15). Its
+/// clock is the slot's timeline's (monotonic for intervals, wall for cron: every planned
+/// fire is made on it, see [`FireTime::of`]), so only its microseconds are kept, `i64::MIN`
+/// meaning none. A monotonic fire's microseconds are never negative (`instant_at`); a wall
+/// fire's that low is kept as `i64::MIN + 1`: both are before [`Timestamp::MIN`] and due at
+/// once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingFire(i64);
+
+impl PendingFire {
+    const NONE: PendingFire = PendingFire(i64::MIN);
+
+    fn of(fire: Option<FireTime>) -> PendingFire {
+        fire.map_or(Self::NONE, |fire| {
+            PendingFire(fire.micros().max(i64::MIN + 1))
+        })
+    }
+}
+
+/// A flow's last fire id time (µs since the Unix epoch), if it made one: an `Option<i64>`
+/// in 8 bytes instead of 16 (issue 15), `i64::MIN` meaning none. `i64::MIN` is far below
+/// any [`Timestamp`] (a fire id's time is one), so a time that low is kept as
+/// `i64::MIN + 1`: both name [`Timestamp::MIN`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LastFireId(i64);
+
+impl LastFireId {
+    /// No fire id yet.
+    pub(crate) const NONE: LastFireId = LastFireId(i64::MIN);
+
+    /// The time, if a fire id was made.
+    pub(crate) fn get(self) -> Option<i64> {
+        (self != Self::NONE).then_some(self.0)
+    }
+
+    /// Replaces the time.
+    pub(crate) fn set(&mut self, micros: Option<i64>) {
+        *self = micros.map_or(Self::NONE, |micros| LastFireId(micros.max(i64::MIN + 1)));
+    }
+
+    /// Keeps `micros` if it is later than the time kept (or none is).
+    pub(crate) fn raise_to(&mut self, micros: i64) {
+        self.set(Some(self.get().map_or(micros, |last| last.max(micros))));
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct FlowSlot {
     pub(crate) id: Arc<str>,
@@ -250,9 +296,9 @@ pub(crate) struct FlowSlot {
     pub(crate) state: FlowState,
     /// The pending fire (for fixed delay: the nominal next fire, before a backoff window
     /// moves it).
-    pub(crate) next_fire: Option<FireTime>,
+    next_fire: PendingFire,
     /// The last fire id's time, in µs since the Unix epoch: fire ids strictly increase.
-    pub(crate) last_fire_id: Option<i64>,
+    pub(crate) last_fire_id: LastFireId,
     pub(crate) missed_fires: u32,
     pub(crate) held: Held,
     /// Removed while running: no longer known by id; its slot is reused once its runs end.
@@ -271,8 +317,8 @@ impl FlowSlot {
             config: SlotConfig::default(),
             first_run: FirstRun::AtStart,
             state: FlowState::new(),
-            next_fire: None,
-            last_fire_id: None,
+            next_fire: PendingFire::NONE,
+            last_fire_id: LastFireId::NONE,
             missed_fires: 0,
             held: Held::Nothing,
             removed: false,
@@ -350,9 +396,23 @@ impl FlowSlot {
         FireTime::of(&self.timeline, micros).wall_micros(now, wall)
     }
 
+    /// The pending fire (for fixed delay: the nominal next fire, before a backoff window
+    /// moves it).
+    pub(crate) fn next_fire(&self) -> Option<FireTime> {
+        (self.next_fire != PendingFire::NONE)
+            .then(|| FireTime::of(&self.timeline, self.next_fire.0))
+    }
+
+    /// Replaces the pending fire; `fire` is on the timeline's clock (as [`FireTime::of`]
+    /// makes it).
+    pub(crate) fn set_next_fire(&mut self, fire: Option<FireTime>) {
+        debug_assert!(fire.is_none_or(|fire| matches!(fire, FireTime::Wall { .. }) == self.timeline.is_wall()));
+        self.next_fire = PendingFire::of(fire);
+    }
+
     /// Queues flow `flow` (this slot) for its pending fire, if it has one.
     pub(crate) fn arm(&self, flow: u32, queue: &mut DeadlineQueue, now: Instant, wall: Timestamp) {
-        if let Some(fire) = self.next_fire {
+        if let Some(fire) = self.next_fire() {
             queue.arm(flow, self.due_instant(fire, now, wall));
         }
     }
@@ -385,7 +445,7 @@ impl FlowSlot {
             }
             Timeline::Manual => None,
         };
-        self.next_fire = first.map(|micros| FireTime::of(&self.timeline, micros));
+        self.set_next_fire(first.map(|micros| FireTime::of(&self.timeline, micros)));
     }
 
     /// Re-plans this flow (index `flow`) after its state changed, while the scheduler runs.
@@ -416,23 +476,24 @@ impl FlowSlot {
             Timeline::Manual => {}
             Timeline::FixedDelay { interval } => {
                 if self.state.running() > 0 {
-                    self.next_fire = None;
+                    self.set_next_fire(None);
                     queue.disarm(flow);
                     return;
                 }
-                let fire = self.next_fire.get_or_insert(FireTime::Monotonic(instant_at(
+                let mut fire = self.next_fire().unwrap_or(FireTime::Monotonic(instant_at(
                     mono_micros(now).saturating_add(interval),
                 )));
-                if fresh && let FireTime::Monotonic(t) = fire {
+                if fresh && let FireTime::Monotonic(t) = &mut fire {
                     *t = (*t).max(now);
                 }
+                self.set_next_fire(Some(fire));
                 self.arm(flow, queue, now, wall);
             }
             Timeline::FixedRate { .. } | Timeline::Wall(_) => {
                 if fresh {
-                    self.next_fire = self.next_after(self.base_now(now, wall));
+                    self.set_next_fire(self.next_after(self.base_now(now, wall)));
                 }
-                if self.next_fire.is_none() {
+                if self.next_fire().is_none() {
                     queue.disarm(flow);
                 } else if can_start {
                     if !queue.is_armed(flow) || fresh {
@@ -470,7 +531,7 @@ impl FlowSlot {
             self.held = self.held.without_trigger();
             return Due::Start(wall.as_microsecond());
         }
-        let Some(next) = self.next_fire else {
+        let Some(next) = self.next_fire() else {
             return Due::Nothing;
         };
         let (fire, base_now) = (next.micros(), next.now_micros(now, wall));
@@ -484,14 +545,14 @@ impl FlowSlot {
             return Due::Nothing;
         }
         if let Timeline::FixedDelay { .. } = self.timeline {
-            self.next_fire = None;
+            self.set_next_fire(None);
             return Due::Start(self.scheduled_fire(next).wall_micros(now, wall));
         }
         if self.state.backoff_until(now).is_some() {
             // Suppressed one by one (as cano 0.12's loops do), so the count is exact.
             let passed = self.timeline.passed(fire, base_now, 1);
             self.config.add_skipped_fires(passed.count);
-            self.next_fire = self.next_after(passed.latest);
+            self.set_next_fire(self.next_after(passed.latest));
             self.arm(flow, queue, now, wall);
             return Due::Nothing;
         }
@@ -516,7 +577,7 @@ impl FlowSlot {
         );
         self.held = Held::Nothing;
         self.missed_fires = saturating_add(self.missed_fires, choice.dropped);
-        self.next_fire = self.next_after(choice.run.unwrap_or(passed.latest));
+        self.set_next_fire(self.next_after(choice.run.unwrap_or(passed.latest)));
         match choice.run {
             Some(run) => Due::Start(self.wall_of(run, now, wall)),
             None => Due::Replan,
@@ -537,11 +598,12 @@ impl FlowSlot {
         if correction {
             // This applies to flows that are not armed too (a run in flight): they re-arm
             // from this fire.
-            self.next_fire = self
+            let fire = self
                 .timeline
                 .next_at_or_after(wall.as_microsecond())
                 .map(|micros| FireTime::of(&self.timeline, micros));
-            self.last_fire_id = None;
+            self.set_next_fire(fire);
+            self.last_fire_id = LastFireId::NONE;
         }
         if queue.is_armed(flow) {
             queue.disarm(flow);
@@ -559,11 +621,11 @@ impl FlowSlot {
     /// The fire id time of a run scheduled for `scheduled`: fire ids strictly increase, so
     /// a trigger after a backward wall-clock step moves a microsecond past the last one.
     pub(crate) fn next_fire_id(&mut self, scheduled: i64) -> i64 {
-        let id = match self.last_fire_id {
+        let id = match self.last_fire_id.get() {
             Some(last) => scheduled.max(last.saturating_add(1)),
             None => scheduled,
         };
-        self.last_fire_id = Some(id);
+        self.last_fire_id.set(Some(id));
         id
     }
 
@@ -572,7 +634,7 @@ impl FlowSlot {
         if self.state.is_paused() || self.state.is_tripped() {
             return None;
         }
-        Some(self.scheduled_fire(self.next_fire?).on_wall(now, wall))
+        Some(self.scheduled_fire(self.next_fire()?).on_wall(now, wall))
     }
 
     /// The fires this flow plans to make from now on (see [`UpcomingFires`]).
@@ -585,7 +647,7 @@ impl FlowSlot {
         if self.state.is_paused() || self.state.is_tripped() {
             return none;
         }
-        let Some(fire) = self.next_fire else {
+        let Some(fire) = self.next_fire() else {
             return none;
         };
         let next = Some(self.scheduled_fire(fire).micros());
@@ -672,7 +734,7 @@ mod tests {
     #[test]
     fn a_slot_stays_small() {
         if cfg!(target_pointer_width = "64") {
-            assert_eq!(core::mem::size_of::<FlowSlot>(), 120);
+            assert_eq!(core::mem::size_of::<FlowSlot>(), 104);
             assert_eq!(core::mem::size_of::<FlowState>(), 32);
         }
     }

@@ -255,9 +255,9 @@ where
             Err(error) => Err(error),
         };
         match finished {
-            Ok(()) => self.observers.iter().for_each(|o| o.on_abandon(run)),
+            Ok(()) => self.observers().iter().for_each(|o| o.on_abandon(run)),
             Err(ref error) => self
-                .observers
+                .observers()
                 .iter()
                 .for_each(|o| o.on_checkpoint_error(run, error)),
         }
@@ -295,7 +295,7 @@ where
                 let key = (checkpoint.state_key)(&initial);
                 let first = CheckpointRow::state_entry(0, key.clone(), version);
                 let fence = checkpoint.store.start_dyn(&run, &first).await?;
-                self.observers
+                self.observers()
                     .iter()
                     .for_each(|o| o.on_checkpoint(&run, &first));
                 ledger.journal = Some(Journal {
@@ -320,7 +320,9 @@ where
                 let resumed = self.check_resumable(&run, &rows)?;
                 let opened = self.rebuild(&mut ledger, &run, &rows, resumed)?;
                 if let Opened::Run(state) = &opened {
-                    self.observers.iter().for_each(|o| o.on_resume(&run, state));
+                    self.observers()
+                        .iter()
+                        .for_each(|o| o.on_resume(&run, state));
                 }
                 ledger.journal = Some(Journal {
                     store: &*checkpoint.store,
@@ -456,7 +458,7 @@ where
             None => store.append_dyn(&journal.run, journal.fence, &row).await?,
         }
         journal.next += 1;
-        self.observers
+        self.observers()
             .iter()
             .for_each(|o| o.on_checkpoint(&journal.run, &row));
         Ok(row.sequence)
@@ -507,7 +509,7 @@ where
         }
         let row = &mut ledger.entry_row;
         journal.next += 1;
-        self.observers
+        self.observers()
             .iter()
             .for_each(|o| o.on_checkpoint(&journal.run, row));
         ledger.visit = row.sequence;
@@ -524,7 +526,7 @@ where
         guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
-            observers: self.observers.as_slice(),
+            observers: self.observers(),
             id: TaskId {
                 name: &task.name,
                 branch: None,
@@ -538,8 +540,15 @@ where
             key,
             attempts: 0,
         };
-        let outcome =
-            Attempts::new(&task.config, clock, &*self.random, run, events, Some(guard)).await;
+        let outcome = Attempts::new(
+            &task.config,
+            clock,
+            self.jitter().get(),
+            run,
+            events,
+            Some(guard),
+        )
+        .await;
         events.finish(&outcome);
         let (next, output) = outcome?;
         if let Some(ledger) = ledger {
@@ -618,7 +627,7 @@ where
         guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
-            observers: self.observers.as_slice(),
+            observers: self.observers(),
             id: TaskId {
                 name: &task.name,
                 branch: None,
@@ -639,7 +648,7 @@ where
             match Attempts::new(
                 &task.config,
                 clock,
-                &*self.random,
+                self.jitter().get(),
                 step,
                 events,
                 Some(guard),
@@ -697,7 +706,7 @@ where
             .finish_dyn(&journal.run, journal.fence, outcome)
             .await
         {
-            self.observers
+            self.observers()
                 .iter()
                 .for_each(|o| o.on_checkpoint_error(&journal.run, &error));
         }
@@ -727,7 +736,7 @@ where
             Ok(_) => Ok(true),
             Err(error) if ownership_lost(&error) => Err(error),
             Err(CanoError::CheckpointStore(error)) => {
-                self.observers
+                self.observers()
                     .iter()
                     .for_each(|o| o.on_checkpoint_error(&journal.run, &error));
                 Ok(false)
@@ -760,7 +769,7 @@ where
         original: CanoError,
         clock: &C,
     ) -> CanoError {
-        self.observers
+        self.observers()
             .iter()
             .for_each(|o| o.on_rollback_start(&original));
         if !ledger.rollback_recorded {
@@ -786,19 +795,19 @@ where
                 continue;
             };
             let events = TaskEvents {
-                observers: self.observers.as_slice(),
+                observers: self.observers(),
                 id: TaskId {
                     name: &task.name,
                     branch: None,
                 },
             };
-            self.observers
+            self.observers()
                 .iter()
                 .for_each(|o| o.on_compensation_start(events.id));
             let result = self
                 .compensate(ledger, task, &completion, deadline, budget, clock)
                 .await;
-            self.observers
+            self.observers()
                 .iter()
                 .for_each(|o| o.on_compensation_finish(events.id, result.as_ref().map(|_| ())));
             match result {

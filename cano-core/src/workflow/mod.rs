@@ -70,7 +70,7 @@ use hashbrown::HashMap;
 
 use crate::checkpoint::{CheckpointStore, DynCheckpointStore, RunId, StateKey};
 use crate::error::CanoError;
-use crate::random::{JitterSource, RandomSource};
+use crate::random::{JitterSource, RandomSource, SplitMix64, next_default_seed};
 use crate::resource::{DefaultKey, Resources};
 
 use join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask};
@@ -117,8 +117,10 @@ struct Checkpointing<S> {
 }
 
 /// The settings a plain workflow leaves at their defaults (the durability ones, the total
-/// timeout): one pointer until one is set, so a workflow of which a scheduler may hold
-/// thousands carries no space for them.
+/// timeout, observers, an injected random source, the state index of a large workflow):
+/// one pointer until one is set, so a workflow of which a scheduler may hold thousands
+/// carries no space for them (issue 15: three of them were 32 bytes more of every
+/// workflow).
 struct Settings<S> {
     extras: Option<Box<Extras<S>>>,
 }
@@ -130,6 +132,13 @@ struct Extras<S> {
     total_timeout: Option<Duration>,
     /// Some state was registered with a compensatable task (runs then keep a stack).
     has_sagas: bool,
+    /// State → position in `states`, built only once there are more than
+    /// [`LINEAR_LOOKUP_MAX`] states (below that a scan is faster, and most workflows have a
+    /// handful of states: a scheduler may hold thousands of them).
+    index: Option<HashMap<S, usize>>,
+    observers: Observers<S>,
+    /// Drawn from for retry jitter instead of the workflow's own generator.
+    random: Option<Arc<dyn RandomSource>>,
 }
 
 /// What names and bounds a durable workflow's runs.
@@ -159,8 +168,24 @@ impl<S> Settings<S> {
                 identity: DEFAULT_IDENTITY.clone(),
                 total_timeout: None,
                 has_sagas: false,
+                index: None,
+                observers: Observers::none(),
+                random: None,
             })
         })
+    }
+
+    fn index(&self) -> Option<&HashMap<S, usize>> {
+        self.extras.as_ref()?.index.as_ref()
+    }
+
+    /// The observers, if one was added.
+    fn observers(&self) -> Option<&Observers<S>> {
+        self.extras.as_ref().map(|extras| &extras.observers)
+    }
+
+    fn random(&self) -> Option<&Arc<dyn RandomSource>> {
+        self.extras.as_ref()?.random.as_ref()
     }
 
     fn checkpoint(&self) -> Option<&Checkpointing<S>> {
@@ -198,7 +223,7 @@ impl<S> Settings<S> {
     }
 }
 
-impl<S> Clone for Settings<S> {
+impl<S: Clone + Eq + Hash> Clone for Settings<S> {
     fn clone(&self) -> Self {
         Settings {
             extras: self.extras.as_ref().map(|extras| {
@@ -210,6 +235,9 @@ impl<S> Clone for Settings<S> {
                     identity: extras.identity.clone(),
                     total_timeout: extras.total_timeout,
                     has_sagas: extras.has_sagas,
+                    index: extras.index.clone(),
+                    observers: extras.observers.clone(),
+                    random: extras.random.clone(),
                 })
             }),
         }
@@ -270,14 +298,25 @@ impl<S: Clone, K> Clone for StateSlot<S, K> {
 pub struct Workflow<S, K = DefaultKey> {
     resources: Arc<Resources<K>>,
     states: Vec<StateSlot<S, K>>,
-    /// State → position in `states`, built only once there are more than
-    /// [`LINEAR_LOOKUP_MAX`] states (below that a scan is faster, and most workflows have a
-    /// handful of states: a scheduler may hold thousands of them).
-    index: Option<Box<HashMap<S, usize>>>,
-    observers: Observers<S>,
-    random: JitterSource,
+    /// The default source of retry jitter (see [`Workflow::with_random_source`]).
+    random: SplitMix64,
     settings: Settings<S>,
     validated: AtomicBool,
+}
+
+impl<S, K> Workflow<S, K> {
+    /// The observers, in the order they were added.
+    fn observers(&self) -> &[Arc<dyn WorkflowObserver<S>>] {
+        self.settings.observers().map_or(&[], Observers::as_slice)
+    }
+
+    /// Where retry jitter comes from.
+    fn jitter(&self) -> JitterSource<'_> {
+        JitterSource {
+            own: &self.random,
+            shared: self.settings.random(),
+        }
+    }
 }
 
 impl<S> Workflow<S, DefaultKey>
@@ -301,9 +340,7 @@ where
         Workflow {
             resources: resources.into(),
             states: Vec::new(),
-            index: None,
-            observers: Observers::none(),
-            random: JitterSource::fresh(),
+            random: SplitMix64::new(next_default_seed()),
             settings: Settings::plain(),
             validated: AtomicBool::new(false),
         }
@@ -326,7 +363,12 @@ where
         if at < LINEAR_LOOKUP_MAX {
             self.states.reserve_exact(1);
         }
-        match &mut self.index {
+        match self
+            .settings
+            .extras
+            .as_mut()
+            .and_then(|extras| extras.index.as_mut())
+        {
             Some(index) => {
                 index.insert(state.clone(), at);
             }
@@ -338,7 +380,7 @@ where
                     .map(|(i, slot)| (slot.state.clone(), i))
                     .collect();
                 index.insert(state.clone(), at);
-                self.index = Some(Box::new(index));
+                self.settings.extras_mut().index = Some(index);
             }
             None => {}
         }
@@ -351,7 +393,7 @@ where
     }
 
     fn position(&self, state: &S) -> Option<usize> {
-        match &self.index {
+        match self.settings.index() {
             Some(index) => index.get(state).copied(),
             None => self.states.iter().position(|slot| slot.state == *state),
         }
@@ -500,14 +542,14 @@ where
 
     /// Adds an observer; observers are called in the order they were added.
     pub fn with_observer(mut self, observer: Arc<dyn WorkflowObserver<S>>) -> Self {
-        self.observers.push(observer);
+        self.settings.extras_mut().observers.push(observer);
         self
     }
 
     /// Draws retry jitter from `random` (default: a
-    /// [`SplitMix64`](crate::random::SplitMix64) seeded per workflow).
+    /// [`SplitMix64`] seeded per workflow).
     pub fn with_random_source(mut self, random: Arc<dyn RandomSource>) -> Self {
-        self.random = JitterSource::Shared(random);
+        self.settings.extras_mut().random = Some(random);
         self
     }
 
@@ -715,9 +757,7 @@ impl<S: Clone + Eq + Hash, K> Clone for Workflow<S, K> {
         Workflow {
             resources: self.resources.clone(),
             states: self.states.clone(),
-            index: self.index.clone(),
-            observers: self.observers.clone(),
-            random: self.random.clone(),
+            random: self.random.fork(),
             settings: self.settings.clone(),
             validated: AtomicBool::new(false),
         }
@@ -739,7 +779,7 @@ impl<S: fmt::Debug, K> fmt::Debug for Workflow<S, K> {
             )
             .field("exit_states", &exits)
             .field("total_timeout", &self.settings.total_timeout())
-            .field("observers", &self.observers.len())
+            .field("observers", &self.observers().len())
             .field("checkpointed", &self.settings.checkpoint().is_some())
             .field("workflow_id", &self.settings.workflow_id())
             .field("workflow_version", &self.settings.workflow_version())

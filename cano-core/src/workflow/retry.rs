@@ -239,7 +239,7 @@ pub struct TaskConfig {
 }
 
 /// [`TaskConfig::default`], as a static: what most tasks return from `config()`.
-static DEFAULT_CONFIG: TaskConfig = TaskConfig {
+pub(crate) static DEFAULT_CONFIG: TaskConfig = TaskConfig {
     retry_mode: RetryMode::ExponentialBackoff {
         max_retries: 3,
         base_delay: Duration::from_millis(100),
@@ -253,7 +253,7 @@ static DEFAULT_CONFIG: TaskConfig = TaskConfig {
 };
 
 /// [`TaskConfig::minimal`], as a static.
-static MINIMAL_CONFIG: TaskConfig = TaskConfig {
+pub(crate) static MINIMAL_CONFIG: TaskConfig = TaskConfig {
     retry_mode: RetryMode::None,
     attempt_timeout: None,
     circuit_breaker: None,
@@ -287,12 +287,12 @@ impl StoredConfig {
         }
     }
 
-    /// [`TaskConfig::first_attempt_is_bare`], without reading a stock config (neither has
-    /// a breaker, a timeout or a rate limit): asked once per state a run enters.
-    pub(crate) fn first_attempt_is_bare(&self) -> bool {
+    /// The config, owned (a stock one copied from its static).
+    pub(crate) fn into_config(self) -> TaskConfig {
         match self {
-            StoredConfig::Default | StoredConfig::Minimal => true,
-            StoredConfig::Custom(config) => config.first_attempt_is_bare(),
+            StoredConfig::Default => DEFAULT_CONFIG.clone(),
+            StoredConfig::Minimal => MINIMAL_CONFIG.clone(),
+            StoredConfig::Custom(config) => *config,
         }
     }
 }

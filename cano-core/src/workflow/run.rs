@@ -159,7 +159,7 @@ where
             hold.armed = false;
             let errors = self.resources.teardown_all().await;
             for error in &errors {
-                self.observers
+                self.observers()
                     .iter()
                     .for_each(|o| o.on_resource_error(error));
             }
@@ -406,7 +406,9 @@ where
                 return Err(self.unknown_target(previous, &state));
             };
             let slot = &self.states[at];
-            self.observers.iter().for_each(|o| o.on_state_enter(&state));
+            self.observers()
+                .iter()
+                .for_each(|o| o.on_state_enter(&state));
             let span = telemetry::state_entered(&state, at, || handler_name(slot.handler.as_ref()));
             if slot.exit {
                 return Ok(state);
@@ -446,7 +448,7 @@ where
                     // a plain run's future stays as small as before checkpoints existed. A
                     // router has no row, so no visit of its own to key.
                     let keyed = !matches!(slot.handler, Some(Handler::Router(_)));
-                    let outcome = if task.config.first_attempt_is_bare() {
+                    let outcome = if task.first_attempt_is_bare() {
                         // Only the task's own future lives across this await: the run's
                         // future stays small, and small futures are cheap to move.
                         let first =
@@ -458,7 +460,7 @@ where
                                     1,
                                 )),
                             };
-                        let attempt = span.in_child(|| telemetry::attempt(Some(&task.name), 1));
+                        let attempt = span.in_child(|| telemetry::attempt(Some(task.name()), 1));
                         let first = {
                             let _entered = attempt.enter();
                             isolate_panic(first)
@@ -490,8 +492,8 @@ where
                         resources: &self.resources,
                         clock: &ctx.clock,
                         spawner: ctx.spawner.as_ref(),
-                        random: &self.random,
-                        observers: &self.observers,
+                        random: self.jitter(),
+                        observers: self.settings.observers(),
                         guard,
                     };
                     // Boxed: keeps the rarer split path out of every run's future.
@@ -537,9 +539,9 @@ where
 
     fn events<'a>(&'a self, task: &'a RegisteredTask<S, K>) -> TaskEvents<'a, S> {
         TaskEvents {
-            observers: self.observers.as_slice(),
+            observers: self.observers(),
             id: TaskId {
-                name: &task.name,
+                name: task.name(),
                 branch: None,
             },
         }
@@ -562,7 +564,14 @@ where
             attempts: u32::from(first_error.is_some()),
         };
         let events = self.events(task);
-        let attempts = Attempts::new(&task.config, clock, &*self.random, run, events, Some(guard));
+        let attempts = Attempts::new(
+            task.config(),
+            clock,
+            self.jitter().get(),
+            run,
+            events,
+            Some(guard),
+        );
         match first_error {
             None => attempts.await,
             Some(error) => attempts.after_failed_first(error)?.await,
@@ -574,7 +583,7 @@ where
             return CanoError::workflow(alloc::format!("No task registered for state: {state:?}"));
         };
         let task = match &from.handler {
-            Some(Handler::Single(t) | Handler::Router(t)) => &*t.name,
+            Some(Handler::Single(t) | Handler::Router(t)) => t.name(),
             Some(Handler::Join(j)) => &*j.name,
             Some(Handler::Compensatable(t)) => &*t.name,
             Some(Handler::Stepped(t)) => &*t.name,
@@ -594,7 +603,7 @@ where
         guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
         let events = TaskEvents {
-            observers: self.observers.as_slice(),
+            observers: self.observers(),
             id: TaskId {
                 name: &join.name,
                 branch: None,
@@ -606,8 +615,15 @@ where
             resources: &self.resources,
             results: &results,
         };
-        let outcome =
-            Attempts::new(&join.config, clock, &*self.random, run, events, Some(guard)).await;
+        let outcome = Attempts::new(
+            &join.config,
+            clock,
+            self.jitter().get(),
+            run,
+            events,
+            Some(guard),
+        )
+        .await;
         events.finish(&outcome);
         outcome.map(TaskResult::into_state)
     }
@@ -617,7 +633,7 @@ where
 /// `""` for an exit state.
 fn handler_name<S, K>(handler: Option<&Handler<S, K>>) -> &str {
     match handler {
-        Some(Handler::Single(task) | Handler::Router(task)) => &task.name,
+        Some(Handler::Single(task) | Handler::Router(task)) => task.name(),
         Some(Handler::Join(join)) => &join.name,
         Some(Handler::Compensatable(task)) => &task.name,
         Some(Handler::Stepped(task)) => &task.name,

@@ -28,7 +28,7 @@ use futures::task::AtomicWaker;
 
 use crate::error::CanoError;
 use crate::panic::isolate_panic;
-use crate::random::JitterSource;
+use crate::random::{JitterSource, RandomSource};
 use crate::resource::Resources;
 use crate::runtime::{Clock, Spawner};
 use crate::sync::Lock;
@@ -50,8 +50,9 @@ pub(crate) struct SplitEnv<'a, S, K, C, Sp> {
     pub(crate) resources: &'a Arc<Resources<K>>,
     pub(crate) clock: &'a C,
     pub(crate) spawner: Option<&'a Sp>,
-    pub(crate) random: &'a JitterSource,
-    pub(crate) observers: &'a Observers<S>,
+    pub(crate) random: JitterSource<'a>,
+    /// `None`: no observer.
+    pub(crate) observers: Option<&'a Observers<S>>,
     /// The run's cancellation and deadline, checked before every retry of a branch run
     /// in place.
     pub(crate) guard: RunGuard<'a>,
@@ -305,11 +306,11 @@ where
 {
     fn events(&self, index: usize) -> TaskEvents<'a, S> {
         let spec: &'a SplitSpec<S, K> = self.spec;
-        let observers: &'a Observers<S> = self.env.observers;
+        let observers: Option<&'a Observers<S>> = self.env.observers;
         TaskEvents {
-            observers: observers.as_slice(),
+            observers: observers.map_or(&[], Observers::as_slice),
             id: TaskId {
-                name: &spec.branches[index].name,
+                name: spec.branches[index].name(),
                 branch: Some(index),
             },
         }
@@ -323,23 +324,23 @@ where
         events.start();
         let spec: &'a SplitSpec<S, K> = self.spec;
         let branch = &spec.branches[index];
-        let span = telemetry::branch(&branch.name, index);
+        let span = telemetry::branch(branch.name(), index);
         if self.spawn(index, branch, span.clone()) {
             self.slots[index] = Slot::Remote;
             return None;
         }
         let clock: &'a C = self.env.clock;
-        let random: &'a JitterSource = self.env.random;
+        let random: &'a dyn RandomSource = self.env.random.get();
         let resources: &'a Resources<K> = self.env.resources;
         let mut run = RunBranch::new(&branch.task, resources);
         let guard = self.env.guard;
         let retry_loop =
-            |run| Attempts::new(&branch.config, clock, &**random, run, events, Some(guard));
-        if !branch.config.first_attempt_is_bare() {
+            |run| Attempts::new(branch.config(), clock, random, run, events, Some(guard));
+        if !branch.first_attempt_is_bare() {
             self.slots[index] = Slot::Local(retry_loop(run), Wakeup::FirstPoll, span);
             return None;
         }
-        let attempt = span.in_child(|| telemetry::attempt(Some(&branch.name), 1));
+        let attempt = span.in_child(|| telemetry::attempt(Some(branch.name()), 1));
         let mut first = match isolate_panic(|| attempt.in_child(|| run.make())) {
             Ok(first) => first,
             Err(panicked) => return Some(Err(panicked)),
@@ -377,18 +378,18 @@ where
         let resources = self.env.resources.clone();
         let clock = self.env.clock.clone();
         // A fork of the run's generator, held inline (no allocation).
-        let random = self.env.random.clone();
-        let observers = self.env.observers.clone();
+        let random = self.env.random.to_owned();
+        let observers = self.env.observers.cloned().unwrap_or(Observers::none());
         let work = async move {
             let events = TaskEvents {
                 observers: observers.as_slice(),
                 id: TaskId {
-                    name: &branch.name,
+                    name: branch.name(),
                     branch: Some(index),
                 },
             };
             let run = RunBranch::new(&branch.task, &*resources);
-            let attempts = Attempts::new(&branch.config, &clock, &*random, run, events, None);
+            let attempts = Attempts::new(branch.config(), &clock, random.get(), run, events, None);
             let attempts = core::pin::pin!(telemetry::in_span(span, attempts));
             let abandoned = core::pin::pin!(Abandoned {
                 shared: &report.shared,

@@ -15,7 +15,9 @@ use futures::future::BoxFuture;
 use crate::checkpoint::{IdempotencyKey, RunId};
 use crate::error::CanoError;
 use crate::resource::{DefaultKey, Resources};
-use crate::workflow::retry::{MakeAttempt, StoredConfig, TaskConfig};
+use crate::workflow::retry::{
+    DEFAULT_CONFIG, MINIMAL_CONFIG, MakeAttempt, StoredConfig, TaskConfig,
+};
 
 /// What a task returns: the state the workflow enters next.
 ///
@@ -274,18 +276,66 @@ impl<S: 'static, K: 'static, T: Task<S, K>> DynTask<S, K> for T {
 /// in one allocation (a workflow keeps it behind an `Arc`, erased to
 /// `RegisteredTask<S, K>`: the `T = dyn DynTask` default).
 pub(crate) struct RegisteredTask<S, K, T: ?Sized = dyn DynTask<S, K>> {
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) config: StoredConfig,
+    pub(crate) label: Label,
     pub(crate) _types: PhantomData<fn(S, K)>,
     pub(crate) task: T,
+}
+
+/// A registered task's name and config in 24 bytes (issue 15: they were 40): most tasks
+/// have a static name (the default, their type's) and a stock config, kept inline; any
+/// other pair goes behind one pointer (a custom config was behind one already).
+pub(crate) enum Label {
+    /// A static name and [`TaskConfig::default`].
+    Default(&'static str),
+    /// A static name and [`TaskConfig::minimal`].
+    Minimal(&'static str),
+    /// Anything else.
+    Other(Box<(Cow<'static, str>, TaskConfig)>),
+}
+
+impl Label {
+    pub(crate) fn new(name: Cow<'static, str>, config: TaskConfig) -> Self {
+        match (name, StoredConfig::new(config)) {
+            (Cow::Borrowed(name), StoredConfig::Default) => Label::Default(name),
+            (Cow::Borrowed(name), StoredConfig::Minimal) => Label::Minimal(name),
+            (name, config) => Label::Other(Box::new((name, config.into_config()))),
+        }
+    }
+}
+
+impl<S, K, T: ?Sized> RegisteredTask<S, K, T> {
+    /// The task's name ([`Task::name`], read once).
+    pub(crate) fn name(&self) -> &str {
+        match &self.label {
+            Label::Default(name) | Label::Minimal(name) => name,
+            Label::Other(other) => &other.0,
+        }
+    }
+
+    /// The task's config ([`Task::config`], read once).
+    pub(crate) fn config(&self) -> &TaskConfig {
+        match &self.label {
+            Label::Default(_) => &DEFAULT_CONFIG,
+            Label::Minimal(_) => &MINIMAL_CONFIG,
+            Label::Other(other) => &other.1,
+        }
+    }
+
+    /// [`TaskConfig::first_attempt_is_bare`], without reading a stock config (neither has
+    /// a breaker, a timeout or a rate limit): asked once per state a run enters.
+    pub(crate) fn first_attempt_is_bare(&self) -> bool {
+        match &self.label {
+            Label::Default(_) | Label::Minimal(_) => true,
+            Label::Other(other) => other.1.first_attempt_is_bare(),
+        }
+    }
 }
 
 impl<S: 'static, K: 'static> RegisteredTask<S, K> {
     /// `task`, registered and erased.
     pub(crate) fn shared<T: Task<S, K> + 'static>(task: T) -> Arc<Self> {
         Arc::new(RegisteredTask {
-            name: task.name(),
-            config: StoredConfig::new(task.config()),
+            label: Label::new(task.name(), task.config()),
             _types: PhantomData,
             task,
         })
@@ -381,5 +431,63 @@ impl<S: 'static, K: 'static, T: Task<S, K>> Task<S, K> for Arc<T> {
     }
     fn name(&self) -> Cow<'static, str> {
         T::name(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(Cow<'static, str>, TaskConfig);
+
+    impl Task<u8> for Named {
+        async fn run_bare(&self) -> Result<TaskResult<u8>, CanoError> {
+            Ok(TaskResult::Single(0))
+        }
+        fn name(&self) -> Cow<'static, str> {
+            self.0.clone()
+        }
+        fn config(&self) -> TaskConfig {
+            self.1.clone()
+        }
+    }
+
+    /// A registered task keeps its name and config as given, in 24 bytes when both are
+    /// the common kind (issue 15).
+    #[test]
+    fn a_label_keeps_the_name_and_config_as_given() {
+        let timeout =
+            TaskConfig::default().with_attempt_timeout(core::time::Duration::from_secs(1));
+        let cases = [
+            (Cow::Borrowed("a"), TaskConfig::default(), "Default"),
+            (Cow::Borrowed("b"), TaskConfig::minimal(), "Minimal"),
+            (Cow::Owned("c".into()), TaskConfig::minimal(), "Other"),
+            (Cow::Borrowed("d"), timeout, "Other"),
+        ];
+        for (name, config, kind) in cases {
+            let task =
+                RegisteredTask::<u8, DefaultKey>::shared(Named(name.clone(), config.clone()));
+            assert_eq!(task.name(), name);
+            assert_eq!(task.config().retry_mode, config.retry_mode, "{name}");
+            assert_eq!(
+                task.config().attempt_timeout,
+                config.attempt_timeout,
+                "{name}"
+            );
+            assert_eq!(
+                task.first_attempt_is_bare(),
+                config.first_attempt_is_bare(),
+                "{name}"
+            );
+            let seen = match task.label {
+                Label::Default(_) => "Default",
+                Label::Minimal(_) => "Minimal",
+                Label::Other(_) => "Other",
+            };
+            assert_eq!(seen, kind, "{name}");
+        }
+        if cfg!(target_pointer_width = "64") {
+            assert_eq!(core::mem::size_of::<Label>(), 24);
+        }
     }
 }

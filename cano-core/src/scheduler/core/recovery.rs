@@ -131,7 +131,7 @@ impl SchedulerCore {
         }
         let newest = fires.last().map_or(i64::MIN, |&(_, at)| at);
         let slot = &mut self.flows[i];
-        slot.last_fire_id = Some(slot.last_fire_id.map_or(newest, |last| last.max(newest)));
+        slot.last_fire_id.raise_to(newest);
         let recovering = self.recovering_mut();
         recovering
             .pending
@@ -197,7 +197,7 @@ impl SchedulerCore {
         }
         let i = flow as usize;
         let slot = &mut self.flows[i];
-        slot.last_fire_id = Some(slot.last_fire_id.map_or(at, |last| last.max(at)));
+        slot.last_fire_id.raise_to(at);
         slot.state.start(wall);
         let fire = FireId::new(slot.id.clone(), crate::time::timestamp_at(at));
         self.mark_dirty(i);

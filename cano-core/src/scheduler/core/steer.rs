@@ -235,7 +235,7 @@ impl SchedulerCore {
         }
         slot.timeline = Timeline::Manual;
         slot.held = Held::Nothing;
-        slot.next_fire = None;
+        slot.set_next_fire(None);
         slot.state.set_paused(true);
         slot.removed = true;
         self.queue.disarm(i as u32);
@@ -287,7 +287,7 @@ impl SchedulerCore {
         }
         slot.timeline = timeline;
         slot.held = Held::Nothing;
-        slot.next_fire = None;
+        slot.set_next_fire(None);
         slot.state.reset();
         self.configure(i, policy, backoff, now, wall);
         if let Some(persist) = self.persist.as_deref_mut() {
