@@ -525,14 +525,6 @@ where
         clock: &C,
         guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
-        let events = TaskEvents {
-            observers: self.observers(),
-            id: TaskId {
-                name: &task.name,
-                branch: None,
-            },
-        };
-        events.start();
         let key = ledger.as_deref().and_then(Ledger::key_base);
         let run = RunCompensatable {
             task: &*task.task,
@@ -540,16 +532,9 @@ where
             key,
             attempts: 0,
         };
-        let outcome = Attempts::new(
-            &task.config,
-            clock,
-            self.jitter().get(),
-            run,
-            events,
-            Some(guard),
-        )
-        .await;
-        events.finish(&outcome);
+        let outcome = self
+            .observed_attempts(&task.name, &task.config, clock, run, guard)
+            .await;
         let (next, output) = outcome?;
         if let Some(ledger) = ledger {
             self.record_completion(ledger, task.name.clone(), output)

@@ -15,7 +15,7 @@ use futures::future::{Either, ready, select};
 use super::durable::{Begin, EntryWrite, Ledger, LedgerSlot, NoLedger, Opened};
 use super::join::{RunJoin, SplitResult};
 use super::observer::{TaskEvents, TaskId};
-use super::retry::Attempts;
+use super::retry::{Attempts, MakeAttempt, TaskConfig};
 use super::split::{SplitEnv, run_split};
 use super::task::{KeyBase, RegisteredTask, RunTask, TaskResult};
 use super::{Handler, RegisteredJoin, Workflow};
@@ -602,30 +602,36 @@ where
         clock: &C,
         guard: RunGuard<'_>,
     ) -> Result<S, CanoError> {
-        let events = TaskEvents {
-            observers: self.observers(),
-            id: TaskId {
-                name: &join.name,
-                branch: None,
-            },
-        };
-        events.start();
         let run = RunJoin {
             task: &*join.task,
             resources: &self.resources,
             results: &results,
         };
-        let outcome = Attempts::new(
-            &join.config,
-            clock,
-            self.jitter().get(),
-            run,
-            events,
-            Some(guard),
-        )
-        .await;
+        self.observed_attempts(&join.name, &join.config, clock, run, guard)
+            .await
+            .map(TaskResult::into_state)
+    }
+
+    /// Runs `run` under `config`'s retries as the task `name` of a state (not a split
+    /// branch), between its start and finish events: a join task's and a compensatable
+    /// task's path (a plain task's first attempt has its own, allocation-free one).
+    pub(crate) async fn observed_attempts<'a, T, C: Clock, F: MakeAttempt<'a, T> + Unpin>(
+        &'a self,
+        name: &'a str,
+        config: &'a TaskConfig,
+        clock: &'a C,
+        run: F,
+        guard: RunGuard<'a>,
+    ) -> Result<T, CanoError> {
+        let events = TaskEvents {
+            observers: self.observers(),
+            id: TaskId { name, branch: None },
+        };
+        events.start();
+        let outcome =
+            Attempts::new(config, clock, self.jitter().get(), run, events, Some(guard)).await;
         events.finish(&outcome);
-        outcome.map(TaskResult::into_state)
+        outcome
     }
 }
 
