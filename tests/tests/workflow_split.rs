@@ -577,3 +577,52 @@ fn a_spawned_branch_its_runtime_drops_is_a_failed_branch_not_a_hang() {
     );
     assert!(calls.iter().all(|c| c.load(Ordering::SeqCst) == 0));
 }
+
+/// A full task pool: it refuses (and so drops) every future it is handed.
+#[derive(Clone)]
+struct RefusingSpawner;
+
+impl cano_core::runtime::Spawner for RefusingSpawner {
+    fn spawn(
+        &self,
+        future: cano_core::runtime::BoxFuture,
+    ) -> Result<(), cano_core::runtime::SpawnError> {
+        drop(future);
+        Err(cano_core::runtime::SpawnError::PoolFull)
+    }
+}
+
+#[derive(Default)]
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_branch_the_spawner_refuses_runs_in_place_without_a_stray_wake_up() {
+    let sim = Simulation::new();
+    let jobs = vec![Job::ok(St::A), Job::ok(St::B), Job::ok(St::C)];
+    let calls: Vec<_> = jobs.iter().map(Job::calls).collect();
+    let wf = split_workflow(
+        jobs,
+        JoinConfig::new(JoinStrategy::All, St::Done).with_spawned_branches(),
+    );
+    let ctx = RunContext::new(sim.clock()).with_spawner(RefusingSpawner);
+    let wakes = Arc::new(CountingWaker::default());
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut run = std::pin::pin!(wf.orchestrate_with(ctx, St::Fan));
+    // Every branch ran in place and finished on its first poll: the run is done in one poll,
+    // and the refused hand-overs woke nobody (a refused future's drop is not a finished branch).
+    let polled = run
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(&waker));
+    assert!(
+        matches!(polled, std::task::Poll::Ready(Ok(St::Done))),
+        "{polled:?}"
+    );
+    assert!(calls.iter().all(|c| c.load(Ordering::SeqCst) == 1));
+    assert_eq!(wakes.0.load(Ordering::SeqCst), 0, "stray wake-ups");
+}

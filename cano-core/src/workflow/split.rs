@@ -91,6 +91,10 @@ struct SpawnedBranch<S> {
     finished: AtomicBool,
     /// The branch task's waker, so abandoning it wakes it to stop.
     task: AtomicWaker,
+    /// Set while the split is inside `Spawner::spawn` with this branch: a drop then is the
+    /// spawner refusing it (or the runtime dropping it at once), which the split sees for
+    /// itself when `spawn` returns, so it is not woken for it.
+    handing_over: AtomicBool,
 }
 
 impl<S> SpawnedBranches<S> {
@@ -100,6 +104,7 @@ impl<S> SpawnedBranches<S> {
             outcome: Lock::new(None),
             finished: AtomicBool::new(false),
             task: AtomicWaker::new(),
+            handing_over: AtomicBool::new(false),
         });
         SpawnedBranches {
             split,
@@ -110,10 +115,29 @@ impl<S> SpawnedBranches<S> {
 
     /// Stores branch `index`'s outcome and wakes the split.
     fn report(&self, index: usize, outcome: Outcome<S>) {
+        self.store(index, outcome);
+        self.split.wake();
+    }
+
+    /// Stores branch `index`'s outcome without waking the split.
+    fn store(&self, index: usize, outcome: Outcome<S>) {
         let branch = &self.branches[index];
         branch.outcome.with(|slot| *slot = Some(outcome));
         branch.finished.store(true, Ordering::Release);
-        self.split.wake();
+    }
+
+    /// Hands branch `index` to `spawn`; `false` when it refused. A refused branch leaves no
+    /// outcome behind and no wake-up of the split: it runs in place instead.
+    fn hand_over(&self, index: usize, spawn: impl FnOnce() -> bool) -> bool {
+        let branch = &self.branches[index];
+        branch.handing_over.store(true, Ordering::Release);
+        let accepted = spawn();
+        branch.handing_over.store(false, Ordering::Release);
+        if !accepted {
+            // What the refused future's drop stored; an accepted one's is read in this poll.
+            self.take(index);
+        }
+        accepted
     }
 
     /// Branch `index`'s outcome, once it finished (taken: asked once per branch).
@@ -164,13 +188,21 @@ struct ReportIfDropped<S: 'static> {
 
 impl<S> Drop for ReportIfDropped<S> {
     fn drop(&mut self) {
-        if !self.reported && !self.shared.abandoned.load(Ordering::Acquire) {
-            self.shared.report(
-                self.index,
-                Err(CanoError::workflow(
-                    "spawned split branch was dropped by the runtime",
-                )),
-            );
+        if self.reported || self.shared.abandoned.load(Ordering::Acquire) {
+            return;
+        }
+        let dropped = Err(CanoError::workflow(
+            "spawned split branch was dropped by the runtime",
+        ));
+        if self.shared.branches[self.index]
+            .handing_over
+            .load(Ordering::Acquire)
+        {
+            // The split is inside `spawn`: it discards this if the spawn was refused, and
+            // reads it later in the same poll if it was accepted.
+            self.shared.store(self.index, dropped);
+        } else {
+            self.shared.report(self.index, dropped);
         }
     }
 }
@@ -400,7 +432,7 @@ where
                 report.shared.report(index, outcome);
             }
         };
-        spawner.spawn(Box::pin(work)).is_ok()
+        shared.hand_over(index, || spawner.spawn(Box::pin(work)).is_ok())
     }
 
     /// Cancels every unfinished branch and reports the verdict.
