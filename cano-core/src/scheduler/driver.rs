@@ -16,7 +16,7 @@ use core::pin::Pin;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
-use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted, BoxFuture};
+use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 
@@ -75,10 +75,49 @@ enum Woke {
 /// Batch and abort-table capacity kept across bursts.
 const KEPT: usize = 64;
 
+/// The spare tokens and abort signals, and capacity beyond [`KEPT`] (the run and token
+/// tables, the loop's batches), are let go of only when the core's next deadline is at least this far
+/// off: runs that recur sooner (1 000 flows every 10 ms) reuse it and allocate no token and
+/// no abort signal per run, while flows that fire hourly hold none of it between their runs
+/// (issue 15: per-run cost and bytes per flow).
+const KEEP_ACROSS: core::time::Duration = core::time::Duration::from_secs(1);
+
+/// How the driver drops a run's future at its current `.await` ([`Action::Abort`]): a flag
+/// and the run task's waker, shared by the driver's [`RunHandle`] and the run. Once the
+/// run let go of it, it is reset and kept for a later run (`futures`' `Abortable` makes a
+/// new pair, an allocation, every time).
+#[derive(Default)]
+struct AbortSignal {
+    aborted: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl AbortSignal {
+    /// Drops the guarded future at its next poll (wakes it for that).
+    fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Runs `future` to its output, or to `None` once [`abort`](Self::abort) was called.
+    async fn guard<F: Future>(&self, future: F) -> Option<F::Output> {
+        let mut future = core::pin::pin!(future);
+        poll_fn(|cx| {
+            // Registered before the check, so an abort in between still wakes this task.
+            self.waker.register(cx.waker());
+            if self.aborted.load(Ordering::Acquire) {
+                return Poll::Ready(None);
+            }
+            future.as_mut().poll(cx).map(Some)
+        })
+        .await
+    }
+}
+
 /// What the driver keeps of a run in flight: how to signal its cancellation and how to drop
 /// it.
 struct RunHandle {
-    abort: AbortHandle,
+    abort: Arc<AbortSignal>,
     /// The run's cancellation token: its flow's, shared with the flow's other runs started
     /// since the flow's runs were last asked to cancel (see [`DriverState::renew_token`]).
     cancel: CancellationToken,
@@ -97,10 +136,12 @@ pub(crate) struct DriverState {
     /// did not signal.
     tokens: Vec<Option<CancellationToken>>,
     /// Tokens of flows whose runs all ended, no longer held by anyone, for the next flow
-    /// that starts a run (at most [`KEPT`]): a flow with no run in flight holds no token
-    /// (issue 15: one per flow that ever ran was ~70 bytes a flow), and a steady stream
-    /// of runs still allocates none.
+    /// that starts a run (none kept across a pause of [`KEEP_ACROSS`] or more):
+    /// a flow with no run in flight holds no token (issue 15: one per flow that ever ran was
+    /// ~70 bytes a flow), and a steady stream of runs allocates none.
     spare_tokens: Vec<CancellationToken>,
+    /// Abort signals of ended runs, reset, for the next runs (kept like `spare_tokens`).
+    spare_aborts: Vec<Arc<AbortSignal>>,
     /// The deadline the loop sleeps until (`Instant::MAX`: until an event).
     sleeping_until: Instant,
     report: Option<Arc<CanoResult<StopReport>>>,
@@ -121,7 +162,7 @@ pub(crate) struct DriverState {
 /// A run decided on inside the critical section, spawned outside it.
 pub(crate) struct PendingRun {
     dispatch: Dispatch,
-    registration: AbortRegistration,
+    abort: Arc<AbortSignal>,
     cancel: CancellationToken,
     /// [`Action::Resume`]: the job resumes the fire's unfinished run.
     resume: bool,
@@ -131,7 +172,7 @@ pub(crate) struct PendingRun {
 impl DriverState {
     /// Keeps the abort handle and cancellation token of a run the core dispatched.
     pub(crate) fn admit(&mut self, dispatch: Dispatch) -> PendingRun {
-        let (abort, registration) = AbortHandle::new_pair();
+        let abort = self.spare_aborts.pop().unwrap_or_default();
         let slot = dispatch.run.slot();
         if self.aborts.len() <= slot {
             self.aborts.resize_with(slot + 1, || None);
@@ -161,13 +202,13 @@ impl DriverState {
         };
         let cancel = token.clone();
         self.aborts[slot] = Some(RunHandle {
-            abort,
+            abort: abort.clone(),
             cancel: cancel.clone(),
         });
         let job = self.jobs.get(flow).and_then(Clone::clone);
         PendingRun {
             dispatch,
-            registration,
+            abort,
             cancel,
             resume: false,
             job,
@@ -188,22 +229,60 @@ impl DriverState {
             && slot.as_ref().is_some_and(CancellationToken::is_sole_handle)
             && let Some(token) = slot.take()
             && !token.is_cancelled()
-            && self.spare_tokens.len() < KEPT
         {
             self.spare_tokens.push(token);
         }
-        if !self.core.has_running_flows() && self.tokens.len() > KEPT {
-            // No run is in flight: what the table still holds (tokens a job kept a clone
-            // of) is shared with no run, and each flow's next run can have a fresh one.
-            self.tokens = Vec::new();
-        }
     }
 
-    fn take_abort(&mut self, run: RunId) -> Option<AbortHandle> {
+    /// Takes run `run`'s abort signal, to raise it ([`Action::Abort`]).
+    fn take_abort(&mut self, run: RunId) -> Option<Arc<AbortSignal>> {
         self.aborts
             .get_mut(run.slot())
             .and_then(Option::take)
             .map(|handle| handle.abort)
+    }
+
+    /// Run `run` ended: its abort signal, if the run let go of it, is reset and kept.
+    fn release_abort(&mut self, run: RunId) {
+        if let Some(mut abort) = self.take_abort(run)
+            && let Some(signal) = Arc::get_mut(&mut abort)
+        {
+            // Also lets go of the ended run's waker (and so of its task's memory).
+            *signal = AbortSignal::default();
+            self.spare_aborts.push(abort);
+        }
+    }
+
+    /// Whether no run is in flight and the core's next deadline is [`KEEP_ACROSS`] or more
+    /// away from `now`: the capacity the last runs used is not needed again soon. (A flow
+    /// whose run is in flight has no deadline until it ends, so the deadline alone would
+    /// call a tick that just started every flow quiet.)
+    fn quiet_ahead(&self, now: Instant) -> bool {
+        !self.core.has_running_flows()
+            && self
+                .core
+                .next_wake()
+                .is_none_or(|t| t >= now.saturating_add(KEEP_ACROSS))
+    }
+
+    /// Lets go of the spares, and of the run and token tables beyond [`KEPT`], once no run is in
+    /// flight and nothing is due for [`KEEP_ACROSS`]: a burst (every flow firing at start)
+    /// must not pin its peak.
+    fn trim_if_idle(&mut self, now: Instant) {
+        if !self.quiet_ahead(now) {
+            return;
+        }
+        if self.aborts.len() > KEPT {
+            self.aborts = Vec::new();
+        }
+        if self.tokens.len() > KEPT {
+            // What the table still holds (tokens a job kept a clone of) is shared with no
+            // run, and each flow's next run can have a fresh one.
+            self.tokens = Vec::new();
+        }
+        // Spares save two allocations per run only while runs recur sooner than that.
+        self.spare_tokens = Vec::new();
+        self.spare_aborts = Vec::new();
     }
 
     fn token_of(&self, run: RunId) -> Option<CancellationToken> {
@@ -270,15 +349,12 @@ impl Common {
         let wake = self.state.with(|st| {
             // The loop's next poll re-reads the wall clock; an outcome does not need it.
             let wall = st.core.wall_estimate(now);
-            st.take_abort(run);
+            st.release_abort(run);
             let flow = st.core.run_flow(run);
             // An error here means the core already forgot the run: nothing to record.
             let _ = st.core.finish(run, now, wall, outcome);
-            if !st.core.has_running_flows() && st.aborts.len() > KEPT {
-                // A burst (every flow firing at start) must not pin its peak forever.
-                st.aborts = Vec::new();
-            }
             st.release_token(flow);
+            st.trim_if_idle(now);
             st.loop_must_wake()
         });
         if wake {
@@ -480,7 +556,7 @@ where
                     takeover,
                     ..
                 },
-            registration,
+            abort,
             cancel,
             resume,
             job,
@@ -508,9 +584,14 @@ where
             let span = crate::telemetry::scheduled_run(fire.id());
             let job_run =
                 crate::telemetry::in_span(span, async move { job.run(fire, resume).await });
-            let outcome = match Abortable::new(isolate_future_panic(job_run), registration).await {
-                Ok(result) => RunOutcome::from(result.as_ref().map(|_| ())),
-                Err(Aborted) => RunOutcome::Cancelled,
+            let outcome = {
+                // Dropped at the end of this block, before the run ends, so the driver can
+                // keep the signal for a later run.
+                let abort = abort;
+                match abort.guard(isolate_future_panic(job_run)).await {
+                    Some(result) => RunOutcome::from(result.as_ref().map(|_| ())),
+                    None => RunOutcome::Cancelled,
+                }
             };
             unfinished.common = None;
             common.run_ended(run, outcome);
@@ -596,7 +677,7 @@ where
     let common = &driver.common;
     let mut starts: Vec<PendingRun> = Vec::new();
     let mut signals: Vec<CancellationToken> = Vec::new();
-    let mut drops: Vec<AbortHandle> = Vec::new();
+    let mut drops: Vec<Arc<AbortSignal>> = Vec::new();
     let mut saves: Vec<ScheduleWrite> = Vec::new();
     let (mut wake_subscribers, mut observed) = (Vec::new(), Vec::new());
     let mut fleet_actions: Vec<FleetAction> = Vec::new();
@@ -625,7 +706,7 @@ where
                 }
             });
         }
-        let wake = common.state.with(|st| {
+        let (wake, quiet_ahead) = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
                     Action::Save(write) => saves.push(write),
@@ -645,13 +726,13 @@ where
             st.sleeping_until = wake.unwrap_or(Instant::MAX);
             st.pump
                 .collect(st.core.event_log(), &mut wake_subscribers, &mut observed);
-            wake
+            st.trim_if_idle(now);
+            (wake, st.quiet_ahead(now))
         });
         EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
         // Outside the lock: cancelling wakes the runs' tasks. Runs sharing a token are
         // signalled together, so the first cancel does it and the rest are cheap.
         signals.drain(..).for_each(|token| token.cancel());
-        signals.shrink_to(KEPT);
         if let Some(link) = &common.fleet {
             for action in fleet_actions.drain(..) {
                 calls.push((link.perform)(
@@ -667,7 +748,11 @@ where
             // Already recorded as a failed run of its flow; nobody else to tell.
             let _ = driver.clone().spawn_run(run);
         }
-        starts.shrink_to(KEPT);
+        if quiet_ahead {
+            signals.shrink_to(KEPT);
+            starts.shrink_to(KEPT);
+            observed.shrink_to(KEPT);
+        }
         if !saves.is_empty() {
             common
                 .save_all_driving(&clock, &mut saves, &mut calls)
@@ -788,6 +873,7 @@ where
                 aborts: Vec::new(),
                 tokens: Vec::new(),
                 spare_tokens: Vec::new(),
+                spare_aborts: Vec::new(),
                 sleeping_until: Instant::ZERO,
                 report: None,
                 report_waiters: Vec::new(),

@@ -415,7 +415,6 @@ impl EventPump {
                 observer.on_event(&event);
             }
         }
-        observed.shrink_to(BATCH);
     }
 
     pub(crate) fn park(&mut self, waker: &Waker) {
