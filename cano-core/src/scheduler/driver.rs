@@ -75,12 +75,17 @@ enum Woke {
 /// Batch and abort-table capacity kept across bursts.
 const KEPT: usize = 64;
 
-/// The spare tokens and abort signals, and capacity beyond [`KEPT`] (the run and token
-/// tables, the loop's batches), are let go of only when the core's next deadline is at least this far
+/// The spare tokens and abort signals beyond [`SPARES_KEPT`], and capacity beyond [`KEPT`]
+/// (the run and token tables, the loop's batches), are let go of only when the core's next deadline is at least this far
 /// off: runs that recur sooner (1 000 flows every 10 ms) reuse it and allocate no token and
 /// no abort signal per run, while flows that fire hourly hold none of it between their runs
 /// (issue 15: per-run cost and bytes per flow).
 const KEEP_ACROSS: core::time::Duration = core::time::Duration::from_secs(1);
+
+/// Spare tokens and abort signals kept across a quiet spell ([`KEEP_ACROSS`]): enough that a
+/// manual trigger or an hourly flow reuses them instead of allocating; a burst's worth
+/// (one per flow that ran) would be memory held for nothing between bursts.
+const SPARES_KEPT: usize = 4;
 
 /// How the driver drops a run's future at its current `.await` ([`Action::Abort`]): a flag
 /// and the run task's waker, shared by the driver's [`RunHandle`] and the run. Once the
@@ -136,7 +141,7 @@ pub(crate) struct DriverState {
     /// did not signal.
     tokens: Vec<Option<CancellationToken>>,
     /// Tokens of flows whose runs all ended, no longer held by anyone, for the next flow
-    /// that starts a run (none kept across a pause of [`KEEP_ACROSS`] or more):
+    /// that starts a run ([`SPARES_KEPT`] across a pause of [`KEEP_ACROSS`] or more):
     /// a flow with no run in flight holds no token (issue 15: one per flow that ever ran was
     /// ~70 bytes a flow), and a steady stream of runs allocates none.
     spare_tokens: Vec<CancellationToken>,
@@ -265,9 +270,9 @@ impl DriverState {
                 .is_none_or(|t| t >= now.saturating_add(KEEP_ACROSS))
     }
 
-    /// Lets go of the spares, and of the run and token tables beyond [`KEPT`], once no run is in
-    /// flight and nothing is due for [`KEEP_ACROSS`]: a burst (every flow firing at start)
-    /// must not pin its peak.
+    /// Lets go of the spares beyond [`SPARES_KEPT`], and of the run and token tables beyond
+    /// [`KEPT`], once no run is in flight and nothing is due for [`KEEP_ACROSS`]: a burst
+    /// (every flow firing at start) must not pin its peak.
     fn trim_if_idle(&mut self, now: Instant) {
         if !self.quiet_ahead(now) {
             return;
@@ -280,9 +285,10 @@ impl DriverState {
             // run, and each flow's next run can have a fresh one.
             self.tokens = Vec::new();
         }
-        // Spares save two allocations per run only while runs recur sooner than that.
-        self.spare_tokens = Vec::new();
-        self.spare_aborts = Vec::new();
+        self.spare_tokens.truncate(SPARES_KEPT);
+        self.spare_tokens.shrink_to(SPARES_KEPT);
+        self.spare_aborts.truncate(SPARES_KEPT);
+        self.spare_aborts.shrink_to(SPARES_KEPT);
     }
 
     fn token_of(&self, run: RunId) -> Option<CancellationToken> {
