@@ -76,8 +76,8 @@ enum Woke {
 const KEPT: usize = 64;
 
 /// The spare tokens and abort signals beyond [`SPARES_KEPT`], and capacity beyond [`KEPT`]
-/// (the run and token tables, the loop's batches), are let go of only when the core's next deadline is at least this far
-/// off: runs that recur sooner (1 000 flows every 10 ms) reuse it and allocate no token and
+/// (the run and token tables, the loop's batches), are let go of only when the core's next
+/// deadline is at least this far off: runs that recur sooner (1 000 flows every 10 ms) reuse it and allocate no token and
 /// no abort signal per run, while flows that fire hourly hold none of it between their runs
 /// (issue 15: per-run cost and bytes per flow).
 const KEEP_ACROSS: core::time::Duration = core::time::Duration::from_secs(1);
@@ -272,10 +272,11 @@ impl DriverState {
 
     /// Lets go of the spares beyond [`SPARES_KEPT`], and of the run and token tables beyond
     /// [`KEPT`], once no run is in flight and nothing is due for [`KEEP_ACROSS`]: a burst
-    /// (every flow firing at start) must not pin its peak.
-    fn trim_if_idle(&mut self, now: Instant) {
+    /// (every flow firing at start) must not pin its peak. Returns whether it was quiet, so
+    /// the caller can trim what it holds itself on the same rule.
+    fn trim_if_idle(&mut self, now: Instant) -> bool {
         if !self.quiet_ahead(now) {
-            return;
+            return false;
         }
         if self.aborts.len() > KEPT {
             self.aborts = Vec::new();
@@ -289,6 +290,7 @@ impl DriverState {
         self.spare_tokens.shrink_to(SPARES_KEPT);
         self.spare_aborts.truncate(SPARES_KEPT);
         self.spare_aborts.shrink_to(SPARES_KEPT);
+        true
     }
 
     fn token_of(&self, run: RunId) -> Option<CancellationToken> {
@@ -732,8 +734,7 @@ where
             st.sleeping_until = wake.unwrap_or(Instant::MAX);
             st.pump
                 .collect(st.core.event_log(), &mut wake_subscribers, &mut observed);
-            st.trim_if_idle(now);
-            (wake, st.quiet_ahead(now))
+            (wake, st.trim_if_idle(now))
         });
         EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
         // Outside the lock: cancelling wakes the runs' tasks. Runs sharing a token are
