@@ -373,7 +373,8 @@ impl crate::scheduler::SchedulerObserver for SchedulerTelemetry {
         #[cfg(feature = "metrics")]
         use core::sync::atomic::Ordering;
         #[cfg(feature = "metrics")]
-        let label = |flow: &str| alloc::string::String::from(flow);
+        // The id's `Arc` is the label's string: a run's report allocates only the keys.
+        let label = |flow: &alloc::sync::Arc<str>| metrics::SharedString::from(flow.clone());
         match event {
             SchedulerEvent::FireEnded {
                 fire,
@@ -406,9 +407,9 @@ impl crate::scheduler::SchedulerObserver for SchedulerTelemetry {
                 }
                 #[cfg(feature = "metrics")]
                 {
-                    metrics::counter!("cano_scheduler_flow_runs_total", "flow" => label(fire.flow()), "outcome" => word)
+                    metrics::counter!("cano_scheduler_flow_runs_total", "flow" => label(fire.flow_shared()), "outcome" => word)
                         .increment(1);
-                    metrics::histogram!("cano_scheduler_flow_duration_seconds", "flow" => label(fire.flow()))
+                    metrics::histogram!("cano_scheduler_flow_duration_seconds", "flow" => label(fire.flow_shared()))
                         .record(duration.as_secs_f64());
                 }
                 #[cfg(feature = "defmt")]

@@ -58,6 +58,12 @@ impl FireId {
         &self.flow
     }
 
+    /// The flow's id, shared: a telemetry label made from it allocates nothing.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn flow_shared(&self) -> &Arc<str> {
+        &self.flow
+    }
+
     /// The fire's scheduled wall time (for interval flows: the monotonic fire time as seen
     /// on the wall clock when the run started).
     pub fn scheduled(&self) -> Timestamp {
