@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::{Future, poll_fn};
-use core::pin::Pin;
+use core::pin::{Pin, pin};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
@@ -104,10 +104,13 @@ impl AbortSignal {
         self.waker.wake();
     }
 
-    /// Runs `future` to its output, or to `None` once [`abort`](Self::abort) was called.
-    async fn guard<F: Future>(&self, future: F) -> Option<F::Output> {
-        let mut future = core::pin::pin!(future);
-        poll_fn(|cx| {
+    /// Polls `future` (pinned by the caller: see [`isolate_future_panic`]) to its output, or
+    /// to `None` once [`abort`](Self::abort) was called.
+    fn guard<'a, F: Future>(
+        &'a self,
+        mut future: Pin<&'a mut F>,
+    ) -> impl Future<Output = Option<F::Output>> + 'a {
+        poll_fn(move |cx| {
             // Registered before the check, so an abort in between still wakes this task.
             self.waker.register(cx.waker());
             if self.aborted.load(Ordering::Acquire) {
@@ -115,7 +118,6 @@ impl AbortSignal {
             }
             future.as_mut().poll(cx).map(Some)
         })
-        .await
     }
 }
 
@@ -590,13 +592,17 @@ where
                 .with_fence(fence)
                 .with_takeover(takeover);
             let span = crate::telemetry::scheduled_run(fire.id());
-            let job_run =
-                crate::telemetry::in_span(span, async move { job.run(fire, resume).await });
             let outcome = {
-                // Dropped at the end of this block, before the run ends, so the driver can
-                // keep the signal for a later run.
-                let abort = abort;
-                match abort.guard(isolate_future_panic(job_run)).await {
+                // Dropped at the end of this block, before the run ends: the driver keeps the
+                // signal for a later run, and the job is let go of before anyone hears the
+                // run ended.
+                let (abort, job) = (abort, job);
+                // Pinned here, once: the wrappers below hold only a reference to it. The job
+                // is called at the first poll, inside the panic isolation.
+                let job_run = pin!(crate::telemetry::in_span(span, async {
+                    job.run(fire, resume).await
+                }));
+                match abort.guard(pin!(isolate_future_panic(job_run))).await {
                     Some(result) => RunOutcome::from(result.as_ref().map(|_| ())),
                     None => RunOutcome::Cancelled,
                 }
@@ -816,12 +822,12 @@ where
         (core::mem::take(&mut st.orphans), jobs)
     });
     for (id, job) in orphans {
-        if let Err(e) = isolate_future_panic(job.teardown()).await {
+        if let Err(e) = isolate_future_panic(pin!(job.teardown())).await {
             teardown_errors.push((id, e));
         }
     }
     for (flow, job) in jobs {
-        if let Err(e) = isolate_future_panic(job.teardown()).await {
+        if let Err(e) = isolate_future_panic(pin!(job.teardown())).await {
             let id = common.state.with(|st| String::from(st.core.flow_id(flow)));
             teardown_errors.push((id, e));
         }

@@ -11,6 +11,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::future::poll_fn;
+use core::pin::pin;
 use core::sync::atomic::Ordering;
 use core::task::Poll;
 use core::time::Duration;
@@ -146,7 +147,7 @@ impl Retiring<'_> {
             }
         }
         match self.job.take() {
-            Some(job) => isolate_future_panic(job.teardown()).await,
+            Some(job) => isolate_future_panic(pin!(job.teardown())).await,
             None => Ok(()),
         }
     }
@@ -426,7 +427,7 @@ impl RunningScheduler {
         }
         if let Err(e) = added {
             // The refusal is what the caller needs; a teardown error has nowhere better to go.
-            let _ = isolate_future_panic(job.teardown()).await;
+            let _ = isolate_future_panic(pin!(job.teardown())).await;
             return Err(e.into());
         }
         Ok(())
@@ -555,7 +556,7 @@ impl RunningScheduler {
         let (runs, old, cursor) = match replaced {
             Ok(replaced) => replaced,
             Err(e) => {
-                let _ = isolate_future_panic(job.teardown()).await;
+                let _ = isolate_future_panic(pin!(job.teardown())).await;
                 return Err(e.into());
             }
         };
