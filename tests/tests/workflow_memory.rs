@@ -355,3 +355,63 @@ fn a_steady_stream_of_runs_allocates_only_the_runs_own_futures() {
         allocations as f64 / runs as f64
     );
 }
+
+/// The largest task a scheduled `job_fn` run may spawn as, on a 64-bit target: the run's
+/// own state (its fire, tokens, abort signal, outcome bookkeeping) and the job's boxed
+/// future, held once. 400 B on 2026-12-03 with `tracing` and `metrics` compiled in (as in a
+/// workspace build; 360 B without); it was 952 B (792 B) while the abort guard and the panic
+/// isolation were `async fn`s that each kept their argument beside their pinned copy of it
+/// (issue 15: every run's task was that big). Exact: one more byte fails.
+const RUN_TASK_BYTES_MAX: usize = 400;
+
+/// A spawner onto the simulation that notes the size of each future it is given.
+#[derive(Clone)]
+struct SizingSpawner {
+    inner: cano_core::testing::SimSpawner,
+    sizes: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl cano_core::Spawner for SizingSpawner {
+    fn spawn(&self, future: cano_core::BoxFuture) -> Result<(), cano_core::SpawnError> {
+        self.sizes
+            .lock()
+            .unwrap()
+            .push(std::mem::size_of_val(&*future));
+        self.inner.spawn(future)
+    }
+}
+
+#[test]
+fn a_scheduled_run_holds_its_jobs_future_once() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let sim = Simulation::new();
+    let spawner = SizingSpawner {
+        inner: sim.spawner(),
+        sizes: Arc::default(),
+    };
+    let mut scheduler = Scheduler::new();
+    scheduler
+        .every(
+            "flow",
+            counting_job(&counter),
+            (),
+            Duration::from_millis(10),
+        )
+        .unwrap();
+    let running = sim
+        .block_on(scheduler.start(sim.clock(), spawner.clone()))
+        .expect("start");
+    // What `start` spawned (the scheduler's loop) is not a run.
+    spawner.sizes.lock().unwrap().clear();
+    sim.run_for(Duration::from_millis(100));
+    let runs = counter.load(Ordering::Relaxed);
+    let sizes = std::mem::take(&mut *spawner.sizes.lock().unwrap());
+    drop(sim.block_on(running.stop()).expect("stop"));
+    assert!(runs >= 10, "{runs} runs in 100 ms");
+    assert_eq!(sizes.len() as u64, runs, "one task per run: {sizes:?}");
+    let largest = sizes.iter().copied().max().unwrap_or_default();
+    assert!(
+        largest <= RUN_TASK_BYTES_MAX,
+        "a run's task is {largest} B (at most {RUN_TASK_BYTES_MAX} B)"
+    );
+}

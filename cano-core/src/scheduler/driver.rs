@@ -593,10 +593,10 @@ where
                 .with_takeover(takeover);
             let span = crate::telemetry::scheduled_run(fire.id());
             let outcome = {
-                // Dropped at the end of this block, before the run ends: the driver keeps the
-                // signal for a later run, and the job is let go of before anyone hears the
-                // run ended.
-                let (abort, job) = (abort, job);
+                // Dropped at the end of this block, before the run ends, so the driver can
+                // keep the signal for a later run.
+                let abort = abort;
+                let job = &job;
                 // Pinned here, once: the wrappers below hold only a reference to it. The job
                 // is called at the first poll, inside the panic isolation.
                 let job_run = pin!(crate::telemetry::in_span(span, async {
@@ -607,6 +607,8 @@ where
                     None => RunOutcome::Cancelled,
                 }
             };
+            // Let go of before anyone hears the run ended.
+            drop(job);
             unfinished.common = None;
             common.run_ended(run, outcome);
         };
