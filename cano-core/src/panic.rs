@@ -57,16 +57,17 @@ impl<T> Future for Isolated<'_, T> {
 }
 
 /// Polls `future` (pinned by the caller) to its output, turning a panic in any of its polls
-/// into an error (with `std`): how the scheduler isolates a whole run or a teardown.
+/// into an error (with `std`), without boxing it: how the scheduler isolates a whole run or a
+/// teardown, and a batch an item.
 ///
 /// It takes the future pinned, not by value: an `async fn` that pins its argument holds it
 /// twice (the argument and the pinned local), and a scheduled run's future nests two such
-/// wrappers (issue 15: a run's task was 792 bytes instead of 480).
-pub(crate) fn isolate_future_panic<'a, F>(
+/// wrappers (issue 15: a run's task was 952 bytes instead of 400).
+pub(crate) fn isolate_future_panic<'a, T, F>(
     mut future: Pin<&'a mut F>,
-) -> impl Future<Output = Result<(), CanoError>> + 'a
+) -> impl Future<Output = Result<T, CanoError>> + 'a
 where
-    F: Future<Output = Result<(), CanoError>> + Send,
+    F: Future<Output = Result<T, CanoError>>,
 {
     core::future::poll_fn(move |cx| match isolate_panic(|| future.as_mut().poll(cx)) {
         Err(panicked) => Poll::Ready(Err(panicked)),

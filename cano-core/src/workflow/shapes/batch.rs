@@ -58,14 +58,15 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::Future;
+use core::pin::pin;
 use core::time::Duration;
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use futures::future::{BoxFuture, join_all};
 
-use super::isolated;
 use crate::error::CanoError;
+use crate::panic::isolate_future_panic;
 use crate::random::{RandomSource, SplitMix64, next_default_seed};
 use crate::resource::{DefaultKey, Resources};
 use crate::runtime::Clock;
@@ -337,7 +338,7 @@ where
     C: Clock,
 {
     match guarded {
-        None => isolated(task.process_item(res, item)).await,
+        None => isolate_future_panic(pin!(task.process_item(res, item))).await,
         Some((config, clock, random)) => {
             let make = || -> BoxFuture<'_, Result<T::Output, CanoError>> {
                 Box::pin(task.process_item(res, item))

@@ -19,13 +19,9 @@ pub mod router;
 pub mod stream;
 pub mod timer;
 
-use core::future::Future;
-use core::pin::pin;
 use core::task::Poll;
 use core::time::Duration;
 
-use crate::error::CanoError;
-use crate::panic::isolate_panic;
 use crate::runtime::Clock;
 
 /// Gives the executor a turn: pending once, waking itself at once.
@@ -51,18 +47,4 @@ pub(crate) async fn pause<C: Clock>(clock: &C, pause: Duration) {
     } else {
         clock.sleep_until(clock.now() + pause).await;
     }
-}
-
-/// Runs `future`, turning a panic in any of its polls into an error of that future (with
-/// `std`), without boxing it.
-pub(crate) async fn isolated<T, F>(future: F) -> Result<T, CanoError>
-where
-    F: Future<Output = Result<T, CanoError>>,
-{
-    let mut future = pin!(future);
-    core::future::poll_fn(|cx| match isolate_panic(|| future.as_mut().poll(cx)) {
-        Err(panicked) => Poll::Ready(Err(panicked)),
-        Ok(poll) => poll,
-    })
-    .await
 }
