@@ -365,7 +365,7 @@ where
                     .map(|result| result.map(drop)),
             );
         }
-        Box::pin(self.run_fsm(ctx, input).map(|result| result.map(drop)))
+        self.run_fsm_boxed(ctx, input, |result| result.map(drop))
     }
 
     /// [`Workflow::validate`] and [`Workflow::validate_initial_state`].

@@ -300,11 +300,45 @@ where
             let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
             return Either::Right(durable);
         }
-        if self.settings.total_timeout().is_none() && !ctx.cancel.can_be_cancelled() {
+        if !self.needs_guard(&ctx) {
             return Either::Left(self.drive(ctx, initial, None, NoLedger, None));
         }
         let guarded: BoxedRun<'a, S> = Box::pin(self.run_guarded(ctx, initial, NoLedger));
         Either::Right(guarded)
+    }
+
+    /// Whether a run must be raced against a total timeout or a cancellation token.
+    fn needs_guard<C: Clock, Sp: Spawner>(&self, ctx: &RunContext<C, Sp>) -> bool {
+        self.settings.total_timeout().is_some() || ctx.cancel.can_be_cancelled()
+    }
+
+    /// [`run_fsm`](Self::run_fsm) in one box, its result mapped by `finish`: how a scheduled
+    /// run of a workflow job runs. (`run_fsm` boxes a guarded or ledgered run itself, so that
+    /// its own future stays small; a caller that boxes it again makes two allocations per
+    /// run, the outer one sized for the unguarded run. A scheduled run is always guarded, by
+    /// its cancellation token.)
+    pub(crate) fn run_fsm_boxed<'a, C: Clock, Sp: Spawner, T: Send + 'a>(
+        &'a self,
+        ctx: RunContext<C, Sp>,
+        initial: S,
+        finish: fn(Result<S, CanoError>) -> T,
+    ) -> Pin<Box<dyn Future<Output = T> + Send + 'a>> {
+        use futures::FutureExt;
+        if let Err(error) = self.check(&initial) {
+            return Box::pin(ready(finish(Err(error))));
+        }
+        if self.needs_ledger() {
+            let begin = Begin::Fresh { run: None, initial };
+            let run = telemetry::workflow_run(ctx, |ctx| self.run_ledgered(ctx, begin));
+            return Box::pin(run.map(finish));
+        }
+        if !self.needs_guard(&ctx) {
+            let run =
+                telemetry::workflow_run(ctx, |ctx| self.drive(ctx, initial, None, NoLedger, None));
+            return Box::pin(run.map(finish));
+        }
+        let run = telemetry::workflow_run(ctx, |ctx| self.run_guarded(ctx, initial, NoLedger));
+        Box::pin(run.map(finish))
     }
 
     /// A run with a ledger (checkpoints, compensations): open it, run, settle it (finish
