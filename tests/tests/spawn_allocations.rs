@@ -1,6 +1,6 @@
-//! How many allocations a spawn costs: `Spawner::spawn_future` hands the future to the
-//! runtime as it is, so a task is tokio's or smol's one allocation; through `spawn` it is
-//! boxed first, and every scheduled run and spawned split branch paid for both (issue 15).
+//! How many allocations a spawn costs: `Spawner::spawn_future` hands the future to tokio as
+//! it is, so a task is the runtime's one allocation (tokio, smol); through `spawn` it is boxed first, and every
+//! scheduled run and spawned split branch paid for both (issue 15).
 #![allow(missing_docs)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
