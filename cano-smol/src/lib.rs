@@ -141,13 +141,4 @@ impl Spawner for SmolSpawner {
         self.executor.spawn(future).detach();
         Ok(())
     }
-
-    /// Spawned as it is: the executor keeps each task in an allocation of its own.
-    fn spawn_future<F>(&self, future: F) -> Result<(), SpawnError>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.executor.spawn(future).detach();
-        Ok(())
-    }
 }

@@ -290,13 +290,4 @@ impl Spawner for TokioSpawner {
         drop(self.handle.spawn(future));
         Ok(())
     }
-
-    /// Spawned as it is: tokio keeps each task in an allocation of its own.
-    fn spawn_future<F>(&self, future: F) -> Result<(), SpawnError>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        drop(self.handle.spawn(future));
-        Ok(())
-    }
 }

@@ -7,7 +7,6 @@
 //! [`Scheduler::start_in`](crate::Scheduler::start_in)). See the crate docs for why
 //! everything here is `Send`.
 
-use alloc::boxed::Box;
 use core::fmt;
 use core::future::Future;
 
@@ -78,29 +77,9 @@ impl core::error::Error for SpawnError {}
 /// a [`CanoError::Spawn`](crate::CanoError::Spawn) for the run that could not start.
 pub trait Spawner: Clone + Send + Sync + 'static {
     /// Runs `future` to completion concurrently with the caller. The spawned future is
-    /// detached: cano tracks completion itself, so no join handle is needed, and cancels a
-    /// task by having it drop its work at its next poll.
-    ///
-    /// # Errors
-    ///
-    /// [`SpawnError::PoolFull`] or [`SpawnError::Shutdown`]; `future` is dropped unpolled.
+    /// detached: cano tracks completion itself (through channels), so no join handle is
+    /// needed, and cancels by dropping (through `futures::future::Abortable`).
     fn spawn(&self, future: BoxFuture) -> Result<(), SpawnError>;
-
-    /// Runs `future` like [`spawn`](Self::spawn), without boxing it first where the runtime
-    /// keeps the task in an allocation of its own anyway (tokio, smol): one allocation per
-    /// task instead of two. cano spawns every scheduled run and every spawned split branch
-    /// through it. By default `spawn(Box::pin(future))`, which is right for a spawner that
-    /// stores boxed futures (a static pool, the testing simulation).
-    ///
-    /// # Errors
-    ///
-    /// As [`spawn`](Self::spawn).
-    fn spawn_future<F>(&self, future: F) -> Result<(), SpawnError>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.spawn(Box::pin(future))
-    }
 }
 
 /// A [`Spawner`] that refuses everything: the spawner of a [`RunContext`](crate::workflow::RunContext) that has none.
@@ -110,14 +89,6 @@ pub struct NoSpawner;
 
 impl Spawner for NoSpawner {
     fn spawn(&self, _future: BoxFuture) -> Result<(), SpawnError> {
-        Err(SpawnError::Shutdown)
-    }
-
-    /// Refused without boxing `future` first.
-    fn spawn_future<F>(&self, _future: F) -> Result<(), SpawnError>
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
         Err(SpawnError::Shutdown)
     }
 }

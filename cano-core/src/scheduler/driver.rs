@@ -612,7 +612,7 @@ where
             unfinished.common = None;
             common.run_ended(run, outcome);
         };
-        self.spawner.spawn_future(future).inspect_err(|&e| {
+        self.spawner.spawn(Box::pin(future)).inspect_err(|&e| {
             self.common
                 .run_ended(run, RunOutcome::from(Err(&CanoError::Spawn(e))));
         })

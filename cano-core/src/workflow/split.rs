@@ -432,7 +432,7 @@ where
                 report.shared.report(index, outcome);
             }
         };
-        shared.hand_over(index, || spawner.spawn_future(work).is_ok())
+        shared.hand_over(index, || spawner.spawn(Box::pin(work)).is_ok())
     }
 
     /// Cancels every unfinished branch and reports the verdict.
