@@ -77,8 +77,12 @@ impl core::error::Error for SpawnError {}
 /// a [`CanoError::Spawn`](crate::CanoError::Spawn) for the run that could not start.
 pub trait Spawner: Clone + Send + Sync + 'static {
     /// Runs `future` to completion concurrently with the caller. The spawned future is
-    /// detached: cano tracks completion itself (through channels), so no join handle is
-    /// needed, and cancels by dropping (through `futures::future::Abortable`).
+    /// detached: cano tracks completion itself, so no join handle is needed, and cancels a
+    /// task by having it drop its work at its next poll.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError::PoolFull`] or [`SpawnError::Shutdown`]; `future` is dropped unpolled.
     fn spawn(&self, future: BoxFuture) -> Result<(), SpawnError>;
 }
 
