@@ -77,9 +77,9 @@ const KEPT: usize = 64;
 
 /// The spare tokens and abort signals beyond [`SPARES_KEPT`], and capacity beyond [`KEPT`]
 /// (the run and token tables, the loop's batches), are let go of only when the core's next
-/// deadline is at least this far off: runs that recur sooner (1 000 flows every 10 ms) reuse it and allocate no token and
-/// no abort signal per run, while flows that fire hourly hold none of it between their runs
-/// (issue 15: per-run cost and bytes per flow).
+/// deadline is at least this far off: runs that recur sooner (1 000 flows every 10 ms) reuse
+/// it and allocate no token and no abort signal per run, while flows that fire hourly hold
+/// none of it between their runs (issue 15: per-run cost and bytes per flow).
 const KEEP_ACROSS: core::time::Duration = core::time::Duration::from_secs(1);
 
 /// Spare tokens and abort signals kept across a quiet spell ([`KEEP_ACROSS`]): enough that a
