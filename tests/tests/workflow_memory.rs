@@ -28,6 +28,8 @@ thread_local! {
     static LIVE: Cell<isize> = const { Cell::new(0) };
     /// Allocations (and reallocations) made on this thread.
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// The largest block allocated on this thread since [`largest_allocation_of`] reset it.
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
 }
 
 fn count(bytes: isize) {
@@ -35,8 +37,9 @@ fn count(bytes: isize) {
     let _ = LIVE.try_with(|live| live.set(live.get() + bytes));
 }
 
-fn count_allocation() {
+fn count_allocation(bytes: usize) {
     let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(bytes)));
 }
 
 // A global allocator can only be written with `unsafe`; it forwards to `System` unchanged.
@@ -44,7 +47,7 @@ fn count_allocation() {
 unsafe impl GlobalAlloc for PerThreadCounting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size() as isize);
-        count_allocation();
+        count_allocation(layout.size());
         // SAFETY: forwarded with the caller's layout, as GlobalAlloc requires.
         unsafe { System.alloc(layout) }
     }
@@ -55,7 +58,7 @@ unsafe impl GlobalAlloc for PerThreadCounting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size as isize - layout.size() as isize);
-        count_allocation();
+        count_allocation(new_size);
         // SAFETY: forwarded unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -66,6 +69,13 @@ static GLOBAL: PerThreadCounting = PerThreadCounting;
 
 fn live() -> isize {
     LIVE.with(Cell::get)
+}
+
+/// The largest block allocated on this thread while `run` ran.
+fn largest_allocation_of(run: impl FnOnce()) -> usize {
+    LARGEST.with(|largest| largest.set(0));
+    run();
+    LARGEST.with(Cell::get)
 }
 
 /// Heap bytes `make` leaves live on this thread.
@@ -413,5 +423,74 @@ fn a_scheduled_run_holds_its_jobs_future_once() {
     assert!(
         largest <= RUN_TASK_BYTES_MAX,
         "a run's task is {largest} B (at most {RUN_TASK_BYTES_MAX} B)"
+    );
+}
+
+/// The largest block a scheduled run of a 1-state workflow job allocates, on a 64-bit
+/// target: the run's one box (`Workflow::run_fsm_boxed`: the state machine raced against the
+/// run's cancellation token, inside the run's telemetry). 952 B on 2026-12-03 with `tracing`
+/// and `metrics` compiled in (as in a workspace build; 704 B without); it was 1 680 B while
+/// the telemetry wrapper kept the run it was given beside the pinned copy it awaited.
+/// Exact: one more byte fails.
+const WORKFLOW_RUN_BOX_BYTES_MAX: usize = 952;
+
+#[test]
+fn a_scheduled_workflow_run_holds_its_state_machine_once() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let sim = Simulation::new();
+    let mut scheduler = Scheduler::new();
+    scheduler
+        .every(
+            "flow",
+            one_state_workflow(&counter),
+            St::Run,
+            Duration::from_millis(10),
+        )
+        .unwrap();
+    let running = sim
+        .block_on(scheduler.start(sim.clock(), sim.spawner()))
+        .expect("start");
+    // Past the first runs, so what the scheduler builds once is not counted.
+    sim.run_for(Duration::from_millis(100));
+    let runs_before = counter.load(Ordering::Relaxed);
+    let largest = largest_allocation_of(|| sim.run_for(Duration::from_millis(100)));
+    let runs = counter.load(Ordering::Relaxed) - runs_before;
+    drop(sim.block_on(running.stop()).expect("stop"));
+    assert!(runs >= 10, "{runs} runs in 100 ms");
+    assert!(
+        largest <= WORKFLOW_RUN_BOX_BYTES_MAX,
+        "a scheduled workflow run allocates a {largest} B block \
+         (at most {WORKFLOW_RUN_BOX_BYTES_MAX} B)"
+    );
+}
+
+/// The largest block a run of a 1-state workflow with a resource allocates, on a 64-bit
+/// target: the box that holds the resource lifecycle around the run. 720 B on 2026-12-03
+/// with `tracing` and `metrics` compiled in (488 B without); it was 2 096 B while that box
+/// and the telemetry wrapper inside it each kept the run they were given beside the pinned
+/// copy they awaited (1 280 B with only the wrapper fixed). Exact: one more byte fails.
+const RESOURCED_RUN_BOX_BYTES_MAX: usize = 720;
+
+#[test]
+fn a_workflow_run_with_resources_holds_its_state_machine_once() {
+    struct Idle;
+    impl cano_core::Resource for Idle {}
+    let counter = Arc::new(AtomicU64::new(0));
+    let resources = cano_core::Resources::new().insert("idle", Idle).unwrap();
+    let workflow = Workflow::new(resources)
+        .register(St::Run, Count(counter.clone()))
+        .add_exit_state(St::Done);
+    let sim = Simulation::new();
+    let run = || {
+        let ended = sim.block_on(workflow.orchestrate_on(&sim.clock(), St::Run));
+        assert_eq!(ended.expect("the run"), St::Done);
+    };
+    run(); // first use of any lazily built global
+    let largest = largest_allocation_of(run);
+    assert_eq!(counter.load(Ordering::Relaxed), 2, "both runs ran the task");
+    assert!(
+        largest <= RESOURCED_RUN_BOX_BYTES_MAX,
+        "a workflow run with resources allocates a {largest} B block \
+         (at most {RESOURCED_RUN_BOX_BYTES_MAX} B)"
     );
 }

@@ -139,18 +139,21 @@ where
             return Either::Right(Either::Left(self.run_checked(ctx, initial)));
         }
         Either::Right(Either::Right(
-            self.with_resources(self.run_checked(ctx, initial)),
+            self.with_resources(move || self.run_checked(ctx, initial)),
         ))
     }
 
-    /// `run` inside the resource lifecycle: set up (a setup error is returned and `run`
-    /// never polled), run, release the hold (the last holder tears down).
-    fn with_resources<'a, F>(&'a self, run: F) -> BoxedRun<'a, S>
+    /// The run `make` builds, inside the resource lifecycle: set up (a setup error is
+    /// returned and the run never built), run, release the hold (the last holder tears
+    /// down). The run is built inside the box's future: one built outside it would be held
+    /// twice there, as a captured value and as the pinned copy it is awaited from.
+    fn with_resources<'a, F>(&'a self, make: impl FnOnce() -> F + Send + 'a) -> BoxedRun<'a, S>
     where
         F: Future<Output = Result<S, CanoError>> + Send + 'a,
     {
         Box::pin(async move {
             self.resources.setup_all().await?;
+            let run = make();
             let mut hold = Hold {
                 resources: &self.resources,
                 armed: true,
@@ -208,7 +211,7 @@ where
         if self.resources.is_empty() {
             resumed
         } else {
-            self.with_resources(resumed)
+            self.with_resources(|| resumed)
         }
     }
 
