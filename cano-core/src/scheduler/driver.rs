@@ -151,6 +151,10 @@ pub(crate) struct DriverState {
     spare_aborts: Vec<Arc<AbortSignal>>,
     /// The deadline the loop sleeps until (`Instant::MAX`: until an event).
     sleeping_until: Instant,
+    /// The loop went to sleep holding a burst's capacity in its batches (more than
+    /// [`KEPT`]) because runs were still in flight: the run whose end makes the scheduler
+    /// quiet wakes it to let go of it, or it would hold it until its next deadline.
+    loop_holds_burst: bool,
     report: Option<Arc<CanoResult<StopReport>>>,
     report_waiters: Vec<Waker>,
     /// Waiting for every requested schedule-store write to be made.
@@ -364,8 +368,8 @@ impl Common {
             // An error here means the core already forgot the run: nothing to record.
             let _ = st.core.finish(run, now, wall, outcome);
             st.release_token(flow);
-            st.trim_if_idle(now);
-            st.loop_must_wake()
+            let quiet = st.trim_if_idle(now);
+            st.loop_must_wake() || (quiet && st.loop_holds_burst)
         });
         if wake {
             self.notify_loop();
@@ -742,7 +746,12 @@ where
             st.sleeping_until = wake.unwrap_or(Instant::MAX);
             st.pump
                 .collect(st.core.event_log(), &mut wake_subscribers, &mut observed);
-            (wake, st.trim_if_idle(now))
+            let quiet_ahead = st.trim_if_idle(now);
+            st.loop_holds_burst = !quiet_ahead
+                && [starts.capacity(), signals.capacity(), observed.capacity()]
+                    .iter()
+                    .any(|&capacity| capacity > KEPT);
+            (wake, quiet_ahead)
         });
         EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
         // Outside the lock: cancelling wakes the runs' tasks. Runs sharing a token are
@@ -890,6 +899,7 @@ where
                 spare_tokens: Vec::new(),
                 spare_aborts: Vec::new(),
                 sleeping_until: Instant::ZERO,
+                loop_holds_burst: false,
                 report: None,
                 report_waiters: Vec::new(),
                 flush_waiters: Vec::new(),
