@@ -23,7 +23,7 @@ use futures::task::AtomicWaker;
 use super::core::fleet::{FleetAction, FleetReport, FleetStatus};
 use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
 use super::error::SchedulerError;
-use super::events::{EventPump, SchedulerObserver};
+use super::events::{EventPump, SchedulerEvent, SchedulerObserver};
 use super::handle::{RunningScheduler, StopReport};
 use super::job::{Fire, FlowRunner};
 use super::runs::RunId;
@@ -687,6 +687,43 @@ impl Drop for PublishOnDrop {
     }
 }
 
+/// What one pass of the loop collects under the lock and carries out outside it. Kept
+/// across passes, so a steady stream of runs allocates none; a burst's capacity beyond
+/// [`KEPT`] is let go of once the scheduler is quiet.
+#[derive(Default)]
+struct Batches {
+    starts: Vec<PendingRun>,
+    signals: Vec<CancellationToken>,
+    drops: Vec<Arc<AbortSignal>>,
+    saves: Vec<ScheduleWrite>,
+    observed: Vec<SchedulerEvent>,
+    fleet_actions: Vec<FleetAction>,
+}
+
+impl Batches {
+    fn holds_burst(&self) -> bool {
+        [
+            self.starts.capacity(),
+            self.signals.capacity(),
+            self.drops.capacity(),
+            self.saves.capacity(),
+            self.observed.capacity(),
+            self.fleet_actions.capacity(),
+        ]
+        .into_iter()
+        .any(|capacity| capacity > KEPT)
+    }
+
+    fn shrink(&mut self) {
+        self.starts.shrink_to(KEPT);
+        self.signals.shrink_to(KEPT);
+        self.drops.shrink_to(KEPT);
+        self.saves.shrink_to(KEPT);
+        self.observed.shrink_to(KEPT);
+        self.fleet_actions.shrink_to(KEPT);
+    }
+}
+
 /// The loop: poll the core, spawn and abort what it says, sleep until its next deadline or
 /// an event; when it says the stop is complete, tear down and publish the report.
 async fn run_loop<C, P>(driver: Arc<Driver<P>>, clock: C)
@@ -695,12 +732,8 @@ where
     P: Spawner,
 {
     let common = &driver.common;
-    let mut starts: Vec<PendingRun> = Vec::new();
-    let mut signals: Vec<CancellationToken> = Vec::new();
-    let mut drops: Vec<Arc<AbortSignal>> = Vec::new();
-    let mut saves: Vec<ScheduleWrite> = Vec::new();
-    let (mut wake_subscribers, mut observed) = (Vec::new(), Vec::new());
-    let mut fleet_actions: Vec<FleetAction> = Vec::new();
+    let mut batches = Batches::default();
+    let mut wake_subscribers = Vec::new();
     let mut calls: FuturesUnordered<LedgerCall> = FuturesUnordered::new();
     let mut signal = common
         .fleet
@@ -729,36 +762,40 @@ where
         let (wake, quiet_ahead) = common.state.with(|st| {
             let wake = loop {
                 match st.core.poll(now, wall) {
-                    Action::Save(write) => saves.push(write),
-                    Action::Start(dispatch) => starts.push(st.admit(dispatch)),
-                    Action::Resume(dispatch) => starts.push(PendingRun {
+                    Action::Save(write) => batches.saves.push(write),
+                    Action::Start(dispatch) => batches.starts.push(st.admit(dispatch)),
+                    Action::Resume(dispatch) => batches.starts.push(PendingRun {
                         resume: true,
                         ..st.admit(dispatch)
                     }),
-                    Action::Abort(run) => drops.extend(st.take_abort(run)),
-                    Action::Cancel(run) => signals.extend(st.token_of(run)),
-                    Action::Fleet(action) => fleet_actions.push(action),
+                    Action::Abort(run) => batches.drops.extend(st.take_abort(run)),
+                    Action::Cancel(run) => batches.signals.extend(st.token_of(run)),
+                    Action::Fleet(action) => batches.fleet_actions.push(action),
                     Action::WakeAt(t) => break Some(t),
                     Action::Idle => break Some(Instant::MAX),
                     Action::Stopped => break None,
                 }
             };
             st.sleeping_until = wake.unwrap_or(Instant::MAX);
-            st.pump
-                .collect(st.core.event_log(), &mut wake_subscribers, &mut observed);
+            st.pump.collect(
+                st.core.event_log(),
+                &mut wake_subscribers,
+                &mut batches.observed,
+            );
             let quiet_ahead = st.trim_if_idle(now);
-            st.loop_holds_burst = !quiet_ahead
-                && [starts.capacity(), signals.capacity(), observed.capacity()]
-                    .iter()
-                    .any(|&capacity| capacity > KEPT);
+            st.loop_holds_burst = !quiet_ahead && batches.holds_burst();
             (wake, quiet_ahead)
         });
-        EventPump::deliver(&mut wake_subscribers, &mut observed, &common.observers);
+        EventPump::deliver(
+            &mut wake_subscribers,
+            &mut batches.observed,
+            &common.observers,
+        );
         // Outside the lock: cancelling wakes the runs' tasks. Runs sharing a token are
         // signalled together, so the first cancel does it and the rest are cheap.
-        signals.drain(..).for_each(|token| token.cancel());
+        batches.signals.drain(..).for_each(|token| token.cancel());
         if let Some(link) = &common.fleet {
-            for action in fleet_actions.drain(..) {
+            for action in batches.fleet_actions.drain(..) {
                 calls.push((link.perform)(
                     action,
                     link.ledger.clone(),
@@ -767,19 +804,17 @@ where
             }
         }
         // Outside the lock: it wakes the runs' tasks.
-        drops.drain(..).for_each(|abort| abort.abort());
-        for run in starts.drain(..) {
+        batches.drops.drain(..).for_each(|abort| abort.abort());
+        for run in batches.starts.drain(..) {
             // Already recorded as a failed run of its flow; nobody else to tell.
             let _ = driver.clone().spawn_run(run);
         }
         if quiet_ahead {
-            signals.shrink_to(KEPT);
-            starts.shrink_to(KEPT);
-            observed.shrink_to(KEPT);
+            batches.shrink();
         }
-        if !saves.is_empty() {
+        if !batches.saves.is_empty() {
             common
-                .save_all_driving(&clock, &mut saves, &mut calls)
+                .save_all_driving(&clock, &mut batches.saves, &mut calls)
                 .await;
         }
         match wake {
