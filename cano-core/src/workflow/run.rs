@@ -388,24 +388,29 @@ where
         // The run checks the deadline and the token itself at every state and retry; racing
         // it against them also stops a task that is waiting.
         let mut run = pin!(self.drive(ctx, initial, deadline, ledger, shield));
-        let stop = async {
-            let timeout = async {
+        // Which stopped the run, not the error itself: only a flag is held across the wait
+        // below, and the error is made once, when it is returned.
+        let timed_out = {
+            let timeout = pin!(async {
                 match deadline {
                     Some(at) => clock.sleep_until(at).await,
                     None => core::future::pending().await,
                 }
-            };
-            match select(pin!(timeout), cancel.cancelled()).await {
-                Either::Left(_) => run_timed_out(self.settings.total_timeout().unwrap_or_default()),
-                Either::Right(_) => cancelled(),
+            });
+            match select(run.as_mut(), select(timeout, cancel.cancelled())).await {
+                Either::Left((result, _)) => return result,
+                Either::Right((stop, _)) => matches!(stop, Either::Left(_)),
             }
         };
-        let error = match select(run.as_mut(), pin!(stop)).await {
-            Either::Left((result, _)) => return result,
-            Either::Right((error, _)) => error,
+        let error = || {
+            if timed_out {
+                run_timed_out(self.settings.total_timeout().unwrap_or_default())
+            } else {
+                cancelled()
+            }
         };
         if !shield.is_some_and(|s| s.load(Ordering::Acquire)) {
-            return Err(error);
+            return Err(error());
         }
         // A compensatable task is in flight (as cano 0.15 lets it): it may finish, and its
         // completion be recorded, within one compensation budget; the run then ends before
@@ -414,7 +419,7 @@ where
         let grace = clock.now() + self.compensation_budget();
         match select(run, pin!(clock.sleep_until(grace))).await {
             Either::Left((Err(lost), _)) if super::durable::ownership_lost(&lost) => Err(lost),
-            Either::Left(_) | Either::Right(_) => Err(error),
+            Either::Left(_) | Either::Right(_) => Err(error()),
         }
     }
 
