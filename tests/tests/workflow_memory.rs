@@ -17,7 +17,7 @@ use std::time::Duration;
 use cano_core::schedule::FirstRun;
 use cano_core::scheduler::{Fire, Job, Scheduler, job_fn};
 use cano_core::testing::Simulation;
-use cano_core::{CanoError, Clock, Task, TaskResult, Workflow};
+use cano_core::{CanoError, Clock, RunContext, Task, TaskResult, Workflow};
 
 /// Forwards to [`System`], counting the bytes live on the allocating thread.
 struct PerThreadCounting;
@@ -428,12 +428,14 @@ fn a_scheduled_run_holds_its_jobs_future_once() {
 
 /// The largest block a scheduled run of a 1-state workflow job allocates, on a 64-bit
 /// target: the run's one box (`Workflow::run_fsm_boxed`: the state machine raced against the
-/// run's cancellation token, inside the run's telemetry). 856 B on 2026-12-03 with `tracing`
-/// and `metrics` compiled in (as in a workspace build; 608 B without); it was 1 680 B while
-/// the telemetry wrapper kept the run it was given beside the pinned copy it awaited, and
-/// 952 B (704 B) while the guard held its stop future's nested blocks and the stop's error
-/// across the wait for a compensatable task. Exact: one more byte fails.
-const WORKFLOW_RUN_BOX_BYTES_MAX: usize = 856;
+/// run's cancellation token, inside the run's telemetry). 568 B on 2026-12-03 with `tracing`
+/// and `metrics` compiled in (as in a workspace build; 368 B without). It was 1 680 B while
+/// the telemetry wrapper kept the run it was given beside the pinned copy it awaited; 952 B
+/// (704 B) while the guard held its stop future's nested blocks and the stop's error across
+/// the wait for a compensatable task; 856 B (608 B) while the run loop and the guard were
+/// `async fn`s (each kept a second copy of its arguments, the guard a third of the clock)
+/// and the loop's awaits held the matches around them. Exact: one more byte fails.
+const WORKFLOW_RUN_BOX_BYTES_MAX: usize = 568;
 
 #[test]
 fn a_scheduled_workflow_run_holds_its_state_machine_once() {
@@ -466,11 +468,12 @@ fn a_scheduled_workflow_run_holds_its_state_machine_once() {
 }
 
 /// The largest block a run of a 1-state workflow with a resource allocates, on a 64-bit
-/// target: the box that holds the resource lifecycle around the run. 720 B on 2026-12-03
-/// with `tracing` and `metrics` compiled in (488 B without); it was 2 096 B while that box
+/// target: the box that holds the resource lifecycle around the run. 528 B on 2026-12-03
+/// with `tracing` and `metrics` compiled in (352 B without); it was 2 096 B while that box
 /// and the telemetry wrapper inside it each kept the run they were given beside the pinned
-/// copy they awaited (1 280 B with only the wrapper fixed). Exact: one more byte fails.
-const RESOURCED_RUN_BOX_BYTES_MAX: usize = 720;
+/// copy they awaited (1 280 B with only the wrapper fixed), and 720 B (488 B) while the run
+/// loop was an `async fn`. Exact: one more byte fails.
+const RESOURCED_RUN_BOX_BYTES_MAX: usize = 528;
 
 #[test]
 fn a_workflow_run_with_resources_holds_its_state_machine_once() {
@@ -545,5 +548,28 @@ fn a_burst_of_runs_that_end_after_the_loop_slept_leaves_nothing_behind() {
         slow_flow - quick_flow <= EXTRA_BYTES_PER_SLOW_FIRST_RUN_MAX,
         "a flow whose first run took 1-10 ms holds {slow_flow} B after it, one whose run \
          ended at once {quick_flow} B (at most {EXTRA_BYTES_PER_SLOW_FIRST_RUN_MAX} B more)"
+    );
+}
+
+/// The size of the future of a plain run of a 1-state workflow (`orchestrate_with`, no
+/// resources, on the simulation's clock), on a 64-bit target: what a caller moves and
+/// awaits. 416 B on 2026-12-03 with `tracing` and `metrics` compiled in (as in a workspace
+/// build; 216 B without). It was 608 B (368 B) while the run loop was an `async fn`, which
+/// keeps a second copy of its arguments (the run context among them), and while its awaits
+/// held the matches around them. Exact: one more byte fails.
+const PLAIN_RUN_FUTURE_BYTES_MAX: usize = 416;
+
+#[test]
+fn a_plain_workflow_run_holds_its_arguments_once() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let workflow = one_state_workflow(&counter);
+    let sim = Simulation::new();
+    let run = workflow.orchestrate_with(RunContext::new(sim.clock()), St::Run);
+    let bytes = std::mem::size_of_val(&run);
+    assert_eq!(sim.block_on(run), Ok(St::Done));
+    assert_eq!(counter.load(Ordering::Relaxed), 1);
+    assert!(
+        bytes <= PLAIN_RUN_FUTURE_BYTES_MAX,
+        "a plain workflow run's future is {bytes} B (at most {PLAIN_RUN_FUTURE_BYTES_MAX} B)"
     );
 }

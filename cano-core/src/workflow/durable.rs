@@ -7,6 +7,7 @@ use alloc::borrow::Cow;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
+use core::future::Future;
 use core::hash::Hash;
 use core::pin::pin;
 use core::time::Duration;
@@ -34,7 +35,7 @@ use crate::runtime::Clock;
 const DEFAULT_COMPENSATION_BUDGET: Duration = Duration::from_secs(30);
 
 /// An entry row's write: made already, or the store's future to await.
-pub(crate) enum EntryWrite<'l> {
+enum EntryWrite<'l> {
     Done(CheckpointResult<()>),
     Pending(BoxFuture<'l, CheckpointResult<()>>),
 }
@@ -464,11 +465,44 @@ where
         Ok(row.sequence)
     }
 
+    /// Records entering the state in slot `at`, before its task runs (a router only
+    /// decides: it writes no row, see [`register_router`](Workflow::register_router)).
+    /// Its own future, so the run loop's holds none of this across its other awaits.
+    // An `async` block holds its arguments once; an `async fn` twice (see `drive`).
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn record_entry<'l>(
+        &'l self,
+        ledger: &'l mut Ledger<'_, S>,
+        at: usize,
+    ) -> impl Future<Output = Result<(), CanoError>> + 'l {
+        async move {
+            if let Some(Handler::Router(_)) = self.states[at].handler {
+                ledger.pass_router();
+                return Ok(());
+            }
+            {
+                // Only the store's boxed future lives across the await, not the match on it.
+                let pending = match self.prepare_entry(ledger, at) {
+                    None => return Ok(()),
+                    Some(EntryWrite::Done(done)) => {
+                        done?;
+                        None
+                    }
+                    Some(EntryWrite::Pending(write)) => Some(write),
+                };
+                if let Some(write) = pending {
+                    write.await?;
+                }
+            }
+            self.commit_entry(ledger);
+            Ok(())
+        }
+    }
+
     /// Prepares the record of entering the state in slot `at` (before its task runs):
     /// `Some` write (made already by a store that answers at once, else to await), then
-    /// [`commit_entry`](Self::commit_entry). Split in two so the run loop holds only the
-    /// store's boxed future across the await.
-    pub(crate) fn prepare_entry<'l>(
+    /// [`commit_entry`](Self::commit_entry).
+    fn prepare_entry<'l>(
         &self,
         ledger: &'l mut Ledger<'_, S>,
         at: usize,
@@ -500,7 +534,7 @@ where
     }
 
     /// After the write of [`prepare_entry`](Self::prepare_entry) succeeded.
-    pub(crate) fn commit_entry(&self, ledger: &mut Ledger<'_, S>) {
+    fn commit_entry(&self, ledger: &mut Ledger<'_, S>) {
         let Some(journal) = ledger.journal.as_mut() else {
             return;
         };

@@ -2,6 +2,7 @@
 //! cancellation, and the loop that enters states until an exit state.
 
 use alloc::boxed::Box;
+use core::borrow::Borrow;
 use core::fmt;
 use core::future::Future;
 use core::hash::Hash;
@@ -12,7 +13,7 @@ use core::time::Duration;
 
 use futures::future::{Either, ready, select};
 
-use super::durable::{Begin, EntryWrite, Ledger, LedgerSlot, NoLedger, Opened};
+use super::durable::{Begin, Ledger, LedgerSlot, NoLedger, Opened};
 use super::join::{RunJoin, SplitResult};
 use super::observer::{TaskEvents, TaskId};
 use super::retry::{Attempts, MakeAttempt, TaskConfig};
@@ -346,236 +347,276 @@ where
 
     /// A run with a ledger (checkpoints, compensations): open it, run, settle it (finish
     /// the log, or roll back).
-    pub(crate) async fn run_ledgered<C: Clock, Sp: Spawner>(
+    // An `async` block holds its arguments once; an `async fn` twice (see `drive`).
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn run_ledgered<C: Clock, Sp: Spawner>(
         &self,
         ctx: RunContext<C, Sp>,
         begin: Begin<S>,
-    ) -> Result<S, CanoError> {
-        let (mut ledger, opened) = self.open_ledger(begin).await?;
-        let clock = ctx.clock.clone();
-        let (outcome, resumed_rollback) = match opened {
-            Opened::Rollback(original) => (Err(original), true),
-            Opened::Run(state) => {
-                // The guarded run is boxed: it holds a second copy of the loop's future, and
-                // a small future here keeps a plain checkpointed run's allocation small.
-                let outcome =
-                    if self.settings.total_timeout().is_none() && !ctx.cancel.can_be_cancelled() {
-                        self.drive(ctx, state, None, &mut ledger, None).await
+    ) -> impl Future<Output = Result<S, CanoError>> {
+        // An `async` block that owns the context and lends it (see `drive`).
+        async move {
+            let (mut ledger, opened) = self.open_ledger(begin).await?;
+            let (outcome, resumed_rollback) = match opened {
+                Opened::Rollback(original) => (Err(original), true),
+                Opened::Run(state) => {
+                    // The guarded run is boxed: it holds a second copy of the loop's future,
+                    // and a small future here keeps a plain checkpointed run's allocation
+                    // small.
+                    let outcome = if self.settings.total_timeout().is_none()
+                        && !ctx.cancel.can_be_cancelled()
+                    {
+                        self.drive(&ctx, state, None, &mut ledger, None).await
                     } else {
-                        Box::pin(self.run_guarded(ctx, state, &mut ledger)).await
+                        Box::pin(self.run_guarded(&ctx, state, &mut ledger)).await
                     };
-                (outcome, false)
-            }
-        };
-        self.settle(&mut ledger, outcome, resumed_rollback, &clock)
-            .await
+                    (outcome, false)
+                }
+            };
+            self.settle(&mut ledger, outcome, resumed_rollback, &ctx.clock)
+                .await
+        }
     }
 
-    async fn run_guarded<'w, C: Clock, Sp: Spawner, L: LedgerSlot<'w, S>>(
+    /// The run raced against the total timeout and the cancellation token. An `async`
+    /// block (see [`drive`](Self::drive)) that takes the context or a borrow of it and lends
+    /// it to the run, so the clock and token are held once.
+    // An `async` block holds its arguments once; an `async fn` twice (see `drive`).
+    #[allow(clippy::manual_async_fn)]
+    fn run_guarded<'w, C: Clock, Sp: Spawner, L: LedgerSlot<'w, S>>(
         &self,
-        ctx: RunContext<C, Sp>,
+        ctx: impl Borrow<RunContext<C, Sp>>,
         initial: S,
         ledger: L,
-    ) -> Result<S, CanoError> {
-        let (clock, cancel) = (ctx.clock.clone(), ctx.cancel.clone());
-        let deadline = self
-            .settings
-            .total_timeout()
-            .map(|limit| clock.now() + limit);
-        // Raised while a compensatable task runs: its work must not be dropped half done.
-        let shield = AtomicBool::new(false);
-        let shield = self.settings.has_sagas().then_some(&shield);
-        // The run checks the deadline and the token itself at every state and retry; racing
-        // it against them also stops a task that is waiting.
-        let mut run = pin!(self.drive(ctx, initial, deadline, ledger, shield));
-        // Which stopped the run, not the error itself: only a flag is held across the wait
-        // below, and the error is made once, when it is returned.
-        let timed_out = {
-            let timeout = pin!(async {
-                match deadline {
-                    Some(at) => clock.sleep_until(at).await,
-                    None => core::future::pending().await,
+    ) -> impl Future<Output = Result<S, CanoError>> {
+        async move {
+            // Borrowed at each use, not bound once: a bound borrow is one more field of this
+            // future.
+            let deadline = self
+                .settings
+                .total_timeout()
+                .map(|limit| ctx.borrow().clock.now() + limit);
+            // Raised while a compensatable task runs: its work must not be dropped half done.
+            let shield = AtomicBool::new(false);
+            let shield = self.settings.has_sagas().then_some(&shield);
+            // The run checks the deadline and the token itself at every state and retry;
+            // racing it against them also stops a task that is waiting.
+            let mut run = pin!(self.drive(ctx.borrow(), initial, deadline, ledger, shield));
+            // Which stopped the run, not the error itself: only a flag is held across the
+            // wait below, and the error is made once, when it is returned.
+            let timed_out = {
+                let timeout = pin!(async {
+                    match deadline {
+                        Some(at) => ctx.borrow().clock.sleep_until(at).await,
+                        None => core::future::pending().await,
+                    }
+                });
+                match select(
+                    run.as_mut(),
+                    select(timeout, ctx.borrow().cancel.cancelled()),
+                )
+                .await
+                {
+                    Either::Left((result, _)) => return result,
+                    Either::Right((stop, _)) => matches!(stop, Either::Left(_)),
                 }
-            });
-            match select(run.as_mut(), select(timeout, cancel.cancelled())).await {
-                Either::Left((result, _)) => return result,
-                Either::Right((stop, _)) => matches!(stop, Either::Left(_)),
+            };
+            let error = || {
+                if timed_out {
+                    run_timed_out(self.settings.total_timeout().unwrap_or_default())
+                } else {
+                    cancelled()
+                }
+            };
+            if !shield.is_some_and(|s| s.load(Ordering::Acquire)) {
+                return Err(error());
             }
-        };
-        let error = || {
-            if timed_out {
-                run_timed_out(self.settings.total_timeout().unwrap_or_default())
-            } else {
-                cancelled()
+            // A compensatable task is in flight (as cano 0.15 lets it): it may finish, and its
+            // completion be recorded, within one compensation budget; the run then ends
+            // before the next state (its guard) and the drain undoes that task too. Past the
+            // budget it is dropped like any other task.
+            let grace = ctx.borrow().clock.now() + self.compensation_budget();
+            match select(run, pin!(ctx.borrow().clock.sleep_until(grace))).await {
+                Either::Left((Err(lost), _)) if super::durable::ownership_lost(&lost) => Err(lost),
+                Either::Left(_) | Either::Right(_) => Err(error()),
             }
-        };
-        if !shield.is_some_and(|s| s.load(Ordering::Acquire)) {
-            return Err(error());
-        }
-        // A compensatable task is in flight (as cano 0.15 lets it): it may finish, and its
-        // completion be recorded, within one compensation budget; the run then ends before
-        // the next state (its guard) and the drain undoes that task too. Past the budget it
-        // is dropped like any other task.
-        let grace = clock.now() + self.compensation_budget();
-        match select(run, pin!(clock.sleep_until(grace))).await {
-            Either::Left((Err(lost), _)) if super::durable::ownership_lost(&lost) => Err(lost),
-            Either::Left(_) | Either::Right(_) => Err(error()),
         }
     }
 
     /// The run loop. `ledger` is [`NoLedger`] for a plain workflow (a type with no ledger,
     /// so the checkpoint code compiles away); with one, each state entry is recorded (before
     /// its task runs) and compensatable and stepped states record their progress.
-    async fn drive<'w, C: Clock, Sp: Spawner, L: LedgerSlot<'w, S>>(
+    ///
+    /// A plain function returning an `async move` block, not an `async fn`: the block uses
+    /// its captured arguments in place, where an `async fn` keeps a second copy of each (the
+    /// run context alone is tens of bytes), and every run's future is moved several times
+    /// before it is polled (issue 15). For the same reason the awaits below hold only the
+    /// future awaited: each is built in a block that ends before its `.await`.
+    ///
+    /// `ctx` is the context or a borrow of it: a guarded run owns it and lends it here.
+    fn drive<'w, C: Clock, Sp: Spawner, L: LedgerSlot<'w, S>>(
         &self,
-        ctx: RunContext<C, Sp>,
+        ctx: impl Borrow<RunContext<C, Sp>>,
         initial: S,
         deadline: Option<Instant>,
         mut ledger: L,
         shield: Option<&AtomicBool>,
-    ) -> Result<S, CanoError> {
-        let guard = RunGuard {
-            cancel: &ctx.cancel,
-            deadline,
-            limit: self.settings.total_timeout().unwrap_or_default(),
-        };
+    ) -> impl Future<Output = Result<S, CanoError>> {
         let mut state = initial;
-        let mut previous: Option<usize> = None;
-        let mut split_results: Option<Box<SplitResult<S>>> = None;
-        let mut states_since_yield: u32 = 0;
-        loop {
-            let Some(at) = self.position(&state) else {
-                return Err(self.unknown_target(previous, &state));
+        async move {
+            let guard = RunGuard {
+                cancel: &ctx.borrow().cancel,
+                deadline,
+                limit: self.settings.total_timeout().unwrap_or_default(),
             };
-            let slot = &self.states[at];
-            self.observers()
-                .iter()
-                .for_each(|o| o.on_state_enter(&state));
-            let span = telemetry::state_entered(&state, at, || handler_name(slot.handler.as_ref()));
-            if slot.exit {
-                return Ok(state);
-            }
-            states_since_yield += 1;
-            if states_since_yield >= STATES_PER_YIELD {
-                states_since_yield = 0;
-                YieldOnce::default().await;
-            }
-            guard.check(&ctx.clock)?;
-            if let Some(ledger) = ledger.get_mut() {
-                if let Some(Handler::Router(_)) = slot.handler {
-                    // A router only decides: no row (see `register_router`).
-                    ledger.pass_router();
-                } else {
-                    // Only the store's boxed future lives across this await.
-                    let wrote = match self.prepare_entry(ledger, at) {
-                        Some(EntryWrite::Done(done)) => done.map(|()| true)?,
-                        Some(EntryWrite::Pending(write)) => write.await.map(|()| true)?,
-                        None => false,
-                    };
-                    if wrote {
-                        self.commit_entry(ledger);
+            let mut previous: Option<usize> = None;
+            let mut split_results: Option<Box<SplitResult<S>>> = None;
+            let mut states_since_yield: u32 = 0;
+            loop {
+                let Some(at) = self.position(&state) else {
+                    return Err(self.unknown_target(previous, &state));
+                };
+                let slot = &self.states[at];
+                self.observers()
+                    .iter()
+                    .for_each(|o| o.on_state_enter(&state));
+                let span =
+                    telemetry::state_entered(&state, at, || handler_name(slot.handler.as_ref()));
+                if slot.exit {
+                    return Ok(state);
+                }
+                states_since_yield += 1;
+                if states_since_yield >= STATES_PER_YIELD {
+                    states_since_yield = 0;
+                    YieldOnce::default().await;
+                }
+                guard.check(&ctx.borrow().clock)?;
+                if let Some(ledger) = ledger.get_mut() {
+                    self.record_entry(ledger, at).await?;
+                }
+                let next = match &slot.handler {
+                    None => {
+                        return Err(CanoError::workflow(alloc::format!(
+                            "No task registered for state: {state:?}"
+                        )));
                     }
-                }
-            }
-            let next = match &slot.handler {
-                None => {
-                    return Err(CanoError::workflow(alloc::format!(
-                        "No task registered for state: {state:?}"
-                    )));
-                }
-                Some(Handler::Single(task) | Handler::Router(task)) => {
-                    split_results = None;
-                    self.events(task).start();
-                    // The key is looked up where it is used, not held across the await:
-                    // a plain run's future stays as small as before checkpoints existed. A
-                    // router has no row, so no visit of its own to key.
-                    let keyed = !matches!(slot.handler, Some(Handler::Router(_)));
-                    let outcome = if task.first_attempt_is_bare() {
-                        // Only the task's own future lives across this await: the run's
-                        // future stays small, and small futures are cheap to move.
-                        let first =
-                            || match ledger.get().filter(|_| keyed).and_then(Ledger::key_base) {
-                                None => task.task.run_dyn(&self.resources),
-                                key => task.task.run_with_dyn(KeyBase::context(
-                                    key,
-                                    &self.resources,
-                                    1,
-                                )),
-                            };
-                        let attempt = span.in_child(|| telemetry::attempt(Some(task.name()), 1));
-                        let first = {
-                            let _entered = attempt.enter();
-                            isolate_panic(first)
-                        };
-                        match first {
-                            Err(panicked) => Err(panicked),
-                            Ok(first) => match telemetry::in_span(attempt, Isolated(first)).await {
-                                Err(panicked) => Err(panicked),
-                                Ok(Ok(result)) => Ok(result),
-                                Ok(Err(error)) => {
-                                    let key =
-                                        ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
-                                    let retry =
-                                        self.retry_loop(task, &ctx.clock, guard, Some(error), key);
-                                    telemetry::in_span(span, Box::pin(retry)).await
+                    Some(Handler::Single(task) | Handler::Router(task)) => {
+                        split_results = None;
+                        self.events(task).start();
+                        // The key is looked up where it is used, not held across the await:
+                        // a plain run's future stays as small as before checkpoints existed.
+                        // A router has no row, so no visit of its own to key.
+                        let keyed = !matches!(slot.handler, Some(Handler::Router(_)));
+                        let outcome = 'attempts: {
+                            let first_error = if task.first_attempt_is_bare() {
+                                // Only the task's own future lives across this await: the
+                                // run's future stays small, and small futures are cheap to
+                                // move.
+                                let first = {
+                                    let make = || match ledger
+                                        .get()
+                                        .filter(|_| keyed)
+                                        .and_then(Ledger::key_base)
+                                    {
+                                        None => task.task.run_dyn(&self.resources),
+                                        key => task.task.run_with_dyn(KeyBase::context(
+                                            key,
+                                            &self.resources,
+                                            1,
+                                        )),
+                                    };
+                                    let attempt =
+                                        span.in_child(|| telemetry::attempt(Some(task.name()), 1));
+                                    let made = {
+                                        let _entered = attempt.enter();
+                                        isolate_panic(make)
+                                    };
+                                    match made {
+                                        Err(panicked) => break 'attempts Err(panicked),
+                                        Ok(first) => telemetry::in_span(attempt, Isolated(first)),
+                                    }
+                                };
+                                match first.await {
+                                    Err(panicked) => break 'attempts Err(panicked),
+                                    Ok(Ok(result)) => break 'attempts Ok(result),
+                                    Ok(Err(error)) => Some(error),
                                 }
-                            },
+                            } else {
+                                None
+                            };
+                            let key = ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
+                            let retry =
+                                self.retry_loop(task, &ctx.borrow().clock, guard, first_error, key);
+                            telemetry::in_span(span, Box::pin(retry)).await
+                        };
+                        self.events(task).finish(&outcome);
+                        outcome?.into_state()
+                    }
+                    Some(Handler::Split(spec)) => {
+                        let env = SplitEnv {
+                            resources: &self.resources,
+                            clock: &ctx.borrow().clock,
+                            spawner: ctx.borrow().spawner.as_ref(),
+                            random: self.jitter(),
+                            observers: self.settings.observers(),
+                            guard,
+                        };
+                        // Boxed: keeps the rarer split path out of every run's future.
+                        match telemetry::in_span(span, Box::pin(run_split(spec, env))).await {
+                            Ok(results) => split_results = Some(Box::new(results)),
+                            // Branches cut short by the deadline or the token fail the join;
+                            // the run ends for that reason, not for the join.
+                            Err(error) => {
+                                return Err(guard
+                                    .check(&ctx.borrow().clock)
+                                    .err()
+                                    .unwrap_or(error));
+                            }
                         }
-                    } else {
-                        let key = ledger.get().filter(|_| keyed).and_then(Ledger::key_base);
-                        let retry = self.retry_loop(task, &ctx.clock, guard, None, key);
-                        telemetry::in_span(span, Box::pin(retry)).await
-                    };
-                    self.events(task).finish(&outcome);
-                    outcome?.into_state()
-                }
-                Some(Handler::Split(spec)) => {
-                    let env = SplitEnv {
-                        resources: &self.resources,
-                        clock: &ctx.clock,
-                        spawner: ctx.spawner.as_ref(),
-                        random: self.jitter(),
-                        observers: self.settings.observers(),
-                        guard,
-                    };
-                    // Boxed: keeps the rarer split path out of every run's future.
-                    match telemetry::in_span(span, Box::pin(run_split(spec, env))).await {
-                        Ok(results) => split_results = Some(Box::new(results)),
-                        // Branches cut short by the deadline or the token fail the join;
-                        // the run ends for that reason, not for the join.
-                        Err(error) => return Err(guard.check(&ctx.clock).err().unwrap_or(error)),
+                        spec.join.join_state.clone()
                     }
-                    spec.join.join_state.clone()
-                }
-                Some(Handler::Join(join)) => {
-                    let results = split_results.take().unwrap_or_default();
-                    let join = Box::pin(self.run_join(join, results, &ctx.clock, guard));
-                    telemetry::in_span(span, join).await?
-                }
-                Some(Handler::Compensatable(task)) => {
-                    split_results = None;
-                    if let Some(shield) = shield {
-                        shield.store(true, Ordering::Release);
+                    Some(Handler::Join(join)) => {
+                        let results = split_results.take().unwrap_or_default();
+                        let join =
+                            Box::pin(self.run_join(join, results, &ctx.borrow().clock, guard));
+                        telemetry::in_span(span, join).await?
                     }
-                    let run = self.run_compensatable(task, ledger.get_mut(), &ctx.clock, guard);
-                    let next = telemetry::in_span(span, Box::pin(run)).await;
-                    if let Some(shield) = shield {
-                        shield.store(false, Ordering::Release);
+                    Some(Handler::Compensatable(task)) => {
+                        split_results = None;
+                        if let Some(shield) = shield {
+                            shield.store(true, Ordering::Release);
+                        }
+                        let run = self.run_compensatable(
+                            task,
+                            ledger.get_mut(),
+                            &ctx.borrow().clock,
+                            guard,
+                        );
+                        let next = telemetry::in_span(span, Box::pin(run)).await;
+                        if let Some(shield) = shield {
+                            shield.store(false, Ordering::Release);
+                        }
+                        let next = next?;
+                        // A cancellation or timeout that came while the task ran ends the run
+                        // here, after its completion was recorded (0.15 checks at the boundary).
+                        guard.check(&ctx.borrow().clock)?;
+                        next
                     }
-                    let next = next?;
-                    // A cancellation or timeout that came while the task ran ends the run
-                    // here, after its completion was recorded (0.15 checks at the boundary).
-                    guard.check(&ctx.clock)?;
-                    next
-                }
-                Some(Handler::Stepped(task)) => {
-                    split_results = None;
-                    let run = self.run_stepped(task, ledger.get_mut(), at, &ctx.clock, guard);
-                    telemetry::in_span(span, Box::pin(run)).await?
-                }
-            };
-            previous = Some(at);
-            state = next;
+                    Some(Handler::Stepped(task)) => {
+                        split_results = None;
+                        let run = self.run_stepped(
+                            task,
+                            ledger.get_mut(),
+                            at,
+                            &ctx.borrow().clock,
+                            guard,
+                        );
+                        telemetry::in_span(span, Box::pin(run)).await?
+                    }
+                };
+                previous = Some(at);
+                state = next;
+            }
         }
     }
 
