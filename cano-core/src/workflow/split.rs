@@ -274,10 +274,12 @@ impl Wakeup {
 /// Runs a split to its join decision. `Ok` carries the results when the join is
 /// satisfied; otherwise a [`CanoError::Workflow`] (join not met) or
 /// [`CanoError::Timeout`] (split timeout).
-pub(crate) async fn run_split<S, K, C, Sp>(
-    spec: &SplitSpec<S, K>,
-    env: SplitEnv<'_, S, K, C, Sp>,
-) -> Result<SplitResult<S>, CanoError>
+///
+/// The split's own future, not an `async fn` awaiting it: that would hold `env` twice.
+pub(crate) fn run_split<'a, S, K, C, Sp>(
+    spec: &'a SplitSpec<S, K>,
+    env: SplitEnv<'a, S, K, C, Sp>,
+) -> impl Future<Output = Result<SplitResult<S>, CanoError>> + 'a
 where
     S: Clone + Send + Sync + 'static,
     K: Send + Sync + 'static,
@@ -311,7 +313,6 @@ where
         spawned,
         env,
     }
-    .await
 }
 
 struct SplitJoin<'a, S, K, C: Clock, Sp> {
