@@ -154,7 +154,8 @@ fn process_origin() -> tokio::time::Instant {
 /// the runtime's paused time.
 #[derive(Debug, Clone, Copy)]
 pub struct TokioClock {
-    origin: tokio::time::Instant,
+    // No origin field: every clock's is `process_origin()`, and a smaller clock is a smaller
+    // future for every run that holds one (issue 15).
     /// Wall time and tokio time at the moment a [`TokioClock::with_wall_anchor`] clock was
     /// made; `None` for the system wall clock.
     wall_anchor: Option<(Timestamp, tokio::time::Instant)>,
@@ -166,10 +167,7 @@ impl TokioClock {
     /// Making one never panics; sleeping on it needs a tokio runtime with the time driver
     /// enabled, like `tokio::time` itself.
     pub fn new() -> Self {
-        TokioClock {
-            origin: process_origin(),
-            wall_anchor: None,
-        }
+        TokioClock { wall_anchor: None }
     }
 
     /// A clock whose wall time is `wall_now` at this moment, moving on with tokio's time
@@ -179,7 +177,6 @@ impl TokioClock {
     /// not see NTP steps or suspend, so production code should use [`TokioClock::new`].
     pub fn with_wall_anchor(wall_now: Timestamp) -> Self {
         TokioClock {
-            origin: process_origin(),
             wall_anchor: Some((wall_now, tokio::time::Instant::now())),
         }
     }
@@ -187,7 +184,7 @@ impl TokioClock {
     fn to_tokio(self, deadline: Instant) -> tokio::time::Instant {
         let now = tokio::time::Instant::now();
         let latest = now + LONGEST_SLEEP;
-        self.origin
+        process_origin()
             .checked_add(deadline.elapsed_since_origin())
             .map_or(latest, |d| d.min(latest))
     }
@@ -203,7 +200,7 @@ impl Clock for TokioClock {
     type Sleep = TokioSleep;
 
     fn now(&self) -> Instant {
-        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.origin);
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(process_origin());
         Instant::ZERO + elapsed
     }
 

@@ -156,3 +156,17 @@ async fn instants_from_clocks_made_apart_agree() {
     first.sleep_until(deadline).await;
     assert_eq!(second.now(), deadline);
 }
+
+/// Every run's context and every sleep holds a clock: it carries only the optional wall
+/// anchor, not its own copy of the process's origin. 32 B on a 64-bit target on 2026-12-03
+/// (it was 48 B with the origin in it). Exact: one more byte fails.
+const CLOCK_BYTES_MAX: usize = 32;
+
+#[test]
+fn a_clock_holds_no_copy_of_the_origin() {
+    let size = std::mem::size_of::<TokioClock>();
+    assert!(
+        size <= CLOCK_BYTES_MAX,
+        "a TokioClock is {size} B (at most {CLOCK_BYTES_MAX} B)"
+    );
+}
