@@ -467,7 +467,7 @@ where
 
     /// Records entering the state in slot `at`, before its task runs (a router only
     /// decides: it writes no row, see [`register_router`](Workflow::register_router)).
-    /// Its own future, so the run loop's holds none of this across its other awaits.
+    /// Its own future, so the run loop holds none of this across its other awaits.
     // An `async` block holds its arguments once; an `async fn` twice (see `drive`).
     #[allow(clippy::manual_async_fn)]
     pub(crate) fn record_entry<'l>(
