@@ -91,6 +91,15 @@ enum St {
     Done,
 }
 
+impl cano_core::checkpoint::StateKey for St {
+    fn state_key(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            St::Run => "run".into(),
+            St::Done => "done".into(),
+        }
+    }
+}
+
 /// The benchmark's task (tests/benches/scheduler.rs): count, then finish.
 struct Count(Arc<AtomicU64>);
 
@@ -571,5 +580,36 @@ fn a_plain_workflow_run_holds_its_arguments_once() {
     assert!(
         bytes <= PLAIN_RUN_FUTURE_BYTES_MAX,
         "a plain workflow run's future is {bytes} B (at most {PLAIN_RUN_FUTURE_BYTES_MAX} B)"
+    );
+}
+
+/// The largest block a checkpointed run of a 1-state workflow allocates (into a
+/// `MemoryCheckpointStore`, on the simulation's clock), on a 64-bit target: the box of the
+/// ledgered run, which opens the log, runs the loop on a context it owns and lends, and
+/// settles the log (telemetry wraps it outside the box, so the figure is the same in every
+/// build). 936 B on 2026-12-03; it was 976 B while the ledgered run and the loop were
+/// `async fn`s that kept a second copy of their arguments and a clone of the clock. Exact:
+/// one more byte fails.
+const CHECKPOINTED_RUN_BOX_BYTES_MAX: usize = 936;
+
+#[test]
+fn a_checkpointed_workflow_run_holds_its_arguments_once() {
+    let counter = Arc::new(AtomicU64::new(0));
+    let store = cano_core::checkpoint::MemoryCheckpointStore::new();
+    let workflow = one_state_workflow(&counter)
+        .with_checkpoint_store(store)
+        .with_workflow_id("checkpointed");
+    let sim = Simulation::new();
+    let run = || {
+        let ended = sim.block_on(workflow.orchestrate_on(&sim.clock(), St::Run));
+        assert_eq!(ended.expect("the run"), St::Done);
+    };
+    run(); // first use of any lazily built global, and the store's first rows
+    let largest = largest_allocation_of(run);
+    assert_eq!(counter.load(Ordering::Relaxed), 2, "both runs ran the task");
+    assert!(
+        largest <= CHECKPOINTED_RUN_BOX_BYTES_MAX,
+        "a checkpointed workflow run allocates a {largest} B block \
+         (at most {CHECKPOINTED_RUN_BOX_BYTES_MAX} B)"
     );
 }
