@@ -555,3 +555,60 @@ fn row_kinds_of_a_checkpointed_run_are_entries_only() {
             .all(|row| row.workflow_version == 1)
     );
 }
+
+/// Counts what it spawns, then hands it to the simulation's spawner.
+#[derive(Clone)]
+struct CountingSpawner {
+    inner: cano_core::testing::SimSpawner,
+    spawned: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl cano_core::runtime::Spawner for CountingSpawner {
+    fn spawn(
+        &self,
+        future: cano_core::runtime::BoxFuture,
+    ) -> Result<(), cano_core::runtime::SpawnError> {
+        self.spawned
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.spawn(future)
+    }
+}
+
+/// A checkpointed run reaches its ledgered code on a context with the clock and spawner
+/// erased: a split asking for spawned branches still gets the caller's spawner (and its
+/// sleeps the caller's clock), not the in-place fallback.
+#[test]
+fn a_checkpointed_run_spawns_split_branches_on_the_callers_spawner() {
+    let env = Env::new();
+    let branches = vec![
+        Step::new("left", Order::Done, &env),
+        Step::new("right", Order::Done, &env),
+    ];
+    let wf = Workflow::bare()
+        .register_split(
+            Order::Reserve,
+            branches,
+            cano_core::JoinConfig::new(cano_core::JoinStrategy::All, Order::Done)
+                .with_spawned_branches(),
+        )
+        .add_exit_states([Order::Done, Order::Failed])
+        .with_checkpoint_store(env.store.clone())
+        .with_workflow_id("split-1");
+    let spawned = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let spawner = CountingSpawner {
+        inner: env.sim.spawner(),
+        spawned: spawned.clone(),
+    };
+    let ctx = RunContext::new(env.clock.clone()).with_spawner(spawner);
+    let end = env.sim.block_on(wf.orchestrate_with(ctx, Order::Reserve));
+    assert_eq!(end, Ok(Order::Done));
+    assert_eq!(
+        spawned.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one per branch"
+    );
+    assert_eq!(
+        env.log("split-1"),
+        RunLog::Finished(cano_core::checkpoint::RunOutcome::Completed)
+    );
+}

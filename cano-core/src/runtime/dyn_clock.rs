@@ -4,6 +4,7 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
+use core::any::Any;
 use core::fmt;
 
 use futures::future::BoxFuture;
@@ -50,8 +51,12 @@ pub struct DynClock {
 }
 
 impl DynClock {
-    /// Erases `clock`'s type.
-    pub fn new(clock: impl Clock) -> Self {
+    /// Erases `clock`'s type. A `DynClock` is shared, not wrapped again (no second
+    /// allocation, no second indirection on each reading).
+    pub fn new<C: Clock>(clock: C) -> Self {
+        if let Some(erased) = (&clock as &dyn Any).downcast_ref::<DynClock>() {
+            return erased.clone();
+        }
         DynClock {
             inner: Arc::new(clock),
         }

@@ -16,6 +16,8 @@ use crate::time::Instant;
 
 mod dyn_clock;
 pub use dyn_clock::DynClock;
+mod dyn_spawner;
+pub(crate) use dyn_spawner::DynSpawner;
 mod entry;
 pub use entry::Runtime;
 

@@ -4,6 +4,7 @@
 //! checkpoint store, no compensatable task) never creates.
 
 use alloc::borrow::Cow;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -16,7 +17,7 @@ use futures::future::{Either, select};
 
 use super::observer::{TaskEvents, TaskId};
 use super::retry::Attempts;
-use super::run::RunGuard;
+use super::run::{BoxedRun, RunContext, RunGuard};
 use super::saga::{RegisteredCompensatable, RunCompensatable};
 use super::stepped::{RegisteredStepped, RunStep, StepOutcome};
 use super::task::{KeyBase, TaskContext};
@@ -29,7 +30,8 @@ use crate::checkpoint::{
 };
 use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
-use crate::runtime::Clock;
+use crate::runtime::{Clock, DynClock, DynSpawner};
+use crate::telemetry;
 
 /// The compensation budget when neither it nor a total timeout is set.
 const DEFAULT_COMPENSATION_BUDGET: Duration = Duration::from_secs(30);
@@ -38,6 +40,42 @@ const DEFAULT_COMPENSATION_BUDGET: Duration = Duration::from_secs(30);
 enum EntryWrite<'l> {
     Done(CheckpointResult<()>),
     Pending(BoxFuture<'l, CheckpointResult<()>>),
+}
+
+/// A run with a ledger (a checkpoint log, a compensation stack), on a context of one type
+/// whatever the caller's clock and spawner, in its own box; with `traced`, inside the
+/// run's telemetry.
+///
+/// Runs reach this code only through this pointer, which `with_checkpoint_store` and
+/// `register_compensatable` set (to [`ledgered_run`]): a program that uses neither names
+/// none of it, and the linker drops the checkpointed run, its log writes and the rollback
+/// (about 10 KB of firmware, issue 15). A run through it reads its clock and spawns through
+/// one more pointer, and boxes each sleep; its store writes cost far more.
+pub(crate) type LedgeredRun<S, K> = for<'a> fn(
+    &'a Workflow<S, K>,
+    RunContext<DynClock, DynSpawner>,
+    Begin<S>,
+    bool,
+) -> BoxedRun<'a, S>;
+
+/// The [`LedgeredRun`] of every workflow.
+pub(crate) fn ledgered_run<S, K>(
+    workflow: &Workflow<S, K>,
+    ctx: RunContext<DynClock, DynSpawner>,
+    begin: Begin<S>,
+    traced: bool,
+) -> BoxedRun<'_, S>
+where
+    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    if traced {
+        Box::pin(telemetry::workflow_run(ctx, |ctx| {
+            workflow.run_ledgered(ctx, begin)
+        }))
+    } else {
+        Box::pin(workflow.run_ledgered(ctx, begin))
+    }
 }
 
 /// How a ledgered run begins.
@@ -170,11 +208,6 @@ where
     S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
     K: Send + Sync + 'static,
 {
-    /// Whether runs need a ledger: a checkpoint store or a compensatable task.
-    pub(crate) fn needs_ledger(&self) -> bool {
-        self.settings.checkpoint().is_some() || self.settings.has_sagas()
-    }
-
     fn no_ledger_yet(&self) -> Ledger<'_, S> {
         Ledger {
             journal: None,

@@ -73,6 +73,7 @@ use crate::error::CanoError;
 use crate::random::{JitterSource, RandomSource, SplitMix64, next_default_seed};
 use crate::resource::{DefaultKey, Resources};
 
+use durable::LedgeredRun;
 use join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask};
 use observer::{Observers, WorkflowObserver};
 use retry::StoredConfig;
@@ -121,17 +122,20 @@ struct Checkpointing<S> {
 /// one pointer until one is set, so a workflow of which a scheduler may hold thousands
 /// carries no space for them (issue 15: three of them were 32 bytes more of every
 /// workflow).
-struct Settings<S> {
-    extras: Option<Box<Extras<S>>>,
+struct Settings<S, K> {
+    extras: Option<Box<Extras<S, K>>>,
 }
 
 /// The settings of [`Settings::extras`].
-struct Extras<S> {
+struct Extras<S, K> {
     checkpoint: Option<Checkpointing<S>>,
     identity: RunIdentity,
     total_timeout: Option<Duration>,
     /// Some state was registered with a compensatable task (runs then keep a stack).
     has_sagas: bool,
+    /// How a run with a ledger runs: set with a checkpoint store or a compensatable task,
+    /// the only places that name the ledgered run's code (see [`LedgeredRun`]).
+    ledgered: Option<LedgeredRun<S, K>>,
     /// State → position in `states`, built only once there are more than
     /// [`LINEAR_LOOKUP_MAX`] states (below that a scan is faster, and most workflows have a
     /// handful of states: a scheduler may hold thousands of them).
@@ -156,18 +160,19 @@ static DEFAULT_IDENTITY: RunIdentity = RunIdentity {
     compensation_timeout: None,
 };
 
-impl<S> Settings<S> {
+impl<S, K> Settings<S, K> {
     const fn plain() -> Self {
         Settings { extras: None }
     }
 
-    fn extras_mut(&mut self) -> &mut Extras<S> {
+    fn extras_mut(&mut self) -> &mut Extras<S, K> {
         self.extras.get_or_insert_with(|| {
             Box::new(Extras {
                 checkpoint: None,
                 identity: DEFAULT_IDENTITY.clone(),
                 total_timeout: None,
                 has_sagas: false,
+                ledgered: None,
                 index: None,
                 observers: Observers::none(),
                 random: None,
@@ -200,6 +205,12 @@ impl<S> Settings<S> {
         self.extras.as_ref().is_some_and(|extras| extras.has_sagas)
     }
 
+    /// How a run with a ledger runs, if runs need one (a checkpoint store or a
+    /// compensatable task).
+    fn ledgered(&self) -> Option<LedgeredRun<S, K>> {
+        self.extras.as_ref()?.ledgered
+    }
+
     fn identity(&self) -> &RunIdentity {
         self.extras
             .as_ref()
@@ -223,7 +234,7 @@ impl<S> Settings<S> {
     }
 }
 
-impl<S: Clone + Eq + Hash> Clone for Settings<S> {
+impl<S: Clone + Eq + Hash, K> Clone for Settings<S, K> {
     fn clone(&self) -> Self {
         Settings {
             extras: self.extras.as_ref().map(|extras| {
@@ -235,6 +246,7 @@ impl<S: Clone + Eq + Hash> Clone for Settings<S> {
                     identity: extras.identity.clone(),
                     total_timeout: extras.total_timeout,
                     has_sagas: extras.has_sagas,
+                    ledgered: extras.ledgered,
                     index: extras.index.clone(),
                     observers: extras.observers.clone(),
                     random: extras.random.clone(),
@@ -300,7 +312,7 @@ pub struct Workflow<S, K = DefaultKey> {
     states: Vec<StateSlot<S, K>>,
     /// The default source of retry jitter (see [`Workflow::with_random_source`]).
     random: SplitMix64,
-    settings: Settings<S>,
+    settings: Settings<S, K>,
     validated: AtomicBool,
 }
 
@@ -459,7 +471,9 @@ where
         state: S,
         task: T,
     ) -> Self {
-        self.settings.extras_mut().has_sagas = true;
+        let extras = self.settings.extras_mut();
+        extras.has_sagas = true;
+        extras.ledgered = Some(durable::ledgered_run::<S, K>);
         self.slot_mut(state).handler = Some(Handler::Compensatable(Arc::new(
             RegisteredCompensatable::new(task),
         )));
@@ -741,10 +755,12 @@ where
     /// [`checkpoint`](crate::checkpoint#what-happens-when-the-store-fails) module.
     pub fn with_checkpoint_store(mut self, store: impl CheckpointStore + 'static) -> Self {
         *self.validated.get_mut() = false;
-        self.settings.extras_mut().checkpoint = Some(Checkpointing {
+        let extras = self.settings.extras_mut();
+        extras.checkpoint = Some(Checkpointing {
             store: Arc::new(store),
             state_key: <S as StateKey>::state_key,
         });
+        extras.ledgered = Some(durable::ledgered_run::<S, K>);
         self
     }
 }

@@ -25,7 +25,7 @@ use crate::checkpoint::RunId;
 use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
 use crate::resource::Resources;
-use crate::runtime::{Clock, NoSpawner, Spawner};
+use crate::runtime::{Clock, DynClock, DynSpawner, NoSpawner, Spawner};
 use crate::telemetry;
 use crate::time::Instant;
 
@@ -36,7 +36,8 @@ use crate::time::Instant;
 const STATES_PER_YIELD: u32 = 32;
 
 /// A boxed run of the state machine.
-type BoxedRun<'a, S> = core::pin::Pin<Box<dyn Future<Output = Result<S, CanoError>> + Send + 'a>>;
+pub(crate) type BoxedRun<'a, S> =
+    core::pin::Pin<Box<dyn Future<Output = Result<S, CanoError>> + Send + 'a>>;
 
 /// What one run of a workflow runs on: a clock, optionally a spawner, and a cancellation
 /// token. It owns clones of the clock and spawner (both are cheap handles).
@@ -100,6 +101,16 @@ impl<C: Clock, Sp: Spawner> RunContext<C, Sp> {
     /// The cancellation token.
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// This context with its clock and spawner behind one type each (see
+    /// [`LedgeredRun`](super::durable::LedgeredRun)).
+    pub(crate) fn erased(self) -> RunContext<DynClock, DynSpawner> {
+        RunContext {
+            clock: DynClock::new(self.clock),
+            spawner: self.spawner.map(DynSpawner::new),
+            cancel: self.cancel,
+        }
     }
 }
 
@@ -202,13 +213,7 @@ where
         ctx: RunContext<C, Sp>,
         run: R,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp, R> {
-        let run = run.into();
-        let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
-            Err(error) => Box::pin(ready(Err(error))),
-            Ok(()) => Box::pin(telemetry::workflow_run(ctx, |ctx| {
-                self.run_ledgered(ctx, Begin::Resume(run))
-            })),
-        };
+        let resumed = self.resumed(ctx, run.into());
         if self.resources.is_empty() {
             resumed
         } else {
@@ -248,17 +253,14 @@ where
         if let Err(error) = self.check(&initial) {
             return Either::Left(ready(Err(error)));
         }
-        if !self.needs_ledger() {
+        let Some(ledgered) = self.settings.ledgered() else {
             return Either::Right(Either::Left(self.run_checked(ctx, initial)));
-        }
+        };
         let begin = Begin::Fresh {
             run: Some(run),
             initial,
         };
-        let durable: BoxedRun<'a, S> = Box::pin(telemetry::workflow_run(ctx, |ctx| {
-            self.run_ledgered(ctx, begin)
-        }));
-        Either::Right(Either::Right(durable))
+        Either::Right(Either::Right(ledgered(self, ctx.erased(), begin, true)))
     }
 
     /// [`resume_from_with`](Self::resume_from_with) without the resource lifecycle (the
@@ -268,13 +270,24 @@ where
         ctx: RunContext<C, Sp>,
         run: RunId,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
-        let resumed: BoxedRun<'a, S> = match self.ensure_valid() {
-            Err(error) => Box::pin(ready(Err(error))),
-            Ok(()) => Box::pin(telemetry::workflow_run(ctx, |ctx| {
-                self.run_ledgered(ctx, Begin::Resume(run))
-            })),
-        };
-        resumed
+        self.resumed(ctx, run)
+    }
+
+    /// The resumed run `run`, after validation, or the error that stops it.
+    fn resumed<C: Clock, Sp: Spawner>(
+        &self,
+        ctx: RunContext<C, Sp>,
+        run: RunId,
+    ) -> BoxedRun<'_, S> {
+        if let Err(error) = self.ensure_valid() {
+            return Box::pin(ready(Err(error)));
+        }
+        match self.settings.ledgered() {
+            Some(ledgered) => ledgered(self, ctx.erased(), Begin::Resume(run), true),
+            None => Box::pin(ready(Err(CanoError::configuration(
+                "resume_from needs a checkpoint store: call with_checkpoint_store",
+            )))),
+        }
     }
 
     fn check(&self, initial: &S) -> Result<(), CanoError> {
@@ -299,10 +312,9 @@ where
         ctx: RunContext<C, Sp>,
         initial: S,
     ) -> impl Future<Output = Result<S, CanoError>> + Send + use<'a, S, K, C, Sp> {
-        if self.needs_ledger() {
+        if let Some(ledgered) = self.settings.ledgered() {
             let begin = Begin::Fresh { run: None, initial };
-            let durable: BoxedRun<'a, S> = Box::pin(self.run_ledgered(ctx, begin));
-            return Either::Right(durable);
+            return Either::Right(ledgered(self, ctx.erased(), begin, false));
         }
         if !self.needs_guard(&ctx) {
             return Either::Left(self.drive(ctx, initial, None, NoLedger, None));
@@ -331,10 +343,10 @@ where
         if let Err(error) = self.check(&initial) {
             return Box::pin(ready(finish(Err(error))));
         }
-        if self.needs_ledger() {
+        if let Some(ledgered) = self.settings.ledgered() {
+            // Boxed twice: the ledgered run is boxed by its own code (see `LedgeredRun`).
             let begin = Begin::Fresh { run: None, initial };
-            let run = telemetry::workflow_run(ctx, |ctx| self.run_ledgered(ctx, begin));
-            return Box::pin(run.map(finish));
+            return Box::pin(ledgered(self, ctx.erased(), begin, true).map(finish));
         }
         if !self.needs_guard(&ctx) {
             let run =
