@@ -232,7 +232,9 @@ impl CanoError {
             CanoError::InvalidCron(e) => Cow::Owned(e.to_string()),
             CanoError::RateLimited { tier, retry_after } => Cow::Owned(alloc::format!(
                 "tier {tier} is at its limit; retry after {} µs",
-                retry_after.as_micros()
+                // As a `u64` (saturating past 584 000 years): printing a `u128` would link
+                // its own formatting code into firmware, 1.5 KB.
+                u64::try_from(retry_after.as_micros()).unwrap_or(u64::MAX)
             )),
             CanoError::CheckpointStore(e) => Cow::Owned(e.to_string()),
             CanoError::WorkflowVersionMismatch { stored, expected } => Cow::Owned(alloc::format!(
