@@ -75,6 +75,39 @@ report_size() {
 passed=0
 failed=0
 
+# unlinked TARGET PATTERN... -- [CARGO ARGS...]: fails if the firmware built with CARGO ARGS
+# links a symbol matching a PATTERN (grep -E on demangled names). Code a program does not use
+# is reached only through a pointer that using it installs (the fleet's hook table, a
+# workflow's ledgered run), so the linker drops it; this keeps it so.
+unlinked() {
+  local target="$1" patterns=() elf found
+  shift
+  while [ "$1" != "--" ]; do
+    patterns+=("$1")
+    shift
+  done
+  shift
+  echo "== unlinked code ($target${*:+, $*}): ${patterns[*]}"
+  if ! command -v nm >/dev/null; then
+    echo "nm: not found (binutils); not checked"
+    return
+  fi
+  if ! elf="$(build "$target" "$@")" || [ -z "$elf" ]; then
+    failed=$((failed + 1))
+    echo "== unlinked code: FAILED (firmware did not build)"
+    return
+  fi
+  found="$(nm -C "$elf" | grep -E "$(IFS='|'; echo "${patterns[*]}")" || true)"
+  if [ -n "$found" ]; then
+    failed=$((failed + 1))
+    echo "$found" | head -n 10
+    echo "== unlinked code: FAILED (linked, but the program never uses it)"
+    return
+  fi
+  passed=$((passed + 1))
+  echo "== unlinked code: ok"
+}
+
 # emulate MACHINE CPU ELF: runs the firmware; its exit code is QEMU's.
 emulate() {
   timeout "$QEMU_TIMEOUT" qemu-system-arm -machine "$1" -cpu "$2" -nographic \
@@ -127,6 +160,12 @@ smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2 --example footp
 # ring logger: the flash difference to the line above is what defmt logging costs.
 DEFMT_LOG=trace smoke lm3s6965evb cortex-m3 thumbv7m-none-eabi --features defmt --example footprint
 DEFMT_LOG=trace smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2,defmt --example footprint
+# `footprint` joins no fleet and has no checkpoint store or compensatable task; nothing in
+# cano parses a timestamp with jiff's general parser, prints a u128 or a Duration's Debug.
+unlinked thumbv7m-none-eabi 'SchedulerCore>?::fleet_(start|poll|due|run_ended)\b' \
+  'Workflow<S,K>>::(run_ledgered|open_ledger|settle)\b' \
+  'jiff::fmt::(rfc9557|temporal)::' '<u128>::_fmt' 'Duration as core::fmt::Debug' \
+  -- --example footprint
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -125,7 +125,8 @@ pub const MAX_LEASE: core::time::Duration = core::time::Duration::from_secs(366 
 pub fn lease_micros(lease: core::time::Duration) -> PersistResult<i64> {
     if lease.is_zero() || lease > MAX_LEASE {
         return Err(PersistError::invalid(alloc::format!(
-            "a lease must be longer than zero and at most 366 days, not {lease:?}"
+            "a lease must be longer than zero and at most 366 days, not {}",
+            crate::time::DurationText(lease)
         )));
     }
     Ok(lease.as_micros() as i64)

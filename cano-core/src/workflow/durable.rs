@@ -32,6 +32,7 @@ use crate::error::CanoError;
 use crate::panic::{Isolated, isolate_panic};
 use crate::runtime::{Clock, DynClock, DynSpawner};
 use crate::telemetry;
+use crate::time::DurationText;
 
 /// The compensation budget when neither it nor a total timeout is set.
 const DEFAULT_COMPENSATION_BUDGET: Duration = Duration::from_secs(30);
@@ -900,7 +901,8 @@ where
         let now = clock.now();
         if now >= deadline {
             return Err(CanoError::timeout(alloc::format!(
-                "the compensation budget of {budget:?} ran out before compensating `{}`",
+                "the compensation budget of {} ran out before compensating `{}`",
+                DurationText(budget),
                 task.name
             )));
         }
@@ -920,9 +922,9 @@ where
             Either::Left((Ok(result), _)) => result,
             Either::Left((Err(panicked), _)) => Err(panicked),
             Either::Right(_) => Err(CanoError::timeout(alloc::format!(
-                "compensating `{}` took longer than {:?}",
+                "compensating `{}` took longer than {}",
                 task.name,
-                limit.saturating_duration_since(now)
+                DurationText(limit.saturating_duration_since(now))
             ))),
         }
     }

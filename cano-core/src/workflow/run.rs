@@ -749,7 +749,8 @@ fn cancelled() -> CanoError {
 
 fn run_timed_out(limit: Duration) -> CanoError {
     CanoError::timeout(alloc::format!(
-        "Workflow timeout exceeded: the run took longer than {limit:?}"
+        "Workflow timeout exceeded: the run took longer than {}",
+        crate::time::DurationText(limit)
     ))
 }
 

@@ -466,8 +466,8 @@ where
                 ));
             }
             return Err(CanoError::timeout(alloc::format!(
-                "Split task timeout exceeded after {:?}: {} of {total} tasks completed successfully, strategy: {strategy}",
-                self.spec.join.timeout.unwrap_or_default(),
+                "Split task timeout exceeded after {}: {} of {total} tasks completed successfully, strategy: {strategy}",
+                crate::time::DurationText(self.spec.join.timeout.unwrap_or_default()),
                 results.successes.len(),
             )));
         }
