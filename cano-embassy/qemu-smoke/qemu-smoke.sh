@@ -163,7 +163,7 @@ DEFMT_LOG=trace smoke mps2-an386 cortex-m4 thumbv7em-none-eabihf --features mps2
 # `footprint` joins no fleet and has no checkpoint store or compensatable task; nothing in
 # cano parses a timestamp with jiff's general parser, prints a u128 or a Duration's Debug.
 unlinked thumbv7m-none-eabi 'SchedulerCore>?::fleet_(start|poll|due|run_ended)\b' \
-  'Workflow<S,K>>::(run_ledgered|open_ledger|settle)\b' \
+  'Workflow<S,K>>::(run_ledgered|open_ledger|settle)\b' 'as cano_core::scheduler::job::RecoverableJob>' \
   'jiff::fmt::(rfc9557|temporal)::' '<u128>::_fmt' 'Duration as core::fmt::Debug' \
   -- --example footprint
 

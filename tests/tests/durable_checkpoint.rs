@@ -612,3 +612,19 @@ fn a_checkpointed_run_spawns_split_branches_on_the_callers_spawner() {
         RunLog::Finished(cano_core::checkpoint::RunOutcome::Completed)
     );
 }
+
+/// The scheduler's recovery scan reaches a workflow through `Job::recoverable`: a
+/// checkpointed workflow and its clones answer, a plain one does not (its recovery code
+/// is reached only through a pointer the checkpoint store sets).
+#[test]
+fn only_a_checkpointed_workflow_and_its_clones_are_recoverable() {
+    use cano_core::scheduler::Job;
+    let env = Env::new();
+    let plain = Workflow::bare()
+        .register(Order::Reserve, Step::new("reserve", Order::Done, &env))
+        .add_exit_state(Order::Done);
+    assert!(Job::<Order>::recoverable(&plain).is_none());
+    let checkpointed = plain.clone().with_checkpoint_store(env.store.clone());
+    assert!(Job::<Order>::recoverable(&checkpointed).is_some());
+    assert!(Job::<Order>::recoverable(&checkpointed.clone()).is_some());
+}

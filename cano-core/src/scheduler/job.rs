@@ -390,9 +390,23 @@ where
 
     /// `Some` for a checkpointed workflow: its store is scanned at start.
     fn recoverable(&self) -> Option<&dyn RecoverableJob> {
-        self.is_checkpointed()
-            .then_some(self as &dyn RecoverableJob)
+        self.settings_recoverable()
+            .map(|as_recoverable| as_recoverable(self))
     }
+}
+
+/// A workflow as a [`RecoverableJob`]: reached through the pointer
+/// [`Workflow::with_checkpoint_store`] sets, so a program without checkpoints links none of
+/// the recovery methods' code (as for the ledgered run, issue 15).
+pub(crate) type AsRecoverable<S, K> = fn(&Workflow<S, K>) -> &dyn RecoverableJob;
+
+/// The [`AsRecoverable`] of every workflow.
+pub(crate) fn as_recoverable<S, K>(workflow: &Workflow<S, K>) -> &dyn RecoverableJob
+where
+    S: Clone + Eq + Hash + fmt::Debug + Send + Sync + 'static,
+    K: Send + Sync + 'static,
+{
+    workflow
 }
 
 impl<S, K> RecoverableJob for Workflow<S, K>

@@ -54,6 +54,7 @@ mod handle;
 pub mod history;
 mod info;
 mod job;
+pub(crate) use job::{AsRecoverable, as_recoverable};
 mod queue;
 mod recovery;
 mod runs;

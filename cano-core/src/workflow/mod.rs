@@ -73,6 +73,7 @@ use crate::error::CanoError;
 use crate::random::{JitterSource, RandomSource, SplitMix64, next_default_seed};
 use crate::resource::{DefaultKey, Resources};
 
+use crate::scheduler::AsRecoverable;
 use durable::LedgeredRun;
 use join::{DynJoinTask, JoinConfig, JoinStrategy, JoinTask};
 use observer::{Observers, WorkflowObserver};
@@ -136,6 +137,9 @@ struct Extras<S, K> {
     /// How a run with a ledger runs: set with a checkpoint store or a compensatable task,
     /// the only places that name the ledgered run's code (see [`LedgeredRun`]).
     ledgered: Option<LedgeredRun<S, K>>,
+    /// The workflow as a job the scheduler's recovery scan lists and resumes: set with a
+    /// checkpoint store, the only place that names that code (as `ledgered`).
+    recoverable: Option<AsRecoverable<S, K>>,
     /// State → position in `states`, built only once there are more than
     /// [`LINEAR_LOOKUP_MAX`] states (below that a scan is faster, and most workflows have a
     /// handful of states: a scheduler may hold thousands of them).
@@ -173,6 +177,7 @@ impl<S, K> Settings<S, K> {
                 total_timeout: None,
                 has_sagas: false,
                 ledgered: None,
+                recoverable: None,
                 index: None,
                 observers: Observers::none(),
                 random: None,
@@ -211,6 +216,11 @@ impl<S, K> Settings<S, K> {
         self.extras.as_ref()?.ledgered
     }
 
+    /// How the workflow is a recoverable job, if it has a checkpoint store.
+    fn recoverable(&self) -> Option<AsRecoverable<S, K>> {
+        self.extras.as_ref()?.recoverable
+    }
+
     fn identity(&self) -> &RunIdentity {
         self.extras
             .as_ref()
@@ -247,6 +257,7 @@ impl<S: Clone + Eq + Hash, K> Clone for Settings<S, K> {
                     total_timeout: extras.total_timeout,
                     has_sagas: extras.has_sagas,
                     ledgered: extras.ledgered,
+                    recoverable: extras.recoverable,
                     index: extras.index.clone(),
                     observers: extras.observers.clone(),
                     random: extras.random.clone(),
@@ -527,6 +538,12 @@ where
         self.settings.workflow_version()
     }
 
+    /// The workflow as a recoverable job, if it has a checkpoint store (see
+    /// [`AsRecoverable`]).
+    pub(crate) fn settings_recoverable(&self) -> Option<AsRecoverable<S, K>> {
+        self.settings.recoverable()
+    }
+
     /// Whether runs are checkpointed ([`with_checkpoint_store`](Self::with_checkpoint_store)).
     pub fn is_checkpointed(&self) -> bool {
         self.settings.checkpoint().is_some()
@@ -761,6 +778,7 @@ where
             state_key: <S as StateKey>::state_key,
         });
         extras.ledgered = Some(durable::ledgered_run::<S, K>);
+        extras.recoverable = Some(crate::scheduler::as_recoverable::<S, K>);
         self
     }
 }
