@@ -497,6 +497,18 @@ fn misuse_is_a_clear_error() {
         .block_on(no_store.resume_from_on(&env.clock, "x"))
         .unwrap_err();
     assert_eq!(err.category(), "configuration");
+    assert!(err.to_string().contains("with_checkpoint_store"), "{err}");
+
+    // Compensations without a store: the run has a ledger, but nothing to resume from.
+    let saga_only = Workflow::bare()
+        .register_compensatable(Order::Reserve, Undoable::new("reserve", Order::Done, &env))
+        .add_exit_state(Order::Done);
+    let err = env
+        .sim
+        .block_on(saga_only.resume_from_on(&env.clock, "x"))
+        .unwrap_err();
+    assert_eq!(err.category(), "configuration");
+    assert!(err.to_string().contains("with_checkpoint_store"), "{err}");
 
     let unknown = order_workflow(&env);
     let err = env

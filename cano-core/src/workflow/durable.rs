@@ -79,6 +79,11 @@ where
     }
 }
 
+/// Why a workflow without a checkpoint store cannot resume a run.
+pub(crate) fn resume_needs_a_store() -> CanoError {
+    CanoError::configuration("resume_from needs a checkpoint store: call with_checkpoint_store")
+}
+
 /// How a ledgered run begins.
 pub(crate) enum Begin<S> {
     /// A new run from `initial`, under `run` (or the workflow's id).
@@ -308,9 +313,7 @@ where
         let Some(checkpoint) = self.settings.checkpoint() else {
             return match begin {
                 Begin::Fresh { initial, .. } => Ok((ledger, Opened::Run(initial))),
-                Begin::Resume(_) => Err(CanoError::configuration(
-                    "resume_from needs a checkpoint store: call with_checkpoint_store",
-                )),
+                Begin::Resume(_) => Err(resume_needs_a_store()),
             };
         };
         let version = self.settings.workflow_version();

@@ -13,7 +13,9 @@ use core::time::Duration;
 
 use futures::future::{Either, ready, select};
 
-use super::durable::{Begin, Ledger, LedgerSlot, LedgeredRun, NoLedger, Opened};
+use super::durable::{
+    Begin, Ledger, LedgerSlot, LedgeredRun, NoLedger, Opened, resume_needs_a_store,
+};
 use super::join::{RunJoin, SplitResult};
 use super::observer::{TaskEvents, TaskId};
 use super::retry::{Attempts, MakeAttempt, TaskConfig};
@@ -284,9 +286,7 @@ where
         }
         match self.settings.ledgered() {
             Some(ledgered) => self.run_through(ledgered, ctx, Begin::Resume(run), true),
-            None => Box::pin(ready(Err(CanoError::configuration(
-                "resume_from needs a checkpoint store: call with_checkpoint_store",
-            )))),
+            None => Box::pin(ready(Err(resume_needs_a_store()))),
         }
     }
 
