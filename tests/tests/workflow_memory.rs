@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cano_core::schedule::FirstRun;
+use cano_core::schedule::{FirstRun, RunStart};
 use cano_core::scheduler::{Fire, Job, Scheduler, job_fn};
 use cano_core::testing::Simulation;
 use cano_core::{CanoError, Clock, RunContext, Task, TaskResult, Workflow};
@@ -224,11 +224,12 @@ fn a_flow_with_a_one_state_workflow_job_costs_little_more_than_a_job_fn_flow() {
 const JOB_FN_FLOW_BYTES_MAX: isize = 216;
 
 /// The same after the first run at start: the run history's entry (24 B; it was 40) and
-/// what the virtual-time executor keeps of 500 spawned runs (~50 B a flow here; a real
-/// runtime frees its tasks) on top. 305 B on a 64-bit target on 2026-12-02, 310 B with
-/// the workspace's features (observers keep a larger event ring); it was 337 / 342 B, and
-/// ~575 B before that. An 8-byte regression fails.
-const JOB_FN_FLOW_AFTER_RUN_BYTES_MAX: isize = 312;
+/// the run's bookkeeping the flow keeps. 248 B on a 64-bit target on 2026-12-04, 258 B
+/// with the workspace's features (observers keep a larger event ring): the run finished in the loop's first poll
+/// ([`RunStart::Inline`]), so the virtual-time executor keeps nothing of a spawned task
+/// (~57 B a flow when every run was spawned: 305 B, 310 B with the workspace's features;
+/// ~575 B before issue 15). An 8-byte regression fails in a workspace build.
+const JOB_FN_FLOW_AFTER_RUN_BYTES_MAX: isize = 263;
 
 #[test]
 fn a_job_fn_flow_stays_within_its_heap_budget() {
@@ -264,10 +265,12 @@ fn a_job_fn_flow_stays_within_its_heap_budget() {
 
 /// Allocations per scheduled run in a steady stream of runs (100 `job_fn` flows every
 /// 10 ms, on the virtual-time simulation, once the first second warmed it up): the run's
-/// future, the job's future and the simulation's waker for its poll, and nothing of the
-/// driver's own. Its abort signal and cancellation token are reused from ended runs; they
-/// were two more allocations per run, and the driver's tables regrew after every burst.
-const ALLOCATIONS_PER_STEADY_RUN_MAX: u64 = 3;
+/// future and the job's future, and nothing of the driver's own. The loop's first poll
+/// finishes the run ([`RunStart::Inline`]), so there is no task and no waker (2.17 per run
+/// on 2026-12-04; 3 when every run was spawned). Its abort signal and cancellation token
+/// are reused from ended runs; they were two more allocations per run, and the driver's
+/// tables regrew after every burst.
+const ALLOCATIONS_PER_STEADY_RUN_MAX: u64 = 2;
 
 /// Allocations per run that `metrics` telemetry adds when it is compiled in (a workspace
 /// build unifies cano-core's features, and cano-tokio's tests turn it on): the labels of each
@@ -417,6 +420,9 @@ fn a_scheduled_run_holds_its_jobs_future_once() {
             Duration::from_millis(10),
         )
         .unwrap();
+    // Spawned before its first poll, so every run's task is measured (inline, a run this
+    // job's first poll finishes is never spawned).
+    scheduler.set_run_start("flow", RunStart::Spawned).unwrap();
     let running = sim
         .block_on(scheduler.start(sim.clock(), spawner.clone()))
         .expect("start");
@@ -538,8 +544,11 @@ const EXTRA_BYTES_PER_SLOW_FIRST_RUN_MAX: isize = 8;
 fn a_burst_of_runs_that_end_after_the_loop_slept_leaves_nothing_behind() {
     let counter = Arc::new(AtomicU64::new(0));
     let every = Duration::from_secs(3600);
+    // Spawned, as the slow flows' runs are once their first poll waits: what the
+    // simulation keeps of a spawned task is the same on both sides.
     let quick = |s: &mut Scheduler<()>, id: &str| {
         s.every(id, counting_job(&counter), (), every).unwrap();
+        s.set_run_start(id, RunStart::Spawned).unwrap();
     };
     let slow = |s: &mut Scheduler<()>, id: &str| {
         let millis = 1 + u64::from(id.as_bytes()[id.len() - 1] - b'0');

@@ -43,6 +43,7 @@ use crate::time::{Instant, instant_at, mono_micros, timestamp_at, to_wall};
 use alloc::collections::VecDeque;
 
 mod fleet_hooks;
+pub(crate) mod inline_start;
 mod recovery;
 mod steer;
 pub use steer::InFlight;
@@ -109,6 +110,10 @@ pub struct Dispatch {
     /// Whether the run takes over a fire another node claimed and did not finish (a
     /// checkpointed workflow resumes from its log).
     pub takeover: bool,
+    /// Whether the driver may poll the run once on its own task before it spawns it (the
+    /// flow's [`RunStart`](crate::schedule::RunStart) is `Inline`). A driver that finds
+    /// such a poll slow reports it with [`SchedulerCore::spawn_later_runs`].
+    pub inline: bool,
 }
 
 /// What [`SchedulerCore::poll`] wants done. Call `poll` again after `Start` and `Cancel`,
@@ -616,6 +621,7 @@ impl SchedulerCore {
             interval_mode: slot.timeline.interval_mode(),
             first_run: slot.first_run,
             jitter: Duration::from_micros(slot.config.jitter as u64),
+            run_start: slot.run_start,
         })
     }
 
@@ -639,6 +645,7 @@ impl SchedulerCore {
             config.jitter = micros(policy.jitter);
         });
         slot.first_run = policy.first_run;
+        slot.run_start = policy.run_start;
         if let Some(interval) = slot.timeline.every() {
             let was_wall = slot.timeline.is_wall();
             slot.timeline = Timeline::every_in(interval, policy.interval_mode);
@@ -1106,6 +1113,36 @@ impl SchedulerCore {
             fire,
             fence: Fence::ZERO,
             takeover: false,
+            inline: self.flows[i].starts_inline(),
+        }
+    }
+
+    /// The driver's inline first poll of a run of `flow` ([`Dispatch::inline`]) took longer
+    /// than [`INLINE_START_BUDGET`](crate::schedule::INLINE_START_BUDGET): the flow's later
+    /// runs are spawned before their first poll (its policy's
+    /// [`RunStart`](crate::schedule::RunStart) becomes `Spawned`). An unknown or removed
+    /// flow is ignored.
+    ///
+    /// ```
+    /// use cano_core::scheduler::SchedulerCore;
+    /// use cano_core::schedule::Schedule;
+    /// use cano_core::Instant;
+    /// use cano_core::jiff::Timestamp;
+    ///
+    /// let mut core = SchedulerCore::new();
+    /// let flow = core.add_flow("m", Schedule::Manual).unwrap();
+    /// let wall = Timestamp::UNIX_EPOCH;
+    /// core.start(Instant::ZERO, wall);
+    /// let first = core.trigger(flow, Instant::ZERO, wall).unwrap().unwrap();
+    /// assert!(first.inline);
+    /// core.spawn_later_runs(flow); // its inline poll was slow
+    /// core.finish(first.run, Instant::ZERO, wall, Ok(())).unwrap();
+    /// let second = core.trigger(flow, Instant::ZERO, wall).unwrap().unwrap();
+    /// assert!(!second.inline);
+    /// ```
+    pub fn spawn_later_runs(&mut self, flow: FlowIndex) {
+        if let Some(slot) = self.flows.get_mut(flow.get()) {
+            slot.run_start = crate::schedule::RunStart::Spawned;
         }
     }
 

@@ -21,6 +21,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use futures::task::AtomicWaker;
 
 use super::core::fleet::{FleetAction, FleetReport, FleetStatus};
+use super::core::inline_start::{InlinePass, Polled};
 use super::core::{Action, Dispatch, FlowMap, RunOutcome, ScheduleWrite, SchedulerCore};
 use super::error::SchedulerError;
 use super::events::{EventPump, SchedulerEvent, SchedulerObserver};
@@ -149,6 +150,9 @@ pub(crate) struct DriverState {
     spare_tokens: Vec<CancellationToken>,
     /// Abort signals of ended runs, reset, for the next runs (kept like `spare_tokens`).
     spare_aborts: Vec<Arc<AbortSignal>>,
+    /// The run whose future the loop is handing to the spawner after an inline first poll,
+    /// and whether the future was dropped unfinished meanwhile (see [`Common::run_dropped`]).
+    handing_over: Option<(RunId, bool)>,
     /// The deadline the loop sleeps until (`Instant::MAX`: until an event).
     sleeping_until: Instant,
     /// The loop went to sleep holding a burst's capacity in its batches (more than
@@ -376,6 +380,23 @@ impl Common {
         }
     }
 
+    /// Run `run`'s future was dropped before it finished. While the loop hands it to the
+    /// spawner after an inline first poll, the loop records the end once the spawner
+    /// answered (a refusal ends it as a failed run, as a refused spawn always does);
+    /// otherwise it ended as cancelled.
+    fn run_dropped(&self, run: RunId) {
+        let handing_over = self.state.with(|st| match &mut st.handing_over {
+            Some((handed, dropped)) if *handed == run => {
+                *dropped = true;
+                true
+            }
+            _ => false,
+        });
+        if !handing_over {
+            self.run_ended(run, RunOutcome::Cancelled);
+        }
+    }
+
     /// Makes the schedule-store writes the core asked for, one after the other (so a
     /// flow's records reach the store in the order they were taken), and reports each
     /// result to the core; then wakes `flush` waiters.
@@ -542,9 +563,11 @@ impl Common {
 pub(crate) trait Runs: Send + Sync {
     fn common(&self) -> &Common;
 
-    /// Spawns a run. A spawn failure is recorded as a failed run of its flow (so a full
-    /// pool backs the flow off instead of wedging it) and returned to the caller.
-    fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError>;
+    /// Starts a run: with `poll_first`, polls it once on the calling task and spawns it
+    /// only if that poll did not finish it; otherwise spawns it. A spawn failure is
+    /// recorded as a failed run of its flow (so a full pool backs the flow off instead of
+    /// wedging it) and returned to the caller.
+    fn start_run(self: Arc<Self>, run: PendingRun, poll_first: bool) -> Result<(), SpawnError>;
 }
 
 struct Driver<P> {
@@ -560,7 +583,7 @@ where
         &self.common
     }
 
-    fn spawn_run(self: Arc<Self>, run: PendingRun) -> Result<(), SpawnError> {
+    fn start_run(self: Arc<Self>, run: PendingRun, poll_first: bool) -> Result<(), SpawnError> {
         let PendingRun {
             dispatch:
                 Dispatch {
@@ -616,10 +639,34 @@ where
             unfinished.common = None;
             common.run_ended(run, outcome);
         };
-        self.spawner.spawn(Box::pin(future)).inspect_err(|&e| {
-            self.common
-                .run_ended(run, RunOutcome::from(Err(&CanoError::Spawn(e))));
-        })
+        let refused = |e: SpawnError| RunOutcome::from(Err(&CanoError::Spawn(e)));
+        if !poll_first {
+            return self.spawner.spawn(Box::pin(future)).inspect_err(|&e| {
+                self.common.run_ended(run, refused(e));
+            });
+        }
+        let mut future: BoxFuture<'static, ()> = Box::pin(future);
+        // A task's first poll by its executor re-registers whatever this one registered
+        // with the no-op waker, so a run that waits loses no wake-up by being handed over.
+        if future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+            .is_ready()
+        {
+            return Ok(());
+        }
+        let common = &self.common;
+        common.state.with(|st| st.handing_over = Some((run, false)));
+        let spawned = self.spawner.spawn(future);
+        let dropped = common
+            .state
+            .with(|st| st.handing_over.take().is_some_and(|(_, dropped)| dropped));
+        match spawned {
+            Err(e) => common.run_ended(run, refused(e)),
+            Ok(()) if dropped => common.run_ended(run, RunOutcome::Cancelled),
+            Ok(()) => {}
+        }
+        spawned
     }
 }
 
@@ -663,7 +710,7 @@ struct RunEndGuard<'a> {
 impl Drop for RunEndGuard<'_> {
     fn drop(&mut self) {
         if let Some(common) = self.common.take() {
-            common.run_ended(self.run, RunOutcome::Cancelled);
+            common.run_dropped(self.run);
         }
     }
 }
@@ -805,9 +852,23 @@ where
         }
         // Outside the lock: it wakes the runs' tasks.
         batches.drops.drain(..).for_each(|abort| abort.abort());
+        let mut pass = InlinePass::default();
+        let mut last_reading = None;
         for run in batches.starts.drain(..) {
-            // Already recorded as a failed run of its flow; nobody else to tell.
-            let _ = driver.clone().spawn_run(run);
+            // A refused spawn is already recorded as a failed run of its flow; nobody else
+            // to tell.
+            if !pass.polls_first(&run.dispatch) {
+                let _ = driver.clone().start_run(run, false);
+                continue;
+            }
+            let flow = run.dispatch.flow;
+            let began = *last_reading.get_or_insert_with(|| clock.now());
+            let _ = driver.clone().start_run(run, true);
+            let ended = clock.now();
+            last_reading = Some(ended);
+            if pass.polled(began, ended) == Polled::Slow {
+                common.state.with(|st| st.core.spawn_later_runs(flow));
+            }
         }
         if quiet_ahead {
             batches.shrink();
@@ -933,6 +994,7 @@ where
                 tokens: Vec::new(),
                 spare_tokens: Vec::new(),
                 spare_aborts: Vec::new(),
+                handing_over: None,
                 sleeping_until: Instant::ZERO,
                 loop_holds_burst: false,
                 report: None,

@@ -1452,6 +1452,7 @@ impl SchedulerCore {
                 fire,
                 fence,
                 takeover,
+                inline: self.flows[i].starts_inline(),
             }));
         }
         // Staggered fires whose turn has come: claim them (nobody was heard claiming).

@@ -246,8 +246,13 @@ impl RunningScheduler {
             Ok(st.core.trigger(flow, now, wall)?.map(|d| st.admit(d)))
         })?;
         if let Some(run) = run {
-            // The caller must learn that its run never started.
-            self.runs.clone().spawn_run(run).map_err(CanoError::Spawn)?;
+            // The caller must learn that its run never started. Spawned, never polled here
+            // (whatever the flow's `RunStart`): the caller's task may hold a lock the job
+            // takes, and handing the run to the loop to poll costs more than the spawn.
+            self.runs
+                .clone()
+                .start_run(run, false)
+                .map_err(CanoError::Spawn)?;
         }
         Ok(())
     }

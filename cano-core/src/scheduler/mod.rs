@@ -101,7 +101,7 @@ use crate::persist::{DynFireLedger, DynScheduleStore, FireLedger, NodeId, Schedu
 use crate::runtime::{Clock, Spawner};
 use crate::scheduler::backoff::BackoffPolicy;
 use crate::scheduler::schedule::{
-    FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy,
+    FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, RunStart, Schedule, SchedulePolicy,
 };
 use alloc::format;
 use alloc::sync::Arc;
@@ -393,6 +393,29 @@ where
     /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
     pub fn set_first_run(&mut self, id: &str, first_run: FirstRun) -> CanoResult<()> {
         self.update_policy(id, |p| p.first_run = first_run)
+    }
+
+    /// Sets how flow `id`'s runs start ([`RunStart`]; default `Inline`: the scheduler's loop
+    /// polls a run once itself and spawns it only if that poll did not finish it). A run
+    /// started by [`RunningScheduler::trigger`] is always spawned from the caller's task.
+    ///
+    /// ```
+    /// use cano_core::schedule::RunStart;
+    /// use cano_core::scheduler::{Fire, Scheduler, job_fn};
+    /// use cano_core::CanoError;
+    /// use core::time::Duration;
+    ///
+    /// let mut s: Scheduler<()> = Scheduler::new();
+    /// let job = job_fn(|(), _: Fire| async { Ok::<(), CanoError>(()) });
+    /// s.every("blocking-report", job, (), Duration::from_secs(60)).unwrap();
+    /// s.set_run_start("blocking-report", RunStart::Spawned).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SchedulerError::UnknownFlowInSetter`] (category `"configuration"`).
+    pub fn set_run_start(&mut self, id: &str, run_start: RunStart) -> CanoResult<()> {
+        self.update_policy(id, |p| p.run_start = run_start)
     }
 
     /// Sets flow `id`'s largest schedule jitter (see [`SchedulePolicy::jitter`]).

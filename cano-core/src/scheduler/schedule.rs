@@ -165,7 +165,50 @@ pub enum FirstRun {
     AfterInterval,
 }
 
-/// A flow's scheduling policies. The default keeps cano 0.12's behaviour.
+/// How a flow's runs start on the scheduler's runtime.
+///
+/// ```
+/// use cano_core::schedule::{RunStart, SchedulePolicy};
+///
+/// assert_eq!(SchedulePolicy::default().run_start, RunStart::Inline);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RunStart {
+    /// The scheduler's loop polls a run once itself, and spawns it on the scheduler's
+    /// [`Spawner`](crate::Spawner) only if that poll did not finish it: a job that finishes
+    /// without waiting (a counter, a channel send, a workflow of such tasks) costs no task.
+    /// A job that waits (on I/O, a timer, a lock) runs up to its first wait on the loop, then
+    /// as a spawned task.
+    ///
+    /// A first poll that takes longer than [`INLINE_START_BUDGET`] moves the flow to
+    /// [`Spawned`](Self::Spawned) for good (its [`SchedulePolicy`] then reads `Spawned`), and
+    /// once a pass of the loop has spent that budget on inline polls it spawns the rest of
+    /// that pass's runs: a job with slow synchronous work delays other flows' starts once, by
+    /// about one such poll. Time is read on the scheduler's clock, so under a fake clock no
+    /// poll is ever slow (and on a loaded machine a poll the OS preempted can count as slow:
+    /// its flow then runs as `Spawned`, as every flow did before `Inline` existed).
+    ///
+    /// A run [`RunningScheduler::trigger`](crate::scheduler::RunningScheduler::trigger)
+    /// starts is spawned from the caller's task whatever this says: the caller may hold a
+    /// lock the job takes.
+    #[default]
+    Inline,
+    /// Every run is spawned before its first poll (as cano 0.12 and tokio-cron-scheduler
+    /// do): for a job that must never run on the loop's task, such as one that blocks its
+    /// thread, reads task-local values, or whose first poll must run in parallel with other
+    /// flows' on a multi-thread runtime.
+    Spawned,
+}
+
+/// How long a run's inline first poll ([`RunStart::Inline`]) may take before its flow's
+/// later runs are spawned; also what one pass of the loop spends on inline polls before it
+/// spawns the rest of its runs. Tokio's guidance for the longest stretch between two
+/// awaits is 10–100 µs.
+pub const INLINE_START_BUDGET: Duration = Duration::from_micros(50);
+
+/// A flow's scheduling policies. The default keeps cano 0.12's behaviour, except that a run
+/// starts [inline](RunStart::Inline).
 ///
 /// ```
 /// use cano_core::schedule::{MissedFirePolicy, OverlapPolicy, SchedulePolicy};
@@ -195,6 +238,9 @@ pub struct SchedulePolicy {
     /// `FixedRandomDelay`), added to every fire's start but never reaching the next fire.
     /// Zero (the default) disables it.
     pub jitter: Duration,
+    /// How runs start: polled once on the scheduler's loop first (the default), or always
+    /// spawned.
+    pub run_start: RunStart,
 }
 
 impl SchedulePolicy {

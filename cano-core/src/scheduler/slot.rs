@@ -18,8 +18,8 @@ use super::queue::DeadlineQueue;
 use crate::persist::ScheduleHash;
 use crate::scheduler::flow::FlowState;
 use crate::scheduler::schedule::{
-    FirstRun, MissedFirePolicy, OverlapPolicy, Schedule, SchedulePolicy, Timeline, WallSchedule,
-    choose, keep, micros, stable_jitter,
+    FirstRun, MissedFirePolicy, OverlapPolicy, RunStart, Schedule, SchedulePolicy, Timeline,
+    WallSchedule, choose, keep, micros, stable_jitter,
 };
 use crate::time::{Instant, instant_at, mono_micros, timestamp_at, wall_micros_at};
 
@@ -303,6 +303,7 @@ pub(crate) struct FlowSlot {
     pub(crate) held: Held,
     /// Removed while running: no longer known by id; its slot is reused once its runs end.
     pub(crate) removed: bool,
+    pub(crate) run_start: RunStart,
 }
 
 pub(crate) fn saturating_add(counter: u32, n: u64) -> u32 {
@@ -322,7 +323,13 @@ impl FlowSlot {
             missed_fires: 0,
             held: Held::Nothing,
             removed: false,
+            run_start: RunStart::Inline,
         }
+    }
+
+    /// Whether the flow's runs may be polled once on the loop before they are spawned.
+    pub(crate) fn starts_inline(&self) -> bool {
+        self.run_start == RunStart::Inline
     }
 
     /// The flow's policies as set (the jitter is its fixed offset once started).
@@ -333,6 +340,7 @@ impl FlowSlot {
             interval_mode: self.timeline.interval_mode(),
             first_run: self.first_run,
             jitter: Duration::from_micros(self.config.jitter.max(0) as u64),
+            run_start: self.run_start,
         }
     }
 

@@ -257,6 +257,7 @@ impl SchedulerCore {
             fire,
             fence: crate::persist::Fence::ZERO,
             takeover: false,
+            inline: self.flows[i].starts_inline(),
         })
     }
 

@@ -1,0 +1,260 @@
+//! How runs start ([`RunStart`]): a run the loop's first poll finishes costs no task, a run
+//! that waits is handed to the spawner without losing its wake-up, a slow first poll moves
+//! its flow to spawned runs, a pass spends a bounded time on inline polls, and a spawner's
+//! refusal after a first poll is a failed run, as a refused spawn always is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cano_core::schedule::{INLINE_START_BUDGET, RunStart};
+use cano_core::scheduler::{Fire, RunningScheduler, Scheduler, job_fn};
+use cano_core::testing::{FakeClock, SimSpawner, Simulation};
+use cano_core::{BoxFuture, CanoError, Clock, SpawnError, Spawner, Status};
+
+/// A spawner onto the simulation that counts what it is given and refuses once its
+/// budget (if any) is used up, like a full embassy pool.
+#[derive(Clone)]
+struct CountingSpawner {
+    inner: SimSpawner,
+    spawned: Arc<AtomicUsize>,
+    budget: Option<usize>,
+}
+
+impl CountingSpawner {
+    fn new(sim: &Simulation) -> Self {
+        CountingSpawner {
+            inner: sim.spawner(),
+            spawned: Arc::new(AtomicUsize::new(0)),
+            budget: None,
+        }
+    }
+
+    /// Futures spawned besides the scheduler's loop.
+    fn runs_spawned(&self) -> usize {
+        self.spawned.load(Ordering::SeqCst) - 1
+    }
+}
+
+impl Spawner for CountingSpawner {
+    fn spawn(&self, future: BoxFuture) -> Result<(), SpawnError> {
+        let n = self.spawned.load(Ordering::SeqCst);
+        if self.budget.is_some_and(|budget| n >= budget) {
+            return Err(SpawnError::PoolFull);
+        }
+        self.spawned.fetch_add(1, Ordering::SeqCst);
+        self.inner.spawn(future)
+    }
+}
+
+/// A job that counts its runs and, before it returns, takes `busy` of (fake) time without
+/// waiting, then waits `wait` on the fire's clock.
+fn job(
+    runs: &Arc<AtomicU64>,
+    clock: &FakeClock,
+    busy: Duration,
+    wait: Duration,
+) -> impl cano_core::scheduler::Job<()> + use<> {
+    let (runs, clock) = (runs.clone(), clock.clone());
+    job_fn(move |(), fire: Fire| {
+        let (runs, clock) = (runs.clone(), clock.clone());
+        async move {
+            clock.advance(busy);
+            if !wait.is_zero() {
+                let clock = fire.clock();
+                clock.sleep_until(clock.now() + wait).await;
+            }
+            runs.fetch_add(1, Ordering::SeqCst);
+            Ok::<(), CanoError>(())
+        }
+    })
+}
+
+fn start(sim: &Simulation, s: Scheduler<()>, spawner: &CountingSpawner) -> RunningScheduler {
+    sim.block_on(s.start(sim.clock(), spawner.clone()))
+        .expect("start")
+}
+
+fn every_10ms(s: &mut Scheduler<()>, id: &str, job: impl cano_core::scheduler::Job<()>) {
+    s.every(id, job, (), Duration::from_millis(10)).unwrap();
+}
+
+#[test]
+fn a_run_its_first_poll_finishes_is_never_spawned() {
+    let sim = Simulation::new();
+    let spawner = CountingSpawner::new(&sim);
+    let runs = Arc::new(AtomicU64::new(0));
+    let mut s = Scheduler::new();
+    for id in ["a", "b", "c"] {
+        every_10ms(
+            &mut s,
+            id,
+            job(&runs, &sim.clock(), Duration::ZERO, Duration::ZERO),
+        );
+    }
+    let running = start(&sim, s, &spawner);
+    sim.run_for(Duration::from_millis(95));
+    let ran = runs.load(Ordering::SeqCst);
+    assert_eq!(ran, 30, "each flow ran at 0, 10, …, 90 ms");
+    assert_eq!(spawner.runs_spawned(), 0, "no run needed a task");
+    let recorded: u64 = ["a", "b", "c"]
+        .iter()
+        .map(|id| running.status(id).unwrap().run_count)
+        .sum();
+    assert_eq!(recorded, ran, "every inline run was recorded as a run");
+    drop(sim.block_on(running.stop()).expect("stop"));
+}
+
+#[test]
+fn a_spawned_flow_spawns_every_run() {
+    let sim = Simulation::new();
+    let spawner = CountingSpawner::new(&sim);
+    let runs = Arc::new(AtomicU64::new(0));
+    let mut s = Scheduler::new();
+    every_10ms(
+        &mut s,
+        "a",
+        job(&runs, &sim.clock(), Duration::ZERO, Duration::ZERO),
+    );
+    s.set_run_start("a", RunStart::Spawned).unwrap();
+    let running = start(&sim, s, &spawner);
+    sim.run_for(Duration::from_millis(95));
+    assert_eq!(runs.load(Ordering::SeqCst), 10);
+    assert_eq!(spawner.runs_spawned(), 10);
+    drop(sim.block_on(running.stop()).expect("stop"));
+}
+
+#[test]
+fn a_run_that_waits_is_spawned_after_its_first_poll_and_its_wake_up_is_kept() {
+    let sim = Simulation::new();
+    let spawner = CountingSpawner::new(&sim);
+    let runs = Arc::new(AtomicU64::new(0));
+    let mut s = Scheduler::new();
+    // Waits 3 ms on the fire's clock: its timer was registered with the first poll's no-op
+    // waker, and the spawned task's poll must register it again.
+    every_10ms(
+        &mut s,
+        "a",
+        job(
+            &runs,
+            &sim.clock(),
+            Duration::ZERO,
+            Duration::from_millis(3),
+        ),
+    );
+    let running = start(&sim, s, &spawner);
+    sim.run_for(Duration::from_millis(2));
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "still waiting");
+    assert_eq!(running.status("a").unwrap().status, Status::Running);
+    sim.run_for(Duration::from_millis(2));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "woke at 3 ms and finished");
+    assert_eq!(spawner.runs_spawned(), 1);
+    let info = running.status("a").unwrap();
+    assert_eq!((info.status, info.run_count), (Status::Completed, 1));
+    drop(sim.block_on(running.stop()).expect("stop"));
+}
+
+#[test]
+fn a_first_poll_over_the_budget_moves_its_flow_to_spawned_runs() {
+    let sim = Simulation::new();
+    let spawner = CountingSpawner::new(&sim);
+    let (slow_runs, quick_runs) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let over = INLINE_START_BUDGET + Duration::from_micros(1);
+    let mut s = Scheduler::new();
+    every_10ms(
+        &mut s,
+        "slow",
+        job(&slow_runs, &sim.clock(), over, Duration::ZERO),
+    );
+    s.every(
+        "quick",
+        job(
+            &quick_runs,
+            &sim.clock(),
+            INLINE_START_BUDGET,
+            Duration::ZERO,
+        ),
+        (),
+        Duration::from_millis(10),
+    )
+    .unwrap();
+    let running = start(&sim, s, &spawner);
+    sim.run_for(Duration::from_millis(95));
+    let (slow, quick) = (
+        slow_runs.load(Ordering::SeqCst),
+        quick_runs.load(Ordering::SeqCst),
+    );
+    assert!(slow >= 9 && quick >= 9, "{slow} and {quick} runs");
+    // The first pass polls "slow" inline (registered first): over the budget, so its later
+    // runs are spawned, and the pass spawns "quick". Later, "quick" (exactly the budget, not
+    // over it) is always polled inline.
+    assert_eq!(
+        spawner.runs_spawned() as u64,
+        (slow - 1) + 1,
+        "every run of slow but its first ({slow} runs) and quick's first"
+    );
+    drop(sim.block_on(running.stop()).expect("stop"));
+}
+
+#[test]
+fn a_pass_spawns_its_remaining_runs_once_its_inline_polls_spent_the_budget() {
+    let sim = Simulation::new();
+    let spawner = CountingSpawner::new(&sim);
+    let runs = Arc::new(AtomicU64::new(0));
+    let third = INLINE_START_BUDGET / 2;
+    // Hourly, first run at start: all four in the loop's first pass.
+    let mut s = Scheduler::new();
+    for id in ["a", "b", "c", "d"] {
+        s.every(
+            id,
+            job(&runs, &sim.clock(), third, Duration::ZERO),
+            (),
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    }
+    let running = start(&sim, s, &spawner);
+    sim.run_for(Duration::from_millis(1));
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    // a, b and c are polled inline (the pass had spent 0, 25 and 50 µs before each: not
+    // over the budget); d is spawned (75 µs).
+    assert_eq!(spawner.runs_spawned(), 1);
+    drop(sim.block_on(running.stop()).expect("stop"));
+}
+
+#[test]
+fn a_refused_spawn_after_a_first_poll_is_a_failed_run() {
+    let sim = Simulation::new();
+    let spawner = CountingSpawner {
+        budget: Some(1), // the scheduler's loop takes the one slot
+        ..CountingSpawner::new(&sim)
+    };
+    let runs = Arc::new(AtomicU64::new(0));
+    let mut s = Scheduler::new();
+    s.every(
+        "waits",
+        job(
+            &runs,
+            &sim.clock(),
+            Duration::ZERO,
+            Duration::from_millis(1),
+        ),
+        (),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let running = start(&sim, s, &spawner);
+    sim.run_for(Duration::from_millis(5));
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "the run never got past its wait"
+    );
+    let info = running.status("waits").unwrap();
+    assert_eq!((info.run_count, info.failure_streak), (1, 1), "{info:?}");
+    let Status::Backoff { last_error, .. } = info.status else {
+        panic!("the refusal is a failed run, not a cancelled one: {info:?}");
+    };
+    assert!(last_error.contains("task pool is full"), "{last_error}");
+    drop(sim.block_on(running.stop()).expect("stop"));
+}
