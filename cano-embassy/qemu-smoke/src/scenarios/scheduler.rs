@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use cano_embassy::jiff::Timestamp;
+use cano_embassy::schedule::RunStart;
 use cano_embassy::scheduler::{Fire, FlowInfo, Scheduler, StopReport};
 use cano_embassy::{
     BackoffPolicy, CanoError, CanoResult, Clock, EmbassyClock, EmbassySpawner, Instant, Pool,
@@ -451,12 +452,25 @@ fn check_stop(seen: &Observed) -> Outcome {
 pub async fn full_pool_is_a_failed_run(Env { clock, .. }: Env) -> Outcome {
     let executor = SendSpawner::for_current_executor().await;
     let spawner = EmbassySpawner::from_send_spawner(executor, &ONE_SLOT_POOL);
-    let job = |_: Fire| async { Ok::<(), CanoError>(()) };
+    // It waits, so its run needs a task: "starved" starts inline (its first poll waits and
+    // the loop hands it to the spawner), "starved-spawned" is spawned before any poll.
+    let job = |fire: Fire| async move {
+        let clock = fire.clock();
+        clock
+            .sleep_until(clock.now() + Duration::from_millis(1))
+            .await;
+        Ok::<(), CanoError>(())
+    };
     let mut scheduler = Scheduler::<()>::new();
+    for id in ["starved", "starved-spawned"] {
+        scheduler
+            .every(id, job, (), INTERVAL)
+            .map_err(|e| format!("registration failed: {e}"))?;
+    }
     scheduler
-        .every("starved", job, (), INTERVAL)
-        .map_err(|e| format!("registration failed: {e}"))?;
-    // The loop takes the only slot; the first run, due at once, finds none.
+        .set_run_start("starved-spawned", RunStart::Spawned)
+        .map_err(|e| format!("set_run_start failed: {e}"))?;
+    // The loop takes the only slot; the first runs, due at once, find none.
     let running = scheduler
         .start(clock, spawner)
         .await
@@ -467,33 +481,33 @@ pub async fn full_pool_is_a_failed_run(Env { clock, .. }: Env) -> Outcome {
         .map_err(|e| format!("registration failed: {e}"))?;
     let second_start = second.start(clock, spawner).await.map(drop);
     clock.sleep_until(clock.now() + MAX_LATENESS).await;
-    let info = running.status("starved").ok_or("flow starved is missing")?;
+    let infos = ["starved", "starved-spawned"].map(|id| running.status(id));
     let report = running.stop_within(Duration::ZERO).await;
-    let last_error = match &info.status {
-        Status::Backoff { last_error, .. } => last_error.as_str(),
-        _ => "",
-    };
-    hprintln!(
-        "       the run: {} (\"{}\"); a second scheduler: {}",
-        status_name(&info.status),
-        last_error,
-        match &second_start {
-            Ok(()) => "started",
-            Err(CanoError::Spawn(SpawnError::PoolFull)) => "pool full",
-            Err(_) => "another error",
-        }
-    );
     check!(
         second_start == Err(CanoError::Spawn(SpawnError::PoolFull)),
         "starting a scheduler on a full pool did not fail with PoolFull"
     );
     let pool_full = CanoError::Spawn(SpawnError::PoolFull).to_string();
-    check!(
-        info.failure_streak == 1 && info.run_count == 1 && last_error == pool_full,
-        "a run that could not be spawned left {} with a streak of {}",
-        status_name(&info.status),
-        info.failure_streak
-    );
+    for info in infos {
+        let info = info.ok_or("a flow is missing")?;
+        let last_error = match &info.status {
+            Status::Backoff { last_error, .. } => last_error.as_str(),
+            _ => "",
+        };
+        hprintln!(
+            "       {}: {} (\"{}\")",
+            info.id,
+            status_name(&info.status),
+            last_error
+        );
+        check!(
+            info.failure_streak == 1 && info.run_count == 1 && last_error == pool_full,
+            "{}: a run that could not be spawned left {} with a streak of {}",
+            info.id,
+            status_name(&info.status),
+            info.failure_streak
+        );
+    }
     check!(
         report.is_ok_and(|r| r.cancelled.is_empty()),
         "the stop failed"
