@@ -23,7 +23,8 @@ LOW=${LOW:-200}
 HIGH=${HIGH:-1200}
 
 # "cano-operation peer-operation" pairs; a row labelled in-place does different work from
-# its peer (cano 0.12 spawns every branch) and is shown for what it is.
+# its peer (cano 0.12 spawns every branch) and is shown for what it is. Against the floor (a
+# bare loop that spawns every run), the last column is what the scheduler spends of its own.
 PAIRS=(
   "cron-next/feb-29/cano cron-next/feb-29/cron-parser-0.12"
   "cron-next/dom-and-dow/cano-and cron-next/dom-and-dow/cron-parser-0.12"
@@ -33,6 +34,8 @@ PAIRS=(
   "split-16/in-place/cano split-16/spawned/cano-0.12"
   "scheduled-run/workflow/cano scheduled-run/workflow/cano-0.12"
   "scheduled-run/job_fn/cano scheduled-run/workflow/cano-0.12"
+  "scheduled-run/job_fn/cano scheduled-run/floor/bare-spawning-loop"
+  "scheduled-run/workflow/cano scheduled-run/floor/bare-spawning-loop"
   "trigger/workflow/cano trigger/workflow/cano-0.12"
   "trigger/job_fn/cano trigger/workflow/cano-0.12"
 )
@@ -80,14 +83,14 @@ wanted() { # <operation>: whether a filter word (if any) matches it
   return 1
 }
 
-printf '%-34s %12s   %-38s %12s   %s\n' "cano operation" "instr/op" "peer operation" "instr/op" "ratio"
+printf '%-34s %12s   %-38s %12s   %6s %8s\n' "cano operation" "instr/op" "peer operation" "instr/op" "ratio" "cano-peer"
 for pair in "${PAIRS[@]}"; do
   read -r cano peer <<<"$pair"
   wanted "$cano" || continue
   per_op "$OURS" "$cano"; a=$RESULT
   per_op "$OURS" "$peer"; b=$RESULT
-  printf '%-34s %12s   %-38s %12s   %s\n' "$cano" "$a" "$peer" "$b" \
-    "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')"
+  printf '%-34s %12s   %-38s %12s   %6s %8s\n' "$cano" "$a" "$peer" "$b" \
+    "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')" "$((a - b))"
 done
 
 if [ -n "$PEER015_BIN" ]; then
@@ -99,8 +102,8 @@ if [ -n "$PEER015_BIN" ]; then
     wanted "$cano" || continue
     per_op "$PEER015_BIN" "015:$cano" "$cano"; a=$RESULT
     per_op "$PEER015_BIN" "015:$peer" "$peer"; b=$RESULT
-    printf '%-34s %12s   %-38s %12s   %s\n' "$cano" "$a" "$peer" "$b" \
-      "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')"
+    printf '%-34s %12s   %-38s %12s   %6s %8s\n' "$cano" "$a" "$peer" "$b" \
+      "$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", a / b }')" "$((a - b))"
   done
 fi
 echo "(valgrind $(valgrind --version | sed 's/valgrind-//'), LOW=$LOW HIGH=$HIGH, load: $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -153,6 +153,9 @@ pub(crate) struct DriverState {
     /// The run whose future the loop is handing to the spawner after an inline first poll,
     /// and whether the future was dropped unfinished meanwhile (see [`Common::run_dropped`]).
     handing_over: Option<(RunId, bool)>,
+    /// The latest time a run was seen to end (`run_ended`'s clock readings, the latest of
+    /// them): the end of a run the loop's inline poll finished, without a second reading.
+    last_run_end: Instant,
     /// The deadline the loop sleeps until (`Instant::MAX`: until an event).
     sleeping_until: Instant,
     /// The loop went to sleep holding a burst's capacity in its batches (more than
@@ -371,6 +374,8 @@ impl Common {
             let flow = st.core.run_flow(run);
             // An error here means the core already forgot the run: nothing to record.
             let _ = st.core.finish(run, now, wall, outcome);
+            // The latest reading, whichever thread took it first.
+            st.last_run_end = st.last_run_end.max(now);
             st.release_token(flow);
             let quiet = st.trim_if_idle(now);
             st.loop_must_wake() || (quiet && st.loop_holds_burst)
@@ -566,8 +571,8 @@ pub(crate) trait Runs: Send + Sync {
     /// Starts a run: with `poll_first`, polls it once on the calling task and spawns it
     /// only if that poll did not finish it; otherwise spawns it. A spawn failure is
     /// recorded as a failed run of its flow (so a full pool backs the flow off instead of
-    /// wedging it) and returned to the caller.
-    fn start_run(self: Arc<Self>, run: PendingRun, poll_first: bool) -> Result<(), SpawnError>;
+    /// wedging it) and returned to the caller. `Ok(true)`: the first poll finished the run.
+    fn start_run(self: Arc<Self>, run: PendingRun, poll_first: bool) -> Result<bool, SpawnError>;
 }
 
 struct Driver<P> {
@@ -583,7 +588,7 @@ where
         &self.common
     }
 
-    fn start_run(self: Arc<Self>, run: PendingRun, poll_first: bool) -> Result<(), SpawnError> {
+    fn start_run(self: Arc<Self>, run: PendingRun, poll_first: bool) -> Result<bool, SpawnError> {
         let PendingRun {
             dispatch:
                 Dispatch {
@@ -601,7 +606,7 @@ where
         let Some(job) = job else {
             // The core dispatched a flow without a job: it cannot run, so it did not.
             self.common.run_ended(run, RunOutcome::Cancelled);
-            return Ok(());
+            return Ok(true);
         };
         let unbegun = RunBegun::new(self.clone());
         let future = async move {
@@ -641,9 +646,11 @@ where
         };
         let refused = |e: SpawnError| RunOutcome::from(Err(&CanoError::Spawn(e)));
         if !poll_first {
-            return self.spawner.spawn(Box::pin(future)).inspect_err(|&e| {
-                self.common.run_ended(run, refused(e));
-            });
+            return self
+                .spawner
+                .spawn(Box::pin(future))
+                .map(|()| false)
+                .inspect_err(|&e| self.common.run_ended(run, refused(e)));
         }
         let mut future: BoxFuture<'static, ()> = Box::pin(future);
         // A task's first poll by its executor re-registers whatever this one registered
@@ -653,7 +660,7 @@ where
             .poll(&mut Context::from_waker(Waker::noop()))
             .is_ready()
         {
-            return Ok(());
+            return Ok(true);
         }
         let common = &self.common;
         common.state.with(|st| st.handing_over = Some((run, false)));
@@ -666,7 +673,7 @@ where
             Ok(()) if dropped => common.run_ended(run, RunOutcome::Cancelled),
             Ok(()) => {}
         }
-        spawned
+        spawned.map(|()| false)
     }
 }
 
@@ -863,8 +870,12 @@ where
             }
             let flow = run.dispatch.flow;
             let began = *last_reading.get_or_insert_with(|| clock.now());
-            let _ = driver.clone().start_run(run, true);
-            let ended = clock.now();
+            let ended = match driver.clone().start_run(run, true) {
+                // A run's end is read once, as it ends (or, if a run on another thread
+                // ended since, that one's: later still).
+                Ok(true) => common.state.with(|st| st.last_run_end).max(began),
+                _ => clock.now(),
+            };
             last_reading = Some(ended);
             if pass.polled(began, ended) == Polled::Slow {
                 common.state.with(|st| st.core.spawn_later_runs(flow));
@@ -995,6 +1006,7 @@ where
                 spare_tokens: Vec::new(),
                 spare_aborts: Vec::new(),
                 handing_over: None,
+                last_run_end: Instant::ZERO,
                 sleeping_until: Instant::ZERO,
                 loop_holds_burst: false,
                 report: None,
