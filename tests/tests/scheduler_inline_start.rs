@@ -47,8 +47,8 @@ impl Spawner for CountingSpawner {
     }
 }
 
-/// A job that counts its runs and, before it returns, takes `busy` of (fake) time without
-/// waiting, then waits `wait` on the fire's clock.
+/// A job that counts its runs in `runs` and, before it returns, takes `busy` of (fake)
+/// time without waiting, then waits `wait` on the fire's clock.
 fn job(
     runs: &Arc<AtomicU64>,
     clock: &FakeClock,
@@ -70,191 +70,161 @@ fn job(
     })
 }
 
-fn start(sim: &Simulation, s: Scheduler<()>, spawner: &CountingSpawner) -> RunningScheduler {
-    sim.block_on(s.start(sim.clock(), spawner.clone()))
-        .expect("start")
+/// A simulation, its counting spawner, and a scheduler whose flows count their runs.
+struct Fixture {
+    sim: Simulation,
+    spawner: CountingSpawner,
+    scheduler: Option<Scheduler<()>>,
 }
 
-fn every_10ms(s: &mut Scheduler<()>, id: &str, job: impl cano_core::scheduler::Job<()>) {
-    s.every(id, job, (), Duration::from_millis(10)).unwrap();
+impl Fixture {
+    fn new() -> Self {
+        let sim = Simulation::new();
+        let spawner = CountingSpawner::new(&sim);
+        Fixture {
+            sim,
+            spawner,
+            scheduler: Some(Scheduler::new()),
+        }
+    }
+
+    /// Adds flow `id` every `every` (its first run at start), counting into a new counter.
+    fn every(&mut self, id: &str, every: Duration, busy: Duration, wait: Duration) -> Runs {
+        let runs = Runs::default();
+        let job = job(&runs.0, &self.sim.clock(), busy, wait);
+        let scheduler = self.scheduler.as_mut().expect("not started");
+        scheduler.every(id, job, (), every).unwrap();
+        runs
+    }
+
+    fn start(&mut self) -> RunningScheduler {
+        let scheduler = self.scheduler.take().expect("started once");
+        self.sim
+            .block_on(scheduler.start(self.sim.clock(), self.spawner.clone()))
+            .expect("start")
+    }
+
+    fn stop(&self, running: RunningScheduler) {
+        drop(self.sim.block_on(running.stop()).expect("stop"));
+    }
 }
+
+/// Runs that finished.
+#[derive(Clone, Default)]
+struct Runs(Arc<AtomicU64>);
+
+impl Runs {
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+const TEN_MS: Duration = Duration::from_millis(10);
+const HOURLY: Duration = Duration::from_secs(3600);
+const AT_ONCE: Duration = Duration::ZERO;
 
 #[test]
 fn a_run_its_first_poll_finishes_is_never_spawned() {
-    let sim = Simulation::new();
-    let spawner = CountingSpawner::new(&sim);
-    let runs = Arc::new(AtomicU64::new(0));
-    let mut s = Scheduler::new();
-    for id in ["a", "b", "c"] {
-        every_10ms(
-            &mut s,
-            id,
-            job(&runs, &sim.clock(), Duration::ZERO, Duration::ZERO),
-        );
-    }
-    let running = start(&sim, s, &spawner);
-    sim.run_for(Duration::from_millis(95));
-    let ran = runs.load(Ordering::SeqCst);
+    let mut f = Fixture::new();
+    let runs: Vec<Runs> = ["a", "b", "c"]
+        .iter()
+        .map(|id| f.every(id, TEN_MS, AT_ONCE, AT_ONCE))
+        .collect();
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(95));
+    let ran: u64 = runs.iter().map(Runs::get).sum();
     assert_eq!(ran, 30, "each flow ran at 0, 10, …, 90 ms");
-    assert_eq!(spawner.runs_spawned(), 0, "no run needed a task");
+    assert_eq!(f.spawner.runs_spawned(), 0, "no run needed a task");
     let recorded: u64 = ["a", "b", "c"]
         .iter()
         .map(|id| running.status(id).unwrap().run_count)
         .sum();
     assert_eq!(recorded, ran, "every inline run was recorded as a run");
-    drop(sim.block_on(running.stop()).expect("stop"));
+    f.stop(running);
 }
 
 #[test]
 fn a_spawned_flow_spawns_every_run() {
-    let sim = Simulation::new();
-    let spawner = CountingSpawner::new(&sim);
-    let runs = Arc::new(AtomicU64::new(0));
-    let mut s = Scheduler::new();
-    every_10ms(
-        &mut s,
-        "a",
-        job(&runs, &sim.clock(), Duration::ZERO, Duration::ZERO),
-    );
-    s.set_run_start("a", RunStart::Spawned).unwrap();
-    let running = start(&sim, s, &spawner);
-    sim.run_for(Duration::from_millis(95));
-    assert_eq!(runs.load(Ordering::SeqCst), 10);
-    assert_eq!(spawner.runs_spawned(), 10);
-    drop(sim.block_on(running.stop()).expect("stop"));
+    let mut f = Fixture::new();
+    let runs = f.every("a", TEN_MS, AT_ONCE, AT_ONCE);
+    let scheduler = f.scheduler.as_mut().unwrap();
+    scheduler.set_run_start("a", RunStart::Spawned).unwrap();
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(95));
+    assert_eq!(runs.get(), 10);
+    assert_eq!(f.spawner.runs_spawned(), 10);
+    f.stop(running);
 }
 
 #[test]
 fn a_run_that_waits_is_spawned_after_its_first_poll_and_its_wake_up_is_kept() {
-    let sim = Simulation::new();
-    let spawner = CountingSpawner::new(&sim);
-    let runs = Arc::new(AtomicU64::new(0));
-    let mut s = Scheduler::new();
+    let mut f = Fixture::new();
     // Waits 3 ms on the fire's clock: its timer was registered with the first poll's no-op
     // waker, and the spawned task's poll must register it again.
-    every_10ms(
-        &mut s,
-        "a",
-        job(
-            &runs,
-            &sim.clock(),
-            Duration::ZERO,
-            Duration::from_millis(3),
-        ),
-    );
-    let running = start(&sim, s, &spawner);
-    sim.run_for(Duration::from_millis(2));
-    assert_eq!(runs.load(Ordering::SeqCst), 0, "still waiting");
+    let runs = f.every("a", TEN_MS, AT_ONCE, Duration::from_millis(3));
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(2));
+    assert_eq!(runs.get(), 0, "still waiting");
     assert_eq!(running.status("a").unwrap().status, Status::Running);
-    sim.run_for(Duration::from_millis(2));
-    assert_eq!(runs.load(Ordering::SeqCst), 1, "woke at 3 ms and finished");
-    assert_eq!(spawner.runs_spawned(), 1);
+    f.sim.run_for(Duration::from_millis(2));
+    assert_eq!(runs.get(), 1, "woke at 3 ms and finished");
+    assert_eq!(f.spawner.runs_spawned(), 1);
     let info = running.status("a").unwrap();
     assert_eq!((info.status, info.run_count), (Status::Completed, 1));
-    drop(sim.block_on(running.stop()).expect("stop"));
+    f.stop(running);
 }
 
 #[test]
 fn a_first_poll_over_the_budget_moves_its_flow_to_spawned_runs() {
-    let sim = Simulation::new();
-    let spawner = CountingSpawner::new(&sim);
-    let (slow_runs, quick_runs) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut f = Fixture::new();
     let over = INLINE_START_BUDGET + Duration::from_micros(1);
-    let mut s = Scheduler::new();
-    every_10ms(
-        &mut s,
-        "slow",
-        job(&slow_runs, &sim.clock(), over, Duration::ZERO),
-    );
-    s.every(
-        "quick",
-        job(
-            &quick_runs,
-            &sim.clock(),
-            INLINE_START_BUDGET,
-            Duration::ZERO,
-        ),
-        (),
-        Duration::from_millis(10),
-    )
-    .unwrap();
-    let running = start(&sim, s, &spawner);
-    sim.run_for(Duration::from_millis(95));
-    let (slow, quick) = (
-        slow_runs.load(Ordering::SeqCst),
-        quick_runs.load(Ordering::SeqCst),
-    );
+    let slow = f.every("slow", TEN_MS, over, AT_ONCE);
+    let quick = f.every("quick", TEN_MS, INLINE_START_BUDGET, AT_ONCE);
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(95));
+    let (slow, quick) = (slow.get(), quick.get());
     assert!(slow >= 9 && quick >= 9, "{slow} and {quick} runs");
     // The first pass polls "slow" inline (registered first): over the budget, so its later
     // runs are spawned, and the pass spawns "quick". Later, "quick" (exactly the budget, not
     // over it) is always polled inline.
     assert_eq!(
-        spawner.runs_spawned() as u64,
+        f.spawner.runs_spawned() as u64,
         (slow - 1) + 1,
         "every run of slow but its first ({slow} runs) and quick's first"
     );
-    drop(sim.block_on(running.stop()).expect("stop"));
+    f.stop(running);
 }
 
 #[test]
 fn a_pass_spawns_its_remaining_runs_once_its_inline_polls_spent_the_budget() {
-    let sim = Simulation::new();
-    let spawner = CountingSpawner::new(&sim);
-    let runs = Arc::new(AtomicU64::new(0));
-    let third = INLINE_START_BUDGET / 2;
+    let mut f = Fixture::new();
     // Hourly, first run at start: all four in the loop's first pass.
-    let mut s = Scheduler::new();
-    for id in ["a", "b", "c", "d"] {
-        s.every(
-            id,
-            job(&runs, &sim.clock(), third, Duration::ZERO),
-            (),
-            Duration::from_secs(3600),
-        )
-        .unwrap();
-    }
-    let running = start(&sim, s, &spawner);
-    sim.run_for(Duration::from_millis(1));
-    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    let runs: Vec<Runs> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| f.every(id, HOURLY, INLINE_START_BUDGET / 2, AT_ONCE))
+        .collect();
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(1));
+    assert_eq!(runs.iter().map(Runs::get).sum::<u64>(), 4);
     // a, b and c are polled inline (the pass had spent 0, 25 and 50 µs before each: not
     // over the budget); d is spawned (75 µs).
-    assert_eq!(spawner.runs_spawned(), 1);
-    drop(sim.block_on(running.stop()).expect("stop"));
+    assert_eq!(f.spawner.runs_spawned(), 1);
+    f.stop(running);
 }
 
 #[test]
 fn a_refused_spawn_after_a_first_poll_is_a_failed_run() {
-    let sim = Simulation::new();
-    let spawner = CountingSpawner {
-        budget: Some(1), // the scheduler's loop takes the one slot
-        ..CountingSpawner::new(&sim)
-    };
-    let runs = Arc::new(AtomicU64::new(0));
-    let mut s = Scheduler::new();
-    s.every(
-        "waits",
-        job(
-            &runs,
-            &sim.clock(),
-            Duration::ZERO,
-            Duration::from_millis(1),
-        ),
-        (),
-        Duration::from_secs(3600),
-    )
-    .unwrap();
-    let running = start(&sim, s, &spawner);
-    sim.run_for(Duration::from_millis(5));
-    assert_eq!(
-        runs.load(Ordering::SeqCst),
-        0,
-        "the run never got past its wait"
-    );
+    let mut f = Fixture::new();
+    f.spawner.budget = Some(1); // the scheduler's loop takes the one slot
+    let runs = f.every("waits", HOURLY, AT_ONCE, Duration::from_millis(1));
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(5));
+    assert_eq!(runs.get(), 0, "the run never got past its wait");
     let info = running.status("waits").unwrap();
     assert_eq!((info.run_count, info.failure_streak), (1, 1), "{info:?}");
     let Status::Backoff { last_error, .. } = info.status else {
         panic!("the refusal is a failed run, not a cancelled one: {info:?}");
     };
     assert!(last_error.contains("task pool is full"), "{last_error}");
-    drop(sim.block_on(running.stop()).expect("stop"));
+    f.stop(running);
 }
