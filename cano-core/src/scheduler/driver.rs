@@ -1,7 +1,8 @@
 //! The async driver: one loop per scheduler, written once against [`Clock`] and [`Spawner`].
 //!
 //! The loop decides nothing. It polls the [`SchedulerCore`], does what the actions say
-//! (spawn a run, signal a run's cancellation, drop a run), and sleeps until the core's next deadline or until an event (a
+//! (start a run: poll it once inline and spawn it if it waits, or spawn it; signal a run's
+//! cancellation; drop a run), and sleeps until the core's next deadline or until an event (a
 //! trigger, an outcome, a command) moved that deadline earlier; when the core says
 //! [`Action::Stopped`], it tears the jobs down and publishes the report. It holds one timer
 //! however many flows there are, does no work while nothing is due, never holds the state
