@@ -8,7 +8,7 @@
 //!   takes the time as arguments and says what to do ([`Action`]: start a run, signal a
 //!   run's cancellation, drop a run one cancellation wind-down later, the stop is complete)
 //!   and when to wake; the async loop around it only starts runs (polling a run once itself
-//!   and spawning it if it waits, [`RunStart`](schedule::RunStart)), cancels tokens, aborts
+//!   and spawning it if it waits, [`RunStart`]), cancels tokens, aborts
 //!   and sleeps, and is the same on every runtime.
 //! * Misuse (an unknown flow, a trigger after a stop, a duplicate id, …) is a
 //!   [`SchedulerError`] inside [`CanoError::Scheduler`], with cano 0.12's messages.
