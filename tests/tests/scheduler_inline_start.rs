@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use cano_core::schedule::{INLINE_START_BUDGET, RunStart};
-use cano_core::scheduler::{Fire, RunningScheduler, Scheduler, job_fn};
+use cano_core::schedule::{INLINE_START_BUDGET, RunStart, Schedule, SchedulePolicy};
+use cano_core::scheduler::{Fire, FlowOptions, RunningScheduler, Scheduler, job_fn};
 use cano_core::testing::{FakeClock, SimSpawner, Simulation};
 use cano_core::{BoxFuture, CanoError, Clock, SpawnError, Spawner, Status};
 
@@ -19,6 +19,9 @@ struct CountingSpawner {
     inner: SimSpawner,
     spawned: Arc<AtomicUsize>,
     budget: Option<usize>,
+    /// Fake time each spawn takes (on `clock`).
+    busy_per_spawn: Duration,
+    clock: FakeClock,
 }
 
 impl CountingSpawner {
@@ -27,6 +30,8 @@ impl CountingSpawner {
             inner: sim.spawner(),
             spawned: Arc::new(AtomicUsize::new(0)),
             budget: None,
+            busy_per_spawn: Duration::ZERO,
+            clock: sim.clock(),
         }
     }
 
@@ -43,6 +48,7 @@ impl Spawner for CountingSpawner {
             return Err(SpawnError::PoolFull);
         }
         self.spawned.fetch_add(1, Ordering::SeqCst);
+        self.clock.advance(self.busy_per_spawn);
         self.inner.spawn(future)
     }
 }
@@ -226,5 +232,96 @@ fn a_refused_spawn_after_a_first_poll_is_a_failed_run() {
         panic!("the refusal is a failed run, not a cancelled one: {info:?}");
     };
     assert!(last_error.contains("task pool is full"), "{last_error}");
+    f.stop(running);
+}
+
+/// An error whose text cannot be written: rendering it for the run's record panics, outside
+/// the job's own panic isolation.
+#[derive(Debug)]
+struct Unprintable;
+
+impl std::fmt::Display for Unprintable {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("this error cannot be displayed")
+    }
+}
+
+impl std::error::Error for Unprintable {}
+
+#[test]
+fn a_panic_outside_the_jobs_isolation_fails_the_run_not_the_loop() {
+    let mut f = Fixture::new();
+    let job = job_fn(|(), _: Fire| async {
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Unprintable);
+        Err::<(), CanoError>(CanoError::from(boxed))
+    });
+    let scheduler = f.scheduler.as_mut().unwrap();
+    scheduler.every("unprintable", job, (), TEN_MS).unwrap();
+    let healthy = f.every("healthy", TEN_MS, AT_ONCE, AT_ONCE);
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(25));
+    assert_eq!(
+        healthy.get(),
+        3,
+        "the loop went on starting runs: 0, 10, 20 ms"
+    );
+    let info = running.status("unprintable").unwrap();
+    assert_eq!(info.run_count, 1, "{info:?}");
+    let Status::Backoff { last_error, .. } = info.status else {
+        panic!("the run failed: {info:?}");
+    };
+    assert!(
+        last_error.contains("this error cannot be displayed"),
+        "{last_error}"
+    );
+    f.stop(running);
+}
+
+#[test]
+fn a_flow_added_at_run_time_keeps_the_run_start_it_was_given() {
+    let mut f = Fixture::new();
+    let running = f.start();
+    let (spawned_runs, inline_runs) = (Runs::default(), Runs::default());
+    for (id, run_start, runs) in [
+        ("spawned", RunStart::Spawned, &spawned_runs),
+        ("inline", RunStart::Inline, &inline_runs),
+    ] {
+        let options = FlowOptions::default().with_policy(SchedulePolicy {
+            run_start,
+            ..SchedulePolicy::default()
+        });
+        let job = job(&runs.0, &f.sim.clock(), AT_ONCE, AT_ONCE);
+        f.sim
+            .block_on(running.add_flow_with(id, Schedule::Every(TEN_MS), options, job, ()))
+            .unwrap();
+    }
+    f.sim.run_for(Duration::from_millis(45));
+    assert_eq!((spawned_runs.get(), inline_runs.get()), (5, 5));
+    assert_eq!(f.spawner.runs_spawned(), 5, "only the Spawned flow's runs");
+    f.stop(running);
+}
+
+#[test]
+fn a_spawn_between_two_inline_polls_is_not_charged_to_the_second() {
+    let mut f = Fixture::new();
+    // Each spawn takes just over the budget (on the fake clock). "b", between two inline
+    // flows, is spawned: were that spawn charged to "c"'s inline poll, c would be slow and
+    // move to spawned runs.
+    let a = f.every("a", HOURLY, INLINE_START_BUDGET / 2, AT_ONCE);
+    let b = f.every("b", HOURLY, AT_ONCE, AT_ONCE);
+    let c = f.every("c", HOURLY, AT_ONCE, AT_ONCE);
+    let scheduler = f.scheduler.as_mut().unwrap();
+    scheduler.set_run_start("b", RunStart::Spawned).unwrap();
+    f.spawner.busy_per_spawn = INLINE_START_BUDGET + Duration::from_micros(1);
+    let running = f.start();
+    f.sim.run_for(Duration::from_millis(1));
+    assert_eq!((a.get(), b.get(), c.get()), (1, 1, 1));
+    // a inline (25 µs), b spawned, c inline (no time of its own): none of them slow.
+    assert_eq!(f.spawner.runs_spawned(), 1);
+    // Their next runs (an hour later) start inline the same way: c was not moved to spawned
+    // runs by b's spawn.
+    f.sim.run_for(HOURLY);
+    assert_eq!((a.get(), b.get(), c.get()), (2, 2, 2));
+    assert_eq!(f.spawner.runs_spawned(), 2, "b's two runs and nothing else");
     f.stop(running);
 }

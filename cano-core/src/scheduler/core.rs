@@ -1120,8 +1120,10 @@ impl SchedulerCore {
     /// The driver's inline first poll of a run of `flow` ([`Dispatch::inline`]) took longer
     /// than [`INLINE_START_BUDGET`](crate::schedule::INLINE_START_BUDGET): the flow's later
     /// runs are spawned before their first poll (its policy's
-    /// [`RunStart`](crate::schedule::RunStart) becomes `Spawned`). An unknown or removed
-    /// flow is ignored.
+    /// [`RunStart`](crate::schedule::RunStart) becomes `Spawned`). An unknown flow, or one
+    /// removed since, is ignored (the driver reports after the poll, and another thread may
+    /// have removed the flow meanwhile; a slot reused by a flow added since that report is
+    /// demoted too: a performance matter only).
     ///
     /// ```
     /// use cano_core::scheduler::SchedulerCore;
@@ -1141,7 +1143,9 @@ impl SchedulerCore {
     /// assert!(!second.inline);
     /// ```
     pub fn spawn_later_runs(&mut self, flow: FlowIndex) {
-        if let Some(slot) = self.flows.get_mut(flow.get()) {
+        if let Some(slot) = self.flows.get_mut(flow.get())
+            && !slot.removed
+        {
             slot.run_start = crate::schedule::RunStart::Spawned;
         }
     }

@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::{Future, poll_fn};
 use core::pin::{Pin, pin};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 
 use futures::future::BoxFuture;
@@ -31,7 +31,7 @@ use super::job::{Fire, FlowRunner};
 use super::runs::RunId;
 use crate::cancel::CancellationToken;
 use crate::error::{CanoError, CanoResult};
-use crate::panic::isolate_future_panic;
+use crate::panic::{isolate_future_panic, isolate_panic};
 use crate::persist::{DynFireLedger, DynScheduleStore, NodeId, PersistError};
 use crate::runtime::DynClock;
 use crate::runtime::{Clock, SpawnError, Spawner};
@@ -337,6 +337,11 @@ pub(crate) struct Common {
     unbegun: AtomicUsize,
     /// The loop waits for `unbegun` to reach zero and wants a wake when it does.
     awaiting_begun: AtomicBool,
+    /// The run the loop is polling inline, as its slot + 1 (0: none), or
+    /// [`DROPPED_WHILE_POLLED`] once that run's future was dropped unfinished during the
+    /// poll (a panic unwinding through it): the loop then records its end. A slot is unique
+    /// among the runs in flight, and a 32-bit atomic is on every target.
+    polling_inline: AtomicU32,
     /// Cancelled when a stop begins.
     pub(crate) stop: CancellationToken,
     /// Live `RunningScheduler` clones.
@@ -387,10 +392,15 @@ impl Common {
     }
 
     /// Run `run`'s future was dropped before it finished. While the loop hands it to the
-    /// spawner after an inline first poll, the loop records the end once the spawner
-    /// answered (a refusal ends it as a failed run, as a refused spawn always does);
-    /// otherwise it ended as cancelled.
+    /// spawner after an inline first poll (or drops it after that poll panicked), the loop
+    /// records the end once the spawner answered (a refusal ends it as a failed run, as a
+    /// refused spawn always does) or the drop is done; otherwise it ended as cancelled.
     fn run_dropped(&self, run: RunId) {
+        if self.polling_inline.load(Ordering::SeqCst) == inline_mark(run) {
+            self.polling_inline
+                .store(DROPPED_WHILE_POLLED, Ordering::SeqCst);
+            return;
+        }
         let handing_over = self.state.with(|st| match &mut st.handing_over {
             Some((handed, dropped)) if *handed == run => {
                 *dropped = true;
@@ -401,6 +411,18 @@ impl Common {
         if !handing_over {
             self.run_ended(run, RunOutcome::Cancelled);
         }
+    }
+
+    /// Runs `hand_over` (which gives run `run`'s future away or drops it) with the run
+    /// marked as being handed over, and says whether its future was dropped unfinished
+    /// meanwhile (its end is then the caller's to record; see [`Common::run_dropped`]).
+    fn handing_over<R>(&self, run: RunId, hand_over: impl FnOnce() -> R) -> (R, bool) {
+        self.state.with(|st| st.handing_over = Some((run, false)));
+        let result = hand_over();
+        let dropped = self
+            .state
+            .with(|st| st.handing_over.take().is_some_and(|(_, dropped)| dropped));
+        (result, dropped)
     }
 
     /// Makes the schedule-store writes the core asked for, one after the other (so a
@@ -656,27 +678,44 @@ where
         let mut future: BoxFuture<'static, ()> = Box::pin(future);
         // A task's first poll by its executor re-registers whatever this one registered
         // with the no-op waker, so a run that waits loses no wake-up by being handed over.
-        if future
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-            .is_ready()
-        {
-            return Ok(true);
-        }
+        let mut cx = Context::from_waker(Waker::noop());
         let common = &self.common;
-        common.state.with(|st| st.handing_over = Some((run, false)));
-        let spawned = self.spawner.spawn(future);
-        let dropped = common
-            .state
-            .with(|st| st.handing_over.take().is_some_and(|(_, dropped)| dropped));
-        match spawned {
-            Err(e) => common.run_ended(run, refused(e)),
-            Ok(()) if dropped => common.run_ended(run, RunOutcome::Cancelled),
-            Ok(()) => {}
+        common
+            .polling_inline
+            .store(inline_mark(run), Ordering::SeqCst);
+        let polled = isolate_panic(|| future.as_mut().poll(&mut cx));
+        // Only this thread writes it while the mark is set (the guard that replaces the
+        // mark runs inside the poll): a load and a store, no read-modify-write.
+        let dropped_while_polled =
+            common.polling_inline.load(Ordering::SeqCst) == DROPPED_WHILE_POLLED;
+        common.polling_inline.store(0, Ordering::SeqCst);
+        match polled {
+            Ok(Poll::Ready(())) => Ok(true),
+            Ok(Poll::Pending) => {
+                let (spawned, dropped) = common.handing_over(run, || self.spawner.spawn(future));
+                match spawned {
+                    Err(e) => common.run_ended(run, refused(e)),
+                    Ok(()) if dropped => common.run_ended(run, RunOutcome::Cancelled),
+                    Ok(()) => {}
+                }
+                spawned.map(|()| false)
+            }
+            // Outside the job's own isolation (its error's `Display`, a `Drop` in it): on a
+            // spawned task the panic would end the task, here it must not end the loop. The
+            // run ends as failed with the panic.
+            Err(panicked) => {
+                let (_, dropped) = common.handing_over(run, || isolate_panic(|| drop(future)));
+                if dropped || dropped_while_polled {
+                    common.run_ended(run, RunOutcome::from(Err(&panicked)));
+                }
+                Ok(true)
+            }
         }
-        spawned.map(|()| false)
     }
 }
+
+/// [`Common::polling_inline`]: the run polled inline was dropped unfinished during its poll.
+const DROPPED_WHILE_POLLED: u32 = u32::MAX;
 
 /// How long the schedule saves wait for the runs spawned before them to begin
 /// ([`Common::save_all_driving`]) before they go ahead anyway.
@@ -707,6 +746,11 @@ impl<P: Spawner> Drop for RunBegun<P> {
             driver.common.run_begun();
         }
     }
+}
+
+/// Run `run`'s mark in [`Common::polling_inline`].
+fn inline_mark(run: RunId) -> u32 {
+    (run.slot() as u32).wrapping_add(1)
 }
 
 /// Ends a run as cancelled if its future is dropped before it finished.
@@ -867,6 +911,8 @@ where
             // to tell.
             if !pass.polls_first(&run.dispatch) {
                 let _ = driver.clone().start_run(run, false);
+                // The spawn is not the next inline poll's time.
+                last_reading = None;
                 continue;
             }
             let flow = run.dispatch.flow;
@@ -1023,6 +1069,7 @@ where
             driver_waker: AtomicWaker::new(),
             unbegun: AtomicUsize::new(0),
             awaiting_begun: AtomicBool::new(false),
+            polling_inline: AtomicU32::new(0),
             stop: CancellationToken::new(),
             handles: AtomicUsize::new(1),
             store,

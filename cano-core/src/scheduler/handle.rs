@@ -69,7 +69,7 @@ pub struct StopReport {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlowOptions {
-    /// Overlap, missed fires, interval mode, first run, jitter.
+    /// Overlap, missed fires, interval mode, first run, jitter, how runs start.
     pub policy: SchedulePolicy,
     /// Backoff and trip after failures.
     pub backoff: BackoffPolicy,

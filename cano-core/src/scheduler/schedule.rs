@@ -181,13 +181,15 @@ pub enum RunStart {
     /// A job that waits (on I/O, a timer, a lock) runs up to its first wait on the loop, then
     /// as a spawned task.
     ///
-    /// A first poll that takes longer than [`INLINE_START_BUDGET`] moves the flow to
-    /// [`Spawned`](Self::Spawned) for good (its [`SchedulePolicy`] then reads `Spawned`), and
-    /// once a pass of the loop has spent that budget on inline polls it spawns the rest of
-    /// that pass's runs: a job with slow synchronous work delays other flows' starts once, by
-    /// about one such poll. Time is read on the scheduler's clock, so under a fake clock no
-    /// poll is ever slow (and on a loaded machine a poll the OS preempted can count as slow:
-    /// its flow then runs as `Spawned`, as every flow did before `Inline` existed).
+    /// A first poll that takes longer than [`INLINE_START_BUDGET`] (measured from just before
+    /// the poll to the run's end, or to the spawner's answer when the run waits) moves the
+    /// flow to [`Spawned`](Self::Spawned) for good, and once a pass of the loop has spent
+    /// that budget on inline polls it spawns the rest of that pass's runs: a job with slow
+    /// synchronous work delays other flows' starts once, by about one such poll. Time is
+    /// read on the scheduler's clock: under a fake clock a poll takes only the time the job
+    /// itself advances the clock by, and on a loaded machine a poll the OS preempted can
+    /// count as slow (its flow then runs as `Spawned`, as every flow did before `Inline`
+    /// existed).
     ///
     /// A run [`RunningScheduler::trigger`](crate::scheduler::RunningScheduler::trigger)
     /// starts is spawned from the caller's task whatever this says: the caller may hold a

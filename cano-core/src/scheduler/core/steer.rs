@@ -191,6 +191,7 @@ impl SchedulerCore {
             backoff: backoff as u32,
         });
         slot.first_run = policy.first_run;
+        slot.run_start = policy.run_start;
         if let Some(interval) = slot.timeline.every() {
             slot.timeline = Timeline::every_in(interval, policy.interval_mode);
         }
