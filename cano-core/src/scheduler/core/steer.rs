@@ -445,6 +445,102 @@ mod tests {
     use super::*;
     use crate::scheduler::core::Action;
 
+    /// Every policy the grid of [`SchedulePolicy`]'s fields makes (jitter aside: once
+    /// started a flow keeps its fixed offset, not the bound).
+    fn every_policy() -> Vec<SchedulePolicy> {
+        use crate::scheduler::schedule::{
+            FirstRun, IntervalMode, MissedFirePolicy, OverlapPolicy, RunStart,
+        };
+        let mut all = Vec::new();
+        for overlap in [
+            OverlapPolicy::Skip,
+            OverlapPolicy::BufferOne,
+            OverlapPolicy::AllowConcurrent(3),
+        ] {
+            for missed in [
+                MissedFirePolicy::Skip,
+                MissedFirePolicy::RunOnce {
+                    window: Duration::from_secs(60),
+                },
+                MissedFirePolicy::RunAll { max: 2 },
+            ] {
+                for interval_mode in [
+                    IntervalMode::FixedDelay,
+                    IntervalMode::FixedRate,
+                    IntervalMode::EpochAligned {
+                        phase: Duration::from_secs(1),
+                    },
+                ] {
+                    for first_run in [FirstRun::AtStart, FirstRun::AfterInterval] {
+                        for run_start in [RunStart::Inline, RunStart::Spawned] {
+                            all.push(SchedulePolicy {
+                                overlap,
+                                missed,
+                                interval_mode,
+                                first_run,
+                                run_start,
+                                ..SchedulePolicy::default()
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
+
+    /// Each path that sets a flow's policy keeps every field of it (a field one path
+    /// forgot, as `run_start` was for flows added at run time, fails here): the builder's
+    /// `set_policy`, `add_running_flow` and `replace_flow`.
+    #[test]
+    fn every_path_that_sets_a_policy_keeps_all_of_it() {
+        let wall = Timestamp::UNIX_EPOCH;
+        let every = Schedule::Every(Duration::from_secs(10));
+        for policy in every_policy() {
+            let mut core = SchedulerCore::new();
+            let built = core.add_flow("built", every.clone()).unwrap();
+            core.set_policy(built, policy).unwrap();
+            core.start(Instant::ZERO, wall);
+            let added = core
+                .add_running_flow(
+                    "added",
+                    every.clone(),
+                    policy,
+                    BackoffPolicy::default(),
+                    Instant::ZERO,
+                    wall,
+                )
+                .unwrap();
+            let replaced = core
+                .add_running_flow(
+                    "replaced",
+                    Schedule::Manual,
+                    SchedulePolicy::default(),
+                    BackoffPolicy::default(),
+                    Instant::ZERO,
+                    wall,
+                )
+                .unwrap();
+            core.replace_flow(
+                replaced,
+                every.clone(),
+                policy,
+                BackoffPolicy::default(),
+                InFlight::Wait,
+                Instant::ZERO,
+                wall,
+            )
+            .unwrap();
+            for (path, flow) in [("built", built), ("added", added), ("replaced", replaced)] {
+                assert_eq!(
+                    core.flows[flow.get()].policy(),
+                    policy,
+                    "{path}: the policy read back differs"
+                );
+            }
+        }
+    }
+
     /// A removed flow's slot is reused only once its last run ended, so an outcome never
     /// lands on the flow that took its place; churn does not grow the core.
     #[test]
